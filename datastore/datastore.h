@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * etcd v3 client over the JSON gRPC gateway (etcd 3.4: /v3/kv/range, /v3/kv/put,
+ * /v3/kv/deleterange, /v3/kv/txn, /v3/watch, /v3/lease/grant|keepalive|revoke), with libcurl and
+ * json-c. Keys and values travel base64-encoded; int64 fields come back as JSON strings. See
+ * etcd's api_grpc_gateway documentation and rpc.proto for the message shapes.
+ *
+ * Every function returns an error instead of exiting. Common errors:
+ *   -ECONNREFUSED / -EHOSTUNREACH / -ETIMEDOUT  etcd unreachable (after trying every endpoint)
+ *   -EPROTO   etcd answered something that is not the expected JSON, or a gRPC error body
+ *   -ENOMEM
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/macro.h"
+
+struct ds_client;
+
+struct ds_config {
+	/* Comma-separated endpoints, tried in order until one answers:
+	 *   http://HOST:PORT, https://HOST:PORT (TLS, with the files below),
+	 *   unix:///ABS/PATH (the socket file itself; etcd 3.4 names it "NAME:PORT", e.g.
+	 *   unix:///tmp/tabby-lab/etcd/etcd.sock:2379). */
+	const char *endpoints;
+	const char *ca_file;   /* PEM; NULL = system CAs */
+	const char *cert_file; /* client certificate, PEM; NULL = none */
+	const char *key_file;  /* client key, PEM; NULL = none */
+	long timeout_ms;       /* per request; 0 = 5000 ms */
+};
+
+/* One key-value as etcd returns it (mvccpb.KeyValue). */
+struct ds_kv {
+	char *key;
+	char *value; /* NUL-terminated copy of the bytes (value_len excludes the NUL) */
+	size_t value_len;
+	int64_t create_revision;
+	int64_t mod_revision;
+	int64_t version;
+	int64_t lease; /* 0 = none */
+};
+
+struct ds_kvs {
+	struct ds_kv *items;
+	size_t n;
+	int64_t revision; /* the store revision the listing is consistent at */
+};
+
+/**
+ * ds_client_new() - parse the config (no connection is made yet).
+ * Return: 0, -EINVAL (empty or malformed endpoint list: the message is logged at debug) or -ENOMEM.
+ */
+int ds_client_new(const struct ds_config *cfg, struct ds_client **ret) _warn_unused_result_;
+
+/** ds_client_free() - close connections and free. NULL-safe. Return: NULL. */
+struct ds_client *ds_client_free(struct ds_client *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct ds_client *, ds_client_free);
+
+/** ds_kv_done() / ds_kvs_done() - free the contents; NULL-safe. */
+void ds_kv_done(struct ds_kv *kv);
+void ds_kvs_done(struct ds_kvs *kvs);
+
+/**
+ * ds_get() - read one key.
+ * @ret: filled when found (caller frees with ds_kv_done()).
+ * @ret_revision: may be NULL; the store revision of the read.
+ * Return: 0, -ENOENT (absent) or a transport error.
+ */
+int ds_get(struct ds_client *c, const char *key, struct ds_kv *ret,
+	   int64_t *ret_revision) _warn_unused_result_;
+
+/**
+ * ds_put() - unconditional write.
+ * @lease: 0 for none. @ret_revision: may be NULL; the key's new mod_revision.
+ * Return: 0 or a transport error.
+ */
+int ds_put(struct ds_client *c, const char *key, const char *value, size_t len, int64_t lease,
+	   int64_t *ret_revision) _warn_unused_result_;
+
+/**
+ * ds_delete() - delete one key. @ret_deleted: may be NULL; 0 or 1.
+ * Return: 0 (also when the key was absent) or a transport error.
+ */
+int ds_delete(struct ds_client *c, const char *key, int64_t *ret_deleted) _warn_unused_result_;
+
+/**
+ * ds_range_prefix() - every key starting with @prefix, sorted by key, read in pages of
+ * @page_size (0 = 500) all at one revision (the first page's), so the result is consistent.
+ * Return: 0 (possibly with n == 0), -ERANGE (that revision was compacted between pages; retry),
+ * or a transport error.
+ */
+int ds_range_prefix(struct ds_client *c, const char *prefix, size_t page_size,
+		    struct ds_kvs *ret) _warn_unused_result_;
+
+/**
+ * ds_create() - write @key only if it does not exist (txn compare create_revision == 0).
+ * @ret_revision: may be NULL; the new mod_revision.
+ * Return: 0, -EEXIST (present), or a transport error.
+ */
+int ds_create(struct ds_client *c, const char *key, const char *value, size_t len, int64_t lease,
+	      int64_t *ret_revision) _warn_unused_result_;
+
+/**
+ * ds_update() - write @key only if its mod_revision is still @mod_revision (txn CAS).
+ * @ret_revision: may be NULL; the new mod_revision.
+ * Return: 0, -ESTALE (changed or deleted since), or a transport error.
+ */
+int ds_update(struct ds_client *c, const char *key, const char *value, size_t len,
+	      int64_t mod_revision, int64_t *ret_revision) _warn_unused_result_;
+
+/**
+ * ds_delete_if() - delete @key only if its mod_revision is still @mod_revision.
+ * Return: 0, -ESTALE, -ENOENT (already absent), or a transport error.
+ */
+int ds_delete_if(struct ds_client *c, const char *key, int64_t mod_revision) _warn_unused_result_;
+
+/**
+ * ds_lease_grant() - a lease of @ttl_s seconds. @ret_id: its ID.
+ * Return: 0 or a transport error.
+ */
+int ds_lease_grant(struct ds_client *c, int64_t ttl_s, int64_t *ret_id) _warn_unused_result_;
+
+/**
+ * ds_lease_keepalive() - refresh a lease once. @ret_ttl_s: may be NULL; the remaining TTL.
+ * Return: 0, -ENOENT (expired or revoked), or a transport error.
+ */
+int ds_lease_keepalive(struct ds_client *c, int64_t id, int64_t *ret_ttl_s) _warn_unused_result_;
+
+/** ds_lease_revoke() - end a lease and delete its keys. Return: 0, -ENOENT or transport error. */
+int ds_lease_revoke(struct ds_client *c, int64_t id) _warn_unused_result_;
+
+/**
+ * ds_compact() - compact history up to @revision (tests and maintenance).
+ * Return: 0 or a transport error.
+ */
+int ds_compact(struct ds_client *c, int64_t revision) _warn_unused_result_;
+
+/*
+ * Watch: a consistent snapshot of a prefix followed by a stream of changes, one HTTP stream
+ * (/v3/watch) driven by a curl multi handle. The consumer sees:
+ *   DS_WATCH_SNAPSHOT_BEGIN, DS_WATCH_PUT for every key, DS_WATCH_SNAPSHOT_END (in sync),
+ *   then DS_WATCH_PUT / DS_WATCH_DELETE as they happen.
+ * When the stream breaks, the watch reconnects and resumes from the last revision seen + 1, so
+ * no event is lost or repeated. When that revision was compacted, it takes a new snapshot and
+ * delivers SNAPSHOT_BEGIN ... SNAPSHOT_END again: the consumer marks everything on BEGIN and
+ * sweeps what was not re-sent on END (mark and sweep).
+ */
+enum ds_watch_event_type {
+	DS_WATCH_SNAPSHOT_BEGIN,
+	DS_WATCH_PUT,
+	DS_WATCH_DELETE,
+	DS_WATCH_SNAPSHOT_END,
+	DS_WATCH_DISCONNECTED, /* informational: the stream broke; a reconnect follows */
+};
+
+struct ds_watch_event {
+	enum ds_watch_event_type type;
+	const struct ds_kv
+	    *kv;	  /* PUT: key, value, revisions; DELETE: key and mod_revision; else NULL */
+	int64_t revision; /* store revision of this event (snapshot revision for BEGIN/END) */
+};
+
+/* Called from ds_watch_run() only. Borrowed event. A negative return stops ds_watch_run(), which
+ * returns it; the watch stays usable. */
+typedef int (*ds_watch_cb)(void *userdata, const struct ds_watch_event *ev);
+
+struct ds_watch;
+
+/**
+ * ds_watch_new() - prepare a watch of every key under @prefix. No I/O happens until
+ * ds_watch_run(). @c is borrowed and must outlive the watch.
+ * Return: 0 or -ENOMEM.
+ */
+int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *userdata,
+		 struct ds_watch **ret) _warn_unused_result_;
+
+/**
+ * ds_watch_run() - do the watch's I/O for up to @timeout_ms (0 = only what is ready now),
+ * calling @cb for each event. Returns early once at least one event was delivered and no more
+ * data is immediately readable. Reconnects with backoff (100 ms doubling to 5 s) when the
+ * stream or etcd is down.
+ * Return: number of events delivered (>= 0), or the callback's negative value.
+ * Transport failures are not returned: they are retried (and logged at info, rate-limited).
+ */
+int ds_watch_run(struct ds_watch *w, int timeout_ms);
+
+/** ds_watch_in_sync() - a snapshot was completed and the stream is connected. */
+bool ds_watch_in_sync(const struct ds_watch *w);
+
+/** ds_watch_free() - stop and free. NULL-safe. Return: NULL. */
+struct ds_watch *ds_watch_free(struct ds_watch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct ds_watch *, ds_watch_free);
+
+/**
+ * ds_config_from_env() - fill @cfg from TABBY_DATASTORE_ENDPOINTS, TABBY_DATASTORE_CA_FILE,
+ * TABBY_DATASTORE_CERT_FILE, TABBY_DATASTORE_KEY_FILE (borrowed getenv() pointers); fields whose
+ * variable is unset are left as they are.
+ */
+void ds_config_from_env(struct ds_config *cfg);

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * IPAM over the datastore: every write is an etcd compare-and-swap (create: key absent; update:
+ * mod_revision unchanged), retried on conflict up to IPAM_CAS_RETRIES times (Calico
+ * libcalico-go lib/ipam/ipam.go semantics). Keys (DESIGN.md "Datastore"):
+ *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h)
+ *   /tabby/v1/ipam/affinities/<node>/<a.b.c.d-len>  {"state":"pending"|"confirmed"}
+ *   /tabby/v1/ipam/handles/<handle>                 {"handleID":"..","block":{"<a.b.c.d-len>":count}}
+ *   /tabby/v1/ipam/config                            {"strictAffinity":false,"maxBlocksPerHost":0}
+ *   /tabby/v1/ippools/<name>                         IPPool resources (model/model.h)
+ *
+ * Block claim is two-phase: (1) create the affinity as pending, (2) create the block with
+ * affinity "host:<node>" (CAS create: if another host won the race, delete our pending affinity
+ * and try the next block), (3) mark the affinity confirmed.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "datastore/datastore.h"
+#include "ipam/block.h"
+#include "lib/cidr.h"
+#include "model/model.h"
+
+#define IPAM_CAS_RETRIES 16
+#define IPAM_KEY_BLOCKS MODEL_KEY_PREFIX "ipam/blocks/"
+#define IPAM_KEY_AFFINITIES MODEL_KEY_PREFIX "ipam/affinities/"
+#define IPAM_KEY_HANDLES MODEL_KEY_PREFIX "ipam/handles/"
+#define IPAM_KEY_CONFIG MODEL_KEY_PREFIX "ipam/config"
+
+struct ipam_config {
+	bool strict_affinity;	      /* never borrow from another host's block */
+	uint32_t max_blocks_per_host; /* 0 = unlimited */
+};
+
+struct ipam_assign_args {
+	const char *node;   /* required: the host asking */
+	const char *handle; /* required: "<network>.<containerID>" */
+	const struct model_labels
+	    *attrs; /* secondary attributes (node, namespace, pod); may be NULL */
+	int family; /* AF_INET or AF_INET6 */
+	const char *const *pool_names; /* NULL-terminated names to restrict to; NULL = every
+						 enabled pool of @family whose nodeSelector is all() */
+};
+
+/**
+ * ipam_read_config() - /tabby/v1/ipam/config, defaults when absent.
+ * Return: 0, -EPROTO (undecodable), or a datastore error.
+ */
+int ipam_read_config(struct ds_client *ds, struct ipam_config *ret) _warn_unused_result_;
+
+/**
+ * ipam_auto_assign() - one address for @args->handle: first from a block affine to the node
+ * (claiming a new block from the pools when all are full, up to max_blocks_per_host), then,
+ * when strict affinity is off, by borrowing a free address from any other block.
+ * Idempotent per handle: when the handle already holds an address of @family, that one is
+ * returned.
+ * @ret_addr: the address. @ret_block: may be NULL; the block it came from.
+ * Return: 0, -ENOENT (no usable pool), -ENOSPC (every pool exhausted), -EBUSY (CAS retries
+ * exhausted), or a datastore error. On error nothing stays allocated.
+ */
+int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
+		     struct ip_addr *ret_addr, struct ip_prefix *ret_block) _warn_unused_result_;
+
+/**
+ * ipam_assign_ip() - assign exactly @addr to @args->handle (it must lie in an enabled pool).
+ * Return: 0, -EEXIST (in use by another handle), -ENOENT (no pool holds it), -EBUSY, or a
+ * datastore error.
+ */
+int ipam_assign_ip(struct ds_client *ds, const struct ipam_assign_args *args,
+		   const struct ip_addr *addr) _warn_unused_result_;
+
+/**
+ * ipam_release_handle() - release every address held by @handle. Idempotent.
+ * @ret_released: may be NULL; how many addresses were freed.
+ * Return: 0 (also when the handle is unknown), -EBUSY, or a datastore error.
+ */
+int ipam_release_handle(struct ds_client *ds, const char *handle,
+			unsigned *ret_released) _warn_unused_result_;
+
+/**
+ * ipam_release_addr() - release @addr; @sequence as in ipam_block_release_addr() (-1 = any).
+ * Return: 0 (freed or already free), -ESTALE (re-assigned since), -EBUSY, or a datastore error.
+ */
+int ipam_release_addr(struct ds_client *ds, const struct ip_addr *addr,
+		      int64_t sequence) _warn_unused_result_;
+
+/**
+ * ipam_claim_block() - claim one new block for @node from @pool (two-phase, see above).
+ * Return: 0, -ENOSPC (no free block left in the pool), -EBUSY, or a datastore error.
+ */
+int ipam_claim_block(struct ds_client *ds, const char *node, const struct model_resource *pool,
+		     struct ip_prefix *ret) _warn_unused_result_;
+
+/**
+ * ipam_ensure_block() - make sure @node has at least one confirmed block in each enabled pool of
+ * @family (felix calls this at start so that every host advertises a block from the outset).
+ * @ret_claimed: may be NULL; how many blocks were newly claimed.
+ * Return: 0, -ENOENT (no pool), -ENOSPC, or a datastore error.
+ */
+int ipam_ensure_block(struct ds_client *ds, const char *node, int family,
+		      unsigned *ret_claimed) _warn_unused_result_;
+
+/**
+ * ipam_list_blocks() - every block in the datastore, sorted by cidr.
+ * @ret: array of @ret_n blocks (free each with ipam_block_done(), then free()).
+ * Return: 0, -EPROTO (a block did not decode: its key is logged), or a datastore error.
+ */
+int ipam_list_blocks(struct ds_client *ds, struct ipam_block **ret,
+		     size_t *ret_n) _warn_unused_result_;
+
+/**
+ * ipam_list_pools() - every IPPool resource, sorted by name.
+ * Return: 0, or a datastore error; undecodable pools are skipped with a warning.
+ */
+int ipam_list_pools(struct ds_client *ds, struct model_list *ret) _warn_unused_result_;

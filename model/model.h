@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * Resources in Project Calico's projectcalico.org/v3 form: the kinds of the walking skeleton
+ * (IPPool, Node, WorkloadEndpoint, BGPConfiguration). Field names and defaults follow Calico's
+ * API reference (docs.tigera.io, "Calico resources"): a manifest written for Calico decodes here.
+ *
+ * All structs are plain data owned by the enclosing struct model_resource; strings are
+ * heap-allocated and NUL-terminated; NULL means "absent". Decoding validates, so a decoded
+ * resource is always valid on its own (cross-resource checks such as pool overlap are separate).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/cidr.h"
+#include "lib/macro.h"
+#include "lib/parse-err.h"
+#include "lib/strbuf.h"
+
+#define MODEL_API_VERSION "projectcalico.org/v3"
+#define MODEL_KEY_PREFIX "/tabby/v1/"
+/* Limits on counts the datastore controls (STYLE.md section 3). */
+#define MODEL_MAX_LABELS 256
+#define MODEL_MAX_IP_NETWORKS 16
+#define MODEL_MAX_PROFILES 64
+#define MODEL_NAME_MAX 253 /* RFC 1123 subdomain */
+
+enum model_kind {
+	MODEL_KIND_IPPOOL,
+	MODEL_KIND_NODE,
+	MODEL_KIND_WORKLOAD_ENDPOINT,
+	MODEL_KIND_BGP_CONFIGURATION,
+	_MODEL_KIND_MAX,
+	_MODEL_KIND_INVALID = -22 /* -EINVAL */,
+};
+
+/* A label set, sorted by key, keys unique. */
+struct model_label {
+	char *key;
+	char *value;
+};
+struct model_labels {
+	struct model_label *items;
+	size_t n;
+};
+
+struct model_meta {
+	char *name;	 /* required; RFC 1123 subdomain (lower case, digits, '-', '.') */
+	char *namespace; /* namespaced kinds only (WorkloadEndpoint); NULL for cluster kinds */
+	struct model_labels labels;
+	char
+	    *resource_version; /* etcd mod_revision as text, filled by the datastore; may be NULL */
+	char *uid;	       /* may be NULL */
+	char *creation_timestamp; /* RFC 3339, may be NULL */
+};
+
+/* IPPool spec (Calico: ipipMode/vxlanMode are accepted only as "Never": tabby has no overlay). */
+struct model_ippool {
+	struct ip_prefix cidr; /* masked network */
+	uint8_t block_size;    /* IPv4 20..32 (default 26), IPv6 116..128 (default 122) */
+	bool nat_outgoing;
+	bool disabled;
+	bool disable_bgp_export;
+	char *node_selector; /* selector text; NULL = "all()" */
+	char *ipip_mode;     /* "Never" or NULL */
+	char *vxlan_mode;    /* "Never" or NULL */
+	char **allowed_uses; /* "Workload", "Tunnel"; NULL-terminated, may be NULL */
+};
+
+/* Node spec.bgp (Calico NodeBGPSpec). */
+struct model_node {
+	bool has_ipv4;
+	struct ip_prefix
+	    ipv4_address; /* host address with the subnet length, e.g. 198.18.0.11/24 */
+	bool has_ipv6;
+	struct ip_prefix ipv6_address;
+	uint32_t as_number;  /* 0 = inherit the cluster's BGPConfiguration asNumber */
+	char *rr_cluster_id; /* routeReflectorClusterID, dotted quad, or NULL */
+};
+
+/* WorkloadEndpoint spec (Calico WorkloadEndpointSpec). */
+struct model_workload_endpoint {
+	char *orchestrator;   /* "cni", "k8s", "libnetwork"; required */
+	char *workload;	      /* may be NULL */
+	char *node;	      /* required: the host that owns it */
+	char *container_id;   /* required for cni */
+	char *pod;	      /* K8S_POD_NAME; may be NULL */
+	char *endpoint;	      /* "eth0" */
+	char *interface_name; /* host-side veth, "tby" + 11 hex; required */
+	char *mac;	      /* container-side MAC "aa:bb:..", may be NULL */
+	struct ip_prefix
+	    *ip_networks; /* host prefixes (/32 or /128), at most MODEL_MAX_IP_NETWORKS */
+	size_t n_ip_networks;
+	char **profiles; /* NULL-terminated, may be NULL */
+	size_t n_profiles;
+};
+
+/* BGPConfiguration spec (the walking skeleton's subset; more fields come with the BGP issue). */
+struct model_bgp_configuration {
+	uint32_t as_number;		       /* 0 = default 64512 */
+	int node_to_node_mesh_enabled;	       /* -1 absent (default true), 0, 1 */
+	char *log_severity_screen;	       /* "Info" default */
+	uint16_t listen_port;		       /* 0 = default 179 */
+	struct ip_prefix *service_cluster_ips; /* accepted and stored, not yet used */
+	size_t n_service_cluster_ips;
+};
+
+struct model_resource {
+	enum model_kind kind;
+	struct model_meta meta;
+	union {
+		struct model_ippool ippool;
+		struct model_node node;
+		struct model_workload_endpoint wep;
+		struct model_bgp_configuration bgpconfig;
+	};
+	/* 1-based line of the document's start in its YAML/JSON source (for later cross checks);
+	 * 0 when decoded from the datastore */
+	unsigned source_line;
+};
+
+/**
+ * model_kind_from_string() - "IPPool" (Calico's kind name; also the lower-case plural "ippools"
+ * and singular "ippool" accepted by calicoctl get) to the enum.
+ * Return: the kind, or _MODEL_KIND_INVALID.
+ */
+enum model_kind model_kind_from_string(const char *s);
+
+/** model_kind_to_string() - Calico's kind name ("IPPool"). NULL for an invalid kind. */
+const char *model_kind_to_string(enum model_kind kind);
+
+/** model_kind_plural() - the datastore path segment ("ippools", "workloadendpoints"). */
+const char *model_kind_plural(enum model_kind kind);
+
+/** model_kind_is_namespaced() - true for WorkloadEndpoint. */
+bool model_kind_is_namespaced(enum model_kind kind);
+
+/**
+ * model_resource_free() - free @r and everything it owns. NULL-safe. Return: NULL.
+ */
+struct model_resource *model_resource_free(struct model_resource *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct model_resource *, model_resource_free);
+
+/* A list of decoded resources in document order. */
+struct model_list {
+	struct model_resource **items;
+	size_t n;
+};
+/** model_list_done() - free every item and the array; NULL-safe. */
+void model_list_done(struct model_list *l);
+
+/**
+ * model_decode() - decode one or more documents (YAML with "---" separators, a JSON object, or a
+ * Calico/Kubernetes "List" with items) into resources, validating each one.
+ * @buf, @len: the text (need not be NUL-terminated).
+ * @file: name used in errors ("-" for stdin).
+ * @ret: filled with every resource on success; untouched on failure.
+ * @err: on failure, file, line, column and the dotted field path of the first problem, e.g.
+ *       "pool.yaml:7:9: spec.cidr: invalid CIDR \"10.0.0.0/33\"".
+ * Return: 0, -EINVAL (syntax or validation; @err says where) or -ENOMEM.
+ * Unknown top-level fields are errors, as with Calico's strict decoding; unknown kinds are errors.
+ */
+int model_decode(const char *buf, size_t len, const char *file, struct model_list *ret,
+		 struct parse_err *err) _warn_unused_result_;
+
+/**
+ * model_decode_one() - as model_decode() for text holding exactly one resource (the datastore's
+ * JSON values). Return: 0, -EINVAL (also for zero or several documents) or -ENOMEM.
+ */
+int model_decode_one(const char *buf, size_t len, const char *file, struct model_resource **ret,
+		     struct parse_err *err) _warn_unused_result_;
+
+/**
+ * model_encode_json() - the v3 JSON form ({"apiVersion","kind","metadata","spec"}), compact,
+ * keys in a fixed order, appended to @out. This is what the datastore stores.
+ * Return: 0 or -ENOMEM.
+ */
+int model_encode_json(const struct model_resource *r, struct strbuf *out) _warn_unused_result_;
+
+/**
+ * model_encode_yaml() - the same as YAML (one document starting with "---"), appended to @out.
+ * Return: 0 or -ENOMEM.
+ */
+int model_encode_yaml(const struct model_resource *r, struct strbuf *out) _warn_unused_result_;
+
+/**
+ * model_key() - the datastore key: MODEL_KEY_PREFIX "<plural>/<name>" or
+ * "<plural>/<namespace>/<name>", appended to @out. Return: 0, -EINVAL (no name) or -ENOMEM.
+ */
+int model_key(enum model_kind kind, const char *namespace, const char *name,
+	      struct strbuf *out) _warn_unused_result_;
+
+/**
+ * model_validate_pools() - cross-resource check of IP pools: no two enabled pools overlap
+ * (Calico's IPPool validation). @pools: the pools after a change (borrowed).
+ * @err: names the later pool's file line and "spec.cidr".
+ * Return: 0 or -EINVAL.
+ */
+int model_validate_pools(struct model_resource *const *pools, size_t n,
+			 struct parse_err *err) _warn_unused_result_;
+
+/**
+ * model_labels_get() - the value of @key, or NULL when absent.
+ */
+const char *model_labels_get(const struct model_labels *l, const char *key);
+
+/**
+ * model_labels_set() - insert or replace @key = @value, keeping the set sorted.
+ * Return: 0, -E2BIG (more than MODEL_MAX_LABELS) or -ENOMEM.
+ */
+int model_labels_set(struct model_labels *l, const char *key,
+		     const char *value) _warn_unused_result_;
+
+/** model_labels_done() - free all labels. */
+void model_labels_done(struct model_labels *l);
