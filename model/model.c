@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * DOC: resources
+ *
+ * Kind names, datastore keys, ownership of decoded resources, label sets and the cross-resource
+ * checks. Decoding lives in model/decode.c, encoding in model/encode.c and the document tree
+ * they share in model/yaml-tree.c. Kind names and plurals are Calico's (projectcalico.org/v3);
+ * calicoctl accepts the kind name, its lower-case singular and its plural on the command line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "model/model.h"
+
+struct kind_info {
+	const char *name;
+	const char *singular;
+	const char *plural;
+	const char *short_name;
+	bool namespaced;
+};
+
+static const struct kind_info kinds[_MODEL_KIND_MAX] = {
+    [MODEL_KIND_IPPOOL] = {"IPPool", "ippool", "ippools", "ipp", false},
+    [MODEL_KIND_NODE] = {"Node", "node", "nodes", "no", false},
+    [MODEL_KIND_WORKLOAD_ENDPOINT] = {"WorkloadEndpoint", "workloadendpoint", "workloadendpoints",
+				      "wep", true},
+    [MODEL_KIND_BGP_CONFIGURATION] = {"BGPConfiguration", "bgpconfiguration", "bgpconfigurations",
+				      "bgpconfig", false},
+};
+
+enum model_kind model_kind_from_string(const char *s)
+{
+	if (!s)
+		return _MODEL_KIND_INVALID;
+	for (int k = 0; k < _MODEL_KIND_MAX; k++) {
+		if (strcmp(s, kinds[k].name) == 0 || strcasecmp(s, kinds[k].singular) == 0 ||
+		    strcasecmp(s, kinds[k].plural) == 0 || strcasecmp(s, kinds[k].short_name) == 0)
+			return (enum model_kind)k;
+	}
+	return _MODEL_KIND_INVALID;
+}
+
+const char *model_kind_to_string(enum model_kind kind)
+{
+	if (kind < 0 || kind >= _MODEL_KIND_MAX)
+		return NULL;
+	return kinds[kind].name;
+}
+
+const char *model_kind_plural(enum model_kind kind)
+{
+	if (kind < 0 || kind >= _MODEL_KIND_MAX)
+		return NULL;
+	return kinds[kind].plural;
+}
+
+bool model_kind_is_namespaced(enum model_kind kind)
+{
+	return kind >= 0 && kind < _MODEL_KIND_MAX && kinds[kind].namespaced;
+}
+
+static void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+void model_labels_done(struct model_labels *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->items[i].key);
+		free(l->items[i].value);
+	}
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+struct model_resource *model_resource_free(struct model_resource *r)
+{
+	if (!r)
+		return NULL;
+	free(r->meta.name);
+	free(r->meta.namespace);
+	model_labels_done(&r->meta.labels);
+	free(r->meta.resource_version);
+	free(r->meta.uid);
+	free(r->meta.creation_timestamp);
+	switch (r->kind) {
+	case MODEL_KIND_IPPOOL:
+		free(r->ippool.node_selector);
+		free(r->ippool.ipip_mode);
+		free(r->ippool.vxlan_mode);
+		strv_free(r->ippool.allowed_uses);
+		break;
+	case MODEL_KIND_NODE:
+		free(r->node.rr_cluster_id);
+		break;
+	case MODEL_KIND_WORKLOAD_ENDPOINT:
+		free(r->wep.orchestrator);
+		free(r->wep.workload);
+		free(r->wep.node);
+		free(r->wep.container_id);
+		free(r->wep.pod);
+		free(r->wep.endpoint);
+		free(r->wep.interface_name);
+		free(r->wep.mac);
+		free(r->wep.ip_networks);
+		strv_free(r->wep.profiles);
+		break;
+	case MODEL_KIND_BGP_CONFIGURATION:
+		free(r->bgpconfig.log_severity_screen);
+		free(r->bgpconfig.service_cluster_ips);
+		break;
+	default:
+		break;
+	}
+	free(r);
+	return NULL;
+}
+
+void model_list_done(struct model_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		model_resource_free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+int model_key(enum model_kind kind, const char *namespace, const char *name, struct strbuf *out)
+{
+	const char *plural = model_kind_plural(kind);
+
+	if (!plural || !name || !*name)
+		return -EINVAL;
+	if (model_kind_is_namespaced(kind))
+		return strbuf_printf(out, MODEL_KEY_PREFIX "%s/%s/%s", plural,
+				     namespace && *namespace ? namespace : "default", name);
+	return strbuf_printf(out, MODEL_KEY_PREFIX "%s/%s", plural, name);
+}
+
+int model_validate_pools(struct model_resource *const *pools, size_t n, struct parse_err *err)
+{
+	/* Calico refuses an enabled pool whose CIDR overlaps another enabled pool: IPAM would
+	 * otherwise hand out one address from two pools' blocks. n is small (admin-written). */
+	for (size_t j = 1; j < n; j++) {
+		const struct model_resource *b = pools[j];
+
+		if (b->kind != MODEL_KIND_IPPOOL || b->ippool.disabled)
+			continue;
+		for (size_t i = 0; i < j; i++) {
+			const struct model_resource *a = pools[i];
+			char ab[IP_PREFIX_STRLEN], bb[IP_PREFIX_STRLEN];
+
+			if (a->kind != MODEL_KIND_IPPOOL || a->ippool.disabled)
+				continue;
+			if (!ip_prefix_overlaps(&a->ippool.cidr, &b->ippool.cidr))
+				continue;
+			return parse_err_set(err, NULL, b->source_line, 0, "spec.cidr",
+					     "IPPool \"%s\" (%s) overlaps with IPPool \"%s\" (%s)",
+					     b->meta.name, ip_prefix_format(&b->ippool.cidr, bb),
+					     a->meta.name, ip_prefix_format(&a->ippool.cidr, ab));
+		}
+	}
+	return 0;
+}
+
+const char *model_labels_get(const struct model_labels *l, const char *key)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key, l->items[mid].key);
+
+		if (c == 0)
+			return l->items[mid].value;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+int model_labels_set(struct model_labels *l, const char *key, const char *value)
+{
+	size_t lo = 0, hi = l->n;
+	char *v, *k;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key, l->items[mid].key);
+
+		if (c == 0) {
+			v = strdup(value);
+			if (!v)
+				return -ENOMEM;
+			free(l->items[mid].value);
+			l->items[mid].value = v;
+			return 0;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (l->n >= MODEL_MAX_LABELS)
+		return -E2BIG;
+	struct model_label *items = realloc(l->items, (l->n + 1) * sizeof(*items));
+
+	if (!items)
+		return -ENOMEM;
+	l->items = items;
+	k = strdup(key);
+	v = strdup(value);
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	memmove(&items[lo + 1], &items[lo], (l->n - lo) * sizeof(*items));
+	items[lo] = (struct model_label){.key = k, .value = v};
+	l->n++;
+	return 0;
+}

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * model/: valid manifests round-trip through encode and decode, golden YAML -> JSON files, and
+ * every invalid manifest fails with the exact "file:line:col: field: message" text.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/model-internal.h"
+#include "model/model.h"
+
+#define POOL_HEAD "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p1\n"
+
+/* Decode @text, encode every resource as JSON (one per line) into @out. */
+static int decode_to_json(const char *text, const char *file, struct strbuf *out,
+			  struct parse_err *err)
+{
+	struct model_list l = {};
+	int r = model_decode(text, strlen(text), file, &l, err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l.n && r >= 0; i++) {
+		r = model_encode_json(l.items[i], out);
+		if (r >= 0)
+			r = strbuf_puts(out, "\n");
+	}
+	model_list_done(&l);
+	return r;
+}
+
+static const char *const valid_inputs[] = {
+    POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n",
+    POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  blockSize: 20\n  natOutgoing: true\n"
+	      "  disabled: true\n  nodeSelector: \"rack == 'r1'\"\n  allowedUses: [Workload]\n",
+    POOL_HEAD "spec:\n  cidr: 2001:db8::/64\n  blockSize: 128\n  disableBGPExport: true\n",
+    "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"IPPool\",\"metadata\":{\"name\":\"x.y\","
+    "\"labels\":{\"a/b\":\"\",\"k\":\"true\",\"n\":\"123\"}},\"spec\":{\"cidr\":\"198.18.0.0/15\","
+    "\"ipipMode\":\"Never\"}}",
+    "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec: {}\n",
+    "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+    "    ipv4Address: 198.18.0.11\n    asNumber: 4294967295\n",
+    "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\n"
+    "  labels: {app: \"web\", \"yes\": \"no\"}\nspec:\n  orchestrator: k8s\n  node: h1\n"
+    "  interfaceName: tbyabc\n  ipNetworks: []\n",
+    "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
+    "spec:\n  nodeToNodeMeshEnabled: false\n  asNumber: \"65000.1\"\n",
+    "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
+    "  uid: \"0\"\n  resourceVersion: \"7\"\n  creationTimestamp: null\n",
+};
+
+/* Decode, encode as JSON and YAML, decode both again: every form must give the same JSON. */
+static void test_round_trip(void **state)
+{
+	for (size_t i = 0; i < ELEMENTSOF(valid_inputs); i++) {
+		_cleanup_strbuf_ struct strbuf j1 = {}, j2 = {}, j3 = {}, y = {};
+		struct parse_err err = {};
+		char buf[1024];
+		struct model_list l = {};
+		int r = model_decode(valid_inputs[i], strlen(valid_inputs[i]), "in.yaml", &l, &err);
+
+		if (r < 0)
+			fail_msg("input %zu: %s", i, parse_err_format(&err, buf, sizeof(buf)));
+		assert_int_equal(l.n, 1);
+		assert_int_equal(l.items[0]->source_line, 1);
+		assert_int_equal(model_encode_json(l.items[0], &j1), 0);
+		assert_int_equal(model_encode_yaml(l.items[0], &y), 0);
+		model_list_done(&l);
+		assert_true(
+		    strncmp(strbuf_cstr(&y), "---\napiVersion: projectcalico.org/v3\n", 37) == 0);
+
+		struct model_resource *res = NULL;
+
+		r = model_decode_one(strbuf_cstr(&j1), j1.len, "json", &res, &err);
+		if (r < 0)
+			fail_msg("input %zu: %s in %s", i, parse_err_format(&err, buf, sizeof(buf)),
+				 strbuf_cstr(&j1));
+		assert_int_equal(res->source_line, 0);
+		assert_int_equal(model_encode_json(res, &j2), 0);
+		res = model_resource_free(res);
+		assert_string_equal(strbuf_cstr(&j1), strbuf_cstr(&j2));
+
+		r = decode_to_json(strbuf_cstr(&y), "yaml", &j3, &err);
+		if (r < 0)
+			fail_msg("input %zu: %s in\n%s", i,
+				 parse_err_format(&err, buf, sizeof(buf)), strbuf_cstr(&y));
+		assert_int_equal(strbuf_puts(&j2, "\n"), 0);
+		assert_string_equal(strbuf_cstr(&j2), strbuf_cstr(&j3));
+	}
+}
+
+static char *read_file(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*ret_len = (size_t)n;
+	return buf;
+}
+
+/* tests/golden/model/X.yaml -> X.json (one resource per line); UPDATE_GOLDEN=1 rewrites. */
+static void test_golden(void **state)
+{
+	const char *dir = TABBY_SOURCE_DIR "/tests/golden/model";
+	bool update = getenv("UPDATE_GOLDEN") && strcmp(getenv("UPDATE_GOLDEN"), "1") == 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	unsigned seen = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		size_t nl = strlen(de->d_name), len, glen;
+		char in[4096], out[4096], msg[1024];
+		_cleanup_strbuf_ struct strbuf got = {};
+		_cleanup_free_ char *text = NULL, *want = NULL;
+		struct parse_err err = {};
+
+		if (nl < 6 || strcmp(de->d_name + nl - 5, ".yaml") != 0)
+			continue;
+		snprintf(in, sizeof(in), "%s/%s", dir, de->d_name);
+		snprintf(out, sizeof(out), "%s/%.*s.json", dir, (int)(nl - 5), de->d_name);
+		text = read_file(in, &len);
+		assert_non_null(text);
+		if (decode_to_json(text, de->d_name, &got, &err) < 0)
+			fail_msg("%s", parse_err_format(&err, msg, sizeof(msg)));
+		if (update) {
+			FILE *f = fopen(out, "we");
+
+			assert_non_null(f);
+			assert_int_equal(fwrite(got.buf, 1, got.len, f), got.len);
+			assert_int_equal(fclose(f), 0);
+		}
+		want = read_file(out, &glen);
+		if (!want)
+			fail_msg("%s missing; run with UPDATE_GOLDEN=1", out);
+		assert_string_equal(strbuf_cstr(&got), want);
+		seen++;
+	}
+	closedir(d);
+	assert_true(seen >= 4);
+}
+
+struct bad_case {
+	const char *text;
+	const char *error;
+};
+
+static const struct bad_case bad_cases[] = {
+    {POOL_HEAD "spec:\n  cidr: 10.0.0.0/33\n",
+     "pool.yaml:6:9: spec.cidr: invalid CIDR \"10.0.0.0/33\""},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.1/16\n",
+     "pool.yaml:6:9: spec.cidr: invalid CIDR \"198.19.0.1/16\": host bits are set (network is "
+     "198.19.0.0/16)"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0\n",
+     "pool.yaml:6:9: spec.cidr: invalid CIDR \"198.19.0.0\""},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  blockSize: 19\n",
+     "pool.yaml:7:14: spec.blockSize: must be between 20 and 32 for an IPv4 pool"},
+    {POOL_HEAD "spec:\n  blockSize: 26\n  cidr: 2001:db8::/48\n",
+     "pool.yaml:6:14: spec.blockSize: must be between 116 and 128 for an IPv6 pool"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/28\n",
+     "pool.yaml:6:9: spec.cidr: pool /28 is smaller than one block (blockSize 26): the prefix "
+     "length must be at most the block size"},
+    {POOL_HEAD "spec:\n  cidr: 169.254.0.0/16\n",
+     "pool.yaml:6:9: spec.cidr: overlaps with the link-local range 169.254.0.0/16"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  blockSize: \"26\"\n",
+     "pool.yaml:7:14: spec.blockSize: must be an integer"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  ipipMode: Always\n",
+     "pool.yaml:7:13: spec.ipipMode: \"Always\" is not supported: tabby has no overlay; only Never "
+     "is supported"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  natOutgoing: \"yes\"\n",
+     "pool.yaml:7:16: spec.natOutgoing: must be a boolean (true or false)"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  ipip:\n    enabled: false\n",
+     "pool.yaml:7:3: spec.ipip: unknown field"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  cidr: 198.20.0.0/16\n",
+     "pool.yaml:7:3: spec.cidr: duplicate field"},
+    {POOL_HEAD "spec:\n  blockSize: 26\n", "pool.yaml:6:3: spec.cidr: required"},
+    {POOL_HEAD, "pool.yaml:1:1: spec.cidr: required"},
+    {POOL_HEAD "  color: blue\nspec:\n  cidr: 198.19.0.0/16\n",
+     "pool.yaml:5:3: metadata.color: unknown field"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\nstatus: {}\n",
+     "pool.yaml:7:1: status: unknown field"},
+    {"apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: Pool_1\nspec:\n"
+     "  cidr: 198.19.0.0/16\n",
+     "pool.yaml:4:9: metadata.name: must be a lower-case RFC 1123 subdomain"},
+    {"apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: 12\nspec:\n"
+     "  cidr: 198.19.0.0/16\n",
+     "pool.yaml:4:9: metadata.name: must be a string"},
+    {"apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  namespace: x\n",
+     "pool.yaml:4:14: metadata.namespace: must not be set: IPPool is cluster-scoped"},
+    {"apiVersion: projectcalico.org/v3\nkind: IPPool\nspec:\n  cidr: 198.19.0.0/16\n",
+     "pool.yaml:1:1: metadata.name: required"},
+    {"apiVersion: projectcalico.org/v3\nmetadata:\n  name: p1\n", "pool.yaml:1:1: kind: required"},
+    {"apiVersion: projectcalico.org/v3\nkind: IPPools\n",
+     "pool.yaml:2:7: kind: unknown kind \"IPPools\" (tabby knows IPPool, Node, WorkloadEndpoint, "
+     "BGPConfiguration)"},
+    {"apiVersion: projectcalico.org/v1\nkind: IPPool\n",
+     "pool.yaml:1:13: apiVersion: must be projectcalico.org/v3, not \"projectcalico.org/v1\""},
+    {"kind: IPPool\nmetadata:\n  name: p1\n", "pool.yaml:1:1: apiVersion: required"},
+    {POOL_HEAD "spec:\n  cidr: [198.19.0.0/16\n",
+     "pool.yaml:7:1: invalid YAML: did not find expected ',' or ']' while parsing a flow "
+     "sequence"},
+    {POOL_HEAD "spec:\n\tcidr: 198.19.0.0/16\n",
+     "pool.yaml:6:1: invalid YAML: found character that cannot start any token while scanning "
+     "for the next token"},
+    {"- a\n- b\n", "pool.yaml:1:1: a document must be a mapping (a resource or a List)"},
+    {POOL_HEAD "  labels:\n    Bad Key: x\nspec:\n  cidr: 198.19.0.0/16\n",
+     "pool.yaml:6:5: metadata.labels.Bad Key: invalid label key: must be a qualified name ([DNS "
+     "subdomain \"/\"] name of at most 63 characters of [A-Za-z0-9-_.], starting and ending with "
+     "an alphanumeric)"},
+    {POOL_HEAD "  labels:\n    app: -web\nspec:\n  cidr: 198.19.0.0/16\n",
+     "pool.yaml:6:10: metadata.labels.app: invalid label value \"-web\": must be at most 63 "
+     "characters of [A-Za-z0-9-_.], starting and ending with an alphanumeric"},
+    {POOL_HEAD "  labels:\n    on: true\nspec:\n  cidr: 198.19.0.0/16\n",
+     "pool.yaml:6:9: metadata.labels.on: must be a string"},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+     "    ipv4Address: 2001:db8::11/64\n",
+     "node.yaml:7:18: spec.bgp.ipv4Address: \"2001:db8::11/64\" is not an IPv4 address"},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+     "    ipv6Address: 198.18.0.11/24\n",
+     "node.yaml:7:18: spec.bgp.ipv6Address: \"198.18.0.11/24\" is not an IPv6 address"},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+     "    ipv4Address: 198.18.0.311/24\n",
+     "node.yaml:7:18: spec.bgp.ipv4Address: invalid address \"198.18.0.311/24\": want an address "
+     "with its subnet length, e.g. 198.18.0.11/24"},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+     "    asNumber: 4294967296\n",
+     "node.yaml:7:15: spec.bgp.asNumber: invalid AS number \"4294967296\": must be 1..4294967295 "
+     "or asdot \"A.B\""},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+     "    asNumber: 0\n",
+     "node.yaml:7:15: spec.bgp.asNumber: invalid AS number \"0\": must be 1..4294967295 or asdot "
+     "\"A.B\""},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+     "    asNumber: 1.65536\n",
+     "node.yaml:7:15: spec.bgp.asNumber: invalid AS number \"1.65536\": must be 1..4294967295 or "
+     "asdot \"A.B\""},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+     "    routeReflectorClusterID: 1.2.3\n",
+     "node.yaml:7:30: spec.bgp.routeReflectorClusterID: must be a dotted-quad IPv4 address"},
+    {"apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\nspec:\n"
+     "  orchestrator: cni\n  node: h1\n  containerID: c1\n  interfaceName: tby1\n"
+     "  mac: ee:ee:ee:ee:ee\n",
+     "wep.yaml:10:8: spec.mac: invalid MAC address \"ee:ee:ee:ee:ee\""},
+    {"apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\nspec:\n"
+     "  orchestrator: cni\n  node: h1\n  containerID: c1\n  interfaceName: tby1\n"
+     "  ipNetworks:\n  - 198.19.0.5/32\n  - 198.19.0.0/26\n",
+     "wep.yaml:12:5: spec.ipNetworks[1]: \"198.19.0.0/26\" must be a host prefix (/32 or /128)"},
+    {"apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\nspec:\n"
+     "  orchestrator: cni\n  node: h1\n  interfaceName: tby1\n",
+     "wep.yaml:6:3: spec.containerID: required for orchestrator cni"},
+    {"apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\n"
+     "  namespace: Prod\nspec: {}\n",
+     "wep.yaml:5:14: metadata.namespace: must be a lower-case RFC 1123 label"},
+    {"apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\nspec:\n"
+     "  orchestrator: cni\n  node: h1\n  containerID: c1\n  interfaceName: tby0123456789abcdef\n",
+     "wep.yaml:9:18: spec.interfaceName: invalid interface name \"tby0123456789abcdef\": 1 to 15 "
+     "characters, no '/', ':' or space"},
+    {"apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
+     "spec:\n  listenPort: 70000\n",
+     "bgp.yaml:6:15: spec.listenPort: must be between 1 and 65535"},
+    {"apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
+     "spec:\n  logSeverityScreen: Verbose\n",
+     "bgp.yaml:6:22: spec.logSeverityScreen: must be one of Trace, Debug, Info, Warning, Error, "
+     "Fatal"},
+    {"apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
+     "spec:\n  serviceClusterIPs:\n  - cidr: 198.18.0.0/33\n",
+     "bgp.yaml:7:11: spec.serviceClusterIPs[0].cidr: invalid CIDR \"198.18.0.0/33\""},
+    {"apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
+     "spec:\n  nodeToNodeMeshEnabled: 1\n",
+     "bgp.yaml:6:26: spec.nodeToNodeMeshEnabled: must be a boolean (true or false)"},
+    /* the first document is valid, the second is not: nothing is returned */
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n---\n"
+	       "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p2\nspec:\n"
+	       "  cidr: 10.0.0.0/33\n",
+     "pool.yaml:13:9: spec.cidr: invalid CIDR \"10.0.0.0/33\""},
+    {"apiVersion: v1\nkind: List\nitems:\n- apiVersion: projectcalico.org/v3\n  kind: Node\n"
+     "  metadata:\n    name: h1\n  spec:\n    bgp:\n      asNumber: -1\n",
+     "list.yaml:10:17: items[0].spec.bgp.asNumber: invalid AS number \"-1\": must be "
+     "1..4294967295 or asdot \"A.B\""},
+    {"apiVersion: projectcalico.org/v3\nkind: NodeList\nitems:\n- kind: IPPool\n",
+     "list.yaml:4:9: items[0].kind: must be Node in a NodeList"},
+    {"apiVersion: v1\nkind: List\nitems: {}\n", "list.yaml:3:8: items: must be a list"},
+};
+
+static void test_invalid(void **state)
+{
+	unsigned failed = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(bad_cases); i++) {
+		const char *want = bad_cases[i].error;
+		char file[32], buf[1024];
+		struct parse_err err = {};
+		struct model_list l = {.items = (void *)0x1, .n = 99};
+		int r;
+
+		/* the expected text names the file the case pretends to come from */
+		snprintf(file, sizeof(file), "%.*s", (int)strcspn(want, ":"), want);
+		r = model_decode(bad_cases[i].text, strlen(bad_cases[i].text), file, &l, &err);
+		if (r != -EINVAL) {
+			print_error("case %zu: decoded (%d), want %s\n", i, r, want);
+			failed++;
+			continue;
+		}
+		/* untouched on failure */
+		assert_ptr_equal(l.items, (void *)0x1);
+		assert_int_equal(l.n, 99);
+		if (strcmp(parse_err_format(&err, buf, sizeof(buf)), want) != 0) {
+			print_error("case %zu:\n got: %s\nwant: %s\n", i, buf, want);
+			failed++;
+		}
+	}
+	assert_int_equal(failed, 0);
+}
+
+static struct model_resource *pool(const char *name, const char *cidr, bool disabled, unsigned line)
+{
+	char text[512];
+	struct model_resource *r = NULL;
+	struct parse_err err = {};
+
+	snprintf(text, sizeof(text),
+		 "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: %s\n"
+		 "spec:\n  cidr: %s\n  disabled: %s\n",
+		 name, cidr, disabled ? "true" : "false");
+	assert_int_equal(model_decode_one(text, strlen(text), "x", &r, &err), 0);
+	r->source_line = line;
+	return r;
+}
+
+static void test_validate_pools(void **state)
+{
+	struct model_resource *p[4] = {
+	    pool("a", "198.19.0.0/16", false, 1),
+	    pool("b", "198.18.0.0/16", false, 9),
+	    pool("c", "198.19.128.0/17", true, 17), /* disabled: may overlap */
+	    pool("d", "198.19.64.0/18", false, 25),
+	};
+	struct parse_err err = {.file = "pools.yaml"};
+	char buf[512];
+
+	assert_int_equal(model_validate_pools(p, 3, &err), 0);
+	assert_int_equal(model_validate_pools(p, 4, &err), -EINVAL);
+	assert_string_equal(parse_err_format(&err, buf, sizeof(buf)),
+			    "pools.yaml:25: spec.cidr: IPPool \"d\" (198.19.64.0/18) overlaps with "
+			    "IPPool \"a\" (198.19.0.0/16)");
+	for (size_t i = 0; i < ELEMENTSOF(p); i++)
+		model_resource_free(p[i]);
+
+	/* two documents of one file, decoded together, then checked together */
+	const char *text = POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n---\n"
+				     "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n"
+				     "  name: p2\nspec:\n  cidr: 198.19.0.0/24\n  blockSize: 28\n";
+	struct model_list l = {};
+	struct parse_err e2 = {.file = "two.yaml"};
+
+	assert_int_equal(model_decode(text, strlen(text), "two.yaml", &l, &e2), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.items[1]->source_line, 8);
+	assert_int_equal(model_validate_pools(l.items, l.n, &e2), -EINVAL);
+	assert_string_equal(parse_err_format(&e2, buf, sizeof(buf)),
+			    "two.yaml:8: spec.cidr: IPPool \"p2\" (198.19.0.0/24) overlaps with "
+			    "IPPool \"p1\" (198.19.0.0/16)");
+	model_list_done(&l);
+}
+
+static void test_kinds_keys_labels(void **state)
+{
+	_cleanup_strbuf_ struct strbuf k = {};
+	struct model_labels l = {};
+
+	assert_int_equal(model_kind_from_string("IPPool"), MODEL_KIND_IPPOOL);
+	assert_int_equal(model_kind_from_string("ippools"), MODEL_KIND_IPPOOL);
+	assert_int_equal(model_kind_from_string("wep"), MODEL_KIND_WORKLOAD_ENDPOINT);
+	assert_int_equal(model_kind_from_string("bgpconfiguration"), MODEL_KIND_BGP_CONFIGURATION);
+	assert_int_equal(model_kind_from_string("Nodes"), MODEL_KIND_NODE);
+	assert_int_equal(model_kind_from_string("pool"), _MODEL_KIND_INVALID);
+	assert_string_equal(model_kind_to_string(MODEL_KIND_WORKLOAD_ENDPOINT), "WorkloadEndpoint");
+	assert_null(model_kind_to_string(_MODEL_KIND_MAX));
+	assert_string_equal(model_kind_plural(MODEL_KIND_BGP_CONFIGURATION), "bgpconfigurations");
+	assert_true(model_kind_is_namespaced(MODEL_KIND_WORKLOAD_ENDPOINT));
+	assert_false(model_kind_is_namespaced(MODEL_KIND_NODE));
+
+	assert_int_equal(model_key(MODEL_KIND_IPPOOL, NULL, "default-ipv4-ippool", &k), 0);
+	assert_string_equal(strbuf_cstr(&k), "/tabby/v1/ippools/default-ipv4-ippool");
+	strbuf_reset(&k);
+	assert_int_equal(model_key(MODEL_KIND_WORKLOAD_ENDPOINT, "prod", "w1", &k), 0);
+	assert_string_equal(strbuf_cstr(&k), "/tabby/v1/workloadendpoints/prod/w1");
+	assert_int_equal(model_key(MODEL_KIND_NODE, NULL, "", &k), -EINVAL);
+
+	assert_int_equal(model_labels_set(&l, "b", "2"), 0);
+	assert_int_equal(model_labels_set(&l, "a", "1"), 0);
+	assert_int_equal(model_labels_set(&l, "c", "3"), 0);
+	assert_int_equal(model_labels_set(&l, "b", "two"), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.items[0].key, "a");
+	assert_string_equal(l.items[2].key, "c");
+	assert_string_equal(model_labels_get(&l, "b"), "two");
+	assert_null(model_labels_get(&l, "d"));
+	model_labels_done(&l);
+	for (int i = 0; i < MODEL_MAX_LABELS; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(model_labels_set(&l, key, "v"), 0);
+	}
+	assert_int_equal(model_labels_set(&l, "one-more", "v"), -E2BIG);
+	assert_int_equal(model_labels_set(&l, "k7", "w"), 0);
+	model_labels_done(&l);
+}
+
+static void test_validators(void **state)
+{
+	uint32_t as;
+	char mac[18];
+
+	assert_true(model_name_is_valid("default-ipv4-ippool"));
+	assert_true(model_name_is_valid("a.b-c.d"));
+	assert_false(model_name_is_valid("a..b"));
+	assert_false(model_name_is_valid("-a"));
+	assert_false(model_name_is_valid("a."));
+	assert_false(model_name_is_valid("A"));
+	assert_false(model_name_is_valid(""));
+	assert_true(model_label_key_is_valid("projectcalico.org/namespace"));
+	assert_false(model_label_key_is_valid("/x"));
+	assert_false(model_label_key_is_valid("a/b/c"));
+	assert_true(model_label_value_is_valid(""));
+	assert_false(model_label_value_is_valid(
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	assert_int_equal(model_parse_as_number("64512", &as), 0);
+	assert_int_equal(as, 64512);
+	assert_int_equal(model_parse_as_number("1.10", &as), 0);
+	assert_int_equal(as, 65546);
+	assert_int_equal(model_parse_as_number("65535.65535", &as), 0);
+	assert_int_equal(as, UINT32_MAX);
+	assert_int_equal(model_parse_as_number("1.", &as), -EINVAL);
+	assert_int_equal(model_parse_as_number(".1", &as), -EINVAL);
+	assert_int_equal(model_parse_as_number("0.0", &as), -EINVAL);
+	assert_int_equal(model_parse_mac("EE-EE-EE-EE-EE-0A", mac), 0);
+	assert_string_equal(mac, "ee:ee:ee:ee:ee:0a");
+	assert_int_equal(model_parse_mac("ee:ee:ee:ee:ee:eg", mac), -EINVAL);
+	assert_int_equal(model_parse_mac("ee:ee-ee:ee:ee:ee", mac), -EINVAL);
+	assert_true(model_yaml_needs_quotes("123"));
+	assert_true(model_yaml_needs_quotes("yes"));
+	assert_true(model_yaml_needs_quotes(""));
+	assert_true(model_yaml_needs_quotes("1.10"));
+	assert_false(model_yaml_needs_quotes("Never"));
+}
+
+/* Odd documents: empty ones are skipped, Lists are flattened, JSON works, limits hold. */
+static void test_documents(void **state)
+{
+	struct model_list l = {};
+	struct parse_err err = {};
+	char buf[512];
+	const char *empty = "# nothing\n---\n---\n";
+	const char *two = "---\n" POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n---\n"
+			  "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: h1}\n";
+	_cleanup_strbuf_ struct strbuf many = {};
+
+	assert_int_equal(model_decode(empty, strlen(empty), "e", &l, &err), 0);
+	assert_int_equal(l.n, 0);
+	model_list_done(&l);
+	assert_int_equal(model_decode(two, strlen(two), "t", &l, &err), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.items[0]->source_line, 2);
+	assert_int_equal(l.items[1]->source_line, 9);
+	assert_int_equal(l.items[1]->kind, MODEL_KIND_NODE);
+	model_list_done(&l);
+
+	struct model_resource *r = NULL;
+
+	assert_int_equal(model_decode_one(two, strlen(two), "t", &r, &err), -EINVAL);
+	assert_string_equal(parse_err_format(&err, buf, sizeof(buf)),
+			    "t: expected exactly one resource, found 2");
+	assert_null(r);
+
+	/* more than MODEL_MAX_IP_NETWORKS addresses */
+	assert_int_equal(strbuf_puts(&many, "apiVersion: projectcalico.org/v3\n"
+					    "kind: WorkloadEndpoint\nmetadata: {name: w}\n"
+					    "spec: {orchestrator: k8s, node: h1, interfaceName: x, "
+					    "ipNetworks: ["),
+			 0);
+	for (int i = 0; i <= MODEL_MAX_IP_NETWORKS; i++)
+		assert_int_equal(strbuf_printf(&many, "%s198.19.0.%d", i ? ", " : "", i), 0);
+	assert_int_equal(strbuf_puts(&many, "]}\n"), 0);
+	assert_int_equal(model_decode(many.buf, many.len, "m", &l, &err), -EINVAL);
+	assert_string_equal(parse_err_format(&err, buf, sizeof(buf)),
+			    "m:4:67: spec.ipNetworks: more than 16 entries");
+
+	/* aliases are refused */
+	const char *alias = POOL_HEAD "  labels: &l {a: b}\nspec: {cidr: 198.19.0.0/16}\nx: *l\n";
+
+	assert_int_equal(model_decode(alias, strlen(alias), "a", &l, &err), -EINVAL);
+	assert_string_equal(parse_err_format(&err, buf, sizeof(buf)),
+			    "a:7:4: invalid YAML: aliases are not supported");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_round_trip),	      cmocka_unit_test(test_golden),
+	    cmocka_unit_test(test_invalid),	      cmocka_unit_test(test_validate_pools),
+	    cmocka_unit_test(test_kinds_keys_labels), cmocka_unit_test(test_validators),
+	    cmocka_unit_test(test_documents),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
