@@ -31,6 +31,7 @@ t_cleanup() {
 		for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
+	[ "${ETCD_OWNER:-}" = $$ ] && etcd_stop
 	for ns in "${T_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	[ -n "${T_KEEP_TMP:-}" ] || rm -rf "$T_TMP"
 }
@@ -53,37 +54,63 @@ free_port() {
 }
 
 # etcd listens on 127.0.0.1:PORT and on a unix socket $T_TMP/etcd/etcd.sock:PORT that is
-# reachable from every network namespace.
+# reachable from every network namespace. Its PID is kept in $ETCD_DIR/etcd.pid, so another
+# process (tests/integration/with-etcd --ctl stop|start|restart, run by a C test) can restart it on
+# the same data dir and ports; the shell that called etcd_start stops whatever PID is in that file
+# on exit.
+etcd_spawn() {
+	(cd "$ETCD_DIR" && exec env -u ETCD_PORT -u ETCD_PEER_PORT -u ETCD_DIR etcd --name t --data-dir "$ETCD_DIR/data" \
+		--listen-client-urls "http://127.0.0.1:$ETCD_PORT,unix://etcd.sock:$ETCD_PORT" \
+		--advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+		--listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-cluster "t=http://127.0.0.1:$ETCD_PEER_PORT" \
+		--logger zap --log-outputs "$ETCD_DIR/etcd.log" >>"$ETCD_DIR/etcd.out" 2>&1) &
+	ETCD_PID=$!
+	echo "$ETCD_PID" >"$ETCD_DIR/etcd.pid"
+	export TABBY_TEST_ETCD_PID=$ETCD_PID
+	wait_for 20 curl -sf "http://127.0.0.1:$ETCD_PORT/health" || {
+		echo "etcd did not start"; cat "$ETCD_DIR/etcd.log"; return 1; }
+}
+
 etcd_start() {
 	command -v etcd >/dev/null || { echo "etcd not installed (run ./tests/run)"; exit 1; }
 	ETCD_DIR=${ETCD_DIR:-$T_TMP/etcd}
 	mkdir -p "$ETCD_DIR/data"
 	ETCD_PORT=${ETCD_PORT:-$(free_port)}
 	ETCD_PEER_PORT=${ETCD_PEER_PORT:-$(free_port)}
-	(cd "$ETCD_DIR" && exec etcd --name t --data-dir "$ETCD_DIR/data" \
-		--listen-client-urls "http://127.0.0.1:$ETCD_PORT,unix://etcd.sock:$ETCD_PORT" \
-		--advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-		--listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-		--initial-cluster "t=http://127.0.0.1:$ETCD_PEER_PORT" \
-		--logger zap --log-outputs "$ETCD_DIR/etcd.log") &
-	ETCD_PID=$!
-	track_pid "$ETCD_PID"
+	ETCD_OWNER=$$
 	export TABBY_DATASTORE_ENDPOINTS="http://127.0.0.1:$ETCD_PORT"
 	export TABBY_TEST_ETCD_UNIX="unix://$ETCD_DIR/etcd.sock:$ETCD_PORT"
-	export TABBY_TEST_ETCD_PID=$ETCD_PID
 	export TABBY_TEST_ETCD_DIR=$ETCD_DIR ETCD_PORT ETCD_PEER_PORT
-	wait_for 20 curl -sf "http://127.0.0.1:$ETCD_PORT/health" || {
-		echo "etcd did not start"; cat "$ETCD_DIR/etcd.log"; exit 1; }
+	local with_etcd
+	with_etcd="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/with-etcd"
+	export TABBY_TEST_ETCD_CTL="$with_etcd --ctl"
+	export TABBY_TEST_ETCD_RESTART="$with_etcd --ctl restart"
+	etcd_spawn || exit 1
+}
+
+# Waits for PID to be gone (or a zombie: it may be another process's child).
+etcd_wait_gone() {
+	local st
+	for _ in $(seq 1 "$2"); do
+		st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
+		[ "$st" = Z ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 etcd_stop() {
-	kill "$ETCD_PID" 2>/dev/null
-	for _ in $(seq 1 50); do kill -0 "$ETCD_PID" 2>/dev/null || return 0; sleep 0.1; done
-	kill -9 "$ETCD_PID" 2>/dev/null
+	local pid
+	pid=$(cat "$ETCD_DIR/etcd.pid" 2>/dev/null) || return 0
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	etcd_wait_gone "$pid" 50 || { kill -9 "$pid" 2>/dev/null; etcd_wait_gone "$pid" 20; }
+	: >"$ETCD_DIR/etcd.pid"
 }
 
-etcd_restart() { etcd_stop; etcd_start; }
+etcd_restart() { etcd_stop; etcd_spawn; }
 
 ns_add() {
 	local ns="$T_PREFIX-$1"

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Shared between datastore/datastore.c (unary calls) and datastore/ds-watch.c (the stream).
+ * Not a public API. */
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "datastore/datastore.h"
+
+/* Largest response body or single watch message we accept (bytes). */
+#define DS_MAX_BODY ((size_t)64 << 20)
+/* Largest number of keys one ds_range_prefix() returns. */
+#define DS_MAX_KEYS ((size_t)1 << 22)
+#define DS_DEFAULT_PAGE 500
+#define DS_DEFAULT_TIMEOUT_MS 5000L
+
+struct ds_endpoint {
+	char *base;	 /* "http://host:port" or "https://host:port" or "http://localhost" */
+	char *unix_path; /* NULL unless unix:// */
+};
+
+struct ds_client {
+	struct ds_endpoint *eps;
+	size_t n_eps;
+	size_t cur; /* the endpoint that answered last; tried first */
+	char *ca_file, *cert_file, *key_file;
+	long timeout_ms;
+	CURL *easy; /* unary calls; kept for connection reuse */
+	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static inline void ds_jputp(json_object **p)
+{
+	if (*p)
+		json_object_put(*p);
+}
+#define _cleanup_jput_ _cleanup_(ds_jputp)
+
+/* Sets URL, unix socket, TLS files, headers and timeouts on @e for endpoint @ep and @path. */
+int ds_easy_prepare(struct ds_client *c, CURL *e, size_t ep, const char *path);
+/* Maps a failed transfer to -errno (see the DOC paragraph in datastore.c). */
+int ds_curl_errno(CURL *e, CURLcode cc);
+/* True when the failure happened before anything was sent, so another endpoint may be tried. */
+bool ds_curl_is_connect_failure(CURL *e, CURLcode cc);
+
+/* Field readers: absent int64 fields read as 0 (proto3 omits zero values). */
+int ds_json_int64(json_object *o, const char *field, int64_t *ret);
+int ds_kv_from_json(json_object *o, struct ds_kv *ret);
+/* base64 of @prefix and of its range end (prefix with its last byte + 1). */
+int ds_prefix_range(const char *prefix, char **ret_key, char **ret_end);
+/* Maps an etcd/gateway error object (code, grpc_code) to -errno; 0 when @o is not an error. */
+int ds_reply_error(json_object *o);
