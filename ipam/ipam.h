@@ -13,7 +13,15 @@
  *
  * Block claim is two-phase: (1) create the affinity as pending, (2) create the block with
  * affinity "host:<node>" (CAS create: if another host won the race, delete our pending affinity
- * and try the next block), (3) mark the affinity confirmed.
+ * and try the next block), (3) mark the affinity confirmed. A pending affinity whose block names
+ * the node counts as the node's (the claimer stopped between (2) and (3)).
+ *
+ * Pools: only enabled pools whose nodeSelector is absent or "all()" and whose allowedUses (when
+ * given) include "Workload" are used for assignment and claims; pools with any other nodeSelector
+ * are skipped (logged at debug), because evaluating a selector needs the Node's labels.
+ *
+ * Every function below also returns -EINVAL for a missing or malformed argument (node names and
+ * handles must be non-empty, at most 512 bytes, without '/' or control characters).
  */
 
 #include <stdbool.h>
@@ -59,13 +67,17 @@ int ipam_read_config(struct ds_client *ds, struct ipam_config *ret) _warn_unused
  * returned.
  * @ret_addr: the address. @ret_block: may be NULL; the block it came from.
  * Return: 0, -ENOENT (no usable pool), -ENOSPC (every pool exhausted), -EBUSY (CAS retries
- * exhausted), or a datastore error. On error nothing stays allocated.
+ * exhausted), -EPROTO (a block or handle record did not decode), or a datastore error. On error
+ * nothing stays allocated: the block is written first, the handle record second, and a failed
+ * handle write undoes the block assignment.
  */
 int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 		     struct ip_addr *ret_addr, struct ip_prefix *ret_block) _warn_unused_result_;
 
 /**
  * ipam_assign_ip() - assign exactly @addr to @args->handle (it must lie in an enabled pool).
+ * When its block does not exist yet, the block is claimed for @args->node first. Assigning an
+ * address the handle already holds succeeds (idempotent).
  * Return: 0, -EEXIST (in use by another handle), -ENOENT (no pool holds it), -EBUSY, or a
  * datastore error.
  */
@@ -82,6 +94,9 @@ int ipam_release_handle(struct ds_client *ds, const char *handle,
 
 /**
  * ipam_release_addr() - release @addr; @sequence as in ipam_block_release_addr() (-1 = any).
+ * The block is the one at the block-size alignment of the pool that holds @addr, else any stored
+ * block that contains it. The handle record of the freed address is updated (deleted when it
+ * was the handle's last address).
  * Return: 0 (freed or already free), -ESTALE (re-assigned since), -EBUSY, or a datastore error.
  */
 int ipam_release_addr(struct ds_client *ds, const struct ip_addr *addr,
