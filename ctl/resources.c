@@ -1,0 +1,768 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * apply / create / replace / delete / get, as calicoctl does them against Calico's datastore.
+ * Order of a write: decode every document, check names are unique in the input, read what
+ * exists, run the cross checks (create: nothing exists; replace: everything exists; pools: no
+ * overlap with the pools that stay), and only then write. Stored values are the v3 JSON
+ * (model_encode_json) without resourceVersion, which `get` fills from etcd's mod_revision.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl/ctl.h"
+#include "model/model.h"
+
+static int print_parse_err(const struct parse_err *err)
+{
+	char buf[1024];
+
+	return ctl_err("%s", parse_err_format(err, buf, sizeof(buf)));
+}
+
+/* "'IPPool' " when every resource is of one kind, else "" (calicoctl's summary line). */
+static const char *summary_kind(const struct model_list *l, char *buf, size_t size)
+{
+	for (size_t i = 1; i < l->n; i++)
+		if (l->items[i]->kind != l->items[0]->kind) {
+			buf[0] = '\0';
+			return buf;
+		}
+	snprintf(buf, size, "'%s' ", model_kind_to_string(l->items[0]->kind));
+	return buf;
+}
+
+static int resource_key(const struct model_resource *r, struct strbuf *out)
+{
+	return model_key(r->kind, r->meta.namespace, r->meta.name, out);
+}
+
+static const char *resource_label(const struct model_resource *r, char *buf, size_t size)
+{
+	if (model_kind_is_namespaced(r->kind))
+		snprintf(buf, size, "%s %s/%s", model_kind_to_string(r->kind), r->meta.namespace,
+			 r->meta.name);
+	else
+		snprintf(buf, size, "%s %s", model_kind_to_string(r->kind), r->meta.name);
+	return buf;
+}
+
+/* Two documents naming one resource would make the result depend on their order: refuse. */
+static int check_unique(const struct model_list *l, const char *file)
+{
+	for (size_t j = 1; j < l->n; j++)
+		for (size_t i = 0; i < j; i++) {
+			const struct model_resource *a = l->items[i], *b = l->items[j];
+			char buf[512];
+
+			if (a->kind != b->kind || strcmp(a->meta.name, b->meta.name) != 0 ||
+			    (a->meta.namespace &&
+			     strcmp(a->meta.namespace, b->meta.namespace) != 0))
+				continue;
+			return ctl_err("%s:%u: metadata.name: %s is also defined at line %u", file,
+				       b->source_line, resource_label(b, buf, sizeof(buf)),
+				       a->source_line);
+		}
+	return 0;
+}
+
+static int read_uuid(char **ret)
+{
+	char buf[64] = {};
+	FILE *f = fopen("/proc/sys/kernel/random/uuid", "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	*ret = strdup(buf);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int now_rfc3339(char **ret)
+{
+	char buf[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return -EINVAL;
+	*ret = strdup(buf);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* Keep the identity Calico gives a resource on create (uid, creationTimestamp) across updates. */
+static int fill_identity(struct model_resource *r, const struct ds_kv *existing)
+{
+	_cleanup_(model_resource_freep) struct model_resource *old = NULL;
+	int q;
+
+	free(r->meta.resource_version);
+	r->meta.resource_version = NULL;
+	if (existing && existing->key) {
+		struct parse_err err = {};
+
+		if (model_decode_one(existing->value, existing->value_len, existing->key, &old,
+				     &err) < 0)
+			old = NULL; /* a broken stored value is simply replaced */
+	}
+	if (!r->meta.uid) {
+		if (old && old->meta.uid)
+			r->meta.uid = strdup(old->meta.uid);
+		else if ((q = read_uuid(&r->meta.uid)) < 0 && q != -ENOENT)
+			return q;
+	}
+	if (!r->meta.creation_timestamp) {
+		if (old && old->meta.creation_timestamp)
+			r->meta.creation_timestamp = strdup(old->meta.creation_timestamp);
+		else
+			return now_rfc3339(&r->meta.creation_timestamp);
+	}
+	return 0;
+}
+
+/* Overlap check of the pools after the change: stored pools not replaced, then the new ones. */
+static int check_pools(struct ds_client *ds, const struct model_list *l, const char *file)
+{
+	_cleanup_free_ struct model_resource **all = NULL;
+	struct model_list stored = {};
+	struct ds_kvs kvs = {};
+	struct parse_err err = {};
+	size_t n = 0, n_new = 0;
+	int r;
+
+	for (size_t i = 0; i < l->n; i++)
+		n_new += l->items[i]->kind == MODEL_KIND_IPPOOL;
+	if (!n_new)
+		return 0;
+	r = ds_range_prefix(ds, MODEL_KEY_PREFIX "ippools/", 0, &kvs);
+	if (r < 0)
+		return ctl_ds_error(r);
+	all = calloc(kvs.n + n_new, sizeof(*all));
+	stored.items = calloc(kvs.n + 1, sizeof(*stored.items));
+	if (!all || !stored.items) {
+		ds_kvs_done(&kvs);
+		model_list_done(&stored);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < kvs.n; i++) {
+		struct model_resource *p = NULL;
+		bool replaced = false;
+
+		if (model_decode_one(kvs.items[i].value, kvs.items[i].value_len, kvs.items[i].key,
+				     &p, &err) < 0) {
+			fprintf(stderr, "tabbyctl: warning: %s does not decode, ignoring\n",
+				kvs.items[i].key);
+			continue;
+		}
+		stored.items[stored.n++] = p;
+		for (size_t j = 0; j < l->n; j++)
+			replaced |= l->items[j]->kind == MODEL_KIND_IPPOOL &&
+				    strcmp(l->items[j]->meta.name, p->meta.name) == 0;
+		if (!replaced)
+			all[n++] = p;
+	}
+	ds_kvs_done(&kvs);
+	for (size_t j = 0; j < l->n; j++)
+		if (l->items[j]->kind == MODEL_KIND_IPPOOL)
+			all[n++] = l->items[j];
+	snprintf(err.file, sizeof(err.file), "%s", file);
+	r = model_validate_pools(all, n, &err);
+	model_list_done(&stored);
+	if (r < 0)
+		return print_parse_err(&err);
+	return 0;
+}
+
+static int parse_file_opt(int argc, char **argv, const char **ret_file, bool *ret_skip)
+{
+	static const struct option opts[] = {
+	    CTL_GLOBAL_LONGOPTS,
+	    {"filename", required_argument, NULL, 'f'},
+	    {"skip-not-exists", no_argument, NULL, 's'},
+	    {},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'f':
+			*ret_file = optarg;
+			break;
+		case 's':
+			if (!ret_skip)
+				return ctl_err("%s: unknown option --skip-not-exists", argv[0]);
+			*ret_skip = true;
+			break;
+		case CTL_OPT_ENDPOINTS:
+			arg_endpoints = optarg;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int decode_input(const char *file, struct model_list *ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct parse_err err = {};
+	size_t len;
+	int r;
+
+	r = ctl_read_input(file, &buf, &len);
+	if (r < 0)
+		return r;
+	r = model_decode(buf, len, file, ret, &err);
+	if (r == -ENOMEM)
+		return ctl_err("out of memory");
+	if (r < 0)
+		return print_parse_err(&err);
+	if (ret->n == 0) {
+		model_list_done(ret);
+		return ctl_err("%s: no resources found", file);
+	}
+	return check_unique(ret, file);
+}
+
+enum apply_mode { MODE_APPLY, MODE_CREATE, MODE_REPLACE };
+
+int ctl_apply(int argc, char **argv)
+{
+	static const char *const done_verb[] = {"applied", "created", "replaced"};
+	enum apply_mode mode = strcmp(argv[0], "create") == 0	 ? MODE_CREATE
+			       : strcmp(argv[0], "replace") == 0 ? MODE_REPLACE
+								 : MODE_APPLY;
+	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
+	_cleanup_free_ struct ds_kv *existing = NULL;
+	struct model_list l = {};
+	const char *file = NULL;
+	char label[512], kindbuf[64];
+	int r;
+
+	r = parse_file_opt(argc, argv, &file, NULL);
+	if (r < 0)
+		return r;
+	if (!file || optind != argc)
+		return ctl_err("usage: tabbyctl %s -f FILE|-", argv[0]);
+	r = decode_input(file, &l);
+	if (r < 0)
+		return r;
+	r = ctl_ds_open(&ds);
+	if (r < 0)
+		goto out;
+	existing = calloc(l.n, sizeof(*existing));
+	if (!existing) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* read first, write later: a refused document must leave the datastore untouched */
+	for (size_t i = 0; i < l.n; i++) {
+		_cleanup_strbuf_ struct strbuf key = {};
+
+		r = resource_key(l.items[i], &key);
+		if (r < 0)
+			goto out;
+		r = ds_get(ds, strbuf_cstr(&key), &existing[i], NULL);
+		if (r == -ENOENT) {
+			r = 0;
+			if (mode == MODE_REPLACE) {
+				r = ctl_err("%s does not exist",
+					    resource_label(l.items[i], label, sizeof(label)));
+				goto out;
+			}
+		} else if (r < 0) {
+			ctl_ds_error(r);
+			goto out;
+		} else if (mode == MODE_CREATE) {
+			r = ctl_err("%s already exists",
+				    resource_label(l.items[i], label, sizeof(label)));
+			goto out;
+		}
+	}
+	r = check_pools(ds, &l, file);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		_cleanup_strbuf_ struct strbuf key = {}, val = {};
+		struct model_resource *res = l.items[i];
+
+		r = fill_identity(res, &existing[i]);
+		if (r >= 0)
+			r = resource_key(res, &key);
+		if (r >= 0)
+			r = model_encode_json(res, &val);
+		if (r < 0)
+			goto out;
+		switch (mode) {
+		case MODE_APPLY:
+			r = ds_put(ds, strbuf_cstr(&key), val.buf, val.len, 0, NULL);
+			break;
+		case MODE_CREATE:
+			r = ds_create(ds, strbuf_cstr(&key), val.buf, val.len, 0, NULL);
+			break;
+		case MODE_REPLACE:
+			r = ds_update(ds, strbuf_cstr(&key), val.buf, val.len,
+				      existing[i].mod_revision, NULL);
+			break;
+		}
+		if (r == -EEXIST)
+			r = ctl_err("%s already exists", resource_label(res, label, sizeof(label)));
+		else if (r == -ESTALE)
+			r = ctl_err("%s was changed or deleted meanwhile; try again",
+				    resource_label(res, label, sizeof(label)));
+		else if (r < 0)
+			ctl_ds_error(r);
+		if (r < 0) {
+			if (i > 0)
+				ctl_err("partial success: %s the first %zu of %zu resources",
+					done_verb[mode], i, l.n);
+			goto out;
+		}
+	}
+	printf("Successfully %s %zu %sresource(s)\n", done_verb[mode], l.n,
+	       summary_kind(&l, kindbuf, sizeof(kindbuf)));
+	r = 0;
+out:
+	for (size_t i = 0; existing && i < l.n; i++)
+		ds_kv_done(&existing[i]);
+	model_list_done(&l);
+	return r;
+}
+
+static int parse_kind(const char *s, enum model_kind *ret)
+{
+	int k = model_kind_from_string(s);
+
+	if (k < 0)
+		return ctl_err("unknown resource type \"%s\" (known: ippool, node, "
+			       "workloadendpoint, bgpconfiguration)",
+			       s);
+	*ret = (enum model_kind)k;
+	return 0;
+}
+
+int ctl_delete(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CTL_GLOBAL_LONGOPTS,
+	    {"filename", required_argument, NULL, 'f'},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"skip-not-exists", no_argument, NULL, 's'},
+	    {},
+	};
+	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
+	struct model_list l = {};
+	const char *file = NULL, *ns = NULL;
+	bool skip = false;
+	char label[512], kindbuf[64];
+	size_t deleted = 0;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "f:n:", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'f':
+			file = optarg;
+			break;
+		case 'n':
+			ns = optarg;
+			break;
+		case 's':
+			skip = true;
+			break;
+		case CTL_OPT_ENDPOINTS:
+			arg_endpoints = optarg;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (file && optind == argc) {
+		r = decode_input(file, &l);
+		if (r < 0)
+			return r;
+	} else if (!file && argc - optind == 2) {
+		enum model_kind k = _MODEL_KIND_INVALID;
+		struct model_resource *res;
+
+		r = parse_kind(argv[optind], &k);
+		if (r < 0)
+			return r;
+		res = calloc(1, sizeof(*res));
+		l.items = calloc(1, sizeof(*l.items));
+		if (!res || !l.items) {
+			free(res);
+			free(l.items);
+			return -ENOMEM;
+		}
+		l.items[l.n++] = res;
+		res->kind = k;
+		res->meta.name = strdup(argv[optind + 1]);
+		if (model_kind_is_namespaced(k))
+			res->meta.namespace = strdup(ns ? ns : "default");
+		if (!res->meta.name || (model_kind_is_namespaced(k) && !res->meta.namespace)) {
+			model_list_done(&l);
+			return -ENOMEM;
+		}
+	} else {
+		return ctl_err("usage: tabbyctl delete -f FILE|- | KIND NAME [-n NAMESPACE]");
+	}
+	r = ctl_ds_open(&ds);
+	if (r < 0)
+		goto out;
+	if (!skip) {
+		/* all or nothing: every resource must exist before anything is deleted */
+		for (size_t i = 0; i < l.n; i++) {
+			_cleanup_strbuf_ struct strbuf key = {};
+			struct ds_kv kv = {};
+
+			r = resource_key(l.items[i], &key);
+			if (r < 0)
+				goto out;
+			r = ds_get(ds, strbuf_cstr(&key), &kv, NULL);
+			ds_kv_done(&kv);
+			if (r == -ENOENT) {
+				r = ctl_err("%s does not exist",
+					    resource_label(l.items[i], label, sizeof(label)));
+				goto out;
+			}
+			if (r < 0) {
+				ctl_ds_error(r);
+				goto out;
+			}
+		}
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		_cleanup_strbuf_ struct strbuf key = {};
+		int64_t n = 0;
+
+		r = resource_key(l.items[i], &key);
+		if (r >= 0)
+			r = ds_delete(ds, strbuf_cstr(&key), &n);
+		if (r < 0) {
+			ctl_ds_error(r);
+			goto out;
+		}
+		deleted += (size_t)n;
+	}
+	printf("Successfully deleted %zu %sresource(s)\n", deleted,
+	       summary_kind(&l, kindbuf, sizeof(kindbuf)));
+	r = 0;
+out:
+	model_list_done(&l);
+	return r;
+}
+
+enum output { OUT_TABLE, OUT_WIDE, OUT_YAML, OUT_JSON };
+
+static int fill_version(struct model_resource *res, const struct ds_kv *kv)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, kv->mod_revision);
+	free(res->meta.resource_version);
+	res->meta.resource_version = strdup(buf);
+	return res->meta.resource_version ? 0 : -ENOMEM;
+}
+
+static void join_prefixes(const struct ip_prefix *p, size_t n, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < size; i++) {
+		char s[IP_PREFIX_STRLEN];
+		int w = snprintf(buf + off, size - off, "%s%s", i ? "," : "",
+				 ip_prefix_format(&p[i], s));
+
+		off += w > 0 ? (size_t)w : 0;
+	}
+}
+
+static int print_table(const struct model_list *l, enum model_kind kind, bool all_ns,
+		       enum output out)
+{
+	struct ctl_table t;
+	int r;
+
+	switch (kind) {
+	case MODEL_KIND_IPPOOL:
+		r = ctl_table_init(&t, (const char *const[]){"NAME", "CIDR", "SELECTOR", NULL});
+		for (size_t i = 0; r >= 0 && i < l->n; i++) {
+			const struct model_ippool *p = &l->items[i]->ippool;
+			char cidr[IP_PREFIX_STRLEN];
+
+			r = ctl_table_add(&t, (const char *const[]){
+						  l->items[i]->meta.name,
+						  ip_prefix_format(&p->cidr, cidr),
+						  p->node_selector ? p->node_selector : "all()"});
+		}
+		break;
+	case MODEL_KIND_NODE:
+		r = ctl_table_init(&t, (const char *const[]){"NAME", "ASN", "IPV4", "IPV6", NULL});
+		for (size_t i = 0; r >= 0 && i < l->n; i++) {
+			const struct model_node *n = &l->items[i]->node;
+			char v4[IP_PREFIX_STRLEN] = "", v6[IP_PREFIX_STRLEN] = "", as[16] = "";
+
+			if (n->has_ipv4)
+				ip_prefix_format(&n->ipv4_address, v4);
+			if (n->has_ipv6)
+				ip_prefix_format(&n->ipv6_address, v6);
+			if (n->as_number)
+				snprintf(as, sizeof(as), "%" PRIu32, n->as_number);
+			r = ctl_table_add(
+			    &t, (const char *const[]){l->items[i]->meta.name, as, v4, v6});
+		}
+		break;
+	case MODEL_KIND_WORKLOAD_ENDPOINT:
+		if (all_ns)
+			r = ctl_table_init(&t,
+					   (const char *const[]){"NAMESPACE", "WORKLOAD", "NODE",
+								 "NETWORKS", "INTERFACE", NULL});
+		else
+			r = ctl_table_init(&t, (const char *const[]){"WORKLOAD", "NODE", "NETWORKS",
+								     "INTERFACE", NULL});
+		for (size_t i = 0; r >= 0 && i < l->n; i++) {
+			const struct model_resource *res = l->items[i];
+			const struct model_workload_endpoint *w = &res->wep;
+			char nets[512];
+			const char *name = res->meta.name;
+
+			join_prefixes(w->ip_networks, w->n_ip_networks, nets, sizeof(nets));
+			if (all_ns)
+				r = ctl_table_add(&t, (const char *const[]){res->meta.namespace,
+									    name, w->node, nets,
+									    w->interface_name});
+			else
+				r = ctl_table_add(&t, (const char *const[]){name, w->node, nets,
+									    w->interface_name});
+		}
+		break;
+	case MODEL_KIND_BGP_CONFIGURATION:
+		r = ctl_table_init(&t, (const char *const[]){"NAME", "LOGSEVERITY", "MESHENABLED",
+							     "ASNUMBER", NULL});
+		for (size_t i = 0; r >= 0 && i < l->n; i++) {
+			const struct model_bgp_configuration *b = &l->items[i]->bgpconfig;
+			char as[16] = "";
+
+			if (b->as_number)
+				snprintf(as, sizeof(as), "%" PRIu32, b->as_number);
+			r = ctl_table_add(
+			    &t, (const char *const[]){
+				    l->items[i]->meta.name,
+				    b->log_severity_screen ? b->log_severity_screen : "",
+				    b->node_to_node_mesh_enabled == 0 ? "false" : "true", as});
+		}
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (r >= 0)
+		ctl_table_print(&t, false);
+	ctl_table_done(&t);
+	return r;
+}
+
+static int print_json(const struct model_list *l, enum model_kind kind, bool single,
+		      int64_t revision)
+{
+	struct json_object *root = NULL, *items = NULL;
+	int r = 0;
+
+	if (!single) {
+		char kbuf[64], rev[32];
+		struct json_object *md = json_object_new_object();
+
+		snprintf(kbuf, sizeof(kbuf), "%sList", model_kind_to_string(kind));
+		snprintf(rev, sizeof(rev), "%" PRId64, revision);
+		root = json_object_new_object();
+		items = json_object_new_array();
+		if (!root || !items || !md) {
+			json_object_put(root);
+			json_object_put(items);
+			json_object_put(md);
+			return -ENOMEM;
+		}
+		json_object_object_add(root, "apiVersion",
+				       json_object_new_string(MODEL_API_VERSION));
+		json_object_object_add(root, "kind", json_object_new_string(kbuf));
+		json_object_object_add(md, "resourceVersion", json_object_new_string(rev));
+		json_object_object_add(root, "metadata", md);
+		json_object_object_add(root, "items", items);
+	}
+	for (size_t i = 0; r >= 0 && i < l->n; i++) {
+		_cleanup_strbuf_ struct strbuf sb = {};
+		struct json_object *o;
+
+		r = model_encode_json(l->items[i], &sb);
+		if (r < 0)
+			break;
+		o = json_tokener_parse(strbuf_cstr(&sb));
+		if (!o) {
+			r = -ENOMEM;
+			break;
+		}
+		if (single)
+			root = o;
+		else
+			json_object_array_add(items, o);
+	}
+	if (r >= 0 && root)
+		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_SPACED |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return r;
+}
+
+int ctl_get(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CTL_GLOBAL_LONGOPTS,
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"all-namespaces", no_argument, NULL, 'A'},
+	    {"output", required_argument, NULL, 'o'},
+	    {},
+	};
+	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
+	_cleanup_strbuf_ struct strbuf key = {};
+	struct model_list l = {};
+	struct ds_kvs kvs = {};
+	const char *ns = NULL, *name = NULL;
+	enum output out = OUT_TABLE;
+	enum model_kind kind = _MODEL_KIND_INVALID;
+	bool all_ns = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "n:Ao:", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'n':
+			ns = optarg;
+			break;
+		case 'A':
+			all_ns = true;
+			break;
+		case 'o':
+			if (strcmp(optarg, "yaml") == 0)
+				out = OUT_YAML;
+			else if (strcmp(optarg, "json") == 0)
+				out = OUT_JSON;
+			else if (strcmp(optarg, "wide") == 0)
+				out = OUT_WIDE;
+			else
+				return ctl_err("unknown output format \"%s\" (yaml, json, wide)",
+					       optarg);
+			break;
+		case CTL_OPT_ENDPOINTS:
+			arg_endpoints = optarg;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2)
+		return ctl_err("usage: tabbyctl get KIND [NAME] [-n NS | -A] [-o yaml|json|wide]");
+	if (ns && all_ns)
+		return ctl_err("-n and -A exclude each other");
+	r = parse_kind(argv[optind], &kind);
+	if (r < 0)
+		return r;
+	if (argc - optind == 2)
+		name = argv[optind + 1];
+	if (name && all_ns)
+		return ctl_err("a NAME needs a namespace, not -A");
+	if (!model_kind_is_namespaced(kind)) {
+		ns = NULL;
+		all_ns = false;
+	} else if (!ns) {
+		ns = "default";
+	}
+	r = ctl_ds_open(&ds);
+	if (r < 0)
+		return r;
+	if (name) {
+		struct ds_kv kv = {};
+
+		r = model_key(kind, ns, name, &key);
+		if (r < 0)
+			return r;
+		r = ds_get(ds, strbuf_cstr(&key), &kv, &kvs.revision);
+		if (r == -ENOENT) {
+			if (ns)
+				return ctl_err("%s %s/%s does not exist",
+					       model_kind_to_string(kind), ns, name);
+			return ctl_err("%s %s does not exist", model_kind_to_string(kind), name);
+		}
+		if (r < 0)
+			return ctl_ds_error(r);
+		kvs.items = malloc(sizeof(*kvs.items));
+		if (!kvs.items) {
+			ds_kv_done(&kv);
+			return -ENOMEM;
+		}
+		kvs.items[kvs.n++] = kv;
+	} else {
+		r = strbuf_printf(&key, MODEL_KEY_PREFIX "%s/", model_kind_plural(kind));
+		if (r >= 0 && ns && !all_ns)
+			r = strbuf_printf(&key, "%s/", ns);
+		if (r < 0)
+			return r;
+		r = ds_range_prefix(ds, strbuf_cstr(&key), 0, &kvs);
+		if (r < 0)
+			return ctl_ds_error(r);
+	}
+	l.items = calloc(kvs.n + 1, sizeof(*l.items));
+	if (!l.items) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < kvs.n; i++) {
+		struct model_resource *res = NULL;
+		struct parse_err err = {};
+		char buf[1024];
+
+		r = model_decode_one(kvs.items[i].value, kvs.items[i].value_len, kvs.items[i].key,
+				     &res, &err);
+		if (r < 0) {
+			fprintf(stderr, "tabbyctl: warning: %s, ignoring\n",
+				parse_err_format(&err, buf, sizeof(buf)));
+			continue;
+		}
+		l.items[l.n++] = res;
+		r = fill_version(res, &kvs.items[i]);
+		if (r < 0)
+			goto out;
+	}
+	r = 0;
+	switch (out) {
+	case OUT_JSON:
+		r = print_json(&l, kind, name != NULL, kvs.revision);
+		break;
+	case OUT_YAML:
+		/* one document per resource: `get -o yaml | apply -f -` works as is */
+		for (size_t i = 0; r >= 0 && i < l.n; i++) {
+			_cleanup_strbuf_ struct strbuf sb = {};
+
+			r = model_encode_yaml(l.items[i], &sb);
+			if (r >= 0)
+				fputs(strbuf_cstr(&sb), stdout);
+		}
+		break;
+	default:
+		r = print_table(&l, kind, all_ns, out);
+	}
+out:
+	ds_kvs_done(&kvs);
+	model_list_done(&l);
+	return r;
+}
