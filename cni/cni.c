@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * DOC: CNI protocol plumbing shared by tabby and tabby-ipam
+ *
+ * A CNI plugin is a short-lived program: the runtime passes the operation in CNI_* variables
+ * and the network configuration on stdin, and reads a result or an error JSON from stdout
+ * (SPEC.md "Section 2: Execution Protocol"). Everything here is about that protocol; what an
+ * attachment is lives in tabby.c and wl-plumb.c.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cni/cni.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+
+static const char *const version_names[_CNI_VERSION_MAX] = {
+    [CNI_VERSION_0_3_0] = "0.3.0",
+    [CNI_VERSION_0_3_1] = "0.3.1",
+    [CNI_VERSION_0_4_0] = "0.4.0",
+    [CNI_VERSION_1_0_0] = "1.0.0",
+};
+
+int cni_fail(struct cni_error *e, int r, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e || e->code != 0)
+		return r;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	if (!e->details[0] && r < 0 && r != -EINVAL)
+		snprintf(e->details, sizeof(e->details), "%s", strerror(-r));
+	return r;
+}
+
+void cni_print_json(struct json_object *o)
+{
+	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						    JSON_C_TO_STRING_NOSLASHESCAPE),
+	      stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+void cni_error_print(const char *version, const struct cni_error *e)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "cniVersion",
+			       json_object_new_string(version ? version : "1.0.0"));
+	json_object_object_add(o, "code",
+			       json_object_new_int(e->code ? e->code : CNI_ERR_INTERNAL));
+	json_object_object_add(o, "msg", json_object_new_string(e->msg[0] ? e->msg : "failed"));
+	if (e->details[0])
+		json_object_object_add(o, "details", json_object_new_string(e->details));
+	cni_print_json(o);
+	json_object_put(o);
+}
+
+enum cni_version cni_version_parse(const char *s)
+{
+	for (int i = 0; s && i < _CNI_VERSION_MAX; i++)
+		if (strcmp(s, version_names[i]) == 0)
+			return i;
+	return _CNI_VERSION_INVALID;
+}
+
+void cni_version_print(const char *requested)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *list = json_object_new_array();
+
+	for (int i = 0; i < _CNI_VERSION_MAX; i++)
+		json_object_array_add(list, json_object_new_string(version_names[i]));
+	json_object_object_add(o, "cniVersion",
+			       json_object_new_string(requested ? requested : "1.0.0"));
+	json_object_object_add(o, "supportedVersions", list);
+	cni_print_json(o);
+	json_object_put(o);
+}
+
+static int read_all(int fd, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_strbuf_ struct strbuf sb;
+	char buf[4096];
+	ssize_t n;
+	int r;
+
+	strbuf_init(&sb);
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		if (sb.len + (size_t)n > max)
+			return -EFBIG;
+		r = strbuf_append(&sb, buf, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+	*ret_len = sb.len;
+	*ret = sb.len ? strbuf_steal(&sb) : strdup("");
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* Optional string member: 0 (absent -> NULL), or code 7 naming @field when not a string. */
+static int get_string(struct json_object *obj, const char *key, const char *field, const char **ret,
+		      struct cni_error *e)
+{
+	struct json_object *v;
+
+	*ret = NULL;
+	if (!obj || !json_object_object_get_ex(obj, key, &v) ||
+	    json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s: must be a string", field);
+	*ret = json_object_get_string(v);
+	return 0;
+}
+
+static int parse_label(struct model_labels *labels, const char *key, const char *value,
+		       const char *field, struct cni_error *e)
+{
+	int r;
+
+	if (!key || !*key)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s.key: missing", field);
+	if (!value)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s.value: missing", field);
+	r = model_labels_set(labels, key, value);
+	if (r == -E2BIG)
+		return cni_fail(e, r, CNI_ERR_INVALID_CONFIG, "args.cni.labels: more than %d",
+				CNI_MAX_LABELS);
+	if (r < 0)
+		return cni_fail(e, r, CNI_ERR_INTERNAL, "args.cni.labels: %s", strerror(-r));
+	return 0;
+}
+
+/* args.cni.labels: a list of {"key","value"} (CONVENTIONS.md); an object {"k":"v"} too. */
+static int parse_labels(struct json_object *root, struct model_labels *labels, struct cni_error *e)
+{
+	struct json_object *args, *cni, *l;
+	char field[64];
+	int r;
+
+	if (!json_object_object_get_ex(root, "args", &args) ||
+	    !json_object_is_type(args, json_type_object) ||
+	    !json_object_object_get_ex(args, "cni", &cni) ||
+	    !json_object_is_type(cni, json_type_object) ||
+	    !json_object_object_get_ex(cni, "labels", &l) || json_object_is_type(l, json_type_null))
+		return 0;
+
+	if (json_object_is_type(l, json_type_object)) {
+		json_object_object_foreach(l, k, v)
+		{
+			snprintf(field, sizeof(field), "args.cni.labels.%s", k);
+			if (!json_object_is_type(v, json_type_string))
+				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+						"%s: must be a string", field);
+			r = parse_label(labels, k, json_object_get_string(v), field, e);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	if (!json_object_is_type(l, json_type_array))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"args.cni.labels: must be a list of {\"key\",\"value\"}");
+	if (json_object_array_length(l) > CNI_MAX_LABELS)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "args.cni.labels: more than %d",
+				CNI_MAX_LABELS);
+	for (size_t i = 0; i < json_object_array_length(l); i++) {
+		struct json_object *item = json_object_array_get_idx(l, i);
+		const char *k, *v;
+
+		snprintf(field, sizeof(field), "args.cni.labels[%zu]", i);
+		if (!json_object_is_type(item, json_type_object))
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s: must be an object",
+					field);
+		char kf[80], vf[80];
+		snprintf(kf, sizeof(kf), "%s.key", field);
+		snprintf(vf, sizeof(vf), "%s.value", field);
+		if (get_string(item, "key", kf, &k, e) < 0 ||
+		    get_string(item, "value", vf, &v, e) < 0)
+			return -EINVAL;
+		r = parse_label(labels, k, v, field, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int parse_conf(struct cni_conf *c, bool need_ipam, struct cni_error *e)
+{
+	struct json_tokener *tok;
+	struct json_object *ipam = NULL, *pools, *v;
+	enum json_tokener_error jerr;
+	int r;
+
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	c->root = json_tokener_parse_ex(tok, c->raw, (int)c->raw_len);
+	jerr = json_tokener_get_error(tok);
+	if (!c->root || jerr != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) < c->raw_len) {
+		/* trailing whitespace after the object is fine */
+		size_t end = json_tokener_get_parse_end(tok);
+		bool trailing_ok = c->root && jerr == json_tokener_success;
+
+		for (size_t i = end; trailing_ok && i < c->raw_len; i++)
+			if (!isspace((unsigned char)c->raw[i]))
+				trailing_ok = false;
+		if (!trailing_ok) {
+			r = cni_fail(
+			    e, -EINVAL, CNI_ERR_DECODE,
+			    "network config: invalid JSON at byte %zu: %s", end,
+			    c->root ? "trailing data"
+				    : json_tokener_error_desc(jerr == json_tokener_continue
+								  ? json_tokener_error_parse_eof
+								  : jerr));
+			json_tokener_free(tok);
+			return r;
+		}
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(c->root, json_type_object))
+		return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "network config: not a JSON object");
+
+	if (get_string(c->root, "cniVersion", "cniVersion", &c->cni_version, e) < 0)
+		return -EINVAL;
+	if (!c->cni_version)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "cniVersion: missing");
+	c->version = cni_version_parse(c->cni_version);
+	if (c->version < 0) {
+		cni_fail(e, -EINVAL, CNI_ERR_INCOMPATIBLE_VERSION,
+			 "cniVersion: %s is not supported", c->cni_version);
+		snprintf(e->details, sizeof(e->details), "supported: 0.3.0, 0.3.1, 0.4.0, 1.0.0");
+		return -EINVAL;
+	}
+	if (get_string(c->root, "name", "name", &c->name, e) < 0 ||
+	    get_string(c->root, "type", "type", &c->type, e) < 0 ||
+	    get_string(c->root, "nodename", "nodename", &c->nodename, e) < 0 ||
+	    get_string(c->root, "nodename_file", "nodename_file", &c->nodename_file, e) < 0 ||
+	    get_string(c->root, "datastore_endpoints", "datastore_endpoints", &c->endpoints, e) <
+		0 ||
+	    get_string(c->root, "etcd_ca_cert_file", "etcd_ca_cert_file", &c->ca_file, e) < 0 ||
+	    get_string(c->root, "etcd_cert_file", "etcd_cert_file", &c->cert_file, e) < 0 ||
+	    get_string(c->root, "etcd_key_file", "etcd_key_file", &c->key_file, e) < 0 ||
+	    get_string(c->root, "log_level", "log_level", &c->log_level, e) < 0)
+		return -EINVAL;
+	if (!c->endpoints &&
+	    get_string(c->root, "etcd_endpoints", "etcd_endpoints", &c->endpoints, e) < 0)
+		return -EINVAL;
+	if (!c->name || !*c->name)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "name: missing");
+	if (!c->type || !*c->type)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "type: missing");
+	if (c->log_level && log_parse_level(c->log_level) < 0)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"log_level: \"%s\" is not one of error, warning, info, debug",
+				c->log_level);
+
+	if (json_object_object_get_ex(c->root, "ipam", &ipam) &&
+	    !json_object_is_type(ipam, json_type_null)) {
+		if (!json_object_is_type(ipam, json_type_object))
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+					"ipam: must be an object");
+		if (get_string(ipam, "type", "ipam.type", &c->ipam_type, e) < 0)
+			return -EINVAL;
+		if (json_object_object_get_ex(ipam, "ipv4_pools", &pools) &&
+		    !json_object_is_type(pools, json_type_null)) {
+			size_t n;
+
+			if (!json_object_is_type(pools, json_type_array))
+				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+						"ipam.ipv4_pools: must be a list of pool names");
+			n = json_object_array_length(pools);
+			if (n > CNI_MAX_POOLS)
+				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+						"ipam.ipv4_pools: more than %d", CNI_MAX_POOLS);
+			if (n > 0) {
+				c->ipv4_pools = calloc(n + 1, sizeof(*c->ipv4_pools));
+				if (!c->ipv4_pools)
+					return -ENOMEM;
+			}
+			for (size_t i = 0; i < n; i++) {
+				v = json_object_array_get_idx(pools, i);
+				if (!json_object_is_type(v, json_type_string) ||
+				    !*json_object_get_string(v))
+					return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+							"ipam.ipv4_pools[%zu]: must be a pool name",
+							i);
+				c->ipv4_pools[i] = json_object_get_string(v);
+			}
+		}
+	} else {
+		ipam = NULL;
+	}
+	if (need_ipam && !ipam)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "ipam: missing");
+	if (need_ipam && (!c->ipam_type || !*c->ipam_type))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "ipam.type: missing");
+	if (c->ipam_type && (strchr(c->ipam_type, '/') || strcmp(c->ipam_type, ".") == 0 ||
+			     strcmp(c->ipam_type, "..") == 0))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"ipam.type: \"%s\" is not a plugin name", c->ipam_type);
+
+	if (json_object_object_get_ex(c->root, "prevResult", &v) &&
+	    json_object_is_type(v, json_type_object))
+		c->prev_result = v;
+
+	return parse_labels(c->root, &c->labels, e);
+}
+
+int cni_conf_read(int fd, bool need_ipam, struct cni_conf *ret, struct cni_error *e)
+{
+	struct cni_conf c = {};
+	int r;
+
+	r = read_all(fd, CNI_MAX_CONFIG_BYTES, &c.raw, &c.raw_len);
+	if (r == -EFBIG)
+		return cni_fail(e, r, CNI_ERR_INVALID_CONFIG,
+				"network config: larger than %d bytes", CNI_MAX_CONFIG_BYTES);
+	if (r < 0)
+		return cni_fail(e, r, CNI_ERR_IO, "network config: cannot read stdin");
+	r = parse_conf(&c, need_ipam, e);
+	if (r < 0) {
+		if (r != -EINVAL)
+			cni_fail(e, r, CNI_ERR_INTERNAL, "network config: %s", strerror(-r));
+		/* keep cniVersion for the error JSON */
+		*ret = c;
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void cni_conf_done(struct cni_conf *c)
+{
+	if (!c)
+		return;
+	model_labels_done(&c->labels);
+	free(c->ipv4_pools);
+	json_object_put(c->root);
+	free(c->raw);
+	*c = (struct cni_conf){};
+}
+
+int cni_conf_nodename(const struct cni_conf *c, char **ret, struct cni_error *e)
+{
+	char buf[256] = "";
+	const char *s = c->nodename;
+	char *dup;
+
+	if (!s && c->nodename_file) {
+		FILE *f = fopen(c->nodename_file, "re");
+
+		if (!f)
+			return cni_fail(e, -errno, CNI_ERR_INVALID_CONFIG,
+					"nodename_file: cannot read %s", c->nodename_file);
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		buf[strcspn(buf, "\r\n")] = '\0';
+		if (!buf[0])
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+					"nodename_file: %s is empty", c->nodename_file);
+		s = buf;
+	}
+	if (!s || !*s)
+		s = getenv("TABBY_NODENAME");
+	if (!s || !*s) {
+		if (gethostname(buf, sizeof(buf) - 1) < 0)
+			return cni_fail(e, -errno, CNI_ERR_INTERNAL, "gethostname failed");
+		buf[sizeof(buf) - 1] = '\0';
+		s = buf;
+	}
+	dup = strdup(s);
+	if (!dup)
+		return -ENOMEM;
+	*ret = dup;
+	return 0;
+}
+
+int cni_conf_datastore(const struct cni_conf *c, struct ds_client **ret, struct cni_error *e)
+{
+	struct ds_config cfg = {};
+	int r;
+
+	ds_config_from_env(&cfg);
+	if (c->endpoints && *c->endpoints)
+		cfg.endpoints = c->endpoints;
+	if (c->ca_file)
+		cfg.ca_file = c->ca_file;
+	if (c->cert_file)
+		cfg.cert_file = c->cert_file;
+	if (c->key_file)
+		cfg.key_file = c->key_file;
+	if (!cfg.endpoints || !*cfg.endpoints)
+		return cni_fail(
+		    e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+		    "datastore_endpoints: missing (and TABBY_DATASTORE_ENDPOINTS unset)");
+	r = ds_client_new(&cfg, ret);
+	if (r == -EINVAL)
+		return cni_fail(e, r, CNI_ERR_INVALID_CONFIG, "datastore_endpoints: invalid \"%s\"",
+				cfg.endpoints);
+	if (r < 0)
+		return cni_fail(e, r, CNI_ERR_INTERNAL, "datastore client: %s", strerror(-r));
+	return 0;
+}
+
+static bool container_id_valid(const char *s)
+{
+	if (!s || !isalnum((unsigned char)s[0]))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+			return false;
+	return true;
+}
+
+static bool ifname_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || *s == ':' || isspace((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static bool truthy(const char *v)
+{
+	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
+}
+
+int cni_env_read(struct cni_env *ret, bool need_netns, bool need_ifname, struct cni_error *e)
+{
+	struct cni_env env = {.pod_namespace = "default"};
+	const char *args = getenv("CNI_ARGS");
+	const char *unknown = NULL;
+	bool ignore_unknown = false;
+	char *save = NULL;
+
+	env.command = getenv("CNI_COMMAND");
+	env.container_id = getenv("CNI_CONTAINERID");
+	env.netns = getenv("CNI_NETNS");
+	env.ifname = getenv("CNI_IFNAME");
+	env.path = getenv("CNI_PATH");
+
+	if (!env.container_id || !*env.container_id)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_CONTAINERID: missing");
+	if (!container_id_valid(env.container_id))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+				"CNI_CONTAINERID: \"%s\" has characters other than [A-Za-z0-9_.-]",
+				env.container_id);
+	if (need_netns && (!env.netns || !*env.netns))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_NETNS: missing");
+	if (need_ifname && (!env.ifname || !*env.ifname))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_IFNAME: missing");
+	if (env.ifname && *env.ifname && !ifname_valid(env.ifname))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+				"CNI_IFNAME: \"%s\" is not a valid interface name", env.ifname);
+	if (!env.path || !*env.path)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_PATH: missing");
+
+	if (args && *args) {
+		env.args_copy = strdup(args);
+		if (!env.args_copy)
+			return -ENOMEM;
+		for (char *kv = strtok_r(env.args_copy, ";", &save); kv;
+		     kv = strtok_r(NULL, ";", &save)) {
+			char *eq = strchr(kv, '=');
+
+			if (!eq || eq == kv) {
+				free(env.args_copy);
+				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+						"CNI_ARGS: \"%s\" is not KEY=VALUE", kv);
+			}
+			*eq = '\0';
+			if (strcmp(kv, "IgnoreUnknown") == 0)
+				ignore_unknown = truthy(eq + 1);
+			else if (strcmp(kv, "K8S_POD_NAMESPACE") == 0)
+				env.pod_namespace = *(eq + 1) ? eq + 1 : "default";
+			else if (strcmp(kv, "K8S_POD_NAME") == 0)
+				env.pod_name = *(eq + 1) ? eq + 1 : NULL;
+			else if (strcmp(kv, "K8S_POD_INFRA_CONTAINER_ID") != 0 &&
+				 strcmp(kv, "K8S_POD_UID") != 0 && !unknown)
+				unknown = kv;
+		}
+		if (unknown && !ignore_unknown) {
+			cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+				 "CNI_ARGS: unknown key %s (set IgnoreUnknown=1 to ignore)",
+				 unknown);
+			free(env.args_copy);
+			return -EINVAL;
+		}
+	}
+	*ret = env;
+	return 0;
+}
+
+void cni_env_done(struct cni_env *env)
+{
+	if (!env)
+		return;
+	free(env->args_copy);
+	env->args_copy = NULL;
+}
+
+int cni_workload_id(const struct cni_env *env, char **ret)
+{
+	char *s;
+
+	if (asprintf(&s, "%s.%s", env->pod_namespace,
+		     env->pod_name ? env->pod_name : env->container_id) < 0)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+int cni_handle_id(const struct cni_conf *c, const struct cni_env *env, char **ret)
+{
+	char *s;
+
+	if (asprintf(&s, "%s.%s", c->name, env->container_id) < 0)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+int cni_datastore_error(struct cni_error *e, int r, bool retryable, const char *what)
+{
+	switch (r) {
+	case -ENOSPC:
+		return cni_fail(e, r, CNI_ERR_POOL_EXHAUSTED, "%s: IP pool exhausted", what);
+	case -ENOENT:
+		return cni_fail(e, r, CNI_ERR_NO_POOL, "%s: no usable IP pool", what);
+	case -EBUSY:
+		return cni_fail(e, r, CNI_ERR_TRY_AGAIN, "%s: datastore contention, try again",
+				what);
+	case -ENOMEM:
+		return cni_fail(e, r, CNI_ERR_INTERNAL, "%s: out of memory", what);
+	default:
+		return cni_fail(e, r, retryable ? CNI_ERR_TRY_AGAIN : CNI_ERR_DATASTORE,
+				"%s: datastore unavailable", what);
+	}
+}
+
+/* Look @plugin up in the colon-separated @cni_path. */
+static int find_plugin(const char *cni_path, const char *plugin, char **ret)
+{
+	const char *p = cni_path;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ":");
+		char *cand;
+
+		if (n > 0) {
+			if (asprintf(&cand, "%.*s/%s", (int)n, p, plugin) < 0)
+				return -ENOMEM;
+			if (access(cand, X_OK) == 0) {
+				*ret = cand;
+				return 0;
+			}
+			free(cand);
+		}
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	return -ENOENT;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Copy a delegated plugin's error JSON into @e (code, msg, details). */
+static void take_plugin_error(const char *plugin, struct json_object *o, int status,
+			      struct cni_error *e)
+{
+	struct json_object *v;
+	int code = CNI_ERR_INTERNAL;
+	const char *msg = NULL, *details = NULL;
+
+	if (e->code != 0)
+		return;
+	if (o && json_object_is_type(o, json_type_object)) {
+		if (json_object_object_get_ex(o, "code", &v) &&
+		    json_object_is_type(v, json_type_int))
+			code = json_object_get_int(v);
+		if (json_object_object_get_ex(o, "msg", &v) &&
+		    json_object_is_type(v, json_type_string))
+			msg = json_object_get_string(v);
+		if (json_object_object_get_ex(o, "details", &v) &&
+		    json_object_is_type(v, json_type_string))
+			details = json_object_get_string(v);
+	}
+	e->code = code;
+	if (msg)
+		snprintf(e->msg, sizeof(e->msg), "%s", msg);
+	else
+		snprintf(e->msg, sizeof(e->msg), "%s failed (exit status %d) without an error JSON",
+			 plugin, status);
+	snprintf(e->details, sizeof(e->details), "%s", details ? details : "");
+}
+
+int cni_delegate(const char *cni_path, const char *plugin, const char *command,
+		 const struct cni_conf *c, struct json_object **ret_result, struct cni_error *e)
+{
+	_cleanup_free_ char *exe = NULL;
+	_cleanup_free_ char *out = NULL;
+	int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
+	struct json_object *o = NULL;
+	size_t out_len = 0;
+	int r, status;
+	pid_t pid;
+
+	r = find_plugin(cni_path, plugin, &exe);
+	if (r == -ENOENT)
+		return cni_fail(e, r, CNI_ERR_INVALID_CONFIG,
+				"ipam.type: plugin \"%s\" not found in CNI_PATH %s", plugin,
+				cni_path);
+	if (r < 0)
+		return r;
+
+	if (pipe2(in_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0) {
+		r = -errno;
+		close_fd(&in_pipe[0]);
+		close_fd(&in_pipe[1]);
+		return cni_fail(e, r, CNI_ERR_INTERNAL, "%s %s: pipe failed", plugin, command);
+	}
+	log_debug("delegating %s to %s", command, exe);
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	if (pid == 0) {
+		/* child (the plugins are single-threaded, so setenv() is safe here) */
+		if (dup2(in_pipe[0], STDIN_FILENO) < 0 || dup2(out_pipe[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		setenv("CNI_COMMAND", command, 1);
+		execl(exe, plugin, (char *)NULL);
+		_exit(127);
+	}
+	close_fd(&in_pipe[0]);
+	close_fd(&out_pipe[1]);
+	/* A config far larger than the pipe buffer is fine: plugins read stdin before writing. */
+	r = write_all(in_pipe[1], c->raw, c->raw_len);
+	close_fd(&in_pipe[1]);
+	if (r < 0 && r != -EPIPE)
+		log_warn_errno(r, "writing the config to %s: %m", plugin);
+	r = read_all(out_pipe[0], CNI_MAX_CONFIG_BYTES, &out, &out_len);
+	close_fd(&out_pipe[0]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return cni_fail(e, -errno, CNI_ERR_INTERNAL, "%s %s: waitpid failed",
+					plugin, command);
+	}
+	if (r < 0)
+		return cni_fail(e, r, CNI_ERR_INTERNAL, "%s %s: reading its output failed", plugin,
+				command);
+
+	if (out_len > 0)
+		o = json_tokener_parse(out);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		int st = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+
+		take_plugin_error(plugin, o, st, e);
+		log_debug("%s %s failed: code %d: %s", plugin, command, e->code, e->msg);
+		json_object_put(o);
+		return -EREMOTEIO;
+	}
+	if (ret_result) {
+		if (!o || !json_object_is_type(o, json_type_object)) {
+			json_object_put(o);
+			return cni_fail(e, -EPROTO, CNI_ERR_DECODE,
+					"%s %s: result is not a JSON object", plugin, command);
+		}
+		*ret_result = o;
+		return 0;
+	}
+	json_object_put(o);
+	return 0;
+
+out_close:
+	close_fd(&in_pipe[0]);
+	close_fd(&in_pipe[1]);
+	close_fd(&out_pipe[0]);
+	close_fd(&out_pipe[1]);
+	return cni_fail(e, r, CNI_ERR_INTERNAL, "%s %s: fork failed", plugin, command);
+}

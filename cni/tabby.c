@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * DOC: tabby, the CNI plugin
+ *
+ * ADD attaches a container the Calico way (wl-plumb.c) in four steps, each undone in reverse
+ * when a later one fails, so a failed ADD leaves nothing behind (DESIGN.md "CNI"):
+ *   1. ipam:  exec the IPAM plugin named by ipam.type (SPEC.md "Delegated plugins")
+ *   2. veth:  veth pair, host sysctls, container address and routes
+ *   3. wep:   the WorkloadEndpoint in the datastore (felix and the other hosts learn from it)
+ *   4. route: host /32 route (proto TABBY_ROUTE_PROTO) and permanent neighbour
+ * The WEP goes before the host route so that felix never sees a routed address it cannot
+ * attribute to an endpoint. A repeated ADD returns the same address (the IPAM handle is per
+ * container) and rebuilds the veth, as Calico does.
+ *
+ * DEL is idempotent: the veth first (local, cannot be retried later if the netns is gone), then
+ * the WEP, then the IPAM release. When the datastore is unreachable DEL fails with code 11 so
+ * that the runtime retries, as Calico does; the veth is gone by then.
+ *
+ * Test hook: TABBY_CNI_FAIL_AFTER=ipam|veth|wep|route makes ADD fail right after that step,
+ * to exercise the unwinding. It is read from the environment only; nothing sets it in
+ * production.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cni/cni.h"
+#include "cni/wl-plumb.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+#include "model/model.h"
+
+struct attach {
+	const struct cni_conf *conf;
+	const struct cni_env *env;
+	char *node;
+	char *workload_id;
+	char host_ifname[WL_PLUMB_IFNAMSIZ];
+	char peer_ifname[WL_PLUMB_IFNAMSIZ];
+	int netns_fd;
+};
+
+static void attach_done(struct attach *a)
+{
+	free(a->node);
+	free(a->workload_id);
+	if (a->netns_fd >= 0)
+		close(a->netns_fd);
+}
+
+static int attach_init(struct attach *a, const struct cni_conf *c, const struct cni_env *env,
+		       bool need_netns, struct cni_error *e)
+{
+	int r;
+
+	*a = (struct attach){.conf = c, .env = env, .netns_fd = -1};
+	r = cni_conf_nodename(c, &a->node, e);
+	if (r < 0)
+		return r;
+	r = cni_workload_id(env, &a->workload_id);
+	if (r < 0)
+		return r;
+	wl_plumb_host_ifname(a->workload_id, a->host_ifname);
+	r = wl_plumb_peer_ifname(a->host_ifname, a->peer_ifname);
+	if (r < 0)
+		return r;
+	if (env->netns && *env->netns) {
+		a->netns_fd = open(env->netns, O_RDONLY | O_CLOEXEC);
+		if (a->netns_fd < 0 && (need_netns || errno != ENOENT))
+			return cni_fail(e, -errno, CNI_ERR_UNKNOWN_CONTAINER,
+					"CNI_NETNS: cannot open %s", env->netns);
+	}
+	return 0;
+}
+
+static bool fail_after(const char *step)
+{
+	const char *v = getenv("TABBY_CNI_FAIL_AFTER");
+
+	return v && strcmp(v, step) == 0;
+}
+
+static int injected(struct cni_error *e, const char *step)
+{
+	return cni_fail(e, -ECANCELED, CNI_ERR_INTERNAL,
+			"injected failure after step %s (TABBY_CNI_FAIL_AFTER)", step);
+}
+
+static int wep_name(const struct attach *a, char **ret)
+{
+	char *s;
+
+	if (asprintf(&s, "%s-cni-%.12s-%s", a->node, a->env->container_id, a->env->ifname) < 0)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+static int wep_key(const struct attach *a, struct strbuf *ret)
+{
+	_cleanup_free_ char *name = NULL;
+	int r;
+
+	r = wep_name(a, &name);
+	if (r < 0)
+		return r;
+	return model_key(MODEL_KIND_WORKLOAD_ENDPOINT, a->env->pod_namespace, name, ret);
+}
+
+static char *xstrdup0(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int wep_build(const struct attach *a, const struct ip_addr *addr, const char *mac,
+		     struct model_resource **ret)
+{
+	_cleanup_(model_resource_freep) struct model_resource *r = calloc(1, sizeof(*r));
+	const struct model_labels *l = &a->conf->labels;
+	int k;
+
+	if (!r)
+		return -ENOMEM;
+	r->kind = MODEL_KIND_WORKLOAD_ENDPOINT;
+	k = wep_name(a, &r->meta.name);
+	if (k < 0)
+		return k;
+	r->meta.namespace = strdup(a->env->pod_namespace);
+	r->wep.orchestrator = strdup("cni");
+	r->wep.workload = strdup(a->env->container_id);
+	r->wep.node = strdup(a->node);
+	r->wep.container_id = strdup(a->env->container_id);
+	r->wep.pod = xstrdup0(a->env->pod_name);
+	r->wep.endpoint = strdup(a->env->ifname);
+	r->wep.interface_name = strdup(a->host_ifname);
+	r->wep.mac = strdup(mac);
+	r->wep.ip_networks = calloc(1, sizeof(*r->wep.ip_networks));
+	if (!r->meta.namespace || !r->wep.orchestrator || !r->wep.workload || !r->wep.node ||
+	    !r->wep.container_id || (a->env->pod_name && !r->wep.pod) || !r->wep.endpoint ||
+	    !r->wep.interface_name || !r->wep.mac || !r->wep.ip_networks)
+		return -ENOMEM;
+	r->wep.ip_networks[0] = ip_prefix_host(addr);
+	r->wep.n_ip_networks = 1;
+	for (size_t i = 0; i < l->n; i++) {
+		k = model_labels_set(&r->meta.labels, l->items[i].key, l->items[i].value);
+		if (k < 0)
+			return k;
+	}
+	*ret = TAKE_PTR(r);
+	return 0;
+}
+
+static int wep_write(struct ds_client *ds, const struct attach *a, const struct ip_addr *addr,
+		     const char *mac, struct cni_error *e)
+{
+	_cleanup_(model_resource_freep) struct model_resource *wep = NULL;
+	_cleanup_strbuf_ struct strbuf key, val;
+	int r;
+
+	strbuf_init(&key);
+	strbuf_init(&val);
+	r = wep_build(a, addr, mac, &wep);
+	if (r >= 0)
+		r = model_encode_json(wep, &val);
+	if (r >= 0)
+		r = model_key(wep->kind, wep->meta.namespace, wep->meta.name, &key);
+	if (r < 0)
+		return cni_fail(e, r, CNI_ERR_INTERNAL, "WorkloadEndpoint: cannot encode: %s",
+				strerror(-r));
+	r = ds_put(ds, strbuf_cstr(&key), strbuf_cstr(&val), val.len, 0, NULL);
+	if (r < 0) {
+		log_error_errno(r, "write %s: %m", strbuf_cstr(&key));
+		return cni_datastore_error(e, r, false, "WorkloadEndpoint write");
+	}
+	log_info("wrote %s", strbuf_cstr(&key));
+	return 0;
+}
+
+static int wep_delete(struct ds_client *ds, const struct attach *a)
+{
+	_cleanup_strbuf_ struct strbuf key;
+	int64_t deleted = 0;
+	int r;
+
+	strbuf_init(&key);
+	r = wep_key(a, &key);
+	if (r < 0)
+		return r;
+	r = ds_delete(ds, strbuf_cstr(&key), &deleted);
+	if (r < 0)
+		return log_error_errno(r, "delete %s: %m", strbuf_cstr(&key));
+	if (deleted)
+		log_info("deleted %s", strbuf_cstr(&key));
+	return 0;
+}
+
+/* The first IPv4 address of a result's ips[] ("a.b.c.d/len"). */
+static int result_ipv4(struct json_object *res, struct ip_addr *ret, const char *what,
+		       struct cni_error *e)
+{
+	struct json_object *ips, *v;
+
+	if (!res || !json_object_object_get_ex(res, "ips", &ips) ||
+	    !json_object_is_type(ips, json_type_array))
+		return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips: missing", what);
+	for (size_t i = 0; i < json_object_array_length(ips); i++) {
+		struct json_object *ip = json_object_array_get_idx(ips, i);
+		struct ip_prefix p;
+
+		if (!json_object_object_get_ex(ip, "address", &v) ||
+		    !json_object_is_type(v, json_type_string))
+			return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips[%zu].address: missing",
+					what, i);
+		if (ip_prefix_parse(json_object_get_string(v), false, &p) < 0)
+			return cni_fail(e, -EINVAL, CNI_ERR_DECODE,
+					"%s.ips[%zu].address: invalid \"%s\"", what, i,
+					json_object_get_string(v));
+		if (p.addr.family == AF_INET) {
+			*ret = p.addr;
+			return 0;
+		}
+	}
+	return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips: no IPv4 address", what);
+}
+
+static void print_add_result(const struct attach *a, const struct ip_addr *addr, const char *mac)
+{
+	struct json_object *res = json_object_new_object();
+	struct json_object *ifs = json_object_new_array();
+	struct json_object *hif = json_object_new_object();
+	struct json_object *cif = json_object_new_object();
+	struct json_object *ips = json_object_new_array();
+	struct json_object *ip = json_object_new_object();
+	struct json_object *routes = json_object_new_array();
+	struct json_object *rt = json_object_new_object();
+	char buf[IP_ADDR_STRLEN], cidr[IP_PREFIX_STRLEN];
+
+	json_object_object_add(res, "cniVersion", json_object_new_string(a->conf->cni_version));
+	json_object_object_add(hif, "name", json_object_new_string(a->host_ifname));
+	json_object_object_add(hif, "mac", json_object_new_string(WL_PLUMB_HOST_MAC));
+	json_object_array_add(ifs, hif);
+	json_object_object_add(cif, "name", json_object_new_string(a->env->ifname));
+	json_object_object_add(cif, "mac", json_object_new_string(mac));
+	json_object_object_add(cif, "sandbox", json_object_new_string(a->env->netns));
+	json_object_array_add(ifs, cif);
+	json_object_object_add(res, "interfaces", ifs);
+
+	snprintf(cidr, sizeof(cidr), "%s/32", ip_addr_format(addr, buf));
+	if (a->conf->version < CNI_VERSION_1_0_0)
+		json_object_object_add(ip, "version", json_object_new_string("4"));
+	json_object_object_add(ip, "address", json_object_new_string(cidr));
+	json_object_object_add(ip, "gateway", json_object_new_string(WL_PLUMB_GATEWAY));
+	json_object_object_add(ip, "interface", json_object_new_int(1));
+	json_object_array_add(ips, ip);
+	json_object_object_add(res, "ips", ips);
+
+	json_object_object_add(rt, "dst", json_object_new_string("0.0.0.0/0"));
+	json_object_object_add(rt, "gw", json_object_new_string(WL_PLUMB_GATEWAY));
+	json_object_array_add(routes, rt);
+	json_object_object_add(res, "routes", routes);
+	json_object_object_add(res, "dns", json_object_new_object());
+	cni_print_json(res);
+	json_object_put(res);
+}
+
+static void ipam_undo(const struct attach *a)
+{
+	struct cni_error e2 = {};
+
+	if (cni_delegate(a->env->path, a->conf->ipam_type, "DEL", a->conf, NULL, &e2) < 0)
+		log_error("undo: IPAM DEL failed: code %d: %s", e2.code, e2.msg);
+}
+
+static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
+{
+	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
+	struct json_object *ipam_res = NULL;
+	struct attach a;
+	struct ip_addr addr = {};
+	char mac[WL_PLUMB_MAC_STRLEN] = "";
+	char buf[IP_ADDR_STRLEN];
+	int r, k;
+
+	r = attach_init(&a, c, env, true, e);
+	if (r < 0)
+		goto out;
+	r = cni_conf_datastore(c, &ds, e);
+	if (r < 0)
+		goto out;
+
+	/* 1. address */
+	r = cni_delegate(env->path, c->ipam_type, "ADD", c, &ipam_res, e);
+	if (r < 0)
+		goto out; /* the IPAM plugin keeps nothing on failure */
+	r = result_ipv4(ipam_res, &addr, "ipam result", e);
+	json_object_put(ipam_res);
+	if (r < 0)
+		goto out_ipam;
+	if (fail_after("ipam")) {
+		r = injected(e, "ipam");
+		goto out_ipam;
+	}
+
+	/* 2. veth and container side */
+	r = wl_plumb_veth_create(a.host_ifname, a.peer_ifname, a.netns_fd, env->container_id, NULL);
+	if (r < 0) {
+		cni_fail(e, r, CNI_ERR_INTERNAL, "create veth %s: %s", a.host_ifname, strerror(-r));
+		goto out_ipam;
+	}
+	r = wl_plumb_container_setup(a.netns_fd, a.peer_ifname, env->ifname, &addr, mac, NULL);
+	if (r < 0) {
+		if (r == -EEXIST)
+			cni_fail(e, r, CNI_ERR_INTERNAL,
+				 "CNI_IFNAME: %s already exists in the container", env->ifname);
+		else
+			cni_fail(e, r, CNI_ERR_INTERNAL, "configure container interface %s: %s",
+				 env->ifname, strerror(-r));
+		goto out_veth;
+	}
+	if (fail_after("veth")) {
+		r = injected(e, "veth");
+		goto out_veth;
+	}
+
+	/* 3. endpoint */
+	r = wep_write(ds, &a, &addr, mac, e);
+	if (r < 0)
+		goto out_veth;
+	if (fail_after("wep")) {
+		r = injected(e, "wep");
+		goto out_wep;
+	}
+
+	/* 4. host route and neighbour */
+	r = wl_plumb_host_route_add(a.host_ifname, &addr, mac);
+	if (r < 0) {
+		cni_fail(e, r, CNI_ERR_INTERNAL, "host route to %s: %s", a.host_ifname,
+			 strerror(-r));
+		goto out_wep;
+	}
+	if (fail_after("route")) {
+		r = injected(e, "route");
+		goto out_wep;
+	}
+
+	log_info("ADD %s: %s on %s (container %s)", a.workload_id, ip_addr_format(&addr, buf),
+		 a.host_ifname, env->container_id);
+	print_add_result(&a, &addr, mac);
+	attach_done(&a);
+	return 0;
+
+out_wep:
+	k = wep_delete(ds, &a);
+	if (k < 0)
+		log_error_errno(k, "undo: delete WorkloadEndpoint: %m");
+out_veth:
+	/* the host route and neighbour go with the link */
+	k = wl_plumb_veth_delete(a.host_ifname, NULL);
+	if (k < 0)
+		log_error_errno(k, "undo: delete veth %s: %m", a.host_ifname);
+out_ipam:
+	ipam_undo(&a);
+out:
+	attach_done(&a);
+	return r;
+}
+
+static int cmd_del(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
+{
+	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
+	struct attach a;
+	int r, k;
+
+	r = attach_init(&a, c, env, false, e);
+	if (r < 0)
+		goto out;
+
+	k = wl_plumb_veth_delete(a.host_ifname, env->container_id);
+	if (k < 0)
+		RET_GATHER(r, cni_fail(e, k, CNI_ERR_INTERNAL, "delete veth %s: %s", a.host_ifname,
+				       strerror(-k)));
+
+	k = cni_conf_datastore(c, &ds, e);
+	if (k < 0) {
+		RET_GATHER(r, k);
+		goto out;
+	}
+	k = wep_delete(ds, &a);
+	if (k < 0)
+		RET_GATHER(r, cni_datastore_error(e, k, true, "WorkloadEndpoint delete"));
+
+	k = cni_delegate(env->path, c->ipam_type, "DEL", c, NULL, e);
+	RET_GATHER(r, k);
+	if (r >= 0)
+		log_info("DEL %s (container %s)", a.workload_id, env->container_id);
+out:
+	attach_done(&a);
+	return r;
+}
+
+static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
+{
+	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
+	_cleanup_strbuf_ struct strbuf key;
+	struct ds_kv kv = {};
+	struct ip_addr addr = {};
+	struct attach a;
+	char why[256] = "";
+	int r;
+
+	strbuf_init(&key);
+	if (c->version < CNI_VERSION_0_4_0)
+		return cni_fail(e, -EINVAL, CNI_ERR_INCOMPATIBLE_VERSION,
+				"CHECK needs cniVersion 0.4.0 or later, got %s", c->cni_version);
+	if (!c->prev_result)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "prevResult: missing");
+	r = result_ipv4(c->prev_result, &addr, "prevResult", e);
+	if (r < 0)
+		return r;
+
+	r = attach_init(&a, c, env, true, e);
+	if (r < 0)
+		goto out;
+	r = cni_delegate(env->path, c->ipam_type, "CHECK", c, NULL, e);
+	if (r < 0)
+		goto out;
+	r = wl_plumb_check(a.host_ifname, a.netns_fd, env->ifname, &addr, why, sizeof(why));
+	if (r == -ENOENT) {
+		cni_fail(e, r, CNI_ERR_CHECK_FAILED, "%s", why);
+		goto out;
+	}
+	if (r < 0) {
+		cni_fail(e, r, CNI_ERR_INTERNAL, "check: %s", strerror(-r));
+		goto out;
+	}
+	r = cni_conf_datastore(c, &ds, e);
+	if (r >= 0)
+		r = wep_key(&a, &key);
+	if (r >= 0) {
+		r = ds_get(ds, strbuf_cstr(&key), &kv, NULL);
+		if (r == -ENOENT)
+			cni_fail(e, r, CNI_ERR_CHECK_FAILED, "WorkloadEndpoint %s missing",
+				 strbuf_cstr(&key));
+		else if (r < 0)
+			cni_datastore_error(e, r, true, "WorkloadEndpoint read");
+		ds_kv_done(&kv);
+	}
+out:
+	attach_done(&a);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct cni_error e = {};
+	struct cni_conf c = {};
+	struct cni_env env = {};
+	const char *cmd = getenv("CNI_COMMAND");
+	bool is_add, is_del, is_check;
+	int r;
+
+	log_set_ident("tabby");
+	log_set_level(LOG_LEVEL_INFO);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!cmd || !*cmd) {
+		cni_fail(&e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_COMMAND: missing");
+		cni_error_print(NULL, &e);
+		return 1;
+	}
+	if (strcmp(cmd, "VERSION") == 0) {
+		r = cni_conf_read(STDIN_FILENO, false, &c, &e);
+		cni_version_print(c.cni_version && c.version >= 0 ? c.cni_version : NULL);
+		cni_conf_done(&c);
+		return 0;
+	}
+	is_add = strcmp(cmd, "ADD") == 0;
+	is_del = strcmp(cmd, "DEL") == 0;
+	is_check = strcmp(cmd, "CHECK") == 0;
+
+	r = cni_conf_read(STDIN_FILENO, true, &c, &e);
+	if (r >= 0 && c.log_level)
+		log_set_level(log_parse_level(c.log_level));
+	if (r >= 0 && !is_add && !is_del && !is_check)
+		r = cni_fail(&e, -EINVAL, CNI_ERR_INVALID_ENV,
+			     "CNI_COMMAND: unknown command \"%s\"", cmd);
+	if (r >= 0)
+		r = cni_env_read(&env, !is_del, true, &e);
+	if (r >= 0) {
+		if (is_add)
+			r = cmd_add(&c, &env, &e);
+		else if (is_del)
+			r = cmd_del(&c, &env, &e);
+		else
+			r = cmd_check(&c, &env, &e);
+	}
+	if (r < 0) {
+		if (e.code == 0)
+			cni_fail(&e, r, CNI_ERR_INTERNAL, "%s failed: %s", cmd, strerror(-r));
+		log_error("%s: code %d: %s%s%s", cmd, e.code, e.msg, e.details[0] ? ": " : "",
+			  e.details);
+		cni_error_print(c.cni_version && c.version >= 0 ? c.cni_version : NULL, &e);
+	}
+	cni_env_done(&env);
+	cni_conf_done(&c);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * DOC: workload plumbing
+ *
+ * The Calico-style L3 attachment of one workload, proven in the lab (shared/lab README section
+ * 1): a veth pair whose host end has no address, MAC ee:ee:ee:ee:ee:ee and proxy-ARP on, so the
+ * container's ARP for the link-local gateway 169.254.1.1 is answered by the host; the container
+ * holds a /32 and a default route via 169.254.1.1; the host routes the /32 to the veth with our
+ * route protocol and pins a permanent neighbour so the first packet needs no ARP.
+ *
+ * Work inside the container goes through setns() into its netns, a netlink socket opened there
+ * (a socket keeps the netns it was created in), and setns() back to the original netns fd.
+ * Sysctls are written through /proc/sys/net, which follows the current netns (under nsenter,
+ * /sys/class/net would not).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_arp.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nettle/sha1.h>
+#include <netlink/errno.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/neighbour.h>
+#include <netlink/route/route.h>
+
+#include "cni/wl-plumb.h"
+#include "lib/log.h"
+
+static const uint8_t host_mac[6] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+static const uint8_t gateway_v4[4] = {169, 254, 1, 1};
+
+static int errno_from_nlerr(int nlerr)
+{
+	switch (nlerr < 0 ? -nlerr : nlerr) {
+	case 0:
+		return 0;
+	case NLE_EXIST:
+		return -EEXIST;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	case NLE_OBJ_NOTFOUND:
+	case NLE_NODEV:
+		return -ENODEV;
+	case NLE_PERM:
+	case NLE_NOACCESS:
+		return -EPERM;
+	case NLE_BUSY:
+		return -EBUSY;
+	case NLE_INVAL:
+	case NLE_RANGE:
+		return -EINVAL;
+	case NLE_AGAIN:
+	case NLE_DUMP_INTR:
+		return -EAGAIN;
+	case NLE_OPNOTSUPP:
+		return -EOPNOTSUPP;
+	case NLE_AF_NOSUPPORT:
+		return -EAFNOSUPPORT;
+	case NLE_NOADDR:
+		return -EADDRNOTAVAIL;
+	default:
+		return -EIO;
+	}
+}
+
+static int nl_fail(int nlerr, const char *what)
+{
+	log_debug("netlink %s: %s", what, nl_geterror(nlerr));
+	return errno_from_nlerr(nlerr);
+}
+
+static void sock_freep(struct nl_sock **p)
+{
+	if (*p)
+		nl_socket_free(*p);
+}
+static void link_unrefp(struct rtnl_link **p)
+{
+	if (*p)
+		rtnl_link_put(*p);
+}
+static void addr_unrefp(struct nl_addr **p)
+{
+	if (*p)
+		nl_addr_put(*p);
+}
+static void route_unrefp(struct rtnl_route **p)
+{
+	if (*p)
+		rtnl_route_put(*p);
+}
+static void rtaddr_unrefp(struct rtnl_addr **p)
+{
+	if (*p)
+		rtnl_addr_put(*p);
+}
+static void neigh_unrefp(struct rtnl_neigh **p)
+{
+	if (*p)
+		rtnl_neigh_put(*p);
+}
+static void cache_freep(struct nl_cache **p)
+{
+	if (*p)
+		nl_cache_free(*p);
+}
+
+/* A NETLINK_ROUTE socket in the current netns (libnl opens it SOCK_CLOEXEC). */
+static int sock_open(struct nl_sock **ret)
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = nl_socket_alloc();
+	int r;
+
+	if (!sk)
+		return -ENOMEM;
+	r = nl_connect(sk, NETLINK_ROUTE);
+	if (r < 0)
+		return nl_fail(r, "connect");
+	*ret = TAKE_PTR(sk);
+	return 0;
+}
+
+static int netns_enter(int target_fd, int *ret_orig_fd)
+{
+	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (orig < 0)
+		return log_error_errno(-errno, "open own netns: %m");
+	if (setns(target_fd, CLONE_NEWNET) < 0) {
+		r = -errno;
+		close(orig);
+		return log_error_errno(r, "setns into the container netns: %m");
+	}
+	*ret_orig_fd = orig;
+	return 0;
+}
+
+static int netns_leave(int orig_fd)
+{
+	int r = 0;
+
+	if (setns(orig_fd, CLONE_NEWNET) < 0)
+		r = log_error_errno(-errno, "setns back to the original netns: %m");
+	close(orig_fd);
+	return r;
+}
+
+static int sysctl_write(const char *path, const char *value)
+{
+	size_t len = strlen(value);
+	ssize_t n;
+	int fd, r = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_error_errno(-errno, "open %s: %m", path);
+	n = write(fd, value, len);
+	if (n < 0)
+		r = log_error_errno(-errno, "write %s: %m", path);
+	else if ((size_t)n != len)
+		r = log_error_errno(-EIO, "short write to %s", path);
+	close(fd);
+	return r;
+}
+
+static bool ifname_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	return n > 0 && n < WL_PLUMB_IFNAMSIZ && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+	       strcmp(name, "..") != 0;
+}
+
+static int link_ifindex(struct nl_sock *sk, const char *name, int *ret)
+{
+	_cleanup_(link_unrefp) struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
+
+	if (r < 0)
+		return errno_from_nlerr(r);
+	*ret = rtnl_link_get_ifindex(l);
+	return 0;
+}
+
+static int ipv4_addr(const struct ip_addr *a, uint8_t prefixlen, struct nl_addr **ret)
+{
+	struct nl_addr *n;
+
+	if (a->family != AF_INET)
+		return -EAFNOSUPPORT;
+	n = nl_addr_build(AF_INET, a->bytes, 4);
+	if (!n)
+		return -ENOMEM;
+	nl_addr_set_prefixlen(n, prefixlen);
+	*ret = n;
+	return 0;
+}
+
+void wl_plumb_host_ifname(const char *workload_id, char ret[static WL_PLUMB_IFNAMSIZ])
+{
+	struct sha1_ctx ctx;
+	uint8_t digest[SHA1_DIGEST_SIZE];
+	int n = snprintf(ret, WL_PLUMB_IFNAMSIZ, "%s", WL_PLUMB_IFNAME_PREFIX);
+
+	sha1_init(&ctx);
+	sha1_update(&ctx, strlen(workload_id), (const uint8_t *)workload_id);
+	sha1_digest(&ctx, sizeof(digest), digest);
+	/* 11 hex characters = 5.5 bytes */
+	for (int i = 0; i < 11; i++) {
+		uint8_t b = digest[i / 2];
+		ret[n++] = "0123456789abcdef"[(i % 2) ? (b & 0xf) : (b >> 4)];
+	}
+	ret[n] = '\0';
+}
+
+int wl_plumb_peer_ifname(const char *host_ifname, char ret[static WL_PLUMB_IFNAMSIZ])
+{
+	size_t plen = strlen(WL_PLUMB_IFNAME_PREFIX);
+
+	if (!ifname_valid(host_ifname) || strncmp(host_ifname, WL_PLUMB_IFNAME_PREFIX, plen) != 0)
+		return -EINVAL;
+	snprintf(ret, WL_PLUMB_IFNAMSIZ, "%s%s", WL_PLUMB_PEER_PREFIX, host_ifname + plen);
+	return 0;
+}
+
+static int link_delete(struct nl_sock *sk, const char *name, const char *owner)
+{
+	_cleanup_(link_unrefp) struct rtnl_link *l = NULL;
+	const char *alias;
+	int r;
+
+	r = rtnl_link_get_kernel(sk, 0, name, &l);
+	if (r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV)
+		return 0;
+	if (r < 0)
+		return nl_fail(r, "get link");
+	alias = rtnl_link_get_ifalias(l);
+	if (owner && alias && *alias && strcmp(alias, owner) != 0) {
+		log_info("veth %s belongs to container %s, not %s; leaving it", name, alias, owner);
+		return 0;
+	}
+	r = rtnl_link_delete(sk, l);
+	if (r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV)
+		return 0;
+	if (r < 0)
+		return nl_fail(r, "delete link");
+	return 1;
+}
+
+int wl_plumb_veth_delete(const char *host_ifname, const char *owner)
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
+	int r;
+
+	if (!ifname_valid(host_ifname))
+		return -EINVAL;
+	r = sock_open(&sk);
+	if (r < 0)
+		return r;
+	r = link_delete(sk, host_ifname, owner);
+	if (r < 0)
+		return log_error_errno(r, "delete veth %s: %m", host_ifname);
+	if (r > 0)
+		log_debug("deleted veth %s", host_ifname);
+	return r;
+}
+
+static int link_set_alias(struct nl_sock *sk, const char *name, const char *alias)
+{
+	_cleanup_(link_unrefp) struct rtnl_link *old = NULL;
+	_cleanup_(link_unrefp) struct rtnl_link *chg = NULL;
+	int r;
+
+	r = rtnl_link_get_kernel(sk, 0, name, &old);
+	if (r < 0)
+		return nl_fail(r, "get link");
+	chg = rtnl_link_alloc();
+	if (!chg)
+		return -ENOMEM;
+	rtnl_link_set_ifalias(chg, alias);
+	r = rtnl_link_change(sk, old, chg, 0);
+	if (r < 0)
+		return nl_fail(r, "set ifalias");
+	return 0;
+}
+
+static int host_sysctls(const char *ifname)
+{
+	static const struct {
+		const char *dir;
+		const char *knob;
+		const char *value;
+	} knobs[] = {
+	    {"conf", "proxy_arp", "1"},	 {"neigh", "proxy_delay", "0"},
+	    {"conf", "forwarding", "1"}, {"conf", "route_localnet", "1"},
+	    {"conf", "rp_filter", "1"},
+	};
+	char path[128];
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(knobs); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/%s/%s/%s", knobs[i].dir, ifname,
+			 knobs[i].knob);
+		r = sysctl_write(path, knobs[i].value);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int wl_plumb_veth_create(const char *host_ifname, const char *peer_ifname, int peer_netns_fd,
+			 const char *owner, int *ret_host_ifindex)
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
+	_cleanup_(link_unrefp) struct rtnl_link *link = NULL;
+	_cleanup_(addr_unrefp) struct nl_addr *mac = NULL;
+	struct rtnl_link *peer;
+	int r, ifindex = 0;
+
+	if (!ifname_valid(host_ifname) || !ifname_valid(peer_ifname))
+		return -EINVAL;
+	r = sock_open(&sk);
+	if (r < 0)
+		return r;
+
+	/* A leftover of an earlier attachment with the same workload id (a repeated ADD or a
+	 * crash) is replaced, as Calico does; its peer and routes go with it. */
+	r = link_delete(sk, host_ifname, NULL);
+	if (r < 0)
+		return log_error_errno(r, "delete stale veth %s: %m", host_ifname);
+	if (r > 0)
+		log_info("replaced existing veth %s", host_ifname);
+
+	link = rtnl_link_veth_alloc();
+	mac = nl_addr_build(AF_LLC, host_mac, sizeof(host_mac));
+	if (!link || !mac)
+		return -ENOMEM;
+	rtnl_link_set_name(link, host_ifname);
+	rtnl_link_set_addr(link, mac);
+	rtnl_link_set_flags(link, IFF_UP);
+	peer = rtnl_link_veth_get_peer(link);
+	rtnl_link_set_name(peer, peer_ifname);
+	if (peer_netns_fd >= 0)
+		rtnl_link_set_ns_fd(peer, peer_netns_fd);
+	rtnl_link_put(peer);
+
+	r = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
+	if (r < 0)
+		return log_error_errno(nl_fail(r, "add veth"), "create veth %s/%s: %m", host_ifname,
+				       peer_ifname);
+
+	r = link_ifindex(sk, host_ifname, &ifindex);
+	if (r < 0) {
+		log_error_errno(r, "read back veth %s: %m", host_ifname);
+		goto out_delete;
+	}
+	if (owner) {
+		/* IFLA_IFALIAS is only honoured by a change, not by the create */
+		r = link_set_alias(sk, host_ifname, owner);
+		if (r < 0) {
+			log_error_errno(r, "set ifalias of %s: %m", host_ifname);
+			goto out_delete;
+		}
+	}
+	r = host_sysctls(host_ifname);
+	if (r < 0)
+		goto out_delete;
+
+	log_debug("created veth %s (ifindex %d) <-> %s", host_ifname, ifindex, peer_ifname);
+	if (ret_host_ifindex)
+		*ret_host_ifindex = ifindex;
+	return 0;
+
+out_delete:
+	(void)link_delete(sk, host_ifname, NULL);
+	return r;
+}
+
+static int link_set_up_and_name(struct nl_sock *sk, const char *name, const char *new_name)
+{
+	_cleanup_(link_unrefp) struct rtnl_link *old = NULL;
+	_cleanup_(link_unrefp) struct rtnl_link *chg = NULL;
+	int r;
+
+	r = rtnl_link_get_kernel(sk, 0, name, &old);
+	if (r < 0)
+		return nl_fail(r, "get link");
+	chg = rtnl_link_alloc();
+	if (!chg)
+		return -ENOMEM;
+	if (new_name && strcmp(new_name, name) != 0)
+		rtnl_link_set_name(chg, new_name);
+	rtnl_link_set_flags(chg, IFF_UP);
+	r = rtnl_link_change(sk, old, chg, 0);
+	if (r < 0)
+		return nl_fail(r, "change link");
+	return 0;
+}
+
+static int route_replace(struct nl_sock *sk, int ifindex, struct nl_addr *dst,
+			 struct nl_addr *gateway, uint8_t scope, uint8_t protocol)
+{
+	_cleanup_(route_unrefp) struct rtnl_route *rt = rtnl_route_alloc();
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	int r;
+
+	if (!rt || !nh) {
+		if (nh)
+			rtnl_route_nh_free(nh);
+		return -ENOMEM;
+	}
+	rtnl_route_set_family(rt, AF_INET);
+	rtnl_route_set_table(rt, RT_TABLE_MAIN);
+	rtnl_route_set_type(rt, RTN_UNICAST);
+	rtnl_route_set_scope(rt, scope);
+	rtnl_route_set_protocol(rt, protocol);
+	r = rtnl_route_set_dst(rt, dst);
+	if (r < 0) {
+		rtnl_route_nh_free(nh);
+		return nl_fail(r, "route dst");
+	}
+	rtnl_route_nh_set_ifindex(nh, ifindex);
+	if (gateway)
+		rtnl_route_nh_set_gateway(nh, gateway);
+	rtnl_route_add_nexthop(rt, nh); /* consumes nh */
+	r = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE);
+	if (r < 0)
+		return nl_fail(r, "add route");
+	return 0;
+}
+
+static int container_configure(const char *peer_ifname, const char *ifname,
+			       const struct ip_addr *addr, char ret_mac[static WL_PLUMB_MAC_STRLEN],
+			       int *ret_ifindex)
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
+	_cleanup_(link_unrefp) struct rtnl_link *link = NULL;
+	_cleanup_(rtaddr_unrefp) struct rtnl_addr *ra = NULL;
+	_cleanup_(addr_unrefp) struct nl_addr *local = NULL;
+	_cleanup_(addr_unrefp) struct nl_addr *gw = NULL;
+	_cleanup_(addr_unrefp) struct nl_addr *gw32 = NULL;
+	_cleanup_(addr_unrefp) struct nl_addr *any = NULL;
+	static const uint8_t zero[4];
+	struct nl_addr *lladdr;
+	int r, ifindex = 0;
+
+	r = sock_open(&sk);
+	if (r < 0)
+		return r;
+	r = link_set_up_and_name(sk, "lo", NULL);
+	if (r < 0)
+		return log_error_errno(r, "container: set lo up: %m");
+	r = link_set_up_and_name(sk, peer_ifname, ifname);
+	if (r < 0)
+		return log_error_errno(r, "container: rename %s to %s and set it up: %m",
+				       peer_ifname, ifname);
+	r = rtnl_link_get_kernel(sk, 0, ifname, &link);
+	if (r < 0)
+		return log_error_errno(nl_fail(r, "get link"), "container: read %s: %m", ifname);
+	ifindex = rtnl_link_get_ifindex(link);
+
+	r = ipv4_addr(addr, 32, &local);
+	if (r < 0)
+		return r;
+	ra = rtnl_addr_alloc();
+	if (!ra)
+		return -ENOMEM;
+	rtnl_addr_set_ifindex(ra, ifindex);
+	r = rtnl_addr_set_local(ra, local);
+	if (r < 0)
+		return nl_fail(r, "addr local");
+	r = rtnl_addr_add(sk, ra, NLM_F_CREATE | NLM_F_REPLACE);
+	if (r < 0)
+		return log_error_errno(nl_fail(r, "add addr"), "container: add address to %s: %m",
+				       ifname);
+
+	gw = nl_addr_build(AF_INET, gateway_v4, 4);
+	gw32 = nl_addr_build(AF_INET, gateway_v4, 4);
+	any = nl_addr_build(AF_INET, zero, 4);
+	if (!gw || !gw32 || !any)
+		return -ENOMEM;
+	nl_addr_set_prefixlen(gw32, 32);
+	nl_addr_set_prefixlen(any, 0);
+	r = route_replace(sk, ifindex, gw32, NULL, RT_SCOPE_LINK, RTPROT_BOOT);
+	if (r < 0)
+		return log_error_errno(r, "container: route %s/32 dev %s: %m", WL_PLUMB_GATEWAY,
+				       ifname);
+	r = route_replace(sk, ifindex, any, gw, RT_SCOPE_UNIVERSE, RTPROT_BOOT);
+	if (r < 0)
+		return log_error_errno(r, "container: default via %s dev %s: %m", WL_PLUMB_GATEWAY,
+				       ifname);
+
+	lladdr = rtnl_link_get_addr(link);
+	if (!lladdr || nl_addr_get_len(lladdr) != 6)
+		return log_error_errno(-EIO, "container: %s has no MAC", ifname);
+	nl_addr2str(lladdr, ret_mac, WL_PLUMB_MAC_STRLEN);
+	if (ret_ifindex)
+		*ret_ifindex = ifindex;
+	return 0;
+}
+
+int wl_plumb_container_setup(int netns_fd, const char *peer_ifname, const char *ifname,
+			     const struct ip_addr *addr, char ret_mac[static WL_PLUMB_MAC_STRLEN],
+			     int *ret_ifindex)
+{
+	char mac[WL_PLUMB_MAC_STRLEN] = "";
+	int orig, r, ifindex = 0;
+
+	if (!ifname_valid(peer_ifname) || !ifname_valid(ifname))
+		return -EINVAL;
+	if (addr->family != AF_INET)
+		return -EAFNOSUPPORT;
+	r = netns_enter(netns_fd, &orig);
+	if (r < 0)
+		return r;
+	r = container_configure(peer_ifname, ifname, addr, mac, &ifindex);
+	RET_GATHER(r, netns_leave(orig));
+	if (r < 0)
+		return r;
+	memcpy(ret_mac, mac, WL_PLUMB_MAC_STRLEN);
+	if (ret_ifindex)
+		*ret_ifindex = ifindex;
+	return 0;
+}
+
+int wl_plumb_host_route_add(const char *host_ifname, const struct ip_addr *addr,
+			    const char *cont_mac)
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
+	_cleanup_(addr_unrefp) struct nl_addr *dst = NULL;
+	_cleanup_(addr_unrefp) struct nl_addr *ll = NULL;
+	_cleanup_(neigh_unrefp) struct rtnl_neigh *n = NULL;
+	int r, ifindex;
+
+	if (!ifname_valid(host_ifname))
+		return -EINVAL;
+	r = ipv4_addr(addr, 32, &dst);
+	if (r < 0)
+		return r;
+	r = nl_addr_parse(cont_mac, AF_LLC, &ll);
+	if (r < 0 || nl_addr_get_len(ll) != 6)
+		return -EINVAL;
+	r = sock_open(&sk);
+	if (r < 0)
+		return r;
+	r = link_ifindex(sk, host_ifname, &ifindex);
+	if (r < 0)
+		return log_error_errno(r, "host route: link %s: %m", host_ifname);
+
+	r = route_replace(sk, ifindex, dst, NULL, RT_SCOPE_LINK, TABBY_ROUTE_PROTO);
+	if (r < 0)
+		return log_error_errno(r, "host route to %s: %m", host_ifname);
+
+	n = rtnl_neigh_alloc();
+	if (!n)
+		return -ENOMEM;
+	rtnl_neigh_set_ifindex(n, ifindex);
+	rtnl_neigh_set_family(n, AF_INET);
+	r = rtnl_neigh_set_dst(n, dst);
+	if (r < 0)
+		return nl_fail(r, "neigh dst");
+	rtnl_neigh_set_lladdr(n, ll);
+	rtnl_neigh_set_state(n, NUD_PERMANENT);
+	r = rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE);
+	if (r < 0)
+		return log_error_errno(nl_fail(r, "add neigh"), "host neighbour on %s: %m",
+				       host_ifname);
+	return 0;
+}
+
+static bool nladdr_is(const struct nl_addr *a, const uint8_t *bytes, unsigned len,
+		      unsigned prefixlen)
+{
+	if (!a)
+		return len == 0 && prefixlen == 0;
+	if (nl_addr_get_prefixlen(a) != prefixlen)
+		return false;
+	if (prefixlen == 0)
+		return true;
+	return nl_addr_get_len(a) == len && memcmp(nl_addr_get_binary_addr(a), bytes, len) == 0;
+}
+
+/* Does @cache hold a main-table IPv4 route to @dst/@plen via @ifindex (and @gw when not NULL)
+ * with protocol @proto (-1 = any)? */
+static bool route_present(struct nl_cache *cache, const uint8_t *dst, unsigned plen, int ifindex,
+			  const uint8_t *gw, int proto)
+{
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *rt = (struct rtnl_route *)o;
+		struct rtnl_nexthop *nh;
+
+		if (rtnl_route_get_table(rt) != RT_TABLE_MAIN ||
+		    rtnl_route_get_family(rt) != AF_INET)
+			continue;
+		if (!nladdr_is(rtnl_route_get_dst(rt), dst, 4, plen))
+			continue;
+		if (proto >= 0 && rtnl_route_get_protocol(rt) != proto)
+			continue;
+		if (rtnl_route_get_nnexthops(rt) != 1)
+			continue;
+		nh = rtnl_route_nexthop_n(rt, 0);
+		if (rtnl_route_nh_get_ifindex(nh) != ifindex)
+			continue;
+		if (gw && !nladdr_is(rtnl_route_nh_get_gateway(nh), gw, 4, 32))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+static int container_check(const char *ifname, const struct ip_addr *addr, char *why,
+			   size_t why_len)
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
+	_cleanup_(cache_freep) struct nl_cache *addrs = NULL;
+	_cleanup_(cache_freep) struct nl_cache *routes = NULL;
+	char buf[IP_ADDR_STRLEN];
+	bool found = false;
+	int r, ifindex;
+
+	r = sock_open(&sk);
+	if (r < 0)
+		return r;
+	r = link_ifindex(sk, ifname, &ifindex);
+	if (r == -ENODEV) {
+		snprintf(why, why_len, "container interface %s missing", ifname);
+		return -ENOENT;
+	}
+	if (r < 0)
+		return r;
+	r = rtnl_addr_alloc_cache(sk, &addrs);
+	if (r < 0)
+		return nl_fail(r, "dump addresses");
+	for (struct nl_object *o = nl_cache_get_first(addrs); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+
+		if (rtnl_addr_get_ifindex(a) == ifindex && rtnl_addr_get_family(a) == AF_INET &&
+		    nladdr_is(rtnl_addr_get_local(a), addr->bytes, 4, 32)) {
+			found = true;
+			break;
+		}
+	}
+	if (!found) {
+		snprintf(why, why_len, "container interface %s lacks %s/32", ifname,
+			 ip_addr_format(addr, buf));
+		return -ENOENT;
+	}
+	r = rtnl_route_alloc_cache(sk, AF_INET, 0, &routes);
+	if (r < 0)
+		return nl_fail(r, "dump routes");
+	if (!route_present(routes, NULL, 0, ifindex, gateway_v4, -1)) {
+		snprintf(why, why_len, "container default route via %s dev %s missing",
+			 WL_PLUMB_GATEWAY, ifname);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int wl_plumb_check(const char *host_ifname, int netns_fd, const char *ifname,
+		   const struct ip_addr *addr, char *why, size_t why_len)
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
+	_cleanup_(link_unrefp) struct rtnl_link *host = NULL;
+	_cleanup_(cache_freep) struct nl_cache *routes = NULL;
+	char buf[IP_ADDR_STRLEN];
+	const char *type;
+	int r, orig;
+
+	if (!ifname_valid(host_ifname) || !ifname_valid(ifname))
+		return -EINVAL;
+	if (addr->family != AF_INET)
+		return -EAFNOSUPPORT;
+	r = sock_open(&sk);
+	if (r < 0)
+		return r;
+	r = rtnl_link_get_kernel(sk, 0, host_ifname, &host);
+	if (r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV) {
+		snprintf(why, why_len, "host veth %s missing", host_ifname);
+		return -ENOENT;
+	}
+	if (r < 0)
+		return nl_fail(r, "get link");
+	type = rtnl_link_get_type(host);
+	if (!type || strcmp(type, "veth") != 0) {
+		snprintf(why, why_len, "host interface %s is not a veth", host_ifname);
+		return -ENOENT;
+	}
+	r = rtnl_route_alloc_cache(sk, AF_INET, 0, &routes);
+	if (r < 0)
+		return nl_fail(r, "dump routes");
+	if (!route_present(routes, addr->bytes, 32, rtnl_link_get_ifindex(host), NULL,
+			   TABBY_ROUTE_PROTO)) {
+		snprintf(why, why_len, "host route %s/32 dev %s proto %d missing",
+			 ip_addr_format(addr, buf), host_ifname, TABBY_ROUTE_PROTO);
+		return -ENOENT;
+	}
+
+	r = netns_enter(netns_fd, &orig);
+	if (r < 0)
+		return r;
+	r = container_check(ifname, addr, why, why_len);
+	RET_GATHER(r, netns_leave(orig));
+	return r;
+}

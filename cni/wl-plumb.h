@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * Workload plumbing: the Calico-style veth pair, host sysctls, container address and routes, and
+ * the host /32 route plus permanent neighbour (DESIGN.md "Host dataplane"). One implementation
+ * shared by the CNI plugin (cni/tabby.c) and the Docker libnetwork driver, which differ only in
+ * who moves the container end into the sandbox: the CNI plugin passes the container's netns fd to
+ * wl_plumb_veth_create() and configures it with wl_plumb_container_setup(); Docker keeps the peer
+ * in the host netns (fd -1) and lets dockerd move and configure it.
+ *
+ * Every function works in the calling thread's current network namespace unless it takes a netns
+ * fd; the ones that enter a netns return to the original one before returning, also on error.
+ * Errors are -errno; netlink errors are mapped to the nearest errno and logged at debug.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/cidr.h"
+#include "lib/macro.h"
+
+#define WL_PLUMB_IFNAMSIZ \
+	16 /* IFNAMSIZ, without <net/if.h> (it clashes with libnl's <linux/if.h>) */
+#define WL_PLUMB_IFNAME_PREFIX "tby"
+#define WL_PLUMB_PEER_PREFIX "tbp" /* temporary name of the container end before its rename */
+#define WL_PLUMB_HOST_MAC "ee:ee:ee:ee:ee:ee"
+#define WL_PLUMB_GATEWAY "169.254.1.1" /* link-local next hop answered by proxy-ARP (Calico) */
+#define WL_PLUMB_MAC_STRLEN 18
+
+/**
+ * wl_plumb_host_ifname() - the host-side veth name of a workload: "tby" + the first 11 hex
+ * characters of SHA-1(@workload_id) (DESIGN.md), 14 characters, fits IFNAMSIZ.
+ * @workload_id: "<namespace>.<pod>" or "<namespace>.<container id>".
+ * @ret: filled with the NUL-terminated name.
+ */
+void wl_plumb_host_ifname(const char *workload_id, char ret[static WL_PLUMB_IFNAMSIZ]);
+
+/**
+ * wl_plumb_peer_ifname() - the temporary name of the container end: @host_ifname with "tby"
+ * replaced by "tbp". Return: 0, or -EINVAL when @host_ifname does not start with "tby".
+ */
+int wl_plumb_peer_ifname(const char *host_ifname,
+			 char ret[static WL_PLUMB_IFNAMSIZ]) _warn_unused_result_;
+
+/**
+ * wl_plumb_veth_create() - create the veth pair @host_ifname <-> @peer_ifname in the current
+ * netns, with the host end up, MAC ee:ee:ee:ee:ee:ee and the sysctls proxy_arp=1, forwarding=1,
+ * route_localnet=1, rp_filter=1 (conf/<if>) and proxy_delay=0 (neigh/<if>), written through
+ * /proc/sys/net of the current netns. A link already named @host_ifname (a leftover or a repeated
+ * ADD, as Calico does) is deleted first.
+ * @peer_netns_fd: the peer is created directly in that netns (IFLA_NET_NS_FD), down; -1 keeps it
+ *                 in the current netns (Docker moves it itself).
+ * @owner: may be NULL; stored as the host end's ifalias (the container id) so that a later
+ *         wl_plumb_veth_delete() of an older container with the same workload id leaves it alone.
+ * @ret_host_ifindex: may be NULL; the host end's ifindex.
+ * Return: 0, -EEXIST (a link named @peer_ifname exists in the target netns), -EINVAL (bad name),
+ * -EPERM, or another -errno. On failure no veth is left behind.
+ */
+int wl_plumb_veth_create(const char *host_ifname, const char *peer_ifname, int peer_netns_fd,
+			 const char *owner, int *ret_host_ifindex) _warn_unused_result_;
+
+/**
+ * wl_plumb_container_setup() - inside the netns @netns_fd: set "lo" up, rename @peer_ifname to
+ * @ifname and set it up, add @addr/32 to it (replace), add 169.254.1.1/32 scope link and
+ * "default via 169.254.1.1" on it (replace), and read its MAC.
+ * @addr: IPv4 (IPv6 is not supported yet: -EAFNOSUPPORT).
+ * @ret_mac: "aa:bb:cc:dd:ee:ff". @ret_ifindex: may be NULL; ifindex of @ifname in the container.
+ * Return: 0, -EEXIST (@ifname already exists in the container), -ENODEV (@peer_ifname missing),
+ * -EAFNOSUPPORT, or another -errno. The caller undoes by deleting the host end.
+ */
+int wl_plumb_container_setup(int netns_fd, const char *peer_ifname, const char *ifname,
+			     const struct ip_addr *addr, char ret_mac[static WL_PLUMB_MAC_STRLEN],
+			     int *ret_ifindex) _warn_unused_result_;
+
+/**
+ * wl_plumb_host_route_add() - in the current netns: "<addr>/32 dev @host_ifname scope link
+ * proto TABBY_ROUTE_PROTO" (NLM_F_REPLACE) and a permanent neighbour <addr> lladdr @cont_mac.
+ * Return: 0, -ENODEV (no such link), -EINVAL (bad MAC), or another -errno.
+ */
+int wl_plumb_host_route_add(const char *host_ifname, const struct ip_addr *addr,
+			    const char *cont_mac) _warn_unused_result_;
+
+/**
+ * wl_plumb_veth_delete() - delete the link @host_ifname in the current netns (its peer, routes
+ * and neighbours go with it).
+ * @owner: may be NULL (delete whatever holds the name); else the link is deleted only when its
+ *         ifalias is @owner or empty, so a DEL for an old sandbox of a pod does not tear down
+ *         the new one (same workload id, same name; Calico compares the container id likewise).
+ * Return: 1 deleted, 0 already absent or owned by another container, or -errno.
+ */
+int wl_plumb_veth_delete(const char *host_ifname, const char *owner) _warn_unused_result_;
+
+/**
+ * wl_plumb_check() - verify an attachment (CNI CHECK): @host_ifname exists in the current netns
+ * and is a veth; in @netns_fd, @ifname exists, holds @addr/32 and has a default route via
+ * 169.254.1.1; in the current netns, @addr/32 routes via @host_ifname with protocol
+ * TABBY_ROUTE_PROTO.
+ * @why: on -ENOENT, a one-line reason ("host route 198.19.0.1/32 missing") of @why_len bytes.
+ * Return: 0 when all hold, -ENOENT when something is missing or different, or another -errno.
+ */
+int wl_plumb_check(const char *host_ifname, int netns_fd, const char *ifname,
+		   const struct ip_addr *addr, char *why, size_t why_len) _warn_unused_result_;
