@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * felix's calculation layer (pure, STYLE.md section 5): a cache of the datastore's resources
+ * keyed by datastore key, fed by watch events (decode + update + mark dirty, no I/O), and
+ * calc_compute(), a pure function of the cache and the local node name that gives the host's
+ * desired dataplane: routes, permanent neighbours, workload interfaces to configure and the BGP
+ * model for bird.conf. Follows Calico Felix's calculation graph (route resolver, IPAM block
+ * affinity) in spirit: the output depends on the current model only.
+ */
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bgp/bird-conf.h"
+#include "lib/cidr.h"
+#include "lib/macro.h"
+#include "lib/parse-err.h"
+#include "lib/strbuf.h"
+
+/* Limit on how many keys the cache holds (STYLE.md section 3: every count the datastore controls
+ * has a limit). */
+#define CALC_CACHE_MAX_ENTRIES (1u << 20)
+/* BGPConfiguration asNumber default when neither the Node nor "default" set one (Calico). */
+#define CALC_DEFAULT_AS 64512
+
+struct calc_cache;
+
+/** calc_cache_new() - an empty cache. Return: 0 or -ENOMEM. */
+int calc_cache_new(struct calc_cache **ret) _warn_unused_result_;
+
+/** calc_cache_free() - free the cache and every entry; NULL-safe. Return: NULL. */
+struct calc_cache *calc_cache_free(struct calc_cache *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct calc_cache *, calc_cache_free);
+
+/**
+ * calc_cache_put() - a datastore PUT: decode @value for @key and store it, replacing any
+ * previous value. Keys the calculation does not use (other kinds, affinities, handles) are
+ * ignored (return 0, nothing stored). The key is marked as seen (see calc_cache_mark_all()).
+ * @key: full datastore key ("/tabby/v1/nodes/h1", "/tabby/v1/ipam/blocks/198.19.0.0-26").
+ * @value, @len: the JSON value.
+ * @err: may be NULL; where a value failed to decode.
+ * Return: 1 when the key is used by the calculation, 0 when ignored, -EINVAL when the value
+ * does not decode or its kind/name does not match the key (the old entry is then dropped, as
+ * if deleted: a resource we cannot read must not keep its old effect), -E2BIG (more than
+ * CALC_CACHE_MAX_ENTRIES) or -ENOMEM.
+ */
+int calc_cache_put(struct calc_cache *c, const char *key, const char *value, size_t len,
+		   struct parse_err *err) _warn_unused_result_;
+
+/**
+ * calc_cache_delete() - a datastore DELETE of @key.
+ * Return: 1 when an entry was removed, 0 when the key was not cached.
+ */
+int calc_cache_delete(struct calc_cache *c, const char *key);
+
+/**
+ * calc_cache_mark_all() - start of a (re)snapshot: mark every entry as unconfirmed. Each
+ * calc_cache_put() during the snapshot confirms its key.
+ */
+void calc_cache_mark_all(struct calc_cache *c);
+
+/**
+ * calc_cache_sweep() - end of a snapshot: drop every entry not confirmed since
+ * calc_cache_mark_all() (it was deleted while we were not watching).
+ * Return: how many entries were dropped.
+ */
+size_t calc_cache_sweep(struct calc_cache *c);
+
+/** calc_cache_dirty() - something changed since calc_cache_clear_dirty(). */
+bool calc_cache_dirty(const struct calc_cache *c);
+void calc_cache_clear_dirty(struct calc_cache *c);
+
+/** calc_cache_size() - entries held. */
+size_t calc_cache_size(const struct calc_cache *c);
+
+/* One desired route: a workload /32 (/128) on its host veth, scope link, or a blackhole for a
+ * block affine to this host. */
+struct calc_route {
+	struct ip_prefix dst;
+	bool blackhole;
+	char ifname[IFNAMSIZ]; /* "" for a blackhole */
+};
+
+/* One desired permanent neighbour entry: the workload's address -> its MAC on the host veth. */
+struct calc_neigh {
+	struct ip_addr addr;
+	uint8_t mac[6];
+	char ifname[IFNAMSIZ];
+};
+
+struct calc_desired {
+	struct calc_route *routes; /* sorted by dst; one per dst */
+	size_t n_routes;
+	struct calc_neigh *neighs; /* sorted by ifname, then addr */
+	size_t n_neighs;
+	char (*ifaces)[IFNAMSIZ]; /* local workload interfaces, sorted, unique */
+	size_t n_ifaces;
+	bool has_bgp; /* false when this node has no Node resource with an IPv4 address yet */
+	struct bgp_model bgp; /* pools/blocks/peers arrays owned by this struct */
+	char *bgp_node_name;  /* storage for bgp.node_name */
+	char *bgp_log_file;   /* storage for bgp.log_file */
+};
+
+struct calc_options {
+	const char *node_name;	   /* this host's Node name (required) */
+	bool bird_fast_timers;	   /* lab timers in bird.conf */
+	const char *bird_log_file; /* NULL = syslog */
+};
+
+/**
+ * calc_compute() - the desired state of this host from the current cache (pure).
+ *   routes: for every WorkloadEndpoint with spec.node == @o->node_name, each ipNetworks entry as
+ *     a host route on spec.interfaceName (Calico's route resolver); when two endpoints claim the
+ *     same address the one with the smaller key wins (deterministic), the other is skipped;
+ *     plus one blackhole route per IPAM block whose affinity is "host:<node_name>".
+ *   neighs: a permanent entry per local workload address whose endpoint has a MAC.
+ *   ifaces: every local workload interface name.
+ *   bgp: router id and session address = this Node's spec.bgp.ipv4Address; AS = the Node's
+ *     asNumber, else BGPConfiguration "default" asNumber, else 64512; pools = enabled IPPools
+ *     without disableBGPExport; blocks = the blocks above; node-to-node mesh peers = every other
+ *     Node with an IPv4 address unless BGPConfiguration "default" sets nodeToNodeMeshEnabled
+ *     false. A mesh peer is passive (we wait for it to connect) when its address is lower than
+ *     ours, so the higher address is always the passive side and exactly one TCP session forms.
+ * @ret: filled on success (free with calc_desired_done()); untouched on failure.
+ * Return: 0, -EINVAL (no node name) or -ENOMEM.
+ */
+int calc_compute(const struct calc_cache *c, const struct calc_options *o,
+		 struct calc_desired *ret) _warn_unused_result_;
+
+/** calc_desired_done() - free what @d owns; NULL-safe; @d becomes zeroed. */
+void calc_desired_done(struct calc_desired *d);
+
+/**
+ * calc_desired_format() - a stable text form of @d for tests and debug logs, appended to @out:
+ *   "route 198.19.0.5/32 dev tbyaaaaaaaaaaa\n", "route 198.19.0.0/26 blackhole\n",
+ *   "neigh 198.19.0.5 ee:.. dev tby..\n", "iface tby..\n",
+ *   "bgp router-id 198.18.0.11 as 64512\n", "bgp pool ..", "bgp block ..",
+ *   "bgp peer 198.18.0.12 as 64512 mesh [passive]\n".
+ * Return: 0 or -ENOMEM.
+ */
+int calc_desired_format(const struct calc_desired *d, struct strbuf *out) _warn_unused_result_;

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * tabby-felix agent configuration: a flat YAML mapping (/etc/tabby/felix.yaml) whose keys can be
+ * overridden one by one by environment variables TABBY_<KEY IN UPPER CASE> (TABBY_NODENAME,
+ * TABBY_IPV4ADDRESS, ...; the datastore also by TABBY_DATASTORE_ENDPOINTS), in the manner of
+ * Calico Felix's config loading (file < environment). Parsing is pure: the caller reads the file,
+ * the environment and the hostname and passes them in (felix/calc/config.c).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/cidr.h"
+#include "lib/macro.h"
+#include "lib/parse-err.h"
+
+#define FELIX_DEFAULT_CONFIG_FILE "/etc/tabby/felix.yaml"
+#define FELIX_DEFAULT_BIRD_CONFIG_FILE "/etc/bird/bird.conf"
+#define FELIX_DEFAULT_BIRD_SOCKET "/run/bird/bird.ctl"
+#define FELIX_DEFAULT_RESYNC_S 90
+
+struct felix_config {
+	char *node_name;	       /* nodeName; default: the hostname passed in */
+	struct ip_prefix ipv4_address; /* ipv4Address: host address + subnet length; required */
+	uint32_t as_number;	       /* asNumber; 0 = inherit the cluster's */
+	char *datastore_endpoints;  /* datastoreEndpoints; NULL = leave to the datastore defaults */
+	char *datastore_ca_file;    /* datastoreCAFile; NULL = system CAs */
+	char *datastore_cert_file;  /* datastoreCertFile */
+	char *datastore_key_file;   /* datastoreKeyFile */
+	char *bird_config_file;	    /* birdConfigFile */
+	char *bird_socket;	    /* birdSocket */
+	char *bird_binary;	    /* birdBinary, "bird" */
+	char *bird_log_file;	    /* birdLogFile; NULL = syslog */
+	bool bird_fast_timers;	    /* birdFastTimers (lab) */
+	uint8_t route_protocol;	    /* routeProtocol, 5..255, default TABBY_ROUTE_PROTO */
+	unsigned resync_interval_s; /* resyncIntervalSecs, 1..86400, default 90 */
+	int log_level;		    /* logSeverityScreen as enum log_level; default info */
+};
+
+/**
+ * felix_config_parse() - defaults, then the YAML mapping in @buf, then the environment.
+ * @buf, @len: the file's text (may be NULL/0: no file, all defaults).
+ * @file: the name used in errors ("felix.yaml").
+ * @env: NULL-terminated "NAME=value" array (environ), may be NULL. Only TABBY_* entries are read.
+ * @hostname: default nodeName (may be NULL; then nodeName is required).
+ * @ret: filled on success (free with felix_config_done()); untouched on failure.
+ * @err: on failure, "FILE:LINE:COL: key: message" for the file, or file "environment" and the
+ *       variable name as field for an environment value.
+ * Return: 0, -EINVAL (bad YAML, unknown key, bad value, missing ipv4Address/nodeName) or -ENOMEM.
+ */
+int felix_config_parse(const char *buf, size_t len, const char *file, char *const *env,
+		       const char *hostname, struct felix_config *ret,
+		       struct parse_err *err) _warn_unused_result_;
+
+/** felix_config_done() - free what @c owns; NULL-safe. */
+void felix_config_done(struct felix_config *c);

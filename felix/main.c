@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * DOC: tabby-felix entry point: parse the command line and the configuration, then run the agent.
+ * Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 fatal runtime error, 2 bad usage or configuration.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "felix/agent.h"
+#include "felix/config.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+
+extern char **environ;
+
+static int read_whole(const char *path, struct strbuf *out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	char buf[4096];
+	ssize_t n;
+	int r = 0;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		r = strbuf_append(out, buf, (size_t)n);
+		if (r < 0) {
+			break;
+		}
+	}
+	if (n < 0) {
+		r = -errno;
+	}
+	close(fd);
+	return r;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tabby-felix [--config FILE]\n"
+		"  -c, --config FILE  agent configuration (default " FELIX_DEFAULT_CONFIG_FILE ")\n"
+		"  -h, --help         this text\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const char *arg_config = NULL;
+	int c;
+
+	log_set_ident("tabby-felix");
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			arg_config = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	_cleanup_strbuf_ struct strbuf text = {0};
+	const char *path = arg_config ? arg_config : FELIX_DEFAULT_CONFIG_FILE;
+	int r = read_whole(path, &text);
+	/* A missing default file means all defaults; a missing explicit file is an error. */
+	if (r < 0 && !(r == -ENOENT && !arg_config)) {
+		fprintf(stderr, "tabby-felix: %s: %s\n", path, strerror(-r));
+		return 2;
+	}
+
+	char host[256] = "";
+	if (gethostname(host, sizeof(host) - 1) < 0) {
+		host[0] = '\0';
+	}
+	struct felix_config cfg;
+	struct parse_err err = {0};
+	r = felix_config_parse(text.buf, text.len, path, environ, host[0] ? host : NULL, &cfg,
+			       &err);
+	if (r < 0) {
+		char msg[1024];
+		if (r == -EINVAL) {
+			fprintf(stderr, "tabby-felix: %s\n",
+				parse_err_format(&err, msg, sizeof(msg)));
+		} else {
+			fprintf(stderr, "tabby-felix: %s: %s\n", path, strerror(-r));
+		}
+		return 2;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+
+	r = felix_agent_run(&cfg);
+	felix_config_done(&cfg);
+	return r < 0 ? 1 : 0;
+}

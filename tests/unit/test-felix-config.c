@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tabby-felix configuration: YAML file + TABBY_* environment, validated with positions. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "felix/config.h"
+#include "lib/log.h"
+
+static int parse(const char *yaml, char *const *env, const char *host, struct felix_config *c,
+		 char *msg, size_t size)
+{
+	struct parse_err err = {0};
+	int r = felix_config_parse(yaml, yaml ? strlen(yaml) : 0, "felix.yaml", env, host, c, &err);
+	if (r < 0 && msg) {
+		parse_err_format(&err, msg, size);
+	}
+	return r;
+}
+
+static void test_defaults(void **state)
+{
+	struct felix_config c;
+	char *env[] = {"TABBY_IPV4ADDRESS=198.18.0.11/24", "PATH=/bin", NULL};
+	assert_int_equal(parse(NULL, env, "Host-1", &c, NULL, 0), 0);
+	assert_string_equal(c.node_name, "host-1");
+	char buf[IP_PREFIX_STRLEN];
+	assert_string_equal(ip_prefix_format(&c.ipv4_address, buf), "198.18.0.11/24");
+	assert_string_equal(c.bird_config_file, "/etc/bird/bird.conf");
+	assert_string_equal(c.bird_socket, "/run/bird/bird.ctl");
+	assert_string_equal(c.bird_binary, "bird");
+	assert_null(c.bird_log_file);
+	assert_null(c.datastore_endpoints);
+	assert_false(c.bird_fast_timers);
+	assert_int_equal(c.route_protocol, 81);
+	assert_int_equal(c.resync_interval_s, 90);
+	assert_int_equal(c.as_number, 0);
+	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
+	felix_config_done(&c);
+}
+
+static void test_file_and_env(void **state)
+{
+	static const char yaml[] = "# lab host\n"
+				   "nodeName: h1\n"
+				   "ipv4Address: 198.18.0.11/24\n"
+				   "asNumber: 64512\n"
+				   "datastoreEndpoints: \"unix:///tmp/etcd.sock:2379\"\n"
+				   "birdConfigFile: /tmp/h1/bird.conf\n"
+				   "birdSocket: /tmp/h1/bird.ctl\n"
+				   "birdLogFile: /tmp/h1/bird.log\n"
+				   "birdFastTimers: true\n"
+				   "routeProtocol: 81\n"
+				   "resyncIntervalSecs: 5\n"
+				   "logSeverityScreen: Debug\n";
+	struct felix_config c;
+	char *env[] = {"TABBY_NODENAME=h9", "TABBY_DATASTORE_ENDPOINTS=http://127.0.0.1:2379",
+		       "TABBY_RESYNCINTERVALSECS=7", NULL};
+	assert_int_equal(parse(yaml, env, "ignored", &c, NULL, 0), 0);
+	assert_string_equal(c.node_name, "h9");
+	assert_string_equal(c.datastore_endpoints, "http://127.0.0.1:2379");
+	assert_string_equal(c.bird_config_file, "/tmp/h1/bird.conf");
+	assert_string_equal(c.bird_socket, "/tmp/h1/bird.ctl");
+	assert_string_equal(c.bird_log_file, "/tmp/h1/bird.log");
+	assert_true(c.bird_fast_timers);
+	assert_int_equal(c.as_number, 64512);
+	assert_int_equal(c.resync_interval_s, 7);
+	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
+	felix_config_done(&c);
+
+	/* TABBY_DATASTOREENDPOINTS (the generic form) wins over the alias. */
+	char *env2[] = {"TABBY_DATASTOREENDPOINTS=http://a:1",
+			"TABBY_DATASTORE_ENDPOINTS=http://b:2", NULL};
+	assert_int_equal(parse(yaml, env2, NULL, &c, NULL, 0), 0);
+	assert_string_equal(c.datastore_endpoints, "http://a:1");
+	assert_string_equal(c.node_name, "h1");
+	felix_config_done(&c);
+}
+
+struct bad_case {
+	const char *yaml;
+	const char *env;
+	const char *msg;
+};
+
+static void test_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nbogus: 1\n", NULL,
+	     "felix.yaml:3:1: bogus: unknown key"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11\n", NULL,
+	     "felix.yaml:2:14: ipv4Address: invalid IPv4 address with prefix length"},
+	    {"nodeName: h1\nipv4Address: 2001:db8::1/64\n", NULL,
+	     "felix.yaml:2:14: ipv4Address: invalid IPv4"},
+	    {"nodeName: h1\n", NULL, "felix.yaml: ipv4Address: required"},
+	    {"ipv4Address: 198.18.0.11/24\n", NULL, "felix.yaml: nodeName: required"},
+	    {"nodeName: H_1\nipv4Address: 198.18.0.11/24\n", NULL,
+	     "felix.yaml:1:11: nodeName: invalid node name"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nrouteProtocol: 2\n", NULL,
+	     "felix.yaml:3:16: routeProtocol: invalid route protocol \"2\" (5..255)"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nrouteProtocol: 256\n", NULL,
+	     "felix.yaml:3:16: routeProtocol: invalid route protocol"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nresyncIntervalSecs: 0\n", NULL,
+	     "felix.yaml:3:21: resyncIntervalSecs: invalid interval"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nasNumber: -1\n", NULL,
+	     "felix.yaml:3:11: asNumber: invalid AS number"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nbirdFastTimers: maybe\n", NULL,
+	     "felix.yaml:3:17: birdFastTimers: invalid boolean"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nlogSeverityScreen: loud\n", NULL,
+	     "felix.yaml:3:20: logSeverityScreen: invalid log level"},
+	    {"nodeName: [h1]\n", NULL, "felix.yaml:1:11: nodeName: expected a scalar value"},
+	    {"- a\n- b\n", NULL, "felix.yaml:1:1: expected a mapping"},
+	    {"nodeName: h1\nbirdSocket: \"/tmp\n", NULL, "felix.yaml:3:1: YAML syntax error"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\n", "TABBY_ROUTEPROTOCOL=abc",
+	     "environment: TABBY_ROUTEPROTOCOL: invalid route protocol"},
+	    {"nodeName: h1\n", "TABBY_IPV4ADDRESS=198.18.0.300/24",
+	     "environment: TABBY_IPV4ADDRESS: invalid IPv4"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct felix_config c = {.node_name = (char *)"untouched"};
+		char msg[512] = "";
+		char *env[] = {(char *)cases[i].env, NULL};
+		int r = parse(cases[i].yaml, env, NULL, &c, msg, sizeof(msg));
+		if (r != -EINVAL || strncmp(msg, cases[i].msg, strlen(cases[i].msg)) != 0) {
+			fail_msg("case %zu: r=%d msg=\"%s\", expected \"%s\"", i, r, msg,
+				 cases[i].msg);
+		}
+		assert_string_equal(c.node_name, "untouched");
+	}
+}
+
+static void test_empty_values_and_document(void **state)
+{
+	struct felix_config c;
+	char *env[] = {"TABBY_IPV4ADDRESS=198.18.0.12/24", "TABBY_ASNUMBER=", NULL};
+	assert_int_equal(
+	    parse("---\nnodeName: h2\nasNumber:\nbirdLogFile: ~\n", env, NULL, &c, NULL, 0), 0);
+	assert_int_equal(c.as_number, 0);
+	assert_null(c.bird_log_file);
+	felix_config_done(&c);
+	assert_int_equal(parse("", env, "h3", &c, NULL, 0), 0);
+	assert_string_equal(c.node_name, "h3");
+	felix_config_done(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_file_and_env),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_empty_values_and_document),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
