@@ -29,6 +29,22 @@ static const struct kind_info kinds[_MODEL_KIND_MAX] = {
 				      "wep", true},
     [MODEL_KIND_BGP_CONFIGURATION] = {"BGPConfiguration", "bgpconfiguration", "bgpconfigurations",
 				      "bgpconfig", false},
+    [MODEL_KIND_BGP_PEER] = {"BGPPeer", "bgppeer", "bgppeers", "bgpp", false},
+    [MODEL_KIND_NETWORK_POLICY] = {"NetworkPolicy", "networkpolicy", "networkpolicies", "netpol",
+				   true},
+    [MODEL_KIND_GLOBAL_NETWORK_POLICY] = {"GlobalNetworkPolicy", "globalnetworkpolicy",
+					  "globalnetworkpolicies", "gnp", false},
+    [MODEL_KIND_TIER] = {"Tier", "tier", "tiers", "tier", false},
+    [MODEL_KIND_NETWORK_SET] = {"NetworkSet", "networkset", "networksets", "netset", true},
+    [MODEL_KIND_GLOBAL_NETWORK_SET] = {"GlobalNetworkSet", "globalnetworkset", "globalnetworksets",
+				       "gns", false},
+    [MODEL_KIND_HOST_ENDPOINT] = {"HostEndpoint", "hostendpoint", "hostendpoints", "hep", false},
+    [MODEL_KIND_PROFILE] = {"Profile", "profile", "profiles", "pro", false},
+    [MODEL_KIND_FELIX_CONFIGURATION] = {"FelixConfiguration", "felixconfiguration",
+					"felixconfigurations", "felixconfig", false},
+    [MODEL_KIND_NAMESPACE] = {"Namespace", "namespace", "namespaces", "ns", false},
+    [MODEL_KIND_K8S_NETWORK_POLICY] = {"KubernetesNetworkPolicy", "kubernetesnetworkpolicy",
+				       "kubernetesnetworkpolicies", "knp", true},
 };
 
 enum model_kind model_kind_from_string(const char *s)

@@ -33,6 +33,17 @@ enum model_kind {
 	MODEL_KIND_NODE,
 	MODEL_KIND_WORKLOAD_ENDPOINT,
 	MODEL_KIND_BGP_CONFIGURATION,
+	MODEL_KIND_BGP_PEER,
+	MODEL_KIND_NETWORK_POLICY, /* namespaced */
+	MODEL_KIND_GLOBAL_NETWORK_POLICY,
+	MODEL_KIND_TIER,
+	MODEL_KIND_NETWORK_SET, /* namespaced */
+	MODEL_KIND_GLOBAL_NETWORK_SET,
+	MODEL_KIND_HOST_ENDPOINT,
+	MODEL_KIND_PROFILE,
+	MODEL_KIND_FELIX_CONFIGURATION,
+	MODEL_KIND_NAMESPACE,	       /* Kubernetes v1 Namespace (labels only) */
+	MODEL_KIND_K8S_NETWORK_POLICY, /* networking.k8s.io/v1 NetworkPolicy; namespaced */
 	_MODEL_KIND_MAX,
 	_MODEL_KIND_INVALID = -22 /* -EINVAL */,
 };
@@ -46,6 +57,9 @@ struct model_labels {
 	struct model_label *items;
 	size_t n;
 };
+
+#include "model/model-bgp.h"
+#include "model/model-policy.h"
 
 struct model_meta {
 	char *name;	 /* required; RFC 1123 subdomain (lower case, digits, '-', '.') */
@@ -96,6 +110,9 @@ struct model_workload_endpoint {
 	size_t n_ip_networks;
 	char **profiles; /* NULL-terminated, may be NULL */
 	size_t n_profiles;
+	struct model_named_port
+	    *ports; /* named ports (spec.ports), at most MODEL_MAX_NAMED_PORTS */
+	size_t n_ports;
 };
 
 /* BGPConfiguration spec (the walking skeleton's subset; more fields come with the BGP issue). */
@@ -106,6 +123,15 @@ struct model_bgp_configuration {
 	uint16_t listen_port;		       /* 0 = default 179 */
 	struct ip_prefix *service_cluster_ips; /* accepted and stored, not yet used */
 	size_t n_service_cluster_ips;
+	char *bind_mode; /* "None" (default) or "NodeIP" */
+	struct model_bgp_password node_mesh_password;
+	uint32_t node_mesh_max_restart_time_s; /* 0 = unset */
+	char **ignored_interfaces;	       /* interface globs; n_ignored_interfaces entries */
+	size_t n_ignored_interfaces;
+	struct model_community *communities;
+	size_t n_communities;
+	struct model_prefix_advertisement *prefix_advertisements;
+	size_t n_prefix_advertisements;
 };
 
 struct model_resource {
@@ -116,6 +142,15 @@ struct model_resource {
 		struct model_node node;
 		struct model_workload_endpoint wep;
 		struct model_bgp_configuration bgpconfig;
+		struct model_bgp_peer bgppeer;
+		struct model_policy policy; /* NetworkPolicy and GlobalNetworkPolicy */
+		struct model_tier tier;
+		struct model_network_set netset; /* NetworkSet and GlobalNetworkSet */
+		struct model_host_endpoint hep;
+		struct model_profile profile;
+		struct model_felix_configuration felixconfig;
+		struct model_k8s_network_policy knp;
+		/* MODEL_KIND_NAMESPACE has no spec: only meta.labels */
 	};
 	/* 1-based line of the document's start in its YAML/JSON source (for later cross checks);
 	 * 0 when decoded from the datastore */
@@ -135,7 +170,8 @@ const char *model_kind_to_string(enum model_kind kind);
 /** model_kind_plural() - the datastore path segment ("ippools", "workloadendpoints"). */
 const char *model_kind_plural(enum model_kind kind);
 
-/** model_kind_is_namespaced() - true for WorkloadEndpoint. */
+/** model_kind_is_namespaced() - true for WorkloadEndpoint, NetworkPolicy, NetworkSet and the
+ * Kubernetes NetworkPolicy. */
 bool model_kind_is_namespaced(enum model_kind kind);
 
 /**
@@ -201,6 +237,19 @@ int model_key(enum model_kind kind, const char *namespace, const char *name,
  */
 int model_validate_pools(struct model_resource *const *pools, size_t n,
 			 struct parse_err *err) _warn_unused_result_;
+
+/**
+ * model_k8s_policy_translate() - the Calico form of a Kubernetes NetworkPolicy @knp (kind
+ * MODEL_KIND_K8S_NETWORK_POLICY), as Calico's converter does: a MODEL_KIND_NETWORK_POLICY named
+ * "knp.default.<name>" in the same namespace, tier "default", order 1000, selector = the
+ * podSelector (a namespaced policy only selects endpoints of its own namespace), types from
+ * policyTypes, one Allow rule per k8s rule and peer (ipBlock.except -> notNets,
+ * namespaceSelector -> namespaceSelector, ports -> destination ports, endPort -> a port range).
+ * @ret: a new resource owned by the caller.
+ * Return: 0, -EINVAL (not a Kubernetes NetworkPolicy) or -ENOMEM.
+ */
+int model_k8s_policy_translate(const struct model_resource *knp,
+			       struct model_resource **ret) _warn_unused_result_;
 
 /**
  * model_labels_get() - the value of @key, or NULL when absent.
