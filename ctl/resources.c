@@ -346,7 +346,10 @@ static int parse_kind(const char *s, enum model_kind *ret)
 
 	if (k < 0)
 		return ctl_err("unknown resource type \"%s\" (known: ippool, node, "
-			       "workloadendpoint, bgpconfiguration)",
+			       "workloadendpoint, bgpconfiguration, bgppeer, networkpolicy, "
+			       "globalnetworkpolicy, tier, networkset, globalnetworkset, "
+			       "hostendpoint, profile, felixconfiguration, namespace, "
+			       "kubernetesnetworkpolicy; plurals and short names too)",
 			       s);
 	*ret = (enum model_kind)k;
 	return 0;
@@ -489,6 +492,273 @@ static void join_prefixes(const struct ip_prefix *p, size_t n, char *buf, size_t
 	}
 }
 
+#define ROW_MAX 10
+#define CELL_MAX 512
+
+static void join_strv(char *const *v, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; v && v[i] && off < size; i++) {
+		int w = snprintf(buf + off, size - off, "%s%s", i ? "," : "", v[i]);
+
+		off += w > 0 ? (size_t)w : 0;
+	}
+}
+
+static void format_order(bool has, double order, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (has)
+		snprintf(buf, size, "%g", order);
+}
+
+static const char *types_string(bool in, bool eg)
+{
+	return in && eg ? "Ingress,Egress" : in ? "Ingress" : eg ? "Egress" : "";
+}
+
+/*
+ * Columns of the kinds added with policy and BGP peers: the header (NULL-terminated) into
+ * @hdr and, for @res, the cells into @cells. @wide adds the columns `-o wide` shows.
+ */
+static size_t kind_columns(enum model_kind kind, bool wide, const char **hdr)
+{
+	static const char *const cols[_MODEL_KIND_MAX][2][ROW_MAX] = {
+	    [MODEL_KIND_BGP_PEER] = {{"NAME", "PEERIP", "NODE", "ASN"},
+				     {"NAME", "PEERIP", "NODE", "ASN", "PEERSELECTOR",
+				      "NODESELECTOR", "KEEPALIVE", "HOLD", "BFD"}},
+	    [MODEL_KIND_NETWORK_POLICY] = {{"NAME", "TIER", "ORDER", "SELECTOR"},
+					   {"NAME", "TIER", "ORDER", "SELECTOR", "TYPES", "INGRESS",
+					    "EGRESS"}},
+	    [MODEL_KIND_GLOBAL_NETWORK_POLICY] = {{"NAME", "TIER", "ORDER", "SELECTOR"},
+						  {"NAME", "TIER", "ORDER", "SELECTOR", "TYPES",
+						   "INGRESS", "EGRESS", "NAMESPACESELECTOR"}},
+	    [MODEL_KIND_TIER] = {{"NAME", "ORDER", "DEFAULTACTION"},
+				 {"NAME", "ORDER", "DEFAULTACTION"}},
+	    [MODEL_KIND_NETWORK_SET] = {{"NAME", "NETS"}, {"NAME", "NETS", "LABELS"}},
+	    [MODEL_KIND_GLOBAL_NETWORK_SET] = {{"NAME", "NETS"}, {"NAME", "NETS", "LABELS"}},
+	    [MODEL_KIND_HOST_ENDPOINT] = {{"NAME", "NODE", "INTERFACE"},
+					  {"NAME", "NODE", "INTERFACE", "EXPECTEDIPS", "PROFILES",
+					   "PORTS"}},
+	    [MODEL_KIND_PROFILE] = {{"NAME"}, {"NAME", "INGRESS", "EGRESS", "LABELSTOAPPLY"}},
+	    [MODEL_KIND_FELIX_CONFIGURATION] = {{"NAME", "DATAPLANE"},
+						{"NAME", "DATAPLANE", "ENDPOINTTOHOST",
+						 "FAILSAFEIN", "FAILSAFEOUT"}},
+	    [MODEL_KIND_NAMESPACE] = {{"NAME", "LABELS"}, {"NAME", "LABELS"}},
+	    [MODEL_KIND_K8S_NETWORK_POLICY] = {{"NAME", "PODSELECTOR"},
+					       {"NAME", "PODSELECTOR", "TYPES", "INGRESS",
+						"EGRESS"}},
+	};
+	size_t n = 0;
+
+	while (n < ROW_MAX && cols[kind][wide][n]) {
+		hdr[n] = cols[kind][wide][n];
+		n++;
+	}
+	hdr[n] = NULL;
+	return n;
+}
+
+static void join_labels(const struct model_labels *l, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && off < size; i++) {
+		int w = snprintf(buf + off, size - off, "%s%s=%s", i ? "," : "", l->items[i].key,
+				 l->items[i].value);
+
+		off += w > 0 ? (size_t)w : 0;
+	}
+}
+
+static const char *failsafe_string(bool has, const struct model_proto_port *p, size_t n, char *buf,
+				   size_t size)
+{
+	size_t off = 0;
+
+	if (!has)
+		return "default";
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < size; i++) {
+		int w = snprintf(buf + off, size - off, "%s%s:%u", i ? "," : "",
+				 p[i].protocol.number == 6    ? "tcp"
+				 : p[i].protocol.number == 17 ? "udp"
+							      : "sctp",
+				 p[i].port);
+
+		off += w > 0 ? (size_t)w : 0;
+	}
+	return n ? buf : "none";
+}
+
+static void kind_row(const struct model_resource *res, bool wide, char cells[][CELL_MAX])
+{
+	char tmp[CELL_MAX];
+
+	snprintf(cells[0], CELL_MAX, "%s", res->meta.name);
+	switch (res->kind) {
+	case MODEL_KIND_BGP_PEER: {
+		const struct model_bgp_peer *p = &res->bgppeer;
+		char a[IP_ADDR_STRLEN] = "";
+
+		if (p->has_peer_ip)
+			ip_addr_format(&p->peer_ip, a);
+		if (p->has_peer_ip && p->peer_port)
+			snprintf(cells[1], CELL_MAX, "%s%s%s:%u",
+				 p->peer_ip.family == AF_INET6 ? "[" : "", a,
+				 p->peer_ip.family == AF_INET6 ? "]" : "", p->peer_port);
+		else
+			snprintf(cells[1], CELL_MAX, "%s", a);
+		snprintf(cells[2], CELL_MAX, "%s",
+			 p->node	    ? p->node
+			 : p->node_selector ? ""
+					    : "(global)");
+		if (p->as_number)
+			snprintf(cells[3], CELL_MAX, "%" PRIu32, p->as_number);
+		if (!wide)
+			break;
+		snprintf(cells[4], CELL_MAX, "%s", p->peer_selector ? p->peer_selector : "");
+		snprintf(cells[5], CELL_MAX, "%s", p->node_selector ? p->node_selector : "");
+		if (p->keepalive_time_s)
+			snprintf(cells[6], CELL_MAX, "%" PRIu32 "s", p->keepalive_time_s);
+		if (p->hold_time_s)
+			snprintf(cells[7], CELL_MAX, "%" PRIu32 "s", p->hold_time_s);
+		snprintf(cells[8], CELL_MAX, "%s", p->bfd_enabled ? "true" : "false");
+		break;
+	}
+	case MODEL_KIND_NETWORK_POLICY:
+	case MODEL_KIND_GLOBAL_NETWORK_POLICY: {
+		const struct model_policy *p = &res->policy;
+
+		snprintf(cells[1], CELL_MAX, "%s", p->tier ? p->tier : "default");
+		format_order(p->has_order, p->order, cells[2], CELL_MAX);
+		snprintf(cells[3], CELL_MAX, "%s", p->selector ? p->selector : "all()");
+		if (!wide)
+			break;
+		snprintf(cells[4], CELL_MAX, "%s", types_string(p->types_ingress, p->types_egress));
+		snprintf(cells[5], CELL_MAX, "%zu", p->n_ingress);
+		snprintf(cells[6], CELL_MAX, "%zu", p->n_egress);
+		if (res->kind == MODEL_KIND_GLOBAL_NETWORK_POLICY)
+			snprintf(cells[7], CELL_MAX, "%s",
+				 p->namespace_selector ? p->namespace_selector : "");
+		break;
+	}
+	case MODEL_KIND_TIER:
+		format_order(res->tier.has_order, res->tier.order, cells[1], CELL_MAX);
+		snprintf(cells[2], CELL_MAX, "%s",
+			 res->tier.default_action == MODEL_ACTION_PASS ? "Pass" : "Deny");
+		break;
+	case MODEL_KIND_NETWORK_SET:
+	case MODEL_KIND_GLOBAL_NETWORK_SET:
+		/* the table shows the first few nets; -o wide all of them (cut at the cell size) */
+		join_prefixes(res->netset.nets,
+			      wide ? res->netset.n_nets : MIN(res->netset.n_nets, 3), cells[1],
+			      CELL_MAX);
+		if (!wide && res->netset.n_nets > 3) {
+			snprintf(tmp, sizeof(tmp), "%s,... (%zu)", cells[1], res->netset.n_nets);
+			snprintf(cells[1], CELL_MAX, "%s", tmp);
+		}
+		if (wide)
+			join_labels(&res->meta.labels, cells[2], CELL_MAX);
+		break;
+	case MODEL_KIND_HOST_ENDPOINT: {
+		const struct model_host_endpoint *h = &res->hep;
+		size_t off = 0;
+
+		snprintf(cells[1], CELL_MAX, "%s", h->node);
+		snprintf(cells[2], CELL_MAX, "%s", h->interface_name ? h->interface_name : "");
+		if (!wide)
+			break;
+		for (size_t i = 0; i < h->n_expected_ips && off < CELL_MAX; i++) {
+			char a[IP_ADDR_STRLEN];
+			int w = snprintf(cells[3] + off, CELL_MAX - off, "%s%s", i ? "," : "",
+					 ip_addr_format(&h->expected_ips[i], a));
+
+			off += w > 0 ? (size_t)w : 0;
+		}
+		join_strv(h->profiles, cells[4], CELL_MAX);
+		off = 0;
+		for (size_t i = 0; i < h->n_ports && off < CELL_MAX; i++) {
+			int w = snprintf(cells[5] + off, CELL_MAX - off, "%s%s:%u", i ? "," : "",
+					 h->ports[i].name, h->ports[i].port);
+
+			off += w > 0 ? (size_t)w : 0;
+		}
+		break;
+	}
+	case MODEL_KIND_PROFILE:
+		if (!wide)
+			break;
+		snprintf(cells[1], CELL_MAX, "%zu", res->profile.n_ingress);
+		snprintf(cells[2], CELL_MAX, "%zu", res->profile.n_egress);
+		join_labels(&res->profile.labels_to_apply, cells[3], CELL_MAX);
+		break;
+	case MODEL_KIND_FELIX_CONFIGURATION: {
+		const struct model_felix_configuration *f = &res->felixconfig;
+
+		snprintf(cells[1], CELL_MAX, "%s",
+			 !f->has_dataplane || f->dataplane == MODEL_DATAPLANE_NFTABLES
+			     ? "nftables"
+			     : "iptables");
+		if (!wide)
+			break;
+		snprintf(cells[2], CELL_MAX, "%s",
+			 f->default_endpoint_to_host_action ? f->default_endpoint_to_host_action
+							    : "Drop");
+		snprintf(cells[3], CELL_MAX, "%s",
+			 failsafe_string(f->has_failsafe_inbound, f->failsafe_inbound,
+					 f->n_failsafe_inbound, tmp, sizeof(tmp)));
+		snprintf(cells[4], CELL_MAX, "%s",
+			 failsafe_string(f->has_failsafe_outbound, f->failsafe_outbound,
+					 f->n_failsafe_outbound, tmp, sizeof(tmp)));
+		break;
+	}
+	case MODEL_KIND_NAMESPACE:
+		join_labels(&res->meta.labels, cells[1], CELL_MAX);
+		break;
+	case MODEL_KIND_K8S_NETWORK_POLICY:
+		snprintf(cells[1], CELL_MAX, "%s", res->knp.pod_selector);
+		if (!wide)
+			break;
+		snprintf(cells[2], CELL_MAX, "%s",
+			 types_string(res->knp.types_ingress, res->knp.types_egress));
+		snprintf(cells[3], CELL_MAX, "%zu", res->knp.n_ingress);
+		snprintf(cells[4], CELL_MAX, "%zu", res->knp.n_egress);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The table of a kind described by kind_columns(), with a NAMESPACE column under -A. */
+static int print_generic_table(struct ctl_table *t, const struct model_list *l,
+			       enum model_kind kind, bool all_ns, bool wide)
+{
+	const char *hdr[ROW_MAX + 2];
+	size_t off = all_ns && model_kind_is_namespaced(kind) ? 1 : 0;
+	size_t n = kind_columns(kind, wide, hdr + off);
+	int r;
+
+	if (off)
+		hdr[0] = "NAMESPACE";
+	r = ctl_table_init(t, hdr);
+	for (size_t i = 0; r >= 0 && i < l->n; i++) {
+		char cells[ROW_MAX + 1][CELL_MAX] = {};
+		const char *row[ROW_MAX + 1];
+
+		if (off)
+			snprintf(cells[0], CELL_MAX, "%s", l->items[i]->meta.namespace);
+		kind_row(l->items[i], wide, cells + off);
+		for (size_t c = 0; c < n + off; c++)
+			row[c] = cells[c];
+		r = ctl_table_add(t, row);
+	}
+	return r;
+}
+
 static int print_table(const struct model_list *l, enum model_kind kind, bool all_ns,
 		       enum output out)
 {
@@ -565,7 +835,8 @@ static int print_table(const struct model_list *l, enum model_kind kind, bool al
 		}
 		break;
 	default:
-		return -EINVAL;
+		r = print_generic_table(&t, l, kind, all_ns, out == OUT_WIDE);
+		break;
 	}
 	if (r >= 0)
 		ctl_table_print(&t, false);
@@ -583,7 +854,7 @@ static int print_json(const struct model_list *l, enum model_kind kind, bool sin
 		char kbuf[64], rev[32];
 		struct json_object *md = json_object_new_object();
 
-		snprintf(kbuf, sizeof(kbuf), "%sList", model_kind_to_string(kind));
+		snprintf(kbuf, sizeof(kbuf), "%sList", model_kind_manifest_name(kind));
 		snprintf(rev, sizeof(rev), "%" PRId64, revision);
 		root = json_object_new_object();
 		items = json_object_new_array();
@@ -594,7 +865,7 @@ static int print_json(const struct model_list *l, enum model_kind kind, bool sin
 			return -ENOMEM;
 		}
 		json_object_object_add(root, "apiVersion",
-				       json_object_new_string(MODEL_API_VERSION));
+				       json_object_new_string(model_kind_api_version(kind)));
 		json_object_object_add(root, "kind", json_object_new_string(kbuf));
 		json_object_object_add(md, "resourceVersion", json_object_new_string(rev));
 		json_object_object_add(root, "metadata", md);

@@ -216,7 +216,11 @@ static void usage(FILE *f)
 	    "  ipam    show [--show-blocks]\n"
 	    "  node    status [--bird-socket PATH] [-o json]\n"
 	    "\n"
-	    "KIND: ippool, node, workloadendpoint (wep), bgpconfiguration (plural forms too).\n"
+	    "KIND: ippool, node, workloadendpoint (wep), bgpconfiguration, bgppeer,\n"
+	    "  networkpolicy, globalnetworkpolicy (gnp), tier, networkset, globalnetworkset,\n"
+	    "  hostendpoint (hep), profile, felixconfiguration, namespace,\n"
+	    "  kubernetesnetworkpolicy (knp); plural forms too. -n NS / -A for the namespaced\n"
+	    "  kinds (workloadendpoint, networkpolicy, networkset, kubernetesnetworkpolicy).\n"
 	    "The datastore is --datastore-endpoints, else $TABBY_DATASTORE_ENDPOINTS, else\n" CTL_DEFAULT_ENDPOINTS
 	    ".\n",
 	    f);

@@ -9,6 +9,7 @@
  * as numbers, booleans or null. Neither path escapes anything by hand.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <json-c/json.h>
 #include <string.h>
 #include <yaml.h>
@@ -96,6 +97,415 @@ static int add_prefixes(struct json_object *o, const char *key, const struct ip_
 		}
 	}
 	return r;
+}
+
+static int add_int(struct json_object *o, const char *key, int64_t v)
+{
+	return add(o, key, json_object_new_int64(v));
+}
+
+static int add_duration_s(struct json_object *o, const char *key, uint32_t s)
+{
+	char buf[32];
+
+	if (!s)
+		return 0;
+	return add_str(o, key, model_format_duration_ms((uint64_t)s * 1000, buf, sizeof(buf)));
+}
+
+/* A new array under @key (so that the caller appends to it). */
+static int add_array(struct json_object *o, const char *key, struct json_object **ret)
+{
+	struct json_object *a = json_object_new_array();
+	int r = add(o, key, a);
+
+	if (r >= 0)
+		*ret = a;
+	return r;
+}
+
+static int add_object(struct json_object *o, const char *key, struct json_object **ret)
+{
+	struct json_object *m = json_object_new_object();
+	int r = add(o, key, m);
+
+	if (r >= 0)
+		*ret = m;
+	return r;
+}
+
+static int push(struct json_object *a, struct json_object *v)
+{
+	if (!v)
+		return -ENOMEM;
+	if (json_object_array_add(a, v) < 0) {
+		json_object_put(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* An array element that is a new object. */
+static int push_object(struct json_object *a, struct json_object **ret)
+{
+	struct json_object *m = json_object_new_object();
+	int r = push(a, m);
+
+	if (r >= 0)
+		*ret = m;
+	return r;
+}
+
+static int add_order(struct json_object *o, const char *key, bool has, double d)
+{
+	if (!has)
+		return 0;
+	/* Calico writes whole orders as integers: keep them so */
+	if (d == (double)(int64_t)d && d > -9e15 && d < 9e15)
+		return add_int(o, key, (int64_t)d);
+	return add(o, key, json_object_new_double(d));
+}
+
+static int add_labels(struct json_object *o, const char *key, const struct model_labels *l)
+{
+	struct json_object *m;
+	int r;
+
+	if (!l->n)
+		return 0;
+	r = add_object(o, key, &m);
+	for (size_t i = 0; r >= 0 && i < l->n; i++)
+		r = add_str(m, l->items[i].key, l->items[i].value);
+	return r;
+}
+
+static int add_password(struct json_object *o, const char *key, const struct model_bgp_password *p)
+{
+	struct json_object *m, *ref;
+	int r;
+
+	if (!p->secret_name && !p->file)
+		return 0;
+	r = add_object(o, key, &m);
+	if (r >= 0 && p->secret_name) {
+		r = add_object(m, "secretKeyRef", &ref);
+		if (r >= 0)
+			r = add_str(ref, "name", p->secret_name);
+		if (r >= 0)
+			r = add_str(ref, "key", p->secret_key);
+	}
+	if (r >= 0)
+		r = add_str(m, "file", p->file);
+	return r;
+}
+
+static struct json_object *protocol_json(const struct model_protocol *p)
+{
+	const char *name = model_protocol_name(p->number);
+
+	return name ? json_object_new_string(name) : json_object_new_int(p->number);
+}
+
+static int add_protocol(struct json_object *o, const char *key, const struct model_protocol *p)
+{
+	return p->set ? add(o, key, protocol_json(p)) : 0;
+}
+
+static int add_icmp(struct json_object *o, const char *key, const struct model_icmp *i)
+{
+	struct json_object *m;
+	int r;
+
+	if (!i->set)
+		return 0;
+	r = add_object(o, key, &m);
+	if (r >= 0 && i->type >= 0)
+		r = add_int(m, "type", i->type);
+	if (r >= 0 && i->code >= 0)
+		r = add_int(m, "code", i->code);
+	return r;
+}
+
+static int add_ports(struct json_object *o, const char *key, const struct model_port *p, size_t n)
+{
+	struct json_object *a;
+	int r;
+
+	if (!n)
+		return 0;
+	r = add_array(o, key, &a);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		char buf[16];
+
+		if (p[i].name)
+			r = push(a, json_object_new_string(p[i].name));
+		else if (p[i].first == p[i].last)
+			r = push(a, json_object_new_int(p[i].first));
+		else {
+			snprintf(buf, sizeof(buf), "%u:%u", p[i].first, p[i].last);
+			r = push(a, json_object_new_string(buf));
+		}
+	}
+	return r;
+}
+
+static int add_entity(struct json_object *o, const char *key, const struct model_entity_rule *e)
+{
+	struct json_object *m;
+	int r;
+
+	if (!e->n_nets && !e->n_not_nets && !e->selector && !e->not_selector &&
+	    !e->namespace_selector && !e->n_ports && !e->n_not_ports)
+		return 0;
+	r = add_object(o, key, &m);
+	if (r >= 0)
+		r = add_prefixes(m, "nets", e->nets, e->n_nets, NULL);
+	if (r >= 0)
+		r = add_str(m, "selector", e->selector);
+	if (r >= 0)
+		r = add_str(m, "namespaceSelector", e->namespace_selector);
+	if (r >= 0)
+		r = add_ports(m, "ports", e->ports, e->n_ports);
+	if (r >= 0)
+		r = add_prefixes(m, "notNets", e->not_nets, e->n_not_nets, NULL);
+	if (r >= 0)
+		r = add_str(m, "notSelector", e->not_selector);
+	if (r >= 0)
+		r = add_ports(m, "notPorts", e->not_ports, e->n_not_ports);
+	return r;
+}
+
+static const char *const action_names[_MODEL_ACTION_MAX] = {"Allow", "Deny", "Log", "Pass"};
+
+static int add_rules(struct json_object *o, const char *key, const struct model_rule *rl, size_t n)
+{
+	struct json_object *a, *m;
+	int r;
+
+	if (!n)
+		return 0;
+	r = add_array(o, key, &a);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = push_object(a, &m);
+		if (r >= 0)
+			r = add_str(m, "action", action_names[rl[i].action]);
+		if (r >= 0 && rl[i].ip_version)
+			r = add_int(m, "ipVersion", rl[i].ip_version);
+		if (r >= 0)
+			r = add_protocol(m, "protocol", &rl[i].protocol);
+		if (r >= 0)
+			r = add_icmp(m, "icmp", &rl[i].icmp);
+		if (r >= 0)
+			r = add_protocol(m, "notProtocol", &rl[i].not_protocol);
+		if (r >= 0)
+			r = add_icmp(m, "notICMP", &rl[i].not_icmp);
+		if (r >= 0)
+			r = add_entity(m, "source", &rl[i].source);
+		if (r >= 0)
+			r = add_entity(m, "destination", &rl[i].destination);
+	}
+	return r;
+}
+
+static int add_types(struct json_object *o, const char *key, bool in, bool eg)
+{
+	struct json_object *a;
+	int r = add_array(o, key, &a);
+
+	if (r >= 0 && in)
+		r = push(a, json_object_new_string("Ingress"));
+	if (r >= 0 && eg)
+		r = push(a, json_object_new_string("Egress"));
+	return r;
+}
+
+static int add_named_ports(struct json_object *o, const struct model_named_port *p, size_t n)
+{
+	struct json_object *a, *m;
+	int r;
+
+	if (!n)
+		return 0;
+	r = add_array(o, "ports", &a);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = push_object(a, &m);
+		if (r >= 0)
+			r = add_str(m, "name", p[i].name);
+		if (r >= 0)
+			r = add_protocol(m, "protocol", &p[i].protocol);
+		if (r >= 0)
+			r = add_int(m, "port", p[i].port);
+	}
+	return r;
+}
+
+static int add_proto_ports(struct json_object *o, const char *key, bool has,
+			   const struct model_proto_port *p, size_t n)
+{
+	struct json_object *a, *m;
+	int r;
+
+	if (!has)
+		return 0;
+	r = add_array(o, key, &a);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = push_object(a, &m);
+		if (r >= 0)
+			r = add_protocol(m, "protocol", &p[i].protocol);
+		if (r >= 0)
+			r = add_int(m, "port", p[i].port);
+		if (r >= 0 && p[i].net.addr.family)
+			r = add_prefix(m, "net", &p[i].net);
+	}
+	return r;
+}
+
+static int add_k8s_selector(struct json_object *o, const char *key, const char *sel)
+{
+	struct json_object *m = NULL;
+	int r = model_k8s_selector_to_json(sel, &m);
+
+	return r < 0 ? r : add(o, key, m);
+}
+
+static int add_k8s_rules(struct json_object *o, const char *key, const char *peers_key,
+			 const struct model_k8s_rule *rl, size_t n)
+{
+	struct json_object *a = NULL, *m = NULL, *pa = NULL, *pm = NULL, *ib = NULL;
+	int r;
+
+	if (!n)
+		return 0;
+	r = add_array(o, key, &a);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = push_object(a, &m);
+		if (r >= 0 && rl[i].n_peers)
+			r = add_array(m, peers_key, &pa);
+		for (size_t j = 0; r >= 0 && j < rl[i].n_peers; j++) {
+			const struct model_k8s_peer *p = &rl[i].peers[j];
+
+			r = push_object(pa, &pm);
+			if (r >= 0 && p->has_pod_selector)
+				r = add_k8s_selector(pm, "podSelector", p->pod_selector);
+			if (r >= 0 && p->has_namespace_selector)
+				r = add_k8s_selector(pm, "namespaceSelector",
+						     p->namespace_selector);
+			if (r >= 0 && p->has_ip_block) {
+				r = add_object(pm, "ipBlock", &ib);
+				if (r >= 0)
+					r = add_prefix(ib, "cidr", &p->ip_block);
+				if (r >= 0)
+					r = add_prefixes(ib, "except", p->except, p->n_except,
+							 NULL);
+			}
+		}
+		if (r >= 0 && rl[i].n_ports)
+			r = add_array(m, "ports", &pa);
+		for (size_t j = 0; r >= 0 && j < rl[i].n_ports; j++) {
+			const struct model_k8s_port *p = &rl[i].ports[j];
+
+			r = push_object(pa, &pm);
+			if (r >= 0)
+				r = add_protocol(pm, "protocol", &p->protocol);
+			if (r >= 0 && p->name)
+				r = add_str(pm, "port", p->name);
+			else if (r >= 0 && p->has_port)
+				r = add_int(pm, "port", p->port);
+			if (r >= 0 && p->end_port)
+				r = add_int(pm, "endPort", p->end_port);
+		}
+	}
+	return r;
+}
+
+/* "k == 'v'", "k in { 'a', 'b' }", "k not in { ... }", "has(k)", "! has(k)": the terms
+ * model/decode-policy.c writes for a Kubernetes LabelSelector, read back. */
+int model_k8s_selector_to_json(const char *sel, struct json_object **ret)
+{
+	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
+	struct json_object *labels = NULL, *exprs = NULL;
+	const char *p = sel;
+	int r = 0;
+
+	if (!o)
+		return -ENOMEM;
+	if (strcmp(sel, "all()") == 0) {
+		*ret = TAKE_PTR(o);
+		return 0;
+	}
+	while (*p && r >= 0) {
+		size_t len = strstr(p, " && ") ? (size_t)(strstr(p, " && ") - p) : strlen(p);
+		char term[512], key[320], val[320];
+		const char *op = NULL;
+		struct json_object *e, *vals;
+		char *q;
+
+		if (len >= sizeof(term))
+			return -EINVAL;
+		memcpy(term, p, len);
+		term[len] = '\0';
+		p += len;
+		if (strncmp(p, " && ", 4) == 0)
+			p += 4;
+		if (sscanf(term, "%319[^ ] == '%319[^']'", key, val) == 2) {
+			if (!labels) {
+				labels = json_object_new_object();
+				if (!labels ||
+				    json_object_object_add(o, "matchLabels", labels) < 0) {
+					json_object_put(labels);
+					return -ENOMEM;
+				}
+			}
+			r = add_str(labels, key, val);
+			continue;
+		}
+		if (!exprs)
+			r = add_array(o, "matchExpressions", &exprs);
+		if (r < 0)
+			return r;
+		r = push_object(exprs, &e);
+		if (r < 0)
+			return r;
+		if (sscanf(term, "has(%319[^)])", key) == 1)
+			op = "Exists";
+		else if (sscanf(term, "! has(%319[^)])", key) == 1)
+			op = "DoesNotExist";
+		else if ((q = strstr(term, " not in { ")))
+			op = "NotIn";
+		else if ((q = strstr(term, " in { ")))
+			op = "In";
+		else
+			return -EINVAL;
+		if (strcmp(op, "In") == 0 || strcmp(op, "NotIn") == 0) {
+			const char *v = q + (op[0] == 'N' ? 10 : 6);
+
+			snprintf(key, sizeof(key), "%.*s", (int)(q - term), term);
+			r = add_str(e, "key", key);
+			if (r >= 0)
+				r = add_str(e, "operator", op);
+			if (r >= 0)
+				r = add_array(e, "values", &vals);
+			while (r >= 0 && *v == '\'') {
+				const char *end = strchr(v + 1, '\'');
+
+				if (!end)
+					return -EINVAL;
+				snprintf(val, sizeof(val), "%.*s", (int)(end - v - 1), v + 1);
+				r = push(vals, json_object_new_string(val));
+				v = end + 1;
+				if (strncmp(v, ", ", 2) == 0)
+					v += 2;
+			}
+		} else {
+			r = add_str(e, "key", key);
+			if (r >= 0)
+				r = add_str(e, "operator", op);
+		}
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
 }
 
 static int build_meta(const struct model_resource *res, struct json_object *md)
@@ -188,6 +598,8 @@ static int build_spec(const struct model_resource *res, struct json_object *s)
 			r = add_str(s, "interfaceName", w->interface_name);
 		if (r >= 0)
 			r = add_str(s, "mac", w->mac);
+		if (r >= 0)
+			r = add_named_ports(s, w->ports, w->n_ports);
 		break;
 	}
 	case MODEL_KIND_BGP_CONFIGURATION: {
@@ -205,6 +617,193 @@ static int build_spec(const struct model_resource *res, struct json_object *s)
 					 b->n_service_cluster_ips, "cidr");
 		if (r >= 0 && b->listen_port)
 			r = add(s, "listenPort", json_object_new_int(b->listen_port));
+		if (r >= 0)
+			r = add_str(s, "bindMode", b->bind_mode);
+		if (r >= 0 && b->n_communities) {
+			struct json_object *a, *m;
+
+			r = add_array(s, "communities", &a);
+			for (size_t i = 0; r >= 0 && i < b->n_communities; i++) {
+				r = push_object(a, &m);
+				if (r >= 0)
+					r = add_str(m, "name", b->communities[i].name);
+				if (r >= 0)
+					r = add_str(m, "value", b->communities[i].value);
+			}
+		}
+		if (r >= 0 && b->n_prefix_advertisements) {
+			struct json_object *a, *m;
+
+			r = add_array(s, "prefixAdvertisements", &a);
+			for (size_t i = 0; r >= 0 && i < b->n_prefix_advertisements; i++) {
+				r = push_object(a, &m);
+				if (r >= 0)
+					r = add_prefix(m, "cidr",
+						       &b->prefix_advertisements[i].cidr);
+				if (r >= 0)
+					r = add_strv(m, "communities",
+						     b->prefix_advertisements[i].communities);
+			}
+		}
+		if (r >= 0)
+			r = add_password(s, "nodeMeshPassword", &b->node_mesh_password);
+		if (r >= 0)
+			r = add_duration_s(s, "nodeMeshMaxRestartTime",
+					   b->node_mesh_max_restart_time_s);
+		if (r >= 0)
+			r = add_strv(s, "ignoredInterfaces", b->ignored_interfaces);
+		break;
+	}
+	case MODEL_KIND_BGP_PEER: {
+		const struct model_bgp_peer *p = &res->bgppeer;
+
+		r = add_str(s, "node", p->node);
+		if (r >= 0 && p->has_peer_ip) {
+			char a[IP_ADDR_STRLEN], buf[IP_ADDR_STRLEN + 10];
+
+			ip_addr_format(&p->peer_ip, a);
+			if (!p->peer_port)
+				snprintf(buf, sizeof(buf), "%s", a);
+			else if (p->peer_ip.family == AF_INET6)
+				snprintf(buf, sizeof(buf), "[%s]:%u", a, p->peer_port);
+			else
+				snprintf(buf, sizeof(buf), "%s:%u", a, p->peer_port);
+			r = add_str(s, "peerIP", buf);
+		}
+		if (r >= 0 && p->as_number)
+			r = add_int(s, "asNumber", p->as_number);
+		if (r >= 0)
+			r = add_str(s, "nodeSelector", p->node_selector);
+		if (r >= 0)
+			r = add_str(s, "peerSelector", p->peer_selector);
+		if (r >= 0)
+			r = add_bool_if(s, "keepOriginalNextHop", p->keep_original_next_hop);
+		if (r >= 0)
+			r = add_password(s, "password", &p->password);
+		if (r >= 0)
+			r = add_str(s, "sourceAddress", p->source_address);
+		if (r >= 0)
+			r = add_duration_s(s, "maxRestartTime", p->max_restart_time_s);
+		if (r >= 0 && p->num_allowed_local_as_numbers)
+			r = add_int(s, "numAllowedLocalASNumbers", p->num_allowed_local_as_numbers);
+		if (r >= 0 && p->ttl_security)
+			r = add_int(s, "ttlSecurity", p->ttl_security);
+		if (r >= 0)
+			r = add_duration_s(s, "keepaliveTime", p->keepalive_time_s);
+		if (r >= 0)
+			r = add_duration_s(s, "holdTime", p->hold_time_s);
+		if (r >= 0 && p->next_hop_mode != MODEL_NEXT_HOP_AUTO)
+			r = add_str(s, "nextHopMode",
+				    p->next_hop_mode == MODEL_NEXT_HOP_SELF ? "Self" : "Keep");
+		if (r >= 0)
+			r = add_str(s, "reversePeering", p->reverse_peering);
+		if (r >= 0 && (p->bfd_enabled || p->bfd_interval_ms || p->bfd_multiplier)) {
+			struct json_object *m;
+			char buf[32];
+
+			r = add_object(s, "bfd", &m);
+			if (r >= 0)
+				r = add(m, "enabled", json_object_new_boolean(p->bfd_enabled));
+			if (r >= 0 && p->bfd_interval_ms)
+				r = add_str(
+				    m, "interval",
+				    model_format_duration_ms(p->bfd_interval_ms, buf, sizeof(buf)));
+			if (r >= 0 && p->bfd_multiplier)
+				r = add_int(m, "multiplier", p->bfd_multiplier);
+		}
+		break;
+	}
+	case MODEL_KIND_NETWORK_POLICY:
+	case MODEL_KIND_GLOBAL_NETWORK_POLICY: {
+		const struct model_policy *p = &res->policy;
+
+		r = add_str(s, "tier", p->tier ? p->tier : MODEL_DEFAULT_TIER);
+		if (r >= 0)
+			r = add_order(s, "order", p->has_order, p->order);
+		if (r >= 0)
+			r = add_rules(s, "ingress", p->ingress, p->n_ingress);
+		if (r >= 0)
+			r = add_rules(s, "egress", p->egress, p->n_egress);
+		if (r >= 0)
+			r = add_str(s, "selector", p->selector);
+		if (r >= 0)
+			r = add_types(s, "types", p->types_ingress, p->types_egress);
+		if (r >= 0)
+			r = add_bool_if(s, "doNotTrack", p->do_not_track);
+		if (r >= 0)
+			r = add_bool_if(s, "preDNAT", p->pre_dnat);
+		if (r >= 0)
+			r = add_bool_if(s, "applyOnForward", p->apply_on_forward);
+		if (r >= 0)
+			r = add_str(s, "namespaceSelector", p->namespace_selector);
+		break;
+	}
+	case MODEL_KIND_TIER:
+		r = add_order(s, "order", res->tier.has_order, res->tier.order);
+		if (r >= 0)
+			r = add_str(s, "defaultAction", action_names[res->tier.default_action]);
+		break;
+	case MODEL_KIND_NETWORK_SET:
+	case MODEL_KIND_GLOBAL_NETWORK_SET:
+		r = add_prefixes(s, "nets", res->netset.nets, res->netset.n_nets, NULL);
+		break;
+	case MODEL_KIND_HOST_ENDPOINT: {
+		const struct model_host_endpoint *h = &res->hep;
+
+		r = add_str(s, "node", h->node);
+		if (r >= 0)
+			r = add_str(s, "interfaceName", h->interface_name);
+		if (r >= 0 && h->n_expected_ips) {
+			struct json_object *a;
+
+			r = add_array(s, "expectedIPs", &a);
+			for (size_t i = 0; r >= 0 && i < h->n_expected_ips; i++) {
+				char buf[IP_ADDR_STRLEN];
+
+				r = push(a, json_object_new_string(
+						ip_addr_format(&h->expected_ips[i], buf)));
+			}
+		}
+		if (r >= 0)
+			r = add_strv(s, "profiles", h->profiles);
+		if (r >= 0)
+			r = add_named_ports(s, h->ports, h->n_ports);
+		break;
+	}
+	case MODEL_KIND_PROFILE:
+		r = add_rules(s, "ingress", res->profile.ingress, res->profile.n_ingress);
+		if (r >= 0)
+			r = add_rules(s, "egress", res->profile.egress, res->profile.n_egress);
+		if (r >= 0)
+			r = add_labels(s, "labelsToApply", &res->profile.labels_to_apply);
+		break;
+	case MODEL_KIND_FELIX_CONFIGURATION: {
+		const struct model_felix_configuration *f = &res->felixconfig;
+
+		r = add_str(s, "defaultEndpointToHostAction", f->default_endpoint_to_host_action);
+		if (r >= 0)
+			r = add_proto_ports(s, "failsafeInboundHostPorts", f->has_failsafe_inbound,
+					    f->failsafe_inbound, f->n_failsafe_inbound);
+		if (r >= 0)
+			r = add_proto_ports(s, "failsafeOutboundHostPorts",
+					    f->has_failsafe_outbound, f->failsafe_outbound,
+					    f->n_failsafe_outbound);
+		if (r >= 0 && f->has_dataplane)
+			r = add_str(s, "nftablesMode",
+				    f->dataplane == MODEL_DATAPLANE_NFTABLES ? "Enabled"
+									     : "Disabled");
+		break;
+	}
+	case MODEL_KIND_K8S_NETWORK_POLICY: {
+		const struct model_k8s_network_policy *k = &res->knp;
+
+		r = add_k8s_selector(s, "podSelector", k->pod_selector ? k->pod_selector : "all()");
+		if (r >= 0)
+			r = add_k8s_rules(s, "ingress", "from", k->ingress, k->n_ingress);
+		if (r >= 0)
+			r = add_k8s_rules(s, "egress", "to", k->egress, k->n_egress);
+		if (r >= 0)
+			r = add_types(s, "policyTypes", k->types_ingress, k->types_egress);
 		break;
 	}
 	default:
@@ -224,9 +823,9 @@ static int build(const struct model_resource *res, struct json_object **ret)
 		return -EINVAL;
 	if (!o)
 		return -ENOMEM;
-	r = add_str(o, "apiVersion", MODEL_API_VERSION);
+	r = add_str(o, "apiVersion", model_kind_api_version(res->kind));
 	if (r >= 0)
-		r = add_str(o, "kind", kind);
+		r = add_str(o, "kind", model_kind_manifest_name(res->kind));
 	md = json_object_new_object();
 	if (r >= 0)
 		r = add(o, "metadata", md);
@@ -234,13 +833,17 @@ static int build(const struct model_resource *res, struct json_object **ret)
 		json_object_put(md);
 	if (r >= 0)
 		r = build_meta(res, md);
-	spec = json_object_new_object();
-	if (r >= 0)
-		r = add(o, "spec", spec);
-	else
-		json_object_put(spec);
-	if (r >= 0)
-		r = build_spec(res, spec);
+	if (res->kind == MODEL_KIND_NAMESPACE) {
+		/* a Kubernetes Namespace: metadata only */
+	} else {
+		spec = json_object_new_object();
+		if (r >= 0)
+			r = add(o, "spec", spec);
+		else
+			json_object_put(spec);
+		if (r >= 0)
+			r = build_spec(res, spec);
+	}
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(o);

@@ -94,3 +94,135 @@ bool model_label_value_is_valid(const char *s);
 int model_parse_as_number(const char *s, uint32_t *ret) _warn_unused_result_;
 /** model_parse_mac() - "aa:bb:cc:dd:ee:ff" or with '-'; canonical lower-case colon form. */
 int model_parse_mac(const char *s, char ret[static 18]) _warn_unused_result_;
+
+/* model/decode-util.c: helpers shared by the per-kind decoders (decode*.c). */
+
+struct model_resource;
+struct model_labels;
+struct ip_prefix;
+
+#define MODEL_MAX_MAP_FIELDS 512
+#define MODEL_MAX_ITEMS 10000
+
+/* Decoding context of one input. */
+struct dctx {
+	const char *file;
+	struct parse_err *err;
+	char prefix[32];	 /* "items[3]." inside a List, else "" */
+	const struct mnode *doc; /* the resource document being decoded */
+};
+
+/* A per-kind spec decoder: @spec may be NULL or null; "required" errors point at @at. */
+typedef int (*mdec_spec_fn)(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+			    struct model_resource *res);
+
+/** mdec_pathf() - format a field path into @buf (cut at @size). */
+void mdec_pathf(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
+/** mdec_join() - "@parent.@key" into @buf. */
+void mdec_join(char *buf, size_t size, const char *parent, const char *key);
+/**
+ * mdec_fail() - fill c->err with the position of @at (0:0 for NULL), the List item prefix plus
+ * @field, and the message. Return: -EINVAL.
+ */
+int mdec_fail(const struct dctx *c, const struct mnode *at, const char *field, const char *fmt, ...)
+    _printf_(4, 5);
+/** mdec_is_null() - absent (NULL) or a YAML null scalar. */
+bool mdec_is_null(const struct mnode *n);
+/** mdec_want_map() - a mapping or null; refuses duplicate keys and more than
+ * MODEL_MAX_MAP_FIELDS keys. Return: 0 or -EINVAL. */
+int mdec_want_map(const struct dctx *c, const struct mnode *n, const char *field);
+/** mdec_want_seq() - a list of at most @max entries, or null. Return: 0 or -EINVAL. */
+int mdec_want_seq(const struct dctx *c, const struct mnode *n, const char *field, size_t max);
+/** mdec_count() - entries of a mapping or list; 0 for null. */
+size_t mdec_count(const struct mnode *n);
+/** mdec_get_text() - a string scalar, borrowed; *ret untouched for null. Return: 0 or -EINVAL. */
+int mdec_get_text(const struct dctx *c, const struct mnode *n, const char *field, const char **ret);
+/** mdec_get_str() - as mdec_get_text() but a heap copy replacing *ret. 0, -EINVAL or -ENOMEM. */
+int mdec_get_str(const struct dctx *c, const struct mnode *n, const char *field, char **ret);
+/** mdec_get_bool() - true/false. Return: 0 or -EINVAL. */
+int mdec_get_bool(const struct dctx *c, const struct mnode *n, const char *field, bool *ret);
+/** mdec_get_uint() - decimal integer 0..UINT32_MAX. Return: 1 when set, 0 for null, -EINVAL. */
+int mdec_get_uint(const struct dctx *c, const struct mnode *n, const char *field, uint64_t *ret);
+/** mdec_get_as_number() - Calico numorstring.ASNumber (plain or asdot). Return: 0 or -EINVAL. */
+int mdec_get_as_number(const struct dctx *c, const struct mnode *n, const char *field,
+		       uint32_t *ret);
+/** mdec_unknown() - "unknown field" at @key. Return: -EINVAL. */
+int mdec_unknown(const struct dctx *c, const struct mnode *key, const char *path);
+/** mdec_get_network() - a required CIDR with no host bits set. Return: 0 or -EINVAL. */
+int mdec_get_network(const struct dctx *c, const struct mnode *n, const char *field,
+		     struct ip_prefix *ret);
+/** mdec_labels() - a label map (keys and values checked as Kubernetes does) into @l; @field
+ * names it in errors ("metadata.labels", "spec.labelsToApply"). Return: 0, -EINVAL, -ENOMEM. */
+int mdec_labels(const struct dctx *c, const struct mnode *m, const char *field,
+		struct model_labels *l);
+/** mdec_strv() - a list of at most @max strings into a NULL-terminated vector. */
+int mdec_strv(const struct dctx *c, const struct mnode *v, const char *field, size_t max,
+	      char ***ret, size_t *ret_n);
+
+/** mdec_get_selector() - a Calico selector string; "" means absent (*ret stays NULL). */
+int mdec_get_selector(const struct dctx *c, const struct mnode *v, const char *field, char **ret);
+
+/* model/decode-bgp.c */
+int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+		   struct model_resource *res);
+int mdec_bgppeer(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+		 struct model_resource *res);
+
+/* model/decode-policy.c */
+int mdec_policy(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+		struct model_resource *res);
+int mdec_tier(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+	      struct model_resource *res);
+int mdec_netset(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+		struct model_resource *res);
+int mdec_hep(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+	     struct model_resource *res);
+int mdec_profile(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+		 struct model_resource *res);
+int mdec_felixconfig(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+		     struct model_resource *res);
+int mdec_namespace(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+		   struct model_resource *res);
+int mdec_k8s_policy(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
+		    struct model_resource *res);
+struct model_named_port;
+/** mdec_named_ports() - endpoint spec.ports [{name, protocol, port}]. */
+int mdec_named_ports(const struct dctx *c, const struct mnode *v, const char *field,
+		     struct model_named_port **ret, size_t *ret_n);
+
+/* model/validate.c (more) */
+
+/**
+ * model_parse_duration_ns() - a Go time.Duration string ("30s", "1m30s", "100ms", "1.5h") to
+ * nanoseconds; negative and overflowing values are refused. Return: 0 or -EINVAL.
+ */
+int model_parse_duration_ns(const char *s, uint64_t *ret) _warn_unused_result_;
+/** model_format_duration_ms() - Go's Duration.String() of @ms milliseconds ("1m30s", "100ms"). */
+char *model_format_duration_ms(uint64_t ms, char *buf, size_t size);
+/**
+ * model_selector_check() - syntax pre-check of a Calico selector: non-empty, quotes closed and
+ * parentheses balanced. Sets *ret_why to a static reason on failure. Return: 0 or -EINVAL.
+ * TODO: replace with sel_parse() from acl/selector.h once it lands (the lead wires it in).
+ */
+int model_selector_check(const char *s, const char **ret_why);
+/** model_port_name_is_valid() - Kubernetes IsValidPortName: 1..15 of [a-z0-9-], a letter,
+ * no leading, trailing or double '-'. */
+bool model_port_name_is_valid(const char *s);
+/** model_protocol_from_string() - "TCP"/"tcp" ... "UDPLite" to its number; 0 if unknown. */
+uint8_t model_protocol_from_string(const char *s);
+/** model_protocol_name() - the canonical name of a known protocol number, else NULL. */
+const char *model_protocol_name(uint8_t number);
+/** model_community_is_valid() - "aa:nn" (16-bit parts) or "aa:nn:mm" (32-bit parts). */
+bool model_community_is_valid(const char *s);
+
+/* model/encode-k8s helpers: the restricted selector text that decoding generated from a
+ * Kubernetes LabelSelector, parsed back (model/decode-policy.c). */
+struct json_object;
+/** model_k8s_selector_to_json() - {"matchLabels":..., "matchExpressions":...} for @sel.
+ * Return: 0, -EINVAL (not in the generated form) or -ENOMEM. */
+int model_k8s_selector_to_json(const char *sel, struct json_object **ret);
+
+/* model/model.c */
+struct model_rule;
+/** model_rules_free() - free @n rules and the array. NULL-safe. */
+void model_rules_free(struct model_rule *rules, size_t n);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "model/model-internal.h"
 #include "model/model.h"
 
 struct kind_info {
@@ -66,6 +67,24 @@ const char *model_kind_to_string(enum model_kind kind)
 	return kinds[kind].name;
 }
 
+const char *model_kind_api_version(enum model_kind kind)
+{
+	if (kind < 0 || kind >= _MODEL_KIND_MAX)
+		return NULL;
+	if (kind == MODEL_KIND_NAMESPACE)
+		return "v1";
+	if (kind == MODEL_KIND_K8S_NETWORK_POLICY)
+		return "networking.k8s.io/v1";
+	return MODEL_API_VERSION;
+}
+
+const char *model_kind_manifest_name(enum model_kind kind)
+{
+	if (kind == MODEL_KIND_K8S_NETWORK_POLICY)
+		return "NetworkPolicy";
+	return model_kind_to_string(kind);
+}
+
 const char *model_kind_plural(enum model_kind kind)
 {
 	if (kind < 0 || kind >= _MODEL_KIND_MAX)
@@ -85,6 +104,63 @@ static void strv_free(char **v)
 	for (char **p = v; *p; p++)
 		free(*p);
 	free(v);
+}
+
+static void password_done(struct model_bgp_password *p)
+{
+	free(p->secret_name);
+	free(p->secret_key);
+	free(p->file);
+}
+
+static void ports_free(struct model_port *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i].name);
+	free(p);
+}
+
+static void entity_done(struct model_entity_rule *e)
+{
+	free(e->nets);
+	free(e->not_nets);
+	free(e->selector);
+	free(e->not_selector);
+	free(e->namespace_selector);
+	ports_free(e->ports, e->n_ports);
+	ports_free(e->not_ports, e->n_not_ports);
+}
+
+void model_rules_free(struct model_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		entity_done(&rules[i].source);
+		entity_done(&rules[i].destination);
+	}
+	free(rules);
+}
+
+static void named_ports_free(struct model_named_port *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i].name);
+	free(p);
+}
+
+static void k8s_rules_free(struct model_k8s_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < rules[i].n_peers; j++) {
+			free(rules[i].peers[j].pod_selector);
+			free(rules[i].peers[j].namespace_selector);
+			free(rules[i].peers[j].except);
+		}
+		free(rules[i].peers);
+		for (size_t j = 0; j < rules[i].n_ports; j++)
+			free(rules[i].ports[j].name);
+		free(rules[i].ports);
+	}
+	free(rules);
 }
 
 void model_labels_done(struct model_labels *l)
@@ -131,10 +207,67 @@ struct model_resource *model_resource_free(struct model_resource *r)
 		free(r->wep.mac);
 		free(r->wep.ip_networks);
 		strv_free(r->wep.profiles);
+		named_ports_free(r->wep.ports, r->wep.n_ports);
 		break;
 	case MODEL_KIND_BGP_CONFIGURATION:
 		free(r->bgpconfig.log_severity_screen);
 		free(r->bgpconfig.service_cluster_ips);
+		free(r->bgpconfig.bind_mode);
+		password_done(&r->bgpconfig.node_mesh_password);
+		strv_free(r->bgpconfig.ignored_interfaces);
+		for (size_t i = 0; i < r->bgpconfig.n_communities; i++) {
+			free(r->bgpconfig.communities[i].name);
+			free(r->bgpconfig.communities[i].value);
+		}
+		free(r->bgpconfig.communities);
+		for (size_t i = 0; i < r->bgpconfig.n_prefix_advertisements; i++)
+			strv_free(r->bgpconfig.prefix_advertisements[i].communities);
+		free(r->bgpconfig.prefix_advertisements);
+		break;
+	case MODEL_KIND_BGP_PEER:
+		free(r->bgppeer.node);
+		free(r->bgppeer.node_selector);
+		free(r->bgppeer.peer_selector);
+		password_done(&r->bgppeer.password);
+		free(r->bgppeer.source_address);
+		free(r->bgppeer.reverse_peering);
+		break;
+	case MODEL_KIND_NETWORK_POLICY:
+	case MODEL_KIND_GLOBAL_NETWORK_POLICY:
+		free(r->policy.tier);
+		free(r->policy.selector);
+		free(r->policy.namespace_selector);
+		model_rules_free(r->policy.ingress, r->policy.n_ingress);
+		model_rules_free(r->policy.egress, r->policy.n_egress);
+		break;
+	case MODEL_KIND_TIER:
+	case MODEL_KIND_NAMESPACE:
+		break;
+	case MODEL_KIND_NETWORK_SET:
+	case MODEL_KIND_GLOBAL_NETWORK_SET:
+		free(r->netset.nets);
+		break;
+	case MODEL_KIND_HOST_ENDPOINT:
+		free(r->hep.node);
+		free(r->hep.interface_name);
+		free(r->hep.expected_ips);
+		strv_free(r->hep.profiles);
+		named_ports_free(r->hep.ports, r->hep.n_ports);
+		break;
+	case MODEL_KIND_PROFILE:
+		model_rules_free(r->profile.ingress, r->profile.n_ingress);
+		model_rules_free(r->profile.egress, r->profile.n_egress);
+		model_labels_done(&r->profile.labels_to_apply);
+		break;
+	case MODEL_KIND_FELIX_CONFIGURATION:
+		free(r->felixconfig.default_endpoint_to_host_action);
+		free(r->felixconfig.failsafe_inbound);
+		free(r->felixconfig.failsafe_outbound);
+		break;
+	case MODEL_KIND_K8S_NETWORK_POLICY:
+		free(r->knp.pod_selector);
+		k8s_rules_free(r->knp.ingress, r->knp.n_ingress);
+		k8s_rules_free(r->knp.egress, r->knp.n_egress);
 		break;
 	default:
 		break;

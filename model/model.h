@@ -167,6 +167,19 @@ enum model_kind model_kind_from_string(const char *s);
 /** model_kind_to_string() - Calico's kind name ("IPPool"). NULL for an invalid kind. */
 const char *model_kind_to_string(enum model_kind kind);
 
+/**
+ * model_kind_api_version() - the apiVersion a manifest of @kind carries: MODEL_API_VERSION, "v1"
+ * (Namespace) or "networking.k8s.io/v1" (Kubernetes NetworkPolicy). NULL for an invalid kind.
+ */
+const char *model_kind_api_version(enum model_kind kind);
+
+/**
+ * model_kind_manifest_name() - the `kind:` a manifest of @kind carries: "NetworkPolicy" for
+ * MODEL_KIND_K8S_NETWORK_POLICY (told apart from Calico's by its apiVersion), else
+ * model_kind_to_string(). NULL for an invalid kind.
+ */
+const char *model_kind_manifest_name(enum model_kind kind);
+
 /** model_kind_plural() - the datastore path segment ("ippools", "workloadendpoints"). */
 const char *model_kind_plural(enum model_kind kind);
 

@@ -153,6 +153,27 @@ static void test_golden(void **state)
 		if (!want)
 			fail_msg("%s missing; run with UPDATE_GOLDEN=1", out);
 		assert_string_equal(strbuf_cstr(&got), want);
+		/* every golden resource also round-trips through its JSON and YAML forms */
+		for (const char *line = want; *line;) {
+			size_t ll = strcspn(line, "\n");
+			_cleanup_strbuf_ struct strbuf j = {}, y = {}, j2 = {};
+			struct model_resource *res = NULL;
+
+			if (model_decode_one(line, ll, "golden", &res, &err) < 0)
+				fail_msg("%s: %s", de->d_name,
+					 parse_err_format(&err, msg, sizeof(msg)));
+			assert_int_equal(model_encode_json(res, &j), 0);
+			assert_int_equal(model_encode_yaml(res, &y), 0);
+			res = model_resource_free(res);
+			assert_int_equal(j.len, ll);
+			assert_memory_equal(j.buf, line, ll);
+			if (decode_to_json(strbuf_cstr(&y), "yaml", &j2, &err) < 0)
+				fail_msg("%s: %s in\n%s", de->d_name,
+					 parse_err_format(&err, msg, sizeof(msg)), strbuf_cstr(&y));
+			assert_int_equal(j2.len, ll + 1);
+			assert_memory_equal(j2.buf, line, ll);
+			line += ll + (line[ll] == '\n');
+		}
 		seen++;
 	}
 	closedir(d);
@@ -211,7 +232,9 @@ static const struct bad_case bad_cases[] = {
     {"apiVersion: projectcalico.org/v3\nmetadata:\n  name: p1\n", "pool.yaml:1:1: kind: required"},
     {"apiVersion: projectcalico.org/v3\nkind: IPPools\n",
      "pool.yaml:2:7: kind: unknown kind \"IPPools\" (tabby knows IPPool, Node, WorkloadEndpoint, "
-     "BGPConfiguration)"},
+     "BGPConfiguration, BGPPeer, NetworkPolicy, GlobalNetworkPolicy, Tier, NetworkSet, "
+     "GlobalNetworkSet, HostEndpoint, Profile, FelixConfiguration; v1 Namespace; "
+     "networking.k8s.io/v1 NetworkPolicy)"},
     {"apiVersion: projectcalico.org/v1\nkind: IPPool\n",
      "pool.yaml:1:13: apiVersion: must be projectcalico.org/v3, not \"projectcalico.org/v1\""},
     {"kind: IPPool\nmetadata:\n  name: p1\n", "pool.yaml:1:1: apiVersion: required"},
@@ -287,6 +310,281 @@ static const struct bad_case bad_cases[] = {
     {"apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
      "spec:\n  nodeToNodeMeshEnabled: 1\n",
      "bgp.yaml:6:26: spec.nodeToNodeMeshEnabled: must be a boolean (true or false)"},
+#define PEER_HEAD "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n"
+    {PEER_HEAD "  asNumber: 64512\n",
+     "peer.yaml:6:3: spec.peerIP: one of peerIP or peerSelector is required"},
+    {PEER_HEAD "  peerIP: 198.18.1.0\n  peerSelector: all()\n",
+     "peer.yaml:6:11: spec.peerIP: must be empty when peerSelector is set"},
+    {PEER_HEAD "  node: h1\n  nodeSelector: all()\n  peerIP: 198.18.1.0\n  asNumber: 1\n",
+     "peer.yaml:6:9: spec.node: must be empty when nodeSelector is set"},
+    {PEER_HEAD "  peerIP: 198.18.1.0\n", "peer.yaml:6:3: spec.asNumber: required with peerIP"},
+    {PEER_HEAD "  peerSelector: all()\n  asNumber: 64512\n",
+     "peer.yaml:7:13: spec.asNumber: must be empty when peerSelector is set (the peers' own AS "
+     "numbers are used)"},
+    {PEER_HEAD "  peerIP: 198.18.1.0:0\n  asNumber: 1\n",
+     "peer.yaml:6:11: spec.peerIP: invalid peer address \"198.18.1.0:0\": want an IP address with "
+     "an optional port (198.18.1.0, 198.18.1.0:1790, [2001:db8::1]:179)"},
+    {PEER_HEAD "  peerIP: \"[2001:db8::1\"\n  asNumber: 1\n",
+     "peer.yaml:6:11: spec.peerIP: invalid peer address \"[2001:db8::1\": want an IP address with "
+     "an optional port (198.18.1.0, 198.18.1.0:1790, [2001:db8::1]:179)"},
+    {PEER_HEAD "  peerIP: 198.18.1.0\n  asNumber: 1.65536\n",
+     "peer.yaml:7:13: spec.asNumber: invalid AS number \"1.65536\": must be 1..4294967295 or asdot "
+     "\"A.B\""},
+    {PEER_HEAD "  peerSelector: all()\n  holdTime: 2s\n",
+     "peer.yaml:7:13: spec.holdTime: \"2s\" is out of range: must be between 3s and 65535s"},
+    {PEER_HEAD "  peerSelector: all()\n  holdTime: 10s\n  keepaliveTime: 10s\n",
+     "peer.yaml:7:13: spec.holdTime: must be longer than keepaliveTime (10s)"},
+    {PEER_HEAD "  peerSelector: all()\n  keepaliveTime: 30\n",
+     "peer.yaml:7:18: spec.keepaliveTime: must be a duration string such as \"30s\" or \"1m30s\""},
+    {PEER_HEAD "  peerSelector: all()\n  keepaliveTime: 30 s\n",
+     "peer.yaml:7:18: spec.keepaliveTime: invalid duration \"30 s\": want a Go duration such as "
+     "\"30s\", \"1m30s\" or \"100ms\""},
+    {PEER_HEAD "  peerSelector: all()\n  maxRestartTime: 1500ms\n",
+     "peer.yaml:7:19: spec.maxRestartTime: \"1500ms\" is not a whole number of seconds"},
+    {PEER_HEAD "  peerSelector: all()\n  maxRestartTime: 2h\n",
+     "peer.yaml:7:19: spec.maxRestartTime: \"2h\" is out of range: must be between 1s and 4095s"},
+    {PEER_HEAD "  peerSelector: all()\n  ttlSecurity: 256\n",
+     "peer.yaml:7:16: spec.ttlSecurity: must be between 0 and 255"},
+    {PEER_HEAD "  peerSelector: all()\n  numAllowedLocalASNumbers: 11\n",
+     "peer.yaml:7:29: spec.numAllowedLocalASNumbers: must be between 0 and 10"},
+    {PEER_HEAD "  peerSelector: all()\n  sourceAddress: NodeIP\n",
+     "peer.yaml:7:18: spec.sourceAddress: must be UseNodeIP or None, not \"NodeIP\""},
+    {PEER_HEAD "  peerSelector: all()\n  nextHopMode: self\n",
+     "peer.yaml:7:16: spec.nextHopMode: must be Auto, Self or Keep, not \"self\""},
+    {PEER_HEAD "  peerSelector: all()\n  reversePeering: Off\n",
+     "peer.yaml:7:19: spec.reversePeering: must be Auto or Manual, not \"Off\""},
+    {PEER_HEAD "  peerSelector: all()\n  keepOriginalNextHop: true\n  nextHopMode: Self\n",
+     "peer.yaml:8:16: spec.nextHopMode: Self contradicts keepOriginalNextHop: true"},
+    {PEER_HEAD "  peerSelector: all()\n  password:\n    secretKeyRef: {name: s}\n",
+     "peer.yaml:8:19: spec.password.secretKeyRef.key: required"},
+    {PEER_HEAD "  peerSelector: all()\n  password:\n    secretKeyRef: {name: s, key: k}\n"
+	       "    file: /x\n",
+     "peer.yaml:8:5: spec.password: secretKeyRef and file exclude each other"},
+    {PEER_HEAD "  peerSelector: all()\n  password: {file: x}\n",
+     "peer.yaml:7:20: spec.password.file: must be an absolute path"},
+    {PEER_HEAD "  peerSelector: all()\n  password: {}\n",
+     "peer.yaml:7:13: spec.password: needs secretKeyRef or file"},
+    {PEER_HEAD "  peerSelector: all()\n  bfd: {enabled: true, interval: 0ms}\n",
+     "peer.yaml:7:34: spec.bfd.interval: \"0ms\" is out of range: must be between 1ms and 60000ms"},
+    {PEER_HEAD "  peerSelector: all()\n  bfd: {multiplier: 0}\n",
+     "peer.yaml:7:21: spec.bfd.multiplier: must be between 1 and 255"},
+    {PEER_HEAD "  peerSelector: \"has(a\"\n",
+     "peer.yaml:6:17: spec.peerSelector: invalid selector \"has(a\": unbalanced '('"},
+    {PEER_HEAD "  peerSelector: \"a == 'x\"\n",
+     "peer.yaml:6:17: spec.peerSelector: invalid selector \"a == 'x\": unterminated quoted "
+     "string"},
+    {PEER_HEAD "  nodeSelector: \"  \"\n  peerSelector: all()\n",
+     "peer.yaml:6:17: spec.nodeSelector: invalid selector \"  \": empty selector (write all() to "
+     "select everything)"},
+    {PEER_HEAD "  peerSelector: all()\n  failureDetectionMode: BFDIfDirectlyConnected\n",
+     "peer.yaml:7:3: spec.failureDetectionMode: not supported by tabby"},
+#define BGPC_HEAD                                                                                \
+	"apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n" \
+	"spec:\n"
+    {BGPC_HEAD "  bindMode: Any\n",
+     "bgp.yaml:6:13: spec.bindMode: must be None or NodeIP, not \"Any\""},
+    {BGPC_HEAD "  communities:\n  - {name: a, value: \"65536:1\"}\n",
+     "bgp.yaml:7:22: spec.communities[0].value: invalid community \"65536:1\": want \"aa:nn\" "
+     "(16-bit numbers) or \"aa:nn:mm\" (32-bit numbers)"},
+    {BGPC_HEAD "  communities:\n  - {name: a, value: \"4294967296:1:1\"}\n",
+     "bgp.yaml:7:22: spec.communities[0].value: invalid community \"4294967296:1:1\": want "
+     "\"aa:nn\" (16-bit numbers) or \"aa:nn:mm\" (32-bit numbers)"},
+    {BGPC_HEAD "  communities:\n  - {name: a, value: \"1:2\"}\n",
+     "bgp.yaml:7:3: spec.communities: defined but not used in spec.prefixAdvertisements"},
+    {BGPC_HEAD "  prefixAdvertisements:\n  - cidr: 198.19.0.0/16\n    communities: [b]\n"
+	       "  communities:\n  - {name: a, value: \"1:2\"}\n",
+     "bgp.yaml:8:19: spec.prefixAdvertisements[0].communities[0]: community \"b\" is neither a "
+     "community value nor defined in spec.communities"},
+    {BGPC_HEAD "  prefixAdvertisements:\n  - communities: [\"1:2\"]\n",
+     "bgp.yaml:7:5: spec.prefixAdvertisements[0].cidr: required"},
+    {BGPC_HEAD "  communities:\n  - {name: a, value: \"1:2\"}\n  - {name: a, value: \"1:3\"}\n",
+     "bgp.yaml:8:12: spec.communities[1].name: community \"a\" is defined twice"},
+    {BGPC_HEAD "  nodeToNodeMeshEnabled: false\n  nodeMeshMaxRestartTime: 60s\n",
+     "bgp.yaml:7:27: spec.nodeMeshMaxRestartTime: must not be set when nodeToNodeMeshEnabled is "
+     "false"},
+    {BGPC_HEAD "  nodeToNodeMeshEnabled: false\n  nodeMeshPassword: {file: /p}\n",
+     "bgp.yaml:7:21: spec.nodeMeshPassword: must not be set when nodeToNodeMeshEnabled is false"},
+    {BGPC_HEAD "  ignoredInterfaces: [\"a b\"]\n",
+     "bgp.yaml:6:23: spec.ignoredInterfaces[0]: invalid interface glob \"a b\": 1 to 15 "
+     "characters, no '/', ':' or space"},
+    {BGPC_HEAD "  serviceExternalIPs: []\n",
+     "bgp.yaml:6:3: spec.serviceExternalIPs: not supported by tabby"},
+#define NP_HEAD                                                                          \
+	"apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: np\n" \
+	"  namespace: prod\nspec:\n"
+#define GNP_HEAD \
+	"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: g\nspec:\n"
+    {NP_HEAD "  ingress:\n  - action: Allow\n    destination: {ports: [80]}\n",
+     "np.yaml:9:26: spec.ingress[0].destination.ports: ports need protocol TCP, UDP or SCTP"},
+    {NP_HEAD "  egress:\n  - action: Deny\n    protocol: ICMP\n    source: {notPorts: [80]}\n",
+     "np.yaml:10:24: spec.egress[0].source.notPorts: ports need protocol TCP, UDP or SCTP"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: TCP\n    icmp: {type: 8}\n",
+     "np.yaml:10:11: spec.ingress[0].icmp: needs protocol ICMP or ICMPv6"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    notICMP: {type: 8}\n",
+     "np.yaml:9:14: spec.ingress[0].notICMP: needs protocol ICMP or ICMPv6"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: ICMP\n    icmp: {code: 1}\n",
+     "np.yaml:10:18: spec.ingress[0].icmp.code: an ICMP code needs an ICMP type"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: ICMP\n    icmp: {type: 255}\n",
+     "np.yaml:10:18: spec.ingress[0].icmp.type: must be between 0 and 254"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: ICMP\n    icmp: {type: 3, code: 256}\n",
+     "np.yaml:10:27: spec.ingress[0].icmp.code: must be between 0 and 255"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: ICMP\n    ipVersion: 6\n",
+     "np.yaml:10:16: spec.ingress[0].ipVersion: must be 4 with protocol ICMP"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    notProtocol: ICMPv6\n    ipVersion: 4\n",
+     "np.yaml:10:16: spec.ingress[0].ipVersion: must be 6 with notProtocol ICMPv6"},
+    {NP_HEAD
+     "  ingress:\n  - action: Allow\n    ipVersion: 4\n    source:\n      nets: [198.18.0.0/24, "
+     "2001:db8::/32]\n",
+     "np.yaml:11:29: spec.ingress[0].source.nets[1]: 2001:db8::/32 does not match the rule's "
+     "ipVersion 4"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {nets: [198.18.0.0/24]}\n"
+	     "    destination: {notNets: [2001:db8::/32]}\n",
+     "np.yaml:10:28: spec.ingress[0].destination.notNets: rule contains both IPv4 and IPv6 CIDRs"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    ipVersion: 5\n",
+     "np.yaml:9:16: spec.ingress[0].ipVersion: must be 4 or 6"},
+    {NP_HEAD "  ingress:\n  - action: allow\n",
+     "np.yaml:8:13: spec.ingress[0].action: must be Allow, Deny, Log or Pass"},
+    {NP_HEAD "  ingress:\n  - protocol: TCP\n", "np.yaml:8:5: spec.ingress[0].action: required"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: TCPX\n",
+     "np.yaml:9:15: spec.ingress[0].protocol: unknown protocol \"TCPX\": want TCP, UDP, ICMP, "
+     "ICMPv6, SCTP, UDPLite or a number 1..255"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: 256\n",
+     "np.yaml:9:15: spec.ingress[0].protocol: protocol number must be between 1 and 255"},
+    {NP_HEAD
+     "  ingress:\n  - action: Allow\n    protocol: UDP\n    destination: {ports: [\"90:80\"]}\n",
+     "np.yaml:10:27: spec.ingress[0].destination.ports[0]: invalid port range \"90:80\": first is "
+     "above last"},
+    {NP_HEAD
+     "  ingress:\n  - action: Allow\n    protocol: UDP\n    destination: {ports: [70000]}\n",
+     "np.yaml:10:27: spec.ingress[0].destination.ports[0]: port must be between 0 and 65535"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: UDP\n    destination: {ports: [Http]}\n",
+     "np.yaml:10:27: spec.ingress[0].destination.ports[0]: invalid port name \"Http\": 1 to 15 of "
+     "[a-z0-9-] with at least one letter"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {nets: [198.18.0.0/33]}\n",
+     "np.yaml:9:21: spec.ingress[0].source.nets[0]: invalid CIDR \"198.18.0.0/33\""},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {selector: \"a == 'b\"}\n",
+     "np.yaml:9:24: spec.ingress[0].source.selector: invalid selector \"a == 'b\": "
+     "unterminated quoted string"},
+    {NP_HEAD "  selector: \"(has(a)\"\n",
+     "np.yaml:7:13: spec.selector: invalid selector \"(has(a)\": unbalanced '('"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {serviceAccounts: {names: [a]}}\n",
+     "np.yaml:9:14: spec.ingress[0].source.serviceAccounts: not supported by tabby"},
+    {NP_HEAD "  serviceAccountSelector: all()\n",
+     "np.yaml:7:3: spec.serviceAccountSelector: not supported by tabby (it has no service "
+     "accounts)"},
+    {NP_HEAD "  namespaceSelector: all()\n", "np.yaml:7:3: spec.namespaceSelector: unknown field"},
+    {NP_HEAD "  doNotTrack: true\n", "np.yaml:7:3: spec.doNotTrack: unknown field"},
+    {NP_HEAD "  types: [Ingress, Ingress]\n",
+     "np.yaml:7:20: spec.types[1]: \"Ingress\" is listed twice"},
+    {NP_HEAD "  types: [ingress]\n", "np.yaml:7:11: spec.types[0]: must be Ingress or Egress"},
+    {NP_HEAD "  order: .nan\n", "np.yaml:7:10: spec.order: must be a finite number"},
+    {NP_HEAD "  order: \"1\"\n", "np.yaml:7:10: spec.order: must be a number"},
+    {NP_HEAD "  tier: security\n",
+     "np.yaml:4:9: metadata.name: a policy in tier \"security\" must be named \"security.<name>\""},
+    {"apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: a.b\nspec: {}\n",
+     "np.yaml:4:9: metadata.name: a policy in the default tier is named without a '.' or as "
+     "\"default.<name>\""},
+    {NP_HEAD "  tier: sec.urity\n", "np.yaml:7:9: spec.tier: must be a lower-case RFC 1123 label"},
+    {GNP_HEAD "  preDNAT: true\n  doNotTrack: true\n  applyOnForward: true\n",
+     "gnp.yaml:6:12: spec.preDNAT: preDNAT and doNotTrack cannot both be true"},
+    {GNP_HEAD "  preDNAT: true\n  applyOnForward: true\n  egress: [{action: Allow}]\n",
+     "gnp.yaml:8:11: spec.egress: a preDNAT policy cannot have egress rules"},
+    {GNP_HEAD "  preDNAT: true\n  applyOnForward: true\n  types: [Egress]\n",
+     "gnp.yaml:8:10: spec.types: a preDNAT policy cannot have type Egress"},
+    {GNP_HEAD "  doNotTrack: true\n",
+     "gnp.yaml:6:3: spec.applyOnForward: must be true when preDNAT or doNotTrack is true"},
+    {"apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: t\nspec:\n"
+     "  defaultAction: Allow\n",
+     "tier.yaml:6:18: spec.defaultAction: must be Deny or Pass"},
+    {"apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: t.x\n",
+     "tier.yaml:4:9: metadata.name: a tier name must be a lower-case RFC 1123 label (no '.')"},
+    {"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: s\nspec:\n"
+     "  nets: [198.18.0.0/24, bogus]\n",
+     "netset.yaml:6:25: spec.nets[1]: invalid CIDR \"bogus\""},
+    {"apiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata:\n  name: s\n  labels:\n"
+     "    projectcalico.org/namespace: x\n",
+     "netset.yaml:6:5: metadata.labels.projectcalico.org/namespace: reserved: Calico sets this "
+     "label itself"},
+#define HEP_HEAD \
+	"apiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata:\n  name: h\nspec:\n"
+    {HEP_HEAD "  interfaceName: eth0\n", "hep.yaml:6:3: spec.node: required"},
+    {HEP_HEAD "  node: h1\n  profiles: [a]\n",
+     "hep.yaml:6:3: spec.interfaceName: an interfaceName or expectedIPs is required"},
+    {HEP_HEAD "  node: h1\n  expectedIPs: [198.18.0.0/24]\n",
+     "hep.yaml:7:17: spec.expectedIPs[0]: invalid IP address \"198.18.0.0/24\""},
+    {HEP_HEAD
+     "  node: h1\n  interfaceName: eth0\n  ports:\n  - {name: ssh, protocol: ICMP, port: 22}\n",
+     "hep.yaml:9:27: spec.ports[0].protocol: must be TCP, UDP or SCTP"},
+    {HEP_HEAD "  node: h1\n  interfaceName: eth0\n  ports:\n  - {name: ssh, protocol: TCP}\n",
+     "hep.yaml:9:5: spec.ports[0].port: required"},
+    {HEP_HEAD
+     "  node: h1\n  interfaceName: eth0\n  ports:\n  - {name: ssh, protocol: TCP, port: 0}\n",
+     "hep.yaml:9:38: spec.ports[0].port: must be between 1 and 65535"},
+    {"apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n  name: p\nspec:\n"
+     "  labelsToApply: {\"a b\": c}\n",
+     "profile.yaml:6:19: spec.labelsToApply.a b: invalid label key: must be a qualified name ([DNS "
+     "subdomain \"/\"] name of at most 63 characters of [A-Za-z0-9-_.], starting and ending with "
+     "an alphanumeric)"},
+#define FC_HEAD \
+	"apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  name: default\nspec:\n"
+    {FC_HEAD "  defaultEndpointToHostAction: Reject\n",
+     "felix.yaml:6:32: spec.defaultEndpointToHostAction: must be Drop, Accept or Return"},
+    {FC_HEAD "  failsafeInboundHostPorts:\n  - {protocol: tcp, port: 22}\n",
+     "felix.yaml:7:16: spec.failsafeInboundHostPorts[0].protocol: must be TCP, UDP or SCTP"},
+    {FC_HEAD "  failsafeOutboundHostPorts:\n  - {protocol: UDP}\n",
+     "felix.yaml:7:5: spec.failsafeOutboundHostPorts[0].port: required"},
+    {FC_HEAD "  nftablesMode: Auto\n",
+     "felix.yaml:6:17: spec.nftablesMode: must be Enabled or Disabled"},
+    {FC_HEAD "  nftablesMode: Enabled\n  policyDataplane: iptables\n",
+     "felix.yaml:7:20: spec.policyDataplane: contradicts nftablesMode: Enabled"},
+    {FC_HEAD "  bpfEnabled: false\n",
+     "felix.yaml:6:3: spec.bpfEnabled: not supported by tabby (it reads "
+     "defaultEndpointToHostAction, failsafeInboundHostPorts, failsafeOutboundHostPorts, "
+     "nftablesMode and policyDataplane)"},
+    {"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\nspec:\n  finalizers: [kubernetes]\n",
+     "ns.yaml:6:3: spec: must be empty: tabby reads only a Namespace's name and labels"},
+    {"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a.b\n",
+     "ns.yaml:4:9: metadata.name: must be a lower-case RFC 1123 label"},
+    {"apiVersion: projectcalico.org/v3\nkind: Namespace\nmetadata:\n  name: a\n",
+     "ns.yaml:1:13: apiVersion: must be v1, not \"projectcalico.org/v3\""},
+    {"apiVersion: v1\nkind: NetworkPolicy\nmetadata:\n  name: a\n",
+     "np.yaml:1:13: apiVersion: must be projectcalico.org/v3 or networking.k8s.io/v1, not \"v1\""},
+#define KNP_HEAD \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: k\nspec:\n"
+    {KNP_HEAD "  policyTypes: [Ingress]\n",
+     "knp.yaml:6:3: spec.podSelector: required ({} selects every pod)"},
+    {KNP_HEAD "  podSelector:\n    matchExpressions:\n    - {key: a, operator: In}\n",
+     "knp.yaml:8:7: spec.podSelector.matchExpressions[0].values: must not be empty for In"},
+    {KNP_HEAD
+     "  podSelector:\n    matchExpressions:\n    - {key: a, operator: Exists, values: [x]}\n",
+     "knp.yaml:8:42: spec.podSelector.matchExpressions[0].values: must be empty for Exists"},
+    {KNP_HEAD "  podSelector:\n    matchExpressions:\n    - {key: a, operator: Equals}\n",
+     "knp.yaml:8:26: spec.podSelector.matchExpressions[0].operator: must be In, NotIn, Exists or "
+     "DoesNotExist"},
+    {KNP_HEAD
+     "  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: 198.18.0.0/24, except: [198.18.1.0/24]}\n",
+     "knp.yaml:9:47: spec.ingress[0].from[0].ipBlock.except[0]: 198.18.1.0/24 is not inside cidr "
+     "198.18.0.0/24"},
+    {KNP_HEAD "  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: 198.18.0.0/24}\n"
+	      "      podSelector: {}\n",
+     "knp.yaml:9:16: spec.ingress[0].from[0]: ipBlock cannot be combined with podSelector or "
+     "namespaceSelector"},
+    {KNP_HEAD "  podSelector: {}\n  ingress:\n  - from:\n    - {}\n",
+     "knp.yaml:9:7: spec.ingress[0].from[0]: needs podSelector, namespaceSelector or ipBlock"},
+    {KNP_HEAD "  podSelector: {}\n  ingress:\n  - ports:\n    - {port: http, endPort: 90}\n",
+     "knp.yaml:9:29: spec.ingress[0].ports[0].endPort: needs a numeric port"},
+    {KNP_HEAD "  podSelector: {}\n  ingress:\n  - ports:\n    - {port: 100, endPort: 90}\n",
+     "knp.yaml:9:28: spec.ingress[0].ports[0].endPort: must not be below port 100"},
+    {KNP_HEAD "  podSelector: {}\n  ingress:\n  - ports:\n    - {endPort: 90}\n",
+     "knp.yaml:9:17: spec.ingress[0].ports[0].endPort: needs a numeric port"},
+    {KNP_HEAD "  podSelector: {}\n  egress:\n  - ports:\n    - {protocol: ICMP, port: 1}\n",
+     "knp.yaml:9:18: spec.egress[0].ports[0].protocol: must be TCP, UDP or SCTP"},
+    {KNP_HEAD "  podSelector: {}\n  egress:\n  - from: []\n",
+     "knp.yaml:8:5: spec.egress[0].from: unknown field"},
+    {"apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\nspec:\n"
+     "  orchestrator: k8s\n  node: h1\n  interfaceName: tby1\n  ports:\n"
+     "  - {name: http, protocol: TCP, port: 80, hostPort: 8080}\n",
+     "wep.yaml:10:43: spec.ports[0].hostPort: not supported by tabby"},
     /* the first document is valid, the second is not: nothing is returned */
     {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n---\n"
 	       "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p2\nspec:\n"

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shared decoding helpers (model/model-internal.h): typed scalar access with Calico's strict
+ * rules, and errors carrying the node's line, column and dotted field path.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model-internal.h"
+#include "model/model.h"
+
+void mdec_pathf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* paths longer than parse_err.field are cut; they only label an error */
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+void mdec_join(char *buf, size_t size, const char *parent, const char *key)
+{
+	mdec_pathf(buf, size, "%s.%s", parent, key);
+}
+
+int mdec_fail(const struct dctx *c, const struct mnode *at, const char *field, const char *fmt, ...)
+{
+	char msg[sizeof(c->err->msg)];
+	char path[sizeof(c->err->field)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s%s", field && *field ? c->prefix : "", field ? field : "");
+	return parse_err_set(c->err, c->file, at ? at->line : 0, at ? at->column : 0, path, "%s",
+			     msg);
+}
+
+bool mdec_is_null(const struct mnode *n)
+{
+	return !n || (n->type == MNODE_SCALAR && mnode_scalar_kind(n) == MNODE_NULL);
+}
+
+/* A mapping (NULL and null mean an empty one). Also refuses duplicate and too many keys. */
+int mdec_want_map(const struct dctx *c, const struct mnode *n, const char *field)
+{
+	if (mdec_is_null(n))
+		return 0;
+	if (n->type != MNODE_MAP)
+		return mdec_fail(c, n, field, "must be a mapping");
+	if (n->n > MODEL_MAX_MAP_FIELDS)
+		return mdec_fail(c, n, field, "more than %d fields", MODEL_MAX_MAP_FIELDS);
+	for (size_t i = 1; i < n->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(n->keys[i]->text, n->keys[j]->text) == 0) {
+				char f[sizeof(c->err->field)];
+
+				mdec_pathf(f, sizeof(f), "%s%s%s", field, *field ? "." : "",
+					   n->keys[i]->text);
+				return mdec_fail(c, n->keys[i], f, "duplicate field");
+			}
+	return 0;
+}
+
+int mdec_want_seq(const struct dctx *c, const struct mnode *n, const char *field, size_t max)
+{
+	if (mdec_is_null(n))
+		return 0;
+	if (n->type != MNODE_SEQ)
+		return mdec_fail(c, n, field, "must be a list");
+	if (n->n > max)
+		return mdec_fail(c, n, field, "more than %zu entries", max);
+	return 0;
+}
+
+/* Number of entries of a mapping or list that may be null. */
+size_t mdec_count(const struct mnode *n)
+{
+	return mdec_is_null(n) ? 0 : n->n;
+}
+
+/* A string scalar, borrowed; *ret stays NULL for null. */
+int mdec_get_text(const struct dctx *c, const struct mnode *n, const char *field, const char **ret)
+{
+	if (mdec_is_null(n))
+		return 0;
+	if (n->type != MNODE_SCALAR || mnode_scalar_kind(n) != MNODE_STR)
+		return mdec_fail(c, n, field, "must be a string");
+	if (strlen(n->text) != n->text_len)
+		return mdec_fail(c, n, field, "must not contain NUL characters");
+	*ret = n->text;
+	return 0;
+}
+
+int mdec_get_str(const struct dctx *c, const struct mnode *n, const char *field, char **ret)
+{
+	const char *t = NULL;
+	char *s;
+	int r = mdec_get_text(c, n, field, &t);
+
+	if (r < 0 || !t)
+		return r;
+	s = strdup(t);
+	if (!s)
+		return -ENOMEM;
+	free(*ret);
+	*ret = s;
+	return 0;
+}
+
+int mdec_get_bool(const struct dctx *c, const struct mnode *n, const char *field, bool *ret)
+{
+	if (mdec_is_null(n))
+		return 0;
+	if (n->type != MNODE_SCALAR || mnode_scalar_kind(n) != MNODE_BOOL)
+		return mdec_fail(c, n, field, "must be a boolean (true or false)");
+	*ret = n->text[0] == 't' || n->text[0] == 'T';
+	return 0;
+}
+
+/* A non-negative decimal integer scalar; *ret untouched for null (then returns 0, not 1). */
+int mdec_get_uint(const struct dctx *c, const struct mnode *n, const char *field, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (mdec_is_null(n))
+		return 0;
+	if (n->type != MNODE_SCALAR || mnode_scalar_kind(n) != MNODE_INT)
+		return mdec_fail(c, n, field, "must be an integer");
+	const char *s = n->text;
+
+	if (*s == '+')
+		s++;
+	if (*s == '-')
+		return mdec_fail(c, n, field, "must not be negative");
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return mdec_fail(c, n, field, "must be a decimal integer");
+	for (; *s; s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return mdec_fail(c, n, field, "%s is too large", n->text);
+	}
+	*ret = v;
+	return 1;
+}
+
+/* Calico numorstring.ASNumber: an integer, or a string holding a number or asdot "A.B". */
+int mdec_get_as_number(const struct dctx *c, const struct mnode *n, const char *field,
+		       uint32_t *ret)
+{
+	if (mdec_is_null(n))
+		return 0;
+	if (n->type != MNODE_SCALAR || mnode_scalar_kind(n) == MNODE_BOOL)
+		return mdec_fail(c, n, field, "must be an AS number");
+	if (model_parse_as_number(n->text, ret) < 0)
+		return mdec_fail(c, n, field,
+				 "invalid AS number \"%s\": must be 1..4294967295 or asdot \"A.B\"",
+				 n->text);
+	return 0;
+}
+
+int mdec_unknown(const struct dctx *c, const struct mnode *key, const char *path)
+{
+	return mdec_fail(c, key, path, "unknown field");
+}
+
+/* A CIDR that must be a masked network (IPPool cidr, serviceClusterIPs). */
+int mdec_get_network(const struct dctx *c, const struct mnode *n, const char *field,
+		     struct ip_prefix *ret)
+{
+	const char *t = NULL;
+	struct ip_prefix p;
+	char buf[IP_PREFIX_STRLEN];
+	int r = mdec_get_text(c, n, field, &t);
+
+	if (r < 0)
+		return r;
+	if (!t)
+		return mdec_fail(c, n, field, "required");
+	if (!strchr(t, '/') || ip_prefix_parse(t, false, &p) < 0)
+		return mdec_fail(c, n, field, "invalid CIDR \"%s\"", t);
+	if (!ip_prefix_is_masked(&p)) {
+		struct ip_prefix m = ip_prefix_mask(p);
+
+		return mdec_fail(c, n, field,
+				 "invalid CIDR \"%s\": host bits are set (network is %s)", t,
+				 ip_prefix_format(&m, buf));
+	}
+	*ret = p;
+	return 0;
+}
+
+int mdec_labels(const struct dctx *c, const struct mnode *m, const char *field,
+		struct model_labels *l)
+{
+	int r = mdec_want_map(c, m, field);
+
+	if (r < 0)
+		return r;
+	if (mdec_count(m) > MODEL_MAX_LABELS)
+		return mdec_fail(c, m, field, "more than %d labels", MODEL_MAX_LABELS);
+	for (size_t i = 0; i < mdec_count(m); i++) {
+		const char *key = m->keys[i]->text, *value = NULL;
+		char f[sizeof(c->err->field)];
+
+		mdec_join(f, sizeof(f), field, key);
+		if (!model_label_key_is_valid(key))
+			return mdec_fail(
+			    c, m->keys[i], f,
+			    "invalid label key: must be a qualified name ([DNS subdomain "
+			    "\"/\"] name of at most 63 characters of [A-Za-z0-9-_.], "
+			    "starting and ending with an alphanumeric)");
+		r = mdec_get_text(c, m->values[i], f, &value);
+		if (r < 0)
+			return r;
+		if (!value)
+			value = "";
+		if (!model_label_value_is_valid(value))
+			return mdec_fail(
+			    c, m->values[i], f,
+			    "invalid label value \"%s\": must be at most 63 characters of "
+			    "[A-Za-z0-9-_.], starting and ending with an alphanumeric",
+			    value);
+		r = model_labels_set(l, key, value);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int mdec_strv(const struct dctx *c, const struct mnode *v, const char *field, size_t max,
+	      char ***ret, size_t *ret_n)
+{
+	int r = mdec_want_seq(c, v, field, max);
+
+	if (r < 0 || !mdec_count(v))
+		return r;
+	*ret = calloc(v->n + 1, sizeof(char *));
+	if (!*ret)
+		return -ENOMEM;
+	for (size_t j = 0; j < v->n; j++) {
+		char g[sizeof(c->err->field)];
+
+		mdec_pathf(g, sizeof(g), "%s[%zu]", field, j);
+		r = mdec_get_str(c, v->values[j], g, &(*ret)[*ret_n]);
+		if (r < 0)
+			return r;
+		if (!(*ret)[*ret_n])
+			return mdec_fail(c, v->values[j], g, "must be a string");
+		(*ret_n)++;
+	}
+	return 0;
+}
+
+int mdec_get_selector(const struct dctx *c, const struct mnode *v, const char *field, char **ret)
+{
+	const char *why = NULL;
+	int r = mdec_get_str(c, v, field, ret);
+
+	if (r < 0 || !*ret)
+		return r;
+	if (!**ret) {
+		/* Calico's default: "" is the same as leaving the selector out */
+		free(*ret);
+		*ret = NULL;
+		return 0;
+	}
+	/* TODO: acl/selector.h sel_parse() (full grammar) replaces this structural check */
+	if (model_selector_check(*ret, &why) < 0)
+		return mdec_fail(c, v, field, "invalid selector \"%s\": %s", *ret, why);
+	return 0;
+}
