@@ -7,8 +7,11 @@
  * the dump NLM_F_DUMP_INTR because the table changed under it), route writes with
  * NLM_F_CREATE|NLM_F_REPLACE, deletions that name the protocol and type so the kernel only
  * removes the route we mean, and sysctl writes under /proc/sys (which follows the current
- * network namespace). Interface names are resolved with if_nametoindex(), an ioctl on a socket,
- * for the same reason: /sys/class/net may belong to another namespace (lab README).
+ * network namespace). Interface names and indexes come from one link dump per apply pass (taken
+ * with the route dump, which every pass starts with) rather than from if_nametoindex(), which opens
+ * and closes a socket per call and dominated felix's CPU with many workloads (bench/README.md);
+ * a name missing from that dump (a veth created since) falls back to if_nametoindex(). Nothing is
+ * read from /sys/class/net, which may belong to another namespace (lab README).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <net/if.h>
 #include <netlink/errno.h>
 #include <netlink/netlink.h>
+#include <netlink/route/link.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <stdio.h>
@@ -29,6 +33,7 @@
 
 struct route_table_nl {
 	struct nl_sock *sk;
+	struct nl_cache *links; /* refreshed at every route dump; NULL until the first */
 };
 
 /* libnl's NLE_* codes to -errno. */
@@ -102,6 +107,9 @@ struct route_table_nl *route_table_nl_free(struct route_table_nl *nl)
 	if (!nl) {
 		return NULL;
 	}
+	if (nl->links) {
+		nl_cache_free(nl->links);
+	}
 	nl_socket_free(nl->sk);
 	free(nl);
 	return NULL;
@@ -135,6 +143,35 @@ static struct nl_addr *addr_to_nl(const struct ip_addr *a, unsigned prefixlen)
 	return n;
 }
 
+/* One link dump per pass; on failure the old cache (or none) stays and lookups fall back to
+ * if_nametoindex()/if_indextoname(). */
+static void links_refresh(struct route_table_nl *nl)
+{
+	struct nl_cache *c = NULL;
+	int r = -NLE_DUMP_INTR;
+
+	for (int attempt = 0; attempt < ROUTE_TABLE_DUMP_RETRIES && r == -NLE_DUMP_INTR;
+	     attempt++) {
+		r = rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &c);
+	}
+	if (r < 0) {
+		log_debug("link dump failed: %s, using if_nametoindex()", nl_geterror(r));
+		return;
+	}
+	if (nl->links) {
+		nl_cache_free(nl->links);
+	}
+	nl->links = c;
+}
+
+static void link_name(struct route_table_nl *nl, int ifindex, char ifname[static IF_NAMESIZE])
+{
+	if (nl->links && rtnl_link_i2name(nl->links, ifindex, ifname, IF_NAMESIZE)) {
+		return;
+	}
+	(void)if_indextoname((unsigned)ifindex, ifname);
+}
+
 static int nl_dump_routes(void *h, int family, uint32_t table, route_table_route_cb cb,
 			  void *userdata)
 {
@@ -142,6 +179,7 @@ static int nl_dump_routes(void *h, int family, uint32_t table, route_table_route
 	struct nl_cache *cache = NULL;
 	int r = 0;
 
+	links_refresh(nl);
 	for (int attempt = 0; attempt < ROUTE_TABLE_DUMP_RETRIES; attempt++) {
 		r = rtnl_route_alloc_cache(nl->sk, family, 0, &cache);
 		if (r != -NLE_DUMP_INTR) {
@@ -176,7 +214,7 @@ static int nl_dump_routes(void *h, int family, uint32_t table, route_table_route
 			x.multipath = true;
 		}
 		if (x.ifindex > 0) {
-			(void)if_indextoname((unsigned)x.ifindex, x.ifname);
+			link_name(nl, x.ifindex, x.ifname);
 		}
 		r = cb(userdata, &x);
 		if (r < 0) {
@@ -278,7 +316,7 @@ static int nl_dump_neighs(void *h, int family, route_table_neigh_cb cb, void *us
 			memcpy(x.mac, nl_addr_get_binary_addr(ll), 6);
 		}
 		if (x.ifindex > 0) {
-			(void)if_indextoname((unsigned)x.ifindex, x.ifname);
+			link_name(nl, x.ifindex, x.ifname);
 		}
 		r = cb(userdata, &x);
 		if (r < 0) {
@@ -338,6 +376,11 @@ static int nl_delete_neigh(void *h, const struct route_table_neigh *x)
 
 static int nl_link_index(void *h, const char *ifname)
 {
+	struct route_table_nl *nl = h;
+	int cached = nl->links ? rtnl_link_name2i(nl->links, ifname) : 0;
+	if (cached > 0) {
+		return cached;
+	}
 	unsigned idx = if_nametoindex(ifname);
 	return idx ? (int)idx : -ENODEV;
 }
