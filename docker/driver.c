@@ -1,0 +1,1322 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * DOC: tabby-docker, the libnetwork remote network and IPAM driver
+ *
+ * One Docker network created with "--driver tabby --ipam-driver tabby" is a routed tabby
+ * network: every container on it is a WorkloadEndpoint (orchestrator "libnetwork", namespace =
+ * the Docker network name), attached exactly like a CNI workload through wl-plumb (the veth,
+ * host sysctls, host /32 route with our protocol and the permanent neighbour), so felix and
+ * BIRD route it like any other workload. The same network name on several hosts is one network.
+ *
+ * Who does what (libnetwork's order of calls, observed with dockerd 20.10):
+ *   IpamDriver.RequestPool    the tabby IPPool named by --ipam-opt tabby.pool=NAME, or the one
+ *                             whose CIDR equals --subnet, or any enabled pool (0.0.0.0/0)
+ *   IpamDriver.RequestAddress the gateway request gets 169.254.1.1/32 and allocates nothing;
+ *                             an endpoint address comes from ipam_auto_assign() on this node
+ *   NetworkDriver.CreateNetwork  checks --opt tabby.pool against the IPAM pool, remembers it
+ *   NetworkDriver.CreateEndpoint veth (peer left in the host netns), WEP, host route+neighbour;
+ *                             each step undone in reverse when a later one fails
+ *   NetworkDriver.Join        SrcName = the peer; routes 169.254.1.1/32 (connected) and default
+ *                             via 169.254.1.1, DisableGatewayService: the container ends up with
+ *                             eth0 <ip>/32 and the same routes as a CNI workload
+ *   DeleteEndpoint / ReleaseAddress  undo; both idempotent
+ *
+ * Names: the libnetwork protocol gives the driver neither the container nor the network name.
+ * The network name is read from dockerd (GET /networks/<id>) at the first CreateEndpoint and
+ * remembered in the state directory; the container id, name and labels are read after Join
+ * (GET /containers/json, matching the endpoint id) and written onto the WEP. Until the container
+ * is known, the endpoint id stands in for the container id: the workload id (input of the veth
+ * name) is "<network name>.<endpoint id>" and the WEP is "<node>-libnetwork-<endpoint id[:12]>-eth0",
+ * both derivable again at DeleteEndpoint, so a restarted daemon needs no endpoint state.
+ * RequestAddress knows neither the endpoint nor the network either, so its IPAM handle is
+ * "libnetwork.<32 random hex>"; ReleaseAddress releases by address.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+
+#include "cni/wl-plumb.h"
+#include "docker/dockerd-api.h"
+#include "docker/driver.h"
+#include "ipam/ipam.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+#include "model/model.h"
+
+#define POOL_ID_PREFIX "tabby:"
+#define POOL_ID_ANY POOL_ID_PREFIX "*"
+#define GATEWAY_ADDR "169.254.1.1"
+#define CONTAINER_IFNAME "eth0"
+#define LABEL_RETRY_MS 500
+#define LABEL_MAX_TRIES 120 /* one minute */
+
+struct dk_network {
+	struct dk_network *next;
+	char *id;
+	char *name; /* Docker network name; NULL until read from dockerd */
+	char *pool; /* IPPool name the network is bound to; NULL = any pool */
+};
+
+struct dk_pending {
+	struct dk_pending *next;
+	char *net_id;
+	char *ep_id;
+	unsigned tries;
+	int64_t due_ms; /* CLOCK_MONOTONIC */
+};
+
+struct dk_driver {
+	struct ds_client *ds;
+	char *node;
+	char *state_dir;
+	char *docker_socket;
+	struct dk_network *networks;
+	size_t n_networks;
+	struct dk_pending *pending;
+	size_t n_pending;
+};
+
+/* ---- small helpers ---- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static struct json_object *jobj(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;
+}
+
+/* Docker ids are hex; network ids double as file names, so nothing else is accepted. */
+static bool id_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 128)
+		return false;
+	return strspn(s, "0123456789abcdefABCDEF") == n;
+}
+
+static void network_free(struct dk_network *n)
+{
+	if (!n)
+		return;
+	free(n->id);
+	free(n->name);
+	free(n->pool);
+	free(n);
+}
+
+static void pending_free(struct dk_pending *p)
+{
+	if (!p)
+		return;
+	free(p->net_id);
+	free(p->ep_id);
+	free(p);
+}
+
+static void json_putp(struct json_object **o)
+{
+	if (*o)
+		json_object_put(*o);
+}
+
+/* {"Err": "...", "Error": "..."}; libnetwork shows the text to the user. The NetworkDriver
+ * protocol names the field "Err" (docs/remote.md); dockerd's IPAM client reads "Error" instead
+ * (observed with dockerd 20.10: an answer with only "Err" was taken as success, and the empty
+ * Pool then failed as "invalid CIDR address"). Both keys go into every error answer. */
+static struct json_object *err_reply(const char *fmt, ...) _printf_(1, 2);
+static struct json_object *err_reply(const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn("answering error: %s", msg);
+	if (o) {
+		json_object_object_add(o, "Err", json_object_new_string(msg));
+		json_object_object_add(o, "Error", json_object_new_string(msg));
+	}
+	return o;
+}
+
+static const char *ds_cause(int r)
+{
+	switch (r) {
+	case -ENOSPC:
+		return "the tabby IP pool is exhausted";
+	case -ENOENT:
+		return "no usable tabby IP pool";
+	case -EBUSY:
+		return "too many concurrent IPAM updates, try again";
+	case -ECONNREFUSED:
+	case -EHOSTUNREACH:
+	case -ETIMEDOUT:
+	case -ECONNRESET:
+		return "the tabby datastore is unreachable";
+	case -EPROTO:
+		return "the tabby datastore answered something unexpected";
+	default:
+		return strerror(-r);
+	}
+}
+
+/* ---- network state (one JSON file per network) ---- */
+
+static int state_path(const struct dk_driver *d, const char *id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/networks/%s.json", d->state_dir, id);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int network_save(const struct dk_driver *d, const struct dk_network *n)
+{
+	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
+	char path[4096], tmp[4200];
+	const char *text;
+	int fd, r;
+	size_t len;
+
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "id", json_object_new_string(n->id));
+	json_object_object_add(o, "name", n->name ? json_object_new_string(n->name) : NULL);
+	json_object_object_add(o, "pool", n->pool ? json_object_new_string(n->pool) : NULL);
+	r = state_path(d, n->id, path, sizeof(path));
+	if (r < 0)
+		return r;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	len = strlen(text);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return log_error_errno(-errno, "open %s: %m", tmp);
+	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+		r = errno ? -errno : -EIO;
+		close(fd);
+		unlink(tmp);
+		return log_error_errno(r, "write %s: %m", tmp);
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+		return log_error_errno(r, "rename %s: %m", path);
+	}
+	return 0;
+}
+
+static struct dk_network *network_find(struct dk_driver *d, const char *id)
+{
+	for (struct dk_network *n = d->networks; n; n = n->next)
+		if (strcmp(n->id, id) == 0)
+			return n;
+	return NULL;
+}
+
+static int network_add(struct dk_driver *d, const char *id, const char *name, const char *pool,
+		       struct dk_network **ret)
+{
+	struct dk_network *n;
+
+	if (d->n_networks >= DK_MAX_NETWORKS)
+		return -E2BIG;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->id = strdup(id);
+	n->name = name ? strdup(name) : NULL;
+	n->pool = pool ? strdup(pool) : NULL;
+	if (!n->id || (name && !n->name) || (pool && !n->pool)) {
+		network_free(n);
+		return -ENOMEM;
+	}
+	n->next = d->networks;
+	d->networks = n;
+	d->n_networks++;
+	if (ret)
+		*ret = n;
+	return 0;
+}
+
+static void network_remove(struct dk_driver *d, const char *id)
+{
+	char path[4096];
+
+	for (struct dk_network **pp = &d->networks; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->id, id) == 0) {
+			struct dk_network *n = *pp;
+
+			*pp = n->next;
+			network_free(n);
+			d->n_networks--;
+			break;
+		}
+	}
+	if (state_path(d, id, path, sizeof(path)) >= 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warn_errno(-errno, "unlink %s: %m, ignoring", path);
+}
+
+static int networks_load(struct dk_driver *d)
+{
+	char dir[4096];
+	DIR *dh;
+	struct dirent *de;
+	int r = 0;
+
+	snprintf(dir, sizeof(dir), "%s/networks", d->state_dir);
+	if (mkdir(d->state_dir, 0755) < 0 && errno != EEXIST)
+		return log_error_errno(-errno, "mkdir %s: %m", d->state_dir);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return log_error_errno(-errno, "mkdir %s: %m", dir);
+	dh = opendir(dir);
+	if (!dh)
+		return log_error_errno(-errno, "opendir %s: %m", dir);
+	while ((de = readdir(dh))) {
+		_cleanup_(json_putp) struct json_object *o = NULL;
+		char path[4400];
+		const char *id;
+		size_t len = strlen(de->d_name);
+
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		o = json_object_from_file(path);
+		id = jstr(o, "id");
+		if (!o || !id_valid(id)) {
+			log_warn("%s: not a network state file, ignoring", path);
+			continue;
+		}
+		r = network_add(d, id, jstr(o, "name"), jstr(o, "pool"), NULL);
+		if (r < 0)
+			break;
+		log_debug("remembered network %s (%s)", id,
+			  jstr(o, "name") ?: "name not known yet");
+	}
+	closedir(dh);
+	return r;
+}
+
+/* The Docker network name, read once from dockerd. It is also the WEP namespace, so it must be
+ * a lower-case RFC 1123 label. */
+static int network_name(struct dk_driver *d, const char *id, const char **ret, char *why,
+			size_t why_len)
+{
+	_cleanup_(json_putp) struct json_object *o = NULL;
+	struct dk_network *n = network_find(d, id);
+	char path[256];
+	const char *name;
+	size_t len;
+	int r;
+
+	if (n && n->name) {
+		*ret = n->name;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/networks/%s", id);
+	r = dk_api_get(d->docker_socket, path, &o);
+	if (r < 0) {
+		snprintf(why, why_len, "cannot read network %.12s from dockerd at %s: %s", id,
+			 d->docker_socket, strerror(-r));
+		return r;
+	}
+	name = jstr(o, "Name");
+	len = name ? strlen(name) : 0;
+	if (len == 0 || len > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != len ||
+	    name[0] == '-' || name[len - 1] == '-') {
+		snprintf(why, why_len,
+			 "Docker network name \"%s\" cannot be a tabby namespace: use at most 63 "
+			 "lower-case letters, digits and '-'",
+			 name ?: "");
+		return -EINVAL;
+	}
+	if (!n) {
+		r = network_add(d, id, name, NULL, &n);
+		if (r < 0) {
+			snprintf(why, why_len, "cannot remember network: %s", strerror(-r));
+			return r;
+		}
+	} else {
+		n->name = strdup(name);
+		if (!n->name)
+			return -ENOMEM;
+	}
+	r = network_save(d, n);
+	if (r < 0)
+		log_warn_errno(r, "cannot save network %s state: %m, continuing", id);
+	*ret = n->name;
+	return 0;
+}
+
+/* ---- pools ---- */
+
+static int pool_find(struct dk_driver *d, const char *name, const struct ip_prefix *cidr,
+		     char **ret_name, struct ip_prefix *ret_cidr, char *why, size_t why_len)
+{
+	struct model_list pools = {};
+	char buf[IP_PREFIX_STRLEN];
+	int r;
+
+	r = ipam_list_pools(d->ds, &pools);
+	if (r < 0) {
+		snprintf(why, why_len, "cannot read tabby IP pools: %s", ds_cause(r));
+		return r;
+	}
+	r = -ENOENT;
+	for (size_t i = 0; i < pools.n; i++) {
+		const struct model_resource *p = pools.items[i];
+
+		if (name && strcmp(p->meta.name, name) != 0)
+			continue;
+		if (!name && !ip_prefix_equal(&p->ippool.cidr, cidr))
+			continue;
+		if (p->ippool.disabled) {
+			snprintf(why, why_len, "tabby IP pool %s is disabled", p->meta.name);
+			r = -EINVAL;
+			break;
+		}
+		if (p->ippool.cidr.addr.family != AF_INET) {
+			snprintf(why, why_len,
+				 "tabby IP pool %s is not IPv4 (IPv6 is not supported "
+				 "by tabby-docker yet)",
+				 p->meta.name);
+			r = -EAFNOSUPPORT;
+			break;
+		}
+		if (ret_name) {
+			*ret_name = strdup(p->meta.name);
+			if (!*ret_name) {
+				r = -ENOMEM;
+				break;
+			}
+		}
+		if (ret_cidr)
+			*ret_cidr = p->ippool.cidr;
+		r = 0;
+		break;
+	}
+	if (r == -ENOENT) {
+		if (name)
+			snprintf(why, why_len, "no tabby IP pool named %s", name);
+		else
+			snprintf(why, why_len, "no tabby IP pool with CIDR %s",
+				 ip_prefix_format(cidr, buf));
+	}
+	model_list_done(&pools);
+	return r;
+}
+
+/* ---- WorkloadEndpoint ---- */
+
+static int wep_key(const struct dk_driver *d, const char *ns, const char *ep_id, struct strbuf *ret)
+{
+	char name[MODEL_NAME_MAX + 1];
+
+	snprintf(name, sizeof(name), "%s-libnetwork-%.12s-%s", d->node, ep_id, CONTAINER_IFNAME);
+	return model_key(MODEL_KIND_WORKLOAD_ENDPOINT, ns, name, ret);
+}
+
+static int wep_write(struct dk_driver *d, const char *ns, const char *ep_id,
+		     const char *host_ifname, const struct ip_addr *addr, const char *mac)
+{
+	_cleanup_(model_resource_freep) struct model_resource *w = calloc(1, sizeof(*w));
+	_cleanup_strbuf_ struct strbuf key, val;
+	char name[MODEL_NAME_MAX + 1];
+	int r;
+
+	strbuf_init(&key);
+	strbuf_init(&val);
+	if (!w)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "%s-libnetwork-%.12s-%s", d->node, ep_id, CONTAINER_IFNAME);
+	w->kind = MODEL_KIND_WORKLOAD_ENDPOINT;
+	w->meta.name = strdup(name);
+	w->meta.namespace = strdup(ns);
+	w->wep.orchestrator = strdup("libnetwork");
+	w->wep.node = strdup(d->node);
+	w->wep.endpoint = strdup(CONTAINER_IFNAME);
+	w->wep.interface_name = strdup(host_ifname);
+	w->wep.mac = strdup(mac);
+	w->wep.ip_networks = calloc(1, sizeof(*w->wep.ip_networks));
+	if (!w->meta.name || !w->meta.namespace || !w->wep.orchestrator || !w->wep.node ||
+	    !w->wep.endpoint || !w->wep.interface_name || !w->wep.mac || !w->wep.ip_networks)
+		return -ENOMEM;
+	w->wep.ip_networks[0] = ip_prefix_host(addr);
+	w->wep.n_ip_networks = 1;
+	r = model_encode_json(w, &val);
+	if (r >= 0)
+		r = model_key(w->kind, ns, name, &key);
+	if (r < 0)
+		return r;
+	r = ds_put(d->ds, strbuf_cstr(&key), strbuf_cstr(&val), val.len, 0, NULL);
+	if (r < 0)
+		return log_error_errno(r, "write %s: %m", strbuf_cstr(&key));
+	log_info("wrote %s", strbuf_cstr(&key));
+	return 0;
+}
+
+static int wep_delete(struct dk_driver *d, const char *ns, const char *ep_id)
+{
+	_cleanup_strbuf_ struct strbuf key;
+	int64_t deleted = 0;
+	int r;
+
+	strbuf_init(&key);
+	r = wep_key(d, ns, ep_id, &key);
+	if (r < 0)
+		return r;
+	r = ds_delete(d->ds, strbuf_cstr(&key), &deleted);
+	if (r < 0)
+		return log_error_errno(r, "delete %s: %m", strbuf_cstr(&key));
+	if (deleted)
+		log_info("deleted %s", strbuf_cstr(&key));
+	return 0;
+}
+
+/* Kubernetes label rules (Calico applies them to WEP labels): key = [DNS subdomain "/"] name,
+ * name and value at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends. */
+static bool label_part_ok(const char *s, size_t n, bool empty_ok)
+{
+	static const char *alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+	if (n == 0)
+		return empty_ok;
+	if (n > 63 || !strchr(alnum, s[0]) || !strchr(alnum, s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr(alnum, s[i]) && !strchr("-_.", s[i]))
+			return false;
+	return true;
+}
+
+static bool label_ok(const char *key, const char *value)
+{
+	const char *slash = strchr(key, '/');
+	const char *name = slash ? slash + 1 : key;
+
+	if (slash) {
+		size_t plen = (size_t)(slash - key);
+
+		if (plen == 0 || plen > 253 ||
+		    strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789-.") != plen)
+			return false;
+	}
+	return label_part_ok(name, strlen(name), false) &&
+	       label_part_ok(value, strlen(value), true);
+}
+
+/* Copy the container's id, name and labels onto the WEP (compare-and-swap on its revision). */
+static int wep_set_container(struct dk_driver *d, const char *ns, const char *ep_id,
+			     struct json_object *container)
+{
+	_cleanup_(model_resource_freep) struct model_resource *w = NULL;
+	_cleanup_strbuf_ struct strbuf key, val;
+	struct json_object *labels = jobj(container, "Labels"), *names = jobj(container, "Names");
+	const char *cid = jstr(container, "Id"), *cname = NULL;
+	struct parse_err perr = {};
+	struct ds_kv kv = {};
+	int r;
+
+	strbuf_init(&key);
+	strbuf_init(&val);
+	if (!cid)
+		return -EPROTO;
+	if (names && json_object_is_type(names, json_type_array) &&
+	    json_object_array_length(names) > 0)
+		cname = json_object_get_string(json_object_array_get_idx(names, 0));
+	if (cname && cname[0] == '/')
+		cname++;
+	r = wep_key(d, ns, ep_id, &key);
+	if (r < 0)
+		return r;
+	r = ds_get(d->ds, strbuf_cstr(&key), &kv, NULL);
+	if (r < 0)
+		return r; /* -ENOENT: the endpoint went away meanwhile */
+	r = model_decode_one(kv.value, kv.value_len, strbuf_cstr(&key), &w, &perr);
+	if (r < 0) {
+		ds_kv_done(&kv);
+		return log_error_errno(r, "%s: does not decode: %s: %s", strbuf_cstr(&key),
+				       perr.field, perr.msg);
+	}
+	free(w->wep.container_id);
+	w->wep.container_id = strdup(cid);
+	free(w->wep.workload);
+	w->wep.workload = cname ? strdup(cname) : NULL;
+	if (!w->wep.container_id || (cname && !w->wep.workload)) {
+		ds_kv_done(&kv);
+		return -ENOMEM;
+	}
+	if (labels && json_object_is_type(labels, json_type_object)) {
+		json_object_object_foreach(labels, lk, lv)
+		{
+			const char *v = json_object_get_string(lv);
+
+			if (!v || !label_ok(lk, v)) {
+				log_warn(
+				    "container %.12s: label \"%s\" is not a valid tabby label, "
+				    "ignoring",
+				    cid, lk);
+				continue;
+			}
+			r = model_labels_set(&w->meta.labels, lk, v);
+			if (r < 0) {
+				ds_kv_done(&kv);
+				return r;
+			}
+		}
+	}
+	r = model_encode_json(w, &val);
+	if (r >= 0)
+		r = ds_update(d->ds, strbuf_cstr(&key), strbuf_cstr(&val), val.len, kv.mod_revision,
+			      NULL);
+	ds_kv_done(&kv);
+	if (r < 0)
+		return r;
+	log_info("%s: container %.12s (%s), %zu labels", strbuf_cstr(&key), cid, cname ?: "",
+		 w->meta.labels.n);
+	return 0;
+}
+
+/* ---- link helper: the MAC of a link in the current netns ---- */
+
+static int link_mac(const char *ifname, char ret[static WL_PLUMB_MAC_STRLEN])
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct rtnl_link *l = NULL;
+	struct nl_addr *a;
+	int r;
+
+	if (!sk)
+		return -ENOMEM;
+	r = nl_connect(sk, NETLINK_ROUTE);
+	if (r < 0) {
+		nl_socket_free(sk);
+		return -EIO;
+	}
+	r = rtnl_link_get_kernel(sk, 0, ifname, &l);
+	nl_socket_free(sk);
+	if (r < 0)
+		return -ENODEV;
+	a = rtnl_link_get_addr(l);
+	if (!a || nl_addr_get_len(a) != 6) {
+		rtnl_link_put(l);
+		return -EADDRNOTAVAIL;
+	}
+	const uint8_t *b = nl_addr_get_binary_addr(a);
+	snprintf(ret, WL_PLUMB_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3],
+		 b[4], b[5]);
+	rtnl_link_put(l);
+	return 0;
+}
+
+static bool mac_valid(const char *s)
+{
+	unsigned v[6];
+	char end;
+
+	return strlen(s) == 17 && sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+					 &v[4], &v[5], &end) == 6;
+}
+
+struct ep_names {
+	char host[WL_PLUMB_IFNAMSIZ];
+	char peer[WL_PLUMB_IFNAMSIZ];
+};
+
+static int ep_names(const char *ns, const char *ep_id, struct ep_names *ret)
+{
+	_cleanup_free_ char *wid = NULL;
+
+	if (asprintf(&wid, "%s.%s", ns, ep_id) < 0)
+		return -ENOMEM;
+	wl_plumb_host_ifname(wid, ret->host);
+	return wl_plumb_peer_ifname(ret->host, ret->peer);
+}
+
+/* ---- NetworkDriver ---- */
+
+static struct json_object *nd_create_network(struct dk_driver *d, struct json_object *req)
+{
+	const char *id = jstr(req, "NetworkID");
+	struct json_object *opts = jobj(req, "Options");
+	struct json_object *generic = jobj(opts, "com.docker.network.generic");
+	const char *want = jstr(generic, "tabby.pool");
+	struct json_object *v4 = jobj(req, "IPv4Data"), *v6 = jobj(req, "IPv6Data"), *ipd;
+	_cleanup_free_ char *ipam_pool = NULL;
+	struct dk_network *n;
+	const char *space, *cidr_s;
+	struct ip_prefix cidr;
+	char why[384];
+	int r;
+
+	if (!id_valid(id))
+		return err_reply("NetworkID: missing or not a Docker id");
+	if (v6 && json_object_is_type(v6, json_type_array) && json_object_array_length(v6) > 0)
+		return err_reply("IPv6 is not supported by tabby-docker yet");
+	if (!v4 || !json_object_is_type(v4, json_type_array) || json_object_array_length(v4) != 1)
+		return err_reply(
+		    "a tabby network needs exactly one IPv4 pool (--ipam-driver tabby)");
+	ipd = json_object_array_get_idx(v4, 0);
+	space = jstr(ipd, "AddressSpace");
+	cidr_s = jstr(ipd, "Pool");
+	if (!space || (strcmp(space, "tabby-local") != 0 && strcmp(space, "tabby-global") != 0))
+		return err_reply("the tabby network driver needs the tabby IPAM driver: "
+				 "docker network create --driver tabby --ipam-driver tabby ...");
+	if (!cidr_s || ip_prefix_parse(cidr_s, false, &cidr) < 0)
+		return err_reply("IPv4Data.Pool: invalid \"%s\"", cidr_s ?: "");
+	if (cidr.len != 0) {
+		r = pool_find(d, NULL, &cidr, &ipam_pool, NULL, why, sizeof(why));
+		if (r < 0)
+			return err_reply("%s", why);
+	}
+	if (want) {
+		_cleanup_free_ char *found = NULL;
+
+		r = pool_find(d, want, NULL, &found, NULL, why, sizeof(why));
+		if (r < 0)
+			return err_reply("%s", why);
+		if (!ipam_pool)
+			return err_reply(
+			    "--opt tabby.pool=%s reaches only the network driver: pass "
+			    "--ipam-opt tabby.pool=%s as well so that addresses come "
+			    "from that pool",
+			    want, want);
+		if (strcmp(ipam_pool, want) != 0)
+			return err_reply("--opt tabby.pool=%s disagrees with the IPAM pool %s",
+					 want, ipam_pool);
+	}
+	n = network_find(d, id);
+	if (!n) {
+		r = network_add(d, id, NULL, ipam_pool, &n);
+		if (r < 0)
+			return err_reply("cannot remember network: %s", strerror(-r));
+	}
+	r = network_save(d, n);
+	if (r < 0) {
+		network_remove(d, id);
+		return err_reply("cannot save network state in %s: %s", d->state_dir, strerror(-r));
+	}
+	log_info("created network %.12s (pool %s)", id, ipam_pool ?: "any");
+	return json_object_new_object();
+}
+
+static struct json_object *nd_delete_network(struct dk_driver *d, struct json_object *req)
+{
+	const char *id = jstr(req, "NetworkID");
+
+	if (!id_valid(id))
+		return err_reply("NetworkID: missing or not a Docker id");
+	network_remove(d, id);
+	log_info("deleted network %.12s", id);
+	return json_object_new_object();
+}
+
+static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_object *req)
+{
+	const char *nid = jstr(req, "NetworkID"), *eid = jstr(req, "EndpointID");
+	struct json_object *iface = jobj(req, "Interface"), *reply, *ri;
+	const char *addr_s = jstr(iface, "Address"), *req_mac = jstr(iface, "MacAddress");
+	const char *ns;
+	struct ep_names names;
+	struct ip_prefix p;
+	char mac[WL_PLUMB_MAC_STRLEN], why[384], buf[IP_ADDR_STRLEN];
+	int r, k;
+
+	if (!id_valid(nid) || !id_valid(eid))
+		return err_reply("NetworkID/EndpointID: missing or not a Docker id");
+	if (!addr_s || !*addr_s || ip_prefix_parse(addr_s, false, &p) < 0 ||
+	    p.addr.family != AF_INET)
+		return err_reply("endpoint has no IPv4 address: create the network with "
+				 "--ipam-driver tabby");
+	if (req_mac && *req_mac && !mac_valid(req_mac))
+		return err_reply("Interface.MacAddress: invalid \"%s\"", req_mac);
+	r = network_name(d, nid, &ns, why, sizeof(why));
+	if (r < 0)
+		return err_reply("%s", why);
+	r = ep_names(ns, eid, &names);
+	if (r < 0)
+		return err_reply("veth name: %s", strerror(-r));
+
+	/* 1. veth, the container end stays in this netns until libnetwork moves it */
+	r = wl_plumb_veth_create(names.host, names.peer, -1, eid, NULL);
+	if (r < 0)
+		return err_reply("create veth %s: %s", names.host, strerror(-r));
+	if (req_mac && *req_mac) {
+		snprintf(mac, sizeof(mac), "%s", req_mac); /* libnetwork sets it when moving */
+	} else {
+		r = link_mac(names.peer, mac);
+		if (r < 0) {
+			reply = err_reply("read MAC of %s: %s", names.peer, strerror(-r));
+			goto out_veth;
+		}
+	}
+
+	/* 2. endpoint */
+	r = wep_write(d, ns, eid, names.host, &p.addr, mac);
+	if (r < 0) {
+		reply = err_reply("write WorkloadEndpoint: %s", ds_cause(r));
+		goto out_veth;
+	}
+
+	/* 3. host route and neighbour */
+	r = wl_plumb_host_route_add(names.host, &p.addr, mac);
+	if (r < 0) {
+		reply = err_reply("host route to %s: %s", names.host, strerror(-r));
+		goto out_wep;
+	}
+
+	log_info("endpoint %.12s on %s: %s on %s, mac %s", eid, ns, ip_addr_format(&p.addr, buf),
+		 names.host, mac);
+	reply = json_object_new_object();
+	ri = json_object_new_object();
+	if (!req_mac || !*req_mac)
+		json_object_object_add(ri, "MacAddress", json_object_new_string(mac));
+	json_object_object_add(reply, "Interface", ri);
+	return reply;
+
+out_wep:
+	k = wep_delete(d, ns, eid);
+	if (k < 0)
+		log_error_errno(k, "undo: delete WorkloadEndpoint: %m");
+out_veth:
+	k = wl_plumb_veth_delete(names.host, NULL);
+	if (k < 0)
+		log_error_errno(k, "undo: delete veth %s: %m", names.host);
+	return reply;
+}
+
+static void pending_drop(struct dk_driver *d, const char *eid)
+{
+	for (struct dk_pending **pp = &d->pending; *pp;) {
+		struct dk_pending *p = *pp;
+
+		if (strcmp(p->ep_id, eid) == 0) {
+			*pp = p->next;
+			pending_free(p);
+			d->n_pending--;
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+static struct json_object *nd_delete_endpoint(struct dk_driver *d, struct json_object *req)
+{
+	const char *nid = jstr(req, "NetworkID"), *eid = jstr(req, "EndpointID");
+	const char *ns;
+	struct ep_names names;
+	char why[384];
+	int r;
+
+	if (!id_valid(nid) || !id_valid(eid))
+		return err_reply("NetworkID/EndpointID: missing or not a Docker id");
+	pending_drop(d, eid);
+	r = network_name(d, nid, &ns, why, sizeof(why));
+	if (r < 0)
+		return err_reply("%s", why);
+	r = ep_names(ns, eid, &names);
+	if (r < 0)
+		return err_reply("veth name: %s", strerror(-r));
+	r = wl_plumb_veth_delete(names.host, eid);
+	if (r < 0)
+		return err_reply("delete veth %s: %s", names.host, strerror(-r));
+	r = wep_delete(d, ns, eid);
+	if (r < 0)
+		return err_reply("delete WorkloadEndpoint: %s", ds_cause(r));
+	log_info("endpoint %.12s on %s deleted", eid, ns);
+	return json_object_new_object();
+}
+
+static struct json_object *static_route(const char *dst, int type, const char *nexthop)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "Destination", json_object_new_string(dst));
+	json_object_object_add(o, "RouteType", json_object_new_int(type));
+	if (nexthop)
+		json_object_object_add(o, "NextHop", json_object_new_string(nexthop));
+	return o;
+}
+
+static struct json_object *nd_join(struct dk_driver *d, struct json_object *req)
+{
+	const char *nid = jstr(req, "NetworkID"), *eid = jstr(req, "EndpointID");
+	struct json_object *reply, *ifn, *routes;
+	struct dk_pending *p;
+	struct ep_names names;
+	const char *ns;
+	char mac[WL_PLUMB_MAC_STRLEN], why[384];
+	int r;
+
+	if (!id_valid(nid) || !id_valid(eid))
+		return err_reply("NetworkID/EndpointID: missing or not a Docker id");
+	r = network_name(d, nid, &ns, why, sizeof(why));
+	if (r < 0)
+		return err_reply("%s", why);
+	r = ep_names(ns, eid, &names);
+	if (r < 0)
+		return err_reply("veth name: %s", strerror(-r));
+	if (link_mac(names.peer, mac) < 0)
+		return err_reply("the container end %s of endpoint %.12s is missing", names.peer,
+				 eid);
+
+	reply = json_object_new_object();
+	ifn = json_object_new_object();
+	json_object_object_add(ifn, "SrcName", json_object_new_string(names.peer));
+	json_object_object_add(ifn, "DstPrefix", json_object_new_string("eth"));
+	json_object_object_add(reply, "InterfaceName", ifn);
+	/* the gateway is not in the /32, so it cannot be "Gateway": a connected route to it and
+	 * a default via it, exactly what wl-plumb gives a CNI container */
+	routes = json_object_new_array();
+	json_object_array_add(routes, static_route(DK_GATEWAY_CIDR, 1, NULL));
+	json_object_array_add(routes, static_route("0.0.0.0/0", 0, GATEWAY_ADDR));
+	json_object_object_add(reply, "StaticRoutes", routes);
+	json_object_object_add(reply, "DisableGatewayService", json_object_new_boolean(true));
+
+	/* the container is visible in dockerd's API only after this answer: look later */
+	pending_drop(d, eid);
+	if (d->n_pending < DK_MAX_PENDING && (p = calloc(1, sizeof(*p)))) {
+		p->net_id = strdup(nid);
+		p->ep_id = strdup(eid);
+		p->due_ms = now_ms() + LABEL_RETRY_MS / 5;
+		if (p->net_id && p->ep_id) {
+			p->next = d->pending;
+			d->pending = p;
+			d->n_pending++;
+		} else {
+			pending_free(p);
+		}
+	} else {
+		log_warn("endpoint %.12s: too many pending label lookups, its WEP keeps no labels",
+			 eid);
+	}
+	log_info("join %.12s: %s -> eth*", eid, names.peer);
+	return reply;
+}
+
+static struct json_object *nd_leave(struct dk_driver *d, struct json_object *req)
+{
+	const char *eid = jstr(req, "EndpointID");
+
+	if (eid)
+		pending_drop(d, eid);
+	return json_object_new_object();
+}
+
+static struct json_object *nd_oper_info(struct dk_driver *d, struct json_object *req)
+{
+	struct json_object *reply = json_object_new_object();
+
+	json_object_object_add(reply, "Value", json_object_new_object());
+	return reply;
+}
+
+static struct json_object *nd_capabilities(struct dk_driver *d, struct json_object *req)
+{
+	struct json_object *reply = json_object_new_object();
+
+	json_object_object_add(reply, "Scope", json_object_new_string("local"));
+	json_object_object_add(reply, "ConnectivityScope", json_object_new_string("global"));
+	return reply;
+}
+
+static struct json_object *empty(struct dk_driver *d, struct json_object *req)
+{
+	return json_object_new_object();
+}
+
+static struct json_object *activate(struct dk_driver *d, struct json_object *req)
+{
+	struct json_object *reply = json_object_new_object(), *impl = json_object_new_array();
+
+	json_object_array_add(impl, json_object_new_string("NetworkDriver"));
+	json_object_array_add(impl, json_object_new_string("IpamDriver"));
+	json_object_object_add(reply, "Implements", impl);
+	return reply;
+}
+
+/* ---- IpamDriver ---- */
+
+static struct json_object *ipam_capabilities(struct dk_driver *d, struct json_object *req)
+{
+	struct json_object *reply = json_object_new_object();
+
+	json_object_object_add(reply, "RequiresMACAddress", json_object_new_boolean(false));
+	return reply;
+}
+
+static struct json_object *ipam_spaces(struct dk_driver *d, struct json_object *req)
+{
+	struct json_object *reply = json_object_new_object();
+
+	json_object_object_add(reply, "LocalDefaultAddressSpace",
+			       json_object_new_string("tabby-local"));
+	json_object_object_add(reply, "GlobalDefaultAddressSpace",
+			       json_object_new_string("tabby-global"));
+	return reply;
+}
+
+static struct json_object *ipam_request_pool(struct dk_driver *d, struct json_object *req)
+{
+	const char *pool_s = jstr(req, "Pool"), *sub = jstr(req, "SubPool");
+	const char *name = jstr(jobj(req, "Options"), "tabby.pool");
+	struct json_object *v6 = jobj(req, "V6"), *reply;
+	_cleanup_free_ char *found = NULL;
+	struct ip_prefix want = {}, cidr = {};
+	char why[384], buf[IP_PREFIX_STRLEN], id[MODEL_NAME_MAX + 16];
+	bool have_cidr = pool_s && *pool_s;
+	int r;
+
+	if (v6 && json_object_get_boolean(v6))
+		return err_reply("IPv6 is not supported by tabby-docker yet");
+	if (sub && *sub)
+		return err_reply("--ip-range is not supported: addresses come from the tabby "
+				 "pool's blocks");
+	if (have_cidr && (ip_prefix_parse(pool_s, false, &want) < 0 || want.addr.family != AF_INET))
+		return err_reply("Pool: invalid IPv4 CIDR \"%s\"", pool_s);
+	if (name || have_cidr) {
+		r = pool_find(d, name, &want, &found, &cidr, why, sizeof(why));
+		if (r < 0)
+			return err_reply("%s", why);
+		if (name && have_cidr && !ip_prefix_equal(&cidr, &want))
+			return err_reply("--subnet %s is not the CIDR of tabby IP pool %s (%s)",
+					 pool_s, name, ip_prefix_format(&cidr, buf));
+		snprintf(id, sizeof(id), "%s%s", POOL_ID_PREFIX, found);
+	} else {
+		snprintf(id, sizeof(id), "%s", POOL_ID_ANY);
+		cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};
+	}
+	reply = json_object_new_object();
+	json_object_object_add(reply, "PoolID", json_object_new_string(id));
+	json_object_object_add(reply, "Pool", json_object_new_string(ip_prefix_format(&cidr, buf)));
+	json_object_object_add(reply, "Data", json_object_new_object());
+	log_info("pool %s -> %s", id, buf);
+	return reply;
+}
+
+static bool is_gateway_request(struct json_object *req)
+{
+	const char *t = jstr(jobj(req, "Options"), "RequestAddressType");
+
+	return t && strcmp(t, "com.docker.network.gateway") == 0;
+}
+
+static struct json_object *ipam_request_address(struct dk_driver *d, struct json_object *req)
+{
+	const char *pool_id = jstr(req, "PoolID"), *pref = jstr(req, "Address");
+	const char *names[2] = {};
+	struct ipam_assign_args args = {.node = d->node, .family = AF_INET};
+	struct model_labels attrs = {};
+	struct json_object *reply;
+	struct ip_addr addr;
+	uint8_t rnd[16];
+	char handle[64], buf[IP_ADDR_STRLEN], cidr[IP_PREFIX_STRLEN];
+	int r;
+
+	if (!pool_id || strncmp(pool_id, POOL_ID_PREFIX, strlen(POOL_ID_PREFIX)) != 0)
+		return err_reply("PoolID: \"%s\" is not a tabby pool", pool_id ?: "");
+	if (is_gateway_request(req)) {
+		/* proxy-ARP answers for it on every veth: nothing to allocate */
+		reply = json_object_new_object();
+		json_object_object_add(reply, "Address", json_object_new_string(DK_GATEWAY_CIDR));
+		json_object_object_add(reply, "Data", json_object_new_object());
+		return reply;
+	}
+	if (strcmp(pool_id, POOL_ID_ANY) != 0) {
+		names[0] = pool_id + strlen(POOL_ID_PREFIX);
+		args.pool_names = names;
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return err_reply("getrandom: %s", strerror(errno));
+	strcpy(handle, "libnetwork.");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(handle + strlen(handle), sizeof(handle) - strlen(handle), "%02x", rnd[i]);
+	args.handle = handle;
+	if (model_labels_set(&attrs, "node", d->node) < 0)
+		return err_reply("out of memory");
+	args.attrs = &attrs;
+
+	if (pref && *pref) {
+		if (ip_addr_parse(pref, &addr) < 0 || addr.family != AF_INET) {
+			model_labels_done(&attrs);
+			return err_reply("Address: invalid IPv4 address \"%s\"", pref);
+		}
+		r = ipam_assign_ip(d->ds, &args, &addr);
+		if (r == -EEXIST) {
+			model_labels_done(&attrs);
+			return err_reply("address %s is already in use", pref);
+		}
+		if (r == -ENOENT) {
+			model_labels_done(&attrs);
+			return err_reply("address %s is in no tabby IP pool", pref);
+		}
+	} else {
+		r = ipam_auto_assign(d->ds, &args, &addr, NULL);
+	}
+	model_labels_done(&attrs);
+	if (r == -ENOSPC && names[0])
+		return err_reply("tabby IP pool %s is exhausted", names[0]);
+	if (r < 0)
+		return err_reply("cannot assign an address: %s", ds_cause(r));
+	snprintf(cidr, sizeof(cidr), "%s/32", ip_addr_format(&addr, buf));
+	log_info("assigned %s (handle %s)", cidr, handle);
+	reply = json_object_new_object();
+	json_object_object_add(reply, "Address", json_object_new_string(cidr));
+	json_object_object_add(reply, "Data", json_object_new_object());
+	return reply;
+}
+
+static struct json_object *ipam_release_address(struct dk_driver *d, struct json_object *req)
+{
+	const char *a = jstr(req, "Address");
+	struct ip_addr addr, gw;
+	int r;
+
+	if (!a || ip_addr_parse(a, &addr) < 0)
+		return err_reply("Address: invalid \"%s\"", a ?: "");
+	if (ip_addr_parse(GATEWAY_ADDR, &gw) >= 0 && ip_addr_equal(&addr, &gw))
+		return json_object_new_object();
+	r = ipam_release_addr(d->ds, &addr, -1);
+	if (r == -ESTALE)
+		r = 0; /* someone else holds it by now: not ours to free */
+	if (r < 0)
+		return err_reply("cannot release %s: %s", a, ds_cause(r));
+	log_info("released %s", a);
+	return json_object_new_object();
+}
+
+/* ---- dispatch ---- */
+
+static const struct {
+	const char *path;
+	struct json_object *(*fn)(struct dk_driver *d, struct json_object *req);
+} methods[] = {
+    {"/Plugin.Activate", activate},
+    {"/NetworkDriver.GetCapabilities", nd_capabilities},
+    {"/NetworkDriver.CreateNetwork", nd_create_network},
+    {"/NetworkDriver.DeleteNetwork", nd_delete_network},
+    {"/NetworkDriver.CreateEndpoint", nd_create_endpoint},
+    {"/NetworkDriver.DeleteEndpoint", nd_delete_endpoint},
+    {"/NetworkDriver.EndpointOperInfo", nd_oper_info},
+    {"/NetworkDriver.Join", nd_join},
+    {"/NetworkDriver.Leave", nd_leave},
+    {"/NetworkDriver.DiscoverNew", empty},
+    {"/NetworkDriver.DiscoverDelete", empty},
+    {"/NetworkDriver.ProgramExternalConnectivity", empty},
+    {"/NetworkDriver.RevokeExternalConnectivity", empty},
+    {"/NetworkDriver.AllocateNetwork", empty},
+    {"/NetworkDriver.FreeNetwork", empty},
+    {"/IpamDriver.GetCapabilities", ipam_capabilities},
+    {"/IpamDriver.GetDefaultAddressSpaces", ipam_spaces},
+    {"/IpamDriver.RequestPool", ipam_request_pool},
+    {"/IpamDriver.ReleasePool", empty},
+    {"/IpamDriver.RequestAddress", ipam_request_address},
+    {"/IpamDriver.ReleaseAddress", ipam_release_address},
+};
+
+int dk_driver_handle(struct dk_driver *d, const char *path, const char *body, int *ret_status,
+		     char **ret_body)
+{
+	_cleanup_(json_putp) struct json_object *req = NULL;
+	_cleanup_(json_putp) struct json_object *reply = NULL;
+	char *text;
+
+	for (size_t i = 0; i < ELEMENTSOF(methods); i++) {
+		if (strcmp(path, methods[i].path) != 0)
+			continue;
+		log_debug("%s %s", path, body);
+		if (body && *body) {
+			req = json_tokener_parse(body);
+			if (!req || !json_object_is_type(req, json_type_object)) {
+				text = strdup("{\"Err\":\"request body is not a JSON object\"}");
+				if (!text)
+					return -ENOMEM;
+				*ret_status = 400;
+				*ret_body = text;
+				return 0;
+			}
+		}
+		reply = methods[i].fn(d, req);
+		if (!reply)
+			return -ENOMEM;
+		text = strdup(json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+		if (!text)
+			return -ENOMEM;
+		log_debug("%s -> %s", path, text);
+		*ret_status = 200;
+		*ret_body = text;
+		return 0;
+	}
+	log_debug("%s: unknown method", path);
+	text = strdup("{\"Err\":\"unknown method\"}");
+	if (!text)
+		return -ENOMEM;
+	*ret_status = 404;
+	*ret_body = text;
+	return 0;
+}
+
+/* ---- deferred label lookups ---- */
+
+/* The container (from GET /containers/json) whose endpoint on @nid is @eid, or NULL. */
+static struct json_object *container_of(struct json_object *list, const char *eid)
+{
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *c = json_object_array_get_idx(list, i);
+		struct json_object *nets = jobj(jobj(c, "NetworkSettings"), "Networks");
+
+		if (!nets || !json_object_is_type(nets, json_type_object))
+			continue;
+		json_object_object_foreach(nets, nname, nv)
+		{
+			const char *e = jstr(nv, "EndpointID");
+
+			(void)nname;
+			if (e && strcmp(e, eid) == 0)
+				return c;
+		}
+	}
+	return NULL;
+}
+
+static int pending_run(struct dk_driver *d, struct dk_pending *p)
+{
+	_cleanup_(json_putp) struct json_object *list = NULL;
+	struct json_object *c;
+	const char *ns;
+	char path[512], why[384];
+	int r;
+
+	/* filters={"network":["<id>"]} */
+	snprintf(path, sizeof(path),
+		 "/containers/json?all=1&filters=%%7B%%22network%%22%%3A%%5B%%22%s%%22%%5D%%7D",
+		 p->net_id);
+	r = dk_api_get(d->docker_socket, path, &list);
+	if (r < 0)
+		return r;
+	if (!json_object_is_type(list, json_type_array))
+		return -EPROTO;
+	c = container_of(list, p->ep_id);
+	if (!c)
+		return -EAGAIN;
+	r = network_name(d, p->net_id, &ns, why, sizeof(why));
+	if (r < 0)
+		return log_warn_errno(r, "%s", why);
+	return wep_set_container(d, ns, p->ep_id, c);
+}
+
+int dk_driver_tick(struct dk_driver *d)
+{
+	int64_t now = now_ms(), next = -1;
+
+	for (struct dk_pending **pp = &d->pending; *pp;) {
+		struct dk_pending *p = *pp;
+		int r;
+
+		if (p->due_ms > now) {
+			if (next < 0 || p->due_ms < next)
+				next = p->due_ms;
+			pp = &p->next;
+			continue;
+		}
+		r = pending_run(d, p);
+		p->tries++;
+		if (r >= 0 || r == -ENOENT || p->tries >= LABEL_MAX_TRIES) {
+			if (r < 0 && r != -ENOENT)
+				log_warn_errno(r,
+					       "endpoint %.12s: no container found in dockerd "
+					       "(%m); its WorkloadEndpoint keeps no labels",
+					       p->ep_id);
+			*pp = p->next;
+			pending_free(p);
+			d->n_pending--;
+			continue;
+		}
+		p->due_ms = now + LABEL_RETRY_MS;
+		if (next < 0 || p->due_ms < next)
+			next = p->due_ms;
+		pp = &p->next;
+	}
+	if (next < 0)
+		return -1;
+	return next > now ? (int)(next - now) : 0;
+}
+
+/* ---- life cycle ---- */
+
+int dk_driver_new(const struct dk_driver_config *cfg, struct dk_driver **ret)
+{
+	_cleanup_(dk_driver_freep) struct dk_driver *d = calloc(1, sizeof(*d));
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	d->ds = cfg->ds;
+	d->node = strdup(cfg->node);
+	d->state_dir = strdup(cfg->state_dir);
+	d->docker_socket = strdup(cfg->docker_socket);
+	if (!d->node || !d->state_dir || !d->docker_socket)
+		return -ENOMEM;
+	r = networks_load(d);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(d);
+	return 0;
+}
+
+struct dk_driver *dk_driver_free(struct dk_driver *d)
+{
+	if (!d)
+		return NULL;
+	while (d->networks) {
+		struct dk_network *n = d->networks;
+
+		d->networks = n->next;
+		network_free(n);
+	}
+	while (d->pending) {
+		struct dk_pending *p = d->pending;
+
+		d->pending = p->next;
+		pending_free(p);
+	}
+	free(d->node);
+	free(d->state_dir);
+	free(d->docker_socket);
+	free(d);
+	return NULL;
+}
