@@ -1,0 +1,895 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Policy compiler + renderers: golden cases built from C structs (tests/golden/acl/<case>/
+ * expected.nft, expected.ipt, expected.ipset; UPDATE_GOLDEN=1 rewrites them), each with
+ * acl_explain() verdicts that pin the semantics, plus determinism (input order does not change
+ * a byte), tier/policy ordering, set sharing and set membership.
+ * The golden files are loaded by the real tools in tests/integration/acl-render.t.
+ * TODO(lead): switch the inputs to tests/golden/acl/<case>/input.yaml once model_decode()
+ * handles the policy kinds. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "acl/acl.h"
+
+/* ---- fixture: a small cluster seen from host h1 ---- */
+
+static struct model_labels L(const char *kv) {
+	struct model_labels l = {0};
+	char *copy = strdup(kv), *save = NULL;
+
+	assert_non_null(copy);
+	for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(p, '=');
+
+		assert_non_null(eq);
+		*eq = '\0';
+		assert_int_equal(model_labels_set(&l, p, eq + 1), 0);
+	}
+	free(copy);
+	return l;
+}
+
+static struct ip_addr
+A(const char *s) {
+	struct ip_addr a;
+
+	assert_int_equal(ip_addr_parse(s, &a), 0);
+	return a;
+}
+
+static struct ip_prefix
+P(const char *s) {
+	struct ip_prefix p;
+
+	assert_int_equal(ip_prefix_parse(s, true, &p), 0);
+	return p;
+}
+
+struct fixture {
+	struct model_labels ns_prod, ns_dev;
+	struct model_labels web, db, client, api, remote_web, ext, host;
+	struct ip_addr a_web[2], a_db[1], a_client[1], a_api[1], a_rweb[1], a_host[1];
+	struct ip_prefix ext_nets[2];
+	struct model_named_port web_ports[1], api_ports[1];
+	struct acl_endpoint eps[6]; /* 0..2 local workloads, 3..4 remote, 5 local host endpoint */
+	struct acl_netset netsets[1];
+};
+
+static struct fixture F;
+
+static int setup(void **state)
+{
+	memset(&F, 0, sizeof(F));
+	F.ns_prod = L("env=production");
+	F.ns_dev = L("env=dev");
+	F.web = L("app=web,tier=frontend");
+	F.db = L("app=db");
+	F.client = L("app=client");
+	F.api = L("app=api");
+	F.remote_web = L("app=web");
+	F.ext = L("role=external");
+	F.host = L("host-endpoint=ingress");
+	F.a_web[0] = A("198.19.0.2");
+	F.a_web[1] = A("2001:db8:19::2");
+	F.a_db[0] = A("198.19.0.3");
+	F.a_client[0] = A("198.19.0.4");
+	F.a_api[0] = A("198.19.1.10");
+	F.a_rweb[0] = A("198.19.1.11");
+	F.a_host[0] = A("198.18.0.11");
+	F.ext_nets[0] = P("198.18.100.0/24");
+	F.ext_nets[1] = P("198.18.100.128/25"); /* inside the first: merged away */
+	F.web_ports[0] = (struct model_named_port){
+	    .name = "http", .protocol = {.set = true, .number = 6}, .port = 8080};
+	F.api_ports[0] = (struct model_named_port){
+	    .name = "http", .protocol = {.set = true, .number = 6}, .port = 9090};
+	F.eps[0] = (struct acl_endpoint){.name = "prod/h1-cni-web-eth0",
+					 .namespace = "prod",
+					 .labels = &F.web,
+					 .namespace_labels = &F.ns_prod,
+					 .orchestrator = "cni",
+					 .ifname = "tbyweb",
+					 .addrs = F.a_web,
+					 .n_addrs = 2,
+					 .ports = F.web_ports,
+					 .n_ports = 1};
+	F.eps[1] = (struct acl_endpoint){.name = "prod/h1-cni-db-eth0",
+					 .namespace = "prod",
+					 .labels = &F.db,
+					 .namespace_labels = &F.ns_prod,
+					 .orchestrator = "cni",
+					 .ifname = "tbydb",
+					 .addrs = F.a_db,
+					 .n_addrs = 1};
+	F.eps[2] = (struct acl_endpoint){.name = "dev/h1-cni-client-eth0",
+					 .namespace = "dev",
+					 .labels = &F.client,
+					 .namespace_labels = &F.ns_dev,
+					 .orchestrator = "cni",
+					 .ifname = "tbyclient",
+					 .addrs = F.a_client,
+					 .n_addrs = 1};
+	F.eps[3] = (struct acl_endpoint){.name = "prod/h2-cni-api-eth0",
+					 .namespace = "prod",
+					 .labels = &F.api,
+					 .namespace_labels = &F.ns_prod,
+					 .addrs = F.a_api,
+					 .n_addrs = 1,
+					 .ports = F.api_ports,
+					 .n_ports = 1};
+	F.eps[4] = (struct acl_endpoint){.name = "dev/h2-cni-web-eth0",
+					 .namespace = "dev",
+					 .labels = &F.remote_web,
+					 .namespace_labels = &F.ns_dev,
+					 .addrs = F.a_rweb,
+					 .n_addrs = 1};
+	F.eps[5] = (struct acl_endpoint){.name = "h1-eth0",
+					 .labels = &F.host,
+					 .ifname = "eth0",
+					 .addrs = F.a_host,
+					 .n_addrs = 1,
+					 .host = true};
+	F.netsets[0] = (struct acl_netset){.labels = &F.ext, .nets = F.ext_nets, .n_nets = 2};
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct model_labels *all[] = {&F.ns_prod, &F.ns_dev,	 &F.web, &F.db,	 &F.client,
+				      &F.api,	  &F.remote_web, &F.ext, &F.host};
+
+	for (size_t i = 0; i < ELEMENTSOF(all); i++)
+		model_labels_done(all[i]);
+	return 0;
+}
+
+/* ---- policy builders ---- */
+
+#define RES_NP(ns, nm, ...)                                                  \
+	(&(struct model_resource){.kind = MODEL_KIND_NETWORK_POLICY,         \
+				  .meta = {.name = (nm), .namespace = (ns)}, \
+				  .policy = {__VA_ARGS__}})
+#define RES_GNP(nm, ...)                                                    \
+	(&(struct model_resource){.kind = MODEL_KIND_GLOBAL_NETWORK_POLICY, \
+				  .meta = {.name = (nm)},                   \
+				  .policy = {__VA_ARGS__}})
+#define RULES(...) ((struct model_rule[]){__VA_ARGS__})
+#define NRULES(...) (sizeof((struct model_rule[]){__VA_ARGS__}) / sizeof(struct model_rule))
+#define INGRESS(...) \
+	.types_ingress = true, .ingress = RULES(__VA_ARGS__), .n_ingress = NRULES(__VA_ARGS__)
+#define EGRESS(...) \
+	.types_egress = true, .egress = RULES(__VA_ARGS__), .n_egress = NRULES(__VA_ARGS__)
+#define TCP .protocol = {.set = true, .number = 6}
+#define ORDER(x) .has_order = true, .order = (x)
+
+struct case_in {
+	const char *name;
+	struct model_resource **policies;
+	size_t n_policies;
+	struct model_resource **tiers;
+	size_t n_tiers;
+	struct model_resource **profiles;
+	size_t n_profiles;
+	const struct acl_host_config *host;
+	bool with_host_endpoint;
+};
+
+struct built {
+	struct acl_index *idx;
+	struct acl_members *m;
+	struct acl_ruleset *rs[4]; /* web, db, client, host endpoint */
+	size_t n_rs;
+};
+
+static void built_done(struct built *b)
+{
+	for (size_t i = 0; i < b->n_rs; i++)
+		acl_ruleset_free(b->rs[i]);
+	acl_members_free(b->m);
+	acl_index_free(b->idx);
+	memset(b, 0, sizeof(*b));
+}
+
+static void build(const struct case_in *c, struct built *b)
+{
+	struct acl_policy_set ps = {.policies = c->policies,
+				    .n_policies = c->n_policies,
+				    .tiers = c->tiers,
+				    .n_tiers = c->n_tiers,
+				    .profiles = c->profiles,
+				    .n_profiles = c->n_profiles};
+	struct parse_err err = {0};
+	size_t locals[] = {0, 1, 2, 5};
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	r = acl_index_new(&ps, &b->idx, &err);
+	if (r < 0)
+		fail_msg("%s: acl_index_new: %d %s: %s", c->name, r, err.field, err.msg);
+	assert_int_equal(acl_set_members(b->idx, F.eps, ELEMENTSOF(F.eps), F.netsets,
+					 ELEMENTSOF(F.netsets), &b->m),
+			 0);
+	for (size_t i = 0; i < ELEMENTSOF(locals); i++) {
+		if (locals[i] == 5 && !c->with_host_endpoint)
+			continue;
+		assert_int_equal(acl_compile(b->idx, &F.eps[locals[i]], &b->rs[b->n_rs]), 0);
+		b->n_rs++;
+	}
+}
+
+/* ---- golden files ---- */
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	struct strbuf sb = {0};
+	char buf[4096];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		assert_int_equal(strbuf_append(&sb, buf, n), 0);
+	fclose(f);
+	return strbuf_steal(&sb);
+}
+
+static void check_golden(const char *name, const char *file, const char *text)
+{
+	char path[512];
+	char *want;
+
+	snprintf(path, sizeof(path), "%s/tests/golden/acl/%s", TABBY_SOURCE_DIR, name);
+	if (getenv("UPDATE_GOLDEN")) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/tests/golden/acl", TABBY_SOURCE_DIR);
+		mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/tests/golden/acl/%s", TABBY_SOURCE_DIR, name);
+		mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/tests/golden/acl/%s/%s", TABBY_SOURCE_DIR, name,
+			 file);
+		f = fopen(path, "we");
+		assert_non_null(f);
+		assert_true(fputs(text, f) >= 0);
+		assert_int_equal(fclose(f), 0);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/tests/golden/acl/%s/%s", TABBY_SOURCE_DIR, name, file);
+	want = read_file(path);
+	if (!want)
+		fail_msg("missing golden file %s (run with UPDATE_GOLDEN=1)", path);
+	if (strcmp(want, text) != 0) {
+		fprintf(stderr, "--- %s\n+++ rendered\n%s", path, text);
+		free(want);
+		fail_msg("%s differs from the rendered text", path);
+	}
+	free(want);
+}
+
+static void render_all(const struct case_in *c, const struct built *b, char **nft, char **ipt,
+		       char **ipset)
+{
+	struct acl_render_input in = {.idx = b->idx,
+				      .members = b->m,
+				      .rulesets = b->rs,
+				      .n_rulesets = b->n_rs,
+				      .host = c->host};
+	struct strbuf s1 = {0}, s2 = {0}, s3 = {0};
+
+	assert_int_equal(acl_render_nft(&in, &s1), 0);
+	assert_int_equal(acl_render_ipt(&in, AF_INET, ACL_IPT_HOOKS, &s2, &s3), 0);
+	*nft = strbuf_steal(&s1);
+	*ipt = strbuf_steal(&s2);
+	*ipset = strbuf_steal(&s3);
+}
+
+/* Renders, compares with the golden files, then rebuilds with the policies, tiers and
+ * rulesets in reverse order: the same bytes. */
+static void check_case(const struct case_in *c, struct built *b)
+{
+	char *nft, *ipt, *ipset, *nft2, *ipt2, *ipset2;
+	struct model_resource *rp[16], *rt[8];
+	struct case_in rev = *c;
+	struct built b2;
+
+	build(c, b);
+	render_all(c, b, &nft, &ipt, &ipset);
+	check_golden(c->name, "expected.nft", nft);
+	check_golden(c->name, "expected.ipt", ipt);
+	check_golden(c->name, "expected.ipset", ipset);
+
+	assert_true(c->n_policies <= ELEMENTSOF(rp) && c->n_tiers <= ELEMENTSOF(rt));
+	for (size_t i = 0; i < c->n_policies; i++)
+		rp[i] = c->policies[c->n_policies - 1 - i];
+	for (size_t i = 0; i < c->n_tiers; i++)
+		rt[i] = c->tiers[c->n_tiers - 1 - i];
+	rev.policies = rp;
+	rev.tiers = rt;
+	build(&rev, &b2);
+	for (size_t i = 0; i < b2.n_rs / 2; i++) {
+		struct acl_ruleset *t = b2.rs[i];
+
+		b2.rs[i] = b2.rs[b2.n_rs - 1 - i];
+		b2.rs[b2.n_rs - 1 - i] = t;
+	}
+	render_all(&rev, &b2, &nft2, &ipt2, &ipset2);
+	assert_string_equal(nft, nft2);
+	assert_string_equal(ipt, ipt2);
+	assert_string_equal(ipset, ipset2);
+	built_done(&b2);
+	free(nft);
+	free(ipt);
+	free(ipset);
+	free(nft2);
+	free(ipt2);
+	free(ipset2);
+}
+
+/* ---- explain helpers ---- */
+
+static struct acl_packet PKT(const char *src, const char *dst, int proto, int dport) {
+	struct acl_packet p = {.src = A(src),
+			       .dst = A(dst),
+			       .proto = (uint8_t)proto,
+			       .sport = 40000,
+			       .dport = (uint16_t)dport,
+			       .icmp_type = -1,
+			       .icmp_code = -1};
+
+	if (proto == 1 || proto == 58) {
+		p.icmp_type = (int16_t)dport;
+		p.icmp_code = 0;
+		p.dport = 0;
+	}
+	return p;
+}
+
+/* Asserts the verdict; @policy NULL = no policy named; @rule -1 = don't care. */
+static void
+expect(const struct built *b, size_t rs, enum acl_dir dir, struct acl_packet pkt,
+       enum model_action action, enum acl_reason reason, const char *policy, int rule)
+{
+	struct acl_verdict v;
+
+	assert_int_equal(acl_explain(b->idx, b->m, b->rs[rs], dir, &pkt, &v), 0);
+	if (v.action != action || v.reason != reason ||
+	    (policy && (!v.policy || strcmp(v.policy->name, policy) != 0)) ||
+	    (!policy && v.policy) || (rule >= 0 && v.rule != (unsigned)rule))
+		fail_msg("%s %s: got action %d reason %d policy %s rule %u; want %d %d %s %d",
+			 b->rs[rs]->name, acl_dir_to_string(dir), v.action, v.reason,
+			 v.policy ? v.policy->name : "-", v.rule, action, reason,
+			 policy ? policy : "-", rule);
+}
+
+#define WEB 0
+#define DB 1
+#define CLIENT 2
+#define HOST 3
+#define IN ACL_DIR_INGRESS
+#define OUT ACL_DIR_EGRESS
+#define ALLOW MODEL_ACTION_ALLOW
+#define DENY MODEL_ACTION_DENY
+
+/* ---- cases ---- */
+
+/* A policy with no rules selects web for ingress: default deny there; egress and other
+ * endpoints stay open. */
+static void test_default_deny(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "web-deny-all", .selector = "app == 'web'", .types_ingress = true),
+	};
+	struct case_in c = {.name = "default-deny", .policies = pol, .n_policies = 1};
+	struct built b;
+
+	check_case(&c, &b);
+	expect(&b, WEB, IN, PKT("198.19.1.10", "198.19.0.2", 6, 80), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	expect(&b, WEB, OUT, PKT("198.19.0.2", "198.19.1.10", 6, 80), ALLOW, ACL_REASON_NO_POLICY,
+	       NULL, -1);
+	expect(&b, DB, IN, PKT("198.19.1.10", "198.19.0.3", 6, 5432), ALLOW, ACL_REASON_NO_POLICY,
+	       NULL, -1);
+	assert_true(b.rs[WEB]->dir[IN].has_policy);
+	assert_false(b.rs[WEB]->dir[OUT].has_policy);
+	assert_false(b.rs[DB]->dir[IN].has_policy);
+	built_done(&b);
+}
+
+/* Nothing selects anyone: everything open, no policy chains at all. */
+static void test_open(void **state)
+{
+	struct case_in c = {.name = "open"};
+	struct built b;
+
+	check_case(&c, &b);
+	expect(&b, CLIENT, IN, PKT("198.19.1.11", "198.19.0.4", 17, 53), ALLOW,
+	       ACL_REASON_NO_POLICY, NULL, -1);
+	expect(&b, CLIENT, OUT, PKT("198.19.0.4", "198.18.200.1", 6, 443), ALLOW,
+	       ACL_REASON_NO_POLICY, NULL, -1);
+	built_done(&b);
+}
+
+/* prod/web allows app=client from namespaces with env=dev only; a NetworkPolicy selector
+ * without namespaceSelector stays in the policy's namespace. */
+static void test_namespace_selector(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "allow-dev-clients", .selector = "app == 'web'",
+		   INGRESS({.action = MODEL_ACTION_ALLOW,
+			    .source = {.selector = "app == 'client'",
+				       .namespace_selector = "env == 'dev'"}},
+			   {.action = MODEL_ACTION_ALLOW, .source = {.selector = "app == 'api'"}})),
+	};
+	struct case_in c = {.name = "namespace-selector", .policies = pol, .n_policies = 1};
+	struct built b;
+
+	check_case(&c, &b);
+	/* dev/client -> prod/web: allowed by rule 0. */
+	expect(&b, WEB, IN, PKT("198.19.0.4", "198.19.0.2", 6, 80), ALLOW, ACL_REASON_RULE,
+	       "prod/allow-dev-clients", 0);
+	/* prod/api -> web: rule 1 (same namespace). */
+	expect(&b, WEB, IN, PKT("198.19.1.10", "198.19.0.2", 6, 80), ALLOW, ACL_REASON_RULE,
+	       "prod/allow-dev-clients", 1);
+	/* dev/web (app=web, not client) -> denied. */
+	expect(&b, WEB, IN, PKT("198.19.1.11", "198.19.0.2", 6, 80), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	/* The sets hold exactly the right endpoints. */
+	{
+		const struct acl_policy *p = b.rs[WEB]->dir[IN].tiers[0].policies[0];
+		const struct acl_set *s0 = p->rules[IN][0].src.sel, *s1 = p->rules[IN][1].src.sel;
+		const struct acl_set_members *m0 = &b.m->sets[s0->pos], *m1 = &b.m->sets[s1->pos];
+		char buf[IP_PREFIX_STRLEN];
+
+		assert_string_equal(s0->definition,
+				    "sel:(app == \"client\" && pcns.env == \"dev\")");
+		assert_string_equal(
+		    s1->definition,
+		    "sel:(app == \"api\" && projectcalico.org/namespace == \"prod\")");
+		assert_int_equal(m0->n, 1);
+		assert_string_equal(ip_prefix_format(&m0->items[0].net, buf), "198.19.0.4/32");
+		assert_int_equal(m1->n, 1);
+		assert_string_equal(ip_prefix_format(&m1->items[0].net, buf), "198.19.1.10/32");
+	}
+	built_done(&b);
+}
+
+static void test_ipblock_except(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "allow-ipblock", .selector = "app == 'web'",
+		   INGRESS({.action = MODEL_ACTION_ALLOW,
+			    TCP,
+			    .source = {.nets = (struct ip_prefix[]){P("198.18.0.0/15")},
+				       .n_nets = 1,
+				       .not_nets = (struct ip_prefix[]){P("198.18.5.0/24"),
+									P("198.18.6.0/24")},
+				       .n_not_nets = 2},
+			    .destination = {.ports = (struct model_port[]){{443, 443, NULL}},
+					    .n_ports = 1}})),
+	};
+	struct case_in c = {.name = "ipblock-except", .policies = pol, .n_policies = 1};
+	struct built b;
+
+	check_case(&c, &b);
+	expect(&b, WEB, IN, PKT("198.18.7.1", "198.19.0.2", 6, 443), ALLOW, ACL_REASON_RULE,
+	       "prod/allow-ipblock", 0);
+	expect(&b, WEB, IN, PKT("198.18.5.9", "198.19.0.2", 6, 443), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	expect(&b, WEB, IN, PKT("198.18.7.1", "198.19.0.2", 6, 80), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	expect(&b, WEB, IN, PKT("198.18.7.1", "198.19.0.2", 17, 443), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	/* IPv6 peer: the rule's nets are IPv4 only. */
+	expect(&b, WEB, IN, PKT("2001:db8:1::1", "2001:db8:19::2", 6, 443), DENY,
+	       ACL_REASON_TIER_DEFAULT, NULL, -1);
+	built_done(&b);
+}
+
+static void test_endport_range(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "allow-range", .selector = "app == 'db'",
+		   INGRESS({.action = MODEL_ACTION_ALLOW,
+			    TCP,
+			    .destination = {.ports = (struct model_port[]){{8000, 8080, NULL},
+									   {5432, 5432, NULL}},
+					    .n_ports = 2}},
+			   {.action = MODEL_ACTION_ALLOW,
+			    .protocol = {.set = true, .number = 17},
+			    .destination = {.not_ports = (struct model_port[]){{0, 1023, NULL}},
+					    .n_not_ports = 1}})),
+	};
+	struct case_in c = {.name = "endport-range", .policies = pol, .n_policies = 1};
+	struct built b;
+
+	check_case(&c, &b);
+	expect(&b, DB, IN, PKT("198.19.1.10", "198.19.0.3", 6, 8000), ALLOW, ACL_REASON_RULE,
+	       "prod/allow-range", 0);
+	expect(&b, DB, IN, PKT("198.19.1.10", "198.19.0.3", 6, 8080), ALLOW, ACL_REASON_RULE,
+	       "prod/allow-range", 0);
+	expect(&b, DB, IN, PKT("198.19.1.10", "198.19.0.3", 6, 8081), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	expect(&b, DB, IN, PKT("198.19.1.10", "198.19.0.3", 17, 53), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	expect(&b, DB, IN, PKT("198.19.1.10", "198.19.0.3", 17, 5353), ALLOW, ACL_REASON_RULE,
+	       "prod/allow-range", 1);
+	built_done(&b);
+}
+
+/* Ingress to the named port "http" (web: tcp 8080) and egress to "http" of app=api
+ * (remote: tcp 9090). */
+static void test_named_ports(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "named-http", .selector = "has(app)",
+		   INGRESS({.action = MODEL_ACTION_ALLOW,
+			    TCP,
+			    .destination = {.ports = (struct model_port[]){{0, 0, "http"}},
+					    .n_ports = 1}}),
+		   EGRESS({.action = MODEL_ACTION_ALLOW,
+			   TCP,
+			   .destination = {.selector = "app == 'api'",
+					   .ports = (struct model_port[]){{0, 0, "http"},
+									  {443, 443, NULL}},
+					   .n_ports = 2}})),
+	};
+	struct case_in c = {.name = "named-ports", .policies = pol, .n_policies = 1};
+	struct built b;
+
+	check_case(&c, &b);
+	expect(&b, WEB, IN, PKT("198.19.1.10", "198.19.0.2", 6, 8080), ALLOW, ACL_REASON_RULE,
+	       "prod/named-http", 0);
+	expect(&b, WEB, IN, PKT("198.19.1.10", "198.19.0.2", 6, 9090), DENY,
+	       ACL_REASON_TIER_DEFAULT, NULL, -1);
+	/* db has no port named http. */
+	expect(&b, DB, IN, PKT("198.19.1.10", "198.19.0.3", 6, 8080), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	expect(&b, WEB, OUT, PKT("198.19.0.2", "198.19.1.10", 6, 9090), ALLOW, ACL_REASON_RULE,
+	       "prod/named-http", 0);
+	expect(&b, WEB, OUT, PKT("198.19.0.2", "198.19.1.10", 6, 443), ALLOW, ACL_REASON_RULE,
+	       "prod/named-http", 0);
+	expect(&b, WEB, OUT, PKT("198.19.0.2", "198.19.1.10", 6, 8080), DENY,
+	       ACL_REASON_TIER_DEFAULT, NULL, -1);
+	built_done(&b);
+}
+
+/* Tier "security" (order 100) runs first: Deny from the external network set, Pass for
+ * app=client; then the default tier allows app=client and app=api. */
+static void test_pass_two_tiers(void **state)
+{
+	struct model_resource *tiers[] = {
+	    &(struct model_resource){.kind = MODEL_KIND_TIER,
+				     .meta = {.name = "security"},
+				     .tier = {ORDER(100), .default_action = MODEL_ACTION_DENY}},
+	};
+	struct model_resource *pol[] = {
+	    RES_GNP(
+		"security.screen", ORDER(10), .tier = "security", .selector = "app == 'web'",
+		INGRESS({.action = MODEL_ACTION_DENY, .source = {.selector = "role == 'external'"}},
+			{.action = MODEL_ACTION_PASS,
+			 .source = {.selector = "app in {'client', 'api'}"}})),
+	    RES_NP("prod", "allow-clients", .selector = "app == 'web'",
+		   INGRESS(
+		       {.action = MODEL_ACTION_ALLOW,
+			.source = {.selector = "app == 'client'", .namespace_selector = "all()"}})),
+	};
+	struct case_in c = {.name = "pass-two-tiers",
+			    .policies = pol,
+			    .n_policies = 2,
+			    .tiers = tiers,
+			    .n_tiers = 1};
+	struct built b;
+
+	check_case(&c, &b);
+	assert_string_equal(b.rs[WEB]->dir[IN].tiers[0].tier->name, "security");
+	assert_string_equal(b.rs[WEB]->dir[IN].tiers[1].tier->name, "default");
+	expect(&b, WEB, IN, PKT("198.18.100.7", "198.19.0.2", 6, 80), DENY, ACL_REASON_RULE,
+	       "security.screen", 0);
+	expect(&b, WEB, IN, PKT("198.19.0.4", "198.19.0.2", 6, 80), ALLOW, ACL_REASON_RULE,
+	       "prod/allow-clients", 0);
+	/* api passes the security tier but nothing in default allows it. */
+	expect(&b, WEB, IN, PKT("198.19.1.10", "198.19.0.2", 6, 80), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	/* Neither denied nor passed in security: that tier's default deny. */
+	expect(&b, WEB, IN, PKT("198.19.1.11", "198.19.0.2", 6, 80), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	{
+		struct acl_verdict v;
+		struct acl_packet p = PKT("198.19.1.11", "198.19.0.2", 6, 80);
+
+		assert_int_equal(acl_explain(b.idx, b.m, b.rs[WEB], IN, &p, &v), 0);
+		assert_string_equal(v.tier, "security");
+	}
+	built_done(&b);
+}
+
+/* Log continues. A second, unordered GNP with a 253-character name and a long selector only
+ * logs: comments and log prefixes are cut to what nft and iptables accept. */
+#define LONG50 "abcdefghij-abcdefghij-abcdefghij-abcdefghij-abcdefghi"
+static void test_log_continues(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "log-then-allow", .selector = "app == 'db'",
+		   INGRESS({.action = MODEL_ACTION_LOG},
+			   {.action = MODEL_ACTION_ALLOW,
+			    TCP,
+			    .destination = {.ports = (struct model_port[]){{5432, 5432, NULL}},
+					    .n_ports = 1}})),
+	    RES_GNP("z" LONG50 LONG50 LONG50 LONG50 "abcdefghijabcdefghijabcdefghijabcdefghij",
+		    .selector = "app == 'db' && label-number-one not in {'" LONG50 "', '" LONG50
+				"x', '" LONG50 "y'}",
+		    INGRESS({.action = MODEL_ACTION_LOG,
+			     .source = {.selector = "app starts with '" LONG50 LONG50 "'"}})),
+	};
+	struct case_in c = {.name = "log-continues", .policies = pol, .n_policies = 2};
+	struct built b;
+	struct acl_verdict v;
+	struct acl_packet p = PKT("198.19.1.10", "198.19.0.3", 6, 5432);
+
+	check_case(&c, &b);
+	assert_int_equal(acl_explain(b.idx, b.m, b.rs[DB], IN, &p, &v), 0);
+	assert_int_equal(v.action, ALLOW);
+	assert_int_equal(v.rule, 1);
+	assert_int_equal(v.n_logged, 1);
+	expect(&b, DB, IN, PKT("198.19.1.10", "198.19.0.3", 6, 22), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	built_done(&b);
+}
+
+/* Order 10 denies tcp/22 before order 20 allows everything; an unordered policy runs last and
+ * names break ties. */
+static void test_deny_before_allow(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "z-allow-all", ORDER(20), .selector = "app == 'web'",
+		   INGRESS({.action = MODEL_ACTION_ALLOW})),
+	    RES_NP("prod", "a-unordered-deny", .selector = "app == 'web'",
+		   INGRESS({.action = MODEL_ACTION_DENY})),
+	    RES_NP("prod", "m-deny-ssh", ORDER(10), .selector = "app == 'web'",
+		   INGRESS({.action = MODEL_ACTION_DENY,
+			    TCP,
+			    .destination = {.ports = (struct model_port[]){{22, 22, NULL}},
+					    .n_ports = 1}})),
+	};
+	struct case_in c = {.name = "deny-before-allow", .policies = pol, .n_policies = 3};
+	struct built b;
+	const struct acl_ep_tier *t;
+
+	check_case(&c, &b);
+	t = &b.rs[WEB]->dir[IN].tiers[0];
+	assert_int_equal(t->n_policies, 3);
+	assert_string_equal(t->policies[0]->name, "prod/m-deny-ssh");
+	assert_string_equal(t->policies[1]->name, "prod/z-allow-all");
+	assert_string_equal(t->policies[2]->name, "prod/a-unordered-deny");
+	expect(&b, WEB, IN, PKT("198.19.1.10", "198.19.0.2", 6, 22), DENY, ACL_REASON_RULE,
+	       "prod/m-deny-ssh", 0);
+	expect(&b, WEB, IN, PKT("198.19.1.10", "198.19.0.2", 6, 80), ALLOW, ACL_REASON_RULE,
+	       "prod/z-allow-all", 0);
+	built_done(&b);
+}
+
+/* Egress from web with a source that is not web's own address is dropped before policy. */
+static void test_anti_spoof(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "egress-allow", .selector = "app == 'web'",
+		   EGRESS({.action = MODEL_ACTION_ALLOW})),
+	};
+	struct case_in c = {.name = "anti-spoof", .policies = pol, .n_policies = 1};
+	struct built b;
+
+	check_case(&c, &b);
+	expect(&b, WEB, OUT, PKT("198.19.0.2", "198.19.1.10", 6, 80), ALLOW, ACL_REASON_RULE,
+	       "prod/egress-allow", 0);
+	expect(&b, WEB, OUT, PKT("2001:db8:19::2", "2001:db8:1::1", 6, 80), ALLOW, ACL_REASON_RULE,
+	       "prod/egress-allow", 0);
+	expect(&b, WEB, OUT, PKT("198.19.0.99", "198.19.1.10", 6, 80), DENY, ACL_REASON_SPOOF, NULL,
+	       -1);
+	expect(&b, DB, OUT, PKT("198.19.0.2", "198.19.1.10", 6, 80), DENY, ACL_REASON_SPOOF, NULL,
+	       -1);
+	built_done(&b);
+}
+
+static void test_workload_to_host(void **state)
+{
+	static const char *const names[] = {"wl-to-host-drop", "wl-to-host-accept",
+					    "wl-to-host-return"};
+	static const enum acl_e2h_action acts[] = {ACL_E2H_DROP, ACL_E2H_ACCEPT, ACL_E2H_RETURN};
+	struct model_felix_configuration fc = {.default_endpoint_to_host_action = "Accept"};
+	struct acl_host_config h;
+
+	assert_int_equal(acl_host_config_from_model(&fc, &h), 0);
+	assert_int_equal(h.endpoint_to_host, ACL_E2H_ACCEPT);
+	assert_int_equal(acl_host_config_from_model(NULL, &h), 0);
+	assert_int_equal(h.endpoint_to_host, ACL_E2H_DROP);
+	fc.default_endpoint_to_host_action = "Reject";
+	assert_int_equal(acl_host_config_from_model(&fc, &h), -EINVAL);
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		struct acl_host_config hc = {.endpoint_to_host = acts[i]};
+		struct case_in c = {.name = names[i], .host = &hc};
+		struct built b;
+
+		check_case(&c, &b);
+		built_done(&b);
+	}
+}
+
+/* A host endpoint on eth0: failsafe ports, a GNP allowing tcp/8443 in; with no policy for
+ * egress it is default deny apart from failsafe (Calico host endpoint semantics). */
+static void test_host_endpoint(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_GNP("host-ingress", .selector = "has(host-endpoint)",
+		    INGRESS({.action = MODEL_ACTION_ALLOW,
+			     TCP,
+			     .destination = {.ports = (struct model_port[]){{8443, 8443, NULL}},
+					     .n_ports = 1}})),
+	    /* A NetworkPolicy never selects a host endpoint. */
+	    RES_NP("prod", "all-in-prod", .selector = "all()",
+		   INGRESS({.action = MODEL_ACTION_ALLOW})),
+	};
+	struct case_in c = {
+	    .name = "host-endpoint", .policies = pol, .n_policies = 2, .with_host_endpoint = true};
+	struct built b;
+
+	check_case(&c, &b);
+	assert_true(b.rs[HOST]->host);
+	assert_int_equal(b.rs[HOST]->dir[IN].n_tiers, 1);
+	assert_int_equal(b.rs[HOST]->dir[IN].tiers[0].n_policies, 1);
+	expect(&b, HOST, IN, PKT("198.18.0.12", "198.18.0.11", 6, 8443), ALLOW, ACL_REASON_RULE,
+	       "host-ingress", 0);
+	expect(&b, HOST, IN, PKT("198.18.0.12", "198.18.0.11", 6, 80), DENY,
+	       ACL_REASON_TIER_DEFAULT, NULL, -1);
+	expect(&b, HOST, OUT, PKT("198.18.0.11", "198.18.0.12", 6, 80), DENY,
+	       ACL_REASON_HOST_DEFAULT, NULL, -1);
+	built_done(&b);
+}
+
+/* Profiles decide when no policy applies; nothing matched = deny. */
+static void test_profiles(void **state)
+{
+	struct model_resource *prof[] = {
+	    &(struct model_resource){
+		.kind = MODEL_KIND_PROFILE,
+		.meta = {.name = "kns.prod"},
+		.profile = {.ingress = RULES({.action = MODEL_ACTION_ALLOW,
+					      .source = {.selector = "app == 'api'"}}),
+			    .n_ingress = 1,
+			    .egress = RULES({.action = MODEL_ACTION_ALLOW}),
+			    .n_egress = 1}},
+	};
+	char *profiles[] = {"kns.prod", "missing", NULL};
+	struct acl_policy_set ps = {.profiles = prof, .n_profiles = 1};
+	struct acl_endpoint ep = F.eps[1];
+	struct acl_index *idx = NULL;
+	struct acl_members *m = NULL;
+	struct acl_ruleset *rs = NULL;
+	struct acl_verdict v;
+	struct acl_packet p1 = PKT("198.19.1.10", "198.19.0.3", 6, 1),
+			  p2 = PKT("198.19.1.11", "198.19.0.3", 6, 1);
+
+	ep.profiles = profiles;
+	ep.n_profiles = 2;
+	assert_int_equal(acl_index_new(&ps, &idx, NULL), 0);
+	assert_int_equal(acl_set_members(idx, F.eps, ELEMENTSOF(F.eps), NULL, 0, &m), 0);
+	assert_int_equal(acl_compile(idx, &ep, &rs), 0);
+	assert_int_equal(rs->dir[IN].end, ACL_END_PROFILES);
+	assert_int_equal(rs->dir[IN].n_profiles, 1);
+	assert_int_equal(acl_explain(idx, m, rs, IN, &p1, &v), 0);
+	assert_int_equal(v.action, ALLOW);
+	assert_string_equal(v.policy->name, "kns.prod");
+	assert_int_equal(acl_explain(idx, m, rs, IN, &p2, &v), 0);
+	assert_int_equal(v.action, DENY);
+	assert_int_equal(v.reason, ACL_REASON_PROFILES_END);
+	acl_ruleset_free(rs);
+	acl_members_free(m);
+	acl_index_free(idx);
+}
+
+/* Sets: same selector written differently -> one set; members are right; memberships. */
+static int count_cb(const struct acl_set *s, void *userdata)
+{
+	(*(int *)userdata)++;
+	return 0;
+}
+
+static void test_sets(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_GNP("g1", .selector = "all()",
+		    INGRESS({.action = MODEL_ACTION_ALLOW,
+			     .source = {.selector = "app=='web' || role == \"external\""}})),
+	    RES_GNP("g2", .selector = "all()",
+		    INGRESS({.action = MODEL_ACTION_ALLOW,
+			     .source = {.selector = "role == 'external' || app == 'web'"}})),
+	};
+	struct acl_policy_set ps = {.policies = pol, .n_policies = 2};
+	struct acl_index *idx = NULL;
+	struct acl_members *m = NULL;
+	const struct acl_set_members *sm;
+	char buf[IP_PREFIX_STRLEN];
+	int n = 0;
+
+	assert_int_equal(acl_index_new(&ps, &idx, NULL), 0);
+	assert_int_equal(idx->n_sets, 1);
+	assert_string_equal(idx->sets[0]->definition,
+			    "sel:(app == \"web\" || role == \"external\")");
+	assert_ptr_equal(idx->tiers[0].policies[0]->rules[IN][0].src.sel,
+			 idx->tiers[0].policies[1]->rules[IN][0].src.sel);
+	assert_int_equal(
+	    acl_set_members(idx, F.eps, ELEMENTSOF(F.eps), F.netsets, ELEMENTSOF(F.netsets), &m),
+	    0);
+	sm = &m->sets[0];
+	/* web (v4 + v6), remote dev/web, external /24 (its /25 merged away). */
+	assert_int_equal(sm->n, 4);
+	assert_string_equal(ip_prefix_format(&sm->items[0].net, buf), "198.18.100.0/24");
+	assert_string_equal(ip_prefix_format(&sm->items[1].net, buf), "198.19.0.2/32");
+	assert_string_equal(ip_prefix_format(&sm->items[2].net, buf), "198.19.1.11/32");
+	assert_string_equal(ip_prefix_format(&sm->items[3].net, buf), "2001:db8:19::2/128");
+	assert_int_equal(acl_set_memberships(idx, &F.eps[0], count_cb, &n), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(acl_set_memberships(idx, &F.eps[1], count_cb, &n), 0);
+	assert_int_equal(n, 0);
+	assert_true(acl_set_index(idx, idx->sets[0]->id) == 0);
+	assert_true(acl_set_index(idx, "0000000000000000") == -1);
+	acl_members_free(m);
+	acl_index_free(idx);
+}
+
+static void test_errors(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "bad", .selector = "app == 'web'",
+		   INGRESS({.action = MODEL_ACTION_ALLOW, .source = {.selector = "app == 'x"}})),
+	};
+	struct acl_policy_set ps = {.policies = pol, .n_policies = 1};
+	struct acl_index *idx = (struct acl_index *)0x1;
+	struct parse_err err = {0};
+	struct acl_endpoint noif = {.name = "x"};
+	struct acl_ruleset *rs = NULL;
+
+	assert_int_equal(acl_index_new(&ps, &idx, &err), -EINVAL);
+	assert_ptr_equal(idx, (struct acl_index *)0x1);
+	assert_string_equal(err.field, "spec.ingress[0].source.selector");
+	assert_int_equal(err.column, 8);
+	assert_non_null(strstr(err.msg, "NetworkPolicy bad"));
+	assert_non_null(strstr(err.msg, "unterminated string"));
+
+	ps.n_policies = 0;
+	assert_int_equal(acl_index_new(&ps, &idx, &err), 0);
+	assert_int_equal(acl_compile(idx, &noif, &rs), -EINVAL);
+	acl_index_free(idx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_default_deny),
+	    cmocka_unit_test(test_open),
+	    cmocka_unit_test(test_namespace_selector),
+	    cmocka_unit_test(test_ipblock_except),
+	    cmocka_unit_test(test_endport_range),
+	    cmocka_unit_test(test_named_ports),
+	    cmocka_unit_test(test_pass_two_tiers),
+	    cmocka_unit_test(test_log_continues),
+	    cmocka_unit_test(test_deny_before_allow),
+	    cmocka_unit_test(test_anti_spoof),
+	    cmocka_unit_test(test_workload_to_host),
+	    cmocka_unit_test(test_host_endpoint),
+	    cmocka_unit_test(test_profiles),
+	    cmocka_unit_test(test_sets),
+	    cmocka_unit_test(test_errors),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
