@@ -30,6 +30,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 
 #include "bgp/bird-conf.h"
@@ -69,7 +70,75 @@ char *bird_conf_peer_name(const struct bgp_peer *p, char *buf, size_t size)
 		if (*c == '.' || *c == ':')
 			*c = '_';
 	}
+	if (p->port && p->port != 179) {
+		size_t l = strlen(buf);
+
+		snprintf(buf + l, size - l, "_port_%u", (unsigned)p->port);
+	}
 	return buf;
+}
+
+/* One decimal number of at most @max, the whole of [@s, @e). */
+static int parse_u32(const char *s, const char *e, uint32_t max, uint32_t *ret)
+{
+	uint64_t v = 0;
+
+	if (s == e || e - s > 10)
+		return -EINVAL;
+	for (const char *c = s; c < e; c++) {
+		if (*c < '0' || *c > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*c - '0');
+	}
+	if (v > max)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int bird_conf_community_parse(const char *s, struct bgp_community *ret)
+{
+	const char *c1, *c2, *end;
+	struct bgp_community v = {0};
+
+	if (!s)
+		return -EINVAL;
+	end = s + strlen(s);
+	c1 = strchr(s, ':');
+	if (!c1)
+		return -EINVAL;
+	c2 = strchr(c1 + 1, ':');
+	if (!c2) {
+		if (parse_u32(s, c1, 65535, &v.a) < 0 || parse_u32(c1 + 1, end, 65535, &v.b) < 0)
+			return -EINVAL;
+	} else {
+		v.large = true;
+		if (parse_u32(s, c1, UINT32_MAX, &v.a) < 0 ||
+		    parse_u32(c1 + 1, c2, UINT32_MAX, &v.b) < 0 ||
+		    parse_u32(c2 + 1, end, UINT32_MAX, &v.c) < 0)
+			return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+enum bgp_log_level bird_conf_log_level_from_string(const char *s)
+{
+	static const struct {
+		const char *name;
+		enum bgp_log_level level;
+	} map[] = {
+	    {"debug", BGP_LOG_DEBUG}, {"info", BGP_LOG_INFO},	{"warning", BGP_LOG_WARNING},
+	    {"error", BGP_LOG_ERROR}, {"fatal", BGP_LOG_ERROR}, {"none", BGP_LOG_NONE},
+	};
+
+	if (!s)
+		return BGP_LOG_INFO;
+	for (size_t i = 0; i < ELEMENTSOF(map); i++) {
+		if (strcasecmp(s, map[i].name) == 0)
+			return map[i].level;
+	}
+	return _BGP_LOG_INVALID;
 }
 
 enum bgp_peer_type bird_conf_peer_type_from_name(const char *name)
@@ -127,6 +196,35 @@ static int validate(const struct bgp_model *m)
 		return -EINVAL;
 	if (m->keepalive_s > 65535 || m->kernel_scan_s > 86400)
 		return -EINVAL;
+	if (m->local_addr6.family != 0 && m->local_addr6.family != AF_INET6)
+		return -EINVAL;
+	if (m->log_level < 0 || m->log_level >= _BGP_LOG_MAX)
+		return -EINVAL;
+	if (m->n_ignored_ifaces > BIRD_CONF_MAX_PEERS ||
+	    (m->n_ignored_ifaces && !m->ignored_ifaces))
+		return -EINVAL;
+	for (size_t i = 0; i < m->n_ignored_ifaces; i++) {
+		const char *g = m->ignored_ifaces[i];
+
+		if (!g || !*g || strlen(g) > 64 || !text_is_safe(g))
+			return -EINVAL;
+	}
+	if (m->n_prefix_communities > BIRD_CONF_MAX_PREFIXES ||
+	    (m->n_prefix_communities && !m->prefix_communities))
+		return -EINVAL;
+	for (size_t i = 0; i < m->n_prefix_communities; i++) {
+		const struct bgp_prefix_communities *pc = &m->prefix_communities[i];
+
+		if (!prefix_valid(&pc->cidr) || pc->n_communities > 64 ||
+		    (pc->n_communities && !pc->communities))
+			return -EINVAL;
+		for (size_t k = 0; k < pc->n_communities; k++) {
+			const struct bgp_community *c = &pc->communities[k];
+
+			if (!c->large && (c->a > 65535 || c->b > 65535 || c->c))
+				return -EINVAL;
+		}
+	}
 	if (m->n_peers > BIRD_CONF_MAX_PEERS || m->n_pools > BIRD_CONF_MAX_PREFIXES ||
 	    m->n_blocks > BIRD_CONF_MAX_PREFIXES)
 		return -EINVAL;
@@ -148,6 +246,20 @@ static int validate(const struct bgp_model *m)
 		/* BIRD: "Only internal neighbor can be RR client". */
 		if (p->rr_client && p->as_number != m->as_number)
 			return -EINVAL;
+		if (p->password_file && !p->password)
+			return -EINVAL;
+		if (p->password &&
+		    (!*p->password || strlen(p->password) > 80 || !text_is_safe(p->password)))
+			return -EINVAL;
+		if ((p->hold_s && (p->hold_s < 3 || p->hold_s > 65535)) || p->keepalive_s > 65535 ||
+		    p->gr_time_s > 65535)
+			return -EINVAL;
+		if (p->next_hop < 0 || p->next_hop >= _BGP_NEXT_HOP_MAX)
+			return -EINVAL;
+		/* BFD intervals: RFC 5880 section 6.8.7 (microseconds in 32 bits); BIRD caps the
+		 * multiplier at 255. */
+		if (p->bfd_interval_ms > 4294967 || p->bfd_multiplier > 255)
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -166,12 +278,40 @@ static int peer_qsort_cmp(const void *a, const void *b)
 		return r;
 	if (x->type != y->type)
 		return x->type < y->type ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
 	if (x->as_number != y->as_number)
 		return x->as_number < y->as_number ? -1 : 1;
 	if (x->passive != y->passive)
 		return x->passive ? 1 : -1;
 	if (x->rr_client != y->rr_client)
 		return x->rr_client ? 1 : -1;
+	return 0;
+}
+
+/* Prefix advertisements by prefix, then by their community lists (stable output for any input
+ * order). */
+static int pc_qsort_cmp(const void *a, const void *b)
+{
+	const struct bgp_prefix_communities *x = a, *y = b;
+	int r = ip_prefix_cmp(&x->cidr, &y->cidr);
+
+	if (r != 0)
+		return r;
+	if (x->n_communities != y->n_communities)
+		return x->n_communities < y->n_communities ? -1 : 1;
+	for (size_t i = 0; i < x->n_communities; i++) {
+		const struct bgp_community *p = &x->communities[i], *q = &y->communities[i];
+
+		if (p->large != q->large)
+			return p->large ? 1 : -1;
+		if (p->a != q->a)
+			return p->a < q->a ? -1 : 1;
+		if (p->b != q->b)
+			return p->b < q->b ? -1 : 1;
+		if (p->c != q->c)
+			return p->c < q->c ? -1 : 1;
+	}
 	return 0;
 }
 
@@ -213,12 +353,17 @@ static ssize_t sorted_peers(const struct bgp_model *m, const struct ip_addr *loc
 	if (!v)
 		return -ENOMEM;
 	memcpy(v, m->peers, m->n_peers * sizeof(*v));
+	for (size_t i = 0; i < m->n_peers; i++) {
+		if (v[i].port == 179)
+			v[i].port = 0;
+	}
 	qsort(v, m->n_peers, sizeof(*v), peer_qsort_cmp);
 	for (size_t i = 0; i < m->n_peers; i++) {
-		if (ip_addr_equal(&v[i].addr, local))
+		if (ip_addr_equal(&v[i].addr, local) ||
+		    (m->local_addr6.family && ip_addr_equal(&v[i].addr, &m->local_addr6)))
 			continue;
 		if (k > 0 && ip_addr_equal(&v[k - 1].addr, &v[i].addr) &&
-		    v[k - 1].type == v[i].type)
+		    v[k - 1].type == v[i].type && v[k - 1].port == v[i].port)
 			continue;
 		v[k++] = v[i];
 	}
@@ -246,6 +391,22 @@ _printf_(2, 3) static void emit(struct emitter *e, const char *fmt, ...)
 		e->err = r;
 }
 
+/* Peer templates: per address family, with or without the node's address as session source. */
+enum template_id {
+	TEMPLATE_V4,
+	TEMPLATE_V6,
+	TEMPLATE_V4_NOSRC,
+	TEMPLATE_V6_NOSRC,
+	_TEMPLATE_MAX,
+};
+
+static const char *const template_name[_TEMPLATE_MAX] = {
+    [TEMPLATE_V4] = "tabby_peer",
+    [TEMPLATE_V6] = "tabby_peer6",
+    [TEMPLATE_V4_NOSRC] = "tabby_peer_nosrc",
+    [TEMPLATE_V6_NOSRC] = "tabby_peer6_nosrc",
+};
+
 /* The parts of the model, sorted, for one render pass. */
 struct view {
 	const struct bgp_model *m;
@@ -254,7 +415,10 @@ struct view {
 	size_t n_pools, n_blocks;
 	struct bgp_peer *peers;
 	size_t n_peers;
-	bool has_v4, has_v6, v4_peers, v6_peers;
+	struct bgp_prefix_communities *pcs;
+	size_t n_pcs;
+	bool has_v4, has_v6, bfd;
+	bool templates[_TEMPLATE_MAX]; /* which templates some peer uses */
 	unsigned scan_s;
 };
 
@@ -315,6 +479,25 @@ static void emit_bgp_filter(struct emitter *e, const struct view *w)
 
 	emit(e, "# Routes announced to BGP peers: own blocks as aggregates, borrowed host routes.\n"
 		"filter tabby_export_bgp {\n");
+	for (size_t i = 0; i < w->n_pcs; i++) {
+		const struct bgp_prefix_communities *pc = &w->pcs[i];
+
+		if (pc->n_communities == 0)
+			continue;
+		emit(e, "\tif net ~ ");
+		emit_set(e, &pc->cidr, 1, pc->cidr.addr.family, "+");
+		emit(e, " then {");
+		for (size_t k = 0; k < pc->n_communities; k++) {
+			const struct bgp_community *c = &pc->communities[k];
+
+			if (c->large)
+				emit(e, " bgp_large_community.add((%u, %u, %u));", c->a, c->b,
+				     c->c);
+			else
+				emit(e, " bgp_community.add((%u, %u));", c->a, c->b);
+		}
+		emit(e, " }\n");
+	}
 	for (size_t f = 0; f < ELEMENTSOF(families); f++) {
 		int af = families[f].family;
 		bool blocks = count_family(w->blocks, w->n_blocks, af) > 0;
@@ -376,22 +559,40 @@ static void emit_static(struct emitter *e, const struct view *w, const char *nam
 	emit(e, "}\n\n");
 }
 
-static void emit_template(struct emitter *e, const struct view *w, int family)
+static enum template_id peer_template(const struct view *w, const struct bgp_peer *p)
+{
+	if (p->addr.family == AF_INET)
+		return p->no_source_addr ? TEMPLATE_V4_NOSRC : TEMPLATE_V4;
+	/* Without an IPv6 node address, tabby_peer6 already lets the kernel pick. */
+	if (!w->m->local_addr6.family)
+		return TEMPLATE_V6;
+	return p->no_source_addr ? TEMPLATE_V6_NOSRC : TEMPLATE_V6;
+}
+
+static void emit_template(struct emitter *e, const struct view *w, enum template_id t)
 {
 	const struct bgp_model *m = w->m;
 	char addr[IP_ADDR_STRLEN], port[16] = "";
+	const struct ip_addr *src = NULL;
+	bool v4 = t == TEMPLATE_V4 || t == TEMPLATE_V4_NOSRC;
 
 	if (m->listen_port && m->listen_port != 179)
 		snprintf(port, sizeof(port), " port %u", (unsigned)m->listen_port);
-	if (family == AF_INET) {
-		emit(e, "template bgp tabby_peer {\n\tlocal %s%s as %u;\n",
-		     ip_addr_format(&w->local, addr), port, m->as_number);
-	} else {
-		/* No IPv6 source address in the model: the kernel picks it per neighbour. */
-		emit(e, "template bgp tabby_peer6 {\n\tlocal%s as %u;\n", port, m->as_number);
-	}
+	if (t == TEMPLATE_V4)
+		src = &w->local;
+	else if (t == TEMPLATE_V6 && m->local_addr6.family)
+		src = &m->local_addr6;
+	if (src)
+		emit(e, "template bgp %s {\n\tlocal %s%s as %u;\n", template_name[t],
+		     ip_addr_format(src, addr), port, m->as_number);
+	else
+		/* No source address: the kernel picks it per neighbour. */
+		emit(e, "template bgp %s {\n\tlocal%s as %u;\n", template_name[t], port,
+		     m->as_number);
 	/* Peers share the node's segment (lab recipe): single hop, next hop = the originator. */
 	emit(e, "\tdirect;\n");
+	if (src && m->strict_bind)
+		emit(e, "\tstrict bind on;\n");
 	if (m->hold_s)
 		emit(e, "\thold time %u;\n", m->hold_s);
 	if (m->keepalive_s)
@@ -408,19 +609,19 @@ static void emit_template(struct emitter *e, const struct view *w, int family)
 	     "\t\tgateway direct;\n"
 	     "\t};\n"
 	     "}\n\n",
-	     family == AF_INET ? "ipv4" : "ipv6");
+	     v4 ? "ipv4" : "ipv6");
 }
 
 static void emit_peer(struct emitter *e, const struct view *w, const struct bgp_peer *p)
 {
 	const struct bgp_model *m = w->m;
-	char name[64], addr[IP_ADDR_STRLEN], port[16] = "";
+	char name[96], addr[IP_ADDR_STRLEN], port[16] = "";
+	uint16_t pport = p->port ? p->port : (p->type == BGP_PEER_MESH ? m->listen_port : 0);
 
-	if (m->listen_port && m->listen_port != 179)
-		snprintf(port, sizeof(port), " port %u", (unsigned)m->listen_port);
+	if (pport && pport != 179)
+		snprintf(port, sizeof(port), " port %u", (unsigned)pport);
 	emit(e, "protocol bgp %s from %s {\n\tneighbor %s%s as %u;\n",
-	     bird_conf_peer_name(p, name, sizeof(name)),
-	     p->addr.family == AF_INET ? "tabby_peer" : "tabby_peer6",
+	     bird_conf_peer_name(p, name, sizeof(name)), template_name[peer_template(w, p)],
 	     ip_addr_format(&p->addr, addr), port, p->as_number);
 	if (p->passive)
 		emit(e, "\tpassive on;\n");
@@ -428,6 +629,45 @@ static void emit_peer(struct emitter *e, const struct view *w, const struct bgp_
 		emit(e, "\trr client;\n");
 		if (m->rr_cluster_id)
 			emit(e, "\trr cluster id %s;\n", m->rr_cluster_id);
+	}
+	if (p->password)
+		emit(e, "\tpassword \"%s\";\n", p->password);
+	if (p->hold_s)
+		emit(e, "\thold time %u;\n", p->hold_s);
+	if (p->keepalive_s)
+		emit(e, "\tkeepalive time %u;\n", p->keepalive_s);
+	if (p->gr_time_s)
+		emit(e, "\tgraceful restart time %u;\n", p->gr_time_s);
+	if (p->ttl_security) {
+		emit(e, "\tttl security on;\n");
+		if (p->ttl_security > 1)
+			emit(e, "\tmultihop %u;\n", (unsigned)p->ttl_security);
+	}
+	if (p->allow_local_as)
+		emit(e, "\tallow local as %u;\n", (unsigned)p->allow_local_as);
+	if (p->bfd) {
+		if (!p->bfd_interval_ms && !p->bfd_multiplier) {
+			emit(e, "\tbfd on;\n");
+		} else {
+			emit(e, "\tbfd {");
+			if (p->bfd_interval_ms)
+				emit(e, " interval %u ms;", p->bfd_interval_ms);
+			if (p->bfd_multiplier)
+				emit(e, " multiplier %u;", p->bfd_multiplier);
+			emit(e, " };\n");
+		}
+	}
+	/* Channel options merge into the template's channel (BIRD 2 "Channels"). Beyond one hop
+	 * the next hop is not on a shared segment: resolve it recursively. */
+	if (p->next_hop != BGP_NEXT_HOP_AUTO || p->ttl_security > 1) {
+		emit(e, "\t%s {", p->addr.family == AF_INET ? "ipv4" : "ipv6");
+		if (p->next_hop == BGP_NEXT_HOP_SELF)
+			emit(e, " next hop self;");
+		else if (p->next_hop == BGP_NEXT_HOP_KEEP)
+			emit(e, " next hop keep;");
+		if (p->ttl_security > 1)
+			emit(e, " gateway recursive;");
+		emit(e, " };\n");
 	}
 	emit(e, "}\n\n");
 }
@@ -440,10 +680,22 @@ static void emit_all(struct emitter *e, const struct view *w)
 	emit(e, "# Generated by tabby-felix for node %s. Do not edit.\n\n",
 	     m->node_name ? m->node_name : "(unset)");
 	emit(e, "router id %s;\n", ip_addr_format(&m->router_id, addr));
-	if (m->log_file)
-		emit(e, "log \"%s\" all;\n\n", m->log_file);
-	else
-		emit(e, "log syslog all;\n\n");
+	if (m->log_level != BGP_LOG_NONE) {
+		static const char *const classes[_BGP_LOG_MAX] = {
+		    [BGP_LOG_INFO] = "all",
+		    [BGP_LOG_DEBUG] = "all",
+		    [BGP_LOG_WARNING] = "{ warning, error, auth, fatal, bug }",
+		    [BGP_LOG_ERROR] = "{ error, fatal, bug }",
+		};
+
+		if (m->log_file)
+			emit(e, "log \"%s\" %s;\n", m->log_file, classes[m->log_level]);
+		else
+			emit(e, "log syslog %s;\n", classes[m->log_level]);
+	}
+	if (m->log_level == BGP_LOG_DEBUG)
+		emit(e, "debug protocols all;\n");
+	emit(e, "\n");
 
 	emit_kernel_filter(e, w);
 	emit_bgp_filter(e, w);
@@ -451,8 +703,11 @@ static void emit_all(struct emitter *e, const struct view *w)
 	emit(e, "protocol device {\n\tscan time %u;\n}\n\n", w->scan_s);
 	/* Connected routes are learned (next-hop resolution) but never exported: neither filter
 	 * accepts RTS_DEVICE. */
-	emit(e, "protocol direct {\n%s%s\tinterface -\"tby*\", \"*\";\n}\n\n",
-	     w->has_v4 ? "\tipv4;\n" : "", w->has_v6 ? "\tipv6;\n" : "");
+	emit(e, "protocol direct {\n%s%s\tinterface -\"tby*\", ", w->has_v4 ? "\tipv4;\n" : "",
+	     w->has_v6 ? "\tipv6;\n" : "");
+	for (size_t i = 0; i < m->n_ignored_ifaces; i++)
+		emit(e, "-\"%s\", ", m->ignored_ifaces[i]);
+	emit(e, "\"*\";\n}\n\n");
 	if (w->has_v4)
 		emit_kernel(e, w, "", "ipv4");
 	if (w->has_v6)
@@ -460,10 +715,13 @@ static void emit_all(struct emitter *e, const struct view *w)
 	emit_static(e, w, "tabby_blocks", AF_INET);
 	emit_static(e, w, "tabby_blocks6", AF_INET6);
 
-	if (w->v4_peers)
-		emit_template(e, w, AF_INET);
-	if (w->v6_peers)
-		emit_template(e, w, AF_INET6);
+	/* One BFD instance serves every session that asks for it (BIRD "BFD"). */
+	if (w->bfd)
+		emit(e, "protocol bfd tabby_bfd {\n}\n\n");
+	for (int t = 0; t < _TEMPLATE_MAX; t++) {
+		if (w->templates[t])
+			emit_template(e, w, (enum template_id)t);
+	}
 	for (size_t i = 0; i < w->n_peers; i++)
 		emit_peer(e, w, &w->peers[i]);
 }
@@ -472,6 +730,7 @@ int bird_conf_render(const struct bgp_model *m, struct strbuf *out)
 {
 	_cleanup_free_ struct ip_prefix *pools = NULL, *blocks = NULL;
 	_cleanup_free_ struct bgp_peer *peers = NULL;
+	_cleanup_free_ struct bgp_prefix_communities *pcs = NULL;
 	struct view w = {.m = m};
 	struct emitter e = {.sb = out};
 	size_t start = out->len;
@@ -499,15 +758,26 @@ int bird_conf_render(const struct bgp_model *m, struct strbuf *out)
 	w.peers = peers;
 	w.n_peers = (size_t)n;
 
+	bool v6_peers = false;
 	for (size_t i = 0; i < w.n_peers; i++) {
-		if (w.peers[i].addr.family == AF_INET)
-			w.v4_peers = true;
-		else
-			w.v6_peers = true;
+		w.templates[peer_template(&w, &w.peers[i])] = true;
+		if (w.peers[i].addr.family == AF_INET6)
+			v6_peers = true;
+		if (w.peers[i].bfd)
+			w.bfd = true;
+	}
+	if (m->n_prefix_communities) {
+		pcs = malloc(m->n_prefix_communities * sizeof(*pcs));
+		if (!pcs)
+			return -ENOMEM;
+		memcpy(pcs, m->prefix_communities, m->n_prefix_communities * sizeof(*pcs));
+		qsort(pcs, m->n_prefix_communities, sizeof(*pcs), pc_qsort_cmp);
+		w.pcs = pcs;
+		w.n_pcs = m->n_prefix_communities;
 	}
 	/* The router id is IPv4, so the IPv4 side always exists. */
 	w.has_v4 = true;
-	w.has_v6 = w.v6_peers || count_family(w.pools, w.n_pools, AF_INET6) > 0 ||
+	w.has_v6 = v6_peers || count_family(w.pools, w.n_pools, AF_INET6) > 0 ||
 		   count_family(w.blocks, w.n_blocks, AF_INET6) > 0;
 	w.scan_s = m->kernel_scan_s ? m->kernel_scan_s : BIRD_CONF_DEFAULT_SCAN_S;
 

@@ -16,7 +16,8 @@
 #include "ctl/ctl.h"
 #include "lib/cidr.h"
 
-/* "Mesh_198_18_0_12" -> 198.18.0.12; "Node_2001_db8__12" -> 2001:db8::12. */
+/* "Mesh_198_18_0_12" -> 198.18.0.12; "Node_2001_db8__12" -> 2001:db8::12;
+ * "Node_198_18_4_1_port_1790" -> 198.18.4.1. */
 static int peer_addr_from_name(const char *name, struct ip_addr *ret)
 {
 	const char *u = strchr(name, '_');
@@ -25,6 +26,10 @@ static int peer_addr_from_name(const char *name, struct ip_addr *ret)
 	if (!u || strlen(u + 1) >= sizeof(buf))
 		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%s", u + 1);
+	/* "Node_198_18_4_1_port_1790": a peer on another port (bird_conf_peer_name()). */
+	char *port = strstr(buf, "_port_");
+	if (port)
+		*port = '\0';
 	for (char *p = buf; *p; p++)
 		if (*p == '_')
 			*p = '.';

@@ -24,6 +24,9 @@ struct felix_bird {
 
 /**
  * felix_bird_apply() - bring the file and BIRD in line with @m.
+ * Peers with a password_file and no password get the file's first line as their MD5 password
+ * (read here, never logged); an unreadable file fails the apply and keeps the running config.
+ * The file is written with mode 0600 (it may hold passwords).
  * Return: 0 when the file is current and BIRD was told (or did not need to be), 1 when the file
  * is in place but BIRD could not be reached (it reads the file when it starts; configure is
  * retried on the next apply), -EINVAL when BIRD rejected the rendered config (the old file is

@@ -20,6 +20,9 @@
 #include "lib/macro.h"
 #include "lib/parse-err.h"
 #include "lib/strbuf.h"
+#include "model/model.h"
+
+struct model_labels;
 
 /* Limit on how many keys the cache holds (STYLE.md section 3: every count the datastore controls
  * has a limit). */
@@ -77,6 +80,17 @@ void calc_cache_clear_dirty(struct calc_cache *c);
 /** calc_cache_size() - entries held. */
 size_t calc_cache_size(const struct calc_cache *c);
 
+struct model_resource;
+
+/**
+ * calc_cache_foreach() - call @cb for every cached resource of @kind, in key order (the policy
+ * calculation, felix/calc/policy.c, reads the cache through this). The resources are borrowed
+ * until the next calc_cache_put()/calc_cache_delete()/calc_cache_sweep().
+ * Return: 0, -EINVAL (a kind without a datastore plural), or the first negative value of @cb.
+ */
+int calc_cache_foreach(const struct calc_cache *c, enum model_kind kind,
+		       int (*cb)(const struct model_resource *res, void *userdata), void *userdata);
+
 /* One desired route: a workload /32 (/128) on its host veth, scope link, or a blackhole for a
  * block affine to this host. */
 struct calc_route {
@@ -103,6 +117,14 @@ struct calc_desired {
 	struct bgp_model bgp; /* pools/blocks/peers arrays owned by this struct */
 	char *bgp_node_name;  /* storage for bgp.node_name */
 	char *bgp_log_file;   /* storage for bgp.log_file */
+	/* Storage behind the BGP model's borrowed pointers (passwords, password files, interface
+	 * globs, community lists); freed by calc_desired_done(). */
+	char **bgp_strs;
+	size_t n_bgp_strs, cap_bgp_strs;
+	const char **bgp_ignored_ifaces;
+	struct bgp_prefix_communities *bgp_pcs;
+	struct bgp_community *bgp_communities;
+	size_t bgp_skipped_peers; /* BGPPeers left out: secret missing or unreadable */
 };
 
 struct calc_options {
@@ -110,6 +132,14 @@ struct calc_options {
 	bool bird_fast_timers;	   /* lab timers in bird.conf */
 	const char *bird_log_file; /* NULL = syslog */
 };
+
+/**
+ * calc_selector_match() - does the Calico label selector @sel select @labels? The one place
+ * felix/calc evaluates selectors (BGPPeer nodeSelector/peerSelector). Until acl/selector.h is
+ * wired in, it understands all(), has(k), k == 'v', k != 'v' (absent label matches), and
+ * conjunctions with &&; anything else selects nothing (fail closed).
+ */
+bool calc_selector_match(const char *sel, const struct model_labels *labels);
 
 /**
  * calc_compute() - the desired state of this host from the current cache (pure).
@@ -130,6 +160,28 @@ struct calc_options {
  */
 int calc_compute(const struct calc_cache *c, const struct calc_options *o,
 		 struct calc_desired *ret) _warn_unused_result_;
+/*
+ * BGP beyond the mesh (issue 4), all from the cache:
+ *   BGPConfiguration "default" sets the cluster: asNumber, nodeToNodeMeshEnabled,
+ *     nodeMeshPassword (secretKeyRef), nodeMeshMaxRestartTime; "node.<name>" overrides, for
+ *     this node only, logSeverityScreen, listenPort, bindMode, ignoredInterfaces, communities
+ *     and prefixAdvertisements (each when set), as Calico's per-node configuration does.
+ *   Route reflectors: when the mesh is disabled and some Node has routeReflectorClusterID, a
+ *     reflector peers with every other node (as "rr client" unless that node reflects in the
+ *     same cluster) and a non-reflector peers with the reflectors only (type Node_).
+ *   BGPPeer (key order): applies to this node when spec.node names it, or spec.nodeSelector
+ *     selects its labels, or neither is set (global, type Global_; else Node_). peerIP gives one
+ *     peer; peerSelector gives every other Node it selects (AS = spec.asNumber or the node's
+ *     own). Reverse peering (Calico, unless reversePeering: Manual): when this node is
+ *     selected by a BGPPeer's peerSelector, it peers back with every node the BGPPeer applies
+ *     to. Between two tabby nodes the higher address is passive.
+ *   One session per neighbour address and port: an explicit BGPPeer beats the implicit
+ *     route-reflector peering, which beats the mesh; among BGPPeers the first key wins.
+ *   Passwords: secretKeyRef {name, key} is looked up in the cached value of
+ *     /tabby/v1/secrets/<name> (a JSON object of key -> password); a missing secret leaves the
+ *     peer out (counted in bgp_skipped_peers). password.file is passed on as password_file for
+ *     the I/O layer to read.
+ */
 
 /** calc_desired_done() - free what @d owns; NULL-safe; @d becomes zeroed. */
 void calc_desired_done(struct calc_desired *d);

@@ -6,6 +6,9 @@
  * match, so a felix restart does not make BIRD reconfigure (and restart sessions). A new text
  * goes to "<file>.tmp.XXXXXX" in the same directory, is checked with `bird -p -c`, and is renamed
  * over the file only when BIRD accepts it: a config BIRD rejects never replaces a working one.
+ * The file is mode 0600 because it may hold BGP passwords; a password given as a file
+ * (BGPPeer password.file) is read here, in the I/O layer, into a copy of the model; neither the
+ * password nor the file's contents are ever logged.
  * BIRD may not be running yet (the lab starts it after felix wrote the first file): then the
  * file is simply left for BIRD to read at start, and `configure` is retried on the next apply.
  */
@@ -73,7 +76,8 @@ static int write_tmp(const char *path, const char *text, size_t len, char **ret_
 		}
 		off += (size_t)n;
 	}
-	if (r >= 0 && fchmod(fd, 0644) < 0) {
+	/* bird.conf may hold MD5 passwords: readable by root (BIRD) only. */
+	if (r >= 0 && fchmod(fd, 0600) < 0) {
 		r = -errno;
 	}
 	if (r >= 0 && fsync(fd) < 0) {
@@ -117,16 +121,105 @@ static int configure(struct felix_bird *b)
 	return 1;
 }
 
-int felix_bird_apply(struct felix_bird *b, const struct bgp_model *m)
+/* Password files: the first line of the file, without its line end. Return 0 or -errno. */
+static int read_password_file(const char *path, char **ret)
+{
+	size_t len = 0;
+	char *text = read_file(path, &len);
+	if (!text) {
+		return -errno ? -errno : -EIO;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	if (!text[0]) {
+		free(text);
+		return -ENODATA;
+	}
+	*ret = text;
+	return 0;
+}
+
+/* A copy of @m's peers with every password_file read into password (@ret_pw holds the strings
+ * to wipe and free, one per peer, NULL when unused). */
+static int resolve_passwords(const struct bgp_model *m, struct bgp_peer **ret_peers, char ***ret_pw)
+{
+	struct bgp_peer *peers = NULL;
+	char **pw = NULL;
+	bool any = false;
+	for (size_t i = 0; i < m->n_peers; i++) {
+		if (m->peers[i].password_file && !m->peers[i].password) {
+			any = true;
+		}
+	}
+	*ret_peers = NULL;
+	*ret_pw = NULL;
+	if (!any) {
+		return 0;
+	}
+	peers = calloc(m->n_peers, sizeof(*peers));
+	pw = calloc(m->n_peers, sizeof(*pw));
+	if (!peers || !pw) {
+		free(peers);
+		free(pw);
+		return -ENOMEM;
+	}
+	memcpy(peers, m->peers, m->n_peers * sizeof(*peers));
+	int r = 0;
+	for (size_t i = 0; i < m->n_peers && r >= 0; i++) {
+		if (!peers[i].password_file || peers[i].password) {
+			continue;
+		}
+		errno = 0;
+		r = read_password_file(peers[i].password_file, &pw[i]);
+		if (r < 0) {
+			char name[96];
+			log_error_errno(r, "cannot read the BGP password of %s from %s: %m",
+					bird_conf_peer_name(&peers[i], name, sizeof(name)),
+					peers[i].password_file);
+			break;
+		}
+		peers[i].password = pw[i];
+	}
+	*ret_peers = peers;
+	*ret_pw = pw;
+	return r;
+}
+
+static void passwords_free(char **pw, size_t n)
+{
+	for (size_t i = 0; pw && i < n; i++) {
+		if (pw[i]) {
+			explicit_bzero(pw[i], strlen(pw[i]));
+			free(pw[i]);
+		}
+	}
+	free(pw);
+}
+
+int felix_bird_apply(struct felix_bird *b, const struct bgp_model *model)
 {
 	_cleanup_strbuf_ struct strbuf sb = {0};
 	_cleanup_free_ char *cur = NULL, *tmp = NULL, *msg = NULL;
+	_cleanup_free_ struct bgp_peer *peers = NULL;
+	char **pw = NULL;
+	struct bgp_model copy = *model;
+	const struct bgp_model *m = &copy;
 	size_t cur_len = 0;
 	int r;
 
-	r = bird_conf_render(m, &sb);
+	r = resolve_passwords(model, &peers, &pw);
+	if (peers) {
+		copy.peers = peers;
+	}
+	if (r >= 0) {
+		r = bird_conf_render(m, &sb);
+	} else {
+		/* logged; keep the running config rather than drop the session's protection */
+		passwords_free(pw, model->n_peers);
+		return r;
+	}
+	passwords_free(pw, model->n_peers);
 	if (r < 0) {
-		return log_error_errno(r, "cannot render bird.conf: %m");
+		return log_error_errno(r, "cannot render bird.conf (keeping the running one): %m");
 	}
 	const char *text = strbuf_cstr(&sb);
 	cur = read_file(b->conf_path, &cur_len);

@@ -117,15 +117,15 @@ static void test_single(void **state)
 	check_case("single", &m);
 }
 
-/* Lab section 2: h1 in a 3-node full mesh; h1 has the lowest address, so it waits for the
- * others to connect (Calico: passive toward peers with a higher address). */
+/* Lab section 2: h1 in a 3-node full mesh. felix's rule (Calico's): a node is passive toward
+ * peers with a lower address, so h1 (the lowest) connects to both and waits for nobody. */
 static void test_mesh(void **state)
 {
 	struct ip_prefix pools[] = {P("198.19.0.0/16")};
 	struct ip_prefix blocks[] = {P("198.19.0.0/26")};
 	struct bgp_peer peers[] = {
-	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.13"), .as_number = 64512, .passive = true},
-	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.12"), .as_number = 64512, .passive = true},
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.13"), .as_number = 64512},
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.12"), .as_number = 64512},
 	};
 	struct bgp_model m = {
 	    .node_name = "h1",
@@ -186,10 +186,17 @@ static void test_ipv6(void **state)
 {
 	struct ip_prefix pools[] = {P("2001:db8:1::/48"), P("198.19.0.0/16")};
 	struct ip_prefix blocks[] = {P("2001:db8:1::/122"), P("198.19.0.64/26")};
+	/* h2 (198.18.0.12, 2001:db8::12) is passive toward the lower 2001:db8::11 only. */
 	struct bgp_peer peers[] = {
-	    {.type = BGP_PEER_MESH, .addr = A("2001:db8::13"), .as_number = 64512, .passive = true},
+	    {.type = BGP_PEER_MESH, .addr = A("2001:db8::13"), .as_number = 64512},
 	    {.type = BGP_PEER_GLOBAL, .addr = A("198.18.0.1"), .as_number = 65000},
-	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.13"), .as_number = 64512, .passive = true},
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.13"), .as_number = 64512},
+	    {.type = BGP_PEER_MESH, .addr = A("2001:db8::11"), .as_number = 64512, .passive = true},
+	    {.type = BGP_PEER_NODE,
+	     .addr = A("2001:db8:ff::1"),
+	     .as_number = 65000,
+	     .bfd = true,
+	     .password = "v6-secret"},
 	};
 	struct bgp_model m = {
 	    .node_name = "h2",
@@ -202,9 +209,239 @@ static void test_ipv6(void **state)
 	    .peers = peers,
 	    .n_peers = ELEMENTSOF(peers),
 	    .listen_port = 1790,
+	    .local_addr6 = A("2001:db8::12"),
 	};
 
 	check_case("ipv6", &m);
+}
+
+/* Issue 4, topology rr: a redundant pair of reflectors (h1, h2, same cluster id) with clients
+ * h3 and h4. The reflectors peer each other as non-clients (h1 is the lower address, so h2 is
+ * the passive side of that session) and every client as "rr client". */
+static void test_rr_pair(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16")};
+	struct ip_prefix blocks[] = {P("198.19.0.64/26")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_MESH,
+	     .addr = A("198.18.0.14"),
+	     .as_number = 64512,
+	     .rr_client = true},
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.11"), .as_number = 64512, .passive = true},
+	    {.type = BGP_PEER_MESH,
+	     .addr = A("198.18.0.13"),
+	     .as_number = 64512,
+	     .rr_client = true},
+	};
+	struct bgp_model m = {
+	    .node_name = "h2",
+	    .router_id = A("198.18.0.12"),
+	    .as_number = 64512,
+	    .rr_cluster_id = "244.0.0.1",
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	    .keepalive_s = 3,
+	    .hold_s = 9,
+	    .fast_timers = true,
+	};
+
+	check_case("rr-pair", &m);
+}
+
+/* A client of that pair: it peers with the two reflectors only (no mesh) and reflects nothing;
+ * it is the higher address on both sessions, so it is passive toward both. */
+static void test_rr_client(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16")};
+	struct ip_prefix blocks[] = {P("198.19.0.128/26")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.12"), .as_number = 64512, .passive = true},
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.11"), .as_number = 64512, .passive = true},
+	};
+	struct bgp_model m = {
+	    .node_name = "h3",
+	    .router_id = A("198.18.0.13"),
+	    .as_number = 64512,
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	};
+
+	check_case("rr-client", &m);
+}
+
+/* Topology tor, one AS per host (lab recipe section 4): h1 on its /31 has one eBGP session to
+ * the FRR ToR, a node-specific BGPPeer with BFD, and no mesh. */
+static void test_tor(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16")};
+	struct ip_prefix blocks[] = {P("198.19.0.0/26")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_NODE,
+	     .addr = A("198.18.1.0"),
+	     .as_number = 65000,
+	     .bfd = true,
+	     .bfd_interval_ms = 100,
+	     .bfd_multiplier = 3},
+	};
+	struct bgp_model m = {
+	    .node_name = "h1",
+	    .router_id = A("198.18.1.1"),
+	    .as_number = 64601,
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	    .keepalive_s = 3,
+	    .hold_s = 9,
+	    .fast_timers = true,
+	};
+
+	check_case("tor", &m);
+}
+
+/* Topology tor with every host in AS 64512: the ToR's routes carry our own AS, so the session
+ * allows it once (BGPPeer numAllowedLocalASNumbers: 1; lab README gotcha). */
+static void test_tor_shared_as(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16")};
+	struct ip_prefix blocks[] = {P("198.19.0.64/26")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_GLOBAL,
+	     .addr = A("198.18.1.2"),
+	     .as_number = 65000,
+	     .allow_local_as = 1,
+	     .bfd = true},
+	};
+	struct bgp_model m = {
+	    .node_name = "h2",
+	    .router_id = A("198.18.1.3"),
+	    .as_number = 64512,
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	};
+
+	check_case("tor-shared-as", &m);
+}
+
+/* Every BGPPeer and BGPConfiguration knob at once: MD5 password, per-peer timers, graceful
+ * restart time, TTL security one hop and three hops (multihop, recursive next hop), next hop
+ * self and keep, a peer port (part of the name), sourceAddress None (its own template), bindMode
+ * NodeIP (strict bind), Debug logging, ignored interfaces, communities on advertised prefixes. */
+static void test_peer_options(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16")};
+	struct ip_prefix blocks[] = {P("198.19.0.0/26")};
+	const char *ignored[] = {"docker*", "kube-ipvs0"};
+	struct bgp_community c1[] = {{.a = 64512, .b = 100},
+				     {.large = true, .a = 64512, .b = 1, .c = 2}};
+	struct bgp_community c2[] = {{.a = 65000, .b = 7}};
+	struct bgp_prefix_communities pcs[] = {
+	    {.cidr = P("198.19.0.0/16"), .communities = c2, .n_communities = 1},
+	    {.cidr = P("198.19.0.0/26"), .communities = c1, .n_communities = 2},
+	};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_GLOBAL,
+	     .addr = A("198.18.0.1"),
+	     .as_number = 65000,
+	     .password = "md5 pass-word",
+	     .keepalive_s = 10,
+	     .hold_s = 30,
+	     .gr_time_s = 300,
+	     .ttl_security = 1,
+	     .next_hop = BGP_NEXT_HOP_SELF},
+	    {.type = BGP_PEER_NODE,
+	     .addr = A("198.18.4.1"),
+	     .port = 1790,
+	     .as_number = 65001,
+	     .ttl_security = 3},
+	    {.type = BGP_PEER_NODE,
+	     .addr = A("198.18.0.10"),
+	     .as_number = 64512,
+	     .next_hop = BGP_NEXT_HOP_KEEP,
+	     .no_source_addr = true,
+	     .passive = true},
+	    {.type = BGP_PEER_MESH,
+	     .addr = A("198.18.0.12"),
+	     .as_number = 64512,
+	     .password = "mesh-secret",
+	     .gr_time_s = 600},
+	};
+	struct bgp_model m = {
+	    .node_name = "h1",
+	    .router_id = A("198.18.0.11"),
+	    .as_number = 64512,
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	    .log_file = "/var/log/bird.log",
+	    .log_level = BGP_LOG_DEBUG,
+	    .strict_bind = true,
+	    .ignored_ifaces = ignored,
+	    .n_ignored_ifaces = ELEMENTSOF(ignored),
+	    .prefix_communities = pcs,
+	    .n_prefix_communities = ELEMENTSOF(pcs),
+	};
+
+	check_case("peer-options", &m);
+}
+
+static void test_communities_and_levels(void **state)
+{
+	static const struct {
+		const char *s;
+		int r;
+		bool large;
+		uint32_t a, b, c;
+	} cases[] = {
+	    {"64512:100", 0, false, 64512, 100, 0},
+	    {"65535:65535", 0, false, 65535, 65535, 0},
+	    {"4200000000:1:2", 0, true, 4200000000u, 1, 2},
+	    {"65536:1", -EINVAL, false, 0, 0, 0},
+	    {"1:", -EINVAL, false, 0, 0, 0},
+	    {":1", -EINVAL, false, 0, 0, 0},
+	    {"1:2:3:4", -EINVAL, false, 0, 0, 0},
+	    {"1:-2", -EINVAL, false, 0, 0, 0},
+	    {"4294967296:1:1", -EINVAL, false, 0, 0, 0},
+	    {"no", -EINVAL, false, 0, 0, 0},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct bgp_community c = {.a = 99};
+
+		assert_int_equal(bird_conf_community_parse(cases[i].s, &c), cases[i].r);
+		if (cases[i].r < 0) {
+			assert_int_equal(c.a, 99);
+			continue;
+		}
+		assert_int_equal(c.large, cases[i].large);
+		assert_int_equal(c.a, cases[i].a);
+		assert_int_equal(c.b, cases[i].b);
+		assert_int_equal(c.c, cases[i].c);
+	}
+	assert_int_equal(bird_conf_community_parse(NULL, &(struct bgp_community){0}), -EINVAL);
+	assert_int_equal(bird_conf_log_level_from_string(NULL), BGP_LOG_INFO);
+	assert_int_equal(bird_conf_log_level_from_string("Debug"), BGP_LOG_DEBUG);
+	assert_int_equal(bird_conf_log_level_from_string("warning"), BGP_LOG_WARNING);
+	assert_int_equal(bird_conf_log_level_from_string("Fatal"), BGP_LOG_ERROR);
+	assert_int_equal(bird_conf_log_level_from_string("None"), BGP_LOG_NONE);
+	assert_int_equal(bird_conf_log_level_from_string("loud"), _BGP_LOG_INVALID);
 }
 
 static void test_peer_names(void **state)
@@ -219,6 +456,7 @@ static void test_peer_names(void **state)
 	    {BGP_PEER_GLOBAL, "2001:db8::1", "Global_2001_db8__1"},
 	    {BGP_PEER_MESH, "2001:DB8:0:0:0:0:0:12", "Mesh_2001_db8__12"},
 	};
+	struct bgp_peer ported = {.type = BGP_PEER_NODE, .addr = A("198.18.4.1"), .port = 1790};
 	char buf[64], small[8];
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -231,6 +469,10 @@ static void test_peer_names(void **state)
 	struct bgp_peer p = {.type = BGP_PEER_MESH, .addr = A("198.18.0.12")};
 
 	assert_string_equal(bird_conf_peer_name(&p, small, sizeof(small)), "Mesh_19");
+	assert_string_equal(bird_conf_peer_name(&ported, buf, sizeof(buf)),
+			    "Node_198_18_4_1_port_1790");
+	ported.port = 179;
+	assert_string_equal(bird_conf_peer_name(&ported, buf, sizeof(buf)), "Node_198_18_4_1");
 
 	assert_int_equal(bird_conf_peer_type_from_name("kernel1"), _BGP_PEER_TYPE_INVALID);
 	assert_int_equal(bird_conf_peer_type_from_name("mesh_198_18_0_12"), _BGP_PEER_TYPE_INVALID);
@@ -310,6 +552,45 @@ static void test_invalid(void **state)
 		case 11:
 			m.local_addr = A("2001:db8::11");
 			break;
+		case 12: /* would close the quoted string in bird.conf */
+			bad_peer.password = "pw\";protocol";
+			m.peers = &bad_peer;
+			break;
+		case 13:
+			bad_peer.hold_s = 1;
+			m.peers = &bad_peer;
+			break;
+		case 14:
+			bad_peer.next_hop = _BGP_NEXT_HOP_MAX;
+			m.peers = &bad_peer;
+			break;
+		case 15:
+			bad_peer.bfd_multiplier = 256;
+			m.peers = &bad_peer;
+			break;
+		case 16:
+			m.log_level = _BGP_LOG_MAX;
+			break;
+		case 17: {
+			static const char *const bad_if[] = {"eth\"0"};
+
+			m.ignored_ifaces = bad_if;
+			m.n_ignored_ifaces = 1;
+			break;
+		}
+		case 18: {
+			static const struct bgp_community c = {.a = 70000, .b = 1};
+			static struct bgp_prefix_communities pc = {.communities = &c,
+								   .n_communities = 1};
+
+			pc.cidr = pools[0];
+			m.prefix_communities = &pc;
+			m.n_prefix_communities = 1;
+			break;
+		}
+		case 19:
+			m.local_addr6 = A("198.18.0.11");
+			break;
 		default:
 			strbuf_done(&sb);
 			return;
@@ -324,9 +605,18 @@ static void test_invalid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_single),	    cmocka_unit_test(test_mesh),
-	    cmocka_unit_test(test_route_reflector), cmocka_unit_test(test_ipv6),
-	    cmocka_unit_test(test_peer_names),	    cmocka_unit_test(test_invalid),
+	    cmocka_unit_test(test_single),
+	    cmocka_unit_test(test_mesh),
+	    cmocka_unit_test(test_route_reflector),
+	    cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_peer_names),
+	    cmocka_unit_test(test_invalid),
+	    cmocka_unit_test(test_rr_pair),
+	    cmocka_unit_test(test_rr_client),
+	    cmocka_unit_test(test_tor),
+	    cmocka_unit_test(test_tor_shared_as),
+	    cmocka_unit_test(test_peer_options),
+	    cmocka_unit_test(test_communities_and_levels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
