@@ -34,6 +34,7 @@
 #include "felix/agent.h"
 #include "felix/bird.h"
 #include "felix/calc/calc.h"
+#include "felix/policy.h"
 #include "felix/route-table.h"
 #include "ipam/ipam.h"
 #include "lib/log.h"
@@ -52,6 +53,7 @@ struct agent {
 	struct route_table_nl *nl;
 	struct route_table *rt;
 	struct felix_bird bird;
+	struct felix_policy *policy; /* felix/policy.h */
 	int sigfd;
 	int monfd;
 	bool stop;
@@ -326,6 +328,7 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 		break;
 	case DS_WATCH_PUT:
 		r = calc_cache_put(a->cache, ev->kv->key, ev->kv->value, ev->kv->value_len, &err);
+		felix_policy_note_key(a->policy, ev->kv->key);
 		if (r == -EINVAL) {
 			log_warn("%s, ignoring", parse_err_format(&err, msg, sizeof(msg)));
 		} else if (r < 0) {
@@ -338,9 +341,13 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 		break;
 	case DS_WATCH_DELETE:
 		calc_cache_delete(a->cache, ev->kv->key);
+		felix_policy_note_key(a->policy, ev->kv->key);
 		break;
 	case DS_WATCH_SNAPSHOT_END: {
 		size_t gone = calc_cache_sweep(a->cache);
+		if (gone) {
+			felix_policy_queue_resync(a->policy);
+		}
 		if (!a->in_sync) {
 			log_info("in sync with the datastore at revision %lld (%zu resources)",
 				 (long long)ev->revision, calc_cache_size(a->cache));
@@ -381,6 +388,8 @@ static void apply(struct agent *a, uint64_t now)
 		a->next_retry_ms = now + FELIX_RETRY_MS;
 		return;
 	}
+	/* Apply order (STYLE.md 5.4): sets + ruleset transaction, routes, BIRD, stale sets. */
+	(void)felix_policy_apply(a->policy, a->cache, d.ifaces, d.n_ifaces, now);
 	r = route_table_set_desired(a->rt, &d);
 	if (r >= 0) {
 		r = route_table_apply(a->rt, now, &st);
@@ -407,6 +416,7 @@ static void apply(struct agent *a, uint64_t now)
 	} else {
 		log_debug("no BGP model yet (our Node has no IPv4 address in the datastore)");
 	}
+	felix_policy_finish(a->policy);
 	calc_desired_done(&d);
 	if (a->pending) {
 		a->next_retry_ms = now + FELIX_RETRY_MS;
@@ -449,13 +459,15 @@ static int agent_loop(struct agent *a)
 		if (now >= a->next_resync_ms) {
 			log_debug("periodic resync");
 			route_table_queue_resync(a->rt);
+			felix_policy_queue_resync(a->policy);
 			a->needs_apply = true;
 			schedule_resync(a, now);
 		}
 		if (a->pending && now >= a->next_retry_ms) {
 			a->needs_apply = true;
 		}
-		if ((calc_cache_dirty(a->cache) || a->needs_apply) &&
+		if ((calc_cache_dirty(a->cache) || a->needs_apply ||
+		     felix_policy_wants_apply(a->policy, now)) &&
 		    now >= a->last_apply_ms + FELIX_APPLY_INTERVAL_MS) {
 			apply(a, now);
 		}
@@ -514,6 +526,14 @@ int felix_agent_run(const struct felix_config *cfg)
 	if (r >= 0) {
 		r = route_table_new(&route_table_netlink_ops, a.nl, cfg->route_protocol, &a.rt);
 	}
+	if (r >= 0) {
+		struct felix_policy_options po = {
+		    .node_name = cfg->node_name,
+		    .dataplane = (enum model_dataplane)cfg->policy_dataplane,
+		    .status_file = cfg->status_file,
+		};
+		r = felix_policy_new(&po, &a.policy);
+	}
 	if (r < 0) {
 		log_error_errno(r, "cannot set up the dataplane: %m");
 		goto out;
@@ -537,6 +557,7 @@ out:
 	route_table_free(a.rt);
 	route_table_nl_free(a.nl);
 	calc_cache_free(a.cache);
+	felix_policy_free(a.policy);
 	felix_bird_done(&a.bird);
 	ds_client_free(a.ds);
 	if (a.monfd >= 0) {

@@ -38,6 +38,9 @@ struct felix_config {
 	uint8_t route_protocol;	    /* routeProtocol, 5..255, default TABBY_ROUTE_PROTO */
 	unsigned resync_interval_s; /* resyncIntervalSecs, 1..86400, default 90 */
 	int log_level;		    /* logSeverityScreen as enum log_level; default info */
+	int policy_dataplane; /* policyDataplane: enum model_dataplane, default nftables (0);
+				 FelixConfiguration nftablesMode/policyDataplane overrides it */
+	char *status_file;    /* statusFile; default <dir of birdConfigFile>/felix-status.json */
 };
 
 /**

@@ -9,12 +9,14 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
 
 #include "felix/config.h"
+#include "model/model.h"
 #include "lib/log.h"
 
 enum key_type {
@@ -26,6 +28,7 @@ enum key_type {
 	KEY_PROTO,
 	KEY_RESYNC,
 	KEY_LEVEL,
+	KEY_DATAPLANE,
 };
 
 struct key_def {
@@ -54,6 +57,8 @@ static const struct key_def keys[] = {
     KEY("routeProtocol", KEY_PROTO, route_protocol),
     KEY("resyncIntervalSecs", KEY_RESYNC, resync_interval_s),
     KEY("logSeverityScreen", KEY_LEVEL, log_level),
+    KEY("policyDataplane", KEY_DATAPLANE, policy_dataplane),
+    KEY("statusFile", KEY_STRING, status_file),
 };
 
 static const struct key_def *key_lookup(const char *name)
@@ -196,6 +201,18 @@ static int key_set(struct felix_config *c, const struct key_def *k, const char *
 			}
 		}
 		*(int *)slot = r;
+		return 0;
+	case KEY_DATAPLANE:
+		if (strcasecmp(value, "nftables") == 0) {
+			*(int *)slot = MODEL_DATAPLANE_NFTABLES;
+		} else if (strcasecmp(value, "iptables") == 0) {
+			*(int *)slot = MODEL_DATAPLANE_IPTABLES;
+		} else {
+			return parse_err_set(err, file, line, col, field,
+					     "invalid policy dataplane \"%s\" (nftables or "
+					     "iptables)",
+					     value);
+		}
 		return 0;
 	}
 	return -EINVAL;
@@ -406,6 +423,17 @@ int felix_config_parse(const char *buf, size_t len, const char *file, char *cons
 	if (r >= 0) {
 		r = set_default(&c.bird_binary, "bird");
 	}
+	if (r >= 0 && !c.status_file) {
+		/* <dir of birdConfigFile>/felix-status.json */
+		const char *slash = strrchr(c.bird_config_file, '/');
+		int dl = slash ? (int)(slash - c.bird_config_file) : 1;
+		const char *dir = slash ? c.bird_config_file : ".";
+		if (asprintf(&c.status_file, "%.*s/felix-status.json", slash == c.bird_config_file ? 0 : dl,
+			     dir) < 0) {
+			c.status_file = NULL;
+			r = -ENOMEM;
+		}
+	}
 	if (r < 0) {
 		felix_config_done(&c);
 		return r;
@@ -428,5 +456,6 @@ void felix_config_done(struct felix_config *c)
 	free(c->bird_socket);
 	free(c->bird_binary);
 	free(c->bird_log_file);
+	free(c->status_file);
 	*c = (struct felix_config){0};
 }

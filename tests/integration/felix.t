@@ -24,6 +24,11 @@ ip -n "$H" route add default via 198.18.0.1 dev eth0
 
 ectl put /tabby/v1/ippools/default-ipv4-ippool \
 	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
+# This test is about routing and proxy ARP, not policy: workload-to-host traffic is dropped by
+# default (Calico's defaultEndpointToHostAction: Drop; tests/integration/policy-*.t cover that),
+# so allow it here to be able to ping the host from a workload.
+ectl put /tabby/v1/felixconfigurations/default \
+	'{"apiVersion":"projectcalico.org/v3","kind":"FelixConfiguration","metadata":{"name":"default"},"spec":{"defaultEndpointToHostAction":"Accept"}}' >/dev/null
 
 cat >"$T_TMP/felix.yaml" <<EOC
 nodeName: h1

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * DOC: iptables policy driver (ipset restore + iptables-restore --noflush), after Felix's
+ * iptables/ table.go: our chains are all "tby-" and declared in the restore text, so
+ * --noflush flushes and refills exactly them; rules carry a "tby:<hash>" comment.
+ *
+ * Order per apply: `ipset restore -exist` (sets are created or swapped to their new members
+ * before any rule uses them), then one `iptables-restore --noflush` that also flushes and
+ * deletes (-X) every tby- chain that `iptables-save -t filter` lists and the new text no longer
+ * declares (ours by name; nothing else is looked at), then the three hook jumps, each inserted
+ * only when `iptables -C` does not find it. Stale ipsets (tby-, no longer in any family's
+ * text) are destroyed by felix_ipt_finish() after routes and BIRD.
+ *
+ * The tools run with fork+exec, their stdin and output in memfds (no pipe deadlocks, no
+ * shell).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "felix/policy-dataplane.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+
+struct felix_ipt {
+	char *last_rules[2]; /* last good text per family (v4, v6) */
+	char *ipsets[2];     /* "name\n" list of the sets each family's text creates */
+};
+
+int felix_ipt_new(struct felix_ipt **ret)
+{
+	struct felix_ipt *x = calloc(1, sizeof(*x));
+	if (!x) {
+		return -ENOMEM;
+	}
+	*ret = x;
+	return 0;
+}
+
+struct felix_ipt *felix_ipt_free(struct felix_ipt *x)
+{
+	if (!x) {
+		return NULL;
+	}
+	for (int i = 0; i < 2; i++) {
+		free(x->last_rules[i]);
+		free(x->ipsets[i]);
+	}
+	free(x);
+	return NULL;
+}
+
+/* Run @argv with @in on stdin; stdout+stderr into *ret_out (may be NULL). Return the exit
+ * status (>= 0) or a negative errno. */
+static int tool(char *const argv[], const char *in, size_t in_len, char **ret_out)
+{
+	int fin = memfd_create("tby-in", MFD_CLOEXEC);
+	int fout = memfd_create("tby-out", MFD_CLOEXEC);
+	int r, status;
+	pid_t pid;
+
+	if (fin < 0 || fout < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (size_t off = 0; in && off < in_len;) {
+		ssize_t w = write(fin, in + off, in_len - off);
+		if (w < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			r = -errno;
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	lseek(fin, 0, SEEK_SET);
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (pid == 0) {
+		dup2(fin, 0);
+		dup2(fout, 1);
+		dup2(fout, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			goto out;
+		}
+	}
+	r = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	if (ret_out) {
+		off_t len = lseek(fout, 0, SEEK_END);
+		char *buf = malloc((size_t)(len > 0 ? len : 0) + 1);
+		if (!buf) {
+			r = -ENOMEM;
+			goto out;
+		}
+		ssize_t n = len > 0 ? pread(fout, buf, (size_t)len, 0) : 0;
+		buf[n > 0 ? n : 0] = '\0';
+		*ret_out = buf;
+	}
+out:
+	if (fin >= 0) {
+		close(fin);
+	}
+	if (fout >= 0) {
+		close(fout);
+	}
+	return r;
+}
+
+static void first_line(char *err, size_t errlen, const char *what, const char *out)
+{
+	snprintf(err, errlen, "%s: %.*s", what, (int)strcspn(out ? out : "", "\n"), out ? out : "");
+}
+
+/* Does @text declare chain @name (":name ")? */
+static bool declares(const char *text, const char *name, size_t len)
+{
+	for (const char *p = text; (p = strstr(p, "\n:")); p += 2) {
+		if (strncmp(p + 2, name, len) == 0 && p[2 + len] == ' ') {
+			return true;
+		}
+	}
+	return false;
+}
+
+static const char *const hooks[][2] = {
+    {"FORWARD", "tby-forward"}, {"INPUT", "tby-input"}, {"OUTPUT", "tby-output"}};
+
+int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const char *ipset,
+		    struct felix_pol_stats *st, char *err, size_t errlen)
+{
+	bool v6 = family == AF_INET6;
+	const char *ipt = v6 ? "ip6tables" : "iptables";
+	char *restore = v6 ? "ip6tables-restore" : "iptables-restore";
+	char *save = v6 ? "ip6tables-save" : "iptables-save";
+	_cleanup_strbuf_ struct strbuf text = {0}, sets = {0};
+	char *out = NULL, *saved = NULL;
+	int r;
+
+	/* 1. sets */
+	if (ipset && ipset[0]) {
+		char *argv[] = {"ipset", "restore", "-exist", NULL};
+		r = tool(argv, ipset, strlen(ipset), &out);
+		if (r != 0) {
+			first_line(err, errlen, "ipset restore", out);
+			free(out);
+			return r < 0 ? r : -EINVAL;
+		}
+		free(out);
+		out = NULL;
+	}
+	for (const char *p = ipset; p && (p = strstr(p, "create ")); p += 7) {
+		if (p != ipset && p[-1] != '\n') {
+			continue;
+		}
+		size_t l = strcspn(p + 7, " \n");
+		if (strncmp(p + 7, "tby-tmp-", 8) != 0) {
+			r = strbuf_printf(&sets, "%.*s\n", (int)l, p + 7);
+			if (r < 0) {
+				return r;
+			}
+		}
+	}
+
+	/* 2. stale chains: ours (tby-) in the kernel, not declared any more */
+	{
+		char *argv[] = {save, "-t", "filter", NULL};
+		r = tool(argv, NULL, 0, &saved);
+		if (r != 0) {
+			first_line(err, errlen, save, saved);
+			free(saved);
+			return r < 0 ? r : -EINVAL;
+		}
+	}
+	_cleanup_strbuf_ struct strbuf decl = {0}, dels = {0};
+	for (const char *p = saved; (p = strstr(p, "\n:tby-")); p += 2) {
+		size_t l = strcspn(p + 2, " \n");
+		if (!declares(rules, p + 2, l)) {
+			r = strbuf_printf(&decl, ":%.*s - [0:0]\n", (int)l, p + 2);
+			if (r >= 0) {
+				r = strbuf_printf(&dels, "-X %.*s\n", (int)l, p + 2);
+			}
+			if (r < 0) {
+				free(saved);
+				return r;
+			}
+		}
+	}
+	free(saved);
+
+	/* 3. one restore: declarations of stale chains after "*filter", -X before COMMIT */
+	const char *f = strstr(rules, "*filter\n");
+	const char *c = f ? strstr(f, "\nCOMMIT") : NULL;
+	if (!f || !c) {
+		snprintf(err, errlen, "rendered iptables text has no *filter ... COMMIT");
+		return -EINVAL;
+	}
+	f += strlen("*filter\n");
+	c += 1;
+	r = strbuf_append(&text, rules, (size_t)(f - rules));
+	if (r >= 0 && decl.len) {
+		r = strbuf_append(&text, decl.buf, decl.len);
+	}
+	if (r >= 0) {
+		r = strbuf_append(&text, f, (size_t)(c - f));
+	}
+	if (r >= 0 && dels.len) {
+		r = strbuf_append(&text, dels.buf, dels.len);
+	}
+	if (r >= 0) {
+		r = strbuf_puts(&text, c);
+	}
+	if (r < 0) {
+		return r;
+	}
+	{
+		char *argv[] = {restore, "--noflush", NULL};
+		r = tool(argv, text.buf, text.len, &out);
+		if (r != 0) {
+			first_line(err, errlen, restore, out);
+			free(out);
+			return r < 0 ? r : -EINVAL;
+		}
+		free(out);
+		out = NULL;
+	}
+
+	/* 4. hooks, idempotent */
+	for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
+		char *chk[] = {(char *)ipt, "-w",	"-C", (char *)hooks[i][0], "-m", "comment",
+			       "--comment", "tby:hook", "-j", (char *)hooks[i][1], NULL};
+		r = tool(chk, NULL, 0, NULL);
+		if (r == 0) {
+			continue;
+		}
+		char *ins[] = {
+		    (char *)ipt, "-w",	     "-I", (char *)hooks[i][0], "1", "-m", "comment",
+		    "--comment", "tby:hook", "-j", (char *)hooks[i][1], NULL};
+		r = tool(ins, NULL, 0, &out);
+		if (r != 0) {
+			first_line(err, errlen, "inserting the hook jump", out);
+			free(out);
+			return r < 0 ? r : -EINVAL;
+		}
+		free(out);
+		out = NULL;
+	}
+	if (st) {
+		st->full = true;
+		st->bytes += text.len + (ipset ? strlen(ipset) : 0);
+	}
+	free(x->last_rules[v6]);
+	x->last_rules[v6] = strdup(rules);
+	free(x->ipsets[v6]);
+	x->ipsets[v6] = strbuf_steal(&sets);
+	return 0;
+}
+
+int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t n_ifaces, char *err,
+			  size_t errlen)
+{
+	_cleanup_strbuf_ struct strbuf text = {0};
+	char *out = NULL;
+	size_t added = 0;
+	int r;
+
+	char *chk[] = {"iptables", "-w", "-S", "tby-forward", NULL};
+	char *listing = NULL;
+	r = tool(chk, NULL, 0, &listing);
+	bool have = r == 0;
+	r = strbuf_puts(&text, "*filter\n");
+	if (r >= 0 && !have) {
+		r = strbuf_puts(&text, ":tby-forward - [0:0]\n");
+	}
+	for (size_t i = 0; i < n_ifaces && r >= 0; i++) {
+		char pat[IFNAMSIZ + 8];
+		snprintf(pat, sizeof(pat), "-i %s ", ifaces[i]);
+		if ((x->last_rules[0] && strstr(x->last_rules[0], pat)) ||
+		    (listing && strstr(listing, pat))) {
+			continue;
+		}
+		r = strbuf_printf(&text,
+				  "-I tby-forward 1 -i %s -m comment --comment \"tby:failclosed\" "
+				  "-j DROP\n-I tby-forward 1 -o %s -m comment --comment "
+				  "\"tby:failclosed\" -j DROP\n",
+				  ifaces[i], ifaces[i]);
+		added++;
+	}
+	free(listing);
+	if (r < 0) {
+		return r;
+	}
+	if (!added) {
+		return 0;
+	}
+	r = strbuf_puts(&text, "COMMIT\n");
+	if (r < 0) {
+		return r;
+	}
+	char *argv[] = {"iptables-restore", "--noflush", NULL};
+	r = tool(argv, text.buf, text.len, &out);
+	if (r != 0) {
+		first_line(err, errlen, "iptables-restore (fail closed)", out);
+		free(out);
+		return r < 0 ? r : -EINVAL;
+	}
+	free(out);
+	char *hk[] = {"iptables",  "-w",       "-C", "FORWARD",	    "-m", "comment",
+		      "--comment", "tby:hook", "-j", "tby-forward", NULL};
+	if (tool(hk, NULL, 0, NULL) != 0) {
+		char *ins[] = {"iptables", "-w",	"-I",	    "FORWARD", "1",	      "-m",
+			       "comment",  "--comment", "tby:hook", "-j",      "tby-forward", NULL};
+		(void)tool(ins, NULL, 0, NULL);
+	}
+	log_warn("policy not applied: %zu new workload interface(s) fail closed (drop)", added);
+	return 0;
+}
+
+int felix_ipt_finish(struct felix_ipt *x)
+{
+	char *out = NULL;
+	char *argv[] = {"ipset", "list", "-n", NULL};
+	int r = tool(argv, NULL, 0, &out);
+	if (r != 0) {
+		free(out);
+		return r < 0 ? r : -EIO;
+	}
+	for (char *p = out; p && *p;) {
+		char *nl = strchr(p, '\n');
+		if (nl) {
+			*nl = '\0';
+		}
+		if (strncmp(p, "tby-", 4) == 0) {
+			char pat[64];
+			snprintf(pat, sizeof(pat), "%s\n", p);
+			bool used = (x->ipsets[0] && strstr(x->ipsets[0], pat)) ||
+				    (x->ipsets[1] && strstr(x->ipsets[1], pat));
+			if (!used) {
+				char *d[] = {"ipset", "destroy", p, NULL};
+				int q = tool(d, NULL, 0, NULL);
+				if (q != 0) {
+					log_warn("ipset destroy %s failed (exit %d)", p, q);
+				}
+			}
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	free(out);
+	return 0;
+}
+
+int felix_ipt_remove(struct felix_ipt *x)
+{
+	int ret = 0;
+
+	for (int v6 = 0; v6 < 2; v6++) {
+		char *ipt = v6 ? "ip6tables" : "iptables";
+		char *save = v6 ? "ip6tables-save" : "iptables-save";
+		char *restore = v6 ? "ip6tables-restore" : "iptables-restore";
+		_cleanup_strbuf_ struct strbuf text = {0}, dels = {0};
+		char *saved = NULL;
+		int r;
+
+		for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
+			char *del[] = {
+			    ipt,	 "-w",	     "-D", (char *)hooks[i][0], "-m", "comment",
+			    "--comment", "tby:hook", "-j", (char *)hooks[i][1], NULL};
+			for (int k = 0; k < 4 && tool(del, NULL, 0, NULL) == 0; k++) {
+			}
+		}
+		char *sv[] = {save, "-t", "filter", NULL};
+		if (tool(sv, NULL, 0, &saved) != 0) {
+			free(saved);
+			continue;
+		}
+		r = strbuf_puts(&text, "*filter\n");
+		for (const char *p = saved; r >= 0 && (p = strstr(p, "\n:tby-")); p += 2) {
+			size_t l = strcspn(p + 2, " \n");
+			r = strbuf_printf(&text, ":%.*s - [0:0]\n", (int)l, p + 2);
+			if (r >= 0) {
+				r = strbuf_printf(&dels, "-X %.*s\n", (int)l, p + 2);
+			}
+		}
+		free(saved);
+		if (r >= 0 && dels.len) {
+			r = strbuf_append(&text, dels.buf, dels.len);
+			if (r >= 0) {
+				r = strbuf_puts(&text, "COMMIT\n");
+			}
+			char *argv[] = {restore, "--noflush", NULL};
+			if (r >= 0 && tool(argv, text.buf, text.len, NULL) != 0) {
+				log_warn("%s: removing tby- chains failed", restore);
+				ret = -EIO;
+			}
+		}
+		free(x->last_rules[v6]);
+		x->last_rules[v6] = NULL;
+		free(x->ipsets[v6]);
+		x->ipsets[v6] = NULL;
+	}
+	(void)felix_ipt_finish(x); /* no set is referenced now: destroys every tby- set */
+	return ret;
+}

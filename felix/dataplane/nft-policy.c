@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * DOC: felix policy pipeline: compute -> render -> nftables or iptables driver, with status.
+ *
+ * The backend is felix.yaml's policyDataplane unless FelixConfiguration (node.<name> over
+ * default) sets nftablesMode/policyDataplane. Switching backends removes the other backend's
+ * objects (our nft table, or our tby- chains and hook jumps).
+ *
+ * Failure (STYLE.md 5.7): when the calculation, a renderer or the kernel rejects the policy,
+ * nothing of the last good rules is removed (nft and iptables-restore transactions are atomic),
+ * the reason is logged with the resource name, the status file says
+ * {"policy":{"ok":false,"error":...}}, the apply is retried after 1, 2, 4 .. 30 s, and every
+ * local workload interface the last good rules do not know drops all traffic (fail closed).
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "felix/calc/policy.h"
+#include "felix/policy-dataplane.h"
+#include "felix/policy.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 30000
+
+struct felix_policy {
+	char *node_name;
+	enum model_dataplane cfg_dataplane;
+	char *status_file;
+	struct felix_nft *nft;
+	struct felix_ipt *ipt;
+	enum model_dataplane active; /* _MODEL_DATAPLANE_INVALID before the first apply */
+	bool dirty;
+	bool force_full;
+	unsigned failures;
+	uint64_t next_retry_ms;
+	char error[1024];
+	bool status_written;
+	bool status_ok;
+};
+
+static const char *dp_name(enum model_dataplane d)
+{
+	return d == MODEL_DATAPLANE_IPTABLES ? "iptables" : "nftables";
+}
+
+int felix_policy_new(const struct felix_policy_options *o, struct felix_policy **ret)
+{
+	struct felix_policy *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p) {
+		return -ENOMEM;
+	}
+	p->node_name = strdup(o->node_name);
+	p->status_file = o->status_file ? strdup(o->status_file) : NULL;
+	p->cfg_dataplane = o->dataplane;
+	p->active = _MODEL_DATAPLANE_INVALID;
+	p->dirty = true;
+	if (!p->node_name || (o->status_file && !p->status_file)) {
+		felix_policy_free(p);
+		return -ENOMEM;
+	}
+	r = felix_nft_new(&p->nft);
+	if (r >= 0) {
+		r = felix_ipt_new(&p->ipt);
+	}
+	if (r < 0) {
+		felix_policy_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+struct felix_policy *felix_policy_free(struct felix_policy *p)
+{
+	if (!p) {
+		return NULL;
+	}
+	felix_nft_free(p->nft);
+	felix_ipt_free(p->ipt);
+	free(p->node_name);
+	free(p->status_file);
+	free(p);
+	return NULL;
+}
+
+void felix_policy_note_key(struct felix_policy *p, const char *key)
+{
+	static const char *const prefixes[] = {
+	    "workloadendpoints/",
+	    "networkpolicies/",
+	    "globalnetworkpolicies/",
+	    "tiers/",
+	    "networksets/",
+	    "globalnetworksets/",
+	    "hostendpoints/",
+	    "profiles/",
+	    "felixconfigurations/",
+	    "namespaces/",
+	    "kubernetesnetworkpolicies/",
+	};
+	size_t pl = strlen(MODEL_KEY_PREFIX);
+
+	if (!key || strncmp(key, MODEL_KEY_PREFIX, pl) != 0) {
+		return;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
+		if (strncmp(key + pl, prefixes[i], strlen(prefixes[i])) == 0) {
+			p->dirty = true;
+			return;
+		}
+	}
+}
+
+void felix_policy_queue_resync(struct felix_policy *p)
+{
+	p->force_full = true;
+	p->dirty = true;
+}
+
+bool felix_policy_wants_apply(const struct felix_policy *p, uint64_t now_ms)
+{
+	return p->dirty || (p->next_retry_ms && now_ms >= p->next_retry_ms);
+}
+
+uint64_t felix_policy_next_retry_ms(const struct felix_policy *p)
+{
+	return p->next_retry_ms;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* {"policy":{"ok":..,"dataplane":..,"error":..,"failures":..}}, written only when it changes,
+ * through a temporary file and rename(). */
+static void write_status(struct felix_policy *p, bool ok)
+{
+	if (!p->status_file || (p->status_written && p->status_ok == ok && ok)) {
+		return;
+	}
+	struct json_object *root = json_object_new_object();
+	struct json_object *pol = json_object_new_object();
+	json_object_object_add(pol, "ok", json_object_new_boolean(ok));
+	json_object_object_add(pol, "dataplane", json_object_new_string(dp_name(p->active)));
+	json_object_object_add(pol, "error", ok ? NULL : json_object_new_string(p->error));
+	json_object_object_add(pol, "failures", json_object_new_int((int)p->failures));
+	json_object_object_add(root, "policy", pol);
+	const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p->status_file);
+	FILE *f = fopen(tmp, "we");
+	if (f) {
+		fprintf(f, "%s\n", s);
+		if (fclose(f) == 0 && rename(tmp, p->status_file) == 0) {
+			p->status_written = true;
+			p->status_ok = ok;
+		}
+	} else {
+		log_warn_errno(-errno, "cannot write %s: %m", tmp);
+	}
+	json_object_put(root);
+}
+
+static void fail(struct felix_policy *p, char (*ifaces)[IFNAMSIZ], size_t n_ifaces, uint64_t now_ms)
+{
+	char err[512];
+	uint64_t delay = RETRY_MIN_MS;
+
+	for (unsigned i = 0; i < p->failures && delay < RETRY_MAX_MS; i++) {
+		delay *= 2;
+	}
+	delay = MIN(delay, (uint64_t)RETRY_MAX_MS);
+	p->failures++;
+	p->next_retry_ms = now_ms + delay;
+	log_error("policy not applied, keeping the last good rules (retry in %llu ms): %s",
+		  (unsigned long long)delay, p->error);
+	int r = p->active == MODEL_DATAPLANE_IPTABLES
+		    ? felix_ipt_fail_closed(p->ipt, ifaces, n_ifaces, err, sizeof(err))
+		    : felix_nft_fail_closed(p->nft, ifaces, n_ifaces, err, sizeof(err));
+	if (r < 0) {
+		log_error("cannot make new workloads fail closed: %s", err);
+	}
+	write_status(p, false);
+}
+
+/* Remove the objects of the backend we are leaving. */
+static void switch_backend(struct felix_policy *p, enum model_dataplane to)
+{
+	if (p->active == to) {
+		return;
+	}
+	log_info("policy dataplane: %s", dp_name(to));
+	if (to == MODEL_DATAPLANE_IPTABLES) {
+		(void)felix_nft_remove(p->nft);
+	} else {
+		(void)felix_ipt_remove(p->ipt);
+	}
+	p->force_full = true;
+	p->active = to;
+}
+
+static int apply_nft(struct felix_policy *p, const struct calc_policy *cp,
+		     struct felix_pol_stats *st, uint64_t *render_ms)
+{
+	_cleanup_strbuf_ struct strbuf sb = {0};
+	struct acl_render_input in = calc_policy_render_input(cp);
+	uint64_t t0 = mono_ms();
+	int r = acl_render_nft(&in, &sb);
+
+	*render_ms = mono_ms() - t0;
+	if (r < 0) {
+		snprintf(p->error, sizeof(p->error), "nftables render failed: %s", strerror(-r));
+		return r;
+	}
+	char err[sizeof(p->error) - 64];
+	r = felix_nft_apply(p->nft, strbuf_cstr(&sb), p->force_full, st, err, sizeof(err));
+	if (r < 0) {
+		snprintf(p->error, sizeof(p->error), "nft rejected the ruleset: %s", err);
+	}
+	return r;
+}
+
+static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
+		     struct felix_pol_stats *st, uint64_t *render_ms)
+{
+	struct acl_render_input in = calc_policy_render_input(cp);
+	int r = 0;
+
+	*render_ms = 0;
+	for (int fi = 0; fi < 2 && r >= 0; fi++) {
+		int fam = fi == 0 ? AF_INET : AF_INET6;
+		_cleanup_strbuf_ struct strbuf rules = {0}, ipset = {0};
+		uint64_t t0 = mono_ms();
+
+		r = acl_render_ipt(&in, fam, 0, &rules, &ipset);
+		*render_ms += mono_ms() - t0;
+		if (r < 0) {
+			snprintf(p->error, sizeof(p->error), "iptables render failed: %s",
+				 strerror(-r));
+			return r;
+		}
+		char err[sizeof(p->error) - 64];
+		r = felix_ipt_apply(p->ipt, fam, strbuf_cstr(&rules), strbuf_cstr(&ipset), st, err,
+				    sizeof(err));
+		if (r < 0) {
+			snprintf(p->error, sizeof(p->error), "%s rejected the ruleset: %s",
+				 fam == AF_INET ? "iptables" : "ip6tables", err);
+		}
+	}
+	return r;
+}
+
+int felix_policy_apply(struct felix_policy *p, const struct calc_cache *c, char (*ifaces)[IFNAMSIZ],
+		       size_t n_ifaces, uint64_t now_ms)
+{
+	struct calc_policy_options o = {.node_name = p->node_name};
+	struct calc_policy cp = {0};
+	struct parse_err perr = {0};
+	struct felix_pol_stats st = {0};
+	uint64_t t0, t1, t2, render_ms = 0;
+	int r;
+
+	if (!felix_policy_wants_apply(p, now_ms)) {
+		return 0;
+	}
+	p->dirty = false;
+	t0 = mono_ms();
+	r = calc_policy_compute(c, &o, &cp, &perr);
+	t1 = mono_ms();
+	if (r < 0) {
+		char msg[768];
+		if (r == -EINVAL) {
+			snprintf(p->error, sizeof(p->error), "cannot compile policy: %s",
+				 parse_err_format(&perr, msg, sizeof(msg)));
+		} else {
+			snprintf(p->error, sizeof(p->error), "policy calculation failed: %s",
+				 strerror(-r));
+		}
+		if (p->active == _MODEL_DATAPLANE_INVALID) {
+			p->active = p->cfg_dataplane;
+		}
+		fail(p, ifaces, n_ifaces, now_ms);
+		return r;
+	}
+	switch_backend(p, cp.has_dataplane ? cp.dataplane : p->cfg_dataplane);
+	if (p->active == MODEL_DATAPLANE_IPTABLES) {
+		r = apply_ipt(p, &cp, &st, &render_ms);
+	} else {
+		r = apply_nft(p, &cp, &st, &render_ms);
+	}
+	t2 = mono_ms();
+	if (r < 0) {
+		calc_policy_done(&cp);
+		fail(p, ifaces, n_ifaces, now_ms);
+		return r;
+	}
+	if (!st.noop || p->failures) {
+		log_info("policy applied (%s, %s): %zu policies, %zu endpoints (%zu local), %zu "
+			 "network sets, %zu sets; compute %llu ms, render %llu ms, kernel %llu ms; "
+			 "elements +%zu -%zu, chains written %zu removed %zu, %zu bytes",
+			 dp_name(p->active), st.full ? "full" : "incremental", cp.stats.policies,
+			 cp.stats.endpoints, cp.stats.local_endpoints, cp.stats.netsets,
+			 cp.stats.sets, (unsigned long long)(t1 - t0),
+			 (unsigned long long)render_ms, (unsigned long long)(t2 - t1 - render_ms),
+			 st.elems_added, st.elems_removed, st.chains_written, st.chains_removed,
+			 st.bytes);
+	}
+	calc_policy_done(&cp);
+	p->force_full = false;
+	p->failures = 0;
+	p->next_retry_ms = 0;
+	write_status(p, true);
+	return 0;
+}
+
+void felix_policy_finish(struct felix_policy *p)
+{
+	if (p->active == MODEL_DATAPLANE_IPTABLES) {
+		(void)felix_ipt_finish(p->ipt);
+	} else if (p->active == MODEL_DATAPLANE_NFTABLES) {
+		(void)felix_nft_finish(p->nft);
+	}
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * Policy dataplane drivers (felix/dataplane/nft-table.c, felix/dataplane/ipt-table.c): they
+ * take the text acl_render_nft()/acl_render_ipt() printed and put it into the kernel, touching
+ * only tabby's own objects (table inet tabby; iptables chains and ipsets named "tby-...").
+ * Apply order (STYLE.md 5.4): *_apply() creates/updates sets and runs the ruleset transaction;
+ * *_finish() deletes stale sets and is called after routes and BIRD.
+ */
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/macro.h"
+
+/* What one apply did. */
+struct felix_pol_stats {
+	bool full;	    /* a full replace of our table (nft) / every chain (iptables) */
+	bool noop;	    /* nothing changed */
+	size_t elems_added; /* nft incremental: set and map elements */
+	size_t elems_removed;
+	size_t chains_written; /* nft incremental: chains created or rewritten */
+	size_t chains_removed;
+	size_t bytes; /* bytes of script sent to the kernel (nft) / restore tools (ipt) */
+};
+
+/* ---- nftables (libnftables) ---- */
+
+struct felix_nft;
+
+/** felix_nft_new() - a driver with no memory of the kernel (the first apply replaces our
+ * table). Return: 0 or -ENOMEM. */
+int felix_nft_new(struct felix_nft **ret) _warn_unused_result_;
+
+/** felix_nft_free() - NULL-safe; leaves the kernel as it is. Return: NULL. */
+struct felix_nft *felix_nft_free(struct felix_nft *n);
+
+/**
+ * felix_nft_apply() - bring `table inet tabby` to the script @script (acl_render_nft() output,
+ * NUL-terminated). With no memory of the kernel (first apply, after felix_nft_forget() or a
+ * failure) or @force_full, the script runs as it is: ONE nft_run_cmd_from_buffer() transaction
+ * that creates, deletes and redefines our table (no other table is touched, the ruleset is never
+ * flushed). Otherwise the script is parsed into its sets, maps and chains and compared with the
+ * last applied one: set/map element additions and removals, new chains, rewritten chains
+ * (flush + add rule) and removed chains go into one small transaction; sets that disappeared
+ * are left for felix_nft_finish(). When a set/map/chain declaration changed, or the small
+ * transaction fails, the full script is run instead.
+ * @err, @errlen: nft's error text on failure.
+ * Return: 0, -EINVAL (nft rejected the script: the kernel keeps the previous table), -ENOMEM.
+ */
+int felix_nft_apply(struct felix_nft *n, const char *script, bool force_full,
+		    struct felix_pol_stats *st, char *err, size_t errlen) _warn_unused_result_;
+
+/**
+ * felix_nft_fail_closed() - the policy cannot be computed or applied: keep the kernel's table
+ * and make every workload interface of @ifaces that our table does not dispatch yet drop all
+ * traffic (map elements "<if>" : drop in fw-dispatch and tw-dispatch). Creates a minimal table
+ * when there is none. Return: 0 or a negative errno.
+ */
+int felix_nft_fail_closed(struct felix_nft *n, char (*ifaces)[IFNAMSIZ], size_t n_ifaces, char *err,
+			  size_t errlen);
+
+/** felix_nft_finish() - delete the sets the last apply left stale (one transaction).
+ * Return: 0 or -EINVAL (logged; the sets are forgotten, the next full apply drops them). */
+int felix_nft_finish(struct felix_nft *n);
+
+/** felix_nft_forget() - drop the memory of the kernel: the next apply is a full replace
+ * (periodic resync). */
+void felix_nft_forget(struct felix_nft *n);
+
+/** felix_nft_remove() - delete `table inet tabby` (switching to iptables); forgets the model.
+ * Return: 0 or -EINVAL (no such table is fine). */
+int felix_nft_remove(struct felix_nft *n);
+
+/* ---- iptables-restore + ipset ---- */
+
+struct felix_ipt;
+
+/** felix_ipt_new() - Return: 0 or -ENOMEM. */
+int felix_ipt_new(struct felix_ipt **ret) _warn_unused_result_;
+
+/** felix_ipt_free() - NULL-safe. Return: NULL. */
+struct felix_ipt *felix_ipt_free(struct felix_ipt *x);
+
+/**
+ * felix_ipt_apply() - load acl_render_ipt() output of one family: `ipset restore -exist` with
+ * @ipset first, then ONE `iptables-restore --noflush` (ip6tables-restore for AF_INET6) with
+ * @rules plus the deletion (flush + -X) of every "tby-" chain that iptables-save shows and
+ * @rules no longer declares; then the jumps FORWARD/INPUT/OUTPUT -> tby-forward/tby-input/
+ * tby-output are inserted at the top when `iptables -C` does not find them (idempotent).
+ * Chains and sets of others are never touched.
+ * Return: 0, -EINVAL (a tool rejected the text: iptables-restore is atomic, the previous rules
+ * stay), or a negative errno from running the tools.
+ */
+int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const char *ipset,
+		    struct felix_pol_stats *st, char *err, size_t errlen) _warn_unused_result_;
+
+/** felix_ipt_fail_closed() - as felix_nft_fail_closed(): DROP rules at the top of
+ * tby-forward for @ifaces not dispatched by the last good rules. */
+int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t n_ifaces, char *err,
+			  size_t errlen);
+
+/** felix_ipt_remove() - delete the hook jumps, every tby- chain (iptables and ip6tables) and
+ * every tby- ipset (switching to nftables). Return: 0 or a negative errno (logged). */
+int felix_ipt_remove(struct felix_ipt *x);
+
+/** felix_ipt_finish() - `ipset destroy` the tby- sets that the last applies no longer
+ * reference. Return: 0 or a negative errno (logged). */
+int felix_ipt_finish(struct felix_ipt *x);
