@@ -12,6 +12,7 @@
 
 #include "datastore/datastore.h"
 #include "lib/macro.h"
+#include "model/model.h"
 
 #define CTL_DEFAULT_ENDPOINTS "http://127.0.0.1:2379"
 #define CTL_DEFAULT_BIRD_SOCKET "/run/bird/bird.ctl"
@@ -39,6 +40,10 @@ int ctl_ds_open(struct ds_client **ret) _warn_unused_result_;
 /** ctl_read_input() - the whole of FILE, or of stdin for "-"; at most CTL_MAX_INPUT bytes. */
 int ctl_read_input(const char *path, char **ret, size_t *ret_len) _warn_unused_result_;
 
+/** ctl_parse_kind() - a KIND argument (model_kind_from_string()); prints the known kinds when
+ * unknown. Return: 0 or -EINVAL. */
+int ctl_parse_kind(const char *s, enum model_kind *ret) _warn_unused_result_;
+
 /* A text table: header row plus rows, all cells copied. */
 struct ctl_table {
 	size_t ncols;
@@ -60,3 +65,11 @@ int ctl_delete(int argc, char **argv);
 int ctl_get(int argc, char **argv);
 int ctl_ipam(int argc, char **argv);
 int ctl_node(int argc, char **argv);
+int ctl_label(int argc, char **argv);  /* ctl-label.c */
+int ctl_policy(int argc, char **argv); /* ctl-policy.c: policy explain */
+/**
+ * ctl_selector() - `selector test EXPR [key=value...]` (ctl-policy.c).
+ * Return: the exit status itself, as grep's: 0 (matches), 1 (does not match), 2 (EXPR does not
+ * parse, or a usage error).
+ */
+int ctl_selector(int argc, char **argv);

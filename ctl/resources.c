@@ -340,7 +340,7 @@ out:
 	return r;
 }
 
-static int parse_kind(const char *s, enum model_kind *ret)
+int ctl_parse_kind(const char *s, enum model_kind *ret)
 {
 	int k = model_kind_from_string(s);
 
@@ -398,7 +398,7 @@ int ctl_delete(int argc, char **argv)
 		enum model_kind k = _MODEL_KIND_INVALID;
 		struct model_resource *res;
 
-		r = parse_kind(argv[optind], &k);
+		r = ctl_parse_kind(argv[optind], &k);
 		if (r < 0)
 			return r;
 		res = calloc(1, sizeof(*res));
@@ -767,15 +767,31 @@ static int print_table(const struct model_list *l, enum model_kind kind, bool al
 
 	switch (kind) {
 	case MODEL_KIND_IPPOOL:
-		r = ctl_table_init(&t, (const char *const[]){"NAME", "CIDR", "SELECTOR", NULL});
+		/* -o wide: calicoctl's wide IPPool columns (no overlay modes: tabby has none) */
+		if (out == OUT_WIDE)
+			r = ctl_table_init(&t, (const char *const[]){
+						   "NAME", "CIDR", "BLOCKSIZE", "NAT", "DISABLED",
+						   "DISABLEBGPEXPORT", "SELECTOR", NULL});
+		else
+			r = ctl_table_init(&t,
+					   (const char *const[]){"NAME", "CIDR", "SELECTOR", NULL});
 		for (size_t i = 0; r >= 0 && i < l->n; i++) {
 			const struct model_ippool *p = &l->items[i]->ippool;
-			char cidr[IP_PREFIX_STRLEN];
+			const char *sel = p->node_selector ? p->node_selector : "all()";
+			char cidr[IP_PREFIX_STRLEN], bs[8];
 
-			r = ctl_table_add(&t, (const char *const[]){
-						  l->items[i]->meta.name,
-						  ip_prefix_format(&p->cidr, cidr),
-						  p->node_selector ? p->node_selector : "all()"});
+			ip_prefix_format(&p->cidr, cidr);
+			snprintf(bs, sizeof(bs), "%u", p->block_size);
+			if (out == OUT_WIDE)
+				r = ctl_table_add(&t, (const char *const[]){
+							  l->items[i]->meta.name, cidr, bs,
+							  p->nat_outgoing ? "true" : "false",
+							  p->disabled ? "true" : "false",
+							  p->disable_bgp_export ? "true" : "false",
+							  sel});
+			else
+				r = ctl_table_add(
+				    &t, (const char *const[]){l->items[i]->meta.name, cidr, sel});
 		}
 		break;
 	case MODEL_KIND_NODE:
@@ -794,30 +810,37 @@ static int print_table(const struct model_list *l, enum model_kind kind, bool al
 			    &t, (const char *const[]){l->items[i]->meta.name, as, v4, v6});
 		}
 		break;
-	case MODEL_KIND_WORKLOAD_ENDPOINT:
-		if (all_ns)
-			r = ctl_table_init(&t,
-					   (const char *const[]){"NAMESPACE", "WORKLOAD", "NODE",
-								 "NETWORKS", "INTERFACE", NULL});
-		else
-			r = ctl_table_init(&t, (const char *const[]){"WORKLOAD", "NODE", "NETWORKS",
-								     "INTERFACE", NULL});
+	case MODEL_KIND_WORKLOAD_ENDPOINT: {
+		/* -o wide adds what policy selects on: the pod, the labels and the profiles */
+		static const char *const hdr[] = {"NAMESPACE", "WORKLOAD",  "NODE",
+						  "NETWORKS",  "INTERFACE", "POD",
+						  "LABELS",    "PROFILES",  NULL};
+		const char *h[ELEMENTSOF(hdr)];
+		size_t first = all_ns ? 0 : 1, ncols = out == OUT_WIDE ? 8 : 5, n = 0;
+
+		for (size_t c = first; c < ncols; c++)
+			h[n++] = hdr[c];
+		h[n] = NULL;
+		r = ctl_table_init(&t, h);
 		for (size_t i = 0; r >= 0 && i < l->n; i++) {
 			const struct model_resource *res = l->items[i];
 			const struct model_workload_endpoint *w = &res->wep;
-			char nets[512];
-			const char *name = res->meta.name;
+			char nets[512], labels[CELL_MAX], profiles[CELL_MAX];
+			const char *row[8];
 
 			join_prefixes(w->ip_networks, w->n_ip_networks, nets, sizeof(nets));
-			if (all_ns)
-				r = ctl_table_add(&t, (const char *const[]){res->meta.namespace,
-									    name, w->node, nets,
-									    w->interface_name});
-			else
-				r = ctl_table_add(&t, (const char *const[]){name, w->node, nets,
-									    w->interface_name});
+			join_labels(&res->meta.labels, labels, sizeof(labels));
+			join_strv(w->profiles, profiles, sizeof(profiles));
+			const char *cells[] = {
+			    res->meta.namespace, res->meta.name,       w->node, nets,
+			    w->interface_name,	 w->pod ? w->pod : "", labels,	profiles};
+			n = 0;
+			for (size_t c = first; c < ncols; c++)
+				row[n++] = cells[c];
+			r = ctl_table_add(&t, row);
 		}
 		break;
+	}
 	case MODEL_KIND_BGP_CONFIGURATION:
 		r = ctl_table_init(&t, (const char *const[]){"NAME", "LOGSEVERITY", "MESHENABLED",
 							     "ASNUMBER", NULL});
@@ -945,7 +968,7 @@ int ctl_get(int argc, char **argv)
 		return ctl_err("usage: tabbyctl get KIND [NAME] [-n NS | -A] [-o yaml|json|wide]");
 	if (ns && all_ns)
 		return ctl_err("-n and -A exclude each other");
-	r = parse_kind(argv[optind], &kind);
+	r = ctl_parse_kind(argv[optind], &kind);
 	if (r < 0)
 		return r;
 	if (argc - optind == 2)

@@ -3,7 +3,7 @@
  * DOC: tabbyctl
  *
  * The admin CLI, shaped after calicoctl: apply/create/replace/delete/get resources in the
- * datastore, `ipam show`, `node status`. Every write verb decodes and validates the whole input
+ * datastore, `label`, `ipam show`, `node status`, `selector test`, `policy explain`. Every write verb decodes and validates the whole input
  * first and writes nothing when any document is wrong, so a file is applied entirely or not at
  * all (short of the datastore failing half-way, which is reported).
  */
@@ -215,6 +215,10 @@ static void usage(FILE *f)
 	    "  get     KIND [NAME] [-n NS | -A] [-o yaml|json|wide]\n"
 	    "  ipam    show [--show-blocks]\n"
 	    "  node    status [--bird-socket PATH] [-o json]\n"
+	    "  label   KIND NAME key=value|key-... [-n NS] [--overwrite]\n"
+	    "  selector test 'EXPR' [key=value...]   true (exit 0) / false (exit 1); 2 = syntax\n"
+	    "  policy  explain NAMESPACE/WORKLOAD [--from IP | --to IP] [--proto tcp|udp|icmp|N]\n"
+	    "          [--port N] [-o json]            the policies that apply, and a flow's verdict\n"
 	    "\n"
 	    "KIND: ippool, node, workloadendpoint (wep), bgpconfiguration, bgppeer,\n"
 	    "  networkpolicy, globalnetworkpolicy (gnp), tier, networkset, globalnetworkset,\n"
@@ -270,6 +274,13 @@ int main(int argc, char **argv)
 		r = ctl_ipam(argc, argv);
 	else if (strcmp(argv[0], "node") == 0)
 		r = ctl_node(argc, argv);
+	else if (strcmp(argv[0], "label") == 0)
+		r = ctl_label(argc, argv);
+	else if (strcmp(argv[0], "policy") == 0)
+		r = ctl_policy(argc, argv);
+	else if (strcmp(argv[0], "selector") == 0)
+		return ctl_selector(argc,
+				    argv); /* its own exit status: 0 true, 1 false, 2 syntax */
 	else if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;

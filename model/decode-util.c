@@ -259,19 +259,32 @@ int mdec_strv(const struct dctx *c, const struct mnode *v, const char *field, si
 
 int mdec_get_selector(const struct dctx *c, const struct mnode *v, const char *field, char **ret)
 {
-	const char *why = NULL;
+	char why[sizeof(c->err->msg)] = "";
+	unsigned col = 0;
 	int r = mdec_get_str(c, v, field, ret);
 
 	if (r < 0 || !*ret)
 		return r;
-	if (!**ret) {
-		/* Calico's default: "" is the same as leaving the selector out */
+	if (!(*ret)[strspn(*ret, " \t\r\n")]) {
+		/* Calico's default: "" (and a blank selector, which parses as all() with no
+		 * restriction) is the same as leaving the selector out */
 		free(*ret);
 		*ret = NULL;
 		return 0;
 	}
-	/* TODO: acl/selector.h sel_parse() (full grammar) replaces this structural check */
-	if (model_selector_check(*ret, &why) < 0)
-		return mdec_fail(c, v, field, "invalid selector \"%s\": %s", *ret, why);
-	return 0;
+	r = model_selector_check(*ret, &col, why, sizeof(why));
+	if (r == -EINVAL) {
+		struct mnode at = *v;
+
+		/* point into the selector when the scalar maps byte for byte onto its line; else
+		 * at the scalar, with the column inside the selector in the message */
+		if (v->text_offset >= 0 && col > 0) {
+			at.column = v->column + (unsigned)v->text_offset + col - 1;
+			return mdec_fail(c, &at, field, "invalid selector \"%s\": %s", *ret, why);
+		}
+		return mdec_fail(c, v, field,
+				 "invalid selector \"%s\": %s at column %u of the selector", *ret,
+				 why, col);
+	}
+	return r;
 }

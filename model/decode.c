@@ -135,7 +135,7 @@ static int decode_ippool(const struct dctx *c, const struct mnode *spec, const s
 		} else if (strcmp(k, "disableBGPExport") == 0) {
 			r = mdec_get_bool(c, v, f, &p->disable_bgp_export);
 		} else if (strcmp(k, "nodeSelector") == 0) {
-			r = mdec_get_str(c, v, f, &p->node_selector);
+			r = mdec_get_selector(c, v, f, &p->node_selector);
 		} else if (strcmp(k, "allowedUses") == 0) {
 			r = mdec_want_seq(c, v, f, 8);
 			if (r >= 0 && mdec_count(v)) {

@@ -28,6 +28,9 @@ struct mnode {
 	char *text;
 	size_t text_len;
 	bool plain; /* unquoted and untagged, so YAML resolves it (int, bool, null...) */
+	/* columns from @column to text[0] when every byte of @text sits on the node's line in
+	 * order (a plain or quoted scalar on one line with no escapes or tag), else -1 */
+	int text_offset;
 	/* MNODE_MAP: keys[i] (always scalars) -> values[i]; MNODE_SEQ: values[i] */
 	struct mnode **keys;
 	struct mnode **values;
@@ -83,10 +86,7 @@ bool model_yaml_needs_quotes(const char *s);
 bool model_name_is_valid(const char *s);
 /** model_dns_label_is_valid() - a lower-case RFC 1123 label of at most 63 characters. */
 bool model_dns_label_is_valid(const char *s);
-/** model_label_key_is_valid() - Kubernetes qualified name: [subdomain "/"] name (<= 63). */
-bool model_label_key_is_valid(const char *s);
-/** model_label_value_is_valid() - empty, or <= 63 of [A-Za-z0-9-_.] starting and ending alnum. */
-bool model_label_value_is_valid(const char *s);
+/* model_label_key_is_valid(), model_label_value_is_valid(): public, in model/model.h */
 /**
  * model_parse_as_number() - "64512" or asdot "1.10" (= 1 * 65536 + 10) to 1..4294967295.
  * Return: 0 or -EINVAL.
@@ -200,11 +200,14 @@ int model_parse_duration_ns(const char *s, uint64_t *ret) _warn_unused_result_;
 /** model_format_duration_ms() - Go's Duration.String() of @ms milliseconds ("1m30s", "100ms"). */
 char *model_format_duration_ms(uint64_t ms, char *buf, size_t size);
 /**
- * model_selector_check() - syntax pre-check of a Calico selector: non-empty, quotes closed and
- * parentheses balanced. Sets *ret_why to a static reason on failure. Return: 0 or -EINVAL.
- * TODO: replace with sel_parse() from acl/selector.h once it lands (the lead wires it in).
+ * model_selector_check() - a Calico selector, checked by the full grammar (sel_parse() of
+ * acl/selector.h, docs.tigera.io "Calico resources: NetworkPolicy", section "Selectors").
+ * @s: the selector text (blank means all() and passes).
+ * @ret_column: on failure, the 1-based byte column of the offending token inside @s.
+ * @ret_why: on failure, sel_parse()'s message copied into @why of @why_size bytes.
+ * Return: 0, -EINVAL (syntax) or -ENOMEM.
  */
-int model_selector_check(const char *s, const char **ret_why);
+int model_selector_check(const char *s, unsigned *ret_column, char *why, size_t why_size);
 /** model_port_name_is_valid() - Kubernetes IsValidPortName: 1..15 of [a-z0-9-], a letter,
  * no leading, trailing or double '-'. */
 bool model_port_name_is_valid(const char *s);

@@ -384,3 +384,21 @@ int model_labels_set(struct model_labels *l, const char *key, const char *value)
 	l->n++;
 	return 0;
 }
+
+int model_labels_remove(struct model_labels *l, const char *key)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->items[i].key, key) != 0)
+			continue;
+		free(l->items[i].key);
+		free(l->items[i].value);
+		memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof(*l->items));
+		l->n--;
+		if (!l->n) {
+			free(l->items);
+			l->items = NULL;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}

@@ -276,5 +276,21 @@ const char *model_labels_get(const struct model_labels *l, const char *key);
 int model_labels_set(struct model_labels *l, const char *key,
 		     const char *value) _warn_unused_result_;
 
+/**
+ * model_labels_remove() - delete @key, keeping the set sorted.
+ * Return: 0, or -ENOENT when @key is absent (@l unchanged).
+ */
+int model_labels_remove(struct model_labels *l, const char *key);
+
 /** model_labels_done() - free all labels. */
 void model_labels_done(struct model_labels *l);
+
+/**
+ * model_label_key_is_valid() - a Kubernetes qualified name (Kubernetes "Labels and Selectors",
+ * syntax and character set): [DNS subdomain "/"] name, the name 1..63 of [A-Za-z0-9-_.]
+ * starting and ending with an alphanumeric.
+ */
+bool model_label_key_is_valid(const char *s);
+
+/** model_label_value_is_valid() - empty, or <= 63 of [A-Za-z0-9-_.] starting and ending alnum. */
+bool model_label_value_is_valid(const char *s);

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl/selector.h"
 #include "model/model-internal.h"
+#include "model/model.h"
 
 static bool is_lower_alnum(char c)
 {
@@ -283,47 +285,18 @@ char *model_format_duration_ms(uint64_t ms, char *buf, size_t size)
 	return buf;
 }
 
-int model_selector_check(const char *s, const char **ret_why)
+int model_selector_check(const char *s, unsigned *ret_column, char *why, size_t why_size)
 {
-	int depth = 0;
-	char quote = 0;
-	bool content = false;
+	_cleanup_(sel_freep) struct sel *sel = NULL;
+	struct parse_err err = {};
+	int r;
 
-	/* TODO: acl/selector.h sel_parse() gives the full Calico grammar check; until the lead
-	 * wires it in, only the structure is checked here. */
-	for (; *s; s++) {
-		if (quote) {
-			if (*s == quote)
-				quote = 0;
-			continue;
-		}
-		if (*s == '"' || *s == '\'') {
-			quote = *s;
-			content = true;
-		} else if (*s == '(') {
-			depth++;
-		} else if (*s == ')') {
-			if (--depth < 0) {
-				*ret_why = "unbalanced ')'";
-				return -EINVAL;
-			}
-		} else if (!isspace((unsigned char)*s)) {
-			content = true;
-		}
+	r = sel_parse(s, &sel, &err);
+	if (r == -EINVAL) {
+		*ret_column = err.column;
+		snprintf(why, why_size, "%s", err.msg);
 	}
-	if (quote) {
-		*ret_why = "unterminated quoted string";
-		return -EINVAL;
-	}
-	if (depth > 0) {
-		*ret_why = "unbalanced '('";
-		return -EINVAL;
-	}
-	if (!content) {
-		*ret_why = "empty selector (write all() to select everything)";
-		return -EINVAL;
-	}
-	return 0;
+	return r;
 }
 
 bool model_port_name_is_valid(const char *s)

@@ -82,6 +82,7 @@ static struct mnode *mnode_new(enum mnode_type type, const yaml_mark_t *mark)
 	n->type = type;
 	n->line = (unsigned)mark->line + 1;
 	n->column = (unsigned)mark->column + 1;
+	n->text_offset = -1;
 	return n;
 }
 
@@ -179,6 +180,30 @@ static void builder_close(struct builder *b)
 		b->root = n;
 }
 
+/*
+ * Where the value's first byte sits relative to the node's column, when the source holds the
+ * value verbatim on one line: plain (width == length) or single/double quoted with no escapes
+ * (width == length + 2). libyaml marks count characters; the selector columns count bytes,
+ * so the two agree for ASCII, which selectors are in practice. -1 otherwise.
+ */
+static int scalar_text_offset(const yaml_event_t *ev)
+{
+	const yaml_mark_t *s = &ev->start_mark, *e = &ev->end_mark;
+	size_t width = e->column - s->column;
+
+	if (e->line != s->line || e->column < s->column || ev->data.scalar.tag)
+		return -1;
+	switch (ev->data.scalar.style) {
+	case YAML_PLAIN_SCALAR_STYLE:
+		return width == ev->data.scalar.length ? 0 : -1;
+	case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+	case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+		return width == ev->data.scalar.length + 2 ? 1 : -1;
+	default:
+		return -1;
+	}
+}
+
 static int builder_scalar(struct builder *b, const yaml_event_t *ev)
 {
 	struct mnode *n = mnode_new(MNODE_SCALAR, &ev->start_mark);
@@ -197,6 +222,7 @@ static int builder_scalar(struct builder *b, const yaml_event_t *ev)
 		   (!ev->data.scalar.tag || ev->data.scalar.plain_implicit);
 	if (ev->data.scalar.tag && strcmp((const char *)ev->data.scalar.tag, YAML_STR_TAG) == 0)
 		n->plain = false;
+	n->text_offset = scalar_text_offset(ev);
 	return builder_add(b, n);
 }
 

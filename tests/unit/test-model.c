@@ -368,14 +368,26 @@ static const struct bad_case bad_cases[] = {
      "peer.yaml:7:34: spec.bfd.interval: \"0ms\" is out of range: must be between 1ms and 60000ms"},
     {PEER_HEAD "  peerSelector: all()\n  bfd: {multiplier: 0}\n",
      "peer.yaml:7:21: spec.bfd.multiplier: must be between 1 and 255"},
+    /* selector errors: the column points into the selector (sel_parse() of acl/selector.h) */
     {PEER_HEAD "  peerSelector: \"has(a\"\n",
-     "peer.yaml:6:17: spec.peerSelector: invalid selector \"has(a\": unbalanced '('"},
+     "peer.yaml:6:23: spec.peerSelector: invalid selector \"has(a\": expected ')'"},
     {PEER_HEAD "  peerSelector: \"a == 'x\"\n",
-     "peer.yaml:6:17: spec.peerSelector: invalid selector \"a == 'x\": unterminated quoted "
-     "string"},
-    {PEER_HEAD "  nodeSelector: \"  \"\n  peerSelector: all()\n",
-     "peer.yaml:6:17: spec.nodeSelector: invalid selector \"  \": empty selector (write all() to "
-     "select everything)"},
+     "peer.yaml:6:23: spec.peerSelector: invalid selector \"a == 'x\": unterminated string"},
+    {PEER_HEAD "  peerSelector: rack = 'r1'\n",
+     "peer.yaml:6:22: spec.peerSelector: invalid selector \"rack = 'r1'\": expected '=='"},
+    {PEER_HEAD "  peerSelector: 'a in {\"x\" \"y\"}'\n",
+     "peer.yaml:6:28: spec.peerSelector: invalid selector \"a in {\"x\" \"y\"}\": expected ',' or "
+     "'}'"},
+    /* escapes or a block scalar: the column of the scalar, the selector's own in the message */
+    {PEER_HEAD "  peerSelector: \"has(a) \\x26 has(b)\"\n",
+     "peer.yaml:6:17: spec.peerSelector: invalid selector \"has(a) & has(b)\": expected '&&' at "
+     "column 8 of the selector"},
+    {PEER_HEAD "  peerSelector: |\n    has(a) ||\n",
+     "peer.yaml:6:17: spec.peerSelector: invalid selector \"has(a) ||\n\": expected a label, "
+     "has(), all(), global(), '!' or '(' at column 11 of the selector"},
+    /* a blank selector is Calico's all(), the same as leaving it out */
+    {PEER_HEAD "  nodeSelector: \"  \"\n",
+     "peer.yaml:6:3: spec.peerIP: one of peerIP or peerSelector is required"},
     {PEER_HEAD "  peerSelector: all()\n  failureDetectionMode: BFDIfDirectlyConnected\n",
      "peer.yaml:7:3: spec.failureDetectionMode: not supported by tabby"},
 #define BGPC_HEAD                                                                                \
@@ -463,10 +475,17 @@ static const struct bad_case bad_cases[] = {
     {NP_HEAD "  ingress:\n  - action: Allow\n    source: {nets: [198.18.0.0/33]}\n",
      "np.yaml:9:21: spec.ingress[0].source.nets[0]: invalid CIDR \"198.18.0.0/33\""},
     {NP_HEAD "  ingress:\n  - action: Allow\n    source: {selector: \"a == 'b\"}\n",
-     "np.yaml:9:24: spec.ingress[0].source.selector: invalid selector \"a == 'b\": "
-     "unterminated quoted string"},
+     "np.yaml:9:30: spec.ingress[0].source.selector: invalid selector \"a == 'b\": "
+     "unterminated string"},
     {NP_HEAD "  selector: \"(has(a)\"\n",
-     "np.yaml:7:13: spec.selector: invalid selector \"(has(a)\": unbalanced '('"},
+     "np.yaml:7:21: spec.selector: invalid selector \"(has(a)\": expected ')' (to close '(' at "
+     "column 1)"},
+    {NP_HEAD "  egress:\n  - action: Deny\n    destination:\n      notSelector: app == web\n",
+     "np.yaml:10:27: spec.egress[0].destination.notSelector: invalid selector \"app == web\": "
+     "expected a quoted string"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {namespaceSelector: \"has(x) x\"}\n",
+     "np.yaml:9:41: spec.ingress[0].source.namespaceSelector: invalid selector \"has(x) x\": "
+     "expected '&&', '||' or the end"},
     {NP_HEAD "  ingress:\n  - action: Allow\n    source: {serviceAccounts: {names: [a]}}\n",
      "np.yaml:9:14: spec.ingress[0].source.serviceAccounts: not supported by tabby"},
     {NP_HEAD "  serviceAccountSelector: all()\n",
