@@ -12,12 +12,14 @@
 #         BGPPeer allows our own AS once in paths (numAllowedLocalASNumbers: 1), since the
 #         ToR's routes carry it (lab README section 4).
 # The ToR is AS 65000 with as-path multipath-relax and maximum-paths 8 (ECMP when several
-# hosts announce one prefix); BFD at 100 ms x 3 on both sides.
+# hosts announce one prefix at the same time; note that a host stops announcing a /32 of its
+# own kernel once it learns the same /32 over BGP, as BGP's preference 100 beats the kernel
+# protocol's 10); BFD at 100 ms x 3 on both sides.
 #
 # Globals: TOPOLOGY (mesh|rr|tor), HOST_AS (per-host|shared), plus common.sh's.
 
-TOPOLOGY=${TOPOLOGY:-mesh}
-HOST_AS=${HOST_AS:-per-host}
+TOPOLOGY=mesh # set by --topology or from lab.env (never from the environment)
+HOST_AS=per-host
 LAB_TOR_AS=65000
 LAB_RR_CLUSTER=244.0.0.1
 LAB_P2P_PREFIX=198.18.1
@@ -178,9 +180,32 @@ EOF
 	done
 }
 
+# frr_pid_is_ours PID - like pid_is_ours, but FRR's command line names its pathspace directory
+# (the frr user cannot read the run directory), so match that instead of $RUN.
+frr_pid_is_ours() {
+	local pid=$1 d
+	d=$(cat "$RUN/frr-state-dir" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- " -f $d/"
+}
+
+# frr_down - stop the FRR daemons recorded by frr_up (by PID: SIGTERM, then SIGKILL after 5 s)
+# and remove their pathspace directory.
 frr_down() {
-	local f
+	local f daemon pid
 	f=$(cat "$RUN/frr-state-dir" 2>/dev/null) || return 0
+	for daemon in bgpd bfdd zebra; do
+		pid=$(cat "$RUN/pids/frr-$daemon.pid" 2>/dev/null) || continue
+		if frr_pid_is_ours "$pid"; then
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 1 50); do
+				frr_pid_is_ours "$pid" || break
+				sleep 0.1
+			done
+			frr_pid_is_ours "$pid" && kill -9 "$pid" 2>/dev/null
+		fi
+		rm -f "$RUN/pids/frr-$daemon.pid"
+	done
 	case "$f" in
 	/var/run/frr/?*) rm -rf -- "$f" ;;
 	esac

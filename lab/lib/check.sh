@@ -81,7 +81,7 @@ lab_check() {
 		est=$(bgp_established_ctl "$n")
 		blocks=$(host_blocks "$n")
 		printf '  h%-3s %-15s BGP sessions Established: %s/%s  blocks: %s\n' "$n" \
-			"$(host_ip "$n")" "$est" "$((HOSTS - 1))" "${blocks:-none}"
+			"$(host_ip "$n")" "$est" "$(bgp_expected_sessions "$n")" "${blocks:-none}"
 	done
 	say ""
 	say "Workloads:"
@@ -108,7 +108,11 @@ lab_status() {
 		[ -e "$f" ] || continue
 		name=$(basename "$f" .pid)
 		pid=$(cat "$f")
-		if pid_is_ours "$pid"; then state=running; else state=GONE; fi
+		if pid_is_ours "$pid" || { [[ $name == frr-* ]] && frr_pid_is_ours "$pid"; }; then
+			state=running
+		else
+			state=GONE
+		fi
 		printf '  %-10s pid %-8s %s\n' "$name" "$pid" "$state"
 	done
 	say "namespaces:"
@@ -120,7 +124,7 @@ lab_status() {
 	load_blocks
 	for n in $(seq 1 "$HOSTS"); do
 		printf '  h%-3s BGP Established %s/%s  blocks: %s\n' "$n" "$(bgp_established "$n")" \
-			"$((HOSTS - 1))" "$(host_blocks "$n")"
+			"$(bgp_expected_sessions "$n")" "$(host_blocks "$n")"
 	done
 	if [ -x "$(tabbyctl_bin)" ]; then
 		say "tabbyctl ipam show --show-blocks:"

@@ -89,6 +89,8 @@ save_state() {
 		printf 'WORKLOADS=%q\n' "$WORKLOADS"
 		printf 'BUILD=%q\n' "$BUILD"
 		printf 'ETCD_PORT=%q\n' "${ETCD_PORT:-}"
+		printf 'TOPOLOGY=%q\n' "${TOPOLOGY:-mesh}"
+		printf 'HOST_AS=%q\n' "${HOST_AS:-per-host}"
 	} >"$RUN/lab.env"
 }
 

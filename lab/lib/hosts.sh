@@ -24,12 +24,14 @@ write_felix_config() {
 	cat >"$d/felix.yaml" <<EOF
 # tabby-felix configuration of lab host h$n (written by tabby-lab; see configs/felix.yaml)
 nodeName: h$n
-ipv4Address: $(host_ip "$n")/24
+ipv4Address: $(host_ip "$n")/$(host_plen)
+$(a=$(host_as "$n"); [ -z "$a" ] || echo "asNumber: $a")
 datastoreEndpoints: $(etcd_endpoint)
 birdConfigFile: $d/bird.conf
 birdSocket: $d/bird.ctl
 birdLogFile: $d/bird.log
 birdFastTimers: true
+policyDataplane: ${DATAPLANE:-nftables}
 logSeverityScreen: Info
 EOF
 }
@@ -57,7 +59,7 @@ bird_conf_peers() {
 		true
 }
 
-bird_conf_complete() { [ "$(bird_conf_peers "$1")" -ge $((HOSTS - 1)) ]; }
+bird_conf_complete() { [ "$(bird_conf_peers "$1")" -ge "$(bgp_expected_sessions "$1")" ]; }
 
 # wait_felix N - until felix wrote a bird.conf naming every other host; fail if felix died.
 wait_felix() {
@@ -68,7 +70,7 @@ wait_felix() {
 			bird_conf_ready "$n" ||
 				fail_step "tabby-felix on h$n wrote no $RUN/h$n/bird.conf within ${LAB_T_FELIX}s" \
 					"$RUN/h$n/felix.log"
-			warn "h$n: bird.conf lists $(bird_conf_peers "$n") of $((HOSTS - 1)) peers; starting BIRD anyway (felix reconfigures it when the nodes appear)"
+			warn "h$n: bird.conf lists $(bird_conf_peers "$n") of $(bgp_expected_sessions "$n") peers; starting BIRD anyway (felix reconfigures it when the nodes appear)"
 			return 0
 		fi
 		sleep 0.2
@@ -94,10 +96,10 @@ bgp_established() {
 	birdc -s "$RUN/h$1/bird.ctl" show protocols 2>/dev/null | grep -c 'Established' || true
 }
 
-bgp_complete() { [ "$(bgp_established "$1")" -ge $((HOSTS - 1)) ]; }
+bgp_complete() { [ "$(bgp_established "$1")" -ge "$(bgp_expected_sessions "$1")" ]; }
 
 # route_via N IP M - host hN routes IP to host hM's fabric address (learned over BGP).
-route_via() { ip -n "$(host_ns "$1")" route get "$2" 2>/dev/null | grep -qF "via $(host_ip "$3") "; }
+route_via() { bgp_route_via "$@"; }
 
 hosts_start() {
 	local n
@@ -127,7 +129,7 @@ wait_converged() {
 	local n m ip
 	for n in $(seq 1 "$HOSTS"); do
 		wait_for "$LAB_T_BGP" bgp_complete "$n" ||
-			fail_step "h$n has $(bgp_established "$n") of $((HOSTS - 1)) BGP sessions Established after ${LAB_T_BGP}s (birdc -s $RUN/h$n/bird.ctl show protocols)" \
+			fail_step "h$n has $(bgp_established "$n") of $(bgp_expected_sessions "$n") BGP sessions Established after ${LAB_T_BGP}s (birdc -s $RUN/h$n/bird.ctl show protocols)" \
 				"$RUN/h$n/bird.log"
 	done
 	for n in $(seq 1 "$HOSTS"); do
@@ -135,7 +137,7 @@ wait_converged() {
 			[ "$n" != "$m" ] || continue
 			ip=$(wl_ip "$m" 1)
 			wait_for "$LAB_T_BGP" route_via "$n" "$ip" "$m" ||
-				fail_step "h$n has no route to $ip (h$m-w1) via $(host_ip "$m") after ${LAB_T_BGP}s" \
+				fail_step "h$n has no route to $ip (h$m-w1) via $(bgp_next_hop "$n" "$m") after ${LAB_T_BGP}s" \
 					"$RUN/h$n/felix.log"
 		done
 	done

@@ -51,7 +51,7 @@ wl_add() {
 	# 64 hex characters, like the IDs of container runtimes; unique per lab and run
 	cid=$(printf '%s %s %s' "$RUN" "$name" "$(date +%s%N)" | sha256sum | cut -c1-64)
 	netns_add "$ns" || fail_step "could not create namespace $ns"
-	write_net_conf "$n" "$d/$name.conf" "app=w$m" "lab-host=h$n"
+	write_net_conf "$n" "$d/$name.conf" "app=$(wl_app "$m")" "lab-host=h$n" # lib/policy.sh
 	{
 		printf 'WL_HOST=%q\n' "$n"
 		printf 'WL_NAME=%q\n' "$name"
