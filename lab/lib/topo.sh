@@ -38,9 +38,16 @@ topo_down() {
 	[ -f "$RUN/netns" ] || return 0
 	while read -r ns; do
 		[ -n "$ns" ] || continue
-		if ip netns list | awk '{print $1}' | grep -qxF -- "$ns"; then
-			ip netns del "$ns" || warn "could not delete namespace $ns"
-		fi
+		# Test the namespace's file, not `ip netns list`: the list can come back short while
+		# other namespaces on the machine are being deleted at the same moment, and a name
+		# missing from it would be skipped here and left behind.
+		local try
+		for try in 1 2 3; do
+			[ -e "/run/netns/$ns" ] || break
+			ip netns del "$ns" 2>/dev/null && break
+			sleep 0.2
+		done
+		[ ! -e "/run/netns/$ns" ] || warn "could not delete namespace $ns: $(ip netns del "$ns" 2>&1)"
 	done < <(tac "$RUN/netns")
 	rm -f "$RUN/netns"
 }

@@ -105,6 +105,7 @@ for dp in nftables iptables; do
 	for p in "${pids[@]}"; do proc_gone "$p" || left=$((left + 1)); done
 	check "[$dp] the lab recorded 5 daemons and 6 TCP servers" [ "${#pids[@]}" = 11 ]
 	check "[$dp] down stopped every recorded process, TCP servers included" [ "$left" = 0 ]
+	[ "$(netns_left)" = 0 ] || { ip netns list | grep "^$P-"; cat "$T_TMP/down.out"; }
 	check "[$dp] down deleted every namespace of the lab" [ "$(netns_left)" = 0 ]
 done
 

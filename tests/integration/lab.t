@@ -132,6 +132,7 @@ check "up recorded $((2 * H + 1)) daemons (felix and BIRD per host, etcd)" [ "${
 check "$((1 + H + H * W)) namespaces with prefix $P exist before down" [ "$(netns_left)" = $((1 + H + H * W)) ]
 "$LAB" down >"$T_TMP/down.out" 2>&1 || { cat "$T_TMP/down.out"; fail "tabby-lab down"; }
 ok "tabby-lab down"
+[ "$(netns_left)" = 0 ] || { ip netns list | grep "^$P-"; cat "$T_TMP/down.out"; }
 check "no namespace with prefix $P is left" [ "$(netns_left)" = 0 ]
 for p in "${pids[@]}"; do
 	check "recorded pid $p is gone" proc_gone "$p"
