@@ -16,6 +16,8 @@
  * (missing interfaces, kernel errors) are retried every second and on every link event from a
  * netlink monitor socket. Signals arrive through a signalfd: SIGTERM/SIGINT stop the loop and
  * leave every route in place (restart must not drop a packet), SIGHUP forces a resync.
+ * The health/metrics HTTP server (felix/health.h) is polled beside them, from before the Node
+ * registration on; the watch slice is bounded so that a probe waits at most ~20 ms.
  */
 #include <errno.h>
 #include <linux/netlink.h>
@@ -34,6 +36,8 @@
 #include "felix/agent.h"
 #include "felix/bird.h"
 #include "felix/calc/calc.h"
+#include "felix/health.h"
+#include "felix/metrics.h"
 #include "felix/policy.h"
 #include "felix/route-table.h"
 #include "ipam/ipam.h"
@@ -54,6 +58,9 @@ struct agent {
 	struct route_table *rt;
 	struct felix_bird bird;
 	struct felix_policy *policy; /* felix/policy.h */
+	struct felix_health health;  /* felix/health.h: read by the HTTP server */
+	struct felix_metrics metrics;
+	struct felix_health_server *http;
 	int sigfd;
 	int monfd;
 	bool stop;
@@ -164,18 +171,18 @@ static void monitor_read(struct agent *a)
 /* poll() the signalfd and the monitor for up to @timeout_ms. */
 static void poll_local(struct agent *a, int timeout_ms)
 {
-	struct pollfd p[2] = {{.fd = a->sigfd, .events = POLLIN},
-			      {.fd = a->monfd, .events = POLLIN}};
-	int n = a->monfd >= 0 ? 2 : 1;
-	if (poll(p, (nfds_t)n, timeout_ms) <= 0) {
-		return;
-	}
-	if (p[0].revents) {
+	struct pollfd p[3] = {{.fd = a->sigfd, .events = POLLIN},
+			      {.fd = a->monfd, .events = POLLIN},
+			      {.fd = felix_health_server_fd(a->http), .events = POLLIN}};
+	int r = poll(p, ELEMENTSOF(p), timeout_ms); /* negative fds are skipped */
+	if (r > 0 && p[0].revents) {
 		signals_read(a);
 	}
-	if (n > 1 && p[1].revents) {
+	if (r > 0 && p[1].revents) {
 		monitor_read(a);
 	}
+	/* Non-blocking; also runs libmicrohttpd's connection timeouts and bind retries. */
+	felix_health_server_run(a->http, now_ms());
 }
 
 /* ---- start-up: Node and block ---- */
@@ -275,6 +282,7 @@ static int node_register(struct agent *a)
 {
 	int delay = 100;
 	for (;;) {
+		a->health.loop_ms = now_ms();
 		int r = node_register_once(a);
 		if (r >= 0) {
 			return 0;
@@ -286,7 +294,12 @@ static int node_register(struct agent *a)
 			log_info_errno(
 			    r, "datastore not reachable yet (%m), retrying Node registration");
 		}
-		poll_local(a, delay);
+		/* The whole backoff, even when a health probe wakes the poll early. */
+		uint64_t until = now_ms() + (uint64_t)delay;
+		for (uint64_t t = now_ms(); !a->stop && t < until; t = now_ms()) {
+			a->health.loop_ms = t;
+			poll_local(a, (int)(until - t));
+		}
 		if (a->stop) {
 			return 0;
 		}
@@ -327,6 +340,7 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 		calc_cache_mark_all(a->cache);
 		break;
 	case DS_WATCH_PUT:
+		a->metrics.datastore_updates_total++;
 		r = calc_cache_put(a->cache, ev->kv->key, ev->kv->value, ev->kv->value_len, &err);
 		felix_policy_note_key(a->policy, ev->kv->key);
 		if (r == -EINVAL) {
@@ -340,6 +354,7 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 		}
 		break;
 	case DS_WATCH_DELETE:
+		a->metrics.datastore_updates_total++;
 		calc_cache_delete(a->cache, ev->kv->key);
 		felix_policy_note_key(a->policy, ev->kv->key);
 		break;
@@ -384,12 +399,14 @@ static void apply(struct agent *a, uint64_t now)
 	r = calc_compute(a->cache, &o, &d);
 	if (r < 0) {
 		log_error_errno(r, "calculation failed: %m");
+		felix_health_note_routes(&a->health, &a->metrics, r, 0, NULL);
 		a->pending = true;
 		a->next_retry_ms = now + FELIX_RETRY_MS;
 		return;
 	}
 	/* Apply order (STYLE.md 5.4): sets + ruleset transaction, routes, BIRD, stale sets. */
-	(void)felix_policy_apply(a->policy, a->cache, d.ifaces, d.n_ifaces, now);
+	r = felix_policy_apply(a->policy, a->cache, d.ifaces, d.n_ifaces, now);
+	felix_health_note_policy(&a->health, &a->metrics, r, felix_policy_next_retry_ms(a->policy));
 	r = route_table_set_desired(a->rt, &d);
 	if (r >= 0) {
 		r = route_table_apply(a->rt, now, &st);
@@ -407,11 +424,12 @@ static void apply(struct agent *a, uint64_t now)
 		log_debug("%u routes pending", st.routes_pending);
 	}
 	a->pending = r != 0;
+	felix_health_note_routes(&a->health, &a->metrics, r, d.n_routes, &st);
 
 	if (d.has_bgp) {
 		/* Errors are logged inside. When BIRD is not reachable the file is in place and
 		 * configure is retried with the next apply (event or resync), not on a timer. */
-		int b = felix_bird_apply(&a->bird, &d.bgp);
+		int b = felix_health_bird_apply(&a->health, &a->metrics, &a->bird, &d.bgp);
 		log_debug("bird.conf apply: %d", b);
 	} else {
 		log_debug("no BGP model yet (our Node has no IPv4 address in the datastore)");
@@ -423,13 +441,29 @@ static void apply(struct agent *a, uint64_t now)
 	}
 }
 
+/* apply() with its duration and the endpoint gauges recorded (felix/metrics.h). */
+static void apply_observed(struct agent *a, uint64_t now)
+{
+	uint64_t t0 = felix_health_now_us();
+	apply(a, now);
+	a->metrics.apply_total++;
+	felix_metrics_observe_apply(&a->metrics, felix_health_now_us() - t0);
+	felix_metrics_count_endpoints(&a->metrics, a->cache, a->cfg->node_name);
+}
+
 static int agent_loop(struct agent *a)
 {
 	uint64_t now = now_ms();
 	schedule_resync(a, now);
 	while (!a->stop) {
 		now = now_ms();
+		a->health.loop_ms = now;
 		int64_t timeout = FELIX_WATCH_SLICE_MS;
+		/* The watch does not poll the HTTP fd: bound its slice (felix/health.h). */
+		int http_slice = felix_health_server_slice_ms(a->http);
+		if (http_slice >= 0) {
+			timeout = MIN(timeout, http_slice);
+		}
 		bool want = a->in_sync && (calc_cache_dirty(a->cache) || a->needs_apply);
 		if (want) {
 			int64_t due =
@@ -461,6 +495,7 @@ static int agent_loop(struct agent *a)
 			route_table_queue_resync(a->rt);
 			felix_policy_queue_resync(a->policy);
 			a->needs_apply = true;
+			a->metrics.resync_total++;
 			schedule_resync(a, now);
 		}
 		if (a->pending && now >= a->next_retry_ms) {
@@ -469,7 +504,7 @@ static int agent_loop(struct agent *a)
 		if ((calc_cache_dirty(a->cache) || a->needs_apply ||
 		     felix_policy_wants_apply(a->policy, now)) &&
 		    now >= a->last_apply_ms + FELIX_APPLY_INTERVAL_MS) {
-			apply(a, now);
+			apply_observed(a, now);
 		}
 	}
 	return 0;
@@ -540,6 +575,13 @@ int felix_agent_run(const struct felix_config *cfg)
 	}
 	log_info("starting for node %s (route protocol %u, resync every %u s)", cfg->node_name,
 		 cfg->route_protocol, cfg->resync_interval_s);
+	/* Before the Node registration, which waits for the datastore: probes answer meanwhile. */
+	felix_health_init(&a.health, cfg);
+	r = felix_health_server_new(cfg, &a.health, &a.metrics, &a.http);
+	if (r < 0) {
+		log_error_errno(r, "cannot set up the health server: %m");
+		goto out;
+	}
 
 	r = node_register(&a);
 	if (r < 0 || a.stop) {
@@ -551,8 +593,10 @@ int felix_agent_run(const struct felix_config *cfg)
 		log_error_errno(r, "cannot create the datastore watch: %m");
 		goto out;
 	}
+	a.health.watch = a.watch;
 	r = agent_loop(&a);
 out:
+	felix_health_server_free(a.http);
 	ds_watch_free(a.watch);
 	route_table_free(a.rt);
 	route_table_nl_free(a.nl);

@@ -21,6 +21,13 @@
 #define FELIX_DEFAULT_BIRD_CONFIG_FILE "/etc/bird/bird.conf"
 #define FELIX_DEFAULT_BIRD_SOCKET "/run/bird/bird.ctl"
 #define FELIX_DEFAULT_RESYNC_S 90
+/* Calico Felix's defaults for its health and Prometheus ports. */
+#define FELIX_DEFAULT_HEALTH_HOST "127.0.0.1"
+#define FELIX_DEFAULT_HEALTH_PORT 9099
+/* Calico listens on all addresses by default; tabby uses loopback until told otherwise, so that
+ * enabling metrics does not expose process details on the fabric by accident. */
+#define FELIX_DEFAULT_METRICS_HOST "127.0.0.1"
+#define FELIX_DEFAULT_METRICS_PORT 9091
 
 struct felix_config {
 	char *node_name;	       /* nodeName; default: the hostname passed in */
@@ -38,9 +45,17 @@ struct felix_config {
 	uint8_t route_protocol;	    /* routeProtocol, 5..255, default TABBY_ROUTE_PROTO */
 	unsigned resync_interval_s; /* resyncIntervalSecs, 1..86400, default 90 */
 	int log_level;		    /* logSeverityScreen as enum log_level; default info */
-	int policy_dataplane; /* policyDataplane: enum model_dataplane, default nftables (0);
+	int policy_dataplane;	    /* policyDataplane: enum model_dataplane, default nftables (0);
 				 FelixConfiguration nftablesMode/policyDataplane overrides it */
-	char *status_file;    /* statusFile; default <dir of birdConfigFile>/felix-status.json */
+	char *status_file; /* statusFile; default <dir of birdConfigFile>/felix-status.json */
+	/* HTTP endpoints (felix/health.h). Hosts are IPv4/IPv6 literals ("localhost" is read as
+	 * 127.0.0.1: no name resolution here); ports 1..65535. */
+	bool health_enabled;		  /* healthEnabled, default true: /liveness, /readiness */
+	char *health_host;		  /* healthHost, default 127.0.0.1 */
+	uint16_t health_port;		  /* healthPort, default 9099 */
+	bool prometheus_metrics_enabled;  /* prometheusMetricsEnabled, default false: /metrics */
+	char *prometheus_metrics_host;	  /* prometheusMetricsHost, default 127.0.0.1 */
+	uint16_t prometheus_metrics_port; /* prometheusMetricsPort, default 9091 */
 };
 
 /**

@@ -29,6 +29,8 @@ enum key_type {
 	KEY_RESYNC,
 	KEY_LEVEL,
 	KEY_DATAPLANE,
+	KEY_HOST,
+	KEY_PORT,
 };
 
 struct key_def {
@@ -59,6 +61,12 @@ static const struct key_def keys[] = {
     KEY("logSeverityScreen", KEY_LEVEL, log_level),
     KEY("policyDataplane", KEY_DATAPLANE, policy_dataplane),
     KEY("statusFile", KEY_STRING, status_file),
+    KEY("healthEnabled", KEY_BOOL, health_enabled),
+    KEY("healthHost", KEY_HOST, health_host),
+    KEY("healthPort", KEY_PORT, health_port),
+    KEY("prometheusMetricsEnabled", KEY_BOOL, prometheus_metrics_enabled),
+    KEY("prometheusMetricsHost", KEY_HOST, prometheus_metrics_host),
+    KEY("prometheusMetricsPort", KEY_PORT, prometheus_metrics_port),
 };
 
 static const struct key_def *key_lookup(const char *name)
@@ -213,6 +221,27 @@ static int key_set(struct felix_config *c, const struct key_def *k, const char *
 					     "iptables)",
 					     value);
 		}
+		return 0;
+	case KEY_HOST: {
+		/* A literal only: parsing is pure and resolves no names. Calico's default for
+		 * healthHost is "localhost", so that one name is accepted as 127.0.0.1. */
+		struct ip_addr a;
+		if (strcasecmp(value, "localhost") == 0) {
+			value = "127.0.0.1";
+		} else if (ip_addr_parse(value, &a) < 0) {
+			return parse_err_set(err, file, line, col, field,
+					     "invalid listen address \"%s\" (an IPv4 or IPv6 "
+					     "address, e.g. 127.0.0.1 or ::1)",
+					     value);
+		}
+		return set_string(slot, value);
+	}
+	case KEY_PORT:
+		if (parse_uint(value, 65535, &v) < 0 || v < 1) {
+			return parse_err_set(err, file, line, col, field,
+					     "invalid port \"%s\" (1..65535)", value);
+		}
+		*(uint16_t *)slot = (uint16_t)v;
 		return 0;
 	}
 	return -EINVAL;
@@ -378,6 +407,9 @@ int felix_config_parse(const char *buf, size_t len, const char *file, char *cons
 	    .route_protocol = TABBY_ROUTE_PROTO,
 	    .resync_interval_s = FELIX_DEFAULT_RESYNC_S,
 	    .log_level = LOG_LEVEL_INFO,
+	    .health_enabled = true,
+	    .health_port = FELIX_DEFAULT_HEALTH_PORT,
+	    .prometheus_metrics_port = FELIX_DEFAULT_METRICS_PORT,
 	};
 	int r = 0;
 
@@ -423,13 +455,19 @@ int felix_config_parse(const char *buf, size_t len, const char *file, char *cons
 	if (r >= 0) {
 		r = set_default(&c.bird_binary, "bird");
 	}
+	if (r >= 0) {
+		r = set_default(&c.health_host, FELIX_DEFAULT_HEALTH_HOST);
+	}
+	if (r >= 0) {
+		r = set_default(&c.prometheus_metrics_host, FELIX_DEFAULT_METRICS_HOST);
+	}
 	if (r >= 0 && !c.status_file) {
 		/* <dir of birdConfigFile>/felix-status.json */
 		const char *slash = strrchr(c.bird_config_file, '/');
 		int dl = slash ? (int)(slash - c.bird_config_file) : 1;
 		const char *dir = slash ? c.bird_config_file : ".";
-		if (asprintf(&c.status_file, "%.*s/felix-status.json", slash == c.bird_config_file ? 0 : dl,
-			     dir) < 0) {
+		if (asprintf(&c.status_file, "%.*s/felix-status.json",
+			     slash == c.bird_config_file ? 0 : dl, dir) < 0) {
 			c.status_file = NULL;
 			r = -ENOMEM;
 		}
@@ -457,5 +495,7 @@ void felix_config_done(struct felix_config *c)
 	free(c->bird_binary);
 	free(c->bird_log_file);
 	free(c->status_file);
+	free(c->health_host);
+	free(c->prometheus_metrics_host);
 	*c = (struct felix_config){0};
 }

@@ -42,6 +42,51 @@ static void test_defaults(void **state)
 	assert_int_equal(c.resync_interval_s, 90);
 	assert_int_equal(c.as_number, 0);
 	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
+	/* Health on by default on Calico's port, metrics off; both on loopback. */
+	assert_true(c.health_enabled);
+	assert_string_equal(c.health_host, "127.0.0.1");
+	assert_int_equal(c.health_port, 9099);
+	assert_false(c.prometheus_metrics_enabled);
+	assert_string_equal(c.prometheus_metrics_host, "127.0.0.1");
+	assert_int_equal(c.prometheus_metrics_port, 9091);
+	felix_config_done(&c);
+}
+
+static void test_health_and_metrics(void **state)
+{
+	static const char yaml[] = "nodeName: h1\n"
+				   "ipv4Address: 198.18.0.11/24\n"
+				   "healthEnabled: false\n"
+				   "healthHost: localhost\n"
+				   "healthPort: 19099\n"
+				   "prometheusMetricsEnabled: true\n"
+				   "prometheusMetricsHost: \"::\"\n"
+				   "prometheusMetricsPort: 19091\n";
+	struct felix_config c;
+	assert_int_equal(parse(yaml, NULL, NULL, &c, NULL, 0), 0);
+	assert_false(c.health_enabled);
+	assert_string_equal(c.health_host, "127.0.0.1"); /* Calico's "localhost" */
+	assert_int_equal(c.health_port, 19099);
+	assert_true(c.prometheus_metrics_enabled);
+	assert_string_equal(c.prometheus_metrics_host, "::");
+	assert_int_equal(c.prometheus_metrics_port, 19091);
+	felix_config_done(&c);
+
+	/* The environment wins over the file, key by key. */
+	char *env[] = {"TABBY_HEALTHENABLED=true",
+		       "TABBY_HEALTHHOST=198.18.0.11",
+		       "TABBY_HEALTHPORT=1",
+		       "TABBY_PROMETHEUSMETRICSENABLED=0",
+		       "TABBY_PROMETHEUSMETRICSHOST=2001:db8::11",
+		       "TABBY_PROMETHEUSMETRICSPORT=65535",
+		       NULL};
+	assert_int_equal(parse(yaml, env, NULL, &c, NULL, 0), 0);
+	assert_true(c.health_enabled);
+	assert_string_equal(c.health_host, "198.18.0.11");
+	assert_int_equal(c.health_port, 1);
+	assert_false(c.prometheus_metrics_enabled);
+	assert_string_equal(c.prometheus_metrics_host, "2001:db8::11");
+	assert_int_equal(c.prometheus_metrics_port, 65535);
 	felix_config_done(&c);
 }
 
@@ -121,6 +166,19 @@ static void test_errors(void **state)
 	     "environment: TABBY_ROUTEPROTOCOL: invalid route protocol"},
 	    {"nodeName: h1\n", "TABBY_IPV4ADDRESS=198.18.0.300/24",
 	     "environment: TABBY_IPV4ADDRESS: invalid IPv4"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nhealthPort: 0\n", NULL,
+	     "felix.yaml:3:13: healthPort: invalid port \"0\" (1..65535)"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nhealthPort: 65536\n", NULL,
+	     "felix.yaml:3:13: healthPort: invalid port"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nhealthHost: felix.example\n", NULL,
+	     "felix.yaml:3:13: healthHost: invalid listen address \"felix.example\""},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nhealthEnabled: sometimes\n", NULL,
+	     "felix.yaml:3:16: healthEnabled: invalid boolean"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\n", "TABBY_PROMETHEUSMETRICSPORT=9091x",
+	     "environment: TABBY_PROMETHEUSMETRICSPORT: invalid port"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\n",
+	     "TABBY_PROMETHEUSMETRICSHOST=198.18.0.300",
+	     "environment: TABBY_PROMETHEUSMETRICSHOST: invalid listen address"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct felix_config c = {.node_name = (char *)"untouched"};
@@ -154,6 +212,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_file_and_env),
+	    cmocka_unit_test(test_health_and_metrics),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_empty_values_and_document),
 	};

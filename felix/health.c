@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * DOC: tabby-felix health status and HTTP endpoints (semantics in felix/health.h).
+ *
+ * The agent is single-threaded (STYLE.md 5.8), so libmicrohttpd runs in its external epoll
+ * mode, as tabby-docker does: we create each listening socket ourselves (for a real errno and
+ * SOCK_CLOEXEC), hand it to MHD_start_daemon(MHD_USE_EPOLL), and put the daemons' epoll fds
+ * into one epoll set of our own that the agent polls beside its signalfd and netlink monitor.
+ * MHD_run() never blocks in this mode. The datastore watch does not expose its curl fds, so
+ * while the agent sleeps in the watch it cannot see a probe arrive: felix_health_server_slice_ms()
+ * bounds that sleep to FELIX_HEALTH_SLICE_MS, the worst-case added latency of an answer.
+ *
+ * Handlers only read struct felix_health / felix_metrics; the only I/O at request time is
+ * what a probe must observe now: a connect() to BIRD's control socket, the policy status file
+ * when policy is failing, and /proc/self for the process metrics.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "datastore/datastore.h"
+#include "felix/health.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+
+/* 20 ms: ~10 ms median added latency, 50 wake-ups a second of an otherwise idle agent. */
+#define FELIX_HEALTH_SLICE_MS 20
+#define FELIX_HEALTH_BIND_RETRY_MS 5000
+#define FELIX_HEALTH_MAX_CONNECTIONS 32
+#define FELIX_HEALTH_CONN_TIMEOUT_S 10
+#define FELIX_HEALTH_STATUS_MAX 65536
+
+uint64_t felix_health_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t felix_health_now_ms(void)
+{
+	return felix_health_now_us() / 1000;
+}
+
+void felix_health_init(struct felix_health *h, const struct felix_config *cfg)
+{
+	*h = (struct felix_health){
+	    .loop_ms = felix_health_now_ms(),
+	    .bird_socket = cfg->bird_socket,
+	    .status_file = cfg->status_file,
+	};
+}
+
+void felix_health_note_routes(struct felix_health *h, struct felix_metrics *m, int r,
+			      size_t n_routes, const struct route_table_stats *st)
+{
+	if (r < 0) {
+		h->dataplane = FELIX_DATAPLANE_ERROR;
+		m->apply_errors_total++;
+		return;
+	}
+	h->dataplane = FELIX_DATAPLANE_OK;
+	unsigned pending = st ? st->routes_pending : 0;
+	m->routes_pending = pending;
+	m->routes_programmed = n_routes > pending ? n_routes - pending : 0;
+}
+
+void felix_health_note_policy(struct felix_health *h, struct felix_metrics *m, int r,
+			      uint64_t retry_ms)
+{
+	h->policy_applied = true;
+	if (r < 0) {
+		h->policy_error = r;
+		m->policy_errors_total++;
+	} else if (retry_ms == 0) {
+		h->policy_error = 0;
+	}
+}
+
+/* FNV-1a: recognises a new rejected text without keeping a copy of the old one. */
+static uint64_t text_hash(const char *s)
+{
+	uint64_t x = 0xcbf29ce484222325ULL;
+	for (; *s; s++) {
+		x = (x ^ (unsigned char)*s) * 0x100000001b3ULL;
+	}
+	return x;
+}
+
+int felix_health_bird_apply(struct felix_health *h, struct felix_metrics *m, struct felix_bird *b,
+			    const struct bgp_model *model)
+{
+	struct stat st0, st1;
+	bool had = stat(b->conf_path, &st0) == 0;
+	bool pending0 = b->configure_pending;
+	uint64_t rejected0 = b->rejected ? text_hash(b->rejected) : 0;
+
+	int r = felix_bird_apply(b, model);
+
+	bool wrote = stat(b->conf_path, &st1) == 0 &&
+		     (!had || st1.st_ino != st0.st_ino || st1.st_dev != st0.st_dev);
+	bool told = pending0 || wrote; /* a configure was due in this call */
+	if (r == 0) {
+		h->bgp = FELIX_BGP_OK;
+		if (told) {
+			m->bird_reconfigure_total++;
+		}
+	} else if (r == 1) {
+		h->bgp = FELIX_BGP_NOT_RUNNING;
+	} else if (r == -EINVAL) {
+		h->bgp = FELIX_BGP_REJECTED;
+		/* A new text refused by `bird -p`, or `configure` refused the file it was given.
+		 * The same text again is refused from memory and not counted twice. */
+		if ((b->rejected && text_hash(b->rejected) != rejected0) ||
+		    (told && !b->configure_pending)) {
+			m->bird_config_rejected_total++;
+		}
+	} else {
+		h->bgp = FELIX_BGP_ERROR;
+	}
+	return r;
+}
+
+/* ---- request handling ---- */
+
+struct listener {
+	struct felix_health_server *server;
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port;
+	bool health;
+	bool metrics;
+	struct MHD_Daemon *mhd;
+	int mhd_epfd;
+	uint64_t next_bind_ms;
+	bool told_bind_failure;
+};
+
+struct felix_health_server {
+	const struct felix_health *h;
+	const struct felix_metrics *m;
+	int epfd;
+	struct listener l[2];
+	size_t n;
+};
+
+static bool bird_reachable(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (!path || strlen(path) >= sizeof(sa.sun_path)) {
+		return false;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		return false;
+	}
+	/* A full backlog (EAGAIN) still means BIRD is there. */
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN;
+	close(fd);
+	return ok;
+}
+
+static const char *bgp_name(enum felix_bgp_state s)
+{
+	switch (s) {
+	case FELIX_BGP_OK:
+		return "ok";
+	case FELIX_BGP_NOT_RUNNING:
+		return "not-running";
+	case FELIX_BGP_REJECTED:
+		return "rejected";
+	case FELIX_BGP_ERROR:
+		return "error";
+	case FELIX_BGP_PENDING:
+		break;
+	}
+	return "pending";
+}
+
+static const char *dataplane_name(enum felix_dataplane_state s)
+{
+	return s == FELIX_DATAPLANE_OK ? "ok" : s == FELIX_DATAPLANE_ERROR ? "error" : "pending";
+}
+
+/* The "policy" object of the status file when it says ok:false (it names the policy and the
+ * reason), else NULL. */
+static struct json_object *policy_status(const char *path)
+{
+	char buf[FELIX_HEALTH_STATUS_MAX];
+	if (!path) {
+		return NULL;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return NULL;
+	}
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return NULL;
+	}
+	buf[n] = '\0';
+	struct json_object *root = json_tokener_parse(buf), *pol, *ok;
+	struct json_object *ret = NULL;
+	if (root && json_object_object_get_ex(root, "policy", &pol) &&
+	    json_object_is_type(pol, json_type_object) &&
+	    json_object_object_get_ex(pol, "ok", &ok) && !json_object_get_boolean(ok)) {
+		ret = json_object_get(pol);
+	}
+	json_object_put(root);
+	return ret;
+}
+
+/* Return the HTTP status; *ret_body is a malloc'ed JSON text. */
+static int readiness(const struct felix_health *h, uint64_t now, char **ret_body)
+{
+	bool live = now - h->loop_ms <= FELIX_LIVENESS_TIMEOUT_MS;
+	bool ds = h->watch && ds_watch_in_sync(h->watch);
+	enum felix_bgp_state bgp = h->bgp;
+	/* BIRD reads the file we left when it starts, so "not running" ends when it runs. */
+	if (bgp == FELIX_BGP_OK || bgp == FELIX_BGP_NOT_RUNNING) {
+		bgp = bird_reachable(h->bird_socket) ? FELIX_BGP_OK : FELIX_BGP_NOT_RUNNING;
+	}
+	bool policy_ok = h->policy_applied && h->policy_error == 0;
+	bool ready =
+	    live && ds && h->dataplane == FELIX_DATAPLANE_OK && bgp == FELIX_BGP_OK && policy_ok;
+
+	struct json_object *o = json_object_new_object();
+	struct json_object *pol = policy_ok ? NULL : policy_status(h->status_file);
+	if (!pol) {
+		pol = json_object_new_object();
+		json_object_object_add(pol, "ok", json_object_new_boolean(policy_ok));
+		if (!policy_ok) {
+			json_object_object_add(
+			    pol, "error",
+			    json_object_new_string(h->policy_applied ? strerror(-h->policy_error)
+								     : "not applied yet"));
+		}
+	}
+	json_object_object_add(o, "ready", json_object_new_boolean(ready));
+	json_object_object_add(o, "live", json_object_new_boolean(live));
+	json_object_object_add(o, "datastore", json_object_new_string(ds ? "in-sync" : "syncing"));
+	json_object_object_add(o, "dataplane",
+			       json_object_new_string(dataplane_name(h->dataplane)));
+	json_object_object_add(o, "bgp", json_object_new_string(bgp_name(bgp)));
+	json_object_object_add(o, "policy", pol);
+	if (asprintf(ret_body, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) <
+	    0) {
+		*ret_body = NULL;
+	}
+	json_object_put(o);
+	return ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+static int liveness(const struct felix_health *h, uint64_t now, char **ret_body)
+{
+	uint64_t age = now - h->loop_ms;
+	bool live = age <= FELIX_LIVENESS_TIMEOUT_MS;
+	if (asprintf(ret_body, "{\"live\":%s,\"loopAgeMs\":%llu}\n", live ? "true" : "false",
+		     (unsigned long long)age) < 0) {
+		*ret_body = NULL;
+	}
+	return live ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *body,
+			     const char *type)
+{
+	if (!body) {
+		return MHD_NO;
+	}
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	static int first_call;
+	const struct listener *l = cls;
+	const struct felix_health_server *s = l->server;
+	char *body = NULL;
+
+	/* First call: headers only. Bodies are not wanted on any path: drop them. */
+	if (!*con_cls) {
+		*con_cls = &first_call;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("only GET and HEAD\n"),
+			     "text/plain; charset=utf-8");
+	}
+	uint64_t now = felix_health_now_ms();
+	if (l->health && strcmp(url, "/liveness") == 0) {
+		int st = liveness(s->h, now, &body);
+		return reply(conn, (unsigned)st, body, "application/json");
+	}
+	if (l->health && strcmp(url, "/readiness") == 0) {
+		int st = readiness(s->h, now, &body);
+		return reply(conn, (unsigned)st, body, "application/json");
+	}
+	if (l->metrics && strcmp(url, "/metrics") == 0) {
+		struct strbuf sb = {0};
+		bool in_sync = s->h->watch && ds_watch_in_sync(s->h->watch);
+		if (felix_metrics_render(s->m, in_sync, &sb) < 0) {
+			strbuf_done(&sb);
+			return MHD_NO;
+		}
+		body = strbuf_steal(&sb);
+		return reply(conn, MHD_HTTP_OK, body, "text/plain; version=0.0.4; charset=utf-8");
+	}
+	return reply(conn, MHD_HTTP_NOT_FOUND, strdup("not found\n"), "text/plain; charset=utf-8");
+}
+
+/* ---- listeners ---- */
+
+static int listen_socket(const char *host, uint16_t port)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	int family;
+
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		family = in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		len = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		family = in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		len = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	int one = 1;
+	/* A restarted felix must rebind while the old one's connections sit in TIME_WAIT. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6) {
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static const char *listener_paths(const struct listener *l)
+{
+	return l->health && l->metrics ? "/liveness, /readiness and /metrics"
+	       : l->health	       ? "/liveness and /readiness"
+				       : "/metrics";
+}
+
+static void listener_stop(struct felix_health_server *s, struct listener *l)
+{
+	if (l->mhd) {
+		(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, l->mhd_epfd, NULL);
+		MHD_stop_daemon(l->mhd); /* closes the listening socket too */
+		l->mhd = NULL;
+		l->mhd_epfd = -1;
+	}
+}
+
+static void listener_start(struct felix_health_server *s, struct listener *l, uint64_t now)
+{
+	int fd = listen_socket(l->host, l->port);
+	int r = fd;
+	if (fd >= 0) {
+		l->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, l,
+					  MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+					  (unsigned)FELIX_HEALTH_MAX_CONNECTIONS,
+					  MHD_OPTION_CONNECTION_TIMEOUT,
+					  (unsigned)FELIX_HEALTH_CONN_TIMEOUT_S, MHD_OPTION_END);
+		const union MHD_DaemonInfo *info =
+		    l->mhd ? MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+		if (info && epoll_ctl(s->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev) == 0) {
+			l->mhd_epfd = info->epoll_fd;
+			log_info("serving %s on %s%s%s:%u", listener_paths(l),
+				 strchr(l->host, ':') ? "[" : "", l->host,
+				 strchr(l->host, ':') ? "]" : "", l->port);
+			l->told_bind_failure = false;
+			return;
+		}
+		r = -EIO;
+		if (l->mhd) {
+			MHD_stop_daemon(l->mhd);
+			l->mhd = NULL;
+		} else {
+			close(fd);
+		}
+	}
+	log_internal(l->told_bind_failure ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, r,
+		     "cannot serve %s on %s port %u, retrying every %d s: %m", listener_paths(l),
+		     l->host, l->port, FELIX_HEALTH_BIND_RETRY_MS / 1000);
+	l->told_bind_failure = true;
+	l->next_bind_ms = now + FELIX_HEALTH_BIND_RETRY_MS;
+}
+
+int felix_health_server_new(const struct felix_config *cfg, const struct felix_health *h,
+			    const struct felix_metrics *m, struct felix_health_server **ret)
+{
+	struct felix_health_server *s = calloc(1, sizeof(*s));
+	if (!s) {
+		return -ENOMEM;
+	}
+	s->h = h;
+	s->m = m;
+	s->epfd = -1;
+	if (cfg->health_enabled) {
+		struct listener *l = &s->l[s->n++];
+		snprintf(l->host, sizeof(l->host), "%s", cfg->health_host);
+		l->port = cfg->health_port;
+		l->health = true;
+	}
+	if (cfg->prometheus_metrics_enabled) {
+		struct listener *l = &s->l[s->n++];
+		snprintf(l->host, sizeof(l->host), "%s", cfg->prometheus_metrics_host);
+		l->port = cfg->prometheus_metrics_port;
+		l->metrics = true;
+		/* The same address and port: one listener serves everything. */
+		if (s->n == 2 && s->l[0].port == l->port && strcmp(s->l[0].host, l->host) == 0) {
+			s->l[0].metrics = true;
+			s->n = 1;
+		}
+	}
+	if (s->n > 0) {
+		s->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (s->epfd < 0) {
+			int r = -errno;
+			free(s);
+			return r;
+		}
+	}
+	uint64_t now = felix_health_now_ms();
+	for (size_t i = 0; i < s->n; i++) {
+		s->l[i].server = s;
+		s->l[i].mhd_epfd = -1;
+		listener_start(s, &s->l[i], now);
+	}
+	*ret = s;
+	return 0;
+}
+
+int felix_health_server_fd(const struct felix_health_server *s)
+{
+	return s ? s->epfd : -1;
+}
+
+int felix_health_server_slice_ms(const struct felix_health_server *s)
+{
+	if (!s || s->n == 0) {
+		return -1;
+	}
+	int slice = FELIX_HEALTH_SLICE_MS;
+	for (size_t i = 0; i < s->n; i++) {
+		MHD_UNSIGNED_LONG_LONG t;
+		if (s->l[i].mhd && MHD_get_timeout(s->l[i].mhd, &t) == MHD_YES &&
+		    t < (MHD_UNSIGNED_LONG_LONG)slice) {
+			slice = (int)t;
+		}
+	}
+	return slice;
+}
+
+void felix_health_server_run(struct felix_health_server *s, uint64_t now_ms)
+{
+	if (!s || s->n == 0) {
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct listener *l = &s->l[i];
+		if (!l->mhd && now_ms >= l->next_bind_ms) {
+			listener_start(s, l, now_ms);
+		}
+	}
+	/* One MHD_run() accepts, the next reads the request (already in the socket buffer), the
+	 * next may write the answer: run while the epoll set has something, a few rounds at most,
+	 * so that a probe is answered in this call rather than after more watch slices. */
+	for (int round = 0; round < 8; round++) {
+		for (size_t i = 0; i < s->n; i++) {
+			if (s->l[i].mhd) {
+				MHD_run(s->l[i].mhd);
+			}
+		}
+		struct epoll_event ev[2];
+		if (epoll_wait(s->epfd, ev, (int)ELEMENTSOF(ev), 0) <= 0 &&
+		    felix_health_server_slice_ms(s) > 0) {
+			break;
+		}
+	}
+}
+
+struct felix_health_server *felix_health_server_free(struct felix_health_server *s)
+{
+	if (!s) {
+		return NULL;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		listener_stop(s, &s->l[i]);
+	}
+	if (s->epfd >= 0) {
+		close(s->epfd);
+	}
+	free(s);
+	return NULL;
+}
