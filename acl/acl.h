@@ -270,6 +270,34 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct acl_members *, acl_members_free);
 int acl_set_memberships(const struct acl_index *idx, const struct acl_endpoint *ep,
 			int (*cb)(const struct acl_set *set, void *userdata), void *userdata);
 
+/**
+ * acl_endpoint_members() - call @cb once for every member @ep contributes to the selector and
+ * named-port sets of @idx (in index order), exactly as acl_set_members() counts it: a host
+ * prefix per address for a selector set, (host prefix, protocol, port) per address and
+ * matching named port for a named-port set. A member may be reported twice (an address listed
+ * twice); acl_set_members() keeps one. This is what an incremental calculation adds when @ep
+ * appears and removes when it goes: O(sets).
+ * Return: 0, or the first negative value @cb returns.
+ */
+int acl_endpoint_members(const struct acl_index *idx, const struct acl_endpoint *ep,
+			 int (*cb)(const struct acl_set *set, const struct acl_member *m,
+				   void *userdata),
+			 void *userdata);
+
+/**
+ * acl_netset_members() - as acl_endpoint_members() for a network set: its CIDRs (host bits
+ * cleared) for every selector set whose selector matches it. acl_set_members() then drops
+ * prefixes that lie inside another member of the same selector set.
+ * Return: 0, or the first negative value @cb returns.
+ */
+int acl_netset_members(const struct acl_index *idx, const struct acl_netset *ns,
+		       int (*cb)(const struct acl_set *set, const struct acl_member *m,
+				 void *userdata),
+		       void *userdata);
+
+/** acl_member_cmp() - the order of struct acl_set_members items: prefix, protocol, port. */
+int acl_member_cmp(const struct acl_member *a, const struct acl_member *b);
+
 /** acl_set_index() - position of the set with @id in idx->sets, or -1. */
 ssize_t acl_set_index(const struct acl_index *idx, const char *id);
 

@@ -1090,6 +1090,89 @@ int acl_set_memberships(const struct acl_index *idx, const struct acl_endpoint *
 	return 0;
 }
 
+int acl_endpoint_members(const struct acl_index *idx, const struct acl_endpoint *ep,
+			 int (*cb)(const struct acl_set *set, const struct acl_member *m,
+				   void *userdata),
+			 void *userdata)
+{
+	struct sel_subject subj = ep_subject(ep);
+
+	if (!ep->n_addrs)
+		return 0;
+	for (size_t i = 0; i < idx->n_sets; i++) {
+		const struct acl_set *s = idx->sets[i];
+		int r;
+
+		if (s->kind == ACL_SET_NETS)
+			continue;
+		if (s->kind == ACL_SET_NAMED_PORT && !ep_has_named_port(s, ep))
+			continue;
+		if (!sel_match_subject(s->sel, &subj))
+			continue;
+		if (s->kind == ACL_SET_SELECTOR) {
+			for (size_t k = 0; k < ep->n_addrs; k++) {
+				struct acl_member m = {.net = ip_prefix_host(&ep->addrs[k])};
+
+				m.net = ip_prefix_mask(m.net);
+				r = cb(s, &m, userdata);
+				if (r < 0)
+					return r;
+			}
+			continue;
+		}
+		/* The same loop as acl_set_members(). */
+		for (size_t k = 0; k < ep->n_ports; k++) {
+			const struct model_named_port *np = &ep->ports[k];
+			uint8_t proto = np->protocol.set ? np->protocol.number : 6;
+
+			if (!np->name || !name_in_list(s->port_name, np->name) ||
+			    (s->port_proto && proto != s->port_proto))
+				continue;
+			for (size_t a = 0; a < ep->n_addrs; a++) {
+				struct acl_member m = {.net = ip_prefix_mask(
+							   ip_prefix_host(&ep->addrs[a])),
+						       .proto = proto,
+						       .port = np->port};
+
+				r = cb(s, &m, userdata);
+				if (r < 0)
+					return r;
+			}
+		}
+	}
+	return 0;
+}
+
+int acl_netset_members(const struct acl_index *idx, const struct acl_netset *ns,
+		       int (*cb)(const struct acl_set *set, const struct acl_member *m,
+				 void *userdata),
+		       void *userdata)
+{
+	struct sel_subject subj = {.labels = ns->labels,
+				   .namespace = ns->namespace,
+				   .namespace_labels = ns->namespace_labels};
+
+	for (size_t i = 0; i < idx->n_sets; i++) {
+		const struct acl_set *s = idx->sets[i];
+
+		if (s->kind != ACL_SET_SELECTOR || !sel_match_subject(s->sel, &subj))
+			continue;
+		for (size_t k = 0; k < ns->n_nets; k++) {
+			struct acl_member m = {.net = ip_prefix_mask(ns->nets[k])};
+			int r = cb(s, &m, userdata);
+
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int acl_member_cmp(const struct acl_member *a, const struct acl_member *b)
+{
+	return cmp_member(a, b);
+}
+
 /* ---- explain ---- */
 
 const char *acl_dir_to_string(enum acl_dir dir)

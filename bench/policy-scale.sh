@@ -11,6 +11,8 @@
 #   4. switch back to nftables: full apply time; iperf3; RSS.
 #   5. remote endpoint write -> element in the kernel set, K samples, for nftables then iptables.
 #   6. CNI ADD -> to-workload chain with a policy jump, K samples, for nftables then iptables.
+# felix's "policy applied" lines end with "calc full|incremental (N endpoint keys, M member
+# changes)": steps 5 and 6 should show "calc incremental" (felix/calc/policy-inc.c).
 . "$(dirname "$0")/lib.sh"
 LOCAL=${1:-250}
 POLICIES=${2:-1000}

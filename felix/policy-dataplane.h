@@ -53,6 +53,38 @@ struct felix_nft *felix_nft_free(struct felix_nft *n);
 int felix_nft_apply(struct felix_nft *n, const char *script, bool force_full,
 		    struct felix_pol_stats *st, char *err, size_t errlen) _warn_unused_result_;
 
+/* One element change of one of our policy sets (acl_render_nft()'s set name and element
+ * text, e.g. set "s4-0123456789abcdef", elem "198.19.0.5" or "198.19.0.5 . 6 . 8080"). */
+struct felix_nft_elem {
+	const char *set;
+	const char *elem;
+	bool add;
+};
+
+/** felix_nft_ready() - the driver knows what our table holds (a full apply succeeded and
+ * nothing made it forget since). */
+bool felix_nft_ready(const struct felix_nft *n);
+
+/** felix_nft_has_set() - the last applied state has the set @name. */
+bool felix_nft_has_set(const struct felix_nft *n, const char *name);
+
+/**
+ * felix_nft_apply_delta() - the incremental path: no full script is rendered or parsed.
+ * @e, @n_e: element changes of the policy sets (changes of sets we do not have, additions of
+ *     elements we have and removals of elements we do not have are skipped).
+ * @skeleton: NULL when only elements change; else acl_render_nft() output in which the policy
+ *     sets that felix_nft_has_set() knows are rendered WITHOUT elements (their elements are
+ *     the ones we have plus @e); it is parsed and diffed as in felix_nft_apply() (new sets
+ *     with their elements, chains, dispatch maps, removed chains and stale sets).
+ * Everything goes into ONE transaction: element removals, then additions, then the diff.
+ * Return: 0; -EAGAIN when a full felix_nft_apply() is needed instead (no model, a declaration
+ * changed, or the transaction failed: the driver then forgot its model, @err says why);
+ * -ENOMEM.
+ */
+int felix_nft_apply_delta(struct felix_nft *n, const char *skeleton, const struct felix_nft_elem *e,
+			  size_t n_e, struct felix_pol_stats *st, char *err,
+			  size_t errlen) _warn_unused_result_;
+
 /**
  * felix_nft_fail_closed() - the policy cannot be computed or applied: keep the kernel's table
  * and make every workload interface of @ifaces that our table does not dispatch yet drop all
@@ -96,6 +128,23 @@ struct felix_ipt *felix_ipt_free(struct felix_ipt *x);
  */
 int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const char *ipset,
 		    struct felix_pol_stats *st, char *err, size_t errlen) _warn_unused_result_;
+
+/** felix_ipt_ready() - a full felix_ipt_apply() of both families succeeded since the last
+ * felix_ipt_remove() or failure. */
+bool felix_ipt_ready(const struct felix_ipt *x);
+
+/** felix_ipt_has_set() - the last applies created the ipset @name ("tby-s4-<id>"). */
+bool felix_ipt_has_set(const struct felix_ipt *x, const char *name);
+
+/**
+ * felix_ipt_apply_sets() - element changes only (remote endpoints): @text is an `ipset
+ * restore` script of "add|del <set> <elem>" lines, run with -exist (adding what is there or
+ * deleting what is not is no error). Rules are not touched.
+ * Return: 0, -EINVAL (ipset rejected the text; the driver is no longer ready, so the next
+ * apply is full) or a negative errno from running the tool.
+ */
+int felix_ipt_apply_sets(struct felix_ipt *x, const char *text, char *err,
+			 size_t errlen) _warn_unused_result_;
 
 /** felix_ipt_fail_closed() - as felix_nft_fail_closed(): DROP rules at the top of
  * tby-forward for @ifaces not dispatched by the last good rules. */

@@ -437,6 +437,12 @@ int calc_cache_foreach(const struct calc_cache *c, enum model_kind kind,
 	return 0;
 }
 
+const struct model_resource *calc_cache_get(const struct calc_cache *c, const char *key)
+{
+	ssize_t i = key ? cache_find(c, key) : -1;
+	return i >= 0 ? c->v[i].res : NULL;
+}
+
 /* ---- computation ---- */
 
 static const struct model_resource *cache_get_res(const struct calc_cache *c, const char *plural,

@@ -91,6 +91,12 @@ struct model_resource;
 int calc_cache_foreach(const struct calc_cache *c, enum model_kind kind,
 		       int (*cb)(const struct model_resource *res, void *userdata), void *userdata);
 
+/**
+ * calc_cache_get() - the cached resource of the full datastore @key, or NULL (not cached, not a
+ * resource key, or a value that did not decode). Borrowed as for calc_cache_foreach(). O(log n).
+ */
+const struct model_resource *calc_cache_get(const struct calc_cache *c, const char *key);
+
 /* One desired route: a workload /32 (/128) on its host veth, scope link, or a blackhole for a
  * block affine to this host. */
 struct calc_route {

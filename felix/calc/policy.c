@@ -17,13 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "felix/calc/policy-internal.h"
 #include "felix/calc/policy.h"
-
-/* A growable array of pointers. */
-struct ptrs {
-	const struct model_resource **v;
-	size_t n, cap;
-};
 
 static int ptrs_add(struct ptrs *p, const struct model_resource *r)
 {
@@ -50,7 +45,7 @@ static int collect(const struct calc_cache *c, enum model_kind kind, struct ptrs
 	return calc_cache_foreach(c, kind, collect_cb, p);
 }
 
-static const struct model_labels *ns_labels(const struct ptrs *nss, const char *ns)
+const struct model_labels *calc_policy_ns_labels(const struct ptrs *nss, const char *ns)
 {
 	size_t lo = 0, hi = nss->n;
 
@@ -139,22 +134,7 @@ static void merge_felix(const struct ptrs *fcs, const char *node,
 	}
 }
 
-struct work {
-	struct ptrs pols, knps, tiers, profiles, nss, weps, heps, nsets, gnsets, fcs;
-	struct acl_endpoint *eps;
-	size_t n_eps;
-	char **names; /* "<ns>/<name>" storage, one per workload endpoint */
-	size_t n_names;
-	struct ip_addr *addrs;
-	struct acl_netset *netsets;
-	size_t n_netsets;
-	struct model_resource **translated;
-	size_t n_translated;
-	const struct model_resource **allpols;
-	struct parse_err *err;
-};
-
-static void work_done(struct work *w)
+void calc_policy_work_done(struct work *w)
 {
 	struct ptrs *all[] = {&w->pols, &w->knps, &w->tiers, &w->profiles, &w->nss,
 			      &w->weps, &w->heps, &w->nsets, &w->gnsets,   &w->fcs};
@@ -175,6 +155,77 @@ static void work_done(struct work *w)
 	free(w->allpols);
 }
 
+int calc_policy_endpoint(const struct model_resource *r, const char *node,
+			 const struct model_labels *nsl, char **ret_name, struct ip_addr *addrs,
+			 struct acl_endpoint *ret, struct parse_err *err)
+{
+	size_t k = 0;
+
+	if (r->kind == MODEL_KIND_WORKLOAD_ENDPOINT) {
+		const struct model_workload_endpoint *we = &r->wep;
+		char *name;
+
+		if (asprintf(&name, "%s/%s", r->meta.namespace, r->meta.name) < 0) {
+			return -ENOMEM;
+		}
+		*ret_name = name;
+		*ret = (struct acl_endpoint){
+		    .name = name,
+		    .namespace = r->meta.namespace,
+		    .labels = &r->meta.labels,
+		    .namespace_labels = nsl,
+		    .orchestrator = we->orchestrator,
+		    .addrs = addrs,
+		    .n_addrs = we->n_ip_networks,
+		    .ports = we->ports,
+		    .n_ports = we->n_ports,
+		    .profiles = we->profiles,
+		    .n_profiles = we->n_profiles,
+		};
+		if (we->node && strcmp(we->node, node) == 0 &&
+		    local_ifname_ok(we->interface_name)) {
+			ret->ifname = we->interface_name;
+		}
+		for (size_t j = 0; j < we->n_ip_networks; j++) {
+			addrs[k++] = we->ip_networks[j].addr;
+		}
+		return 0;
+	}
+	const struct model_host_endpoint *he = &r->hep;
+
+	*ret_name = NULL;
+	*ret = (struct acl_endpoint){
+	    .name = r->meta.name,
+	    .labels = &r->meta.labels,
+	    .addrs = addrs,
+	    .n_addrs = he->n_expected_ips,
+	    .ports = he->ports,
+	    .n_ports = he->n_ports,
+	    .profiles = he->profiles,
+	    .n_profiles = he->n_profiles,
+	    .host = true,
+	};
+	if (he->node && strcmp(he->node, node) == 0 && he->interface_name) {
+		if (strcmp(he->interface_name, "*") != 0 && !render_ifname_ok(he->interface_name)) {
+			return parse_err_set(err, "", 0, 0, "",
+					     "HostEndpoint %s: spec.interfaceName \"%s\" "
+					     "cannot be rendered (1..15 of A-Z a-z 0-9 _ . -)",
+					     r->meta.name, he->interface_name);
+		}
+		ret->ifname = he->interface_name;
+	}
+	for (size_t j = 0; j < he->n_expected_ips; j++) {
+		addrs[k++] = he->expected_ips[j];
+	}
+	return 0;
+}
+
+size_t calc_policy_endpoint_n_addrs(const struct model_resource *r)
+{
+	return r->kind == MODEL_KIND_WORKLOAD_ENDPOINT ? r->wep.n_ip_networks
+						       : r->hep.n_expected_ips;
+}
+
 static int build_endpoints(struct work *w, const char *node)
 {
 	size_t n_addr = 0, k = 0;
@@ -191,66 +242,22 @@ static int build_endpoints(struct work *w, const char *node)
 	if (!w->eps || !w->names || !w->addrs) {
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < w->weps.n; i++) {
-		const struct model_resource *r = w->weps.v[i];
-		const struct model_workload_endpoint *we = &r->wep;
-		struct acl_endpoint *ep = &w->eps[w->n_eps++];
-		char *name;
-
-		if (asprintf(&name, "%s/%s", r->meta.namespace, r->meta.name) < 0) {
-			return -ENOMEM;
-		}
-		w->names[w->n_names++] = name;
-		*ep = (struct acl_endpoint){
-		    .name = name,
-		    .namespace = r->meta.namespace,
-		    .labels = &r->meta.labels,
-		    .namespace_labels = ns_labels(&w->nss, r->meta.namespace),
-		    .orchestrator = we->orchestrator,
-		    .addrs = &w->addrs[k],
-		    .n_addrs = we->n_ip_networks,
-		    .ports = we->ports,
-		    .n_ports = we->n_ports,
-		    .profiles = we->profiles,
-		    .n_profiles = we->n_profiles,
-		};
-		if (we->node && strcmp(we->node, node) == 0 &&
-		    local_ifname_ok(we->interface_name)) {
-			ep->ifname = we->interface_name;
-		}
-		for (size_t j = 0; j < we->n_ip_networks; j++) {
-			w->addrs[k++] = we->ip_networks[j].addr;
-		}
-	}
-	for (size_t i = 0; i < w->heps.n; i++) {
-		const struct model_resource *r = w->heps.v[i];
-		const struct model_host_endpoint *he = &r->hep;
-		struct acl_endpoint *ep = &w->eps[w->n_eps++];
-
-		*ep = (struct acl_endpoint){
-		    .name = r->meta.name,
-		    .labels = &r->meta.labels,
-		    .addrs = &w->addrs[k],
-		    .n_addrs = he->n_expected_ips,
-		    .ports = he->ports,
-		    .n_ports = he->n_ports,
-		    .profiles = he->profiles,
-		    .n_profiles = he->n_profiles,
-		    .host = true,
-		};
-		if (he->node && strcmp(he->node, node) == 0 && he->interface_name) {
-			if (strcmp(he->interface_name, "*") != 0 &&
-			    !render_ifname_ok(he->interface_name)) {
-				return parse_err_set(
-				    w->err, "", 0, 0, "",
-				    "HostEndpoint %s: spec.interfaceName \"%s\" "
-				    "cannot be rendered (1..15 of A-Z a-z 0-9 _ . -)",
-				    r->meta.name, he->interface_name);
+	for (int h = 0; h < 2; h++) {
+		const struct ptrs *p = h == 0 ? &w->weps : &w->heps;
+		for (size_t i = 0; i < p->n; i++) {
+			const struct model_resource *r = p->v[i];
+			char *name = NULL;
+			int q = calc_policy_endpoint(
+			    r, node,
+			    h == 0 ? calc_policy_ns_labels(&w->nss, r->meta.namespace) : NULL,
+			    &name, &w->addrs[k], &w->eps[w->n_eps], w->err);
+			if (name) {
+				w->names[w->n_names++] = name;
 			}
-			ep->ifname = he->interface_name;
-		}
-		for (size_t j = 0; j < he->n_expected_ips; j++) {
-			w->addrs[k++] = he->expected_ips[j];
+			if (q < 0) {
+				return q;
+			}
+			k += w->eps[w->n_eps++].n_addrs;
 		}
 	}
 	return 0;
@@ -270,7 +277,7 @@ static int build_netsets(struct work *w)
 			    .namespace = g == 0 ? r->meta.namespace : NULL,
 			    .labels = &r->meta.labels,
 			    .namespace_labels =
-				g == 0 ? ns_labels(&w->nss, r->meta.namespace) : NULL,
+				g == 0 ? calc_policy_ns_labels(&w->nss, r->meta.namespace) : NULL,
 			    .nets = r->netset.nets,
 			    .n_nets = r->netset.n_nets,
 			};
@@ -301,14 +308,13 @@ static int build_policies(struct work *w)
 	return 0;
 }
 
-int calc_policy_compute(const struct calc_cache *c, const struct calc_policy_options *o,
-			struct calc_policy *ret, struct parse_err *err)
+int calc_policy_prepare(const struct calc_cache *c, const struct calc_policy_options *o,
+			struct work *w, struct calc_policy *p, struct parse_err *err)
 {
-	_cleanup_(calc_policy_done) struct calc_policy p = {0};
-	struct work w = {.err = err};
 	const char *fc_name = "default";
 	int r;
 
+	w->err = err;
 	if (!o || !o->node_name) {
 		return -EINVAL;
 	}
@@ -316,50 +322,71 @@ int calc_policy_compute(const struct calc_cache *c, const struct calc_policy_opt
 		enum model_kind kind;
 		struct ptrs *p;
 	} kinds[] = {
-	    {MODEL_KIND_NETWORK_POLICY, &w.pols},     {MODEL_KIND_GLOBAL_NETWORK_POLICY, &w.pols},
-	    {MODEL_KIND_K8S_NETWORK_POLICY, &w.knps}, {MODEL_KIND_TIER, &w.tiers},
-	    {MODEL_KIND_PROFILE, &w.profiles},	      {MODEL_KIND_NAMESPACE, &w.nss},
-	    {MODEL_KIND_WORKLOAD_ENDPOINT, &w.weps},  {MODEL_KIND_HOST_ENDPOINT, &w.heps},
-	    {MODEL_KIND_NETWORK_SET, &w.nsets},	      {MODEL_KIND_GLOBAL_NETWORK_SET, &w.gnsets},
-	    {MODEL_KIND_FELIX_CONFIGURATION, &w.fcs},
+	    {MODEL_KIND_NETWORK_POLICY, &w->pols},     {MODEL_KIND_GLOBAL_NETWORK_POLICY, &w->pols},
+	    {MODEL_KIND_K8S_NETWORK_POLICY, &w->knps}, {MODEL_KIND_TIER, &w->tiers},
+	    {MODEL_KIND_PROFILE, &w->profiles},	       {MODEL_KIND_NAMESPACE, &w->nss},
+	    {MODEL_KIND_WORKLOAD_ENDPOINT, &w->weps},  {MODEL_KIND_HOST_ENDPOINT, &w->heps},
+	    {MODEL_KIND_NETWORK_SET, &w->nsets},       {MODEL_KIND_GLOBAL_NETWORK_SET, &w->gnsets},
+	    {MODEL_KIND_FELIX_CONFIGURATION, &w->fcs},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
 		r = collect(c, kinds[i].kind, kinds[i].p);
 		if (r < 0) {
-			goto out;
+			return r;
 		}
 	}
-	merge_felix(&w.fcs, o->node_name, &p.fc, &fc_name);
-	r = acl_host_config_from_model(&p.fc, &p.host);
+	merge_felix(&w->fcs, o->node_name, &p->fc, &fc_name);
+	r = acl_host_config_from_model(&p->fc, &p->host);
 	if (r < 0) {
-		parse_err_set(err, "", 0, 0, "",
-			      "FelixConfiguration %s: defaultEndpointToHostAction "
-			      "\"%s\" is not Drop, Accept or Return",
-			      fc_name, p.fc.default_endpoint_to_host_action ?: "");
-		goto out;
+		return parse_err_set(err, "", 0, 0, "",
+				     "FelixConfiguration %s: defaultEndpointToHostAction "
+				     "\"%s\" is not Drop, Accept or Return",
+				     fc_name, p->fc.default_endpoint_to_host_action ?: "");
 	}
-	p.has_dataplane = p.fc.has_dataplane;
-	p.dataplane = p.fc.dataplane;
+	p->has_dataplane = p->fc.has_dataplane;
+	p->dataplane = p->fc.dataplane;
 
-	r = build_policies(&w);
+	r = build_policies(w);
 	if (r >= 0) {
-		r = build_endpoints(&w, o->node_name);
+		r = build_endpoints(w, o->node_name);
 	}
 	if (r >= 0) {
-		r = build_netsets(&w);
+		r = build_netsets(w);
 	}
 	if (r < 0) {
-		goto out;
+		return r;
 	}
 	struct acl_policy_set ps = {
-	    .policies = (struct model_resource *const *)w.allpols,
-	    .n_policies = w.pols.n + w.knps.n,
-	    .tiers = (struct model_resource *const *)w.tiers.v,
-	    .n_tiers = w.tiers.n,
-	    .profiles = (struct model_resource *const *)w.profiles.v,
-	    .n_profiles = w.profiles.n,
+	    .policies = (struct model_resource *const *)w->allpols,
+	    .n_policies = w->pols.n + w->knps.n,
+	    .tiers = (struct model_resource *const *)w->tiers.v,
+	    .n_tiers = w->tiers.n,
+	    .profiles = (struct model_resource *const *)w->profiles.v,
+	    .n_profiles = w->profiles.n,
 	};
-	r = acl_index_new(&ps, &p.idx, err);
+	r = acl_index_new(&ps, &p->idx, err);
+	if (r < 0) {
+		return r;
+	}
+	p->stats = (struct calc_policy_stats){
+	    .policies = w->pols.n + w->knps.n,
+	    .tiers = w->tiers.n,
+	    .profiles = w->profiles.n,
+	    .endpoints = w->n_eps,
+	    .netsets = w->n_netsets,
+	    .sets = p->idx->n_sets,
+	};
+	return 0;
+}
+
+int calc_policy_compute(const struct calc_cache *c, const struct calc_policy_options *o,
+			struct calc_policy *ret, struct parse_err *err)
+{
+	_cleanup_(calc_policy_done) struct calc_policy p = {0};
+	struct work w = {0};
+	int r;
+
+	r = calc_policy_prepare(c, o, &w, &p, err);
 	if (r < 0) {
 		goto out;
 	}
@@ -388,21 +415,13 @@ int calc_policy_compute(const struct calc_cache *c, const struct calc_policy_opt
 		}
 		p.n_rulesets++;
 	}
-	p.stats = (struct calc_policy_stats){
-	    .policies = w.pols.n + w.knps.n,
-	    .tiers = w.tiers.n,
-	    .profiles = w.profiles.n,
-	    .endpoints = w.n_eps,
-	    .local_endpoints = n_local,
-	    .netsets = w.n_netsets,
-	    .sets = p.idx->n_sets,
-	};
+	p.stats.local_endpoints = n_local;
 	/* The translated policies are only needed by acl_index_new(), which copies. */
 	*ret = p;
 	p = (struct calc_policy){0};
 	r = 0;
 out:
-	work_done(&w);
+	calc_policy_work_done(&w);
 	return r;
 }
 

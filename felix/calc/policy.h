@@ -67,3 +67,74 @@ void calc_policy_done(struct calc_policy *p);
 
 /** calc_policy_render_input() - the acl_render_input view of @p (borrows from @p). */
 struct acl_render_input calc_policy_render_input(const struct calc_policy *p);
+
+/*
+ * Incremental policy calculation (Felix's calculation graph, STYLE.md 5.3 "incremental only
+ * when profiling demands": at 100,000 endpoints a full pass takes seconds).
+ *
+ * The state keeps the acl index, the members of every set with a count of contributors per
+ * member, what each endpoint contributed, and the rulesets of the local endpoints. While no
+ * policy, tier, profile, namespace, network set or FelixConfiguration changes, an endpoint
+ * change is O(sets) selector matches (acl_endpoint_members()) plus, for a local endpoint, one
+ * acl_compile(); the result equals calc_policy_compute() of the same cache (the unit test
+ * test-felix-policy-inc.c checks this after every step of random change sequences). Any
+ * other change, too many pending endpoints, or an error makes the next update a full one.
+ */
+struct calc_policy_inc;
+
+/* One change of a set's members (as acl_set_members() would give them). */
+struct calc_policy_change {
+	uint32_t set; /* position in idx->sets */
+	bool add;     /* false: removed */
+	struct acl_member m;
+};
+
+/* What one calc_policy_inc_update() did. */
+struct calc_policy_update {
+	bool full; /* rebuilt from the cache: index, members and rulesets are new */
+	bool
+	    rulesets_changed; /* incremental: a local endpoint's ruleset appeared, went or changed */
+	const struct calc_policy_change *changes; /* incremental: net member changes, sorted by
+						     set then member; borrowed until the next update */
+	size_t n_changes;
+	size_t n_endpoints; /* incremental: endpoint keys looked at */
+};
+
+/* Pending endpoint keys beyond this make the next update a full one. */
+#define CALC_POLICY_INC_MAX_PENDING 65536
+
+/** calc_policy_inc_new() - empty state; the first update is full. @o->node_name is copied.
+ * Return: 0, -EINVAL (no node name) or -ENOMEM. */
+int calc_policy_inc_new(const struct calc_policy_options *o,
+			struct calc_policy_inc **ret) _warn_unused_result_;
+
+/** calc_policy_inc_free() - NULL-safe. Return: NULL. */
+struct calc_policy_inc *calc_policy_inc_free(struct calc_policy_inc *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct calc_policy_inc *, calc_policy_inc_free);
+
+/**
+ * calc_policy_inc_note_key() - the datastore key @key was put or deleted (call after the cache
+ * changed). WorkloadEndpoint and HostEndpoint keys are queued for the next update; keys of the
+ * other kinds policy reads (policies, Kubernetes policies, tiers, profiles, namespaces, network
+ * sets, FelixConfigurations) make it full. No I/O, O(1) amortised.
+ * Return: true when policy reads @key's kind (the caller marks itself dirty).
+ */
+bool calc_policy_inc_note_key(struct calc_policy_inc *s, const char *key);
+
+/** calc_policy_inc_invalidate() - the next update is full (resync, resnapshot). */
+void calc_policy_inc_invalidate(struct calc_policy_inc *s);
+
+/**
+ * calc_policy_inc_update() - bring the state to the cache @c (pure).
+ * @ret: what changed (see struct calc_policy_update).
+ * @err: as calc_policy_compute().
+ * Return: 0, or as calc_policy_compute(); on failure the state is dropped (the next update is
+ * full) and calc_policy_inc_get() returns NULL until an update succeeds.
+ */
+int calc_policy_inc_update(struct calc_policy_inc *s, const struct calc_cache *c,
+			   struct calc_policy_update *ret,
+			   struct parse_err *err) _warn_unused_result_;
+
+/** calc_policy_inc_get() - the current result (as calc_policy_compute() would give it for the
+ * cache of the last successful update), or NULL. Borrowed until the next update. */
+const struct calc_policy *calc_policy_inc_get(const struct calc_policy_inc *s);

@@ -28,9 +28,45 @@
 #include "lib/strbuf.h"
 
 struct felix_ipt {
-	char *last_rules[2]; /* last good text per family (v4, v6) */
+	char *last_rules[2]; /* the tby-forward lines of the last good text per family (v4, v6):
+			      * which interfaces it dispatches (felix_ipt_fail_closed()) */
 	char *ipsets[2];     /* "name\n" list of the sets each family's text creates */
+	bool ok[2];	     /* the last apply of the family succeeded */
 };
+
+/* The "-A tby-forward ..." lines of @rules: all fail_closed() needs of the (MBs of) text. */
+static char *forward_lines(const char *rules)
+{
+	_cleanup_strbuf_ struct strbuf sb = {0};
+	for (const char *p = rules; (p = strstr(p, "\n-A tby-forward ")); p++) {
+		size_t l = strcspn(p + 1, "\n");
+		if (strbuf_append(&sb, p, l + 1) < 0) {
+			return NULL;
+		}
+	}
+	if (strbuf_puts(&sb, "\n") < 0) {
+		return NULL;
+	}
+	return strbuf_steal(&sb);
+}
+
+bool felix_ipt_ready(const struct felix_ipt *x)
+{
+	return x->ok[0] && x->ok[1];
+}
+
+bool felix_ipt_has_set(const struct felix_ipt *x, const char *name)
+{
+	size_t l = strlen(name);
+	for (int f = 0; f < 2; f++) {
+		for (const char *p = x->ipsets[f]; p && (p = strstr(p, name)); p += l) {
+			if ((p == x->ipsets[f] || p[-1] == '\n') && p[l] == '\n') {
+				return true;
+			}
+		}
+	}
+	return false;
+}
 
 int felix_ipt_new(struct felix_ipt **ret)
 {
@@ -150,6 +186,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	char *out = NULL, *saved = NULL;
 	int r;
 
+	x->ok[v6] = false;
 	/* 1. sets */
 	if (ipset && ipset[0]) {
 		char *argv[] = {"ipset", "restore", "-exist", NULL};
@@ -263,9 +300,26 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		st->bytes += text.len + (ipset ? strlen(ipset) : 0);
 	}
 	free(x->last_rules[v6]);
-	x->last_rules[v6] = strdup(rules);
+	x->last_rules[v6] = forward_lines(rules);
 	free(x->ipsets[v6]);
 	x->ipsets[v6] = strbuf_steal(&sets);
+	x->ok[v6] = x->last_rules[v6] != NULL;
+	return 0;
+}
+
+int felix_ipt_apply_sets(struct felix_ipt *x, const char *text, char *err, size_t errlen)
+{
+	char *out = NULL;
+	char *argv[] = {"ipset", "restore", "-exist", NULL};
+	int r = tool(argv, text, strlen(text), &out);
+
+	if (r != 0) {
+		first_line(err, errlen, "ipset restore", out);
+		free(out);
+		x->ok[0] = x->ok[1] = false;
+		return r < 0 ? r : -EINVAL;
+	}
+	free(out);
 	return 0;
 }
 
@@ -410,6 +464,7 @@ int felix_ipt_remove(struct felix_ipt *x)
 		x->last_rules[v6] = NULL;
 		free(x->ipsets[v6]);
 		x->ipsets[v6] = NULL;
+		x->ok[v6] = false;
 	}
 	(void)felix_ipt_finish(x); /* no set is referenced now: destroys every tby- set */
 	return ret;

@@ -531,6 +531,220 @@ int felix_nft_apply(struct felix_nft *n, const char *script, bool force_full,
 	return 0;
 }
 
+bool felix_nft_ready(const struct felix_nft *n)
+{
+	return n->have;
+}
+
+static struct obj *find_obj(const struct model *m, char kind, const char *name)
+{
+	struct obj key = {.kind = kind, .name = (char *)name};
+	return bsearch(&key, m->v, m->n, sizeof(*m->v), obj_cmp);
+}
+
+bool felix_nft_has_set(const struct felix_nft *n, const char *name)
+{
+	return n->have && find_obj(&n->cur, 's', name);
+}
+
+/* Our policy sets ("s4-<id>", "n6-<id>", "p4-<id>"): their elements come as deltas. */
+static bool policy_set_name(const char *name)
+{
+	return strchr("snp", name[0]) && (name[1] == '4' || name[1] == '6') && name[2] == '-';
+}
+
+static ssize_t item_find(const struct obj *o, const char *s, size_t *ret_pos)
+{
+	size_t lo = 0, hi = o->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(o->items[mid], s);
+		if (d == 0) {
+			return (ssize_t)mid;
+		}
+		if (d < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	*ret_pos = lo;
+	return -1;
+}
+
+/* Apply @e to the set objects of @m (sorted items); changes that are already true are
+ * dropped from the script by the caller's checks. */
+static int elems_to_model(struct model *m, const struct felix_nft_elem *e, size_t n_e)
+{
+	for (size_t i = 0; i < n_e; i++) {
+		struct obj *o = find_obj(m, 's', e[i].set);
+		size_t pos = 0;
+		ssize_t k;
+		if (!o) {
+			continue;
+		}
+		k = item_find(o, e[i].elem, &pos);
+		if (e[i].add && k < 0) {
+			char *c = strdup(e[i].elem);
+			if (!c || obj_add_item(o, "", 0) < 0) { /* grow by one */
+				free(c);
+				return -ENOMEM;
+			}
+			free(o->items[o->n - 1]);
+			memmove(o->items + pos + 1, o->items + pos,
+				(o->n - 1 - pos) * sizeof(char *));
+			o->items[pos] = c;
+		} else if (!e[i].add && k >= 0) {
+			free(o->items[k]);
+			memmove(o->items + k, o->items + k + 1,
+				(o->n - (size_t)k - 1) * sizeof(char *));
+			o->n--;
+		}
+	}
+	return 0;
+}
+
+/* "delete element" lines, then "add element" lines, for the changes that the model says are
+ * not true yet (a set we do not have is skipped: nobody references it). */
+static int elems_script(const struct model *m, const struct felix_nft_elem *e, size_t n_e,
+			struct strbuf *sb, struct felix_pol_stats *st)
+{
+	int r = 0;
+	for (int pass = 0; pass < 2 && r >= 0; pass++) {
+		bool add = pass == 1;
+		for (size_t i = 0; i < n_e && r >= 0; i++) {
+			const struct obj *o;
+			size_t pos;
+			if (e[i].add != add || !(o = find_obj(m, 's', e[i].set))) {
+				continue;
+			}
+			if ((item_find(o, e[i].elem, &pos) >= 0) == add) {
+				continue;
+			}
+			r = strbuf_printf(sb, "%s element " TABLE " %s { %s }\n",
+					  add ? "add" : "delete", e[i].set, e[i].elem);
+			if (add) {
+				st->elems_added++;
+			} else {
+				st->elems_removed++;
+			}
+		}
+	}
+	return r;
+}
+
+int felix_nft_apply_delta(struct felix_nft *n, const char *skeleton, const struct felix_nft_elem *e,
+			  size_t n_e, struct felix_pol_stats *st, char *err, size_t errlen)
+{
+	_cleanup_strbuf_ struct strbuf sb = {0};
+	struct felix_pol_stats s = {0};
+	struct model new = {0};
+	char **stale = NULL;
+	size_t n_stale = 0;
+	int r;
+
+	if (!n->have) {
+		snprintf(err, errlen, "no model of the kernel: a full apply is needed");
+		return -EAGAIN;
+	}
+	r = elems_script(&n->cur, e, n_e, &sb, &s);
+	if (r < 0) {
+		return r;
+	}
+	if (skeleton) {
+		bool full = false;
+		r = parse_script(skeleton, &new);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot parse the rendered nft script");
+			return r;
+		}
+		/* The elements of the policy sets we have are in @cur (plus @e): carry them over so
+		 * that the diff sees no element change there. */
+		r = elems_to_model(&n->cur, e, n_e);
+		for (size_t i = 0; i < new.n &&r >= 0; i++) {
+			struct obj *w = &new.v[i];
+			struct obj *o;
+			if (w->kind != 's' || !policy_set_name(w->name) ||
+			    !(o = find_obj(&n->cur, 's', w->name))) {
+				continue;
+			}
+			for (size_t k = 0; k < w->n; k++) {
+				free(w->items[k]);
+			}
+			free(w->items);
+			w->items = o->items;
+			w->n = o->n;
+			w->cap = o->cap;
+			o->items = NULL;
+			o->n = o->cap = 0;
+			/* @o now has no items: diff() must not delete them; it compares @w with
+			 * @o, so give @o a view of the same items for the comparison. */
+			o->items = w->items;
+			o->n = w->n;
+		}
+		if (r >= 0) {
+			r = diff(&n->cur, &new, &sb, &full, &stale, &n_stale, &s);
+		}
+		/* Undo the shared views before anything is freed. */
+		for (size_t i = 0; i < new.n; i++) {
+			struct obj *w = &new.v[i];
+			struct obj *o;
+			if (w->kind == 's' && policy_set_name(w->name) &&
+			    (o = find_obj(&n->cur, 's', w->name)) && o->items == w->items) {
+				o->items = NULL;
+				o->n = o->cap = 0;
+			}
+		}
+		if (r < 0 || full) {
+			model_done(&new);
+			felix_nft_forget(n);
+			snprintf(err, errlen, "declarations changed: a full apply is needed");
+			return r < 0 ? r : -EAGAIN;
+		}
+	}
+	if (sb.len) {
+		s.bytes = sb.len;
+		r = run(n, strbuf_cstr(&sb), err, errlen);
+		if (r < 0) {
+			log_warn("incremental nft transaction failed (%s), replacing the table",
+				 err);
+			for (size_t k = 0; k < n_stale; k++) {
+				free(stale[k]);
+			}
+			free(stale);
+			model_done(&new);
+			felix_nft_forget(n);
+			return -EAGAIN;
+		}
+	} else {
+		s.noop = true;
+	}
+	if (skeleton) {
+		for (size_t k = 0; k < n_stale; k++) {
+			char **ns = reallocarray(n->stale, n->n_stale + 1, sizeof(*ns));
+			if (!ns) {
+				free(stale[k]);
+				continue;
+			}
+			n->stale = ns;
+			n->stale[n->n_stale++] = stale[k];
+		}
+		free(stale);
+		model_done(&n->cur);
+		n->cur = new;
+	} else {
+		r = elems_to_model(&n->cur, e, n_e);
+		if (r < 0) {
+			felix_nft_forget(n);
+			return r;
+		}
+	}
+	if (st) {
+		*st = s;
+	}
+	return 0;
+}
+
 int felix_nft_finish(struct felix_nft *n)
 {
 	_cleanup_strbuf_ struct strbuf sb = {0};

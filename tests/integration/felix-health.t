@@ -121,7 +121,7 @@ ectl put /tabby/v1/workloadendpoints/default/h1-cni-w1w1w1w1w1w1-eth0 \
 ectl put /tabby/v1/workloadendpoints/default/h2-cni-w2w2w2w2w2w2-eth0 \
 	'{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"h2-cni-w2w2w2w2w2w2-eth0","namespace":"default"},"spec":{"orchestrator":"cni","node":"h2","containerID":"w2w2w2w2w2w2","endpoint":"eth0","interfaceName":"tby00000000000","ipNetworks":["198.19.1.5/32"]}}' >/dev/null
 check "felix_local_endpoints 0 -> 1" wait_for 10 metric_is felix_local_endpoints 1
-check "felix_remote_endpoints 1" metric_is felix_remote_endpoints 1
+check "felix_remote_endpoints 1" wait_for 10 metric_is felix_remote_endpoints 1
 check "felix_routes_programmed 2 (blackhole + workload /32)" wait_for 10 metric_is felix_routes_programmed 2
 check "the workload route is really there" bash -c "ip -n $H route show $IP/32 proto 81 | grep -q $IFN"
 check "felix_datastore_updates_total counted the endpoints" bash -c "[ \$(awk '\$1==\"felix_datastore_updates_total\"{print \$2}' $T_TMP/body) -ge 2 ]"
