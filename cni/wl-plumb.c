@@ -534,6 +534,28 @@ int wl_plumb_container_setup(int netns_fd, const char *peer_ifname, const char *
 	return 0;
 }
 
+int wl_plumb_link_mac(const char *ifname, char ret[static WL_PLUMB_MAC_STRLEN])
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
+	_cleanup_(link_unrefp) struct rtnl_link *l = NULL;
+	struct nl_addr *a;
+	int r;
+
+	if (!ifname_valid(ifname))
+		return -EINVAL;
+	r = sock_open(&sk);
+	if (r < 0)
+		return r;
+	r = rtnl_link_get_kernel(sk, 0, ifname, &l);
+	if (r < 0)
+		return errno_from_nlerr(r);
+	a = rtnl_link_get_addr(l);
+	if (!a || nl_addr_get_len(a) != 6)
+		return -EADDRNOTAVAIL;
+	nl_addr2str(a, ret, WL_PLUMB_MAC_STRLEN);
+	return 0;
+}
+
 int wl_plumb_host_route_add(const char *host_ifname, const struct ip_addr *addr,
 			    const char *cont_mac)
 {

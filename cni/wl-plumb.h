@@ -74,6 +74,15 @@ int wl_plumb_container_setup(int netns_fd, const char *peer_ifname, const char *
 			     int *ret_ifindex) _warn_unused_result_;
 
 /**
+ * wl_plumb_link_mac() - the MAC address of the link @ifname in the current netns.
+ * @ret: "aa:bb:cc:dd:ee:ff" (lower-case hex), untouched on failure.
+ * Return: 0, -EINVAL (bad name), -ENODEV (no such link), -EADDRNOTAVAIL (the link has no
+ * 6-byte hardware address), or another -errno.
+ */
+int wl_plumb_link_mac(const char *ifname,
+		      char ret[static WL_PLUMB_MAC_STRLEN]) _warn_unused_result_;
+
+/**
  * wl_plumb_host_route_add() - in the current netns: "<addr>/32 dev @host_ifname scope link
  * proto TABBY_ROUTE_PROTO" (NLM_F_REPLACE) and a permanent neighbour <addr> lladdr @cont_mac.
  * Return: 0, -ENODEV (no such link), -EINVAL (bad MAC), or another -errno.

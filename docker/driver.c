@@ -10,7 +10,9 @@
  *
  * Who does what (libnetwork's order of calls, observed with dockerd 20.10):
  *   IpamDriver.RequestPool    the tabby IPPool named by --ipam-opt tabby.pool=NAME, or the one
- *                             whose CIDR equals --subnet, or any enabled pool (0.0.0.0/0)
+ *                             whose CIDR equals --subnet, or any enabled pool; the Pool answered
+ *                             is 0.0.0.0/0 unless --subnet was given (libnetwork would otherwise
+ *                             loop while a host route overlaps the pool), the PoolID names it
  *   IpamDriver.RequestAddress the gateway request gets 169.254.1.1/32 and allocates nothing;
  *                             an endpoint address comes from ipam_auto_assign() on this node
  *   NetworkDriver.CreateNetwork  checks --opt tabby.pool against the IPAM pool, remembers it
@@ -30,6 +32,23 @@
  * both derivable again at DeleteEndpoint, so a restarted daemon needs no endpoint state.
  * RequestAddress knows neither the endpoint nor the network either, so its IPAM handle is
  * "libnetwork.<32 random hex>"; ReleaseAddress releases by address.
+ *
+ * Policy by Docker label, and its window: a policy that selects a container by one of its
+ * Docker labels reaches the container only once the labels are on its WEP, i.e. after Join
+ * (first look 100 ms after Join, then every 500 ms for a minute) plus felix's programming time.
+ * Until then the endpoint carries no Docker labels, so a policy selecting it by label does not
+ * apply yet: with no other policy it is open. The labels cannot be applied earlier:
+ * CreateEndpoint and Join carry only exposed ports and the port map (observed with dockerd
+ * 20.10), the container is listed by dockerd only with the endpoint id once Join has returned,
+ * and guessing it among the network's stopped containers is unsound (a `docker network connect`
+ * of a running container is not listed on the network at all until it completes). Instead the
+ * WEP is written at CreateEndpoint, before the container runs, with the label
+ * DK_LABEL_PENDING ("docker.tabby.io/labels-pending": "true"), which the container's labels
+ * replace. An admin who wants the window closed applies a GlobalNetworkPolicy with selector
+ * has(docker.tabby.io/labels-pending) that denies ingress and egress: a starting container is
+ * then isolated until its labels arrive. The label also stays when the container is never found
+ * (tabby-docker restarted between Join and the lookup, or dockerd unreachable for a minute), so
+ * such endpoints stay isolated rather than open.
  */
 
 #include <dirent.h>
@@ -43,8 +62,6 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <netlink/netlink.h>
-#include <netlink/route/link.h>
 
 #include "cni/wl-plumb.h"
 #include "docker/dockerd-api.h"
@@ -477,6 +494,10 @@ static int wep_write(struct dk_driver *d, const char *ns, const char *ep_id,
 		return -ENOMEM;
 	w->wep.ip_networks[0] = ip_prefix_host(addr);
 	w->wep.n_ip_networks = 1;
+	/* the container's labels come after Join: until then the endpoint says so (fail-closed hook) */
+	r = model_labels_set(&w->meta.labels, DK_LABEL_PENDING, "true");
+	if (r < 0)
+		return r;
 	r = model_encode_json(w, &val);
 	if (r >= 0)
 		r = model_key(w->kind, ns, name, &key);
@@ -580,11 +601,15 @@ static int wep_set_container(struct dk_driver *d, const char *ns, const char *ep
 		ds_kv_done(&kv);
 		return -ENOMEM;
 	}
+	/* the container's labels replace whatever the WEP had, DK_LABEL_PENDING included */
+	model_labels_done(&w->meta.labels);
 	if (labels && json_object_is_type(labels, json_type_object)) {
 		json_object_object_foreach(labels, lk, lv)
 		{
 			const char *v = json_object_get_string(lv);
 
+			if (strcmp(lk, DK_LABEL_PENDING) == 0)
+				continue; /* reserved: a container cannot claim to be labelled */
 			if (!v || !label_ok(lk, v)) {
 				log_warn(
 				    "container %.12s: label \"%s\" is not a valid tabby label, "
@@ -608,38 +633,6 @@ static int wep_set_container(struct dk_driver *d, const char *ns, const char *ep
 		return r;
 	log_info("%s: container %.12s (%s), %zu labels", strbuf_cstr(&key), cid, cname ?: "",
 		 w->meta.labels.n);
-	return 0;
-}
-
-/* ---- link helper: the MAC of a link in the current netns ---- */
-
-static int link_mac(const char *ifname, char ret[static WL_PLUMB_MAC_STRLEN])
-{
-	struct nl_sock *sk = nl_socket_alloc();
-	struct rtnl_link *l = NULL;
-	struct nl_addr *a;
-	int r;
-
-	if (!sk)
-		return -ENOMEM;
-	r = nl_connect(sk, NETLINK_ROUTE);
-	if (r < 0) {
-		nl_socket_free(sk);
-		return -EIO;
-	}
-	r = rtnl_link_get_kernel(sk, 0, ifname, &l);
-	nl_socket_free(sk);
-	if (r < 0)
-		return -ENODEV;
-	a = rtnl_link_get_addr(l);
-	if (!a || nl_addr_get_len(a) != 6) {
-		rtnl_link_put(l);
-		return -EADDRNOTAVAIL;
-	}
-	const uint8_t *b = nl_addr_get_binary_addr(a);
-	snprintf(ret, WL_PLUMB_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3],
-		 b[4], b[5]);
-	rtnl_link_put(l);
 	return 0;
 }
 
@@ -709,15 +702,16 @@ static struct json_object *nd_create_network(struct dk_driver *d, struct json_ob
 		r = pool_find(d, want, NULL, &found, NULL, why, sizeof(why));
 		if (r < 0)
 			return err_reply("%s", why);
-		if (!ipam_pool)
-			return err_reply(
-			    "--opt tabby.pool=%s reaches only the network driver: pass "
-			    "--ipam-opt tabby.pool=%s as well so that addresses come "
-			    "from that pool",
-			    want, want);
-		if (strcmp(ipam_pool, want) != 0)
+		/* IPv4Data.Pool is 0.0.0.0/0 unless --subnet was given (ipam_request_pool): then
+		 * only the IPAM side knows the pool, and --ipam-opt tabby.pool decides */
+		if (!ipam_pool) {
+			ipam_pool = strdup(want);
+			if (!ipam_pool)
+				return err_reply("out of memory");
+		} else if (strcmp(ipam_pool, want) != 0) {
 			return err_reply("--opt tabby.pool=%s disagrees with the IPAM pool %s",
 					 want, ipam_pool);
+		}
 	}
 	n = network_find(d, id);
 	if (!n) {
@@ -778,7 +772,7 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	if (req_mac && *req_mac) {
 		snprintf(mac, sizeof(mac), "%s", req_mac); /* libnetwork sets it when moving */
 	} else {
-		r = link_mac(names.peer, mac);
+		r = wl_plumb_link_mac(names.peer, mac);
 		if (r < 0) {
 			reply = err_reply("read MAC of %s: %s", names.peer, strerror(-r));
 			goto out_veth;
@@ -890,7 +884,7 @@ static struct json_object *nd_join(struct dk_driver *d, struct json_object *req)
 	r = ep_names(ns, eid, &names);
 	if (r < 0)
 		return err_reply("veth name: %s", strerror(-r));
-	if (link_mac(names.peer, mac) < 0)
+	if (wl_plumb_link_mac(names.peer, mac) < 0)
 		return err_reply("the container end %s of endpoint %.12s is missing", names.peer,
 				 eid);
 
@@ -1016,6 +1010,12 @@ static struct json_object *ipam_request_pool(struct dk_driver *d, struct json_ob
 			return err_reply("--subnet %s is not the CIDR of tabby IP pool %s (%s)",
 					 pool_s, name, ip_prefix_format(&cidr, buf));
 		snprintf(id, sizeof(id), "%s%s", POOL_ID_PREFIX, found);
+		/* Without --subnet, libnetwork checks a returned pool against the host's routes
+		 * and asks again, forever, while any route overlaps it (requestPoolHelper; every
+		 * host of a tabby cluster routes parts of the pool). 0.0.0.0/0 skips that check
+		 * (types.IsIPNetValid), as Calico's IPAM driver does; PoolID keeps the name. */
+		if (!have_cidr)
+			cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};
 	} else {
 		snprintf(id, sizeof(id), "%s", POOL_ID_ANY);
 		cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};

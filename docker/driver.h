@@ -19,6 +19,10 @@
 #define DK_MAX_BODY (1024 * 1024) /* bytes; larger requests are refused with 413 */
 #define DK_MAX_NETWORKS 4096	  /* networks remembered; more are refused */
 #define DK_MAX_PENDING 4096	  /* endpoints waiting for their container's labels */
+/* Label on a WorkloadEndpoint whose container's Docker labels are not known yet (from
+ * CreateEndpoint until shortly after Join); a GlobalNetworkPolicy selecting
+ * has(docker.tabby.io/labels-pending) with Deny rules closes that window (see driver.c). */
+#define DK_LABEL_PENDING "docker.tabby.io/labels-pending"
 
 struct dk_driver;
 

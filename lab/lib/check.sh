@@ -28,7 +28,8 @@ bgp_established_ctl() {
 		echo "?"
 }
 
-# all_workloads - "N M" for every recorded workload, hosts then workloads in order.
+# all_workloads - "N M" for every recorded workload, hosts then workloads in order; then
+# "N dK" for the Docker containers of --docker (lib/docker.sh).
 all_workloads() {
 	local n m
 	for n in $(seq 1 "$HOSTS"); do
@@ -36,8 +37,15 @@ all_workloads() {
 			[ -f "$RUN/workloads/$(wl_name "$n" "$m").env" ] && echo "$n $m"
 		done
 	done
-	return 0
+	docker_entries
 }
+
+# An entry "N M" of all_workloads is a CNI workload (M a number) or a Docker container (M "dK").
+ent_name() { if [[ $2 == d* ]]; then echo "h$1-$2"; else wl_name "$1" "$2"; fi; }
+ent_ip() { if [[ $2 == d* ]]; then docker_ip "$1"; else wl_ip "$1" "$2"; fi; }
+ent_where() { if [[ $2 == d* ]]; then echo "docker on h$1"; else echo "netns $(wl_ns "$1" "$2")"; fi; }
+# ent_ping N M IP - the entry pings IP.
+ent_ping() { if [[ $2 == d* ]]; then docker_ping_ok "$1" "$3"; else ping_ok "$(wl_ns "$1" "$2")" "$3"; fi; }
 
 lab_check() {
 	local -a wls
@@ -49,19 +57,19 @@ lab_check() {
 	printf '%-*s' "$w" ""
 	for dst in "${wls[@]}"; do
 		read -r dn dm <<<"$dst"
-		printf ' %-*s' "$w" "$(wl_name "$dn" "$dm")"
+		printf ' %-*s' "$w" "$(ent_name "$dn" "$dm")"
 	done
 	printf '\n'
 	for src in "${wls[@]}"; do
 		read -r sn sm <<<"$src"
-		printf '%-*s' "$w" "$(wl_name "$sn" "$sm")"
+		printf '%-*s' "$w" "$(ent_name "$sn" "$sm")"
 		for dst in "${wls[@]}"; do
 			read -r dn dm <<<"$dst"
 			if [ "$sn" = "$dn" ]; then
 				cell="-"
 			else
-				ip=$(wl_ip "$dn" "$dm")
-				if [ -n "$ip" ] && ping_ok "$(wl_ns "$sn" "$sm")" "$ip"; then
+				ip=$(ent_ip "$dn" "$dm")
+				if [ -n "$ip" ] && ent_ping "$sn" "$sm" "$ip"; then
 					cell=ok
 					passed=$((passed + 1))
 				else
@@ -87,8 +95,8 @@ lab_check() {
 	say "Workloads:"
 	for src in "${wls[@]}"; do
 		read -r sn sm <<<"$src"
-		printf '  %-8s %-15s netns %s\n' "$(wl_name "$sn" "$sm")" "$(wl_ip "$sn" "$sm")" \
-			"$(wl_ns "$sn" "$sm")"
+		printf '  %-8s %-15s %s\n' "$(ent_name "$sn" "$sm")" "$(ent_ip "$sn" "$sm")" \
+			"$(ent_where "$sn" "$sm")"
 	done
 	say ""
 	say "$passed passed, $failed failed"

@@ -79,6 +79,8 @@ load_state() {
 	[ -f "$RUN/lab.env" ] || return 1
 	# shellcheck disable=SC1091
 	. "$RUN/lab.env"
+	# shellcheck disable=SC1091
+	[ ! -f "$RUN/docker.env" ] || . "$RUN/docker.env" # lib/docker.sh (--docker)
 }
 
 # save_state - record the lab's parameters for later subcommands (values are %q-quoted).
