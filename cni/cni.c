@@ -145,6 +145,14 @@ static int parse_label(struct model_labels *labels, const char *key, const char 
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s.key: missing", field);
 	if (!value)
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s.value: missing", field);
+	/* They become the WorkloadEndpoint's labels, which felix refuses to decode when invalid
+	 * (the endpoint would get no route and no policy). */
+	if (!model_label_key_is_valid(key))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"%s: \"%s\" is not a valid label key", field, key);
+	if (!model_label_value_is_valid(value))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"%s: \"%s\" is not a valid label value", field, value);
 	r = model_labels_set(labels, key, value);
 	if (r == -E2BIG)
 		return cni_fail(e, r, CNI_ERR_INVALID_CONFIG, "args.cni.labels: more than %d",
