@@ -732,6 +732,20 @@ static int sel_wrap(struct sel_node *root, struct sel **ret)
 	return 0;
 }
 
+/* Nesting of the canonical text: it prints every && and || in parentheses and every ! as is,
+ * so "a == 'x' && !!...b == 'y'" nests one level deeper than its input. */
+static unsigned node_depth(const struct sel_node *n)
+{
+	unsigned d = 0;
+
+	for (size_t i = 0; i < n->n_kids; i++) {
+		unsigned k = node_depth(n->kids[i]); /* not inside MAX(): it evaluates twice */
+
+		d = MAX(d, k);
+	}
+	return d + (n->n_kids > 0);
+}
+
 int sel_parse(const char *text, struct sel **ret, struct parse_err *reterr)
 {
 	_cleanup_(node_freep) struct sel_node *root = NULL;
@@ -757,6 +771,14 @@ int sel_parse(const char *text, struct sel **ret, struct parse_err *reterr)
 	}
 	if (r < 0)
 		return r;
+	/* The canonical text spells operators out ("a==''" -> "a == \"\""), so it can outgrow
+	 * the input; refuse what would not parse back. */
+	if (strlen(root->canon) > SEL_MAX_TEXT)
+		return p_error(&p, 0, "selector longer than %d bytes in canonical form",
+			       SEL_MAX_TEXT);
+	if (node_depth(root) > SEL_MAX_DEPTH)
+		return p_error(&p, 0, "nested deeper than %d levels in canonical form",
+			       SEL_MAX_DEPTH);
 	return sel_wrap(TAKE_PTR(root), ret);
 }
 
