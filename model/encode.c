@@ -160,8 +160,9 @@ static int add_order(struct json_object *o, const char *key, bool has, double d)
 {
 	if (!has)
 		return 0;
-	/* Calico writes whole orders as integers: keep them so */
-	if (d == (double)(int64_t)d && d > -9e15 && d < 9e15)
+	/* Calico writes whole orders as integers: keep them so (range first: casting a double
+	 * outside int64_t's range is undefined) */
+	if (d > -9e15 && d < 9e15 && d == (double)(int64_t)d)
 		return add_int(o, key, (int64_t)d);
 	return add(o, key, json_object_new_double(d));
 }
