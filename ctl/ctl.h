@@ -63,7 +63,7 @@ void ctl_table_done(struct ctl_table *t);
 int ctl_apply(int argc, char **argv); /* also create and replace (argv[0] decides) */
 int ctl_delete(int argc, char **argv);
 int ctl_get(int argc, char **argv);
-int ctl_ipam(int argc, char **argv);
+int ctl_ipam(int argc, char **argv); /* ipam show | check | release (ctl-ipam.c) */
 int ctl_node(int argc, char **argv);
 int ctl_label(int argc, char **argv);  /* ctl-label.c */
 int ctl_policy(int argc, char **argv); /* ctl-policy.c: policy explain */

@@ -3,9 +3,10 @@
  * DOC: tabbyctl
  *
  * The admin CLI, shaped after calicoctl: apply/create/replace/delete/get resources in the
- * datastore, `label`, `ipam show`, `node status`, `selector test`, `policy explain`. Every write verb decodes and validates the whole input
- * first and writes nothing when any document is wrong, so a file is applied entirely or not at
- * all (short of the datastore failing half-way, which is reported).
+ * datastore, `label`, `ipam show|check|release`, `node status`, `selector test`, `policy
+ * explain`. Every write verb decodes and validates the whole input first and writes nothing when
+ * any document is wrong, so a file is applied entirely or not at all (short of the datastore
+ * failing half-way, which is reported).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -214,6 +215,10 @@ static void usage(FILE *f)
 	    "  delete  -f FILE|- | KIND NAME [-n NS] [--skip-not-exists]\n"
 	    "  get     KIND [NAME] [-n NS | -A] [-o yaml|json|wide]\n"
 	    "  ipam    show [--show-blocks]\n"
+	    "  ipam    check [--show-all-ips] [-o json]  leaks, unallocated and duplicate IPs,\n"
+	    "          handle and affinity records (exit 1 when anything is found)\n"
+	    "  ipam    release --ip IP [--force]   free a leaked address (refused while a\n"
+	    "          WorkloadEndpoint lists it, unless --force)\n"
 	    "  node    status [--bird-socket PATH] [-o json]\n"
 	    "  label   KIND NAME key=value|key-... [-n NS] [--overwrite]\n"
 	    "  selector test 'EXPR' [key=value...]   true (exit 0) / false (exit 1); 2 = syntax\n"
