@@ -215,9 +215,7 @@ int mdec_bgppeer(const struct dctx *c, const struct mnode *spec, const struct mn
 		mdec_join(f, sizeof(f), "spec", k);
 		if (strcmp(k, "node") == 0) {
 			node_n = v;
-			r = mdec_get_str(c, v, f, &p->node);
-			if (r >= 0 && p->node && !model_name_is_valid(p->node))
-				r = mdec_fail(c, v, f, "must be a lower-case RFC 1123 subdomain");
+			r = mdec_get_name(c, v, f, &p->node);
 		} else if (strcmp(k, "nodeSelector") == 0) {
 			nodesel_n = v;
 			r = mdec_get_selector(c, v, f, &p->node_selector);
@@ -354,9 +352,7 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 		char g[sizeof(c->err->field)], h[sizeof(c->err->field)];
 
 		mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-		r = mdec_want_map(c, e, g);
-		if (r >= 0 && mdec_is_null(e))
-			r = mdec_fail(c, e, g, "must be a mapping");
+		r = mdec_require_map(c, e, g);
 		for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
 			const char *k = e->keys[m]->text;
 
@@ -382,14 +378,10 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 				r = mdec_unknown(c, e->keys[m], h);
 			}
 		}
-		if (r >= 0 && !cm->name) {
-			mdec_join(h, sizeof(h), g, "name");
-			r = mdec_fail(c, e, h, "required");
-		}
-		if (r >= 0 && !cm->value) {
-			mdec_join(h, sizeof(h), g, "value");
-			r = mdec_fail(c, e, h, "required");
-		}
+		if (r >= 0 && !cm->name)
+			r = mdec_fail_required(c, e, g, "name");
+		if (r >= 0 && !cm->value)
+			r = mdec_fail_required(c, e, g, "value");
 		if (r < 0)
 			return r;
 	}
@@ -414,9 +406,7 @@ static int decode_prefix_advertisements(const struct dctx *c, const struct mnode
 		bool has_cidr = false;
 
 		mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-		r = mdec_want_map(c, e, g);
-		if (r >= 0 && mdec_is_null(e))
-			r = mdec_fail(c, e, g, "must be a mapping");
+		r = mdec_require_map(c, e, g);
 		for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
 			const char *k = e->keys[m]->text;
 			const struct mnode *ev = e->values[m];
@@ -454,10 +444,8 @@ static int decode_prefix_advertisements(const struct dctx *c, const struct mnode
 				r = mdec_unknown(c, e->keys[m], h);
 			}
 		}
-		if (r >= 0 && !has_cidr) {
-			mdec_join(h, sizeof(h), g, "cidr");
-			r = mdec_fail(c, e, h, "required");
-		}
+		if (r >= 0 && !has_cidr)
+			r = mdec_fail_required(c, e, g, "cidr");
 		if (r < 0)
 			return r;
 	}
@@ -522,9 +510,7 @@ int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct 
 				char g[sizeof(c->err->field)], h[sizeof(c->err->field)];
 
 				mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-				r = mdec_want_map(c, e, g);
-				if (r >= 0 && mdec_is_null(e))
-					r = mdec_fail(c, e, g, "must be a mapping");
+				r = mdec_require_map(c, e, g);
 				for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
 					mdec_join(h, sizeof(h), g, e->keys[m]->text);
 					if (strcmp(e->keys[m]->text, "cidr") == 0)
@@ -535,10 +521,8 @@ int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct 
 					else
 						r = mdec_unknown(c, e->keys[m], h);
 				}
-				if (r >= 0 && !mnode_map_get(e, "cidr")) {
-					mdec_join(h, sizeof(h), g, "cidr");
-					r = mdec_fail(c, e, h, "required");
-				}
+				if (r >= 0 && !mnode_map_get(e, "cidr"))
+					r = mdec_fail_required(c, e, g, "cidr");
 				if (r >= 0)
 					b->n_service_cluster_ips++;
 			}

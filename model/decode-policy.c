@@ -30,15 +30,6 @@ static bool in_list(const char *const *l, const char *s)
 	return false;
 }
 
-static int require_map(const struct dctx *c, const struct mnode *e, const char *g)
-{
-	int r = mdec_want_map(c, e, g);
-
-	if (r >= 0 && mdec_is_null(e))
-		r = mdec_fail(c, e, g, "must be a mapping");
-	return r;
-}
-
 /* A protocol: 1..255, or a name (TCP UDP ICMP ICMPv6 SCTP UDPLite, or lower case). */
 static int get_protocol(const struct dctx *c, const struct mnode *v, const char *f,
 			struct model_protocol *ret)
@@ -372,7 +363,7 @@ static int decode_rule(const struct dctx *c, const struct mnode *m, const char *
 {
 	struct entity_nodes src = {}, dst = {};
 	bool has_action = false;
-	int r = require_map(c, m, field);
+	int r = mdec_require_map(c, m, field);
 
 	if (r < 0)
 		return r;
@@ -471,6 +462,35 @@ static int get_order(const struct dctx *c, const struct mnode *v, const char *f,
 	return 0;
 }
 
+/* Calico spec.types and Kubernetes spec.policyTypes: a list of at most "Ingress" and
+ * "Egress", each at most once. */
+static int get_policy_types(const struct dctx *c, const struct mnode *v, const char *f,
+			    bool *ingress, bool *egress)
+{
+	int r = mdec_want_seq(c, v, f, 2);
+
+	for (size_t j = 0; r >= 0 && j < mdec_count(v); j++) {
+		const char *t = NULL;
+		char g[FIELD_MAX];
+		bool *b;
+
+		mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
+		r = mdec_get_text(c, v->values[j], g, &t);
+		if (r < 0)
+			break;
+		if (t && strcmp(t, "Ingress") == 0)
+			b = ingress;
+		else if (t && strcmp(t, "Egress") == 0)
+			b = egress;
+		else
+			return mdec_fail(c, v->values[j], g, "must be Ingress or Egress");
+		if (*b)
+			return mdec_fail(c, v->values[j], g, "\"%s\" is listed twice", t);
+		*b = true;
+	}
+	return r;
+}
+
 /* Calico's tiered policy names (ValidateTieredPolicyName, Calico 3.26 to 3.29; later releases
  * dropped the rule): a policy in tier T is named "T.<name>"; in the default tier a name has no
  * dot or starts with "default.". Names Calico generates ("knp.default.") are accepted. */
@@ -522,28 +542,7 @@ int mdec_policy(const struct dctx *c, const struct mnode *spec, const struct mno
 			r = mdec_get_selector(c, v, f, &p->selector);
 		} else if (strcmp(k, "types") == 0) {
 			types_n = v;
-			r = mdec_want_seq(c, v, f, 2);
-			for (size_t j = 0; r >= 0 && j < mdec_count(v); j++) {
-				const char *t = NULL;
-				char g[FIELD_MAX];
-				bool *b;
-
-				mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-				r = mdec_get_text(c, v->values[j], g, &t);
-				if (r < 0)
-					break;
-				if (t && strcmp(t, "Ingress") == 0)
-					b = &p->types_ingress;
-				else if (t && strcmp(t, "Egress") == 0)
-					b = &p->types_egress;
-				else
-					return mdec_fail(c, v->values[j], g,
-							 "must be Ingress or Egress");
-				if (*b)
-					return mdec_fail(c, v->values[j], g,
-							 "\"%s\" is listed twice", t);
-				*b = true;
-			}
+			r = get_policy_types(c, v, f, &p->types_ingress, &p->types_egress);
 		} else if (strcmp(k, "ingress") == 0) {
 			r = decode_rules(c, v, f, &p->ingress, &p->n_ingress);
 		} else if (strcmp(k, "egress") == 0) {
@@ -682,7 +681,7 @@ int mdec_named_ports(const struct dctx *c, const struct mnode *v, const char *fi
 		bool has_port = false;
 
 		mdec_pathf(g, sizeof(g), "%s[%zu]", field, j);
-		r = require_map(c, e, g);
+		r = mdec_require_map(c, e, g);
 		for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
 			const char *k = e->keys[m]->text;
 			const struct mnode *ev = e->values[m];
@@ -717,18 +716,12 @@ int mdec_named_ports(const struct dctx *c, const struct mnode *v, const char *fi
 				r = mdec_unknown(c, e->keys[m], h);
 			}
 		}
-		if (r >= 0 && !p->name) {
-			mdec_join(h, sizeof(h), g, "name");
-			r = mdec_fail(c, e, h, "required");
-		}
-		if (r >= 0 && !p->protocol.set) {
-			mdec_join(h, sizeof(h), g, "protocol");
-			r = mdec_fail(c, e, h, "required");
-		}
-		if (r >= 0 && !has_port) {
-			mdec_join(h, sizeof(h), g, "port");
-			r = mdec_fail(c, e, h, "required");
-		}
+		if (r >= 0 && !p->name)
+			r = mdec_fail_required(c, e, g, "name");
+		if (r >= 0 && !p->protocol.set)
+			r = mdec_fail_required(c, e, g, "protocol");
+		if (r >= 0 && !has_port)
+			r = mdec_fail_required(c, e, g, "port");
 		if (r < 0)
 			return r;
 	}
@@ -750,9 +743,7 @@ int mdec_hep(const struct dctx *c, const struct mnode *spec, const struct mnode 
 
 		mdec_join(f, sizeof(f), "spec", k);
 		if (strcmp(k, "node") == 0) {
-			r = mdec_get_str(c, v, f, &h->node);
-			if (r >= 0 && h->node && !model_name_is_valid(h->node))
-				r = mdec_fail(c, v, f, "must be a lower-case RFC 1123 subdomain");
+			r = mdec_get_name(c, v, f, &h->node);
 		} else if (strcmp(k, "interfaceName") == 0) {
 			r = mdec_get_str(c, v, f, &h->interface_name);
 			if (r >= 0 && h->interface_name &&
@@ -846,7 +837,7 @@ static int decode_proto_ports(const struct dctx *c, const struct mnode *v, const
 		bool has_port = false;
 
 		mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-		r = require_map(c, e, g);
+		r = mdec_require_map(c, e, g);
 		for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
 			const char *k = e->keys[m]->text;
 			const struct mnode *ev = e->values[m];
@@ -876,14 +867,10 @@ static int decode_proto_ports(const struct dctx *c, const struct mnode *v, const
 				r = mdec_unknown(c, e->keys[m], h);
 			}
 		}
-		if (r >= 0 && !p->protocol.set) {
-			mdec_join(h, sizeof(h), g, "protocol");
-			r = mdec_fail(c, e, h, "required");
-		}
-		if (r >= 0 && !has_port) {
-			mdec_join(h, sizeof(h), g, "port");
-			r = mdec_fail(c, e, h, "required");
-		}
+		if (r >= 0 && !p->protocol.set)
+			r = mdec_fail_required(c, e, g, "protocol");
+		if (r >= 0 && !has_port)
+			r = mdec_fail_required(c, e, g, "port");
 		if (r < 0)
 			return r;
 	}
@@ -1020,7 +1007,7 @@ static int k8s_selector(const struct dctx *c, const struct mnode *m, const char 
 		char g[FIELD_MAX], h[FIELD_MAX];
 
 		mdec_pathf(g, sizeof(g), "%s.matchExpressions[%zu]", field, j);
-		r = require_map(c, e, g);
+		r = mdec_require_map(c, e, g);
 		for (size_t q = 0; r >= 0 && q < mdec_count(e); q++) {
 			const char *k = e->keys[q]->text;
 
@@ -1105,7 +1092,7 @@ out:
 static int k8s_peer(const struct dctx *c, const struct mnode *m, const char *field,
 		    struct model_k8s_peer *p)
 {
-	int r = require_map(c, m, field);
+	int r = mdec_require_map(c, m, field);
 
 	if (r < 0)
 		return r;
@@ -1125,7 +1112,7 @@ static int k8s_peer(const struct dctx *c, const struct mnode *m, const char *fie
 			const struct mnode *cidr_n = mnode_map_get(v, "cidr"), *ex = NULL;
 
 			p->has_ip_block = true;
-			r = require_map(c, v, f);
+			r = mdec_require_map(c, v, f);
 			for (size_t j = 0; r >= 0 && j < v->n; j++) {
 				const char *kk = v->keys[j]->text;
 				char g[FIELD_MAX];
@@ -1175,7 +1162,7 @@ static int k8s_port(const struct dctx *c, const struct mnode *m, const char *fie
 {
 	const struct mnode *port_n = NULL, *end_n = NULL;
 	uint64_t end = 0;
-	int r = require_map(c, m, field);
+	int r = mdec_require_map(c, m, field);
 
 	if (r < 0)
 		return r;
@@ -1324,28 +1311,7 @@ int mdec_k8s_policy(const struct dctx *c, const struct mnode *spec, const struct
 			r = k8s_selector(c, v, f, &p->pod_selector);
 		} else if (strcmp(k, "policyTypes") == 0) {
 			types_n = v;
-			r = mdec_want_seq(c, v, f, 2);
-			for (size_t j = 0; r >= 0 && j < mdec_count(v); j++) {
-				const char *t = NULL;
-				char g[FIELD_MAX];
-				bool *b;
-
-				mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-				r = mdec_get_text(c, v->values[j], g, &t);
-				if (r < 0)
-					break;
-				if (t && strcmp(t, "Ingress") == 0)
-					b = &p->types_ingress;
-				else if (t && strcmp(t, "Egress") == 0)
-					b = &p->types_egress;
-				else
-					return mdec_fail(c, v->values[j], g,
-							 "must be Ingress or Egress");
-				if (*b)
-					return mdec_fail(c, v->values[j], g,
-							 "\"%s\" is listed twice", t);
-				*b = true;
-			}
+			r = get_policy_types(c, v, f, &p->types_ingress, &p->types_egress);
 		} else if (strcmp(k, "ingress") == 0) {
 			r = k8s_rules(c, v, f, true, &p->ingress, &p->n_ingress);
 		} else if (strcmp(k, "egress") == 0) {

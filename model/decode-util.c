@@ -41,6 +41,15 @@ int mdec_fail(const struct dctx *c, const struct mnode *at, const char *field, c
 			     msg);
 }
 
+int mdec_fail_required(const struct dctx *c, const struct mnode *at, const char *parent,
+		       const char *key)
+{
+	char field[sizeof(c->err->field)];
+
+	mdec_join(field, sizeof(field), parent, key);
+	return mdec_fail(c, at, field, "required");
+}
+
 bool mdec_is_null(const struct mnode *n)
 {
 	return !n || (n->type == MNODE_SCALAR && mnode_scalar_kind(n) == MNODE_NULL);
@@ -65,6 +74,15 @@ int mdec_want_map(const struct dctx *c, const struct mnode *n, const char *field
 				return mdec_fail(c, n->keys[i], f, "duplicate field");
 			}
 	return 0;
+}
+
+int mdec_require_map(const struct dctx *c, const struct mnode *n, const char *field)
+{
+	int r = mdec_want_map(c, n, field);
+
+	if (r >= 0 && mdec_is_null(n))
+		r = mdec_fail(c, n, field, "must be a mapping");
+	return r;
 }
 
 int mdec_want_seq(const struct dctx *c, const struct mnode *n, const char *field, size_t max)
@@ -111,6 +129,15 @@ int mdec_get_str(const struct dctx *c, const struct mnode *n, const char *field,
 	free(*ret);
 	*ret = s;
 	return 0;
+}
+
+int mdec_get_name(const struct dctx *c, const struct mnode *n, const char *field, char **ret)
+{
+	int r = mdec_get_str(c, n, field, ret);
+
+	if (r >= 0 && *ret && !model_name_is_valid(*ret))
+		r = mdec_fail(c, n, field, "must be a lower-case RFC 1123 subdomain");
+	return r;
 }
 
 int mdec_get_bool(const struct dctx *c, const struct mnode *n, const char *field, bool *ret)

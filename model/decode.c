@@ -43,9 +43,7 @@ static int decode_metadata(const struct dctx *c, const struct mnode *doc, const 
 
 		mdec_join(f, sizeof(f), "metadata", k);
 		if (strcmp(k, "name") == 0) {
-			r = mdec_get_str(c, v, f, &res->meta.name);
-			if (r >= 0 && res->meta.name && !model_name_is_valid(res->meta.name))
-				r = mdec_fail(c, v, f, "must be a lower-case RFC 1123 subdomain");
+			r = mdec_get_name(c, v, f, &res->meta.name);
 		} else if (strcmp(k, "namespace") == 0) {
 			if (!model_kind_is_namespaced(res->kind) && !mdec_is_null(v))
 				return mdec_fail(c, v, f, "must not be set: %s is cluster-scoped",
@@ -295,9 +293,7 @@ static int decode_wep(const struct dctx *c, const struct mnode *spec, const stru
 		} else if (strcmp(k, "workload") == 0) {
 			r = mdec_get_str(c, v, f, &w->workload);
 		} else if (strcmp(k, "node") == 0) {
-			r = mdec_get_str(c, v, f, &w->node);
-			if (r >= 0 && w->node && !model_name_is_valid(w->node))
-				r = mdec_fail(c, v, f, "must be a lower-case RFC 1123 subdomain");
+			r = mdec_get_name(c, v, f, &w->node);
 		} else if (strcmp(k, "containerID") == 0) {
 			r = mdec_get_str(c, v, f, &w->container_id);
 		} else if (strcmp(k, "pod") == 0) {

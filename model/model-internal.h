@@ -126,11 +126,17 @@ void mdec_join(char *buf, size_t size, const char *parent, const char *key);
  */
 int mdec_fail(const struct dctx *c, const struct mnode *at, const char *field, const char *fmt, ...)
     _printf_(4, 5);
+/** mdec_fail_required() - mdec_fail() "required" for the missing field "@parent.@key" of the
+ * mapping @at. Return: -EINVAL. */
+int mdec_fail_required(const struct dctx *c, const struct mnode *at, const char *parent,
+		       const char *key);
 /** mdec_is_null() - absent (NULL) or a YAML null scalar. */
 bool mdec_is_null(const struct mnode *n);
 /** mdec_want_map() - a mapping or null; refuses duplicate keys and more than
  * MODEL_MAX_MAP_FIELDS keys. Return: 0 or -EINVAL. */
 int mdec_want_map(const struct dctx *c, const struct mnode *n, const char *field);
+/** mdec_require_map() - as mdec_want_map() but null is refused too ("must be a mapping"). */
+int mdec_require_map(const struct dctx *c, const struct mnode *n, const char *field);
 /** mdec_want_seq() - a list of at most @max entries, or null. Return: 0 or -EINVAL. */
 int mdec_want_seq(const struct dctx *c, const struct mnode *n, const char *field, size_t max);
 /** mdec_count() - entries of a mapping or list; 0 for null. */
@@ -139,6 +145,9 @@ size_t mdec_count(const struct mnode *n);
 int mdec_get_text(const struct dctx *c, const struct mnode *n, const char *field, const char **ret);
 /** mdec_get_str() - as mdec_get_text() but a heap copy replacing *ret. 0, -EINVAL or -ENOMEM. */
 int mdec_get_str(const struct dctx *c, const struct mnode *n, const char *field, char **ret);
+/** mdec_get_name() - as mdec_get_str() for a resource or node name: a lower-case RFC 1123
+ * subdomain (model_name_is_valid()). Return: 0, -EINVAL or -ENOMEM. */
+int mdec_get_name(const struct dctx *c, const struct mnode *n, const char *field, char **ret);
 /** mdec_get_bool() - true/false. Return: 0 or -EINVAL. */
 int mdec_get_bool(const struct dctx *c, const struct mnode *n, const char *field, bool *ret);
 /** mdec_get_uint() - decimal integer 0..UINT32_MAX. Return: 1 when set, 0 for null, -EINVAL. */
