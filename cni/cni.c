@@ -93,6 +93,28 @@ void cni_version_print(const char *requested)
 	json_object_put(o);
 }
 
+void cni_cmd_version(void)
+{
+	struct cni_error e = {};
+	struct cni_conf c = {};
+	int r;
+
+	/* an unreadable configuration is still answered, in the default version */
+	r = cni_conf_read(STDIN_FILENO, false, &c, &e);
+	(void)r;
+	cni_version_print(c.cni_version && c.version >= 0 ? c.cni_version : NULL);
+	cni_conf_done(&c);
+}
+
+void cni_report_failure(const char *cmd, int r, const struct cni_conf *c, struct cni_error *e)
+{
+	if (e->code == 0)
+		cni_fail(e, r, CNI_ERR_INTERNAL, "%s failed: %s", cmd, strerror(-r));
+	log_error("%s: code %d: %s%s%s", cmd, e->code, e->msg, e->details[0] ? ": " : "",
+		  e->details);
+	cni_error_print(c->cni_version && c->version >= 0 ? c->cni_version : NULL, e);
+}
+
 static int read_all(int fd, size_t max, char **ret, size_t *ret_len)
 {
 	_cleanup_strbuf_ struct strbuf sb;

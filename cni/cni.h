@@ -109,6 +109,21 @@ int cni_conf_read(int fd, bool need_ipam, struct cni_conf *ret,
 void cni_conf_done(struct cni_conf *c);
 
 /**
+ * cni_cmd_version() - answer CNI_COMMAND=VERSION: read stdin as a network configuration
+ * (problems ignored) and cni_version_print() in its cniVersion, if it has a valid one
+ * (SPEC.md "VERSION").
+ */
+void cni_cmd_version(void);
+
+/**
+ * cni_report_failure() - finish a failed command: when nothing recorded an error in @e yet,
+ * record CNI_ERR_INTERNAL "<@cmd> failed: <strerror(-@r)>"; log it and print the error JSON
+ * (cni_error_print()) in the cniVersion of @c (read or not), else "1.0.0".
+ * @cmd: the CNI_COMMAND. @r: the command's negative errno.
+ */
+void cni_report_failure(const char *cmd, int r, const struct cni_conf *c, struct cni_error *e);
+
+/**
  * cni_conf_nodename() - "nodename", else the first line of the file "nodename_file", else env
  * TABBY_NODENAME, else gethostname(). @ret: malloc'ed.
  * Return: 0, or -errno with @e set (code 7 for an unreadable nodename_file).

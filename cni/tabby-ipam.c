@@ -33,6 +33,18 @@ static int build_attrs(const struct cni_env *env, const char *node, struct model
 	return r;
 }
 
+/* Every command starts with the handle "<network name>.<container id>" and a datastore client;
+ * on failure the caller's cleanup frees whatever was filled. */
+static int handle_and_datastore(const struct cni_conf *c, const struct cni_env *env, char **handle,
+				struct ds_client **ds, struct cni_error *e)
+{
+	int r = cni_handle_id(c, env, handle);
+
+	if (r < 0)
+		return r;
+	return cni_conf_datastore(c, ds, e);
+}
+
 static int ipam_add(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
@@ -47,10 +59,7 @@ static int ipam_add(const struct cni_conf *c, const struct cni_env *env, struct 
 	r = cni_conf_nodename(c, &node, e);
 	if (r < 0)
 		return r;
-	r = cni_handle_id(c, env, &handle);
-	if (r < 0)
-		return r;
-	r = cni_conf_datastore(c, &ds, e);
+	r = handle_and_datastore(c, env, &handle, &ds, e);
 	if (r < 0)
 		return r;
 	r = build_attrs(env, node, &attrs);
@@ -99,10 +108,7 @@ static int ipam_del(const struct cni_conf *c, const struct cni_env *env, struct 
 	unsigned released = 0;
 	int r;
 
-	r = cni_handle_id(c, env, &handle);
-	if (r < 0)
-		return r;
-	r = cni_conf_datastore(c, &ds, e);
+	r = handle_and_datastore(c, env, &handle, &ds, e);
 	if (r < 0)
 		return r;
 	r = ipam_release_handle(ds, handle, &released);
@@ -123,10 +129,7 @@ static int ipam_check(const struct cni_conf *c, const struct cni_env *env, struc
 	struct ds_kv kv = {};
 	int r;
 
-	r = cni_handle_id(c, env, &handle);
-	if (r < 0)
-		return r;
-	r = cni_conf_datastore(c, &ds, e);
+	r = handle_and_datastore(c, env, &handle, &ds, e);
 	if (r < 0)
 		return r;
 	if (asprintf(&key, "%s%s", IPAM_KEY_HANDLES, handle) < 0)
@@ -158,10 +161,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(cmd, "VERSION") == 0) {
-		/* stdin carries {"cniVersion": ...}; answer in the requested version */
-		r = cni_conf_read(STDIN_FILENO, false, &c, &e);
-		cni_version_print(c.cni_version && c.version >= 0 ? c.cni_version : NULL);
-		cni_conf_done(&c);
+		cni_cmd_version();
 		return 0;
 	}
 
@@ -186,13 +186,8 @@ int main(int argc, char **argv)
 			r = cni_fail(&e, -EINVAL, CNI_ERR_INVALID_ENV,
 				     "CNI_COMMAND: unknown command \"%s\"", cmd);
 	}
-	if (r < 0) {
-		if (e.code == 0)
-			cni_fail(&e, r, CNI_ERR_INTERNAL, "%s failed: %s", cmd, strerror(-r));
-		log_error("%s: code %d: %s%s%s", cmd, e.code, e.msg, e.details[0] ? ": " : "",
-			  e.details);
-		cni_error_print(c.cni_version && c.version >= 0 ? c.cni_version : NULL, &e);
-	}
+	if (r < 0)
+		cni_report_failure(cmd, r, &c, &e);
 	cni_env_done(&env);
 	cni_conf_done(&c);
 	return r < 0 ? 1 : 0;

@@ -475,9 +475,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(cmd, "VERSION") == 0) {
-		r = cni_conf_read(STDIN_FILENO, false, &c, &e);
-		cni_version_print(c.cni_version && c.version >= 0 ? c.cni_version : NULL);
-		cni_conf_done(&c);
+		cni_cmd_version();
 		return 0;
 	}
 	is_add = strcmp(cmd, "ADD") == 0;
@@ -500,13 +498,8 @@ int main(int argc, char **argv)
 		else
 			r = cmd_check(&c, &env, &e);
 	}
-	if (r < 0) {
-		if (e.code == 0)
-			cni_fail(&e, r, CNI_ERR_INTERNAL, "%s failed: %s", cmd, strerror(-r));
-		log_error("%s: code %d: %s%s%s", cmd, e.code, e.msg, e.details[0] ? ": " : "",
-			  e.details);
-		cni_error_print(c.cni_version && c.version >= 0 ? c.cni_version : NULL, &e);
-	}
+	if (r < 0)
+		cni_report_failure(cmd, r, &c, &e);
 	cni_env_done(&env);
 	cni_conf_done(&c);
 	return r < 0 ? 1 : 0;

@@ -79,41 +79,21 @@ static int nl_fail(int nlerr, const char *what)
 	return errno_from_nlerr(nlerr);
 }
 
-static void sock_freep(struct nl_sock **p)
-{
-	if (*p)
-		nl_socket_free(*p);
-}
-static void link_unrefp(struct rtnl_link **p)
-{
-	if (*p)
-		rtnl_link_put(*p);
-}
-static void addr_unrefp(struct nl_addr **p)
-{
-	if (*p)
-		nl_addr_put(*p);
-}
-static void route_unrefp(struct rtnl_route **p)
-{
-	if (*p)
-		rtnl_route_put(*p);
-}
-static void rtaddr_unrefp(struct rtnl_addr **p)
-{
-	if (*p)
-		rtnl_addr_put(*p);
-}
-static void neigh_unrefp(struct rtnl_neigh **p)
-{
-	if (*p)
-		rtnl_neigh_put(*p);
-}
-static void cache_freep(struct nl_cache **p)
-{
-	if (*p)
-		nl_cache_free(*p);
-}
+/* NULL-safe _cleanup_ destructors for libnl objects, under our own names (lib/macro.h's
+ * DEFINE_TRIVIAL_CLEANUP_FUNC would name them after libnl's functions). */
+#define DEFINE_NL_CLEANUP(name, type, release) \
+	static void name(type **p)             \
+	{                                      \
+		if (*p)                        \
+			release(*p);           \
+	}
+DEFINE_NL_CLEANUP(sock_freep, struct nl_sock, nl_socket_free)
+DEFINE_NL_CLEANUP(link_unrefp, struct rtnl_link, rtnl_link_put)
+DEFINE_NL_CLEANUP(addr_unrefp, struct nl_addr, nl_addr_put)
+DEFINE_NL_CLEANUP(route_unrefp, struct rtnl_route, rtnl_route_put)
+DEFINE_NL_CLEANUP(rtaddr_unrefp, struct rtnl_addr, rtnl_addr_put)
+DEFINE_NL_CLEANUP(neigh_unrefp, struct rtnl_neigh, rtnl_neigh_put)
+DEFINE_NL_CLEANUP(cache_freep, struct nl_cache, nl_cache_free)
 
 /* A NETLINK_ROUTE socket in the current netns (libnl opens it SOCK_CLOEXEC). */
 static int sock_open(struct nl_sock **ret)
@@ -276,23 +256,30 @@ int wl_plumb_veth_delete(const char *host_ifname, const char *owner)
 	return r;
 }
 
-static int link_set_alias(struct nl_sock *sk, const char *name, const char *alias)
+/* Apply the attributes set in @chg to link @name; @what names the change in errors. */
+static int link_change(struct nl_sock *sk, const char *name, struct rtnl_link *chg,
+		       const char *what)
 {
 	_cleanup_(link_unrefp) struct rtnl_link *old = NULL;
-	_cleanup_(link_unrefp) struct rtnl_link *chg = NULL;
 	int r;
 
 	r = rtnl_link_get_kernel(sk, 0, name, &old);
 	if (r < 0)
 		return nl_fail(r, "get link");
-	chg = rtnl_link_alloc();
+	r = rtnl_link_change(sk, old, chg, 0);
+	if (r < 0)
+		return nl_fail(r, what);
+	return 0;
+}
+
+static int link_set_alias(struct nl_sock *sk, const char *name, const char *alias)
+{
+	_cleanup_(link_unrefp) struct rtnl_link *chg = rtnl_link_alloc();
+
 	if (!chg)
 		return -ENOMEM;
 	rtnl_link_set_ifalias(chg, alias);
-	r = rtnl_link_change(sk, old, chg, 0);
-	if (r < 0)
-		return nl_fail(r, "set ifalias");
-	return 0;
+	return link_change(sk, name, chg, "set ifalias");
 }
 
 static int host_sysctls(const char *ifname)
@@ -389,23 +376,14 @@ out_delete:
 
 static int link_set_up_and_name(struct nl_sock *sk, const char *name, const char *new_name)
 {
-	_cleanup_(link_unrefp) struct rtnl_link *old = NULL;
-	_cleanup_(link_unrefp) struct rtnl_link *chg = NULL;
-	int r;
+	_cleanup_(link_unrefp) struct rtnl_link *chg = rtnl_link_alloc();
 
-	r = rtnl_link_get_kernel(sk, 0, name, &old);
-	if (r < 0)
-		return nl_fail(r, "get link");
-	chg = rtnl_link_alloc();
 	if (!chg)
 		return -ENOMEM;
 	if (new_name && strcmp(new_name, name) != 0)
 		rtnl_link_set_name(chg, new_name);
 	rtnl_link_set_flags(chg, IFF_UP);
-	r = rtnl_link_change(sk, old, chg, 0);
-	if (r < 0)
-		return nl_fail(r, "change link");
-	return 0;
+	return link_change(sk, name, chg, "change link");
 }
 
 static int route_replace(struct nl_sock *sk, int ifindex, struct nl_addr *dst,
