@@ -949,21 +949,31 @@ int ds_delete_if(struct ds_client *c, const char *key, int64_t mod_revision)
 	return 0;
 }
 
+/* POST {"@field":"@value"} to @path (etcd's int64 travel as JSON strings): the lease calls. */
+static int ds_call_int64(struct ds_client *c, const char *path, const char *field, int64_t value,
+			 json_object **ret)
+{
+	_cleanup_jput_ json_object *req = json_object_new_object();
+	int r;
+
+	if (!req)
+		return -ENOMEM;
+	r = ds_add_int64(req, field, value);
+	if (r < 0)
+		return r;
+	return ds_call(c, path, req, ret);
+}
+
 int ds_lease_grant(struct ds_client *c, int64_t ttl_s, int64_t *ret_id)
 {
-	_cleanup_jput_ json_object *req = json_object_new_object(), *reply = NULL;
+	_cleanup_jput_ json_object *reply = NULL;
 	json_object *e;
 	int64_t id;
 	int r;
 
 	if (ttl_s <= 0)
 		return -EINVAL;
-	if (!req)
-		return -ENOMEM;
-	r = ds_add_int64(req, "TTL", ttl_s);
-	if (r < 0)
-		return r;
-	r = ds_call(c, "/v3/lease/grant", req, &reply);
+	r = ds_call_int64(c, "/v3/lease/grant", "TTL", ttl_s, &reply);
 	if (r < 0)
 		return r;
 	if (json_object_object_get_ex(reply, "error", &e) && *json_object_get_string(e)) {
@@ -981,19 +991,14 @@ int ds_lease_grant(struct ds_client *c, int64_t ttl_s, int64_t *ret_id)
 
 int ds_lease_keepalive(struct ds_client *c, int64_t id, int64_t *ret_ttl_s)
 {
-	_cleanup_jput_ json_object *req = json_object_new_object(), *reply = NULL;
+	_cleanup_jput_ json_object *reply = NULL;
 	json_object *res;
 	int64_t ttl;
 	int r;
 
-	if (!req)
-		return -ENOMEM;
-	r = ds_add_int64(req, "ID", id);
-	if (r < 0)
-		return r;
 	/* A bidirectional stream in gRPC; the gateway answers one request with one line
 	 * {"result":{...,"ID","TTL"}}. An unknown or expired lease has no (zero) TTL. */
-	r = ds_call(c, "/v3/lease/keepalive", req, &reply);
+	r = ds_call_int64(c, "/v3/lease/keepalive", "ID", id, &reply);
 	if (r < 0)
 		return r;
 	if (!json_object_object_get_ex(reply, "result", &res))
@@ -1010,15 +1015,9 @@ int ds_lease_keepalive(struct ds_client *c, int64_t id, int64_t *ret_ttl_s)
 
 int ds_lease_revoke(struct ds_client *c, int64_t id)
 {
-	_cleanup_jput_ json_object *req = json_object_new_object(), *reply = NULL;
-	int r;
+	_cleanup_jput_ json_object *reply = NULL;
 
-	if (!req)
-		return -ENOMEM;
-	r = ds_add_int64(req, "ID", id);
-	if (r < 0)
-		return r;
-	return ds_call(c, "/v3/lease/revoke", req, &reply);
+	return ds_call_int64(c, "/v3/lease/revoke", "ID", id, &reply);
 }
 
 int ds_compact(struct ds_client *c, int64_t revision)

@@ -51,29 +51,11 @@ static void json_putp(struct json_object **p)
 }
 #define _cleanup_json_ _cleanup_(json_putp)
 
-static void kvs_donep(struct ds_kvs *k)
-{
-	ds_kvs_done(k);
-}
-#define _cleanup_kvs_ _cleanup_(kvs_donep)
-
-static void kv_donep(struct ds_kv *k)
-{
-	ds_kv_done(k);
-}
-#define _cleanup_kv_ _cleanup_(kv_donep)
-
-static void block_donep(struct ipam_block *b)
-{
-	ipam_block_done(b);
-}
-#define _cleanup_block_ _cleanup_(block_donep)
-
-static void model_list_donep(struct model_list *l)
-{
-	model_list_done(l);
-}
-#define _cleanup_model_list_ _cleanup_(model_list_donep)
+/* The *_done() destructors take a pointer to the struct, as _cleanup_ passes it. */
+#define _cleanup_kvs_ _cleanup_(ds_kvs_done)
+#define _cleanup_kv_ _cleanup_(ds_kv_done)
+#define _cleanup_block_ _cleanup_(ipam_block_done)
+#define _cleanup_model_list_ _cleanup_(model_list_done)
 
 /* Node names and handles become key segments: no '/', no control characters, bounded. */
 static bool name_ok(const char *s)
@@ -496,6 +478,20 @@ static int block_cmp(const void *a, const void *b)
 	return ip_prefix_cmp(&x->cidr, &y->cidr);
 }
 
+/* Every key and value under IPAM_KEY_BLOCKS into @kvs (the caller's, freed by the caller also
+ * on failure); -E2BIG beyond IPAM_MAX_BLOCKS. */
+static int range_blocks(struct ds_client *ds, struct ds_kvs *kvs)
+{
+	int r = ds_range_prefix(ds, IPAM_KEY_BLOCKS, 0, kvs);
+
+	if (r < 0)
+		return r;
+	if (kvs->n > IPAM_MAX_BLOCKS)
+		return log_warn_errno(-E2BIG, "%zu IPAM blocks in the datastore, more than %u",
+				      kvs->n, IPAM_MAX_BLOCKS);
+	return r;
+}
+
 int ipam_list_blocks(struct ds_client *ds, struct ipam_block **ret, size_t *ret_n)
 {
 	_cleanup_kvs_ struct ds_kvs kvs = {0};
@@ -503,12 +499,9 @@ int ipam_list_blocks(struct ds_client *ds, struct ipam_block **ret, size_t *ret_
 	size_t n = 0;
 	int r;
 
-	r = ds_range_prefix(ds, IPAM_KEY_BLOCKS, 0, &kvs);
+	r = range_blocks(ds, &kvs);
 	if (r < 0)
 		return r;
-	if (kvs.n > IPAM_MAX_BLOCKS)
-		return log_warn_errno(-E2BIG, "%zu IPAM blocks in the datastore, more than %u",
-				      kvs.n, IPAM_MAX_BLOCKS);
 	blocks = calloc(kvs.n + 1, sizeof(*blocks));
 	if (!blocks)
 		return -ENOMEM;
@@ -550,12 +543,9 @@ static int existing_block_cidrs(struct ds_client *ds, struct ip_prefix **ret, si
 	size_t n = 0;
 	int r;
 
-	r = ds_range_prefix(ds, IPAM_KEY_BLOCKS, 0, &kvs);
+	r = range_blocks(ds, &kvs);
 	if (r < 0)
 		return r;
-	if (kvs.n > IPAM_MAX_BLOCKS)
-		return log_warn_errno(-E2BIG, "%zu IPAM blocks in the datastore, more than %u",
-				      kvs.n, IPAM_MAX_BLOCKS);
 	v = calloc(kvs.n + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
