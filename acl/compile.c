@@ -793,6 +793,15 @@ static struct sel_subject ep_subject(const struct acl_endpoint *ep)
 	};
 }
 
+static struct sel_subject netset_subject(const struct acl_netset *ns)
+{
+	return (struct sel_subject){
+	    .labels = ns->labels,
+	    .namespace = ns->namespace,
+	    .namespace_labels = ns->namespace_labels,
+	};
+}
+
 static int ep_dir_add(struct acl_ep_dir *d, const struct acl_tier *t, const struct acl_policy *p)
 {
 	struct acl_ep_tier *et;
@@ -978,6 +987,32 @@ static bool ep_has_named_port(const struct acl_set *s, const struct acl_endpoint
 	return false;
 }
 
+/* Whether endpoint @ep (selector subject @subj) belongs in set @s: @s is a selector or named-port
+ * set whose selector matches @ep and, for a named-port set, @ep has the port. */
+static bool set_selects_endpoint(const struct acl_set *s, const struct acl_endpoint *ep,
+				 const struct sel_subject *subj)
+{
+	if (s->kind == ACL_SET_NETS)
+		return false;
+	if (s->kind == ACL_SET_NAMED_PORT && !ep_has_named_port(s, ep))
+		return false;
+	return sel_match_subject(s->sel, subj);
+}
+
+/* Whether named port @np is one named-port set @s stands for; its protocol (TCP when the
+ * endpoint does not say) in *@ret_proto. */
+static bool set_has_port(const struct acl_set *s, const struct model_named_port *np,
+			 uint8_t *ret_proto)
+{
+	uint8_t proto = np->protocol.set ? np->protocol.number : 6;
+
+	if (!np->name || !name_in_list(s->port_name, np->name) ||
+	    (s->port_proto && proto != s->port_proto))
+		return false;
+	*ret_proto = proto;
+	return true;
+}
+
 int acl_set_members(const struct acl_index *idx, const struct acl_endpoint *eps, size_t n_eps,
 		    const struct acl_netset *netsets, size_t n_netsets, struct acl_members **ret)
 {
@@ -1020,10 +1055,7 @@ int acl_set_members(const struct acl_index *idx, const struct acl_endpoint *eps,
 			}
 			for (size_t e = 0; e < n_netsets; e++) {
 				const struct acl_netset *ns = &netsets[e];
-				struct sel_subject subj = {.labels = ns->labels,
-							   .namespace = ns->namespace,
-							   .namespace_labels =
-							       ns->namespace_labels};
+				struct sel_subject subj = netset_subject(ns);
 
 				if (!sel_match_subject(s->sel, &subj))
 					continue;
@@ -1044,10 +1076,9 @@ int acl_set_members(const struct acl_index *idx, const struct acl_endpoint *eps,
 					continue;
 				for (size_t k = 0; k < ep->n_ports; k++) {
 					const struct model_named_port *np = &ep->ports[k];
-					uint8_t proto = np->protocol.set ? np->protocol.number : 6;
+					uint8_t proto;
 
-					if (!np->name || !name_in_list(s->port_name, np->name) ||
-					    (s->port_proto && proto != s->port_proto))
+					if (!set_has_port(s, np, &proto))
 						continue;
 					for (size_t a = 0; a < ep->n_addrs; a++) {
 						r = members_add(sm, &cap,
@@ -1077,11 +1108,7 @@ int acl_set_memberships(const struct acl_index *idx, const struct acl_endpoint *
 		const struct acl_set *s = idx->sets[i];
 		int r;
 
-		if (s->kind == ACL_SET_NETS)
-			continue;
-		if (s->kind == ACL_SET_NAMED_PORT && !ep_has_named_port(s, ep))
-			continue;
-		if (!sel_match_subject(s->sel, &subj))
+		if (!set_selects_endpoint(s, ep, &subj))
 			continue;
 		r = cb(s, userdata);
 		if (r < 0)
@@ -1103,11 +1130,7 @@ int acl_endpoint_members(const struct acl_index *idx, const struct acl_endpoint 
 		const struct acl_set *s = idx->sets[i];
 		int r;
 
-		if (s->kind == ACL_SET_NETS)
-			continue;
-		if (s->kind == ACL_SET_NAMED_PORT && !ep_has_named_port(s, ep))
-			continue;
-		if (!sel_match_subject(s->sel, &subj))
+		if (!set_selects_endpoint(s, ep, &subj))
 			continue;
 		if (s->kind == ACL_SET_SELECTOR) {
 			for (size_t k = 0; k < ep->n_addrs; k++) {
@@ -1123,10 +1146,9 @@ int acl_endpoint_members(const struct acl_index *idx, const struct acl_endpoint 
 		/* The same loop as acl_set_members(). */
 		for (size_t k = 0; k < ep->n_ports; k++) {
 			const struct model_named_port *np = &ep->ports[k];
-			uint8_t proto = np->protocol.set ? np->protocol.number : 6;
+			uint8_t proto;
 
-			if (!np->name || !name_in_list(s->port_name, np->name) ||
-			    (s->port_proto && proto != s->port_proto))
+			if (!set_has_port(s, np, &proto))
 				continue;
 			for (size_t a = 0; a < ep->n_addrs; a++) {
 				struct acl_member m = {.net = ip_prefix_mask(
@@ -1148,9 +1170,7 @@ int acl_netset_members(const struct acl_index *idx, const struct acl_netset *ns,
 				 void *userdata),
 		       void *userdata)
 {
-	struct sel_subject subj = {.labels = ns->labels,
-				   .namespace = ns->namespace,
-				   .namespace_labels = ns->namespace_labels};
+	struct sel_subject subj = netset_subject(ns);
 
 	for (size_t i = 0; i < idx->n_sets; i++) {
 		const struct acl_set *s = idx->sets[i];

@@ -456,6 +456,21 @@ static void emit_base(struct ipt *o, const char *name)
 	}
 }
 
+/* One " <dir> <if> -j <chain><if>" dispatch rule per workload (@host false) or host endpoint
+ * (@host true) ruleset, in ruleset order, except @skip (the "*" host endpoint). */
+static void emit_jumps(struct ipt *o, const struct acl_used *u, bool host,
+		       const struct acl_ruleset *skip, const char *dir, const char *chain)
+{
+	for (size_t i = 0; i < u->n_rulesets; i++) {
+		const struct acl_ruleset *rs = u->rulesets[i];
+
+		if (rs->host != host || rs == skip)
+			continue;
+		L(o, " %s %s -j %s%s", dir, rs->ifname, chain, rs->ifname);
+		flush_rule(o);
+	}
+}
+
 /* ":tby-<a><b> - [0:0]": declaring a chain in --noflush mode flushes it. */
 static void declare(struct ipt *o, const char *a, const char *b)
 {
@@ -571,32 +586,15 @@ int acl_render_ipt(const struct acl_render_input *in, int family, unsigned flags
 			flush_rule(&o);
 		}
 	}
-	for (size_t i = 0; i < u.n_rulesets; i++) {
-		if (!u.rulesets[i]->host || u.rulesets[i] == wild)
-			continue;
-		L(&o, " -i %s -j tby-hi-%s", u.rulesets[i]->ifname, u.rulesets[i]->ifname);
-		flush_rule(&o);
-	}
+	emit_jumps(&o, &u, true, wild, "-i", "tby-hi-");
 	if (wild) {
 		L(&o, " ! -i lo -j tby-hi-all");
 		flush_rule(&o);
 	}
 
 	emit_base(&o, "tby-output");
-	for (size_t i = 0; i < u.n_rulesets; i++) {
-		const struct acl_ruleset *rs = u.rulesets[i];
-
-		if (rs->host)
-			continue;
-		L(&o, " -o %s -j tby-tw-%s", rs->ifname, rs->ifname);
-		flush_rule(&o);
-	}
-	for (size_t i = 0; i < u.n_rulesets; i++) {
-		if (!u.rulesets[i]->host || u.rulesets[i] == wild)
-			continue;
-		L(&o, " -o %s -j tby-ho-%s", u.rulesets[i]->ifname, u.rulesets[i]->ifname);
-		flush_rule(&o);
-	}
+	emit_jumps(&o, &u, false, NULL, "-o", "tby-tw-");
+	emit_jumps(&o, &u, true, wild, "-o", "tby-ho-");
 	if (wild) {
 		/* Workload interfaces were dispatched above; their packets return here. */
 		for (size_t i = 0; i < u.n_rulesets; i++) {
