@@ -21,6 +21,10 @@
  * dispatch map elements. A changed declaration (set type or comment, chain hook or comment)
  * falls back to the full script, and so does any failure of the small transaction.
  *
+ * Element-only deltas (remote endpoints) skip libnftables, whose cache fill reads every element
+ * of the table first: they go as one raw nf_tables batch (nft-elem.c, libnftnl); whatever that
+ * cannot encode, or everything when the batch fails, takes the libnftables path above.
+ *
  * After a restart the driver knows nothing, so the first apply is a full replace, which also
  * removes whatever an older felix left in our table.
  */
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "felix/dataplane/nft-elem.h"
 #include "felix/policy-dataplane.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
@@ -55,6 +60,7 @@ struct felix_nft {
 	struct model cur;
 	char **stale; /* "set NAME" / "map NAME" left for felix_nft_finish() */
 	size_t n_stale;
+	bool fast_logged; /* the libnftnl element path was announced in the log */
 };
 
 static void obj_done(struct obj *o)
@@ -604,21 +610,26 @@ static int elems_to_model(struct model *m, const struct felix_nft_elem *e, size_
 	return 0;
 }
 
+/* @e changes the set model @m: the set exists and the element is not already as wanted. */
+static bool elem_pending(const struct model *m, const struct felix_nft_elem *e)
+{
+	const struct obj *o = find_obj(m, 's', e->set);
+	size_t pos;
+	return o && (item_find(o, e->elem, &pos) >= 0) != e->add;
+}
+
 /* "delete element" lines, then "add element" lines, for the changes that the model says are
- * not true yet (a set we do not have is skipped: nobody references it). */
+ * not true yet (a set we do not have is skipped: nobody references it); with @skip_fast,
+ * only those that felix_nft_elem_apply() cannot send. */
 static int elems_script(const struct model *m, const struct felix_nft_elem *e, size_t n_e,
-			struct strbuf *sb, struct felix_pol_stats *st)
+			bool skip_fast, struct strbuf *sb, struct felix_pol_stats *st)
 {
 	int r = 0;
 	for (int pass = 0; pass < 2 && r >= 0; pass++) {
 		bool add = pass == 1;
 		for (size_t i = 0; i < n_e && r >= 0; i++) {
-			const struct obj *o;
-			size_t pos;
-			if (e[i].add != add || !(o = find_obj(m, 's', e[i].set))) {
-				continue;
-			}
-			if ((item_find(o, e[i].elem, &pos) >= 0) == add) {
+			if (e[i].add != add || !elem_pending(m, &e[i]) ||
+			    (skip_fast && felix_nft_elem_encodable(&e[i]))) {
 				continue;
 			}
 			r = strbuf_printf(sb, "%s element " TABLE " %s { %s }\n",
@@ -631,6 +642,52 @@ static int elems_script(const struct model *m, const struct felix_nft_elem *e, s
 		}
 	}
 	return r;
+}
+
+/*
+ * Send the pending, encodable element changes of @e with felix_nft_elem_apply(). Counts
+ * them in @st when they went in; when the batch fails, @st stays zero and the caller's
+ * libnftables script carries everything. Return: 0, -ENOMEM.
+ */
+static int elems_fast(struct felix_nft *n, const struct felix_nft_elem *e, size_t n_e,
+		      struct felix_pol_stats *st)
+{
+	_cleanup_free_ struct felix_nft_elem *v = NULL;
+	size_t nv = 0, added = 0;
+	char err[256];
+	int r;
+
+	v = calloc(n_e + 1, sizeof(*v));
+	if (!v) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_e; i++) {
+		if (elem_pending(&n->cur, &e[i]) && felix_nft_elem_encodable(&e[i])) {
+			v[nv++] = e[i];
+			added += e[i].add;
+		}
+	}
+	if (nv == 0 || nv > FELIX_NFT_ELEM_MAX) {
+		return 0;
+	}
+	r = felix_nft_elem_apply(v, nv, err, sizeof(err));
+	if (r == -ENOMEM) {
+		return r;
+	}
+	if (r < 0) {
+		log_info("libnftnl element batch failed (%s), using libnftables", err);
+		return 0;
+	}
+	log_debug("nftables: %zu element change(s) sent via libnftnl netlink batch (%d bytes)", nv,
+		  r);
+	st->bytes += (size_t)r;
+	if (!n->fast_logged) {
+		log_info("nftables: set element deltas go through libnftnl netlink batches");
+		n->fast_logged = true;
+	}
+	st->elems_added += added;
+	st->elems_removed += nv - added;
+	return 0;
 }
 
 int felix_nft_apply_delta(struct felix_nft *n, const char *skeleton, const struct felix_nft_elem *e,
@@ -647,7 +704,15 @@ int felix_nft_apply_delta(struct felix_nft *n, const char *skeleton, const struc
 		snprintf(err, errlen, "no model of the kernel: a full apply is needed");
 		return -EAGAIN;
 	}
-	r = elems_script(&n->cur, e, n_e, &sb, &s);
+	if (!skeleton) {
+		/* Elements only: what netlink can carry goes as one nf_tables batch through
+		 * libnftnl (no libnftables cache fill); the rest, or all on failure, as text. */
+		r = elems_fast(n, e, n_e, &s);
+		if (r < 0) {
+			return r;
+		}
+	}
+	r = elems_script(&n->cur, e, n_e, !skeleton && s.elems_added + s.elems_removed, &sb, &s);
 	if (r < 0) {
 		return r;
 	}
@@ -703,7 +768,7 @@ int felix_nft_apply_delta(struct felix_nft *n, const char *skeleton, const struc
 		}
 	}
 	if (sb.len) {
-		s.bytes = sb.len;
+		s.bytes += sb.len;
 		r = run(n, strbuf_cstr(&sb), err, errlen);
 		if (r < 0) {
 			log_warn("incremental nft transaction failed (%s), replacing the table",
@@ -716,8 +781,8 @@ int felix_nft_apply_delta(struct felix_nft *n, const char *skeleton, const struc
 			felix_nft_forget(n);
 			return -EAGAIN;
 		}
-	} else {
-		s.noop = true;
+	} else if (s.elems_added + s.elems_removed == 0) {
+		s.noop = true; /* nothing went to the kernel, not even through libnftnl */
 	}
 	if (skeleton) {
 		for (size_t k = 0; k < n_stale; k++) {

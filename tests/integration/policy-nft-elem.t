@@ -1,0 +1,137 @@
+#!/bin/bash
+# nftables fast path: a REMOTE endpoint written to etcd reaches the kernel sets of `table inet
+# tabby` as raw nf_tables element messages (libnftnl), not through libnftables. Checks the
+# elements in the kernel (nft list set), real traffic that depends on the interval elements,
+# the removal on delete, and felix's log naming the libnftnl path (and no fallback).
+. "$(dirname "$0")/lib.sh"
+need_root
+command -v etcdctl >/dev/null || fail "etcdctl not installed"
+FELIX=$T_BUILD/felix/tabby-felix
+CTL=$T_BUILD/ctl/tabbyctl
+[ -x "$FELIX" ] || fail "no $FELIX"
+[ -x "$CTL" ] || fail "no $CTL"
+etcd_start
+ectl() { ETCDCTL_API=3 etcdctl --endpoints "$TABBY_DATASTORE_ENDPOINTS" "$@"; }
+apply() { "$CTL" --datastore-endpoints "$TABBY_DATASTORE_ENDPOINTS" apply -f - >/dev/null; }
+
+# tor <-veth-> h1; the tor also owns 198.19.200.5, the address of a workload on "h2".
+ns_add tor; TOR=$NS_LAST
+ns_add h1; H=$NS_LAST
+ip netns exec "$H" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$H" link add eth0 type veth peer name th1 netns "$TOR"
+ip -n "$TOR" addr add 198.18.0.1/24 dev th1
+ip -n "$TOR" addr add 198.19.200.5/32 dev th1
+ip -n "$TOR" link set th1 up
+ip -n "$TOR" link set lo up
+ip -n "$H" addr add 198.18.0.11/24 dev eth0
+ip -n "$H" link set eth0 up
+ip -n "$H" link set lo up
+ip -n "$H" route add default via 198.18.0.1 dev eth0
+ip -n "$TOR" route add 198.19.0.0/16 via 198.18.0.11
+
+ectl put /tabby/v1/ippools/default-ipv4-ippool \
+	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
+cat >"$T_TMP/felix.yaml" <<EOC
+nodeName: h1
+ipv4Address: 198.18.0.11/24
+datastoreEndpoints: "$TABBY_TEST_ETCD_UNIX"
+birdConfigFile: $T_TMP/bird.conf
+birdSocket: $T_TMP/bird.ctl
+resyncIntervalSecs: 600
+policyDataplane: nftables
+logSeverityScreen: Debug
+EOC
+TABBY_DATASTORE_ENDPOINTS=$TABBY_TEST_ETCD_UNIX ip netns exec "$H" "$FELIX" --config "$T_TMP/felix.yaml" >>"$T_TMP/felix.log" 2>&1 &
+FELIX_PID=$!
+track_pid "$FELIX_PID"
+trap 'rc=$?; [ $rc = 0 ] || { echo "--- felix.log"; tail -40 "$T_TMP/felix.log"; }; t_cleanup' EXIT
+
+check "felix claims a block" wait_for 20 bash -c "ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --prefix /tabby/v1/ipam/blocks/ | grep -q '\"host:h1\"'"
+BK=$(ectl get --prefix /tabby/v1/ipam/blocks/ | grep -B1 '"host:h1"' | grep '^/tabby' | head -1)
+BASE=$(basename "$BK" | sed 's/-[0-9]*$//')
+WEB=${BASE%.*}.$((${BASE##*.} + 2))
+
+# The local workload "web" (prod, app=web) by hand, as policy-lib.sh does.
+WIF=tby$(printf '%s' "prod.web" | sha1sum | cut -c1-11)
+ns_add web; WNS=$NS_LAST
+ip -n "$H" link add "$WIF" type veth peer name eth0 netns "$WNS"
+ip -n "$H" link set "$WIF" address ee:ee:ee:ee:ee:ee up
+ip -n "$WNS" addr add "$WEB/32" dev eth0
+ip -n "$WNS" link set eth0 up
+ip -n "$WNS" link set lo up
+ip -n "$WNS" route add 169.254.1.1/32 dev eth0 scope link
+ip -n "$WNS" route add default via 169.254.1.1 dev eth0
+MAC=$(ip -n "$WNS" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+wep() { # KEY-NAME NODE IP LABELS PORTS IFNAME MAC
+	ectl put "/tabby/v1/workloadendpoints/prod/$1" '{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"'$1'","namespace":"prod","labels":'"$4"'},"spec":{"orchestrator":"cni","node":"'$2'","containerID":"'$1'","endpoint":"eth0","interfaceName":"'$6'","mac":"'$7'","ipNetworks":["'$3'/32"],"ports":'"$5"'}}' >/dev/null
+}
+wep h1-cni-000000000001-eth0 h1 "$WEB" '{"app":"web"}' '[]' "$WIF" "$MAC"
+wait_for 10 bash -c "ip -n $H route show $WEB/32 | grep -q proto"
+
+cat >"$T_TMP/srv.py" <<'EOP'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64); print("ready", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"x"); c.close()
+EOP
+cat >"$T_TMP/conn.py" <<'EOP'
+import socket, sys
+s = socket.socket(); s.settimeout(1.0); s.bind((sys.argv[3], 0))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); sys.exit(0 if s.recv(1) == b"x" else 1)
+except OSError: sys.exit(1)
+EOP
+ip netns exec "$WNS" python3 "$T_TMP/srv.py" "$WEB" 80 >"$T_TMP/srv.log" 2>&1 &
+track_pid $!
+wait_for 5 grep -q ready "$T_TMP/srv.log"
+can() { ip netns exec "$TOR" python3 "$T_TMP/conn.py" "$WEB" 80 198.19.200.5; }
+cannot() { ! can; }
+
+cat <<EOF | apply
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: web, namespace: prod}
+spec:
+  selector: app == 'web'
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source: {selector: app == 'client'}
+    destination: {ports: [80]}
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [http-alt]}
+EOF
+check "policy in the kernel" wait_for 20 bash -c "ip netns exec $H nft list table inet tabby | grep -q \"client'\""
+check "default deny: 198.19.200.5 (no endpoint yet) -> web:80" wait_for 10 cannot
+# The selector set of "app == 'client'" and the named-port set of http-alt, by their comments.
+set_of() { ip netns exec "$H" nft list table inet tabby | awk -v pat="$1" -v pfx="$2" '
+	/^\tset / { name = $2 } index($0, pat) && index(name, pfx) == 1 { print name; exit }'; }
+SEL=$(set_of "'client'" s4-)
+[ -n "$SEL" ] || fail "no s4- set for app == 'client'"
+in_set() { ip netns exec "$H" nft list set inet tabby "$1" | grep -q -- "$2"; }
+
+wep h2-cni-00000000000a-eth0 h2 198.19.200.5 '{"app":"client"}' '[]' tbyremote0001 ee:ee:ee:00:00:01
+check "remote endpoint 198.19.200.5 in set $SEL" wait_for 10 in_set "$SEL" '198\.19\.200\.5\b'
+check "remote client allowed by the kernel set: 198.19.200.5 -> web:80" wait_for 10 can
+check "neighbour 198.19.200.4 is not in $SEL" bash -c "! ip netns exec $H nft get element inet tabby $SEL '{ 198.19.200.4 }' >/dev/null 2>&1"
+check "neighbour 198.19.200.6 is not in $SEL" bash -c "! ip netns exec $H nft get element inet tabby $SEL '{ 198.19.200.6 }' >/dev/null 2>&1"
+
+# A remote endpoint with a named port lands in the p4- set (concatenated key).
+wep h2-cni-00000000000b-eth0 h2 198.19.200.9 '{"app":"db"}' '[{"name":"http-alt","protocol":"TCP","port":8080}]' tbyremote0002 ee:ee:ee:00:00:02
+PS=$(ip netns exec "$H" nft list table inet tabby | sed -n 's/^\tset \(p4-[^ ]*\) {/\1/p' | head -1)
+[ -n "$PS" ] || fail "no p4- set for the named port"
+check "named port element in $PS" wait_for 10 in_set "$PS" '198\.19\.200\.9 \. tcp \. 8080'
+
+ectl del /tabby/v1/workloadendpoints/prod/h2-cni-00000000000a-eth0 >/dev/null
+check "deleted remote endpoint leaves $SEL" wait_for 10 bash -c "! ip netns exec $H nft list set inet tabby $SEL | grep -q '198\.19\.200\.5\b'"
+check "and its traffic is denied again" wait_for 10 cannot
+ectl del /tabby/v1/workloadendpoints/prod/h2-cni-00000000000b-eth0 >/dev/null
+check "named port element leaves $PS" wait_for 10 bash -c "! ip netns exec $H nft list set inet tabby $PS | grep -q '198\.19\.200\.9'"
+
+check "felix used the libnftnl element path" grep -q "sent via libnftnl netlink batch" "$T_TMP/felix.log"
+check "no fallback from the libnftnl path" bash -c "! grep -q 'libnftnl element batch failed' $T_TMP/felix.log"
+check "no table replace after the first apply" bash -c "! grep -q 'incremental nft transaction failed' $T_TMP/felix.log"
+kill -TERM "$FELIX_PID"; wait "$FELIX_PID"
+summary
