@@ -1,31 +1,10 @@
 # Shared body of policy-nft.t and policy-ipt.t: Calico policy enforced by tabby-felix with REAL
 # traffic between workload namespaces on one host (forward hook), from the ToR, and to the host.
 # Source it with BACKEND=nftables|iptables set.
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need_root
-command -v etcdctl >/dev/null || fail "etcdctl not installed"
-FELIX=$T_BUILD/felix/tabby-felix
-CTL=$T_BUILD/ctl/tabbyctl
-[ -x "$FELIX" ] || fail "no $FELIX"
-[ -x "$CTL" ] || fail "no $CTL"
-etcd_start
-ectl() { ETCDCTL_API=3 etcdctl --endpoints "$TABBY_DATASTORE_ENDPOINTS" "$@"; }
-apply() { "$CTL" --datastore-endpoints "$TABBY_DATASTORE_ENDPOINTS" apply -f - >/dev/null; }
+. "$(dirname "${BASH_SOURCE[0]}")/policy-setup.sh"
 
-# tor <-veth-> h1 (eth0 198.18.0.11/24); the tor also owns 198.18.0.2 (ipBlock tests).
-ns_add tor; TOR=$NS_LAST
-ns_add h1; H=$NS_LAST
-ip netns exec "$H" sysctl -qw net.ipv4.ip_forward=1
-ip -n "$H" link add eth0 type veth peer name th1 netns "$TOR"
-ip -n "$TOR" addr add 198.18.0.1/24 dev th1
-ip -n "$TOR" addr add 198.18.0.2/24 dev th1
-ip -n "$TOR" link set th1 up
-ip -n "$TOR" link set lo up
-ip -n "$H" addr add 198.18.0.11/24 dev eth0
-ip -n "$H" link set eth0 up
-ip -n "$H" link set lo up
-ip -n "$H" route add default via 198.18.0.1 dev eth0
-ip -n "$TOR" route add 198.19.0.0/16 via 198.18.0.11
+# The tor also owns 198.18.0.2 (ipBlock tests).
+policy_setup 198.18.0.2/24
 
 # Foreign nft objects that felix must never touch.
 ip netns exec "$H" nft -f - <<'EON'

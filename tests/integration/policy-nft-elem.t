@@ -3,31 +3,10 @@
 # tabby` as raw nf_tables element messages (libnftnl), not through libnftables. Checks the
 # elements in the kernel (nft list set), real traffic that depends on the interval elements,
 # the removal on delete, and felix's log naming the libnftnl path (and no fallback).
-. "$(dirname "$0")/lib.sh"
-need_root
-command -v etcdctl >/dev/null || fail "etcdctl not installed"
-FELIX=$T_BUILD/felix/tabby-felix
-CTL=$T_BUILD/ctl/tabbyctl
-[ -x "$FELIX" ] || fail "no $FELIX"
-[ -x "$CTL" ] || fail "no $CTL"
-etcd_start
-ectl() { ETCDCTL_API=3 etcdctl --endpoints "$TABBY_DATASTORE_ENDPOINTS" "$@"; }
-apply() { "$CTL" --datastore-endpoints "$TABBY_DATASTORE_ENDPOINTS" apply -f - >/dev/null; }
+. "$(dirname "$0")/policy-setup.sh"
 
-# tor <-veth-> h1; the tor also owns 198.19.200.5, the address of a workload on "h2".
-ns_add tor; TOR=$NS_LAST
-ns_add h1; H=$NS_LAST
-ip netns exec "$H" sysctl -qw net.ipv4.ip_forward=1
-ip -n "$H" link add eth0 type veth peer name th1 netns "$TOR"
-ip -n "$TOR" addr add 198.18.0.1/24 dev th1
-ip -n "$TOR" addr add 198.19.200.5/32 dev th1
-ip -n "$TOR" link set th1 up
-ip -n "$TOR" link set lo up
-ip -n "$H" addr add 198.18.0.11/24 dev eth0
-ip -n "$H" link set eth0 up
-ip -n "$H" link set lo up
-ip -n "$H" route add default via 198.18.0.1 dev eth0
-ip -n "$TOR" route add 198.19.0.0/16 via 198.18.0.11
+# The tor also owns 198.19.200.5, the address of a workload on "h2".
+policy_setup 198.19.200.5/32
 
 ectl put /tabby/v1/ippools/default-ipv4-ippool \
 	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
