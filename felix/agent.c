@@ -34,12 +34,12 @@
 
 #include "datastore/datastore.h"
 #include "felix/agent.h"
-#include "felix/bird.h"
+#include "felix/dataplane/bird/bird.h"
 #include "felix/calc/calc.h"
 #include "felix/health.h"
 #include "felix/metrics.h"
-#include "felix/policy.h"
-#include "felix/route-table.h"
+#include "felix/dataplane/policy/policy.h"
+#include "felix/dataplane/routes/routes.h"
 #include "ipam/ipam.h"
 #include "lib/log.h"
 #include "model/model.h"
@@ -57,7 +57,7 @@ struct agent {
 	struct route_table_nl *nl;
 	struct route_table *rt;
 	struct felix_bird bird;
-	struct felix_policy *policy; /* felix/policy.h */
+	struct felix_policy *policy; /* felix/dataplane/policy/policy.h */
 	struct felix_health health;  /* felix/health.h: read by the HTTP server */
 	struct felix_metrics metrics;
 	struct felix_health_server *http;

@@ -6,7 +6,7 @@
  * overridden one by one by environment variables TABBY_<KEY IN UPPER CASE> (TABBY_NODENAME,
  * TABBY_IPV4ADDRESS, ...; the datastore also by TABBY_DATASTORE_ENDPOINTS), in the manner of
  * Calico Felix's config loading (file < environment). Parsing is pure: the caller reads the file,
- * the environment and the hostname and passes them in (felix/calc/config.c).
+ * the environment and the hostname and passes them in (felix/config.c).
  */
 
 #include <stdbool.h>

@@ -26,7 +26,7 @@
  *          "pending" until this Node has an address in the datastore, "rejected" while BIRD
  *          refuses the config we want (it keeps running the previous one);
  *        - policy: the last policy apply succeeded; otherwise the error from felix's status file
- *          (felix/policy.h) when it can be read, and new local workloads fail closed meanwhile.
+ *          (felix/dataplane/policy/policy.h) when it can be read, and new local workloads fail closed meanwhile.
  *   GET /metrics    (prometheusMetricsHost:prometheusMetricsPort, default 127.0.0.1:9091, only
  *        with prometheusMetricsEnabled) the Prometheus text format 0.0.4 (felix/metrics.h).
  *
@@ -38,10 +38,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "felix/bird.h"
+#include "felix/dataplane/bird/bird.h"
 #include "felix/config.h"
 #include "felix/metrics.h"
-#include "felix/route-table.h"
+#include "felix/dataplane/routes/routes.h"
 #include "lib/macro.h"
 
 #define FELIX_LIVENESS_TIMEOUT_MS 30000
@@ -105,7 +105,7 @@ void felix_health_note_policy(struct felix_health *h, struct felix_metrics *m, i
 			      uint64_t retry_ms);
 
 /**
- * felix_health_bird_apply() - felix_bird_apply(@b, @model) (felix/bird.h), plus the bgp state
+ * felix_health_bird_apply() - felix_bird_apply(@b, @model) (felix/dataplane/bird/bird.h), plus the bgp state
  * and the felix_bird_reconfigure_total / felix_bird_config_rejected_total counters. struct
  * felix_bird does not report whether a file was written, so a rename over birdConfigFile is
  * recognised by its new inode.

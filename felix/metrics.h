@@ -23,7 +23,7 @@
  *   felix_local_endpoints                 gauge    WorkloadEndpoints on this node
  *   felix_remote_endpoints                gauge    WorkloadEndpoints on other nodes
  *   felix_policy_errors_total             counter  policy applies that left the last good rules
- *                                                  in place (felix/policy.h)
+ *                                                  in place (felix/dataplane/policy/policy.h)
  *   felix_bird_reconfigure_total          counter  successful `configure` commands to BIRD
  *   felix_bird_config_rejected_total      counter  rendered configs refused by `bird -p` or by
  *                                                  BIRD's `configure` (each distinct text once)

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "felix/route-table.h"
+#include "felix/dataplane/routes/routes.h"
 #include "lib/log.h"
 
 #define PROTO 81

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "felix/route-table.h"
+#include "felix/dataplane/routes/routes.h"
 
 #define PROTO 81
 #define RTPROT_STATIC_ 4

@@ -4,7 +4,7 @@
 /*
  * The host dataplane driver for workload routes, permanent neighbours and interface sysctls.
  *
- * The reconcile engine (felix/calc/route-sync.c, pure: it only calls through the ops seam) holds
+ * The reconcile engine (felix/dataplane/routes/sync.c, pure: it only calls through the ops seam) holds
  * the desired state and, on every apply, reads the kernel's actual state through the ops, then
  * marks and sweeps in the manner of BIRD's krt.c (init_scan -> got_route -> prune):
  *   - a desired route missing or different in the kernel is written with NLM_F_REPLACE;
@@ -13,7 +13,7 @@
  *     when they sit on a destination we want (that destination then stays pending);
  *   - permanent neighbour entries are managed only on interfaces named "tby*";
  *   - a desired item whose interface does not exist yet stays pending without blocking others.
- * The netlink backend (felix/dataplane/route-table.c) implements the ops with libnl-route-3.
+ * The netlink backend (felix/dataplane/routes/netlink.c) implements the ops with libnl-route-3.
  */
 
 #include <net/if.h>
@@ -129,7 +129,7 @@ int route_table_apply(struct route_table *rt, uint64_t now_ms,
 /** route_table_queue_resync() - rewrite every interface's sysctls on the next apply. */
 void route_table_queue_resync(struct route_table *rt);
 
-/** route_table_netlink_ops - the libnl-route-3 backend (felix/dataplane/route-table.c). */
+/** route_table_netlink_ops - the libnl-route-3 backend (felix/dataplane/routes/netlink.c). */
 extern const struct route_table_ops route_table_netlink_ops;
 
 struct route_table_nl;

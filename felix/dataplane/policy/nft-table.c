@@ -34,8 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "felix/dataplane/nft-elem.h"
-#include "felix/policy-dataplane.h"
+#include "felix/dataplane/policy/nft-elem.h"
+#include "felix/dataplane/policy/backend.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "felix/route-table.h"
+#include "felix/dataplane/routes/routes.h"
 #include "lib/log.h"
 
 struct neigh_key {

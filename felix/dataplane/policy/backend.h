@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * Policy dataplane drivers (felix/dataplane/nft-table.c, felix/dataplane/ipt-table.c): they
+ * Policy dataplane drivers (felix/dataplane/policy/nft-table.c, felix/dataplane/policy/ipt-table.c): they
  * take the text acl_render_nft()/acl_render_ipt() printed and put it into the kernel, touching
  * only tabby's own objects (table inet tabby; iptables chains and ipsets named "tby-...").
  * Apply order (STYLE.md 5.4): *_apply() creates/updates sets and runs the ruleset transaction;

@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "felix/policy-dataplane.h"
+#include "felix/dataplane/policy/backend.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 

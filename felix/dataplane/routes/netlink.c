@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "felix/route-table.h"
+#include "felix/dataplane/routes/routes.h"
 #include "lib/log.h"
 
 struct route_table_nl {

@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "felix/dataplane/nft-elem.h"
+#include "felix/dataplane/policy/nft-elem.h"
 #include "lib/log.h"
 
 #define TABLE_NAME "tabby"

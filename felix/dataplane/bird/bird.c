@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "bgp/bird-ctl.h"
-#include "felix/bird.h"
+#include "felix/dataplane/bird/bird.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 

@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * felix's policy pipeline (felix/dataplane/nft-policy.c): calc_policy_compute() (pure) ->
- * acl_render_nft()/acl_render_ipt() -> the chosen dataplane driver (felix/policy-dataplane.h),
+ * felix's policy pipeline (felix/dataplane/policy/policy.c): calc_policy_compute() (pure) ->
+ * acl_render_nft()/acl_render_ipt() -> the chosen dataplane driver (felix/dataplane/policy/backend.h),
  * with the failure handling of DESIGN.md "Policy" and STYLE.md 5.7: a policy that cannot be
  * compiled, rendered or loaded leaves the last good rules in the kernel, is logged with its
  * name, sets {"policy":{"ok":false,"error":"..."}} in the status file, and is retried with

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "felix/policy-dataplane.h"
+#include "felix/dataplane/policy/backend.h"
 #include "lib/macro.h"
 
 /**

@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "felix/calc/policy.h"
-#include "felix/policy-dataplane.h"
-#include "felix/policy.h"
+#include "felix/dataplane/policy/backend.h"
+#include "felix/dataplane/policy/policy.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
