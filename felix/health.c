@@ -6,9 +6,8 @@
  * mode, as tabby-docker does: we create each listening socket ourselves (for a real errno and
  * SOCK_CLOEXEC), hand it to MHD_start_daemon(MHD_USE_EPOLL), and put the daemons' epoll fds
  * into one epoll set of our own that the agent polls beside its signalfd and netlink monitor.
- * MHD_run() never blocks in this mode. The datastore watch does not expose its curl fds, so
- * while the agent sleeps in the watch it cannot see a probe arrive: felix_health_server_slice_ms()
- * bounds that sleep to FELIX_HEALTH_SLICE_MS, the worst-case added latency of an answer.
+ * MHD_run() never blocks in this mode. The agent polls that fd in its one poll() with the
+ * datastore watch's sockets, so a probe is answered as soon as it arrives.
  *
  * Handlers only read struct felix_health / felix_metrics; the only I/O at request time is
  * what a probe must observe now: a connect() to BIRD's control socket, the policy status file
@@ -32,105 +31,66 @@
 
 #include "datastore/datastore.h"
 #include "felix/health.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
-/* 20 ms: ~10 ms median added latency, 50 wake-ups a second of an otherwise idle agent. */
-#define FELIX_HEALTH_SLICE_MS 20
 #define FELIX_HEALTH_BIND_RETRY_MS 5000
 #define FELIX_HEALTH_MAX_CONNECTIONS 32
 #define FELIX_HEALTH_CONN_TIMEOUT_S 10
 #define FELIX_HEALTH_STATUS_MAX 65536
 
-uint64_t felix_health_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-uint64_t felix_health_now_ms(void)
-{
-	return felix_health_now_us() / 1000;
-}
-
 void felix_health_init(struct felix_health *h, const struct felix_config *cfg)
 {
 	*h = (struct felix_health){
-	    .loop_ms = felix_health_now_ms(),
+	    .loop_ms = clock_mono_ms(),
 	    .bird_socket = cfg->bird_socket,
 	    .status_file = cfg->status_file,
 	};
 }
 
-void felix_health_note_routes(struct felix_health *h, struct felix_metrics *m, int r,
-			      size_t n_routes, const struct route_table_stats *st)
+void felix_health_note_routes(struct felix_health *h, struct felix_metrics *m,
+			      const struct dp_stats *st, size_t n_routes)
 {
-	if (r < 0) {
+	m->apply_errors_total = st->errors;
+	if (st->last_error < 0) {
 		h->dataplane = FELIX_DATAPLANE_ERROR;
-		m->apply_errors_total++;
+		return;
+	}
+	if (st->applies == 0) {
 		return;
 	}
 	h->dataplane = FELIX_DATAPLANE_OK;
-	unsigned pending = st ? st->routes_pending : 0;
-	m->routes_pending = pending;
-	m->routes_programmed = n_routes > pending ? n_routes - pending : 0;
+	m->routes_pending = st->pending;
+	m->routes_programmed = n_routes > st->pending ? n_routes - st->pending : 0;
 }
 
-void felix_health_note_policy(struct felix_health *h, struct felix_metrics *m, int r,
-			      uint64_t retry_ms)
+void felix_health_note_policy(struct felix_health *h, struct felix_metrics *m,
+			      const struct dp_stats *st)
 {
+	m->policy_errors_total = st->errors;
+	if (st->applies == 0) {
+		return;
+	}
 	h->policy_applied = true;
-	if (r < 0) {
-		h->policy_error = r;
-		m->policy_errors_total++;
-	} else if (retry_ms == 0) {
-		h->policy_error = 0;
-	}
+	h->policy_error = st->last_error;
 }
 
-/* FNV-1a: recognises a new rejected text without keeping a copy of the old one. */
-static uint64_t text_hash(const char *s)
+void felix_health_note_bird(struct felix_health *h, struct felix_metrics *m,
+			    const struct dp_bird *b)
 {
-	uint64_t x = 0xcbf29ce484222325ULL;
-	for (; *s; s++) {
-		x = (x ^ (unsigned char)*s) * 0x100000001b3ULL;
-	}
-	return x;
-}
-
-int felix_health_bird_apply(struct felix_health *h, struct felix_metrics *m, struct felix_bird *b,
-			    const struct bgp_model *model)
-{
-	struct stat st0, st1;
-	bool had = stat(b->conf_path, &st0) == 0;
-	bool pending0 = b->configure_pending;
-	uint64_t rejected0 = b->rejected ? text_hash(b->rejected) : 0;
-
-	int r = felix_bird_apply(b, model);
-
-	bool wrote = stat(b->conf_path, &st1) == 0 &&
-		     (!had || st1.st_ino != st0.st_ino || st1.st_dev != st0.st_dev);
-	bool told = pending0 || wrote; /* a configure was due in this call */
-	if (r == 0) {
-		h->bgp = FELIX_BGP_OK;
-		if (told) {
-			m->bird_reconfigure_total++;
-		}
-	} else if (r == 1) {
-		h->bgp = FELIX_BGP_NOT_RUNNING;
-	} else if (r == -EINVAL) {
-		h->bgp = FELIX_BGP_REJECTED;
-		/* A new text refused by `bird -p`, or `configure` refused the file it was given.
-		 * The same text again is refused from memory and not counted twice. */
-		if ((b->rejected && text_hash(b->rejected) != rejected0) ||
-		    (told && !b->configure_pending)) {
-			m->bird_config_rejected_total++;
-		}
-	} else {
-		h->bgp = FELIX_BGP_ERROR;
-	}
-	return r;
+	static const enum felix_bgp_state map[] = {
+	    [DP_BIRD_PENDING] = FELIX_BGP_PENDING,
+	    [DP_BIRD_OK] = FELIX_BGP_OK,
+	    [DP_BIRD_NOT_RUNNING] = FELIX_BGP_NOT_RUNNING,
+	    [DP_BIRD_REJECTED] = FELIX_BGP_REJECTED,
+	    [DP_BIRD_ERROR] = FELIX_BGP_ERROR,
+	};
+	enum dp_bird_state s = dp_bird_state(b);
+	struct dp_bird_counters c = dp_bird_counters(b);
+	h->bgp = (size_t)s < ELEMENTSOF(map) ? map[s] : FELIX_BGP_ERROR;
+	m->bird_reconfigure_total = c.reconfigured;
+	m->bird_config_rejected_total = c.rejected;
 }
 
 /* ---- request handling ---- */
@@ -316,7 +276,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("only GET and HEAD\n"),
 			     "text/plain; charset=utf-8");
 	}
-	uint64_t now = felix_health_now_ms();
+	uint64_t now = clock_mono_ms();
 	if (l->health && strcmp(url, "/liveness") == 0) {
 		int st = liveness(s->h, now, &body);
 		return reply(conn, (unsigned)st, body, "application/json");
@@ -465,7 +425,7 @@ int felix_health_server_new(const struct felix_config *cfg, const struct felix_h
 			return r;
 		}
 	}
-	uint64_t now = felix_health_now_ms();
+	uint64_t now = clock_mono_ms();
 	for (size_t i = 0; i < s->n; i++) {
 		s->l[i].server = s;
 		s->l[i].mhd_epfd = -1;
@@ -480,20 +440,27 @@ int felix_health_server_fd(const struct felix_health_server *s)
 	return s ? s->epfd : -1;
 }
 
-int felix_health_server_slice_ms(const struct felix_health_server *s)
+int felix_health_server_timeout_ms(const struct felix_health_server *s, uint64_t now_ms)
 {
 	if (!s || s->n == 0) {
 		return -1;
 	}
-	int slice = FELIX_HEALTH_SLICE_MS;
+	int64_t t = -1;
 	for (size_t i = 0; i < s->n; i++) {
-		MHD_UNSIGNED_LONG_LONG t;
-		if (s->l[i].mhd && MHD_get_timeout(s->l[i].mhd, &t) == MHD_YES &&
-		    t < (MHD_UNSIGNED_LONG_LONG)slice) {
-			slice = (int)t;
+		MHD_UNSIGNED_LONG_LONG mt;
+		int64_t li = -1;
+		if (!s->l[i].mhd) {
+			li = s->l[i].next_bind_ms > now_ms
+				 ? (int64_t)(s->l[i].next_bind_ms - now_ms)
+				 : 0;
+		} else if (MHD_get_timeout(s->l[i].mhd, &mt) == MHD_YES) {
+			li = mt > INT32_MAX ? INT32_MAX : (int64_t)mt;
+		}
+		if (li >= 0 && (t < 0 || li < t)) {
+			t = li;
 		}
 	}
-	return slice;
+	return (int)t;
 }
 
 void felix_health_server_run(struct felix_health_server *s, uint64_t now_ms)
@@ -509,7 +476,7 @@ void felix_health_server_run(struct felix_health_server *s, uint64_t now_ms)
 	}
 	/* One MHD_run() accepts, the next reads the request (already in the socket buffer), the
 	 * next may write the answer: run while the epoll set has something, a few rounds at most,
-	 * so that a probe is answered in this call rather than after more watch slices. */
+	 * so that a probe is answered in this call rather than after another poll(). */
 	for (int round = 0; round < 8; round++) {
 		for (size_t i = 0; i < s->n; i++) {
 			if (s->l[i].mhd) {
@@ -518,7 +485,7 @@ void felix_health_server_run(struct felix_health_server *s, uint64_t now_ms)
 		}
 		struct epoll_event ev[2];
 		if (epoll_wait(s->epfd, ev, (int)ELEMENTSOF(ev), 0) <= 0 &&
-		    felix_health_server_slice_ms(s) > 0) {
+		    felix_health_server_timeout_ms(s, now_ms) != 0) {
 			break;
 		}
 	}

@@ -38,10 +38,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "felix/dataplane/bird/bird.h"
 #include "felix/config.h"
+#include "felix/dataplane/bird/bird.h"
 #include "felix/metrics.h"
-#include "felix/dataplane/routes/routes.h"
+#include "felix/dataplane/driver.h"
 #include "lib/macro.h"
 
 #define FELIX_LIVENESS_TIMEOUT_MS 30000
@@ -80,39 +80,27 @@ struct felix_health {
 /** felix_health_init() - initial state (everything pending) for the agent of @cfg (borrowed). */
 void felix_health_init(struct felix_health *h, const struct felix_config *cfg);
 
-/** felix_health_now_ms() - CLOCK_MONOTONIC in ms, the clock of felix_health.loop_ms. */
-uint64_t felix_health_now_ms(void);
-
-/** felix_health_now_us() - CLOCK_MONOTONIC in microseconds, for felix_metrics durations. */
-uint64_t felix_health_now_us(void);
+/**
+ * felix_health_note_routes() - the routes driver's stats after an apply (@st, borrowed) and the
+ * number of desired routes @n_routes (calc_desired.n_routes). Updates the dataplane state,
+ * felix_routes_programmed/pending and felix_apply_errors_total.
+ */
+void felix_health_note_routes(struct felix_health *h, struct felix_metrics *m,
+			      const struct dp_stats *st, size_t n_routes);
 
 /**
- * felix_health_note_routes() - the result of one route programming pass.
- * @r: route_table_apply()'s return (0 all in place, 1 something pending) or the negative errno
- *     of the calculation or of the route apply; on < 0 @n_routes and @st are ignored.
- * @n_routes: desired routes (calc_desired.n_routes); @st: what the apply did (may be NULL).
- * Updates the dataplane state, felix_routes_programmed/pending and felix_apply_errors_total.
+ * felix_health_note_policy() - the policy driver's stats after an apply: the policy state of
+ * /readiness and felix_policy_errors_total.
  */
-void felix_health_note_routes(struct felix_health *h, struct felix_metrics *m, int r,
-			      size_t n_routes, const struct route_table_stats *st);
+void felix_health_note_policy(struct felix_health *h, struct felix_metrics *m,
+			      const struct dp_stats *st);
 
 /**
- * felix_health_note_policy() - the result @r of felix_policy_apply(); @retry_ms its
- * felix_policy_next_retry_ms() afterwards (non-zero while a failure is pending, which a later
- * no-op apply returning 0 does not clear). Counts felix_policy_errors_total.
+ * felix_health_note_bird() - BIRD's state as the BIRD driver saw it in its last apply (no file
+ * system guesses), plus felix_bird_reconfigure_total / felix_bird_config_rejected_total.
  */
-void felix_health_note_policy(struct felix_health *h, struct felix_metrics *m, int r,
-			      uint64_t retry_ms);
-
-/**
- * felix_health_bird_apply() - felix_bird_apply(@b, @model) (felix/dataplane/bird/bird.h), plus the bgp state
- * and the felix_bird_reconfigure_total / felix_bird_config_rejected_total counters. struct
- * felix_bird does not report whether a file was written, so a rename over birdConfigFile is
- * recognised by its new inode.
- * Return: what felix_bird_apply() returned.
- */
-int felix_health_bird_apply(struct felix_health *h, struct felix_metrics *m, struct felix_bird *b,
-			    const struct bgp_model *model);
+void felix_health_note_bird(struct felix_health *h, struct felix_metrics *m,
+			    const struct dp_bird *b);
 
 struct felix_health_server;
 
@@ -133,11 +121,11 @@ int felix_health_server_new(const struct felix_config *cfg, const struct felix_h
 int felix_health_server_fd(const struct felix_health_server *s);
 
 /**
- * felix_health_server_slice_ms() - how long the caller may block in something that does not
- * poll felix_health_server_fd() (the datastore watch slice) and still answer a probe promptly:
- * FELIX_HEALTH_SLICE_MS, 0 when libmicrohttpd has work ready, or -1 without a server.
+ * felix_health_server_timeout_ms() - how long the caller's poll() may sleep before
+ * felix_health_server_run() must run again (libmicrohttpd's connection timeouts, a listener
+ * bind retry): 0 when work is ready, -1 when there is no deadline (or no server).
  */
-int felix_health_server_slice_ms(const struct felix_health_server *s);
+int felix_health_server_timeout_ms(const struct felix_health_server *s, uint64_t now_ms);
 
 /**
  * felix_health_server_run() - accept and answer whatever is ready, without blocking; retry

@@ -10,7 +10,14 @@
  * (BGPPeer password.file) is read here, in the I/O layer, into a copy of the model; neither the
  * password nor the file's contents are ever logged.
  * BIRD may not be running yet (the lab starts it after felix wrote the first file): then the
- * file is simply left for BIRD to read at start, and `configure` is retried on the next apply.
+ * file is simply left for BIRD to read at start, and `configure` is retried every
+ * DP_BIRD_RETRY_MS.
+ *
+ * As a driver (felix/dataplane/driver.h): set_desired() renders the text in memory (password
+ * files are read there, since the text must carry them); apply() compares it with what the file
+ * holds (read from disk on the first apply and after a queued resync, otherwise known from our
+ * own last write), and writes, checks and configures only when the bytes differ. BIRD's state
+ * for /readiness comes from these results, not from the file system.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +28,8 @@
 #include <unistd.h>
 
 #include "bgp/bird-ctl.h"
+#include "felix/dataplane/driver.h"
+#include "lib/clock.h"
 #include "felix/dataplane/bird/bird.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
@@ -93,32 +102,72 @@ static int write_tmp(const char *path, const char *text, size_t len, char **ret_
 	return 0;
 }
 
-static int configure(struct felix_bird *b)
+#define DP_BIRD_RETRY_MS 2000
+
+struct dp_bird {
+	char *conf_path;
+	char *binary;
+	char *socket;
+	char *want; /* rendered text of the desired model; NULL = no model yet */
+	size_t want_len;
+	char *have; /* what the file holds as far as we know; NULL = unknown/absent */
+	size_t have_len;
+	bool have_known;	/* @have reflects the file (read or written by us) */
+	bool configure_pending; /* the file changed but BIRD has not taken it yet */
+	bool told_not_running;	/* "BIRD is not running" was logged at info already */
+	char *rejected;		/* the last text BIRD refused (not retried until it changes) */
+	enum dp_bird_state state;
+	struct dp_bird_counters counters;
+	int desired_error; /* set_desired's render failure, reported by apply */
+};
+
+int dp_bird_new(const struct dp_bird_config *cfg, struct dp_bird **ret)
 {
-	_cleanup_free_ char *msg = NULL;
-	int r = bird_ctl_configure(b->socket, b->conf_path, &msg);
-	if (r >= 0) {
-		b->configure_pending = false;
-		b->told_not_running = false;
-		log_info("BIRD reconfigured from %s", b->conf_path);
-		return 0;
+	_cleanup_(dp_bird_freep) struct dp_bird *b = calloc(1, sizeof(*b));
+	if (!b) {
+		return -ENOMEM;
 	}
-	if (r == -ECONNREFUSED || r == -ENOENT) {
-		/* Said once at info; the retries at each apply are quiet. */
-		log_internal(b->told_not_running ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, 0,
-			     "BIRD is not running on %s yet; it will read %s when it starts",
-			     b->socket, b->conf_path);
-		b->told_not_running = true;
-		return 1;
+	b->conf_path = strdup(cfg->conf_path);
+	b->binary = strdup(cfg->binary);
+	b->socket = strdup(cfg->socket);
+	if (!b->conf_path || !b->binary || !b->socket) {
+		return -ENOMEM;
 	}
-	if (r == -EINVAL) {
-		log_error("BIRD refused to reconfigure from %s: %s", b->conf_path,
-			  msg ? msg : "no reason given");
-		b->configure_pending = false;
-		return r;
+	b->state = DP_BIRD_PENDING;
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+struct dp_bird *dp_bird_free(struct dp_bird *b)
+{
+	if (!b) {
+		return NULL;
 	}
-	log_warn_errno(r, "BIRD configure on %s failed, will retry: %m", b->socket);
-	return 1;
+	free(b->conf_path);
+	free(b->binary);
+	free(b->socket);
+	if (b->want) {
+		explicit_bzero(b->want, b->want_len); /* may hold passwords */
+	}
+	free(b->want);
+	if (b->have) {
+		explicit_bzero(b->have, b->have_len);
+	}
+	free(b->have);
+	free(b->rejected);
+	free(b);
+	return NULL;
+}
+
+static void set_have(struct dp_bird *b, char *text, size_t len)
+{
+	if (b->have) {
+		explicit_bzero(b->have, b->have_len);
+	}
+	free(b->have);
+	b->have = text;
+	b->have_len = len;
+	b->have_known = true;
 }
 
 /* Password files: the first line of the file, without its line end. Return 0 or -errno. */
@@ -195,42 +244,79 @@ static void passwords_free(char **pw, size_t n)
 	free(pw);
 }
 
-int felix_bird_apply(struct felix_bird *b, const struct bgp_model *model)
+int dp_bird_set_desired(struct dp_bird *b, const struct bgp_model *model)
 {
 	_cleanup_strbuf_ struct strbuf sb = {0};
-	_cleanup_free_ char *cur = NULL, *tmp = NULL, *msg = NULL;
 	_cleanup_free_ struct bgp_peer *peers = NULL;
 	char **pw = NULL;
-	struct bgp_model copy = *model;
-	const struct bgp_model *m = &copy;
-	size_t cur_len = 0;
 	int r;
 
+	if (!model) {
+		return 0; /* no model yet: keep whatever the file holds */
+	}
+	struct bgp_model copy = *model;
 	r = resolve_passwords(model, &peers, &pw);
 	if (peers) {
 		copy.peers = peers;
 	}
 	if (r >= 0) {
-		r = bird_conf_render(m, &sb);
-	} else {
-		/* logged; keep the running config rather than drop the session's protection */
-		passwords_free(pw, model->n_peers);
-		return r;
+		r = bird_conf_render(&copy, &sb);
+		if (r < 0) {
+			log_error_errno(r, "cannot render bird.conf (keeping the running one): %m");
+		}
 	}
 	passwords_free(pw, model->n_peers);
+	b->desired_error = r < 0 ? r : 0;
 	if (r < 0) {
-		return log_error_errno(r, "cannot render bird.conf (keeping the running one): %m");
+		return r; /* logged; keep the running config and its session protection */
 	}
-	const char *text = strbuf_cstr(&sb);
-	cur = read_file(b->conf_path, &cur_len);
-	if (cur && cur_len == sb.len && memcmp(cur, text, sb.len) == 0) {
-		return b->configure_pending ? configure(b) : 0;
+	if (b->want && b->want_len == sb.len && memcmp(b->want, sb.buf, sb.len) == 0) {
+		return 0;
 	}
-	if (b->rejected && strcmp(b->rejected, text) == 0) {
-		return -EINVAL;
+	if (b->want) {
+		explicit_bzero(b->want, b->want_len);
 	}
+	free(b->want);
+	b->want_len = sb.len;
+	b->want = strbuf_steal(&sb);
+	return b->want ? 1 : -ENOMEM;
+}
 
-	r = write_tmp(b->conf_path, text, sb.len, &tmp);
+static int configure(struct dp_bird *b)
+{
+	_cleanup_free_ char *msg = NULL;
+	int r = bird_ctl_configure(b->socket, b->conf_path, &msg);
+	if (r >= 0) {
+		b->configure_pending = false;
+		b->told_not_running = false;
+		b->counters.reconfigured++;
+		log_info("BIRD reconfigured from %s", b->conf_path);
+		return 0;
+	}
+	if (r == -ECONNREFUSED || r == -ENOENT) {
+		/* Said once at info; the retries are quiet. */
+		log_internal(b->told_not_running ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, 0,
+			     "BIRD is not running on %s yet; it will read %s when it starts",
+			     b->socket, b->conf_path);
+		b->told_not_running = true;
+		return 1;
+	}
+	if (r == -EINVAL) {
+		log_error("BIRD refused to reconfigure from %s: %s", b->conf_path,
+			  msg ? msg : "no reason given");
+		b->configure_pending = false;
+		b->counters.rejected++;
+		return r;
+	}
+	log_warn_errno(r, "BIRD configure on %s failed, will retry: %m", b->socket);
+	return 1;
+}
+
+/* Write @b->want beside the file, check it with `bird -p`, rename it over the file. */
+static int write_checked(struct dp_bird *b)
+{
+	_cleanup_free_ char *tmp = NULL, *msg = NULL;
+	int r = write_tmp(b->conf_path, b->want, b->want_len, &tmp);
 	if (r < 0) {
 		return log_error_errno(r, "cannot write a temporary file beside %s: %m",
 				       b->conf_path);
@@ -240,7 +326,8 @@ int felix_bird_apply(struct felix_bird *b, const struct bgp_model *model)
 		unlink(tmp);
 		if (r == -EINVAL) {
 			free(b->rejected);
-			b->rejected = strdup(text);
+			b->rejected = strdup(b->want);
+			b->counters.rejected++;
 			log_error("BIRD rejects the rendered config, keeping %s: %s", b->conf_path,
 				  msg ? msg : "no reason given");
 			return r;
@@ -254,14 +341,118 @@ int felix_bird_apply(struct felix_bird *b, const struct bgp_model *model)
 	}
 	free(b->rejected);
 	b->rejected = NULL;
-	log_info("wrote %s (%zu bytes, %zu peers, %zu blocks)", b->conf_path, sb.len, m->n_peers,
-		 m->n_blocks);
+	char *copy = malloc(b->want_len + 1);
+	if (copy) {
+		memcpy(copy, b->want, b->want_len + 1);
+		set_have(b, copy, b->want_len);
+	} else {
+		set_have(b, NULL, 0);
+		b->have_known = false;
+	}
+	log_info("wrote %s (%zu bytes)", b->conf_path, b->want_len);
 	b->configure_pending = true;
-	return configure(b);
+	return 0;
 }
 
-void felix_bird_done(struct felix_bird *b)
+/* 0 in place and told, 1 BIRD not reachable (retry), or a negative errno. */
+static int bird_apply_once(struct dp_bird *b, unsigned *changed)
 {
-	free(b->rejected);
-	b->rejected = NULL;
+	if (b->desired_error < 0) {
+		return b->desired_error;
+	}
+	if (!b->want) {
+		return 0;
+	}
+	if (!b->have_known) {
+		size_t len = 0;
+		char *cur = read_file(b->conf_path, &len);
+		set_have(b, cur, len);
+	}
+	if (!(b->have && b->have_len == b->want_len &&
+	      memcmp(b->have, b->want, b->want_len) == 0)) {
+		if (b->rejected && strcmp(b->rejected, b->want) == 0) {
+			return -EINVAL;
+		}
+		int r = write_checked(b);
+		if (r < 0) {
+			return r;
+		}
+		(*changed)++;
+	}
+	if (!b->configure_pending) {
+		return 0;
+	}
+	int r = configure(b);
+	if (r == 0) {
+		(*changed)++;
+	}
+	return r;
+}
+
+static int64_t bird_apply(void *d, uint64_t now_ms, struct dp_stats *st)
+{
+	struct dp_bird *b = d;
+	unsigned changed = 0;
+	uint64_t t0 = clock_mono_us();
+	int r = bird_apply_once(b, &changed);
+
+	st->applies++;
+	st->objects_changed += changed;
+	st->last_duration_us = clock_mono_us() - t0;
+	st->pending = r == 1;
+	st->in_sync = r == 0 && b->want;
+	st->last_error = r < 0 ? r : 0;
+	if (r < 0) {
+		st->errors++;
+		snprintf(st->error, sizeof(st->error), "%s",
+			 r == -EINVAL ? "BIRD rejected the rendered configuration"
+				      : "bird.conf could not be rendered or written");
+	} else if (r == 1) {
+		snprintf(st->error, sizeof(st->error), "BIRD is not running on %s", b->socket);
+	} else {
+		st->error[0] = '\0';
+		st->last_ok_ms = now_ms;
+	}
+	if (!b->want && r == 0) {
+		b->state = DP_BIRD_PENDING;
+	} else if (r == 0) {
+		b->state = DP_BIRD_OK;
+	} else if (r == 1) {
+		b->state = DP_BIRD_NOT_RUNNING;
+	} else if (r == -EINVAL) {
+		b->state = DP_BIRD_REJECTED;
+	} else {
+		b->state = DP_BIRD_ERROR;
+	}
+	/* BIRD not reachable: it reads the file when it starts; tell it again in a while. A
+	 * render/write error is retried at the same pace (a password file may appear). */
+	return r == 0 || r == -EINVAL ? DP_IDLE : DP_BIRD_RETRY_MS;
+}
+
+static void bird_queue_resync(void *d)
+{
+	struct dp_bird *b = d;
+	b->have_known = false; /* re-read the file: someone may have edited it */
+}
+
+static void bird_free(void *d)
+{
+	dp_bird_free(d);
+}
+
+const struct dp_driver_ops dp_bird_ops = {
+    .name = "bird",
+    .apply = bird_apply,
+    .queue_resync = bird_queue_resync,
+    .free = bird_free,
+};
+
+enum dp_bird_state dp_bird_state(const struct dp_bird *b)
+{
+	return b ? b->state : DP_BIRD_PENDING;
+}
+
+struct dp_bird_counters dp_bird_counters(const struct dp_bird *b)
+{
+	return b ? b->counters : (struct dp_bird_counters){0};
 }
