@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * DOC: nftables renderer (IR -> one `nft -f` script for table inet tabby)
+ * DOC: nftables renderer (IR -> nft_prog -> one `nft -f` script for table inet tabby)
+ *
+ * The IR is first built into a struct nft_prog (acl/nft-prog.h): the builders here are the
+ * only place that knows the layout below; nft_prog_format() prints it and
+ * felix/dataplane/policy/nft-build.c sends the same program to the kernel as libnftnl objects.
  *
  * Transaction: the script starts with `table inet tabby` (create if missing), `delete table
  * inet tabby`, then the full definition. nft runs a file as one netlink batch, so the kernel
@@ -18,6 +22,12 @@
  *       discovery accept (input/output); then dispatch. input: from-workload chains, then
  *       defaultEndpointToHostAction for wl-ifaces (Drop: drop, Accept: accept, Return:
  *       continue), then host endpoints. output: to-workload chains, then host endpoints.
+ *       Fail closed (issue 8): right after the workload dispatch, a packet from (forward,
+ *       input) or to (forward, output) a "tby*" interface that is not in wl-ifaces is
+ *       dropped, as Calico drops traffic of a workload interface it has not programmed yet.
+ *       The check cannot be a bare `iifname "tby*" drop`: an endpoint chain that allows
+ *       returns to the base chain (forward must still run the to-workload chain), so
+ *       "dispatched" is "in wl-ifaces", whose elements are the keys of fw-/tw-dispatch.
  *   chain tby-{fw,tw,hi,ho}-<if>  one per endpoint and direction
  *   chain tby-p{i,e}-<id>    one per policy and direction, rules in order
  *   chain tby-r{i,e}-<id>    one per profile and direction
@@ -312,6 +322,18 @@ static int vmap(struct nft_prog_chain *c, enum nft_prog_side side, const char *m
 	return r < 0 ? r : nft_prog_chain_end_rule(c, NULL);
 }
 
+/* Fail closed: a "tby*" interface without a programmed endpoint (not in wl-ifaces) drops. */
+static int fail_closed(struct nft_prog_chain *c, enum nft_prog_side side)
+{
+	int r;
+
+	if ((r = st_str(c, NFT_PROG_S_IFNAME, NFT_PROG_EQ, 0, side, "tby*")) < 0 ||
+	    (r = st_str(c, NFT_PROG_S_IFNAME_SET, NFT_PROG_NEQ, 0, side, WL_IFACES)) < 0 ||
+	    (r = st_verdict(c, NFT_PROG_V_DROP)) < 0)
+		return r;
+	return nft_prog_chain_end_rule(c, "workload not programmed yet: fail closed");
+}
+
 static int cmp_rulesetp(const void *a, const void *b)
 {
 	const struct acl_ruleset *x = *(struct acl_ruleset *const *)a;
@@ -347,11 +369,13 @@ int nft_prog_build_base(struct nft_prog *p, struct acl_ruleset *const *rulesets,
 
 	if ((r = base_chain(p, "forward", NFT_PROG_HOOK_FORWARD, &c)) < 0 ||
 	    (r = vmap(c, NFT_PROG_SRC, "fw-dispatch")) < 0 ||
-	    (r = vmap(c, NFT_PROG_DST, "tw-dispatch")) < 0)
+	    (r = vmap(c, NFT_PROG_DST, "tw-dispatch")) < 0 ||
+	    (r = fail_closed(c, NFT_PROG_SRC)) < 0 || (r = fail_closed(c, NFT_PROG_DST)) < 0)
 		return r;
 
 	if ((r = base_chain(p, "input", NFT_PROG_HOOK_INPUT, &c)) < 0 ||
-	    (r = vmap(c, NFT_PROG_SRC, "fw-dispatch")) < 0)
+	    (r = vmap(c, NFT_PROG_SRC, "fw-dispatch")) < 0 ||
+	    (r = fail_closed(c, NFT_PROG_SRC)) < 0)
 		return r;
 	if (h->endpoint_to_host == ACL_E2H_DROP || h->endpoint_to_host == ACL_E2H_ACCEPT) {
 		bool drop = h->endpoint_to_host == ACL_E2H_DROP;
@@ -375,6 +399,7 @@ int nft_prog_build_base(struct nft_prog *p, struct acl_ruleset *const *rulesets,
 
 	if ((r = base_chain(p, "output", NFT_PROG_HOOK_OUTPUT, &c)) < 0 ||
 	    (r = vmap(c, NFT_PROG_DST, "tw-dispatch")) < 0 ||
+	    (r = fail_closed(c, NFT_PROG_DST)) < 0 ||
 	    (r = vmap(c, NFT_PROG_DST, "ho-dispatch")) < 0)
 		return r;
 	if (wild) {
