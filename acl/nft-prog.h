@@ -42,10 +42,11 @@
 #include "lib/macro.h"
 #include "lib/strbuf.h"
 
-#define NFT_PROG_TABLE "tabby"	 /* family inet */
-#define NFT_PROG_NAME_MAX 32	 /* chain and set names incl. NUL ("tby-pi-<16 hex>" is 23) */
-#define NFT_PROG_IFNAME_MAX 16	 /* IFNAMSIZ: ifname keys are 16 bytes, zero padded */
-#define NFT_PROG_COMMENT_MAX 120 /* bytes kept of a comment (nft refuses > 128) */
+#define NFT_PROG_TABLE "tabby" /* family inet */
+#define NFT_PROG_NAME_MAX 32   /* chain and set names incl. NUL ("tby-pi-<16 hex>" is 23) */
+#define NFT_PROG_IFNAME_MAX 16 /* IFNAMSIZ: ifname keys are 16 bytes, zero padded */
+#define NFT_PROG_COMMENT_MAX \
+	127 /* bytes kept of a comment (the kernel/nft limit is 128 with NUL) */
 #define NFT_PROG_NO_COMMENT UINT32_MAX
 
 enum nft_prog_op {
