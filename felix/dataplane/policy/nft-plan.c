@@ -869,12 +869,12 @@ static int stage_incremental(struct nft_plan *p, const struct calc_policy *cp)
 			continue;
 		}
 		/* the element layout depends only on the set's kind and family */
-		struct nft_prog_set shape = {.type = x->set[0] == 'p' ? (x->set[1] == '4'
-									     ? NFT_PROG_T_IPV4_PROTO_PORT
-									     : NFT_PROG_T_IPV6_PROTO_PORT)
-						     : (x->set[1] == '4' ? NFT_PROG_T_IPV4
-									 : NFT_PROG_T_IPV6),
-					     .interval = x->set[0] != 'p'};
+		struct nft_prog_set shape = {
+		    .type = x->set[0] == 'p'
+				? (x->set[1] == '4' ? NFT_PROG_T_IPV4_PROTO_PORT
+						    : NFT_PROG_T_IPV6_PROTO_PORT)
+				: (x->set[1] == '4' ? NFT_PROG_T_IPV4 : NFT_PROG_T_IPV6),
+		    .interval = x->set[0] != 'p'};
 		struct nft_delta_elem e = member_elem(&shape, &x->m);
 		r = nft_delta_elem(p->eng, x->set, &e, x->add);
 	}
