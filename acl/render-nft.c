@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * DOC: nftables renderer (IR -> one `nft -f` script for table inet tabby)
+ * DOC: nftables renderer (IR -> nft_prog -> one `nft -f` script for table inet tabby)
+ *
+ * The IR is first built into a struct nft_prog (acl/nft-prog.h): the builders here are the
+ * only place that knows the layout below; nft_prog_format() prints it and
+ * felix/dataplane/policy/nft-build.c sends the same program to the kernel as libnftnl objects.
  *
  * Transaction: the script starts with `table inet tabby` (create if missing), `delete table
  * inet tabby`, then the full definition. nft runs a file as one netlink batch, so the kernel
@@ -18,6 +22,12 @@
  *       discovery accept (input/output); then dispatch. input: from-workload chains, then
  *       defaultEndpointToHostAction for wl-ifaces (Drop: drop, Accept: accept, Return:
  *       continue), then host endpoints. output: to-workload chains, then host endpoints.
+ *       Fail closed (issue 8): right after the workload dispatch, a packet from (forward,
+ *       input) or to (forward, output) a "tby*" interface that is not in wl-ifaces is
+ *       dropped, as Calico drops traffic of a workload interface it has not programmed yet.
+ *       The check cannot be a bare `iifname "tby*" drop`: an endpoint chain that allows
+ *       returns to the base chain (forward must still run the to-workload chain), so
+ *       "dispatched" is "in wl-ifaces", whose elements are the keys of fw-/tw-dispatch.
  *   chain tby-{fw,tw,hi,ho}-<if>  one per endpoint and direction
  *   chain tby-p{i,e}-<id>    one per policy and direction, rules in order
  *   chain tby-r{i,e}-<id>    one per profile and direction
@@ -42,151 +52,426 @@
  * endpoint's policies, and address matches are set lookups.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl/nft-prog.h"
 #include "acl/render-internal.h"
 
 /* nft refuses comments longer than 128 bytes (NFTNL_UDATA_COMMENT_MAXLEN). */
 #define NFT_COMMENT_MAX 120
 
-struct out {
-	struct strbuf *sb;
-	int r;
-};
+#define WL_IFACES "wl-ifaces"
 
-_printf_(2, 3) static void P(struct out *o, const char *fmt, ...)
+static enum nft_prog_fam fam_of(int family)
 {
-	va_list ap;
-	int r;
-
-	if (o->r < 0)
-		return;
-	va_start(ap, fmt);
-	r = strbuf_vprintf(o->sb, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		o->r = r;
+	return family == AF_INET6 ? NFT_PROG_FAM_IPV6 : NFT_PROG_FAM_IPV4;
 }
 
-/* Selector text inside a double-quoted nft/iptables comment: '"' becomes '\'', at most @max. */
-static void put_comment_text(struct out *o, const char *text, size_t max)
+/* Statement helpers: each appends one statement to the open rule of @c. */
+static int st(struct nft_prog_chain *c, uint8_t type, uint8_t op, uint8_t fam, uint8_t key,
+	      uint32_t value)
 {
-	for (size_t i = 0; text[i] && i < max; i++)
-		P(o, "%c", text[i] == '"' || text[i] == '\\' ? '\'' : text[i]);
+	struct nft_prog_stmt s = {.type = type, .op = op, .fam = fam, .key = key};
+
+	s.u.value = value;
+	return nft_prog_chain_add_stmt(c, s, NULL, 0);
 }
+
+static int st_ref(struct nft_prog_chain *c, uint8_t type, uint8_t op, uint8_t fam, uint8_t key,
+		  const void *data, size_t len)
+{
+	struct nft_prog_stmt s = {.type = type, .op = op, .fam = fam, .key = key};
+
+	return nft_prog_chain_add_stmt(c, s, data, len);
+}
+
+static int st_str(struct nft_prog_chain *c, uint8_t type, uint8_t op, uint8_t fam, uint8_t key,
+		  const char *str)
+{
+	return st_ref(c, type, op, fam, key, str, strlen(str) + 1);
+}
+
+static int st_icmp(struct nft_prog_chain *c, uint8_t type, uint8_t op, uint8_t fam, int itype,
+		   int code)
+{
+	struct nft_prog_stmt s = {.type = type, .op = op, .fam = fam};
+
+	s.u.icmp.type = (uint8_t)itype;
+	s.u.icmp.code = (uint8_t)code;
+	return nft_prog_chain_add_stmt(c, s, NULL, 0);
+}
+
+static int st_mark_test(struct nft_prog_chain *c, uint32_t mask, uint32_t value)
+{
+	struct nft_prog_stmt s = {.type = NFT_PROG_S_MARK_TEST, .op = NFT_PROG_EQ};
+
+	s.u.mark.mask = mask;
+	s.u.mark.value = value;
+	return nft_prog_chain_add_stmt(c, s, NULL, 0);
+}
+
+static int st_verdict(struct nft_prog_chain *c, enum nft_prog_verdict v)
+{
+	return st(c, NFT_PROG_S_VERDICT, NFT_PROG_EQ, NFT_PROG_FAM_NONE, (uint8_t)v, 0);
+}
+
+static int st_jump(struct nft_prog_chain *c, const char *chain)
+{
+	return st_str(c, NFT_PROG_S_VERDICT, NFT_PROG_EQ, NFT_PROG_FAM_NONE, NFT_PROG_V_JUMP,
+		      chain);
+}
+
+/* ---- names ---- */
 
 static char set_letter(const struct acl_set *s)
 {
 	return s->kind == ACL_SET_SELECTOR ? 's' : s->kind == ACL_SET_NETS ? 'n' : 'p';
 }
 
-static void put_addr_elem(struct out *o, const struct ip_prefix *p)
+void nft_prog_set_name(const struct acl_set *s, int family, char buf[static NFT_PROG_NAME_MAX])
 {
-	char buf[IP_PREFIX_STRLEN];
-
-	if (p->len == ip_addr_bits(p->addr.family))
-		P(o, "%s", ip_addr_format(&p->addr, buf));
-	else
-		P(o, "%s", ip_prefix_format(p, buf));
+	snprintf(buf, NFT_PROG_NAME_MAX, "%c%c-%s", set_letter(s), family == AF_INET ? '4' : '6',
+		 s->id);
 }
 
-static void emit_set(struct out *o, const struct acl_set *s, const struct acl_set_members *m,
-		     int fam)
+void nft_prog_policy_chain_name(const struct acl_policy *p, enum acl_dir d,
+				char buf[static NFT_PROG_NAME_MAX])
 {
-	const char *t = fam == AF_INET ? "ipv4_addr" : "ipv6_addr";
-	size_t n = 0;
+	snprintf(buf, NFT_PROG_NAME_MAX, "tby-%c%c-%s", p->source == ACL_SOURCE_PROFILE ? 'r' : 'p',
+		 d == ACL_DIR_INGRESS ? 'i' : 'e', p->id);
+}
 
-	P(o, "\tset %c%c-%s {\n", set_letter(s), fam == AF_INET ? '4' : '6', s->id);
+static const char *chain_kind(const struct acl_ruleset *rs, enum acl_dir d)
+{
+	if (rs->host)
+		return d == ACL_DIR_INGRESS ? "hi" : "ho";
+	return d == ACL_DIR_INGRESS ? "tw" : "fw";
+}
+
+static bool is_wildcard(const struct acl_ruleset *rs)
+{
+	return rs->host && rs->ifname && strcmp(rs->ifname, "*") == 0;
+}
+
+int nft_prog_endpoint_chain_name(const struct acl_ruleset *rs, enum acl_dir d,
+				 char buf[static NFT_PROG_NAME_MAX])
+{
+	if (!is_wildcard(rs) && !acl_ifname_ok(rs->ifname))
+		return -EINVAL;
+	snprintf(buf, NFT_PROG_NAME_MAX, "tby-%s-%s", chain_kind(rs, d),
+		 is_wildcard(rs) ? "all" : rs->ifname);
+	return 0;
+}
+
+const char *nft_prog_dispatch_map(const struct acl_ruleset *rs, enum acl_dir d)
+{
+	if (rs->host)
+		return d == ACL_DIR_INGRESS ? "hi-dispatch" : "ho-dispatch";
+	return d == ACL_DIR_INGRESS ? "tw-dispatch" : "fw-dispatch";
+}
+
+int nft_prog_dispatch_elem(const struct acl_ruleset *rs, enum acl_dir d,
+			   struct nft_prog_ifelem *ret)
+{
+	struct nft_prog_ifelem e = {.verdict = NFT_PROG_V_JUMP};
+	int r;
+
+	if (is_wildcard(rs))
+		return -ENOENT;
+	r = nft_prog_endpoint_chain_name(rs, d, e.chain);
+	if (r < 0)
+		return r;
+	memcpy(e.ifname, rs->ifname, strlen(rs->ifname)); /* <= 15 bytes: acl_ifname_ok() */
+	*ret = e;
+	return 0;
+}
+
+/* ---- sets ---- */
+
+/* Selector text inside a double-quoted nft comment: '"' and '\' become '\'', at most @max. */
+static char *comment_text(const char *text, size_t max)
+{
+	size_t n = strnlen(text, max);
+	char *s = malloc(n + 1);
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		s[i] = text[i] == '"' || text[i] == '\\' ? '\'' : text[i];
+	s[n] = '\0';
+	return s;
+}
+
+int nft_prog_selector_set(const struct acl_set *s, const struct acl_set_members *m, int family,
+			  struct nft_prog_set **ret)
+{
+	_cleanup_(nft_prog_set_freep) struct nft_prog_set *set = NULL;
+	bool v4 = family == AF_INET;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -EINVAL;
+	set = calloc(1, sizeof(*set));
+	if (!set)
+		return -ENOMEM;
+	nft_prog_set_name(s, family, set->name);
 	if (s->kind == ACL_SET_NAMED_PORT) {
-		P(o, "\t\ttype %s . inet_proto . inet_service\n", t);
+		set->type = v4 ? NFT_PROG_T_IPV4_PROTO_PORT : NFT_PROG_T_IPV6_PROTO_PORT;
 	} else {
-		P(o, "\t\ttype %s\n", t);
-		P(o, "\t\tflags interval\n");
+		set->type = v4 ? NFT_PROG_T_IPV4 : NFT_PROG_T_IPV6;
+		set->interval = true;
 	}
 	if (s->kind != ACL_SET_NETS) {
-		P(o, "\t\tcomment \"");
-		put_comment_text(o, sel_canonical(s->sel), NFT_COMMENT_MAX);
-		P(o, "\"\n");
+		set->comment = comment_text(sel_canonical(s->sel), NFT_COMMENT_MAX);
+		if (!set->comment)
+			return -ENOMEM;
 	}
-	for (size_t i = 0; m && i < m->n; i++) {
-		const struct acl_member *x = &m->items[i];
-
-		if (x->net.addr.family != fam)
-			continue;
-		P(o, n == 0 ? "\t\telements = { " : ",\n\t\t\t     ");
-		put_addr_elem(o, &x->net);
-		if (s->kind == ACL_SET_NAMED_PORT)
-			P(o, " . %u . %u", x->proto, x->port);
-		n++;
+	if (m && m->n) {
+		set->members = calloc(m->n, sizeof(*set->members));
+		if (!set->members)
+			return -ENOMEM;
+		for (size_t i = 0; i < m->n; i++)
+			if (m->items[i].net.addr.family == family)
+				set->members[set->n_members++] = m->items[i];
 	}
-	if (n)
-		P(o, " }\n");
-	P(o, "\t}\n\n");
+	*ret = TAKE_PTR(set);
+	return 0;
 }
 
-static void put_ranges(struct out *o, const struct acl_port_range *r, size_t n)
+static int cmp_ifelem(const void *a, const void *b)
 {
-	P(o, n > 1 ? "{ " : "");
+	return nft_prog_ifelem_cmp(a, b);
+}
+
+/* wl-ifaces (@kind NULL) or one dispatch map, from @rs[0..@n) of @host kind. */
+static int dispatch_set(struct nft_prog *p, const char *name, struct acl_ruleset *const *rs,
+			size_t n, bool host, enum acl_dir d, bool map)
+{
+	_cleanup_(nft_prog_set_freep) struct nft_prog_set *set = calloc(1, sizeof(*set));
+	int r;
+
+	if (!set)
+		return -ENOMEM;
+	snprintf(set->name, sizeof(set->name), "%s", name);
+	set->type = NFT_PROG_T_IFNAME;
+	set->map = map;
+	set->ifelems = calloc(n + 1, sizeof(*set->ifelems));
+	if (!set->ifelems)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (i)
-			P(o, ", ");
-		if (r[i].first == r[i].last)
-			P(o, "%u", r[i].first);
-		else
-			P(o, "%u-%u", r[i].first, r[i].last);
+		struct nft_prog_ifelem *e = &set->ifelems[set->n_ifelems];
+
+		if (rs[i]->host != host || is_wildcard(rs[i]))
+			continue;
+		r = nft_prog_dispatch_elem(rs[i], d, e);
+		if (r < 0)
+			return r;
+		if (!map) {
+			e->verdict = NFT_PROG_V_NONE;
+			memset(e->chain, 0, sizeof(e->chain));
+		}
+		set->n_ifelems++;
 	}
-	P(o, n > 1 ? " }" : "");
+	qsort(set->ifelems, set->n_ifelems, sizeof(*set->ifelems), cmp_ifelem);
+	for (size_t i = 1; i < set->n_ifelems; i++)
+		if (nft_prog_ifelem_cmp(&set->ifelems[i - 1], &set->ifelems[i]) == 0)
+			return -EINVAL; /* two endpoints on one interface */
+	return nft_prog_add_set(p, TAKE_PTR(set));
 }
 
-static void put_icmp(struct out *o, const struct model_icmp *ic, int fam, bool neg)
-{
-	const char *k = fam == AF_INET6 ? "icmpv6" : "icmp";
+/* ---- base chains ---- */
 
-	if (ic->type < 0) {
-		P(o, " meta l4proto %s%s", neg ? "!= " : "",
-		  fam == AF_INET6 ? "ipv6-icmp" : "icmp");
-		return;
+static int base_chain(struct nft_prog *p, const char *name, enum nft_prog_hook hook,
+		      struct nft_prog_chain **ret)
+{
+	_cleanup_(nft_prog_chain_freep) struct nft_prog_chain *c = NULL;
+	static const uint8_t nd[] = {133, 134, 135, 136};
+	int r;
+
+	r = nft_prog_chain_new(name, NULL, &c);
+	if (r < 0)
+		return r;
+	c->hook = hook;
+	c->priority = 0;
+	c->policy = NFT_PROG_V_ACCEPT;
+	if ((r = st(c, NFT_PROG_S_CT_STATE, NFT_PROG_EQ, 0, 0,
+		    NFT_PROG_CT_ESTABLISHED | NFT_PROG_CT_RELATED)) < 0 ||
+	    (r = st_verdict(c, NFT_PROG_V_ACCEPT)) < 0 ||
+	    (r = nft_prog_chain_end_rule(c, NULL)) < 0)
+		return r;
+	if ((r = st(c, NFT_PROG_S_CT_STATE, NFT_PROG_EQ, 0, 0, NFT_PROG_CT_INVALID)) < 0 ||
+	    (r = st_verdict(c, NFT_PROG_V_DROP)) < 0 || (r = nft_prog_chain_end_rule(c, NULL)) < 0)
+		return r;
+	if (hook != NFT_PROG_HOOK_FORWARD) {
+		/* ICMPv6 neighbour discovery (RFC 4861) must reach and leave the host. */
+		if ((r = st_ref(c, NFT_PROG_S_ICMP_TYPE_IN, NFT_PROG_EQ, NFT_PROG_FAM_IPV6, 0, nd,
+				sizeof(nd))) < 0 ||
+		    (r = st_verdict(c, NFT_PROG_V_ACCEPT)) < 0 ||
+		    (r = nft_prog_chain_end_rule(c, NULL)) < 0)
+			return r;
 	}
+	*ret = c;
+	return nft_prog_add_chain(p, TAKE_PTR(c));
+}
+
+static int vmap(struct nft_prog_chain *c, enum nft_prog_side side, const char *map)
+{
+	int r = st_str(c, NFT_PROG_S_VMAP, NFT_PROG_EQ, 0, side, map);
+
+	return r < 0 ? r : nft_prog_chain_end_rule(c, NULL);
+}
+
+/* Fail closed: a "tby*" interface without a programmed endpoint (not in wl-ifaces) drops. */
+static int fail_closed(struct nft_prog_chain *c, enum nft_prog_side side)
+{
+	int r;
+
+	if ((r = st_str(c, NFT_PROG_S_IFNAME, NFT_PROG_EQ, 0, side, "tby*")) < 0 ||
+	    (r = st_str(c, NFT_PROG_S_IFNAME_SET, NFT_PROG_NEQ, 0, side, WL_IFACES)) < 0 ||
+	    (r = st_verdict(c, NFT_PROG_V_DROP)) < 0)
+		return r;
+	return nft_prog_chain_end_rule(c, "workload not programmed yet: fail closed");
+}
+
+static int cmp_rulesetp(const void *a, const void *b)
+{
+	const struct acl_ruleset *x = *(struct acl_ruleset *const *)a;
+	const struct acl_ruleset *y = *(struct acl_ruleset *const *)b;
+
+	return strcmp(x->ifname, y->ifname);
+}
+
+int nft_prog_build_base(struct nft_prog *p, struct acl_ruleset *const *rulesets, size_t n,
+			const struct acl_host_config *hc)
+{
+	const struct acl_host_config *h = acl_host_or_default(hc);
+	_cleanup_free_ struct acl_ruleset **rs = calloc(n + 1, sizeof(*rs));
+	struct nft_prog_chain *c;
+	bool wild = false;
+	int r;
+
+	if (!rs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!rulesets[i]->ifname)
+			return -EINVAL;
+		rs[i] = rulesets[i];
+		wild = wild || is_wildcard(rs[i]);
+	}
+	qsort(rs, n, sizeof(*rs), cmp_rulesetp);
+	if ((r = dispatch_set(p, WL_IFACES, rs, n, false, ACL_DIR_EGRESS, false)) < 0 ||
+	    (r = dispatch_set(p, "fw-dispatch", rs, n, false, ACL_DIR_EGRESS, true)) < 0 ||
+	    (r = dispatch_set(p, "tw-dispatch", rs, n, false, ACL_DIR_INGRESS, true)) < 0 ||
+	    (r = dispatch_set(p, "hi-dispatch", rs, n, true, ACL_DIR_INGRESS, true)) < 0 ||
+	    (r = dispatch_set(p, "ho-dispatch", rs, n, true, ACL_DIR_EGRESS, true)) < 0)
+		return r;
+
+	if ((r = base_chain(p, "forward", NFT_PROG_HOOK_FORWARD, &c)) < 0 ||
+	    (r = vmap(c, NFT_PROG_SRC, "fw-dispatch")) < 0 ||
+	    (r = vmap(c, NFT_PROG_DST, "tw-dispatch")) < 0 ||
+	    (r = fail_closed(c, NFT_PROG_SRC)) < 0 || (r = fail_closed(c, NFT_PROG_DST)) < 0)
+		return r;
+
+	if ((r = base_chain(p, "input", NFT_PROG_HOOK_INPUT, &c)) < 0 ||
+	    (r = vmap(c, NFT_PROG_SRC, "fw-dispatch")) < 0 ||
+	    (r = fail_closed(c, NFT_PROG_SRC)) < 0)
+		return r;
+	if (h->endpoint_to_host == ACL_E2H_DROP || h->endpoint_to_host == ACL_E2H_ACCEPT) {
+		bool drop = h->endpoint_to_host == ACL_E2H_DROP;
+
+		if ((r = st_str(c, NFT_PROG_S_IFNAME_SET, NFT_PROG_EQ, 0, NFT_PROG_SRC,
+				WL_IFACES)) < 0 ||
+		    (r = st_verdict(c, drop ? NFT_PROG_V_DROP : NFT_PROG_V_ACCEPT)) < 0 ||
+		    (r = nft_prog_chain_end_rule(c, drop ? "defaultEndpointToHostAction Drop"
+							 : "defaultEndpointToHostAction Accept")) <
+			0)
+			return r;
+	} /* Return: on to host endpoint policy */
+	if ((r = vmap(c, NFT_PROG_SRC, "hi-dispatch")) < 0)
+		return r;
+	if (wild) {
+		if ((r = st_str(c, NFT_PROG_S_IFNAME, NFT_PROG_NEQ, 0, NFT_PROG_SRC, "lo")) < 0 ||
+		    (r = st_jump(c, "tby-hi-all")) < 0 ||
+		    (r = nft_prog_chain_end_rule(c, NULL)) < 0)
+			return r;
+	}
+
+	if ((r = base_chain(p, "output", NFT_PROG_HOOK_OUTPUT, &c)) < 0 ||
+	    (r = vmap(c, NFT_PROG_DST, "tw-dispatch")) < 0 ||
+	    (r = fail_closed(c, NFT_PROG_DST)) < 0 ||
+	    (r = vmap(c, NFT_PROG_DST, "ho-dispatch")) < 0)
+		return r;
+	if (wild) {
+		if ((r = st_str(c, NFT_PROG_S_IFNAME, NFT_PROG_NEQ, 0, NFT_PROG_DST, "lo")) < 0 ||
+		    (r = st_str(c, NFT_PROG_S_IFNAME_SET, NFT_PROG_NEQ, 0, NFT_PROG_DST,
+				WL_IFACES)) < 0 ||
+		    (r = st_jump(c, "tby-ho-all")) < 0 ||
+		    (r = nft_prog_chain_end_rule(c, NULL)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- policy chains ---- */
+
+static int put_icmp(struct nft_prog_chain *c, const struct model_icmp *ic, int family, bool neg)
+{
+	uint8_t fam = fam_of(family), op = neg ? NFT_PROG_NEQ : NFT_PROG_EQ;
+	int r;
+
+	if (ic->type < 0)
+		return st(c, NFT_PROG_S_L4PROTO, op, 0, NFT_PROG_L4_NAME,
+			  family == AF_INET6 ? 58 : 1);
 	if (ic->code < 0)
-		P(o, " %s type %s%d", k, neg ? "!= " : "", ic->type);
-	else if (!neg)
-		P(o, " %s type %d %s code %d", k, ic->type, k, ic->code);
-	else
-		P(o, " %s type . %s code != { %d . %d }", k, k, ic->type, ic->code);
+		return st_icmp(c, NFT_PROG_S_ICMP_TYPE, op, fam, ic->type, 0);
+	if (neg)
+		return st_icmp(c, NFT_PROG_S_ICMP_TYPE_CODE, NFT_PROG_NEQ, fam, ic->type, ic->code);
+	r = st_icmp(c, NFT_PROG_S_ICMP_TYPE, NFT_PROG_EQ, fam, ic->type, 0);
+	return r < 0 ? r : st_icmp(c, NFT_PROG_S_ICMP_CODE, NFT_PROG_EQ, fam, 0, ic->code);
+}
+
+static int put_set_ref(struct nft_prog_chain *c, uint8_t type, uint8_t op, int family,
+		       enum nft_prog_side side, const struct acl_set *s)
+{
+	char name[NFT_PROG_NAME_MAX];
+
+	nft_prog_set_name(s, family, name);
+	return st_str(c, type, op, fam_of(family), side, name);
 }
 
 /* @variant: 0 = numeric ports (or none), 1 = named ports, for the side that has both. */
-static void put_side(struct out *o, const struct acl_side *s, int fam, bool src, int variant)
+static int put_side(struct nft_prog_chain *c, const struct acl_side *s, int family, bool src,
+		    int variant)
 {
-	const char *ip = fam == AF_INET ? "ip" : "ip6";
-	const char *dir = src ? "saddr" : "daddr";
-	const char *port = src ? "sport" : "dport";
-	char f = fam == AF_INET ? '4' : '6';
+	enum nft_prog_side side = src ? NFT_PROG_SRC : NFT_PROG_DST;
+	int r = 0;
 
 	if (s->nets)
-		P(o, " %s %s @n%c-%s", ip, dir, f, s->nets->id);
-	if (s->not_nets && acl_set_has_family(s->not_nets, fam))
-		P(o, " %s %s != @n%c-%s", ip, dir, f, s->not_nets->id);
+		RET_GATHER(r,
+			   put_set_ref(c, NFT_PROG_S_ADDR_SET, NFT_PROG_EQ, family, side, s->nets));
+	if (s->not_nets && acl_set_has_family(s->not_nets, family))
+		RET_GATHER(r, put_set_ref(c, NFT_PROG_S_ADDR_SET, NFT_PROG_NEQ, family, side,
+					  s->not_nets));
 	if (s->sel)
-		P(o, " %s %s @s%c-%s", ip, dir, f, s->sel->id);
+		RET_GATHER(r,
+			   put_set_ref(c, NFT_PROG_S_ADDR_SET, NFT_PROG_EQ, family, side, s->sel));
 	if (s->not_sel)
-		P(o, " %s %s != @s%c-%s", ip, dir, f, s->not_sel->id);
-	if (s->n_ports && (variant == 0 || !s->named_ports)) {
-		P(o, " th %s ", port);
-		put_ranges(o, s->ports, s->n_ports);
-	} else if (s->named_ports) {
-		P(o, " %s %s . meta l4proto . th %s @p%c-%s", ip, dir, port, f, s->named_ports->id);
-	}
-	if (s->n_not_ports) {
-		P(o, " th %s != ", port);
-		put_ranges(o, s->not_ports, s->n_not_ports);
-	}
+		RET_GATHER(
+		    r, put_set_ref(c, NFT_PROG_S_ADDR_SET, NFT_PROG_NEQ, family, side, s->not_sel));
+	if (s->n_ports && (variant == 0 || !s->named_ports))
+		RET_GATHER(r, st_ref(c, NFT_PROG_S_PORT, NFT_PROG_EQ, 0, side, s->ports,
+				     s->n_ports * sizeof(*s->ports)));
+	else if (s->named_ports)
+		RET_GATHER(r, put_set_ref(c, NFT_PROG_S_ADDR_PORT_SET, NFT_PROG_EQ, family, side,
+					  s->named_ports));
+	if (s->n_not_ports)
+		RET_GATHER(r, st_ref(c, NFT_PROG_S_PORT, NFT_PROG_NEQ, 0, side, s->not_ports,
+				     s->n_not_ports * sizeof(*s->not_ports)));
 	if (s->not_named_ports)
-		P(o, " %s %s . meta l4proto . th %s != @p%c-%s", ip, dir, port, f,
-		  s->not_named_ports->id);
+		RET_GATHER(r, put_set_ref(c, NFT_PROG_S_ADDR_PORT_SET, NFT_PROG_NEQ, family, side,
+					  s->not_named_ports));
+	return r;
 }
 
 static bool side_uses_family(const struct acl_side *s)
@@ -200,307 +485,306 @@ static bool side_has_ports(const struct acl_side *s)
 	return s->n_ports || s->named_ports || s->n_not_ports || s->not_named_ports;
 }
 
-static void emit_rule(struct out *o, const struct acl_policy *p, enum acl_dir dir,
-		      const struct acl_rule *r)
+static int put_rule(struct nft_prog_chain *c, const struct acl_policy *p, enum acl_dir dir,
+		    const struct acl_rule *ru)
 {
-	unsigned fams = acl_rule_families(r);
-	bool per_family = side_uses_family(&r->src) || side_uses_family(&r->dst) || r->icmp.set ||
-			  r->not_icmp.set || fams != (ACL_FAM_V4 | ACL_FAM_V6);
+	static const uint8_t port_protos[] = {6, 17, 132, 136};
+	unsigned fams = acl_rule_families(ru);
+	bool per_family = side_uses_family(&ru->src) || side_uses_family(&ru->dst) ||
+			  ru->icmp.set || ru->not_icmp.set || fams != (ACL_FAM_V4 | ACL_FAM_V6);
 	int variants =
-	    (r->src.n_ports && r->src.named_ports) || (r->dst.n_ports && r->dst.named_ports) ? 2
-											     : 1;
-	char label[NFT_COMMENT_MAX + 1];
+	    (ru->src.n_ports && ru->src.named_ports) || (ru->dst.n_ports && ru->dst.named_ports)
+		? 2
+		: 1;
+	char label[NFT_COMMENT_MAX + 1], prefix[NFT_COMMENT_MAX + 16];
+	int r = 0;
 
-	acl_rule_label(label, sizeof(label), p, dir, r->index);
-	for (int fi = 0; fi < 2; fi++) {
-		int fam = fi == 0 ? AF_INET : AF_INET6;
+	acl_rule_label(label, sizeof(label), p, dir, ru->index);
+	snprintf(prefix, sizeof(prefix), "tby %.100s: ", label);
+	for (int fi = 0; fi < 2 && r >= 0; fi++) {
+		int family = fi == 0 ? AF_INET : AF_INET6;
 
 		if (per_family && !(fams & (fi == 0 ? ACL_FAM_V4 : ACL_FAM_V6)))
 			continue;
 		if (!per_family && fi == 1)
 			break;
-		for (int v = 0; v < variants; v++) {
-			P(o, "\t\t");
+		for (int v = 0; v < variants && r >= 0; v++) {
 			if (per_family)
-				P(o, "meta nfproto %s", fam == AF_INET ? "ipv4" : "ipv6");
-			if (r->protocol >= 0)
-				P(o, " meta l4proto %d", r->protocol);
-			else if (side_has_ports(&r->src) || side_has_ports(&r->dst))
-				P(o, " meta l4proto { 6, 17, 132, 136 }");
-			if (r->not_protocol >= 0)
-				P(o, " meta l4proto != %d", r->not_protocol);
-			if (r->icmp.set)
-				put_icmp(o, &r->icmp, fam, false);
-			if (r->not_icmp.set)
-				put_icmp(o, &r->not_icmp, fam, true);
-			put_side(o, &r->src, fam, true, v);
-			put_side(o, &r->dst, fam, false, v);
-			switch (r->action) {
+				RET_GATHER(r, st(c, NFT_PROG_S_NFPROTO, NFT_PROG_EQ, fam_of(family),
+						 0, 0));
+			if (ru->protocol >= 0)
+				RET_GATHER(r, st(c, NFT_PROG_S_L4PROTO, NFT_PROG_EQ, 0,
+						 NFT_PROG_L4_NUMBER, (uint32_t)ru->protocol));
+			else if (side_has_ports(&ru->src) || side_has_ports(&ru->dst))
+				RET_GATHER(r, st_ref(c, NFT_PROG_S_L4PROTO_IN, NFT_PROG_EQ, 0, 0,
+						     port_protos, sizeof(port_protos)));
+			if (ru->not_protocol >= 0)
+				RET_GATHER(r, st(c, NFT_PROG_S_L4PROTO, NFT_PROG_NEQ, 0,
+						 NFT_PROG_L4_NUMBER, (uint32_t)ru->not_protocol));
+			if (ru->icmp.set)
+				RET_GATHER(r, put_icmp(c, &ru->icmp, family, false));
+			if (ru->not_icmp.set)
+				RET_GATHER(r, put_icmp(c, &ru->not_icmp, family, true));
+			RET_GATHER(r, put_side(c, &ru->src, family, true, v));
+			RET_GATHER(r, put_side(c, &ru->dst, family, false, v));
+			switch (ru->action) {
 			case MODEL_ACTION_ALLOW:
-				P(o, " meta mark set meta mark | 0x%08x return", ACL_MARK_ACCEPT);
+			case MODEL_ACTION_PASS:
+				RET_GATHER(r, st(c, NFT_PROG_S_MARK_OR, 0, 0, 0,
+						 ru->action == MODEL_ACTION_ALLOW ? ACL_MARK_ACCEPT
+										  : ACL_MARK_PASS));
+				RET_GATHER(r, st_verdict(c, NFT_PROG_V_RETURN));
 				break;
 			case MODEL_ACTION_DENY:
-				P(o, " drop");
+				RET_GATHER(r, st_verdict(c, NFT_PROG_V_DROP));
 				break;
 			case MODEL_ACTION_LOG:
-				P(o, " log prefix \"tby %.100s: \"", label);
-				break;
-			case MODEL_ACTION_PASS:
-				P(o, " meta mark set meta mark | 0x%08x return", ACL_MARK_PASS);
+				RET_GATHER(r, st_str(c, NFT_PROG_S_LOG, 0, 0, 0, prefix));
 				break;
 			default:
-				o->r = -EINVAL;
-				return;
+				return -EINVAL;
 			}
-			P(o, " comment \"%s\"\n", label);
+			RET_GATHER(r, nft_prog_chain_end_rule(c, label));
 		}
 	}
+	return r;
 }
 
-static void emit_policy_chain(struct out *o, const struct acl_policy *p, enum acl_dir dir)
+int nft_prog_policy_chain(const struct acl_policy *p, enum acl_dir d, struct nft_prog_chain **ret)
 {
+	_cleanup_(nft_prog_chain_freep) struct nft_prog_chain *c = NULL;
 	bool profile = p->source == ACL_SOURCE_PROFILE;
+	char name[NFT_PROG_NAME_MAX], comment[NFT_COMMENT_MAX + 32];
+	int r;
 
-	P(o, "\tchain tby-%c%c-%s {\n", profile ? 'r' : 'p', dir == ACL_DIR_INGRESS ? 'i' : 'e',
-	  p->id);
-	P(o, "\t\tcomment \"%s %.100s %s\"\n", profile ? "profile" : "policy", p->name,
-	  acl_dir_to_string(dir));
-	for (size_t i = 0; i < p->n_rules[dir]; i++)
-		emit_rule(o, p, dir, &p->rules[dir][i]);
-	P(o, "\t}\n\n");
+	nft_prog_policy_chain_name(p, d, name);
+	snprintf(comment, sizeof(comment), "%s %.100s %s", profile ? "profile" : "policy", p->name,
+		 acl_dir_to_string(d));
+	r = nft_prog_chain_new(name, comment, &c);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < p->n_rules[d]; i++) {
+		r = put_rule(c, p, d, &p->rules[d][i]);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(c);
+	return 0;
 }
 
-static void put_call(struct out *o, const struct acl_policy *p, enum acl_dir dir, bool guard)
+/* ---- endpoint chains ---- */
+
+static int put_call(struct nft_prog_chain *c, const struct acl_policy *p, enum acl_dir d,
+		    bool guard)
 {
-	P(o, "\t\t");
+	char name[NFT_PROG_NAME_MAX];
+	int r = 0;
+
+	nft_prog_policy_chain_name(p, d, name);
 	if (guard)
-		P(o, "meta mark & 0x%08x == 0 ", ACL_MARK_PASS);
-	P(o, "jump tby-%c%c-%s\n", p->source == ACL_SOURCE_PROFILE ? 'r' : 'p',
-	  dir == ACL_DIR_INGRESS ? 'i' : 'e', p->id);
-	P(o, "\t\tmeta mark & 0x%08x == 0x%08x return\n", ACL_MARK_ACCEPT, ACL_MARK_ACCEPT);
+		RET_GATHER(r, st_mark_test(c, ACL_MARK_PASS, 0));
+	RET_GATHER(r, st_jump(c, name));
+	RET_GATHER(r, nft_prog_chain_end_rule(c, NULL));
+	RET_GATHER(r, st_mark_test(c, ACL_MARK_ACCEPT, ACL_MARK_ACCEPT));
+	RET_GATHER(r, st_verdict(c, NFT_PROG_V_RETURN));
+	RET_GATHER(r, nft_prog_chain_end_rule(c, NULL));
+	return r;
 }
 
-static void emit_failsafe(struct out *o, const struct acl_host_config *h, bool inbound)
+static int put_failsafe(struct nft_prog_chain *c, const struct acl_host_config *h, bool inbound)
 {
 	size_t n;
 	const struct model_proto_port *fs = acl_failsafe(h, inbound, &n);
+	int r = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		char buf[IP_PREFIX_STRLEN];
-
-		P(o, "\t\t");
+	for (size_t i = 0; i < n && r >= 0; i++) {
 		if (fs[i].net.addr.family)
-			P(o, "%s %s %s ", fs[i].net.addr.family == AF_INET ? "ip" : "ip6",
-			  inbound ? "saddr" : "daddr", ip_prefix_format(&fs[i].net, buf));
-		P(o, "meta l4proto %u th dport %u accept comment \"failsafe\"\n",
-		  fs[i].protocol.set ? fs[i].protocol.number : 6, fs[i].port);
+			RET_GATHER(r, st_ref(c, NFT_PROG_S_ADDR, NFT_PROG_EQ,
+					     fam_of(fs[i].net.addr.family),
+					     inbound ? NFT_PROG_SRC : NFT_PROG_DST, &fs[i].net,
+					     sizeof(fs[i].net)));
+		RET_GATHER(r, st(c, NFT_PROG_S_L4PROTO, NFT_PROG_EQ, 0, NFT_PROG_L4_NUMBER,
+				 fs[i].protocol.set ? fs[i].protocol.number : 6));
+		RET_GATHER(r, st_ref(c, NFT_PROG_S_PORT, NFT_PROG_EQ, 0, NFT_PROG_DST,
+				     &(struct acl_port_range){fs[i].port, fs[i].port},
+				     sizeof(struct acl_port_range)));
+		RET_GATHER(r, st_verdict(c, NFT_PROG_V_ACCEPT));
+		RET_GATHER(r, nft_prog_chain_end_rule(c, "failsafe"));
 	}
+	return r;
 }
 
-static const char *chain_kind(const struct acl_ruleset *rs, enum acl_dir d)
+static int put_anti_spoof(struct nft_prog_chain *c, const struct acl_ruleset *rs)
 {
-	if (rs->host)
-		return d == ACL_DIR_INGRESS ? "hi" : "ho";
-	return d == ACL_DIR_INGRESS ? "tw" : "fw";
+	int r = 0;
+
+	for (int fi = 0; fi < 2 && r >= 0; fi++) {
+		int family = fi == 0 ? AF_INET : AF_INET6;
+		_cleanup_free_ struct ip_addr *a = calloc(rs->n_addrs + 1, sizeof(*a));
+		size_t n = 0;
+
+		if (!a)
+			return -ENOMEM;
+		for (size_t i = 0; i < rs->n_addrs; i++)
+			if (rs->addrs[i].family == family)
+				a[n++] = rs->addrs[i];
+		if (n)
+			RET_GATHER(r, st_ref(c, NFT_PROG_S_ADDR_IN, NFT_PROG_NEQ, fam_of(family),
+					     NFT_PROG_SRC, a, n * sizeof(*a)));
+		else
+			RET_GATHER(r, st(c, NFT_PROG_S_NFPROTO, NFT_PROG_EQ, fam_of(family), 0, 0));
+		RET_GATHER(r, st_verdict(c, NFT_PROG_V_DROP));
+		RET_GATHER(r, nft_prog_chain_end_rule(c, "anti-spoof"));
+	}
+	return r;
 }
 
-static const char *ifname_id(const struct acl_ruleset *rs)
+int nft_prog_endpoint_chain(const struct acl_ruleset *rs, enum acl_dir d,
+			    const struct acl_host_config *hc, struct nft_prog_chain **ret)
 {
-	return strcmp(rs->ifname, "*") == 0 ? "all" : rs->ifname;
-}
-
-static void emit_endpoint_chain(struct out *o, const struct acl_ruleset *rs, enum acl_dir d,
-				const struct acl_host_config *h)
-{
+	const struct acl_host_config *h = acl_host_or_default(hc);
+	_cleanup_(nft_prog_chain_freep) struct nft_prog_chain *c = NULL;
 	const struct acl_ep_dir *ed = &rs->dir[d];
+	char name[NFT_PROG_NAME_MAX], comment[NFT_COMMENT_MAX + 32];
+	int r;
 
-	P(o, "\tchain tby-%s-%s {\n", chain_kind(rs, d), ifname_id(rs));
-	P(o, "\t\tcomment \"%s %.100s %s\"\n", rs->host ? "host endpoint" : "workload", rs->name,
-	  acl_dir_to_string(d));
-	if (!rs->host && d == ACL_DIR_EGRESS) {
-		for (int fi = 0; fi < 2; fi++) {
-			int fam = fi == 0 ? AF_INET : AF_INET6;
-			size_t n = 0;
-
-			for (size_t i = 0; i < rs->n_addrs; i++) {
-				char buf[IP_ADDR_STRLEN];
-
-				if (rs->addrs[i].family != fam)
-					continue;
-				if (n == 0)
-					P(o, "\t\t%s saddr != { ", fam == AF_INET ? "ip" : "ip6");
-				else
-					P(o, ", ");
-				P(o, "%s", ip_addr_format(&rs->addrs[i], buf));
-				n++;
-			}
-			if (n)
-				P(o, " } drop comment \"anti-spoof\"\n");
-			else
-				P(o, "\t\tmeta nfproto %s drop comment \"anti-spoof\"\n",
-				  fam == AF_INET ? "ipv4" : "ipv6");
-		}
-	}
+	r = nft_prog_endpoint_chain_name(rs, d, name);
+	if (r < 0)
+		return r;
+	snprintf(comment, sizeof(comment), "%s %.100s %s", rs->host ? "host endpoint" : "workload",
+		 rs->name, acl_dir_to_string(d));
+	r = nft_prog_chain_new(name, comment, &c);
+	if (r < 0)
+		return r;
+	if (!rs->host && d == ACL_DIR_EGRESS)
+		RET_GATHER(r, put_anti_spoof(c, rs));
 	if (rs->host)
-		emit_failsafe(o, h, d == ACL_DIR_INGRESS);
-	P(o, "\t\tmeta mark set meta mark & 0x%08x\n", ~ACL_MARK_MASK);
-	for (size_t t = 0; t < ed->n_tiers; t++) {
+		RET_GATHER(r, put_failsafe(c, h, d == ACL_DIR_INGRESS));
+	RET_GATHER(r, st(c, NFT_PROG_S_MARK_AND, 0, 0, 0, ~ACL_MARK_MASK));
+	RET_GATHER(r, nft_prog_chain_end_rule(c, NULL));
+	for (size_t t = 0; t < ed->n_tiers && r >= 0; t++) {
 		const struct acl_ep_tier *et = &ed->tiers[t];
+		char tc[NFT_COMMENT_MAX + 32];
 
 		for (size_t i = 0; i < et->n_policies; i++)
-			put_call(o, et->policies[i], d, i > 0);
-		if (et->tier->default_action == MODEL_ACTION_DENY)
-			P(o,
-			  "\t\tmeta mark & 0x%08x == 0 drop comment \"tier %.100s: default deny\"\n",
-			  ACL_MARK_PASS, et->tier->name);
-		P(o, "\t\tmeta mark set meta mark & 0x%08x\n", ~ACL_MARK_PASS);
+			RET_GATHER(r, put_call(c, et->policies[i], d, i > 0));
+		if (et->tier->default_action == MODEL_ACTION_DENY) {
+			snprintf(tc, sizeof(tc), "tier %.100s: default deny", et->tier->name);
+			RET_GATHER(r, st_mark_test(c, ACL_MARK_PASS, 0));
+			RET_GATHER(r, st_verdict(c, NFT_PROG_V_DROP));
+			RET_GATHER(r, nft_prog_chain_end_rule(c, tc));
+		}
+		RET_GATHER(r, st(c, NFT_PROG_S_MARK_AND, 0, 0, 0, ~ACL_MARK_PASS));
+		RET_GATHER(r, nft_prog_chain_end_rule(c, NULL));
 	}
 	switch (ed->end) {
 	case ACL_END_ALLOW:
-		P(o, "\t\tmeta mark set meta mark | 0x%08x return comment \"%s\"\n",
-		  ACL_MARK_ACCEPT, ed->has_policy ? "passed out of the last tier" : "no policy");
+		RET_GATHER(r, st(c, NFT_PROG_S_MARK_OR, 0, 0, 0, ACL_MARK_ACCEPT));
+		RET_GATHER(r, st_verdict(c, NFT_PROG_V_RETURN));
+		RET_GATHER(r, nft_prog_chain_end_rule(
+				  c, ed->has_policy ? "passed out of the last tier" : "no policy"));
 		break;
 	case ACL_END_PROFILES:
 		for (size_t i = 0; i < ed->n_profiles; i++)
-			put_call(o, ed->profiles[i], d, false);
-		P(o, "\t\tdrop comment \"profiles: no match\"\n");
+			RET_GATHER(r, put_call(c, ed->profiles[i], d, false));
+		RET_GATHER(r, st_verdict(c, NFT_PROG_V_DROP));
+		RET_GATHER(r, nft_prog_chain_end_rule(c, "profiles: no match"));
 		break;
 	case ACL_END_DENY:
-		P(o, "\t\tdrop comment \"host endpoint: default deny\"\n");
+		RET_GATHER(r, st_verdict(c, NFT_PROG_V_DROP));
+		RET_GATHER(r, nft_prog_chain_end_rule(c, "host endpoint: default deny"));
 		break;
 	}
-	P(o, "\t}\n\n");
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(c);
+	return 0;
 }
 
-/* The two-element-per-line ifname set or map. @kind: NULL for the set. */
-static void emit_dispatch(struct out *o, const char *name, const struct acl_used *u, bool host,
-			  const char *kind)
+/* ---- the whole program ---- */
+
+static int add_chain(struct nft_prog *p, int r, struct nft_prog_chain *c)
 {
-	size_t n = 0;
+	return r < 0 ? r : nft_prog_add_chain(p, c);
+}
 
-	if (kind)
-		P(o, "\tmap %s {\n\t\ttype ifname : verdict\n", name);
-	else
-		P(o, "\tset %s {\n\t\ttype ifname\n", name);
-	for (size_t i = 0; i < u->n_rulesets; i++) {
-		const struct acl_ruleset *rs = u->rulesets[i];
+static int build(const struct acl_render_input *in, const struct acl_used *u, struct nft_prog *p)
+{
+	const struct acl_index *idx = in->idx;
+	int r;
 
-		if (rs->host != host || strcmp(rs->ifname, "*") == 0)
+	r = nft_prog_build_base(p, u->rulesets, u->n_rulesets, in->host);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < idx->n_sets; i++) {
+		const int fams[] = {AF_INET, AF_INET6};
+
+		if (!u->sets[i])
 			continue;
-		P(o, n == 0 ? "\t\telements = { " : ",\n\t\t\t     ");
-		if (kind)
-			P(o, "\"%s\" : jump tby-%s-%s", rs->ifname, kind, rs->ifname);
-		else
-			P(o, "\"%s\"", rs->ifname);
-		n++;
+		for (size_t k = 0; k < ELEMENTSOF(fams); k++) {
+			struct nft_prog_set *s = NULL;
+
+			if (!acl_set_has_family(idx->sets[i], fams[k]))
+				continue;
+			r = nft_prog_selector_set(idx->sets[i], &in->members->sets[i], fams[k], &s);
+			if (r < 0 || (r = nft_prog_add_set(p, s)) < 0)
+				return r;
+		}
 	}
-	if (n)
-		P(o, " }\n");
-	P(o, "\t}\n\n");
+	for (size_t i = 0; i < u->n_rulesets; i++) {
+		for (int d = _ACL_DIR_MAX - 1; d >= 0; d--) {
+			struct nft_prog_chain *c = NULL;
+
+			r = nft_prog_endpoint_chain(u->rulesets[i], (enum acl_dir)d, in->host, &c);
+			if ((r = add_chain(p, r, c)) < 0)
+				return r;
+		}
+	}
+	for (size_t i = 0; i < idx->n_seq; i++) {
+		if (!u->policies[i])
+			continue;
+		for (int d = 0; d < _ACL_DIR_MAX; d++) {
+			struct nft_prog_chain *c = NULL;
+
+			if (!u->by_seq[i]->types[d])
+				continue;
+			r = nft_prog_policy_chain(u->by_seq[i], (enum acl_dir)d, &c);
+			if ((r = add_chain(p, r, c)) < 0)
+				return r;
+		}
+	}
+	return 0;
 }
 
-static void emit_base_start(struct out *o, const char *hook)
+int nft_prog_build(const struct acl_render_input *in, struct nft_prog **ret)
 {
-	P(o, "\tchain %s {\n", hook);
-	P(o, "\t\ttype filter hook %s priority filter; policy accept;\n", hook);
-	P(o, "\t\tct state established,related accept\n");
-	P(o, "\t\tct state invalid drop\n");
-}
+	_cleanup_(nft_prog_freep) struct nft_prog *p = NULL;
+	struct acl_used u = {0};
+	int r;
 
-static const struct acl_ruleset *wildcard_host(const struct acl_used *u)
-{
-	for (size_t i = 0; i < u->n_rulesets; i++)
-		if (u->rulesets[i]->host && strcmp(u->rulesets[i]->ifname, "*") == 0)
-			return u->rulesets[i];
-	return NULL;
+	if (!in->members || in->members->n_sets != in->idx->n_sets)
+		return -EINVAL;
+	r = nft_prog_new(&p);
+	if (r < 0)
+		return r;
+	r = acl_used_collect(in, &u);
+	if (r < 0)
+		return r;
+	r = build(in, &u, p);
+	acl_used_done(&u);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(p);
+	return 0;
 }
 
 int acl_render_nft(const struct acl_render_input *in, struct strbuf *out)
 {
-	const struct acl_host_config *h = acl_host_or_default(in->host);
-	const struct acl_index *idx = in->idx;
-	static const char nd[] = "\t\ticmpv6 type { nd-router-solicit, nd-router-advert, "
-				 "nd-neighbor-solicit, nd-neighbor-advert } accept\n";
-	const struct acl_ruleset *wild;
-	struct acl_used u = {0};
-	struct out o = {.sb = out};
+	_cleanup_(nft_prog_freep) struct nft_prog *p = NULL;
 	int r;
 
-	if (!in->members || in->members->n_sets != idx->n_sets)
-		return -EINVAL;
-	r = acl_used_collect(in, &u);
+	r = nft_prog_build(in, &p);
 	if (r < 0)
 		return r;
-	wild = wildcard_host(&u);
-
-	P(&o, "#!/usr/sbin/nft -f\n");
-	P(&o, "# tabby policy (acl_render_nft); generated, do not edit. One transaction.\n");
-	P(&o, "table inet tabby\n");
-	P(&o, "delete table inet tabby\n");
-	P(&o, "table inet tabby {\n");
-	emit_dispatch(&o, "wl-ifaces", &u, false, NULL);
-	emit_dispatch(&o, "fw-dispatch", &u, false, "fw");
-	emit_dispatch(&o, "tw-dispatch", &u, false, "tw");
-	emit_dispatch(&o, "hi-dispatch", &u, true, "hi");
-	emit_dispatch(&o, "ho-dispatch", &u, true, "ho");
-	for (size_t i = 0; i < idx->n_sets; i++) {
-		const struct acl_set *s = idx->sets[i];
-
-		if (!u.sets[i])
-			continue;
-		if (acl_set_has_family(s, AF_INET))
-			emit_set(&o, s, &in->members->sets[i], AF_INET);
-		if (acl_set_has_family(s, AF_INET6))
-			emit_set(&o, s, &in->members->sets[i], AF_INET6);
-	}
-
-	emit_base_start(&o, "forward");
-	P(&o, "\t\tiifname vmap @fw-dispatch\n");
-	P(&o, "\t\toifname vmap @tw-dispatch\n");
-	P(&o, "\t}\n\n");
-
-	emit_base_start(&o, "input");
-	P(&o, "%s", nd);
-	P(&o, "\t\tiifname vmap @fw-dispatch\n");
-	switch (h->endpoint_to_host) {
-	case ACL_E2H_DROP:
-		P(&o, "\t\tiifname @wl-ifaces drop comment \"defaultEndpointToHostAction Drop\"\n");
-		break;
-	case ACL_E2H_ACCEPT:
-		P(&o, "\t\tiifname @wl-ifaces accept comment \"defaultEndpointToHostAction "
-		      "Accept\"\n");
-		break;
-	default:
-		break; /* Return: on to host endpoint policy */
-	}
-	P(&o, "\t\tiifname vmap @hi-dispatch\n");
-	if (wild)
-		P(&o, "\t\tiifname != \"lo\" jump tby-hi-all\n");
-	P(&o, "\t}\n\n");
-
-	emit_base_start(&o, "output");
-	P(&o, "%s", nd);
-	P(&o, "\t\toifname vmap @tw-dispatch\n");
-	P(&o, "\t\toifname vmap @ho-dispatch\n");
-	if (wild)
-		P(&o, "\t\toifname != \"lo\" oifname != @wl-ifaces jump tby-ho-all\n");
-	P(&o, "\t}\n\n");
-
-	for (size_t i = 0; i < u.n_rulesets; i++)
-		for (int d = _ACL_DIR_MAX - 1; d >= 0; d--)
-			emit_endpoint_chain(&o, u.rulesets[i], (enum acl_dir)d, h);
-	for (size_t i = 0; i < idx->n_seq; i++) {
-		if (!u.policies[i])
-			continue;
-		for (int d = 0; d < _ACL_DIR_MAX; d++)
-			if (u.by_seq[i]->types[d])
-				emit_policy_chain(&o, u.by_seq[i], (enum acl_dir)d);
-	}
-	/* Drop the blank line before the closing brace. */
-	if (o.r >= 0 && out->len >= 2 && out->buf[out->len - 1] == '\n' &&
-	    out->buf[out->len - 2] == '\n')
-		out->buf[--out->len] = '\0';
-	P(&o, "}\n");
-	acl_used_done(&u);
-	return o.r;
+	return nft_prog_format(p, out);
 }

@@ -68,13 +68,14 @@ done
 
 # Behaviour: the namespace-selector case on real veths. Host namespace H with workloads web
 # (198.19.0.2, tbyweb), db (198.19.0.3, tbydb) and client (198.19.0.4, tbyclient), wired the
-# tabby way (/32 on eth0, default via 169.254.1.1, host route per workload). The policy
+# tabby way (/32 on eth0, default via 169.254.1.1, host route per workload), and new
+# (198.19.0.5, tbynew), a workload interface the ruleset does not know yet. The policy
 # prod/allow-dev-clients selects web for ingress and allows dev/client (and prod/api); db and
 # client are not selected (open). Every expected failure has a control that passes before the
 # ruleset is loaded.
 ns_add h; H=$NS_LAST
 ip netns exec "$H" sysctl -qw net.ipv4.ip_forward=1
-for w in web:198.19.0.2 db:198.19.0.3 client:198.19.0.4; do
+for w in web:198.19.0.2 db:198.19.0.3 client:198.19.0.4 new:198.19.0.5; do
 	name=${w%%:*}; ip=${w#*:}
 	ns_add "$name"; W=$NS_LAST
 	eval "NS_$name=$W"
@@ -102,6 +103,9 @@ controls() {
 	reach "control: db -> web" yes "$NS_db" 198.19.0.2
 	reach "control: client from 198.19.0.99 -> db" yes "$NS_client" -I 198.19.0.99 198.19.0.3
 	reach "control: client -> host 169.254.1.1" yes "$NS_client" 169.254.1.1
+	reach "control: new -> db" yes "$NS_new" 198.19.0.3
+	reach "control: db -> new" yes "$NS_db" 198.19.0.5
+	reach "control: new -> host 169.254.1.1" yes "$NS_new" 169.254.1.1
 }
 behaviour() { # behaviour BACKEND
 	reach "$1: dev/client -> prod/web (allowed by rule 0)" yes "$NS_client" 198.19.0.2
@@ -110,10 +114,17 @@ behaviour() { # behaviour BACKEND
 	reach "$1: client spoofing 198.19.0.99 -> db (anti-spoof)" no "$NS_client" -I 198.19.0.99 198.19.0.3
 	reach "$1: client -> host (defaultEndpointToHostAction Drop)" no "$NS_client" 169.254.1.1
 }
+# Fail closed (issue 8): tbynew has no chains yet, so nothing goes to or from it.
+fail_closed() {
+	reach "$1: new (not programmed) -> db (fail closed)" no "$NS_new" 198.19.0.3
+	reach "$1: db -> new (not programmed) (fail closed)" no "$NS_db" 198.19.0.5
+	reach "$1: new (not programmed) -> host (fail closed)" no "$NS_new" 169.254.1.1
+}
 CASE="$GOLDEN/namespace-selector"
 controls
 ip netns exec "$H" nft -f "$CASE/expected.nft" || fail "load namespace-selector nft"
 behaviour nft
+fail_closed nft
 # Pass across tiers: security passes app=client on to the default tier, which allows it; db is
 # neither denied nor passed, so the security tier's default deny drops it.
 PASS="$GOLDEN/pass-two-tiers"

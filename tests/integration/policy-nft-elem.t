@@ -1,8 +1,9 @@
 #!/bin/bash
-# nftables fast path: a REMOTE endpoint written to etcd reaches the kernel sets of `table inet
-# tabby` as raw nf_tables element messages (libnftnl), not through libnftables. Checks the
+# nftables delta path: a REMOTE endpoint written to etcd reaches the kernel sets of `table inet
+# tabby` as an element-only nf_tables batch (libnftnl), with no chain touched. Checks the
 # elements in the kernel (nft list set), real traffic that depends on the interval elements,
-# the removal on delete, and felix's log naming the libnftnl path (and no fallback).
+# the removal on delete, and felix's log: element-only incremental batches, one full replace
+# (the first apply) and no failed batch.
 . "$(dirname "$0")/policy-setup.sh"
 
 # The tor also owns 198.19.200.5, the address of a workload on "h2".
@@ -109,8 +110,8 @@ check "and its traffic is denied again" wait_for 10 cannot
 ectl del /tabby/v1/workloadendpoints/prod/h2-cni-00000000000b-eth0 >/dev/null
 check "named port element leaves $PS" wait_for 10 bash -c "! ip netns exec $H nft list set inet tabby $PS | grep -q '198\.19\.200\.9'"
 
-check "felix used the libnftnl element path" grep -q "sent via libnftnl netlink batch" "$T_TMP/felix.log"
-check "no fallback from the libnftnl path" bash -c "! grep -q 'libnftnl element batch failed' $T_TMP/felix.log"
-check "no table replace after the first apply" bash -c "! grep -q 'incremental nft transaction failed' $T_TMP/felix.log"
+check "remote endpoints went as element-only batches" grep -q "policy applied (nftables, incremental).*elements +1 -0, chains written 0 removed 0, 0 rules" "$T_TMP/felix.log"
+check "no failed nftables batch" bash -c "! grep -q 'nftables batch failed' $T_TMP/felix.log"
+check "one full replace (the first apply)" test "$(grep -c 'policy applied (nftables, full)' "$T_TMP/felix.log")" = 1
 kill -TERM "$FELIX_PID"; wait "$FELIX_PID"
 summary

@@ -305,6 +305,11 @@ static void check_case(const struct case_in *c, struct built *b)
 	check_golden(c->name, "expected.nft", nft);
 	check_golden(c->name, "expected.ipt", ipt);
 	check_golden(c->name, "expected.ipset", ipset);
+#ifdef TEST_ACL_GOLDEN_HOOK
+	/* tests/integration/test-nft-build.c includes this file and loads every case into the
+	 * kernel both ways (nft text and libnftnl objects). */
+	TEST_ACL_GOLDEN_HOOK(c, b, nft);
+#endif
 
 	assert_true(c->n_policies <= ELEMENTSOF(rp) && c->n_tiers <= ELEMENTSOF(rt));
 	for (size_t i = 0; i < c->n_policies; i++)

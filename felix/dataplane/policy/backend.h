@@ -2,17 +2,19 @@
 #pragma once
 
 /*
- * Policy dataplane drivers (felix/dataplane/policy/nft-table.c, felix/dataplane/policy/ipt-table.c): they
- * take the text acl_render_nft()/acl_render_ipt() printed and put it into the kernel, touching
- * only tabby's own objects (table inet tabby; iptables chains and ipsets named "tby-...").
- * Apply order (STYLE.md 5.4): *_apply() creates/updates sets and runs the ruleset transaction;
- * *_finish() deletes stale sets and is called after routes and BIRD.
+ * Policy dataplane drivers (felix/dataplane/policy/nft-table.c, felix/dataplane/policy/ipt-table.c),
+ * touching only tabby's own objects (table inet tabby; iptables chains and ipsets named
+ * "tby-..."). nftables: program pieces from the calc results as libnftnl batches, removed
+ * sets included. iptables: the text acl_render_ipt() printed; apply order (STYLE.md 5.4):
+ * felix_ipt_apply() creates/updates sets and runs the ruleset transaction; felix_ipt_finish()
+ * deletes stale sets and is called after routes and BIRD.
  */
 
 #include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "felix/calc/policy.h"
 #include "lib/macro.h"
 
 /* What one apply did. */
@@ -23,87 +25,64 @@ struct felix_pol_stats {
 	size_t elems_removed;
 	size_t chains_written; /* nft incremental: chains created or rewritten */
 	size_t chains_removed;
-	size_t bytes; /* bytes of script sent to the kernel (nft) / restore tools (ipt) */
+	size_t rules; /* nft: rules sent */
+	size_t bytes; /* bytes of netlink batch (nft) / script for the restore tools (ipt) */
 };
 
-/* ---- nftables (libnftables) ---- */
+/* ---- nftables (libnftnl batches: nft-plan -> nft-delta -> nft-sink) ---- */
 
 struct felix_nft;
 
-/** felix_nft_new() - a driver with no memory of the kernel (the first apply replaces our
- * table). Return: 0 or -ENOMEM. */
+/** felix_nft_new() - a driver with no memory of the kernel (the first commit replaces our
+ * table). No kernel I/O. Return: 0 or -ENOMEM. */
 int felix_nft_new(struct felix_nft **ret) _warn_unused_result_;
 
 /** felix_nft_free() - NULL-safe; leaves the kernel as it is. Return: NULL. */
 struct felix_nft *felix_nft_free(struct felix_nft *n);
 
 /**
- * felix_nft_apply() - bring `table inet tabby` to the script @script (acl_render_nft() output,
- * NUL-terminated). With no memory of the kernel (first apply, after felix_nft_forget() or a
- * failure) or @force_full, the script runs as it is: ONE nft_run_cmd_from_buffer() transaction
- * that creates, deletes and redefines our table (no other table is touched, the ruleset is never
- * flushed). Otherwise the script is parsed into its sets, maps and chains and compared with the
- * last applied one: set/map element additions and removals, new chains, rewritten chains
- * (flush + add rule) and removed chains go into one small transaction; sets that disappeared
- * are left for felix_nft_finish(). When a set/map/chain declaration changed, or the small
- * transaction fails, the full script is run instead.
- * @err, @errlen: nft's error text on failure.
- * Return: 0, -EINVAL (nft rejected the script: the kernel keeps the previous table), -ENOMEM.
+ * felix_nft_note() - memory only: what the calc update @up changed over its result @cp
+ * (nft_plan_note()). Return: 0 or -ENOMEM (the next commit is then complete).
  */
-int felix_nft_apply(struct felix_nft *n, const char *script, bool force_full,
-		    struct felix_pol_stats *st, char *err, size_t errlen) _warn_unused_result_;
+int felix_nft_note(struct felix_nft *n, const struct calc_policy *cp,
+		   const struct calc_policy_update *up);
 
-/* One element change of one of our policy sets (acl_render_nft()'s set name and element
- * text, e.g. set "s4-0123456789abcdef", elem "198.19.0.5" or "198.19.0.5 . 6 . 8080"). */
-struct felix_nft_elem {
-	const char *set;
-	const char *elem;
-	bool add;
-};
-
-/** felix_nft_ready() - the driver knows what our table holds (a full apply succeeded and
- * nothing made it forget since). */
-bool felix_nft_ready(const struct felix_nft *n);
-
-/** felix_nft_has_set() - the last applied state has the set @name. */
-bool felix_nft_has_set(const struct felix_nft *n, const char *name);
+/** felix_nft_pending() - something noted is not committed yet. */
+bool felix_nft_pending(const struct felix_nft *n);
 
 /**
- * felix_nft_apply_delta() - the incremental path: no full script is rendered or parsed.
- * @e, @n_e: element changes of the policy sets (changes of sets we do not have, additions of
- *     elements we have and removals of elements we do not have are skipped).
- * @skeleton: NULL when only elements change; else acl_render_nft() output in which the policy
- *     sets that felix_nft_has_set() knows are rendered WITHOUT elements (their elements are
- *     the ones we have plus @e); it is parsed and diffed as in felix_nft_apply() (new sets
- *     with their elements, chains, dispatch maps, removed chains and stale sets).
- * Everything goes into ONE transaction: element removals, then additions, then the diff.
- * Return: 0; -EAGAIN when a full felix_nft_apply() is needed instead (no model, a declaration
- * changed, or the transaction failed: the driver then forgot its model, @err says why);
- * -ENOMEM.
+ * felix_nft_commit() - send what was noted, built from the calculation's current result @cp,
+ * as ONE nf_tables transaction: a new local endpoint is its chains, map and wl-ifaces
+ * elements and set elements; a policy edit that policy's chains; remote endpoints set
+ * elements. With no memory (first commit, after felix_nft_forget() or a failed batch) the
+ * table is replaced: create, delete and define `table inet tabby` in the same transaction;
+ * no other table is touched. @err: one line on failure.
+ * Return: 0, -EINVAL (a piece could not be built; nothing sent), the kernel's -errno (the
+ * transaction changed nothing; the next commit replaces the table), -ENOMEM.
  */
-int felix_nft_apply_delta(struct felix_nft *n, const char *skeleton, const struct felix_nft_elem *e,
-			  size_t n_e, struct felix_pol_stats *st, char *err,
-			  size_t errlen) _warn_unused_result_;
+int felix_nft_commit(struct felix_nft *n, const struct calc_policy *cp, struct felix_pol_stats *st,
+		     char *err, size_t errlen) _warn_unused_result_;
+
+/** felix_nft_ready() - the driver knows what our table holds (a commit succeeded and nothing
+ * made it forget since). */
+bool felix_nft_ready(const struct felix_nft *n);
 
 /**
  * felix_nft_fail_closed() - the policy cannot be computed or applied: keep the kernel's table
  * and make every workload interface of @ifaces that our table does not dispatch yet drop all
- * traffic (map elements "<if>" : drop in fw-dispatch and tw-dispatch). Creates a minimal table
+ * traffic (map elements "<if>" : drop in fw-dispatch and tw-dispatch). With no memory of the
+ * table it asks the kernel (libnftables, this failure path only) and creates a minimal table
  * when there is none. Return: 0 or a negative errno.
  */
 int felix_nft_fail_closed(struct felix_nft *n, char (*ifaces)[IFNAMSIZ], size_t n_ifaces, char *err,
 			  size_t errlen);
 
-/** felix_nft_finish() - delete the sets the last apply left stale (one transaction).
- * Return: 0 or -EINVAL (logged; the sets are forgotten, the next full apply drops them). */
-int felix_nft_finish(struct felix_nft *n);
-
-/** felix_nft_forget() - drop the memory of the kernel: the next apply is a full replace
+/** felix_nft_forget() - drop the memory of the kernel: the next commit is a full replace
  * (periodic resync). */
 void felix_nft_forget(struct felix_nft *n);
 
-/** felix_nft_remove() - delete `table inet tabby` (switching to iptables); forgets the model.
- * Return: 0 or -EINVAL (no such table is fine). */
+/** felix_nft_remove() - delete `table inet tabby` (switching to iptables; one batch: create
+ * if missing, delete); forgets the memory. Return: 0 or the kernel's -errno (logged). */
 int felix_nft_remove(struct felix_nft *n);
 
 /* ---- iptables-restore + ipset ---- */

@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * DOC: felix policy pipeline: compute -> render -> nftables or iptables driver, with status.
+ * DOC: felix policy pipeline: compute -> nftables or iptables driver, with status; the policy
+ * driver of felix/dataplane/driver.h.
+ *
+ * dp_policy_set_desired() runs the incremental calculation (memory only) and notes what it
+ * changed: the nftables driver turns the notes into program pieces (nft-plan), the iptables
+ * side keeps the member changes (last change of a member wins). dp_policy_ops.apply sends
+ * them: one libnftnl batch, or iptables-restore/ipset.
  *
  * The backend is felix.yaml's policyDataplane unless FelixConfiguration (node.<name> over
  * default) sets nftablesMode/policyDataplane. Switching backends removes the other backend's
@@ -30,6 +36,17 @@
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 30000
 
+/* One member change as the drivers name it: the set name without "tby-" and the element in
+ * acl_render_nft()'s text (render-nft.c emit_set()) or ipset's (render-ipt.c put_member()). */
+struct elem_text {
+	char set[32];
+	char nft[IP_PREFIX_STRLEN + 16];
+	char ipset[IP_PREFIX_STRLEN + 16];
+	bool ipset_ok; /* hash:ip,port knows tcp/udp/sctp/udplite only */
+	bool add;
+	size_t seq; /* order of noting (the last change of a member wins) */
+};
+
 struct felix_policy {
 	char *node_name;
 	enum model_dataplane cfg_dataplane;
@@ -45,6 +62,17 @@ struct felix_policy {
 	char error[1024];
 	bool status_written;
 	bool status_ok;
+	/* set_desired -> apply */
+	const struct calc_cache *cache; /* borrowed from the agent (re-run after a failure) */
+	int calc_r;			/* the last calculation's result */
+	bool want;			/* set_desired noted something apply has not sent */
+	char (*ifaces)[IFNAMSIZ];	/* local workload interfaces (fail closed) */
+	size_t n_ifaces, cap_ifaces;
+	/* iptables: member changes since the last apply (formatted at note time) */
+	bool ipt_full;
+	struct elem_text *ipt_elems;
+	size_t n_ipt, cap_ipt;
+	struct dp_stats stats; /* for felix_policy_apply() callers */
 };
 
 static const char *dp_name(enum model_dataplane d)
@@ -92,6 +120,8 @@ struct felix_policy *felix_policy_free(struct felix_policy *p)
 	felix_nft_free(p->nft);
 	felix_ipt_free(p->ipt);
 	calc_policy_inc_free(p->inc);
+	free(p->ifaces);
+	free(p->ipt_elems);
 	free(p->node_name);
 	free(p->status_file);
 	free(p);
@@ -110,17 +140,25 @@ void felix_policy_queue_resync(struct felix_policy *p)
 	/* Recompute from scratch as well: the reference path, every resync interval. */
 	calc_policy_inc_invalidate(p->inc);
 	p->force_full = true;
+	p->ipt_full = true;
 	p->dirty = true;
 }
 
 bool felix_policy_wants_apply(const struct felix_policy *p, uint64_t now_ms)
 {
-	return p->dirty || (p->next_retry_ms && now_ms >= p->next_retry_ms);
+	return p->dirty || p->want || (p->next_retry_ms && now_ms >= p->next_retry_ms);
 }
 
 uint64_t felix_policy_next_retry_ms(const struct felix_policy *p)
 {
 	return p->next_retry_ms;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static uint64_t mono_ms(void)
@@ -195,18 +233,9 @@ static void switch_backend(struct felix_policy *p, enum model_dataplane to)
 		(void)felix_ipt_remove(p->ipt);
 	}
 	p->force_full = true;
+	p->ipt_full = true;
 	p->active = to;
 }
-
-/* One member change as the drivers name it: the set name without "tby-" and the element in
- * acl_render_nft()'s text (render-nft.c emit_set()) or ipset's (render-ipt.c put_member()). */
-struct elem_text {
-	char set[32];
-	char nft[IP_PREFIX_STRLEN + 16];
-	char ipset[IP_PREFIX_STRLEN + 16];
-	bool ipset_ok; /* hash:ip,port knows tcp/udp/sctp/udplite only */
-	bool add;
-};
 
 static const char *ipset_proto(uint8_t p)
 {
@@ -267,122 +296,149 @@ static int elems_build(const struct calc_policy *cp, const struct calc_policy_up
 
 /* acl_members for a render in which the sets the kernel has are empty (their elements go as
  * deltas); the others are @cp's. Shallow: free only ->sets. */
-static int members_view(const struct calc_policy *cp, const struct felix_nft *nft,
-			struct acl_members *ret)
+/* ---- set_desired: calculation and notes (memory only) ---- */
+
+static int ipt_note(struct felix_policy *p, const struct calc_policy *cp,
+		    const struct calc_policy_update *up)
 {
-	const struct acl_index *idx = cp->idx;
-	ret->n_sets = idx->n_sets;
-	ret->sets = calloc(idx->n_sets + 1, sizeof(*ret->sets));
-	if (!ret->sets) {
-		return -ENOMEM;
+	_cleanup_free_ struct elem_text *et = NULL;
+	int r;
+
+	if (up->full || up->rulesets_changed) {
+		p->ipt_full = true;
 	}
-	for (size_t i = 0; i < idx->n_sets; i++) {
-		const struct acl_set *s = idx->sets[i];
-		char letter = s->kind == ACL_SET_SELECTOR ? 's'
-			      : s->kind == ACL_SET_NETS	  ? 'n'
-							  : 'p';
-		char n4[32], n6[32];
-		snprintf(n4, sizeof(n4), "%c4-%s", letter, s->id);
-		snprintf(n6, sizeof(n6), "%c6-%s", letter, s->id);
-		if (!felix_nft_has_set(nft, n4) && !felix_nft_has_set(nft, n6)) {
-			ret->sets[i] = cp->members->sets[i];
+	if (up->full || p->ipt_full) {
+		p->n_ipt = 0; /* a full apply renders everything */
+		return 0;
+	}
+	r = elems_build(cp, up, &et);
+	if (r >= 0 && p->n_ipt + up->n_changes > p->cap_ipt) {
+		size_t nc = MAX(p->cap_ipt * 2, p->n_ipt + up->n_changes);
+		struct elem_text *v = reallocarray(p->ipt_elems, nc, sizeof(*v));
+		if (!v) {
+			r = -ENOMEM;
+		} else {
+			p->ipt_elems = v;
+			p->cap_ipt = nc;
 		}
+	}
+	if (r < 0) {
+		p->ipt_full = true;
+		return r;
+	}
+	for (size_t i = 0; i < up->n_changes; i++) {
+		et[i].seq = p->n_ipt;
+		p->ipt_elems[p->n_ipt++] = et[i];
 	}
 	return 0;
 }
 
-static int apply_nft_delta(struct felix_policy *p, const struct calc_policy *cp,
-			   const struct calc_policy_update *up, struct felix_pol_stats *st,
-			   uint64_t *render_ms)
+static int run_calc(struct felix_policy *p)
 {
-	_cleanup_free_ struct elem_text *et = NULL;
-	_cleanup_free_ struct felix_nft_elem *e = NULL;
-	_cleanup_strbuf_ struct strbuf sb = {0};
-	char err[sizeof(p->error) - 64];
-	int r = elems_build(cp, up, &et);
+	struct calc_policy_update up = {0};
+	struct parse_err perr = {0};
+	uint64_t t0 = mono_ms();
+	int r = calc_policy_inc_update(p->inc, p->cache, &up, &perr);
 
+	p->calc_r = r;
+	p->want = true;
 	if (r < 0) {
+		char msg[768];
+		if (r == -EINVAL) {
+			snprintf(p->error, sizeof(p->error), "cannot compile policy: %s",
+				 parse_err_format(&perr, msg, sizeof(msg)));
+		} else {
+			snprintf(p->error, sizeof(p->error), "policy calculation failed: %s",
+				 strerror(-r));
+		}
 		return r;
 	}
-	e = calloc(up->n_changes + 1, sizeof(*e));
-	if (!e) {
-		return -ENOMEM;
+	const struct calc_policy *cp = calc_policy_inc_get(p->inc);
+	(void)felix_nft_note(p->nft, cp, &up);
+	(void)ipt_note(p, cp, &up);
+	uint64_t dt = mono_ms() - t0;
+	if (up.full || dt > 100) {
+		log_info("policy calculation (%s): %zu policies, %zu endpoints (%zu local), %zu "
+			 "network sets, %zu sets in %llu ms; %zu endpoint keys, %zu member changes",
+			 up.full ? "full" : "incremental", cp->stats.policies, cp->stats.endpoints,
+			 cp->stats.local_endpoints, cp->stats.netsets, cp->stats.sets,
+			 (unsigned long long)dt, up.n_endpoints, up.n_changes);
 	}
-	for (size_t i = 0; i < up->n_changes; i++) {
-		e[i] =
-		    (struct felix_nft_elem){.set = et[i].set, .elem = et[i].nft, .add = et[i].add};
-	}
-	if (up->rulesets_changed) {
-		struct acl_members view = {0};
-		uint64_t t0 = mono_ms();
-		r = members_view(cp, p->nft, &view);
-		if (r < 0) {
-			return r;
+	return 0;
+}
+
+int dp_policy_set_desired(struct felix_policy *p, const struct calc_cache *c,
+			  char (*ifaces)[IFNAMSIZ], size_t n_ifaces)
+{
+	p->cache = c;
+	if (n_ifaces > p->cap_ifaces) {
+		void *v = reallocarray(p->ifaces, n_ifaces, IFNAMSIZ);
+		if (!v) {
+			return -ENOMEM;
 		}
-		struct acl_render_input in = calc_policy_render_input(cp);
-		in.members = &view;
-		r = acl_render_nft(&in, &sb);
-		free(view.sets);
-		*render_ms = mono_ms() - t0;
-		if (r < 0) {
-			snprintf(p->error, sizeof(p->error), "nftables render failed: %s",
-				 strerror(-r));
-			return r;
-		}
+		p->ifaces = v;
+		p->cap_ifaces = n_ifaces;
 	}
-	r = felix_nft_apply_delta(p->nft, up->rulesets_changed ? strbuf_cstr(&sb) : NULL, e,
-				  up->n_changes, st, err, sizeof(err));
-	if (r == -EAGAIN) {
-		log_info("incremental nftables update not possible (%s), applying in full", err);
-	} else if (r < 0) {
-		snprintf(p->error, sizeof(p->error), "nftables incremental update failed: %s",
-			 strerror(-r));
+	if (n_ifaces) {
+		memcpy(p->ifaces, ifaces, n_ifaces * IFNAMSIZ);
+	}
+	p->n_ifaces = n_ifaces;
+	if (!p->dirty) {
+		return 0;
+	}
+	p->dirty = false;
+	return run_calc(p);
+}
+
+/* ---- apply: the kernel ---- */
+
+static int apply_nft(struct felix_policy *p, const struct calc_policy *cp,
+		     struct felix_pol_stats *st)
+{
+	char err[sizeof(p->error) - 64];
+	if (p->force_full) {
+		felix_nft_forget(p->nft);
+	}
+	int r = felix_nft_commit(p->nft, cp, st, err, sizeof(err));
+	if (r < 0) {
+		snprintf(p->error, sizeof(p->error), "nftables batch failed: %s", err);
 	}
 	return r;
 }
 
-static int apply_nft(struct felix_policy *p, const struct calc_policy *cp,
-		     const struct calc_policy_update *up, struct felix_pol_stats *st,
-		     uint64_t *render_ms)
+static int elem_text_cmp(const void *a, const void *b)
 {
-	_cleanup_strbuf_ struct strbuf sb = {0};
-	struct acl_render_input in = calc_policy_render_input(cp);
-	int r;
-
-	if (!up->full && !p->force_full && felix_nft_ready(p->nft)) {
-		r = apply_nft_delta(p, cp, up, st, render_ms);
-		if (r != -EAGAIN) {
-			return r;
-		}
+	const struct elem_text *x = a, *y = b;
+	int d = strcmp(x->set, y->set);
+	if (!d) {
+		d = strcmp(x->ipset, y->ipset);
 	}
-	uint64_t t0 = mono_ms();
-	r = acl_render_nft(&in, &sb);
-	*render_ms = mono_ms() - t0;
-	if (r < 0) {
-		snprintf(p->error, sizeof(p->error), "nftables render failed: %s", strerror(-r));
-		return r;
+	if (!d) {
+		d = x->seq < y->seq ? -1 : x->seq > y->seq;
 	}
-	char err[sizeof(p->error) - 64];
-	r = felix_nft_apply(p->nft, strbuf_cstr(&sb), p->force_full, st, err, sizeof(err));
-	if (r < 0) {
-		snprintf(p->error, sizeof(p->error), "nft rejected the ruleset: %s", err);
-	}
-	return r;
+	return d;
 }
 
 /* Remote endpoint changes on iptables: one `ipset restore -exist` with add/del lines for the
- * sets the last full apply created. */
-static int apply_ipt_delta(struct felix_policy *p, const struct calc_policy *cp,
-			   const struct calc_policy_update *up, struct felix_pol_stats *st)
+ * sets the last full apply created; of several changes of one member the last wins. */
+static int apply_ipt_delta(struct felix_policy *p, struct felix_pol_stats *st)
 {
-	_cleanup_free_ struct elem_text *et = NULL;
 	_cleanup_strbuf_ struct strbuf sb = {0};
+	struct elem_text *et = p->ipt_elems;
+	size_t n = p->n_ipt;
 	char err[sizeof(p->error) - 64];
-	int r = elems_build(cp, up, &et);
+	int r = 0;
 
+	if (n > 1) {
+		qsort(et, n, sizeof(*et), elem_text_cmp);
+	}
 	for (int pass = 0; pass < 2 && r >= 0; pass++) {
-		for (size_t i = 0; i < up->n_changes && r >= 0; i++) {
+		for (size_t i = 0; i < n && r >= 0; i++) {
 			char name[40];
+			if (i + 1 < n && strcmp(et[i].set, et[i + 1].set) == 0 &&
+			    strcmp(et[i].ipset, et[i + 1].ipset) == 0) {
+				continue; /* a later change of the same member */
+			}
 			if (et[i].add != (pass == 1) || !et[i].ipset_ok) {
 				continue;
 			}
@@ -415,15 +471,14 @@ static int apply_ipt_delta(struct felix_policy *p, const struct calc_policy *cp,
 }
 
 static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
-		     const struct calc_policy_update *up, struct felix_pol_stats *st,
-		     uint64_t *render_ms)
+		     struct felix_pol_stats *st, uint64_t *render_ms)
 {
 	struct acl_render_input in = calc_policy_render_input(cp);
 	int r = 0;
 
 	*render_ms = 0;
-	if (!up->full && !p->force_full && !up->rulesets_changed && felix_ipt_ready(p->ipt)) {
-		return apply_ipt_delta(p, cp, up, st);
+	if (!p->ipt_full && !p->force_full && felix_ipt_ready(p->ipt)) {
+		return apply_ipt_delta(p, st);
 	}
 	for (int fi = 0; fi < 2 && r >= 0; fi++) {
 		int fam = fi == 0 ? AF_INET : AF_INET6;
@@ -448,81 +503,142 @@ static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 	return r;
 }
 
-int felix_policy_apply(struct felix_policy *p, const struct calc_cache *c, char (*ifaces)[IFNAMSIZ],
-		       size_t n_ifaces, uint64_t now_ms)
+static int64_t retry_in(const struct felix_policy *p, uint64_t now_ms)
 {
-	struct calc_policy_update up = {0};
-	struct parse_err perr = {0};
+	return p->next_retry_ms > now_ms ? (int64_t)(p->next_retry_ms - now_ms) : 0;
+}
+
+static void stats_fail(struct felix_policy *p, struct dp_stats *ds, int r, uint64_t t0_us)
+{
+	ds->applies++;
+	ds->errors++;
+	ds->last_error = r;
+	ds->in_sync = false;
+	ds->pending = 1;
+	ds->last_duration_us = mono_us() - t0_us;
+	snprintf(ds->error, sizeof(ds->error), "%.*s", (int)sizeof(ds->error) - 1, p->error);
+}
+
+/* struct dp_driver_ops.apply */
+static int64_t policy_apply(void *d, uint64_t now_ms, struct dp_stats *ds)
+{
+	struct felix_policy *p = d;
 	struct felix_pol_stats st = {0};
-	uint64_t t0, t1, t2, render_ms = 0;
+	uint64_t t0_us = mono_us(), t1, render_ms = 0;
 	int r;
 
-	if (!felix_policy_wants_apply(p, now_ms)) {
-		return 0;
+	if (p->calc_r < 0 && p->cache && p->next_retry_ms && now_ms >= p->next_retry_ms) {
+		(void)run_calc(p); /* a retry: maybe the calculation fails no longer */
 	}
-	p->dirty = false;
-	t0 = mono_ms();
-	r = calc_policy_inc_update(p->inc, c, &up, &perr);
-	t1 = mono_ms();
-	if (r < 0) {
-		char msg[768];
-		if (r == -EINVAL) {
-			snprintf(p->error, sizeof(p->error), "cannot compile policy: %s",
-				 parse_err_format(&perr, msg, sizeof(msg)));
-		} else {
-			snprintf(p->error, sizeof(p->error), "policy calculation failed: %s",
-				 strerror(-r));
-		}
+	if (!p->want && !(p->next_retry_ms && now_ms >= p->next_retry_ms)) {
+		return p->next_retry_ms ? retry_in(p, now_ms) : DP_IDLE;
+	}
+	if (p->calc_r < 0) {
 		if (p->active == _MODEL_DATAPLANE_INVALID) {
 			p->active = p->cfg_dataplane;
 		}
-		fail(p, ifaces, n_ifaces, now_ms);
-		return r;
+		p->want = false;
+		fail(p, p->ifaces, p->n_ifaces, now_ms);
+		stats_fail(p, ds, p->calc_r, t0_us);
+		return retry_in(p, now_ms);
 	}
 	const struct calc_policy *cp = calc_policy_inc_get(p->inc);
-	switch_backend(p, cp->has_dataplane ? cp->dataplane : p->cfg_dataplane);
-	if (p->active == MODEL_DATAPLANE_IPTABLES) {
-		r = apply_ipt(p, cp, &up, &st, &render_ms);
-	} else {
-		r = apply_nft(p, cp, &up, &st, &render_ms);
+	if (!cp) {
+		return DP_IDLE;
 	}
-	t2 = mono_ms();
+	p->want = false;
+	switch_backend(p, cp->has_dataplane ? cp->dataplane : p->cfg_dataplane);
+	t1 = mono_ms();
+	if (p->active == MODEL_DATAPLANE_IPTABLES) {
+		r = apply_ipt(p, cp, &st, &render_ms);
+	} else {
+		r = apply_nft(p, cp, &st);
+	}
+	uint64_t kernel_ms = mono_ms() - t1 - render_ms;
 	if (r < 0) {
-		p->force_full =
-		    true; /* the kernel may hold less than we think: replace next time */
-		fail(p, ifaces, n_ifaces, now_ms);
-		return r;
+		p->force_full = true; /* the kernel may hold less than we think: replace */
+		fail(p, p->ifaces, p->n_ifaces, now_ms);
+		stats_fail(p, ds, r, t0_us);
+		return retry_in(p, now_ms);
 	}
 	if (!st.noop || p->failures) {
-		log_info("policy applied (%s, %s): %zu policies, %zu endpoints (%zu local), %zu "
-			 "network sets, %zu sets; compute %llu ms, render %llu ms, kernel %llu ms; "
-			 "elements +%zu -%zu, chains written %zu removed %zu, %zu bytes; calc %s "
-			 "(%zu endpoint keys, %zu member changes)",
+		log_info("policy applied (%s, %s): %zu policies, %zu endpoints (%zu local); render "
+			 "%llu ms, kernel %llu ms; elements +%zu -%zu, chains written %zu "
+			 "removed %zu, %zu rules, %zu bytes",
 			 dp_name(p->active), st.full ? "full" : "incremental", cp->stats.policies,
-			 cp->stats.endpoints, cp->stats.local_endpoints, cp->stats.netsets,
-			 cp->stats.sets, (unsigned long long)(t1 - t0),
-			 (unsigned long long)render_ms, (unsigned long long)(t2 - t1 - render_ms),
+			 cp->stats.endpoints, cp->stats.local_endpoints,
+			 (unsigned long long)render_ms, (unsigned long long)kernel_ms,
 			 st.elems_added, st.elems_removed, st.chains_written, st.chains_removed,
-			 st.bytes, up.full ? "full" : "incremental", up.n_endpoints, up.n_changes);
+			 st.rules, st.bytes);
 	}
-	if (up.full || st.full) {
-		/* Give the render, parse and compile buffers of a full pass back to the kernel:
-		 * glibc keeps freed heap otherwise, and a full pass at 100,000 endpoints peaks at
-		 * tens of MB that the incremental passes never need. */
+	if (st.full) {
+		/* Give the build buffers of a full pass back to the kernel: glibc keeps freed
+		 * heap otherwise, and a full pass at 100,000 endpoints peaks at tens of MB that
+		 * the incremental passes never need. */
 		malloc_trim(0);
 	}
 	p->force_full = false;
+	p->ipt_full = false;
+	p->n_ipt = 0;
 	p->failures = 0;
 	p->next_retry_ms = 0;
 	write_status(p, true);
-	return 0;
+	if (!st.noop) {
+		ds->applies++;
+		ds->objects_changed += st.elems_added + st.elems_removed + st.chains_written +
+				       st.chains_removed + st.rules;
+		ds->last_duration_us = mono_us() - t0_us;
+	}
+	ds->last_ok_ms = now_ms ? now_ms : 1;
+	ds->last_error = 0;
+	ds->pending = 0;
+	ds->in_sync = true;
+	ds->error[0] = '\0';
+	return DP_IDLE;
+}
+
+/* struct dp_driver_ops.queue_resync */
+static void policy_queue_resync(void *d)
+{
+	felix_policy_queue_resync(d);
+}
+
+static void policy_free(void *d)
+{
+	felix_policy_free(d);
+}
+
+const struct dp_driver_ops dp_policy_ops = {
+    .name = "policy",
+    .apply = policy_apply,
+    .queue_resync = policy_queue_resync,
+    .free = policy_free,
+};
+
+int dp_policy_new(const struct felix_policy_options *o, struct felix_policy **ret)
+{
+	return felix_policy_new(o, ret);
+}
+
+int felix_policy_apply(struct felix_policy *p, const struct calc_cache *c, char (*ifaces)[IFNAMSIZ],
+		       size_t n_ifaces, uint64_t now_ms)
+{
+	if (!felix_policy_wants_apply(p, now_ms)) {
+		return 0;
+	}
+	(void)dp_policy_set_desired(p, c, ifaces, n_ifaces);
+	(void)policy_apply(p, now_ms, &p->stats);
+	return p->stats.last_error;
+}
+
+const struct dp_stats *felix_policy_stats(const struct felix_policy *p)
+{
+	return &p->stats;
 }
 
 void felix_policy_finish(struct felix_policy *p)
 {
 	if (p->active == MODEL_DATAPLANE_IPTABLES) {
 		(void)felix_ipt_finish(p->ipt);
-	} else if (p->active == MODEL_DATAPLANE_NFTABLES) {
-		(void)felix_nft_finish(p->nft);
 	}
 }
