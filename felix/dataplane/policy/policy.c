@@ -370,14 +370,13 @@ static int apply_nft(struct felix_policy *p, const struct calc_policy *cp,
 	return r;
 }
 
-/* Remote endpoint changes on iptables: one `ipset restore -exist` with add/del lines for the
- * sets the last full apply created. */
-static int apply_ipt_delta(struct felix_policy *p, const struct calc_policy *cp,
-			   const struct calc_policy_update *up, struct felix_pol_stats *st)
+/* The "add|del tby-<set> <elem>" lines of @up's member changes for the sets the iptables
+ * driver has (deletions first), counted in @st. */
+static int ipt_elem_lines(struct felix_policy *p, const struct calc_policy *cp,
+			  const struct calc_policy_update *up, struct felix_pol_stats *st,
+			  struct strbuf *sb)
 {
 	_cleanup_free_ struct elem_text *et = NULL;
-	_cleanup_strbuf_ struct strbuf sb = {0};
-	char err[sizeof(p->error) - 64];
 	int r = elems_build(cp, up, &et);
 
 	for (int pass = 0; pass < 2 && r >= 0; pass++) {
@@ -390,7 +389,7 @@ static int apply_ipt_delta(struct felix_policy *p, const struct calc_policy *cp,
 			if (!felix_ipt_has_set(p->ipt, name)) {
 				continue;
 			}
-			r = strbuf_printf(&sb, "%s %s %s\n", et[i].add ? "add" : "del", name,
+			r = strbuf_printf(sb, "%s %s %s\n", et[i].add ? "add" : "del", name,
 					  et[i].ipset);
 			if (et[i].add) {
 				st->elems_added++;
@@ -399,6 +398,18 @@ static int apply_ipt_delta(struct felix_policy *p, const struct calc_policy *cp,
 			}
 		}
 	}
+	return r;
+}
+
+/* Remote endpoint changes on iptables: one `ipset restore -exist` with add/del lines for the
+ * sets the last full apply created. */
+static int apply_ipt_delta(struct felix_policy *p, const struct calc_policy *cp,
+			   const struct calc_policy_update *up, struct felix_pol_stats *st)
+{
+	_cleanup_strbuf_ struct strbuf sb = {0};
+	char err[sizeof(p->error) - 64];
+	int r = ipt_elem_lines(p, cp, up, st, &sb);
+
 	if (r < 0) {
 		return r;
 	}
@@ -414,6 +425,77 @@ static int apply_ipt_delta(struct felix_policy *p, const struct calc_policy *cp,
 	return r;
 }
 
+/* As members_view() for the ipsets of family @fam: the sets the iptables driver has are
+ * rendered empty (their changes go as add/del lines). Shallow: free only ->sets. */
+static int members_view_ipt(const struct calc_policy *cp, const struct felix_ipt *ipt, int fam,
+			    struct acl_members *ret)
+{
+	const struct acl_index *idx = cp->idx;
+	ret->n_sets = idx->n_sets;
+	ret->sets = calloc(idx->n_sets + 1, sizeof(*ret->sets));
+	if (!ret->sets) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < idx->n_sets; i++) {
+		const struct acl_set *s = idx->sets[i];
+		char letter = s->kind == ACL_SET_SELECTOR ? 's'
+			      : s->kind == ACL_SET_NETS	  ? 'n'
+							  : 'p';
+		char name[40];
+		snprintf(name, sizeof(name), "tby-%c%c-%s", letter, fam == AF_INET ? '4' : '6',
+			 s->id);
+		if (!felix_ipt_has_set(ipt, name)) {
+			ret->sets[i] = cp->members->sets[i];
+		}
+	}
+	return 0;
+}
+
+/* A local endpoint or ruleset change on iptables: the driver rewrites only the chains that
+ * differ and creates only the new sets; member changes of the others go as add/del lines.
+ * Return: 0, -EAGAIN (a full apply is needed), or a negative errno. */
+static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_policy *cp,
+				 const struct calc_policy_update *up, struct felix_pol_stats *st,
+				 uint64_t *render_ms)
+{
+	_cleanup_strbuf_ struct strbuf elems = {0};
+	char err[sizeof(p->error) - 64];
+	int r = ipt_elem_lines(p, cp, up, st, &elems);
+
+	for (int fi = 0; fi < 2 && r >= 0; fi++) {
+		int fam = fi == 0 ? AF_INET : AF_INET6;
+		_cleanup_strbuf_ struct strbuf rules = {0}, ipset = {0};
+		struct acl_members view = {0};
+		uint64_t t0 = mono_ms();
+
+		r = members_view_ipt(cp, p->ipt, fam, &view);
+		if (r < 0) {
+			return r;
+		}
+		struct acl_render_input in = calc_policy_render_input(cp);
+		in.members = &view;
+		r = acl_render_ipt(&in, fam, 0, &rules, &ipset);
+		free(view.sets);
+		*render_ms += mono_ms() - t0;
+		if (r < 0) {
+			snprintf(p->error, sizeof(p->error), "iptables render failed: %s",
+				 strerror(-r));
+			return r;
+		}
+		r = felix_ipt_apply_delta(p->ipt, fam, strbuf_cstr(&rules), strbuf_cstr(&ipset),
+					  fi == 0 ? strbuf_cstr(&elems) : NULL, st, err,
+					  sizeof(err));
+		if (r == -EAGAIN) {
+			log_info("incremental iptables update not possible (%s), applying in full",
+				 err);
+		} else if (r < 0) {
+			snprintf(p->error, sizeof(p->error),
+				 "iptables incremental update failed: %s", strerror(-r));
+		}
+	}
+	return r;
+}
+
 static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 		     const struct calc_policy_update *up, struct felix_pol_stats *st,
 		     uint64_t *render_ms)
@@ -422,8 +504,16 @@ static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 	int r = 0;
 
 	*render_ms = 0;
-	if (!up->full && !p->force_full && !up->rulesets_changed && felix_ipt_ready(p->ipt)) {
-		return apply_ipt_delta(p, cp, up, st);
+	if (!up->full && !p->force_full && felix_ipt_ready(p->ipt)) {
+		if (!up->rulesets_changed) {
+			return apply_ipt_delta(p, cp, up, st);
+		}
+		r = apply_ipt_rules_delta(p, cp, up, st, render_ms);
+		if (r != -EAGAIN) {
+			return r;
+		}
+		*st = (struct felix_pol_stats){0};
+		r = 0;
 	}
 	for (int fi = 0; fi < 2 && r >= 0; fi++) {
 		int fam = fi == 0 ? AF_INET : AF_INET6;
