@@ -140,7 +140,9 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
  *     jumps are not checked (felix_ipt_apply() does that, at every resync).
  * @ipset: acl_render_ipt()'s ipset script: the blocks of the sets the last applies did not
  *     create go to the kernel verbatim (create + fill); the blocks of sets that exist are
- *     skipped (their members may have been rendered empty) and @elems updates them instead.
+ *     skipped (their members may have been rendered empty) and @elems updates them instead,
+ *     unless @all_sets: then every block goes (each set's members are replaced atomically
+ *     through its swap; for a full recalculation, which reports no member changes).
  * @elems: NULL or "add|del <set> <elem>\n" lines for sets felix_ipt_has_set() knows (both
  *     families may be mixed; pass them with one of the two calls).
  * The sets (one `ipset restore -exist`) go in before the rules that use them.
@@ -150,7 +152,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
  * and @err says why); -ENOMEM or another negative errno from running the tools.
  */
 int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, const char *ipset,
-			  const char *elems, struct felix_pol_stats *st, char *err,
+			  bool all_sets, const char *elems, struct felix_pol_stats *st, char *err,
 			  size_t errlen) _warn_unused_result_;
 
 /** felix_ipt_ready() - a full felix_ipt_apply() of both families succeeded since the last

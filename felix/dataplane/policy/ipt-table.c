@@ -415,12 +415,12 @@ static bool listed(const char *list, const char *name, size_t len)
 
 /*
  * The `ipset restore` part of a delta: the blocks of @ipset (acl_render_ipt()'s "create <set>"
- * line up to the next one) of the sets that @known does not list, verbatim (they create the
- * set and fill it through the temporary set and swap), then @elems. *names: "name\n" of every
+ * line up to the next one) of the sets that @known does not list (every set with @all_sets),
+ * verbatim (they create the set and fill it through the temporary set and swap), then @elems. *names: "name\n" of every
  * set @ipset creates. Return: 0 or -ENOMEM.
  */
-static int ipset_delta(const char *ipset, const char *known, const char *elems, struct strbuf *out,
-		       struct strbuf *names)
+static int ipset_delta(const char *ipset, const char *known, bool all_sets, const char *elems,
+		       struct strbuf *out, struct strbuf *names)
 {
 	bool copy = false;
 	int r = 0;
@@ -430,7 +430,7 @@ static int ipset_delta(const char *ipset, const char *known, const char *elems, 
 		if (strncmp(p, "create ", 7) == 0 && strncmp(p + 7, "tby-tmp-", 8) != 0) {
 			size_t nl = strcspn(p + 7, " \n");
 			r = strbuf_printf(names, "%.*s\n", (int)nl, p + 7);
-			copy = !listed(known, p + 7, nl);
+			copy = all_sets || !listed(known, p + 7, nl);
 		}
 		if (copy && r >= 0) {
 			r = strbuf_append(out, p, l);
@@ -447,7 +447,8 @@ static int ipset_delta(const char *ipset, const char *known, const char *elems, 
 }
 
 int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, const char *ipset,
-			  const char *elems, struct felix_pol_stats *st, char *err, size_t errlen)
+			  bool all_sets, const char *elems, struct felix_pol_stats *st, char *err,
+			  size_t errlen)
 {
 	bool v6 = family == AF_INET6;
 	char *restore = v6 ? "ip6tables-restore" : "iptables-restore";
@@ -470,7 +471,7 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 	}
 
 	/* 1. sets: new ones in full, member changes of the others */
-	r = ipset_delta(ipset, x->ipsets[v6], elems, &sets, &names);
+	r = ipset_delta(ipset, x->ipsets[v6], all_sets, elems, &sets, &names);
 	if (r < 0) {
 		return r;
 	}

@@ -451,8 +451,9 @@ static int members_view_ipt(const struct calc_policy *cp, const struct felix_ipt
 	return 0;
 }
 
-/* A local endpoint or ruleset change on iptables: the driver rewrites only the chains that
- * differ and creates only the new sets; member changes of the others go as add/del lines.
+/* A local endpoint, ruleset or policy change on iptables: the driver rewrites only the chains
+ * that differ and creates only the new sets; member changes of the others go as add/del lines
+ * (after a full recalculation, @up->full, every set is sent whole instead).
  * Return: 0, -EAGAIN (a full apply is needed), or a negative errno. */
 static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_policy *cp,
 				 const struct calc_policy_update *up, struct felix_pol_stats *st,
@@ -460,7 +461,8 @@ static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_polic
 {
 	_cleanup_strbuf_ struct strbuf elems = {0};
 	char err[sizeof(p->error) - 64];
-	int r = ipt_elem_lines(p, cp, up, st, &elems);
+	/* A full recalculation reports no member changes: every set is sent whole. */
+	int r = up->full ? 0 : ipt_elem_lines(p, cp, up, st, &elems);
 
 	for (int fi = 0; fi < 2 && r >= 0; fi++) {
 		int fam = fi == 0 ? AF_INET : AF_INET6;
@@ -468,12 +470,14 @@ static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_polic
 		struct acl_members view = {0};
 		uint64_t t0 = mono_ms();
 
-		r = members_view_ipt(cp, p->ipt, fam, &view);
-		if (r < 0) {
-			return r;
-		}
 		struct acl_render_input in = calc_policy_render_input(cp);
-		in.members = &view;
+		if (!up->full) {
+			r = members_view_ipt(cp, p->ipt, fam, &view);
+			if (r < 0) {
+				return r;
+			}
+			in.members = &view;
+		}
 		r = acl_render_ipt(&in, fam, 0, &rules, &ipset);
 		free(view.sets);
 		*render_ms += mono_ms() - t0;
@@ -483,7 +487,7 @@ static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_polic
 			return r;
 		}
 		r = felix_ipt_apply_delta(p->ipt, fam, strbuf_cstr(&rules), strbuf_cstr(&ipset),
-					  fi == 0 ? strbuf_cstr(&elems) : NULL, st, err,
+					  up->full, fi == 0 ? strbuf_cstr(&elems) : NULL, st, err,
 					  sizeof(err));
 		if (r == -EAGAIN) {
 			log_info("incremental iptables update not possible (%s), applying in full",
@@ -504,8 +508,8 @@ static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 	int r = 0;
 
 	*render_ms = 0;
-	if (!up->full && !p->force_full && felix_ipt_ready(p->ipt)) {
-		if (!up->rulesets_changed) {
+	if (!p->force_full && felix_ipt_ready(p->ipt)) {
+		if (!up->full && !up->rulesets_changed) {
 			return apply_ipt_delta(p, cp, up, st);
 		}
 		r = apply_ipt_rules_delta(p, cp, up, st, render_ms);
