@@ -11,6 +11,15 @@
  * only when `iptables -C` does not find it. Stale ipsets (tby-, no longer in any family's
  * text) are destroyed by felix_ipt_finish() after routes and BIRD.
  *
+ * Deltas (felix_ipt_apply_delta(), issue 8): the driver keeps, per family, every chain the last
+ * good apply loaded with a FNV-1a 64 of its rules. A later render is diffed against that: one
+ * `iptables-restore --noflush` declares (flushes) and fills only the new and changed chains and
+ * flushes, then deletes (-X, last, after the jumps to them are gone) the removed ones; the
+ * ipset script keeps only the blocks of sets the kernel does not have yet, plus add/del lines
+ * for member changes. A new local workload then costs its own chains and the two dispatch
+ * chains (tby-from-wl, tby-to-wl) per family. Any rejection drops the model: the next apply is
+ * a full one, as is every resync.
+ *
  * The tools run with fork+exec, their stdin and output in memfds (no pipe deadlocks, no
  * shell).
  */
