@@ -7,10 +7,19 @@
  * restore text, which with --noflush flushes and refills exactly them and nothing else:
  *   tby-forward, tby-input, tby-output   entered from FORWARD/INPUT/OUTPUT (ACL_IPT_HOOKS
  *                                        inserts those jumps; the driver checks with -C first)
+ *   tby-from-wl, tby-to-wl               workload dispatch (`-i/-o tby+` from the three above)
  *   tby-{fw,tw,hi,ho}-<if>               per endpoint and direction
  *   tby-as-<if>                          anti-spoofing for an endpoint with several addresses
  *   tby-p{i,e}-<id>, tby-r{i,e}-<id>     per policy / profile and direction
- * There are no verdict maps: the dispatch is one `-i/-o <if> -j` rule per local endpoint.
+ * There are no verdict maps: the workload dispatch is one `-i/-o <if> -g tby-fw|tw-<if>` rule
+ * per local workload in tby-from-wl / tby-to-wl (a goto, so the endpoint chain's RETURN goes
+ * back to the chain that jumped to the dispatch chain), host endpoints one `-j` rule each.
+ * Fail closed (Calico's "Unknown interface" drop, issue 8): both dispatch chains end with a
+ * DROP of any other "tby" interface, so a workload whose chains are not loaded yet (the CNI
+ * plugin routes it before felix programs it) can neither send nor receive, forwarded, to the
+ * host (INPUT) or from the host (OUTPUT). defaultEndpointToHostAction is one `-i tby+` rule in
+ * tby-input after the dispatch. A new workload changes tby-from-wl and tby-to-wl and its own
+ * chains only, which is what the iptables driver rewrites.
  * Allowed traffic returns to the built-in chain (no opinion), exactly like the nft base chains
  * with policy accept; every refusal is a DROP in our chains.
  *
@@ -33,6 +42,7 @@
 #include "acl/render-internal.h"
 
 #define PORTS_PER_MATCH 7 /* ranges per multiport match: 7 x 2 <= 15 */
+#define WL_PREFIX "tby"	  /* every workload interface (cni/wl-plumb.h WL_PLUMB_IFNAME_PREFIX) */
 
 struct ipt {
 	struct strbuf *sb;
@@ -456,8 +466,9 @@ static void emit_base(struct ipt *o, const char *name)
 	}
 }
 
-/* One " <dir> <if> -j <chain><if>" dispatch rule per workload (@host false) or host endpoint
- * (@host true) ruleset, in ruleset order, except @skip (the "*" host endpoint). */
+/* One dispatch rule per host endpoint (@host true: " <dir> <if> -j <chain><if>") or workload
+ * (@host false: " <dir> <if> -g <chain><if>", a goto: see tby-from-wl) ruleset, in ruleset
+ * order, except @skip (the "*" host endpoint). */
 static void emit_jumps(struct ipt *o, const struct acl_used *u, bool host,
 		       const struct acl_ruleset *skip, const char *dir, const char *chain)
 {
@@ -466,7 +477,7 @@ static void emit_jumps(struct ipt *o, const struct acl_used *u, bool host,
 
 		if (rs->host != host || rs == skip)
 			continue;
-		L(o, " %s %s -j %s%s", dir, rs->ifname, chain, rs->ifname);
+		L(o, " %s %s -%c %s%s", dir, rs->ifname, host ? 'j' : 'g', chain, rs->ifname);
 		flush_rule(o);
 	}
 }
@@ -520,6 +531,8 @@ int acl_render_ipt(const struct acl_render_input *in, int family, unsigned flags
 	declare(&o, "forward", "");
 	declare(&o, "input", "");
 	declare(&o, "output", "");
+	declare(&o, "from-wl", "");
+	declare(&o, "to-wl", "");
 	for (size_t i = 0; i < u.n_rulesets; i++) {
 		const struct acl_ruleset *rs = u.rulesets[i];
 
@@ -560,31 +573,20 @@ int acl_render_ipt(const struct acl_render_input *in, int family, unsigned flags
 					  hooks[i][0], hooks[i][1]);
 	}
 
+	/* Fail closed: a "tby" interface that the dispatch chains do not name is dropped. */
 	emit_base(&o, "tby-forward");
-	for (size_t i = 0; i < u.n_rulesets; i++) {
-		const struct acl_ruleset *rs = u.rulesets[i];
-
-		if (rs->host)
-			continue;
-		L(&o, " -i %s -j tby-fw-%s", rs->ifname, rs->ifname);
-		flush_rule(&o);
-		L(&o, " -o %s -j tby-tw-%s", rs->ifname, rs->ifname);
-		flush_rule(&o);
-	}
+	L(&o, " -i %s+ -j tby-from-wl", WL_PREFIX);
+	flush_rule(&o);
+	L(&o, " -o %s+ -j tby-to-wl", WL_PREFIX);
+	flush_rule(&o);
 
 	emit_base(&o, "tby-input");
-	for (size_t i = 0; i < u.n_rulesets; i++) {
-		const struct acl_ruleset *rs = u.rulesets[i];
-
-		if (rs->host)
-			continue;
-		L(&o, " -i %s -j tby-fw-%s", rs->ifname, rs->ifname);
+	L(&o, " -i %s+ -j tby-from-wl", WL_PREFIX);
+	flush_rule(&o);
+	if (h->endpoint_to_host != ACL_E2H_RETURN) {
+		L(&o, " -i %s+ -j %s", WL_PREFIX,
+		  h->endpoint_to_host == ACL_E2H_DROP ? "DROP" : "ACCEPT");
 		flush_rule(&o);
-		if (h->endpoint_to_host != ACL_E2H_RETURN) {
-			L(&o, " -i %s -j %s", rs->ifname,
-			  h->endpoint_to_host == ACL_E2H_DROP ? "DROP" : "ACCEPT");
-			flush_rule(&o);
-		}
 	}
 	emit_jumps(&o, &u, true, wild, "-i", "tby-hi-");
 	if (wild) {
@@ -593,19 +595,28 @@ int acl_render_ipt(const struct acl_render_input *in, int family, unsigned flags
 	}
 
 	emit_base(&o, "tby-output");
-	emit_jumps(&o, &u, false, NULL, "-o", "tby-tw-");
+	L(&o, " -o %s+ -j tby-to-wl", WL_PREFIX);
+	flush_rule(&o);
 	emit_jumps(&o, &u, true, wild, "-o", "tby-ho-");
 	if (wild) {
 		/* Workload interfaces were dispatched above; their packets return here. */
-		for (size_t i = 0; i < u.n_rulesets; i++) {
-			if (u.rulesets[i]->host)
-				continue;
-			L(&o, " -o %s -j RETURN", u.rulesets[i]->ifname);
-			flush_rule(&o);
-		}
+		L(&o, " -o %s+ -j RETURN", WL_PREFIX);
+		flush_rule(&o);
 		L(&o, " ! -o lo -j tby-ho-all");
 		flush_rule(&o);
 	}
+
+	/* The dispatch chains: a goto per known workload (its RETURN continues after the
+	 * "-j tby-from-wl|tby-to-wl" of the caller), then DROP for any other workload
+	 * interface: one it has no policy for yet (Calico's "Unknown interface" rule). */
+	chain_begin(&o, "tby-from-wl");
+	emit_jumps(&o, &u, false, NULL, "-i", "tby-fw-");
+	L(&o, " -i %s+ -j DROP", WL_PREFIX);
+	flush_rule(&o);
+	chain_begin(&o, "tby-to-wl");
+	emit_jumps(&o, &u, false, NULL, "-o", "tby-tw-");
+	L(&o, " -o %s+ -j DROP", WL_PREFIX);
+	flush_rule(&o);
 
 	for (size_t i = 0; i < u.n_rulesets; i++)
 		for (int d = _ACL_DIR_MAX - 1; d >= 0; d--)

@@ -23,7 +23,7 @@ struct felix_pol_stats {
 	bool noop;	    /* nothing changed */
 	size_t elems_added; /* nft incremental: set and map elements */
 	size_t elems_removed;
-	size_t chains_written; /* nft incremental: chains created or rewritten */
+	size_t chains_written; /* incremental: chains created or rewritten */
 	size_t chains_removed;
 	size_t rules; /* nft: rules sent */
 	size_t bytes; /* bytes of netlink batch (nft) / script for the restore tools (ipt) */
@@ -108,6 +108,32 @@ struct felix_ipt *felix_ipt_free(struct felix_ipt *x);
 int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const char *ipset,
 		    struct felix_pol_stats *st, char *err, size_t errlen) _warn_unused_result_;
 
+/**
+ * felix_ipt_apply_delta() - the incremental path for one family once felix_ipt_ready(): only
+ * what differs from the last good apply goes to the kernel.
+ * @rules: acl_render_ipt() output (flags 0) of the whole state. Its chains are compared by
+ *     name and by a hash of their rules with the chains the last apply of @family loaded; one
+ *     `iptables-restore --noflush` declares (so flushes) and fills the new and changed chains,
+ *     flushes the removed ones and deletes them (-X) at the end, after the rewritten chains
+ *     dropped their jumps (one atomic restore). Nothing is run when no chain changed. The hook
+ *     jumps are not checked (felix_ipt_apply() does that, at every resync).
+ * @ipset: acl_render_ipt()'s ipset script: the blocks of the sets the last applies did not
+ *     create go to the kernel verbatim (create + fill); the blocks of sets that exist are
+ *     skipped (their members may have been rendered empty) and @elems updates them instead,
+ *     unless @all_sets: then every block goes (each set's members are replaced atomically
+ *     through its swap; for a full recalculation, which reports no member changes).
+ * @elems: NULL or "add|del <set> <elem>\n" lines for sets felix_ipt_has_set() knows (both
+ *     families may be mixed; pass them with one of the two calls).
+ * The sets (one `ipset restore -exist`) go in before the rules that use them.
+ * @st: chains_written, chains_removed and bytes are added to.
+ * Return: 0; -EAGAIN when a full felix_ipt_apply() of @family is needed instead (no model, the
+ * text is not understood, or a tool rejected the change: the family's model is then dropped
+ * and @err says why); -ENOMEM or another negative errno from running the tools.
+ */
+int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, const char *ipset,
+			  bool all_sets, const char *elems, struct felix_pol_stats *st, char *err,
+			  size_t errlen) _warn_unused_result_;
+
 /** felix_ipt_ready() - a full felix_ipt_apply() of both families succeeded since the last
  * felix_ipt_remove() or failure. */
 bool felix_ipt_ready(const struct felix_ipt *x);
@@ -125,8 +151,10 @@ bool felix_ipt_has_set(const struct felix_ipt *x, const char *name);
 int felix_ipt_apply_sets(struct felix_ipt *x, const char *text, char *err,
 			 size_t errlen) _warn_unused_result_;
 
-/** felix_ipt_fail_closed() - as felix_nft_fail_closed(): DROP rules at the top of
- * tby-forward for @ifaces not dispatched by the last good rules. */
+/** felix_ipt_fail_closed() - as felix_nft_fail_closed(). Rules of acl_render_ipt() already
+ * drop every "tby" interface their dispatch (tby-from-wl, tby-to-wl) does not name, so with
+ * those in place nothing is added; without them (no rules of ours, or an older version's),
+ * DROP rules at the top of tby-forward for @ifaces that its rules do not name. */
 int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t n_ifaces, char *err,
 			  size_t errlen);
 

@@ -11,11 +11,21 @@
  * only when `iptables -C` does not find it. Stale ipsets (tby-, no longer in any family's
  * text) are destroyed by felix_ipt_finish() after routes and BIRD.
  *
+ * Deltas (felix_ipt_apply_delta(), issue 8): the driver keeps, per family, every chain the last
+ * good apply loaded with a FNV-1a 64 of its rules. A later render is diffed against that: one
+ * `iptables-restore --noflush` declares (flushes) and fills only the new and changed chains and
+ * flushes, then deletes (-X, last, after the jumps to them are gone) the removed ones; the
+ * ipset script keeps only the blocks of sets the kernel does not have yet, plus add/del lines
+ * for member changes. A new local workload then costs its own chains and the two dispatch
+ * chains (tby-from-wl, tby-to-wl) per family. Any rejection drops the model: the next apply is
+ * a full one, as is every resync.
+ *
  * The tools run with fork+exec, their stdin and output in memfds (no pipe deadlocks, no
  * shell).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,27 +37,113 @@
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
-struct felix_ipt {
-	char *last_rules[2]; /* the tby-forward lines of the last good text per family (v4, v6):
-			      * which interfaces it dispatches (felix_ipt_fail_closed()) */
-	char *ipsets[2];     /* "name\n" list of the sets each family's text creates */
-	bool ok[2];	     /* the last apply of the family succeeded */
+/* What the last good apply of one family left in a chain of ours: its name and the FNV-1a 64
+ * of its "-A" lines in order (the rules and their tby:<hash> comments). */
+struct chain_sum {
+	char name[32]; /* iptables chain names have at most 28 characters */
+	uint64_t hash;
 };
 
-/* The "-A tby-forward ..." lines of @rules: all fail_closed() needs of the (MBs of) text. */
-static char *forward_lines(const char *rules)
+struct felix_ipt {
+	struct chain_sum *chains[2]; /* per family (v4, v6), sorted by name; NULL = unknown */
+	size_t n_chains[2];
+	char *ipsets[2]; /* "name\n" list of the sets each family's text creates */
+	bool ok[2];	 /* the last apply of the family succeeded */
+};
+
+#define FNV_BASIS 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static uint64_t fnv(uint64_t h, const char *p, size_t n)
 {
-	_cleanup_strbuf_ struct strbuf sb = {0};
-	for (const char *p = rules; (p = strstr(p, "\n-A tby-forward ")); p++) {
-		size_t l = strcspn(p + 1, "\n");
-		if (strbuf_append(&sb, p, l + 1) < 0) {
-			return NULL;
-		}
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ (unsigned char)p[i]) * FNV_PRIME;
 	}
-	if (strbuf_puts(&sb, "\n") < 0) {
+	return h;
+}
+
+static int chain_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct chain_sum *)a)->name, ((const struct chain_sum *)b)->name);
+}
+
+static struct chain_sum *chain_find(struct chain_sum *v, size_t n, const char *name, size_t len)
+{
+	struct chain_sum key = {0};
+
+	if (len >= sizeof(key.name)) {
 		return NULL;
 	}
-	return strbuf_steal(&sb);
+	memcpy(key.name, name, len);
+	return bsearch(&key, v, n, sizeof(*v), chain_cmp);
+}
+
+/*
+ * The chains of acl_render_ipt() text @rules (":name - [0:0]" declarations, then "-A name ..."
+ * lines) with the hash of each one's rules. *ret sorted by name. Return: 0, -EINVAL (a rule
+ * of an undeclared chain, a name longer than 28, a duplicate declaration) or -ENOMEM.
+ */
+static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n)
+{
+	struct chain_sum *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (const char *p = rules; *p;) {
+		size_t l = strcspn(p, "\n");
+		if (p[0] == ':') {
+			size_t nl = strcspn(p + 1, " \n");
+			if (nl == 0 || nl >= sizeof(v->name)) {
+				free(v);
+				return -EINVAL;
+			}
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				struct chain_sum *nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					free(v);
+					return -ENOMEM;
+				}
+				v = nv;
+			}
+			memset(&v[n], 0, sizeof(v[n]));
+			memcpy(v[n].name, p + 1, nl);
+			v[n++].hash = FNV_BASIS;
+		}
+		p += l + (p[l] == '\n');
+	}
+	if (n) {
+		qsort(v, n, sizeof(*v), chain_cmp);
+	}
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(v[i - 1].name, v[i].name) == 0) {
+			free(v);
+			return -EINVAL;
+		}
+	}
+	for (const char *p = rules; *p;) {
+		size_t l = strcspn(p, "\n");
+		if (strncmp(p, "-A ", 3) == 0) {
+			struct chain_sum *c = chain_find(v, n, p + 3, strcspn(p + 3, " \n"));
+			if (!c) {
+				free(v);
+				return -EINVAL;
+			}
+			c->hash = fnv(c->hash, p, l + 1);
+		}
+		p += l + (p[l] == '\n');
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* Drop the memory of family @v6 (the next apply of it must be full). */
+static void forget_family(struct felix_ipt *x, bool v6)
+{
+	free(x->chains[v6]);
+	x->chains[v6] = NULL;
+	x->n_chains[v6] = 0;
+	x->ok[v6] = false;
 }
 
 bool felix_ipt_ready(const struct felix_ipt *x)
@@ -84,7 +180,7 @@ struct felix_ipt *felix_ipt_free(struct felix_ipt *x)
 		return NULL;
 	}
 	for (int i = 0; i < 2; i++) {
-		free(x->last_rules[i]);
+		free(x->chains[i]);
 		free(x->ipsets[i]);
 	}
 	free(x);
@@ -299,11 +395,172 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		st->full = true;
 		st->bytes += text.len + (ipset ? strlen(ipset) : 0);
 	}
-	free(x->last_rules[v6]);
-	x->last_rules[v6] = forward_lines(rules);
+	forget_family(x, v6);
+	r = chains_parse(rules, &x->chains[v6], &x->n_chains[v6]);
+	if (r < 0) {
+		/* Loaded, but the next apply cannot be a delta against it. */
+		log_warn("iptables text of family %d not understood (%s): next apply in full",
+			 family, strerror(-r));
+		return 0;
+	}
 	free(x->ipsets[v6]);
 	x->ipsets[v6] = strbuf_steal(&sets);
-	x->ok[v6] = x->last_rules[v6] != NULL;
+	x->ok[v6] = true;
+	return 0;
+}
+
+/* Is @name (@len bytes) a line of the "name\n" list @list? */
+static bool listed(const char *list, const char *name, size_t len)
+{
+	for (const char *p = list; p && *p;) {
+		size_t l = strcspn(p, "\n");
+		if (l == len && memcmp(p, name, len) == 0) {
+			return true;
+		}
+		p += l + (p[l] == '\n');
+	}
+	return false;
+}
+
+/*
+ * The `ipset restore` part of a delta: the blocks of @ipset (acl_render_ipt()'s "create <set>"
+ * line up to the next one) of the sets that @known does not list (every set with @all_sets),
+ * verbatim (they create the set and fill it through the temporary set and swap), then @elems. *names: "name\n" of every
+ * set @ipset creates. Return: 0 or -ENOMEM.
+ */
+static int ipset_delta(const char *ipset, const char *known, bool all_sets, const char *elems,
+		       struct strbuf *out, struct strbuf *names)
+{
+	bool copy = false;
+	int r = 0;
+
+	for (const char *p = ipset ? ipset : ""; *p && r >= 0;) {
+		size_t l = strcspn(p, "\n");
+		if (strncmp(p, "create ", 7) == 0 && strncmp(p + 7, "tby-tmp-", 8) != 0) {
+			size_t nl = strcspn(p + 7, " \n");
+			r = strbuf_printf(names, "%.*s\n", (int)nl, p + 7);
+			copy = all_sets || !listed(known, p + 7, nl);
+		}
+		if (copy && r >= 0) {
+			r = strbuf_append(out, p, l);
+			if (r >= 0) {
+				r = strbuf_puts(out, "\n");
+			}
+		}
+		p += l + (p[l] == '\n');
+	}
+	if (r >= 0 && elems) {
+		r = strbuf_puts(out, elems);
+	}
+	return r;
+}
+
+int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, const char *ipset,
+			  bool all_sets, const char *elems, struct felix_pol_stats *st, char *err,
+			  size_t errlen)
+{
+	bool v6 = family == AF_INET6;
+	char *restore = v6 ? "ip6tables-restore" : "iptables-restore";
+	_cleanup_strbuf_ struct strbuf sets = {0}, names = {0}, text = {0}, dels = {0};
+	_cleanup_free_ struct chain_sum *nv = NULL;
+	_cleanup_free_ bool *changed = NULL;
+	struct chain_sum *ov = x->chains[v6];
+	size_t nn = 0, on = x->n_chains[v6], written = 0, removed = 0;
+	char *out = NULL;
+	int r;
+
+	if (!x->ok[v6] || !ov) {
+		snprintf(err, errlen, "no model of the %s chains", v6 ? "ip6tables" : "iptables");
+		return -EAGAIN;
+	}
+	r = chains_parse(rules, &nv, &nn);
+	if (r < 0) {
+		snprintf(err, errlen, "rendered iptables text not understood");
+		return r == -EINVAL ? -EAGAIN : r;
+	}
+
+	/* 1. sets: new ones in full, member changes of the others */
+	r = ipset_delta(ipset, x->ipsets[v6], all_sets, elems, &sets, &names);
+	if (r < 0) {
+		return r;
+	}
+	if (sets.len) {
+		char *argv[] = {"ipset", "restore", "-exist", NULL};
+		r = tool(argv, sets.buf, sets.len, &out);
+		if (r != 0) {
+			first_line(err, errlen, "ipset restore", out);
+			free(out);
+			forget_family(x, v6);
+			return r < 0 ? r : -EAGAIN;
+		}
+		free(out);
+		out = NULL;
+	}
+
+	/* 2. chains: declare (= flush) the new, changed and removed ones; fill the new and
+	 * changed; delete the removed ones last, after the rewritten chains dropped their jumps. */
+	changed = calloc(nn + 1, sizeof(*changed));
+	if (!changed) {
+		return -ENOMEM;
+	}
+	r = strbuf_puts(&text, "*filter\n");
+	for (size_t i = 0; i < nn && r >= 0; i++) {
+		struct chain_sum *o = chain_find(ov, on, nv[i].name, strlen(nv[i].name));
+		if (!o || o->hash != nv[i].hash) {
+			changed[i] = true;
+			written++;
+			r = strbuf_printf(&text, ":%s - [0:0]\n", nv[i].name);
+		}
+	}
+	for (size_t i = 0; i < on && r >= 0; i++) {
+		if (!chain_find(nv, nn, ov[i].name, strlen(ov[i].name))) {
+			removed++;
+			r = strbuf_printf(&text, ":%s - [0:0]\n", ov[i].name);
+			if (r >= 0) {
+				r = strbuf_printf(&dels, "-X %s\n", ov[i].name);
+			}
+		}
+	}
+	for (const char *p = rules; *p && r >= 0;) {
+		size_t l = strcspn(p, "\n");
+		if (written && strncmp(p, "-A ", 3) == 0) {
+			struct chain_sum *c = chain_find(nv, nn, p + 3, strcspn(p + 3, " \n"));
+			if (c && changed[c - nv]) {
+				r = strbuf_append(&text, p, l + 1);
+			}
+		}
+		p += l + (p[l] == '\n');
+	}
+	if (r >= 0 && dels.len) {
+		r = strbuf_append(&text, dels.buf, dels.len);
+	}
+	if (r >= 0) {
+		r = strbuf_puts(&text, "COMMIT\n");
+	}
+	if (r < 0) {
+		return r;
+	}
+	if (written || removed) {
+		char *argv[] = {restore, "--noflush", NULL};
+		r = tool(argv, text.buf, text.len, &out);
+		if (r != 0) {
+			first_line(err, errlen, restore, out);
+			free(out);
+			forget_family(x, v6);
+			return r < 0 ? r : -EAGAIN;
+		}
+		free(out);
+	}
+	if (st) {
+		st->chains_written += written;
+		st->chains_removed += removed;
+		st->bytes += (written || removed ? text.len : 0) + sets.len;
+	}
+	free(x->chains[v6]);
+	x->chains[v6] = TAKE_PTR(nv);
+	x->n_chains[v6] = nn;
+	free(x->ipsets[v6]);
+	x->ipsets[v6] = strbuf_steal(&names);
 	return 0;
 }
 
@@ -331,8 +588,24 @@ int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t 
 	size_t added = 0;
 	int r;
 
-	char *chk[] = {"iptables", "-w", "-S", "tby-forward", NULL};
+	/* The last good rules drop every workload interface their dispatch does not name. */
+	if (x->chains[0] && chain_find(x->chains[0], x->n_chains[0], "tby-from-wl", 11)) {
+		log_warn("policy not applied: new workload interfaces stay dropped (fail closed)");
+		return 0;
+	}
+	char *fc[] = {"iptables", "-w", "-S", "tby-from-wl", NULL};
 	char *listing = NULL;
+	r = tool(fc, NULL, 0, &listing);
+	if (r == 0 && listing && strstr(listing, "-i tby+ ") && strstr(listing, "-j DROP")) {
+		free(listing);
+		log_warn("policy not applied: new workload interfaces stay dropped (fail closed)");
+		return 0;
+	}
+	free(listing);
+	listing = NULL;
+
+	/* No rules of ours, or a previous version's: a DROP per interface they do not name. */
+	char *chk[] = {"iptables", "-w", "-S", "tby-forward", NULL};
 	r = tool(chk, NULL, 0, &listing);
 	bool have = r == 0;
 	r = strbuf_puts(&text, "*filter\n");
@@ -342,8 +615,7 @@ int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t 
 	for (size_t i = 0; i < n_ifaces && r >= 0; i++) {
 		char pat[IFNAMSIZ + 8];
 		snprintf(pat, sizeof(pat), "-i %s ", ifaces[i]);
-		if ((x->last_rules[0] && strstr(x->last_rules[0], pat)) ||
-		    (listing && strstr(listing, pat))) {
+		if (listing && strstr(listing, pat)) {
 			continue;
 		}
 		r = strbuf_printf(&text,
@@ -460,11 +732,9 @@ int felix_ipt_remove(struct felix_ipt *x)
 				ret = -EIO;
 			}
 		}
-		free(x->last_rules[v6]);
-		x->last_rules[v6] = NULL;
+		forget_family(x, v6);
 		free(x->ipsets[v6]);
 		x->ipsets[v6] = NULL;
-		x->ok[v6] = false;
 	}
 	(void)felix_ipt_finish(x); /* no set is referenced now: destroys every tby- set */
 	return ret;

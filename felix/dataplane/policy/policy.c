@@ -68,8 +68,10 @@ struct felix_policy {
 	bool want;			/* set_desired noted something apply has not sent */
 	char (*ifaces)[IFNAMSIZ];	/* local workload interfaces (fail closed) */
 	size_t n_ifaces, cap_ifaces;
-	/* iptables: member changes since the last apply (formatted at note time) */
-	bool ipt_full;
+	/* iptables: member changes since the last apply (formatted at note time); ipt_full: a
+	 * ruleset changed (chains are compared and rewritten); ipt_recalc: the calculation ran
+	 * in full, so no member changes were noted and every set is sent whole */
+	bool ipt_full, ipt_recalc;
 	struct elem_text *ipt_elems;
 	size_t n_ipt, cap_ipt;
 	struct dp_stats stats; /* for felix_policy_apply() callers */
@@ -141,6 +143,7 @@ void felix_policy_queue_resync(struct felix_policy *p)
 	calc_policy_inc_invalidate(p->inc);
 	p->force_full = true;
 	p->ipt_full = true;
+	p->ipt_recalc = true;
 	p->dirty = true;
 }
 
@@ -234,6 +237,7 @@ static void switch_backend(struct felix_policy *p, enum model_dataplane to)
 	}
 	p->force_full = true;
 	p->ipt_full = true;
+	p->ipt_recalc = true;
 	p->active = to;
 }
 
@@ -294,8 +298,6 @@ static int elems_build(const struct calc_policy *cp, const struct calc_policy_up
 	return 0;
 }
 
-/* acl_members for a render in which the sets the kernel has are empty (their elements go as
- * deltas); the others are @cp's. Shallow: free only ->sets. */
 /* ---- set_desired: calculation and notes (memory only) ---- */
 
 static int ipt_note(struct felix_policy *p, const struct calc_policy *cp,
@@ -307,8 +309,9 @@ static int ipt_note(struct felix_policy *p, const struct calc_policy *cp,
 	if (up->full || up->rulesets_changed) {
 		p->ipt_full = true;
 	}
-	if (up->full || p->ipt_full) {
-		p->n_ipt = 0; /* a full apply renders everything */
+	if (up->full || p->ipt_recalc) {
+		p->ipt_recalc = true;
+		p->n_ipt = 0; /* every set is sent whole */
 		return 0;
 	}
 	r = elems_build(cp, up, &et);
@@ -324,6 +327,8 @@ static int ipt_note(struct felix_policy *p, const struct calc_policy *cp,
 	}
 	if (r < 0) {
 		p->ipt_full = true;
+		p->ipt_recalc = true;
+		p->n_ipt = 0;
 		return r;
 	}
 	for (size_t i = 0; i < up->n_changes; i++) {
@@ -419,14 +424,13 @@ static int elem_text_cmp(const void *a, const void *b)
 	return d;
 }
 
-/* Remote endpoint changes on iptables: one `ipset restore -exist` with add/del lines for the
- * sets the last full apply created; of several changes of one member the last wins. */
-static int apply_ipt_delta(struct felix_policy *p, struct felix_pol_stats *st)
+/* The "add|del tby-<set> <elem>" lines of the member changes noted since the last apply, for
+ * the sets the iptables driver has (deletions first; of several changes of one member the
+ * last wins), counted in @st. */
+static int ipt_elem_lines(struct felix_policy *p, struct felix_pol_stats *st, struct strbuf *sb)
 {
-	_cleanup_strbuf_ struct strbuf sb = {0};
 	struct elem_text *et = p->ipt_elems;
 	size_t n = p->n_ipt;
-	char err[sizeof(p->error) - 64];
 	int r = 0;
 
 	if (n > 1) {
@@ -446,7 +450,7 @@ static int apply_ipt_delta(struct felix_policy *p, struct felix_pol_stats *st)
 			if (!felix_ipt_has_set(p->ipt, name)) {
 				continue;
 			}
-			r = strbuf_printf(&sb, "%s %s %s\n", et[i].add ? "add" : "del", name,
+			r = strbuf_printf(sb, "%s %s %s\n", et[i].add ? "add" : "del", name,
 					  et[i].ipset);
 			if (et[i].add) {
 				st->elems_added++;
@@ -455,6 +459,17 @@ static int apply_ipt_delta(struct felix_policy *p, struct felix_pol_stats *st)
 			}
 		}
 	}
+	return r;
+}
+
+/* Remote endpoint changes on iptables: one `ipset restore -exist` with add/del lines for the
+ * sets the last full apply created. */
+static int apply_ipt_delta(struct felix_policy *p, struct felix_pol_stats *st)
+{
+	_cleanup_strbuf_ struct strbuf sb = {0};
+	char err[sizeof(p->error) - 64];
+	int r = ipt_elem_lines(p, st, &sb);
+
 	if (r < 0) {
 		return r;
 	}
@@ -470,6 +485,81 @@ static int apply_ipt_delta(struct felix_policy *p, struct felix_pol_stats *st)
 	return r;
 }
 
+/* As members_view() for the ipsets of family @fam: the sets the iptables driver has are
+ * rendered empty (their changes go as add/del lines). Shallow: free only ->sets. */
+static int members_view_ipt(const struct calc_policy *cp, const struct felix_ipt *ipt, int fam,
+			    struct acl_members *ret)
+{
+	const struct acl_index *idx = cp->idx;
+	ret->n_sets = idx->n_sets;
+	ret->sets = calloc(idx->n_sets + 1, sizeof(*ret->sets));
+	if (!ret->sets) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < idx->n_sets; i++) {
+		const struct acl_set *s = idx->sets[i];
+		char letter = s->kind == ACL_SET_SELECTOR ? 's'
+			      : s->kind == ACL_SET_NETS	  ? 'n'
+							  : 'p';
+		char name[40];
+		snprintf(name, sizeof(name), "tby-%c%c-%s", letter, fam == AF_INET ? '4' : '6',
+			 s->id);
+		if (!felix_ipt_has_set(ipt, name)) {
+			ret->sets[i] = cp->members->sets[i];
+		}
+	}
+	return 0;
+}
+
+/* A local endpoint, ruleset or policy change on iptables: the driver rewrites only the chains
+ * that differ and creates only the new sets; member changes of the others go as add/del lines
+ * (after a full recalculation every set is sent whole instead).
+ * Return: 0, -EAGAIN (a full apply is needed), or a negative errno. */
+static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_policy *cp,
+				 struct felix_pol_stats *st, uint64_t *render_ms)
+{
+	_cleanup_strbuf_ struct strbuf elems = {0};
+	char err[sizeof(p->error) - 64];
+	bool full = p->ipt_recalc;
+	/* A full recalculation reports no member changes: every set is sent whole. */
+	int r = full ? 0 : ipt_elem_lines(p, st, &elems);
+
+	for (int fi = 0; fi < 2 && r >= 0; fi++) {
+		int fam = fi == 0 ? AF_INET : AF_INET6;
+		_cleanup_strbuf_ struct strbuf rules = {0}, ipset = {0};
+		struct acl_members view = {0};
+		uint64_t t0 = mono_ms();
+
+		struct acl_render_input in = calc_policy_render_input(cp);
+		if (!full) {
+			r = members_view_ipt(cp, p->ipt, fam, &view);
+			if (r < 0) {
+				return r;
+			}
+			in.members = &view;
+		}
+		r = acl_render_ipt(&in, fam, 0, &rules, &ipset);
+		free(view.sets);
+		*render_ms += mono_ms() - t0;
+		if (r < 0) {
+			snprintf(p->error, sizeof(p->error), "iptables render failed: %s",
+				 strerror(-r));
+			return r;
+		}
+		r = felix_ipt_apply_delta(p->ipt, fam, strbuf_cstr(&rules), strbuf_cstr(&ipset),
+					  full, fi == 0 ? strbuf_cstr(&elems) : NULL, st, err,
+					  sizeof(err));
+		if (r == -EAGAIN) {
+			log_info("incremental iptables update not possible (%s), applying in full",
+				 err);
+		} else if (r < 0) {
+			snprintf(p->error, sizeof(p->error),
+				 "iptables incremental update failed: %s", strerror(-r));
+		}
+	}
+	return r;
+}
+
 static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 		     struct felix_pol_stats *st, uint64_t *render_ms)
 {
@@ -477,8 +567,16 @@ static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 	int r = 0;
 
 	*render_ms = 0;
-	if (!p->ipt_full && !p->force_full && felix_ipt_ready(p->ipt)) {
-		return apply_ipt_delta(p, st);
+	if (!p->force_full && felix_ipt_ready(p->ipt)) {
+		if (!p->ipt_full) {
+			return apply_ipt_delta(p, st);
+		}
+		r = apply_ipt_rules_delta(p, cp, st, render_ms);
+		if (r != -EAGAIN) {
+			return r;
+		}
+		*st = (struct felix_pol_stats){0};
+		r = 0;
 	}
 	for (int fi = 0; fi < 2 && r >= 0; fi++) {
 		int fam = fi == 0 ? AF_INET : AF_INET6;
@@ -579,6 +677,7 @@ static int64_t policy_apply(void *d, uint64_t now_ms, struct dp_stats *ds)
 	}
 	p->force_full = false;
 	p->ipt_full = false;
+	p->ipt_recalc = false;
 	p->n_ipt = 0;
 	p->failures = 0;
 	p->next_retry_ms = 0;
