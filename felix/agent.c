@@ -13,22 +13,21 @@
  * FELIX_APPLY_INTERVAL_MS under an event storm, but the first change after a quiet period is
  * applied at once, so a single new workload is programmed within milliseconds. A periodic
  * resync (resyncIntervalSecs +- 10 %) re-reads the kernel and rewrites sysctls; pending items
- * (missing interfaces, kernel errors) are retried every second and on every link event from a
- * netlink monitor socket. Signals arrive through a signalfd: SIGTERM/SIGINT stop the loop and
- * leave every route in place (restart must not drop a packet), SIGHUP forces a resync.
+ * (missing interfaces, kernel errors) are retried when the routes driver asks (its apply's
+ * return) and whenever its netlink monitor (felix/dataplane/routes/routes.h, polled here)
+ * reports that something of ours changed. Signals arrive through a signalfd: SIGTERM/SIGINT
+ * stop the loop and leave every route in place (restart must not drop a packet), SIGHUP forces
+ * a resync.
  * The health/metrics HTTP server (felix/health.h) is polled beside them, from before the Node
  * registration on; the watch slice is bounded so that a probe waits at most ~20 ms.
  */
 #include <errno.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,15 +53,14 @@ struct agent {
 	struct ds_client *ds;
 	struct ds_watch *watch;
 	struct calc_cache *cache;
-	struct route_table_nl *nl;
-	struct route_table *rt;
+	struct dp_routes *routes; /* felix/dataplane/routes/routes.h; owns the netlink monitor */
+	struct dp_stats routes_stats;
 	struct felix_bird bird;
 	struct felix_policy *policy; /* felix/dataplane/policy/policy.h */
 	struct felix_health health;  /* felix/health.h: read by the HTTP server */
 	struct felix_metrics metrics;
 	struct felix_health_server *http;
 	int sigfd;
-	int monfd;
 	bool stop;
 	bool in_sync;
 	bool needs_apply; /* retry or resync requested independently of the cache */
@@ -122,64 +120,19 @@ static void signals_read(struct agent *a)
 	}
 }
 
-/* Link events (a workload veth appearing) and deletions of our routes by someone else. */
-static int monitor_open(void)
-{
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-	if (fd < 0) {
-		return -errno;
-	}
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
-				 .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE};
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
-static void monitor_read(struct agent *a)
-{
-	char buf[16384];
-	ssize_t n;
-	while ((n = recv(a->monfd, buf, sizeof(buf), 0)) > 0 || (n < 0 && errno == EINTR)) {
-		if (n <= 0) {
-			continue;
-		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
-				if (a->pending) {
-					a->needs_apply = true;
-				}
-			} else if (h->nlmsg_type == RTM_DELROUTE &&
-				   h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct rtmsg))) {
-				const struct rtmsg *rm = NLMSG_DATA(h);
-				if (rm->rtm_protocol == a->cfg->route_protocol) {
-					a->needs_apply = true;
-				}
-			}
-		}
-	}
-	if (n < 0 && errno == ENOBUFS) {
-		/* We missed events: treat it as a resync. */
-		a->needs_apply = true;
-	}
-}
-
 /* poll() the signalfd and the monitor for up to @timeout_ms. */
 static void poll_local(struct agent *a, int timeout_ms)
 {
-	struct pollfd p[3] = {{.fd = a->sigfd, .events = POLLIN},
-			      {.fd = a->monfd, .events = POLLIN},
-			      {.fd = felix_health_server_fd(a->http), .events = POLLIN}};
+	struct pollfd p[3] = {
+	    {.fd = a->sigfd, .events = POLLIN},
+	    {.fd = a->routes ? dp_routes_ops.fd(a->routes) : -1, .events = POLLIN},
+	    {.fd = felix_health_server_fd(a->http), .events = POLLIN}};
 	int r = poll(p, ELEMENTSOF(p), timeout_ms); /* negative fds are skipped */
 	if (r > 0 && p[0].revents) {
 		signals_read(a);
 	}
-	if (r > 0 && p[1].revents) {
-		monitor_read(a);
+	if (r > 0 && p[1].revents && dp_routes_ops.dispatch(a->routes, now_ms())) {
+		a->needs_apply = true;
 	}
 	/* Non-blocking; also runs libmicrohttpd's connection timeouts and bind retries. */
 	felix_health_server_run(a->http, now_ms());
@@ -391,6 +344,7 @@ static void apply(struct agent *a, uint64_t now)
 	};
 	struct calc_desired d;
 	struct route_table_stats st = {0};
+	int64_t next = DP_IDLE;
 	int r;
 
 	a->last_apply_ms = now;
@@ -407,9 +361,11 @@ static void apply(struct agent *a, uint64_t now)
 	/* Apply order (STYLE.md 5.4): sets + ruleset transaction, routes, BIRD, stale sets. */
 	r = felix_policy_apply(a->policy, a->cache, d.ifaces, d.n_ifaces, now);
 	felix_health_note_policy(&a->health, &a->metrics, r, felix_policy_next_retry_ms(a->policy));
-	r = route_table_set_desired(a->rt, &d);
+	r = dp_routes_set_desired(a->routes, &d);
 	if (r >= 0) {
-		r = route_table_apply(a->rt, now, &st);
+		next = dp_routes_ops.apply(a->routes, now, &a->routes_stats);
+		st = *dp_routes_last_stats(a->routes);
+		r = a->routes_stats.last_error < 0 ? a->routes_stats.last_error : next != DP_IDLE;
 	}
 	if (r < 0) {
 		log_warn_errno(r, "programming routes failed, will retry: %m");
@@ -437,7 +393,7 @@ static void apply(struct agent *a, uint64_t now)
 	felix_policy_finish(a->policy);
 	calc_desired_done(&d);
 	if (a->pending) {
-		a->next_retry_ms = now + FELIX_RETRY_MS;
+		a->next_retry_ms = now + (next >= 0 ? (uint64_t)next : FELIX_RETRY_MS);
 	}
 }
 
@@ -492,7 +448,7 @@ static int agent_loop(struct agent *a)
 		}
 		if (now >= a->next_resync_ms) {
 			log_debug("periodic resync");
-			route_table_queue_resync(a->rt);
+			dp_routes_ops.queue_resync(a->routes);
 			felix_policy_queue_resync(a->policy);
 			a->needs_apply = true;
 			a->metrics.resync_total++;
@@ -512,7 +468,7 @@ static int agent_loop(struct agent *a)
 
 int felix_agent_run(const struct felix_config *cfg)
 {
-	struct agent a = {.cfg = cfg, .sigfd = -1, .monfd = -1};
+	struct agent a = {.cfg = cfg, .sigfd = -1};
 	struct ds_config dc = {0};
 	int r;
 
@@ -526,12 +482,6 @@ int felix_agent_run(const struct felix_config *cfg)
 		return log_error_errno(r, "signalfd: %m");
 	}
 	a.sigfd = r;
-	r = monitor_open();
-	if (r < 0) {
-		log_warn_errno(r, "netlink monitor unavailable, relying on retries: %m");
-	} else {
-		a.monfd = r;
-	}
 
 	ds_config_from_env(&dc);
 	if (cfg->datastore_endpoints) {
@@ -556,10 +506,7 @@ int felix_agent_run(const struct felix_config *cfg)
 	}
 	r = calc_cache_new(&a.cache);
 	if (r >= 0) {
-		r = route_table_nl_new(&a.nl);
-	}
-	if (r >= 0) {
-		r = route_table_new(&route_table_netlink_ops, a.nl, cfg->route_protocol, &a.rt);
+		r = dp_routes_netlink_new(cfg->route_protocol, &a.routes);
 	}
 	if (r >= 0) {
 		struct felix_policy_options po = {
@@ -598,15 +545,11 @@ int felix_agent_run(const struct felix_config *cfg)
 out:
 	felix_health_server_free(a.http);
 	ds_watch_free(a.watch);
-	route_table_free(a.rt);
-	route_table_nl_free(a.nl);
+	dp_routes_ops.free(a.routes);
 	calc_cache_free(a.cache);
 	felix_policy_free(a.policy);
 	felix_bird_done(&a.bird);
 	ds_client_free(a.ds);
-	if (a.monfd >= 0) {
-		close(a.monfd);
-	}
 	if (a.sigfd >= 0) {
 		close(a.sigfd);
 	}
