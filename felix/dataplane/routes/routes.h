@@ -145,7 +145,8 @@ int dp_routes_new(const struct route_table_ops *ops, void *h, uint8_t protocol,
  * dst), neighbours (sorted by ifname, addr) and interfaces (sorted, unique), copied; @d is
  * borrowed. Memory only: sort-merges the old desired state against @d and marks the
  * destinations, neighbours and interfaces that differ for the next apply.
- * Return: 0 or -ENOMEM (then the old desired state is kept and a full pass is queued).
+ * Return: 0 or -ENOMEM (then the old desired state is kept). When only the marking runs out
+ * of memory, 0 is returned and the next apply examines every item instead.
  */
 int dp_routes_set_desired(struct dp_routes *d,
 			  const struct calc_desired *desired) _warn_unused_result_;
