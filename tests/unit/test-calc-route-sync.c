@@ -110,6 +110,12 @@ static int f_replace_route(void *h, const struct route_table_route *r)
 	if (f->fail_dst.addr.family && ip_prefix_equal(&f->fail_dst, &r->dst)) {
 		return -EIO;
 	}
+	/* Like fib_check_nh(): no route through an interface that is down. */
+	for (size_t i = 0; r->type == RTN_UNICAST && i < f->n_links; i++) {
+		if (f->links[i].ifindex == r->ifindex && !f->links[i].up) {
+			return -ENETDOWN;
+		}
+	}
 	f->replaces++;
 	k_route_set(f, r);
 	return 0;
@@ -287,6 +293,24 @@ static void del_link(struct fake *f, int index)
 			ev_push(f, (struct fake_event){
 				       .kind = EV_NEIGH, .del = true, .n = f->neighs[i]});
 			f->neighs[i] = f->neighs[--f->n_neighs];
+		} else {
+			i++;
+		}
+	}
+}
+
+/* ip link set down/up: going down flushes the interface's IPv4 routes without RTM_DELROUTE. */
+static void set_link_up(struct fake *f, int index, bool up)
+{
+	for (size_t i = 0; i < f->n_links; i++) {
+		if (f->links[i].ifindex == index) {
+			f->links[i].up = up;
+			ev_push(f, (struct fake_event){.kind = EV_LINK, .l = f->links[i]});
+		}
+	}
+	for (size_t i = 0; !up && i < f->n_routes;) {
+		if (f->routes[i].ifindex == index) {
+			f->routes[i] = f->routes[--f->n_routes];
 		} else {
 			i++;
 		}
@@ -673,6 +697,20 @@ static void test_events_no_dump_in_steady_state(void **state)
 	assert_int_equal(st.neighs_programmed, 1);
 	assert_int_equal(st.ifaces_configured, 1);
 	assert_int_equal(f->n_sysctl, sysctls + 5);
+	assert_int_equal(kfind(f, "198.19.0.5/32")->ifindex, 15);
+	assert_false(dispatch(rt, t++));
+
+	/* The interface is taken down (its routes vanish silently): the route cannot go back
+	 * while it is down (pending, retried); when it comes up, it does. */
+	set_link_up(f, 15, false);
+	assert_true(dispatch(rt, t++));
+	assert_int_equal(apply(rt, t++, &st), ROUTE_TABLE_RETRY_MS);
+	assert_int_equal(st.errors, 1);
+	assert_null(kfind(f, "198.19.0.5/32"));
+	set_link_up(f, 15, true);
+	assert_true(dispatch(rt, t++));
+	assert_int_equal(apply(rt, t++, &st), DP_IDLE);
+	assert_int_equal(st.routes_programmed, 1);
 	assert_int_equal(kfind(f, "198.19.0.5/32")->ifindex, 15);
 	assert_false(dispatch(rt, t++));
 
