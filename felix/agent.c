@@ -23,15 +23,12 @@
  * route in place (restart must not drop a packet), SIGHUP forces a resync.
  */
 #include <errno.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,7 +64,6 @@ struct agent {
 	struct ds_watch *watch;
 	struct calc_cache *cache;
 	struct dp_driver drv[_DRV_MAX];
-	struct route_table_nl *nl;  /* the routes driver's netlink backend */
 	struct felix_health health; /* felix/health.h: read by the HTTP server */
 	struct felix_metrics metrics;
 	struct felix_health_server *http;
@@ -76,6 +72,7 @@ struct agent {
 	bool stop;
 	bool in_sync;
 	bool block_ok; /* ipam_ensure_block() succeeded */
+	bool recalc;   /* a driver's resync was queued: run set_desired even on a clean cache */
 	uint64_t last_apply_ms;
 	uint64_t next_resync_ms;
 	uint64_t next_block_ms;
@@ -91,11 +88,12 @@ static void schedule_resync(struct agent *a, uint64_t now)
 	a->next_resync_ms = now + base - base / 10 + jitter;
 }
 
-static void driver_queue_resync(struct dp_driver *dv)
+static void driver_queue_resync(struct agent *a, struct dp_driver *dv)
 {
 	if (dv->ops) {
 		dv->ops->queue_resync(dv->d);
 		dv->dirty = true;
+		a->recalc = true;
 	}
 }
 
@@ -299,221 +297,27 @@ static void ensure_block(struct agent *a, uint64_t now)
 	a->next_block_ms = now + FELIX_BLOCK_RETRY_MS;
 }
 
-/* ---- the policy driver until it implements driver.h itself (felix/dataplane/policy/) ---- */
-
-struct policy_adapter {
-	struct felix_policy *p;
-	const struct calc_cache *cache;
-	char (*ifaces)[IFNAMSIZ];
-	size_t n_ifaces;
-};
-
-static int64_t policy_adapter_apply(void *d, uint64_t now_ms, struct dp_stats *st)
-{
-	struct policy_adapter *pa = d;
-	uint64_t t0 = clock_mono_us();
-	int r = felix_policy_apply(pa->p, pa->cache, pa->ifaces, pa->n_ifaces, now_ms);
-	felix_policy_finish(pa->p);
-	st->applies++;
-	st->last_duration_us = clock_mono_us() - t0;
-	st->last_error = r < 0 ? r : 0;
-	st->in_sync = r >= 0;
-	if (r < 0) {
-		st->errors++;
-		snprintf(st->error, sizeof(st->error), "%s", strerror(-r));
-	} else {
-		st->error[0] = '\0';
-		st->last_ok_ms = now_ms;
-	}
-	uint64_t retry = felix_policy_next_retry_ms(pa->p);
-	if (retry) {
-		return retry > now_ms ? (int64_t)(retry - now_ms) : 0;
-	}
-	return felix_policy_wants_apply(pa->p, now_ms) ? 0 : DP_IDLE;
-}
-
-static void policy_adapter_queue_resync(void *d)
-{
-	struct policy_adapter *pa = d;
-	felix_policy_queue_resync(pa->p);
-}
-
-static void policy_adapter_free(void *d)
-{
-	struct policy_adapter *pa = d;
-	if (pa) {
-		felix_policy_free(pa->p);
-		free(pa->ifaces);
-		free(pa);
-	}
-}
-
-static const struct dp_driver_ops policy_adapter_ops = {
-    .name = "policy",
-    .apply = policy_adapter_apply,
-    .queue_resync = policy_adapter_queue_resync,
-    .free = policy_adapter_free,
-};
-
-static int policy_adapter_set_desired(struct policy_adapter *pa, const struct calc_cache *c,
-				      const struct calc_desired *d)
-{
-	char(*ifaces)[IFNAMSIZ] = NULL;
-	if (d->n_ifaces) {
-		ifaces = calloc(d->n_ifaces, IFNAMSIZ);
-		if (!ifaces) {
-			return -ENOMEM;
-		}
-		memcpy(ifaces, d->ifaces, d->n_ifaces * IFNAMSIZ);
-	}
-	free(pa->ifaces);
-	pa->ifaces = ifaces;
-	pa->n_ifaces = d->n_ifaces;
-	pa->cache = c;
-	return 0;
-}
-
 static void policy_note_key(struct agent *a, const char *key)
 {
-	struct policy_adapter *pa = a->drv[DRV_POLICY].d;
-	felix_policy_note_key(pa->p, key);
-	if (felix_policy_wants_apply(pa->p, 0)) {
-		a->drv[DRV_POLICY].dirty = true;
-	}
+	felix_policy_note_key(a->drv[DRV_POLICY].d, key);
 }
 
-/* ---- the routes driver until it implements driver.h itself (felix/dataplane/routes/) ---- */
-
-struct routes_adapter {
-	struct route_table *rt;
-	int monfd;
-	uint8_t protocol;
-	bool pending;
-};
-
-static int64_t routes_adapter_apply(void *d, uint64_t now_ms, struct dp_stats *st)
+/* What the routes driver's last apply changed, in the log (the driver itself does not log). */
+static void routes_log(const struct dp_driver *dv)
 {
-	struct routes_adapter *ra = d;
-	struct route_table_stats rs = {0};
-	uint64_t t0 = clock_mono_us();
-	int r = route_table_apply(ra->rt, now_ms, &rs);
-	st->applies++;
-	st->last_duration_us = clock_mono_us() - t0;
-	st->objects_changed += rs.routes_programmed + rs.routes_removed + rs.neighs_programmed +
-			       rs.neighs_removed + rs.ifaces_configured;
-	st->pending = rs.routes_pending;
-	st->last_error = r < 0 ? r : 0;
-	st->in_sync = r == 0 && rs.routes_pending == 0;
-	if (r < 0) {
-		st->errors++;
-		snprintf(st->error, sizeof(st->error), "%s", strerror(-r));
-		log_warn_errno(r, "programming routes failed, will retry: %m");
-	} else {
-		st->error[0] = '\0';
-		st->last_ok_ms = now_ms;
-		if (rs.routes_programmed || rs.routes_removed || rs.neighs_programmed ||
-		    rs.neighs_removed || rs.ifaces_configured || rs.errors) {
-			log_info(
-			    "programmed %u routes, removed %u (%u pending); neighbours +%u -%u; "
-			    "configured %u interfaces%s",
-			    rs.routes_programmed, rs.routes_removed, rs.routes_pending,
-			    rs.neighs_programmed, rs.neighs_removed, rs.ifaces_configured,
-			    rs.errors ? "; some kernel operations failed" : "");
-		}
+	const struct route_table_stats *rs = dp_routes_last_stats(dv->d);
+	if (dv->stats.last_error < 0 && rs->dumped) {
+		log_warn("reading the kernel's routes failed, will retry: %s",
+			 strerror(-dv->stats.last_error));
 	}
-	ra->pending = r != 0;
-	return r != 0 ? 1000 : DP_IDLE;
-}
-
-static void routes_adapter_queue_resync(void *d)
-{
-	struct routes_adapter *ra = d;
-	route_table_queue_resync(ra->rt);
-}
-
-static int routes_adapter_fd(void *d)
-{
-	struct routes_adapter *ra = d;
-	return ra->monfd;
-}
-
-/* Link events (a workload veth appearing) and deletions of our routes by someone else. */
-static bool routes_adapter_dispatch(void *d, uint64_t now_ms)
-{
-	struct routes_adapter *ra = d;
-	char buf[16384];
-	ssize_t n;
-	bool want = false;
-	while ((n = recv(ra->monfd, buf, sizeof(buf), 0)) > 0 || (n < 0 && errno == EINTR)) {
-		if (n <= 0) {
-			continue;
-		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
-				want |= ra->pending;
-			} else if (h->nlmsg_type == RTM_DELROUTE &&
-				   h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct rtmsg))) {
-				const struct rtmsg *rm = NLMSG_DATA(h);
-				want |= rm->rtm_protocol == ra->protocol;
-			}
-		}
+	if (rs->routes_programmed || rs->routes_removed || rs->neighs_programmed ||
+	    rs->neighs_removed || rs->ifaces_configured || rs->errors) {
+		log_info("programmed %u routes, removed %u (%u pending); neighbours +%u -%u; "
+			 "configured %u interfaces%s",
+			 rs->routes_programmed, rs->routes_removed, rs->routes_pending,
+			 rs->neighs_programmed, rs->neighs_removed, rs->ifaces_configured,
+			 rs->errors ? "; some kernel operations failed" : "");
 	}
-	if (n < 0 && errno == ENOBUFS) {
-		want = true; /* we missed events */
-	}
-	return want;
-}
-
-static void routes_adapter_free(void *d)
-{
-	struct routes_adapter *ra = d;
-	if (ra) {
-		route_table_free(ra->rt);
-		if (ra->monfd >= 0) {
-			close(ra->monfd);
-		}
-		free(ra);
-	}
-}
-
-static const struct dp_driver_ops routes_adapter_ops = {
-    .name = "routes",
-    .apply = routes_adapter_apply,
-    .queue_resync = routes_adapter_queue_resync,
-    .fd = routes_adapter_fd,
-    .dispatch = routes_adapter_dispatch,
-    .free = routes_adapter_free,
-};
-
-static int routes_adapter_new(struct route_table_nl *nl, uint8_t protocol,
-			      struct routes_adapter **ret)
-{
-	struct routes_adapter *ra = calloc(1, sizeof(*ra));
-	if (!ra) {
-		return -ENOMEM;
-	}
-	ra->protocol = protocol;
-	ra->monfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-	if (ra->monfd >= 0) {
-		struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
-					 .nl_groups =
-					     RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE};
-		if (bind(ra->monfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			close(ra->monfd);
-			ra->monfd = -1;
-		}
-	}
-	if (ra->monfd < 0) {
-		log_warn("netlink monitor unavailable, relying on retries");
-	}
-	int r = route_table_new(&route_table_netlink_ops, nl, protocol, &ra->rt);
-	if (r < 0) {
-		routes_adapter_free(ra);
-		return r;
-	}
-	*ret = ra;
-	return 0;
 }
 
 /* ---- watch ---- */
@@ -551,7 +355,7 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 	case DS_WATCH_SNAPSHOT_END: {
 		size_t gone = calc_cache_sweep(a->cache);
 		if (gone) {
-			driver_queue_resync(&a->drv[DRV_POLICY]);
+			driver_queue_resync(a, &a->drv[DRV_POLICY]);
 		}
 		if (!a->in_sync) {
 			log_info("in sync with the datastore at revision %lld (%zu resources)",
@@ -591,9 +395,10 @@ static void calc_and_set_desired(struct agent *a)
 		return;
 	}
 	a->n_routes = d.n_routes;
-	r = policy_adapter_set_desired(a->drv[DRV_POLICY].d, a->cache, &d);
-	a->drv[DRV_POLICY].dirty |= r >= 0;
-	r = route_table_set_desired(((struct routes_adapter *)a->drv[DRV_ROUTES].d)->rt, &d);
+	/* A policy that does not compile is the driver's to report: it fails closed on apply. */
+	(void)dp_policy_set_desired(a->drv[DRV_POLICY].d, a->cache, d.ifaces, d.n_ifaces);
+	a->drv[DRV_POLICY].dirty |= felix_policy_wants_apply(a->drv[DRV_POLICY].d, 0);
+	r = dp_routes_set_desired(a->drv[DRV_ROUTES].d, &d);
 	if (r < 0) {
 		log_error_errno(r, "routes: cannot take the desired state: %m");
 	}
@@ -620,11 +425,16 @@ static void apply_drivers(struct agent *a, uint64_t now)
 		dv->dirty = false;
 		int64_t next = dv->ops->apply(dv->d, now, &dv->stats);
 		dv->next_apply_ms = next == DP_IDLE ? 0 : now + (uint64_t)MAX(next, 1);
+		if (i == DRV_ROUTES) {
+			routes_log(dv);
+		}
 		any = true;
 	}
 	if (!any) {
 		return;
 	}
+	/* Step 5 of the apply order: stale ipsets go after routes and BIRD. */
+	felix_policy_finish(a->drv[DRV_POLICY].d);
 	a->last_apply_ms = now;
 	felix_health_note_policy(&a->health, &a->metrics, &a->drv[DRV_POLICY].stats);
 	felix_health_note_routes(&a->health, &a->metrics, &a->drv[DRV_ROUTES].stats, a->n_routes);
@@ -661,7 +471,7 @@ static int64_t loop_timeout(struct agent *a, uint64_t now)
 		return t;
 	}
 	t = min_timeout(t, until(a->next_resync_ms, now));
-	bool want = calc_cache_dirty(a->cache);
+	bool want = calc_cache_dirty(a->cache) || a->recalc;
 	for (size_t i = 0; i < _DRV_MAX; i++) {
 		want |= a->drv[i].dirty;
 		if (a->drv[i].next_apply_ms) {
@@ -732,7 +542,7 @@ static int agent_loop(struct agent *a)
 		if (now >= a->next_resync_ms) {
 			log_debug("periodic resync");
 			for (size_t i = 0; i < _DRV_MAX; i++) {
-				driver_queue_resync(&a->drv[i]);
+				driver_queue_resync(a, &a->drv[i]);
 			}
 			a->metrics.resync_total++;
 			schedule_resync(a, now);
@@ -740,7 +550,8 @@ static int agent_loop(struct agent *a)
 		if (now < a->last_apply_ms + FELIX_APPLY_INTERVAL_MS) {
 			continue;
 		}
-		if (calc_cache_dirty(a->cache)) {
+		if (calc_cache_dirty(a->cache) || a->recalc) {
+			a->recalc = false;
 			calc_and_set_desired(a);
 		}
 		apply_drivers(a, now);
@@ -753,31 +564,24 @@ static int drivers_new(struct agent *a)
 	const struct felix_config *cfg = a->cfg;
 	int r;
 
-	struct policy_adapter *pa = calloc(1, sizeof(*pa));
-	if (!pa) {
-		return -ENOMEM;
-	}
-	a->drv[DRV_POLICY] = (struct dp_driver){.ops = &policy_adapter_ops, .d = pa};
 	struct felix_policy_options po = {
 	    .node_name = cfg->node_name,
 	    .dataplane = (enum model_dataplane)cfg->policy_dataplane,
 	    .status_file = cfg->status_file,
 	};
-	r = felix_policy_new(&po, &pa->p);
+	struct felix_policy *p = NULL;
+	r = dp_policy_new(&po, &p);
 	if (r < 0) {
 		return r;
 	}
+	a->drv[DRV_POLICY] = (struct dp_driver){.ops = &dp_policy_ops, .d = p};
 
-	r = route_table_nl_new(&a->nl);
+	struct dp_routes *rt = NULL;
+	r = dp_routes_netlink_new(cfg->route_protocol, &rt);
 	if (r < 0) {
 		return r;
 	}
-	struct routes_adapter *ra = NULL;
-	r = routes_adapter_new(a->nl, cfg->route_protocol, &ra);
-	if (r < 0) {
-		return r;
-	}
-	a->drv[DRV_ROUTES] = (struct dp_driver){.ops = &routes_adapter_ops, .d = ra};
+	a->drv[DRV_ROUTES] = (struct dp_driver){.ops = &dp_routes_ops, .d = rt};
 
 	struct dp_bird *b = NULL;
 	struct dp_bird_config bc = {
@@ -801,8 +605,6 @@ static void drivers_free(struct agent *a)
 		}
 		a->drv[i] = (struct dp_driver){0};
 	}
-	route_table_nl_free(a->nl);
-	a->nl = NULL;
 }
 
 int felix_agent_run(const struct felix_config *cfg)

@@ -2,16 +2,19 @@
 /*
  * DOC: netlink backend of the route table driver (libnl-route-3).
  *
- * Implements struct route_table_ops for the kernel of the caller's network namespace: route and
- * neighbour dumps through libnl caches (retried a bounded number of times when the kernel flags
- * the dump NLM_F_DUMP_INTR because the table changed under it), route writes with
- * NLM_F_CREATE|NLM_F_REPLACE, deletions that name the protocol and type so the kernel only
- * removes the route we mean, and sysctl writes under /proc/sys (which follows the current
- * network namespace). Interface names and indexes come from one link dump per apply pass (taken
- * with the route dump, which every pass starts with) rather than from if_nametoindex(), which opens
- * and closes a socket per call and dominated felix's CPU with many workloads (bench/README.md);
- * a name missing from that dump (a veth created since) falls back to if_nametoindex(). Nothing is
- * read from /sys/class/net, which may belong to another namespace (lab README).
+ * Implements struct route_table_ops for the kernel of the caller's network namespace with two
+ * sockets. The request socket does the dumps (links, routes, neighbours through libnl caches,
+ * retried a bounded number of times when the kernel flags a dump NLM_F_DUMP_INTR because the
+ * table changed under it), route writes with NLM_F_CREATE|NLM_F_REPLACE, deletions that name the
+ * protocol and type so the kernel only removes the route we mean, and neighbour writes. The
+ * monitor socket, opened and subscribed (RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_ROUTE,
+ * RTNLGRP_IPV6_ROUTE) before the first dump so that no change between a dump and the first read
+ * is lost, is non-blocking; read_events() parses its messages with nl_msg_parse() into plain
+ * struct route_table_route/neigh/link values for the pure engine (felix/dataplane/routes/sync.c).
+ * Interface names come from the engine's link table (one link dump, then RTM_NEWLINK/DELLINK),
+ * not from if_nametoindex(). Sysctls are written under /proc/sys, which follows the current
+ * network namespace; nothing is read from /sys/class/net, which may belong to another namespace
+ * (lab README).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,9 @@
 #include <netlink/route/link.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
+#include <netlink/msg.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +37,17 @@
 #include "felix/dataplane/routes/routes.h"
 #include "lib/log.h"
 
+/* The monitor socket's receive buffer: a burst of this many bytes of events (about 20,000
+ * route messages) fits before the kernel drops events and we fall back to a full resync. */
+#define MONITOR_RCVBUF (8 << 20)
+
 struct route_table_nl {
-	struct nl_sock *sk;
-	struct nl_cache *links; /* refreshed at every route dump; NULL until the first */
+	struct nl_sock *sk;  /* requests and dumps */
+	struct nl_sock *mon; /* events; non-blocking */
+	/* During read_events() only. */
+	const struct route_table_events *ev;
+	void *ev_ud;
+	int ev_err;
 };
 
 /* libnl's NLE_* codes to -errno. */
@@ -76,6 +90,44 @@ static int nl_to_errno(int nle)
 	}
 }
 
+static int monitor_valid(struct nl_msg *msg, void *arg);
+
+static int monitor_open(struct route_table_nl *nl)
+{
+	int r;
+
+	nl->mon = nl_socket_alloc();
+	if (!nl->mon) {
+		return -ENOMEM;
+	}
+	/* Events carry no sequence numbers of ours. */
+	nl_socket_disable_seq_check(nl->mon);
+	r = nl_socket_modify_cb(nl->mon, NL_CB_VALID, NL_CB_CUSTOM, monitor_valid, nl);
+	if (r >= 0) {
+		r = nl_connect(nl->mon, NETLINK_ROUTE);
+	}
+	if (r >= 0) {
+		r = nl_socket_add_memberships(nl->mon, RTNLGRP_LINK, RTNLGRP_NEIGH,
+					      RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, 0);
+	}
+	if (r >= 0) {
+		r = nl_socket_set_nonblocking(nl->mon);
+	}
+	if (r < 0) {
+		return nl_to_errno(r);
+	}
+	int fd = nl_socket_get_fd(nl->mon);
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	/* Beyond net.core.rmem_max when we may (root); the plain size otherwise. */
+	int size = MONITOR_RCVBUF;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0) {
+		(void)nl_socket_set_buffer_size(nl->mon, MONITOR_RCVBUF, 0);
+	}
+	/* Messages larger than a page (a link with many attributes) are read whole. */
+	nl_socket_enable_msg_peek(nl->mon);
+	return 0;
+}
+
 int route_table_nl_new(struct route_table_nl **ret)
 {
 	struct route_table_nl *nl = calloc(1, sizeof(*nl));
@@ -89,15 +141,20 @@ int route_table_nl_new(struct route_table_nl **ret)
 	}
 	int r = nl_connect(nl->sk, NETLINK_ROUTE);
 	if (r < 0) {
-		nl_socket_free(nl->sk);
-		free(nl);
-		return nl_to_errno(r);
+		r = nl_to_errno(r);
+		route_table_nl_free(nl);
+		return r;
 	}
 	/* libnl opens its socket with SOCK_CLOEXEC; make sure even on older versions. */
 	int fd = nl_socket_get_fd(nl->sk);
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	/* Large dumps (thousands of routes) arrive in bursts. */
 	(void)nl_socket_set_buffer_size(nl->sk, 1 << 20, 1 << 20);
+	r = monitor_open(nl);
+	if (r < 0) {
+		route_table_nl_free(nl);
+		return r;
+	}
 	*ret = nl;
 	return 0;
 }
@@ -107,9 +164,7 @@ struct route_table_nl *route_table_nl_free(struct route_table_nl *nl)
 	if (!nl) {
 		return NULL;
 	}
-	if (nl->links) {
-		nl_cache_free(nl->links);
-	}
+	nl_socket_free(nl->mon);
 	nl_socket_free(nl->sk);
 	free(nl);
 	return NULL;
@@ -143,33 +198,61 @@ static struct nl_addr *addr_to_nl(const struct ip_addr *a, unsigned prefixlen)
 	return n;
 }
 
-/* One link dump per pass; on failure the old cache (or none) stays and lookups fall back to
- * if_nametoindex()/if_indextoname(). */
-static void links_refresh(struct route_table_nl *nl)
+/* @rt as a plain route; -EAFNOSUPPORT/-EINVAL for one we cannot represent. */
+static int route_from_nl(struct rtnl_route *rt, struct route_table_route *ret)
 {
-	struct nl_cache *c = NULL;
-	int r = -NLE_DUMP_INTR;
-
-	for (int attempt = 0; attempt < ROUTE_TABLE_DUMP_RETRIES && r == -NLE_DUMP_INTR;
-	     attempt++) {
-		r = rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &c);
-	}
+	int family = rtnl_route_get_family(rt);
+	struct route_table_route x = {
+	    .type = rtnl_route_get_type(rt),
+	    .scope = rtnl_route_get_scope(rt),
+	    .protocol = rtnl_route_get_protocol(rt),
+	    .table = rtnl_route_get_table(rt),
+	    .priority = rtnl_route_get_priority(rt),
+	};
+	int r = addr_from_nl(rtnl_route_get_dst(rt), family, &x.dst);
 	if (r < 0) {
-		log_debug("link dump failed: %s, using if_nametoindex()", nl_geterror(r));
-		return;
+		return r;
 	}
-	if (nl->links) {
-		nl_cache_free(nl->links);
+	int nnh = rtnl_route_get_nnexthops(rt);
+	if (nnh == 1) {
+		struct rtnl_nexthop *nh = rtnl_route_nexthop_n(rt, 0);
+		x.ifindex = rtnl_route_nh_get_ifindex(nh);
+		x.multipath = rtnl_route_nh_get_gateway(nh) != NULL;
+	} else if (nnh > 1) {
+		x.multipath = true;
 	}
-	nl->links = c;
+	*ret = x;
+	return 0;
 }
 
-static void link_name(struct route_table_nl *nl, int ifindex, char ifname[static IF_NAMESIZE])
+static int neigh_from_nl(struct rtnl_neigh *n, struct route_table_neigh *ret)
 {
-	if (nl->links && rtnl_link_i2name(nl->links, ifindex, ifname, IF_NAMESIZE)) {
-		return;
+	struct route_table_neigh x = {
+	    .ifindex = rtnl_neigh_get_ifindex(n),
+	    .permanent = (rtnl_neigh_get_state(n) & NUD_PERMANENT) != 0,
+	};
+	struct ip_prefix p;
+	int r = addr_from_nl(rtnl_neigh_get_dst(n), rtnl_neigh_get_family(n), &p);
+	if (r < 0) {
+		return r;
 	}
-	(void)if_indextoname((unsigned)ifindex, ifname);
+	x.addr = p.addr;
+	struct nl_addr *ll = rtnl_neigh_get_lladdr(n);
+	if (ll && nl_addr_get_len(ll) == 6) {
+		memcpy(x.mac, nl_addr_get_binary_addr(ll), 6);
+	}
+	*ret = x;
+	return 0;
+}
+
+static void link_from_nl(struct rtnl_link *l, struct route_table_link *ret)
+{
+	*ret = (struct route_table_link){
+	    .ifindex = rtnl_link_get_ifindex(l),
+	    .up = (rtnl_link_get_flags(l) & IFF_UP) != 0,
+	};
+	const char *name = rtnl_link_get_name(l);
+	snprintf(ret->ifname, IFNAMSIZ, "%s", name ? name : "");
 }
 
 static int nl_dump_routes(void *h, int family, uint32_t table, route_table_route_cb cb,
@@ -179,7 +262,6 @@ static int nl_dump_routes(void *h, int family, uint32_t table, route_table_route
 	struct nl_cache *cache = NULL;
 	int r = 0;
 
-	links_refresh(nl);
 	for (int attempt = 0; attempt < ROUTE_TABLE_DUMP_RETRIES; attempt++) {
 		r = rtnl_route_alloc_cache(nl->sk, family, 0, &cache);
 		if (r != -NLE_DUMP_INTR) {
@@ -192,29 +274,10 @@ static int nl_dump_routes(void *h, int family, uint32_t table, route_table_route
 	}
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_route *rt = (struct rtnl_route *)o;
-		if (rtnl_route_get_table(rt) != table || rtnl_route_get_family(rt) != family) {
+		struct route_table_route x;
+		if (rtnl_route_get_table(rt) != table || rtnl_route_get_family(rt) != family ||
+		    route_from_nl(rt, &x) < 0) {
 			continue;
-		}
-		struct route_table_route x = {
-		    .type = rtnl_route_get_type(rt),
-		    .scope = rtnl_route_get_scope(rt),
-		    .protocol = rtnl_route_get_protocol(rt),
-		    .table = rtnl_route_get_table(rt),
-		    .priority = rtnl_route_get_priority(rt),
-		};
-		if (addr_from_nl(rtnl_route_get_dst(rt), family, &x.dst) < 0) {
-			continue;
-		}
-		int nnh = rtnl_route_get_nnexthops(rt);
-		if (nnh == 1) {
-			struct rtnl_nexthop *nh = rtnl_route_nexthop_n(rt, 0);
-			x.ifindex = rtnl_route_nh_get_ifindex(nh);
-			x.multipath = rtnl_route_nh_get_gateway(nh) != NULL;
-		} else if (nnh > 1) {
-			x.multipath = true;
-		}
-		if (x.ifindex > 0) {
-			link_name(nl, x.ifindex, x.ifname);
 		}
 		r = cb(userdata, &x);
 		if (r < 0) {
@@ -299,25 +362,35 @@ static int nl_dump_neighs(void *h, int family, route_table_neigh_cb cb, void *us
 	}
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_neigh *n = (struct rtnl_neigh *)o;
-		if (rtnl_neigh_get_family(n) != family) {
+		struct route_table_neigh x;
+		if (rtnl_neigh_get_family(n) != family || neigh_from_nl(n, &x) < 0) {
 			continue;
 		}
-		struct route_table_neigh x = {
-		    .ifindex = rtnl_neigh_get_ifindex(n),
-		    .permanent = (rtnl_neigh_get_state(n) & NUD_PERMANENT) != 0,
-		};
-		struct ip_prefix p;
-		if (addr_from_nl(rtnl_neigh_get_dst(n), family, &p) < 0) {
-			continue;
+		r = cb(userdata, &x);
+		if (r < 0) {
+			break;
 		}
-		x.addr = p.addr;
-		struct nl_addr *ll = rtnl_neigh_get_lladdr(n);
-		if (ll && nl_addr_get_len(ll) == 6) {
-			memcpy(x.mac, nl_addr_get_binary_addr(ll), 6);
-		}
-		if (x.ifindex > 0) {
-			link_name(nl, x.ifindex, x.ifname);
-		}
+	}
+	nl_cache_free(cache);
+	return r < 0 ? r : 0;
+}
+
+static int nl_dump_links(void *h, route_table_link_cb cb, void *userdata)
+{
+	struct route_table_nl *nl = h;
+	struct nl_cache *cache = NULL;
+	int r = -NLE_DUMP_INTR;
+
+	for (int attempt = 0; attempt < ROUTE_TABLE_DUMP_RETRIES && r == -NLE_DUMP_INTR;
+	     attempt++) {
+		r = rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &cache);
+	}
+	if (r < 0) {
+		return nl_to_errno(r);
+	}
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct route_table_link x;
+		link_from_nl((struct rtnl_link *)o, &x);
 		r = cb(userdata, &x);
 		if (r < 0) {
 			break;
@@ -374,17 +447,6 @@ static int nl_delete_neigh(void *h, const struct route_table_neigh *x)
 	return nl_to_errno(r);
 }
 
-static int nl_link_index(void *h, const char *ifname)
-{
-	struct route_table_nl *nl = h;
-	int cached = nl->links ? rtnl_link_name2i(nl->links, ifname) : 0;
-	if (cached > 0) {
-		return cached;
-	}
-	unsigned idx = if_nametoindex(ifname);
-	return idx ? (int)idx : -ENODEV;
-}
-
 static int nl_write_sysctl(void *h, const char *path, const char *value)
 {
 	char full[256];
@@ -400,6 +462,114 @@ static int nl_write_sysctl(void *h, const char *path, const char *value)
 	return r;
 }
 
+/* ---- events ---- */
+
+static void monitor_object(struct nl_object *o, void *arg)
+{
+	struct route_table_nl *nl = arg;
+	int type = nl_object_get_msgtype(o);
+	int r = 0;
+
+	switch (type) {
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE: {
+		struct route_table_route x;
+		if (route_from_nl((struct rtnl_route *)o, &x) >= 0) {
+			r = nl->ev->route(nl->ev_ud, type == RTM_DELROUTE, &x);
+		}
+		break;
+	}
+	case RTM_NEWNEIGH:
+	case RTM_DELNEIGH: {
+		struct route_table_neigh x;
+		if (neigh_from_nl((struct rtnl_neigh *)o, &x) >= 0) {
+			r = nl->ev->neigh(nl->ev_ud, type == RTM_DELNEIGH, &x);
+		}
+		break;
+	}
+	case RTM_NEWLINK:
+	case RTM_DELLINK: {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		/* AF_BRIDGE messages describe bridge ports, not the interface. */
+		if (rtnl_link_get_family(l) == AF_UNSPEC) {
+			struct route_table_link x;
+			link_from_nl(l, &x);
+			r = nl->ev->link(nl->ev_ud, type == RTM_DELLINK, &x);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	if (r < 0 && nl->ev_err >= 0) {
+		nl->ev_err = r;
+	}
+}
+
+static int monitor_valid(struct nl_msg *msg, void *arg)
+{
+	struct route_table_nl *nl = arg;
+	if (nl->ev) {
+		/* Message types libnl has no parser for are not ours to care about. */
+		(void)nl_msg_parse(msg, monitor_object, nl);
+	}
+	return NL_OK;
+}
+
+static int nl_monitor_fd(void *h)
+{
+	struct route_table_nl *nl = h;
+	return nl_socket_get_fd(nl->mon);
+}
+
+static int nl_read_events(void *h, const struct route_table_events *ev, void *userdata)
+{
+	struct route_table_nl *nl = h;
+	struct nl_cb *cb = nl_socket_get_cb(nl->mon);
+	int r = 0;
+
+	if (!cb) {
+		return -ENOMEM;
+	}
+	nl->ev = ev;
+	nl->ev_ud = userdata;
+	nl->ev_err = 0;
+	for (;;) {
+		/* One recvmsg() each: the number of messages parsed, 0 or -NLE_AGAIN once the
+		 * non-blocking socket is empty. */
+		r = nl_recvmsgs_report(nl->mon, cb);
+		if (r == 0 || r == -NLE_AGAIN) {
+			r = 0;
+			break;
+		}
+		if (r < 0) {
+			/* libnl reports the kernel's ENOBUFS (events dropped) as NLE_NOMEM. */
+			r = r == -NLE_NOMEM ? -ENOBUFS : nl_to_errno(r);
+			break;
+		}
+		if (nl->ev_err < 0) {
+			break;
+		}
+	}
+	nl_cb_put(cb);
+	nl->ev = NULL;
+	nl->ev_ud = NULL;
+	return r < 0 ? r : nl->ev_err;
+}
+
+static uint64_t nl_now_us(void *h)
+{
+	(void)h;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void nl_free(void *h)
+{
+	route_table_nl_free(h);
+}
+
 const struct route_table_ops route_table_netlink_ops = {
     .dump_routes = nl_dump_routes,
     .replace_route = nl_replace_route,
@@ -407,6 +577,39 @@ const struct route_table_ops route_table_netlink_ops = {
     .dump_neighs = nl_dump_neighs,
     .replace_neigh = nl_replace_neigh,
     .delete_neigh = nl_delete_neigh,
-    .link_index = nl_link_index,
+    .dump_links = nl_dump_links,
     .write_sysctl = nl_write_sysctl,
+    .monitor_fd = nl_monitor_fd,
+    .read_events = nl_read_events,
+    .now_us = nl_now_us,
 };
+
+/* The same, releasing the handle with the driver. */
+static const struct route_table_ops netlink_owned_ops = {
+    .dump_routes = nl_dump_routes,
+    .replace_route = nl_replace_route,
+    .delete_route = nl_delete_route,
+    .dump_neighs = nl_dump_neighs,
+    .replace_neigh = nl_replace_neigh,
+    .delete_neigh = nl_delete_neigh,
+    .dump_links = nl_dump_links,
+    .write_sysctl = nl_write_sysctl,
+    .monitor_fd = nl_monitor_fd,
+    .read_events = nl_read_events,
+    .now_us = nl_now_us,
+    .free = nl_free,
+};
+
+int dp_routes_netlink_new(uint8_t protocol, struct dp_routes **ret)
+{
+	struct route_table_nl *nl = NULL;
+	int r = route_table_nl_new(&nl);
+	if (r < 0) {
+		return r;
+	}
+	r = dp_routes_new(&netlink_owned_ops, nl, protocol, ret);
+	if (r < 0) {
+		route_table_nl_free(nl);
+	}
+	return r;
+}

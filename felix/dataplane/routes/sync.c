@@ -4,16 +4,31 @@
  * struct route_table_ops, so the same code runs against netlink and against the unit tests'
  * fake kernel).
  *
- * Each apply is a full mark and sweep (BIRD sysdep/unix/krt.c krt_init_scan -> krt_got_route ->
- * krt_prune): dump the table, match every route against the desired set, then send the
- * deletions followed by the additions (STYLE.md 5.5). Ownership is read from rtm_protocol
+ * The engine keeps the kernel's "actual" state in memory: every route of the main table (both
+ * families, any protocol, indexed by destination and by output interface), every permanent
+ * neighbour on a "tby*" interface (indexed by (ifindex, address) and by ifindex) and every link
+ * (by ifindex and by name). It is filled by one full dump, then kept current by netlink events
+ * (ops->read_events, from dispatch) and by the engine's own successful writes, in the manner of
+ * networkd's manager_rtnl_process_route(). A monitor overrun (ENOBUFS) or a queued resync
+ * re-dumps and marks and sweeps (BIRD sysdep/unix/krt.c krt_init_scan -> krt_got_route ->
+ * krt_prune): entries the dump did not show are dropped, and every desired and every owned item
+ * is re-examined.
+ *
+ * Between dumps, work is in proportion to the change: set_desired() sort-merges the old desired
+ * state against the new one (memory only) and marks the destinations, neighbours and interfaces
+ * that differ; events mark the items they touch; apply() examines only the marked items, sending
+ * the deletions first and then the additions (STYLE.md 5.5). Ownership is read from rtm_protocol
  * (BIRD's KRT_SRC_BIRD vs KRT_SRC_ALIEN, Felix's proto 80): a route that is not ours is never
  * changed or deleted, even when it occupies a destination we want. A route of ours that we never
  * desired during this process's lifetime (a leftover from before a restart, or the CNI plugin's
- * route for a workload whose endpoint we have not heard of yet) is swept only after
- * ROUTE_TABLE_STALE_GRACE_MS; one we desired earlier is swept at once. Items that cannot be
- * programmed (interface missing, kernel error) stay pending and are retried on the next apply
- * without blocking the others (RET_GATHER style).
+ * route for a workload whose endpoint we have not heard of yet) is swept only
+ * ROUTE_TABLE_STALE_GRACE_MS after it was first seen; one we desired earlier is swept at once.
+ * Items that cannot be programmed (interface missing, foreign route on the destination, kernel
+ * error) stay marked and are retried without blocking the others (RET_GATHER style).
+ *
+ * The kernel flushes IPv4 routes through an interface that goes down or away without sending
+ * RTM_DELROUTE, so a link event that takes an interface down or deletes it drops the actual
+ * routes and neighbours on that ifindex itself.
  */
 #include <errno.h>
 #include <linux/rtnetlink.h>
@@ -24,26 +39,7 @@
 #include "felix/dataplane/routes/routes.h"
 #include "lib/log.h"
 
-struct neigh_key {
-	char ifname[IFNAMSIZ];
-	struct ip_addr addr;
-};
-
-struct stale_route {
-	struct ip_prefix dst;
-	uint32_t priority;
-	uint64_t first_ms;
-};
-
-struct stale_neigh {
-	struct neigh_key key;
-	uint64_t first_ms;
-};
-
-struct iface_done {
-	char ifname[IFNAMSIZ];
-	int ifindex;
-};
+/* ---- small containers ---- */
 
 /* A plain growable array of @T. */
 #define VEC(T)              \
@@ -52,26 +48,6 @@ struct iface_done {
 		size_t n;   \
 		size_t cap; \
 	}
-
-struct stale_route_vec {
-	struct stale_route *v;
-	size_t n;
-	size_t cap;
-};
-
-struct route_table {
-	const struct route_table_ops *ops;
-	void *h;
-	uint8_t protocol;
-
-	struct calc_desired want; /* routes, neighs, ifaces; bgp part unused */
-
-	VEC(struct ip_prefix) known_routes; /* desired at some point; sorted */
-	VEC(struct neigh_key) known_neighs; /* sorted */
-	struct stale_route_vec stale_routes;
-	VEC(struct stale_neigh) stale_neighs;
-	VEC(struct iface_done) ifaces_done;
-};
 
 #define VEC_PUSH(vec, item)                                                     \
 	({                                                                      \
@@ -98,37 +74,327 @@ struct route_table {
 		(vec).n = (vec).cap = 0; \
 	} while (0)
 
-int route_table_new(const struct route_table_ops *ops, void *h, uint8_t protocol,
-		    struct route_table **ret)
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* An intrusive hash table with chained buckets; the caller compares keys on lookup. */
+struct hnode {
+	struct hnode *next;
+	uint64_t hash;
+};
+
+struct htab {
+	struct hnode **b;
+	size_t nb; /* a power of two, or 0 */
+	size_t n;
+};
+
+static void htab_link(struct htab *t, struct hnode *node)
 {
-	if (!ops || protocol < 5) {
-		return -EINVAL;
+	struct hnode **slot = &t->b[node->hash & (t->nb - 1)];
+	node->next = *slot;
+	*slot = node;
+}
+
+/* Insert @node under @hash. Return 0 or -ENOMEM (only when the table has no buckets yet; a
+ * failed growth keeps the old, longer chains). */
+static int htab_insert(struct htab *t, struct hnode *node, uint64_t hash)
+{
+	node->hash = hash;
+	if (t->n >= t->nb) {
+		size_t nb = t->nb ? t->nb * 2 : 64;
+		struct hnode **b = calloc(nb, sizeof(*b));
+		if (b) {
+			struct hnode **old = t->b;
+			size_t onb = t->nb;
+			t->b = b;
+			t->nb = nb;
+			for (size_t i = 0; i < onb; i++) {
+				for (struct hnode *x = old[i], *next; x; x = next) {
+					next = x->next;
+					htab_link(t, x);
+				}
+			}
+			free(old);
+		} else if (!t->nb) {
+			return -ENOMEM;
+		}
 	}
-	struct route_table *rt = calloc(1, sizeof(*rt));
-	if (!rt) {
-		return -ENOMEM;
-	}
-	rt->ops = ops;
-	rt->h = h;
-	rt->protocol = protocol;
-	*ret = rt;
+	htab_link(t, node);
+	t->n++;
 	return 0;
 }
 
-struct route_table *route_table_free(struct route_table *rt)
+static void htab_remove(struct htab *t, struct hnode *node)
 {
-	if (!rt) {
-		return NULL;
+	if (!t->nb) {
+		return;
 	}
-	calc_desired_done(&rt->want);
-	VEC_FREE(rt->known_routes);
-	VEC_FREE(rt->known_neighs);
-	VEC_FREE(rt->stale_routes);
-	VEC_FREE(rt->stale_neighs);
-	VEC_FREE(rt->ifaces_done);
-	free(rt);
+	for (struct hnode **p = &t->b[node->hash & (t->nb - 1)]; *p; p = &(*p)->next) {
+		if (*p == node) {
+			*p = node->next;
+			t->n--;
+			return;
+		}
+	}
+}
+
+/* The chain @hash lives in (compare hnode.hash, then the key). */
+static struct hnode *htab_chain(const struct htab *t, uint64_t hash)
+{
+	return t->nb ? t->b[hash & (t->nb - 1)] : NULL;
+}
+
+static void htab_free(struct htab *t)
+{
+	free(t->b);
+	*t = (struct htab){0};
+}
+
+/* FNV-1a. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ s[i]) * 0x100000001b3ULL;
+	}
+	return h;
+}
+#define HASH_INIT 0xcbf29ce484222325ULL
+
+static uint64_t hash_prefix(const struct ip_prefix *p)
+{
+	struct ip_prefix m = ip_prefix_mask(*p);
+	uint64_t h = hash_bytes(HASH_INIT, &m.addr.family, 1);
+	h = hash_bytes(h, &m.len, 1);
+	return hash_bytes(h, m.addr.bytes, ip_addr_bits(m.addr.family) / 8);
+}
+
+static uint64_t hash_int(int i)
+{
+	return hash_bytes(HASH_INIT, &i, sizeof(i));
+}
+
+static uint64_t hash_neigh(int ifindex, const struct ip_addr *a)
+{
+	uint64_t h = hash_bytes(HASH_INIT, &ifindex, sizeof(ifindex));
+	h = hash_bytes(h, &a->family, 1);
+	return hash_bytes(h, a->bytes, ip_addr_bits(a->family) / 8);
+}
+
+static uint64_t hash_name(const char *s)
+{
+	return hash_bytes(HASH_INIT, s, strnlen(s, IFNAMSIZ));
+}
+
+/* ---- state ---- */
+
+struct aroute {
+	struct hnode by_dst;
+	struct hnode by_if; /* only while r.ifindex > 0 */
+	struct route_table_route r;
+	uint64_t first_ms; /* first seen (for the stale grace period) */
+	bool was_desired;  /* its destination was desired by this process: sweep at once */
+	bool mark;	   /* seen by the running dump */
+};
+
+struct aneigh {
+	struct hnode by_key;
+	struct hnode by_if;
+	struct route_table_neigh n; /* ifname filled from the link table */
+	uint64_t first_ms;
+	bool was_desired;
+	bool mark;
+};
+
+struct alink {
+	struct hnode by_index;
+	struct hnode by_name;
+	struct route_table_link l;
+	bool sysctl_done; /* the workload sysctls were written for this interface instance */
+	bool mark;
+};
+
+struct neigh_key {
+	char ifname[IFNAMSIZ];
+	struct ip_addr addr;
+};
+
+typedef char ifname_t[IFNAMSIZ];
+
+struct dp_routes {
+	const struct route_table_ops *ops;
+	void *h;
+	uint8_t protocol;
+
+	struct calc_desired want;	      /* routes, neighs, ifaces (sorted); bgp part unused */
+	const struct calc_route **want_by_if; /* want.routes with an ifname, sorted by ifname */
+	size_t n_want_by_if;
+
+	struct htab routes_by_dst, routes_by_if;
+	struct htab neighs_by_key, neighs_by_if;
+	struct htab links_by_index, links_by_name;
+
+	/* Items to examine at the next apply (duplicates allowed). */
+	VEC(struct ip_prefix) dirty_routes;
+	VEC(struct neigh_key) dirty_neighs;
+	VEC(ifname_t) dirty_ifaces;
+
+	bool need_dump;	    /* first apply, queued resync, monitor overrun */
+	bool need_sysctls;  /* queued resync: rewrite every interface's sysctls */
+	bool need_mark_all; /* marking failed (out of memory): examine everything */
+	bool wake;	    /* dispatch: an event marked something */
+	uint64_t now_ms;    /* of the running dispatch or apply */
+	unsigned pending;   /* after the last apply */
+	struct route_table_stats last;
+};
+
+static bool is_our_ifname(const char *ifname)
+{
+	return strncmp(ifname, ROUTE_TABLE_IFPREFIX, strlen(ROUTE_TABLE_IFPREFIX)) == 0;
+}
+
+/* ---- links ---- */
+
+static struct alink *link_by_index(const struct dp_routes *d, int ifindex)
+{
+	uint64_t h = hash_int(ifindex);
+	for (struct hnode *x = htab_chain(&d->links_by_index, h); x; x = x->next) {
+		struct alink *l = container_of(x, struct alink, by_index);
+		if (x->hash == h && l->l.ifindex == ifindex) {
+			return l;
+		}
+	}
 	return NULL;
 }
+
+static struct alink *link_by_name(const struct dp_routes *d, const char *ifname)
+{
+	uint64_t h = hash_name(ifname);
+	for (struct hnode *x = htab_chain(&d->links_by_name, h); x; x = x->next) {
+		struct alink *l = container_of(x, struct alink, by_name);
+		if (x->hash == h && strncmp(l->l.ifname, ifname, IFNAMSIZ) == 0) {
+			return l;
+		}
+	}
+	return NULL;
+}
+
+/* ---- actual routes ---- */
+
+static struct aroute *route_find(const struct dp_routes *d, const struct ip_prefix *dst,
+				 uint32_t priority)
+{
+	uint64_t h = hash_prefix(dst);
+	for (struct hnode *x = htab_chain(&d->routes_by_dst, h); x; x = x->next) {
+		struct aroute *a = container_of(x, struct aroute, by_dst);
+		if (x->hash == h && a->r.priority == priority && ip_prefix_equal(&a->r.dst, dst)) {
+			return a;
+		}
+	}
+	return NULL;
+}
+
+static void route_remove(struct dp_routes *d, struct aroute *a)
+{
+	htab_remove(&d->routes_by_dst, &a->by_dst);
+	if (a->r.ifindex > 0) {
+		htab_remove(&d->routes_by_if, &a->by_if);
+	}
+	free(a);
+}
+
+/* Insert or update the actual route with @r's destination and metric. Return it, or NULL when
+ * out of memory. */
+static struct aroute *route_upsert(struct dp_routes *d, const struct route_table_route *r)
+{
+	struct aroute *a = route_find(d, &r->dst, r->priority);
+	if (a) {
+		if (a->r.protocol != r->protocol) {
+			/* Someone replaced it: a new route as far as ownership goes. */
+			a->first_ms = d->now_ms;
+			a->was_desired = false;
+		}
+		if (a->r.ifindex != r->ifindex) {
+			if (a->r.ifindex > 0) {
+				htab_remove(&d->routes_by_if, &a->by_if);
+			}
+			if (r->ifindex > 0) {
+				(void)htab_insert(&d->routes_by_if, &a->by_if,
+						  hash_int(r->ifindex));
+			}
+		}
+		a->r = *r;
+		a->r.ifname[0] = '\0';
+		return a;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		return NULL;
+	}
+	a->r = *r;
+	a->r.ifname[0] = '\0';
+	a->first_ms = d->now_ms;
+	if (htab_insert(&d->routes_by_dst, &a->by_dst, hash_prefix(&r->dst)) < 0) {
+		free(a);
+		return NULL;
+	}
+	if (r->ifindex > 0 && htab_insert(&d->routes_by_if, &a->by_if, hash_int(r->ifindex)) < 0) {
+		htab_remove(&d->routes_by_dst, &a->by_dst);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* ---- actual neighbours ---- */
+
+static struct aneigh *neigh_find(const struct dp_routes *d, int ifindex, const struct ip_addr *addr)
+{
+	uint64_t h = hash_neigh(ifindex, addr);
+	for (struct hnode *x = htab_chain(&d->neighs_by_key, h); x; x = x->next) {
+		struct aneigh *a = container_of(x, struct aneigh, by_key);
+		if (x->hash == h && a->n.ifindex == ifindex && ip_addr_equal(&a->n.addr, addr)) {
+			return a;
+		}
+	}
+	return NULL;
+}
+
+static void neigh_remove(struct dp_routes *d, struct aneigh *a)
+{
+	htab_remove(&d->neighs_by_key, &a->by_key);
+	htab_remove(&d->neighs_by_if, &a->by_if);
+	free(a);
+}
+
+static struct aneigh *neigh_upsert(struct dp_routes *d, const struct route_table_neigh *n,
+				   const char *ifname)
+{
+	struct aneigh *a = neigh_find(d, n->ifindex, &n->addr);
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a) {
+			return NULL;
+		}
+		a->first_ms = d->now_ms;
+		if (htab_insert(&d->neighs_by_key, &a->by_key, hash_neigh(n->ifindex, &n->addr)) <
+		    0) {
+			free(a);
+			return NULL;
+		}
+		if (htab_insert(&d->neighs_by_if, &a->by_if, hash_int(n->ifindex)) < 0) {
+			htab_remove(&d->neighs_by_key, &a->by_key);
+			free(a);
+			return NULL;
+		}
+	}
+	a->n = *n;
+	a->n.permanent = true;
+	snprintf(a->n.ifname, IFNAMSIZ, "%s", ifname);
+	return a;
+}
+
+/* ---- desired ---- */
 
 static int prefix_cmp(const void *a, const void *b)
 {
@@ -137,143 +403,61 @@ static int prefix_cmp(const void *a, const void *b)
 
 static int neigh_key_cmp(const void *a, const void *b)
 {
+	/* struct calc_neigh and struct neigh_key: compare by (ifname, addr). */
 	const struct neigh_key *x = a, *y = b;
-	int d = strcmp(x->ifname, y->ifname);
-	return d ? d : ip_addr_cmp(&x->addr, &y->addr);
+	int c = strncmp(x->ifname, y->ifname, IFNAMSIZ);
+	return c ? c : ip_addr_cmp(&x->addr, &y->addr);
 }
 
-static bool known_route(const struct route_table *rt, const struct ip_prefix *dst)
+static int calc_neigh_cmp(const void *a, const void *b)
 {
-	return rt->known_routes.n &&
-	       bsearch(dst, rt->known_routes.v, rt->known_routes.n, sizeof(*dst), prefix_cmp);
+	const struct calc_neigh *x = a, *y = b;
+	int c = strncmp(x->ifname, y->ifname, IFNAMSIZ);
+	return c ? c : ip_addr_cmp(&x->addr, &y->addr);
 }
 
-static bool known_neigh(const struct route_table *rt, const struct neigh_key *k)
+static int ifname_cmp(const void *a, const void *b)
 {
-	return rt->known_neighs.n &&
-	       bsearch(k, rt->known_neighs.v, rt->known_neighs.n, sizeof(*k), neigh_key_cmp);
+	return strncmp(a, b, IFNAMSIZ);
 }
 
-/* Sort and deduplicate. */
-static void known_routes_normalize(struct route_table *rt)
+static const struct calc_route *want_route(const struct dp_routes *d, const struct ip_prefix *dst)
 {
-	if (!rt->known_routes.n) {
-		return;
-	}
-	qsort(rt->known_routes.v, rt->known_routes.n, sizeof(*rt->known_routes.v), prefix_cmp);
-	size_t w = 0;
-	for (size_t i = 0; i < rt->known_routes.n; i++) {
-		if (w && ip_prefix_equal(&rt->known_routes.v[w - 1], &rt->known_routes.v[i])) {
-			continue;
-		}
-		rt->known_routes.v[w++] = rt->known_routes.v[i];
-	}
-	rt->known_routes.n = w;
+	struct calc_route key = {.dst = *dst};
+	return d->want.n_routes ? bsearch(&key, d->want.routes, d->want.n_routes,
+					  sizeof(*d->want.routes), prefix_cmp)
+				: NULL;
 }
 
-static void known_neighs_normalize(struct route_table *rt)
+static const struct calc_neigh *want_neigh(const struct dp_routes *d, const char *ifname,
+					   const struct ip_addr *addr)
 {
-	if (!rt->known_neighs.n) {
-		return;
-	}
-	qsort(rt->known_neighs.v, rt->known_neighs.n, sizeof(*rt->known_neighs.v), neigh_key_cmp);
-	size_t w = 0;
-	for (size_t i = 0; i < rt->known_neighs.n; i++) {
-		if (w && neigh_key_cmp(&rt->known_neighs.v[w - 1], &rt->known_neighs.v[i]) == 0) {
-			continue;
-		}
-		rt->known_neighs.v[w++] = rt->known_neighs.v[i];
-	}
-	rt->known_neighs.n = w;
+	struct calc_neigh key = {.addr = *addr};
+	snprintf(key.ifname, IFNAMSIZ, "%s", ifname);
+	return d->want.n_neighs ? bsearch(&key, d->want.neighs, d->want.n_neighs,
+					  sizeof(*d->want.neighs), calc_neigh_cmp)
+				: NULL;
 }
 
-int route_table_set_desired(struct route_table *rt, const struct calc_desired *d)
+static bool want_iface(const struct dp_routes *d, const char *ifname)
 {
-	struct calc_desired n = {0};
-
-	if (d->n_routes) {
-		n.routes = malloc(d->n_routes * sizeof(*n.routes));
-		if (!n.routes) {
-			goto oom;
-		}
-		memcpy(n.routes, d->routes, d->n_routes * sizeof(*n.routes));
-		n.n_routes = d->n_routes;
-	}
-	if (d->n_neighs) {
-		n.neighs = malloc(d->n_neighs * sizeof(*n.neighs));
-		if (!n.neighs) {
-			goto oom;
-		}
-		memcpy(n.neighs, d->neighs, d->n_neighs * sizeof(*n.neighs));
-		n.n_neighs = d->n_neighs;
-	}
-	if (d->n_ifaces) {
-		n.ifaces = malloc(d->n_ifaces * sizeof(*n.ifaces));
-		if (!n.ifaces) {
-			goto oom;
-		}
-		memcpy(n.ifaces, d->ifaces, d->n_ifaces * sizeof(*n.ifaces));
-		n.n_ifaces = d->n_ifaces;
-	}
-	/* Remember every destination we ever wanted, so that when it stops being wanted its
-	 * route goes at once rather than after the grace period. */
-	for (size_t i = 0; i < n.n_routes; i++) {
-		if (VEC_PUSH(rt->known_routes, n.routes[i].dst) < 0) {
-			goto oom;
-		}
-	}
-	for (size_t i = 0; i < n.n_neighs; i++) {
-		struct neigh_key k = {.addr = n.neighs[i].addr};
-		memcpy(k.ifname, n.neighs[i].ifname, IFNAMSIZ);
-		if (VEC_PUSH(rt->known_neighs, k) < 0) {
-			goto oom;
-		}
-	}
-	known_routes_normalize(rt);
-	known_neighs_normalize(rt);
-	calc_desired_done(&rt->want);
-	rt->want = n;
-	return 0;
-oom:
-	known_routes_normalize(rt);
-	known_neighs_normalize(rt);
-	calc_desired_done(&n);
-	return -ENOMEM;
+	return d->want.n_ifaces && bsearch(ifname, d->want.ifaces, d->want.n_ifaces,
+					   sizeof(*d->want.ifaces), ifname_cmp);
 }
 
-void route_table_queue_resync(struct route_table *rt)
+static struct route_table_route desired_route(const struct dp_routes *d, const struct calc_route *c,
+					      int ifindex)
 {
-	rt->ifaces_done.n = 0;
-}
-
-/* ---- routes ---- */
-
-typedef VEC(struct route_table_route) route_vec;
-
-static int collect_route(void *userdata, const struct route_table_route *r)
-{
-	route_vec *v = userdata;
-	return VEC_PUSH(*v, *r);
-}
-
-static int actual_cmp(const void *a, const void *b)
-{
-	const struct route_table_route *x = a, *y = b;
-	int d = ip_prefix_cmp(&x->dst, &y->dst);
-	if (d) {
-		return d;
-	}
-	return x->priority < y->priority ? -1 : x->priority > y->priority;
-}
-
-/* The actual route with @dst and metric 0 (the kernel's key, with the table fixed to main). */
-static const struct route_table_route *actual_find(const route_vec *v, const struct ip_prefix *dst)
-{
-	struct route_table_route key = {.dst = *dst, .priority = 0};
-	if (!v->n) {
-		return NULL;
-	}
-	return bsearch(&key, v->v, v->n, sizeof(*v->v), actual_cmp);
+	struct route_table_route r = {
+	    .dst = c->dst,
+	    .type = c->blackhole ? RTN_BLACKHOLE : RTN_UNICAST,
+	    .scope = c->blackhole ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+	    .protocol = d->protocol,
+	    .table = ROUTE_TABLE_MAIN,
+	    .ifindex = c->blackhole ? 0 : ifindex,
+	};
+	memcpy(r.ifname, c->ifname, IFNAMSIZ);
+	return r;
 }
 
 static bool route_equal(const struct route_table_route *want, const struct route_table_route *have)
@@ -285,298 +469,641 @@ static bool route_equal(const struct route_table_route *want, const struct route
 	return want->type != RTN_UNICAST || have->ifindex == want->ifindex;
 }
 
-static struct route_table_route desired_route(const struct route_table *rt,
-					      const struct calc_route *c, int ifindex)
+/* ---- marking ---- */
+
+static void mark_route(struct dp_routes *d, const struct ip_prefix *dst)
 {
-	struct route_table_route r = {
-	    .dst = c->dst,
-	    .type = c->blackhole ? RTN_BLACKHOLE : RTN_UNICAST,
-	    .scope = c->blackhole ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
-	    .protocol = rt->protocol,
-	    .table = ROUTE_TABLE_MAIN,
-	    .ifindex = c->blackhole ? 0 : ifindex,
-	};
-	memcpy(r.ifname, c->ifname, IFNAMSIZ);
-	return r;
+	if (VEC_PUSH(d->dirty_routes, *dst) < 0) {
+		d->need_mark_all = true;
+	}
+	d->wake = true;
 }
 
-static bool route_is_desired(const struct route_table *rt, const struct route_table_route *a)
+static void mark_neigh(struct dp_routes *d, const char *ifname, const struct ip_addr *addr)
 {
-	if (a->priority != 0) {
-		return false;
+	struct neigh_key k = {.addr = *addr};
+	snprintf(k.ifname, IFNAMSIZ, "%s", ifname);
+	if (VEC_PUSH(d->dirty_neighs, k) < 0) {
+		d->need_mark_all = true;
 	}
-	struct calc_route key = {.dst = a->dst};
-	return rt->want.n_routes && bsearch(&key, rt->want.routes, rt->want.n_routes,
-					    sizeof(*rt->want.routes), prefix_cmp);
+	d->wake = true;
 }
 
-/* Decide whether the stale route @a of ours goes now; records first sightings in @next. */
-static bool stale_route_due(const struct route_table *rt, const struct route_table_route *a,
-			    uint64_t now_ms, bool *oom, struct stale_route_vec *next)
+static void mark_iface(struct dp_routes *d, const char *ifname)
 {
-	if (known_route(rt, &a->dst)) {
-		return true;
+	if (d->dirty_ifaces.n == d->dirty_ifaces.cap) {
+		size_t c = d->dirty_ifaces.cap ? d->dirty_ifaces.cap * 2 : 16;
+		void *p = reallocarray(d->dirty_ifaces.v, c, sizeof(*d->dirty_ifaces.v));
+		if (!p) {
+			d->need_mark_all = true;
+			return;
+		}
+		d->dirty_ifaces.v = p;
+		d->dirty_ifaces.cap = c;
 	}
-	uint64_t first = now_ms;
-	for (size_t i = 0; i < rt->stale_routes.n; i++) {
-		const struct stale_route *s = &rt->stale_routes.v[i];
-		if (ip_prefix_equal(&s->dst, &a->dst) && s->priority == a->priority) {
-			first = s->first_ms;
+	snprintf(d->dirty_ifaces.v[d->dirty_ifaces.n++], IFNAMSIZ, "%s", ifname);
+	d->wake = true;
+}
+
+/* Everything desired or owned. */
+static void mark_all(struct dp_routes *d)
+{
+	d->need_mark_all = false;
+	for (size_t i = 0; i < d->want.n_routes; i++) {
+		mark_route(d, &d->want.routes[i].dst);
+	}
+	for (size_t i = 0; i < d->routes_by_dst.nb; i++) {
+		for (struct hnode *x = d->routes_by_dst.b[i]; x; x = x->next) {
+			struct aroute *a = container_of(x, struct aroute, by_dst);
+			if (a->r.protocol == d->protocol) {
+				mark_route(d, &a->r.dst);
+			}
+		}
+	}
+	for (size_t i = 0; i < d->want.n_neighs; i++) {
+		mark_neigh(d, d->want.neighs[i].ifname, &d->want.neighs[i].addr);
+	}
+	for (size_t i = 0; i < d->neighs_by_key.nb; i++) {
+		for (struct hnode *x = d->neighs_by_key.b[i]; x; x = x->next) {
+			struct aneigh *a = container_of(x, struct aneigh, by_key);
+			mark_neigh(d, a->n.ifname, &a->n.addr);
+		}
+	}
+	for (size_t i = 0; i < d->want.n_ifaces; i++) {
+		mark_iface(d, d->want.ifaces[i]);
+	}
+}
+
+/* Every desired item that names @ifname. */
+static void mark_ifname(struct dp_routes *d, const char *ifname)
+{
+	/* Routes: lower bound in the by-ifname index. */
+	size_t lo = 0, hi = d->n_want_by_if;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strncmp(d->want_by_if[mid]->ifname, ifname, IFNAMSIZ) < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	for (; lo < d->n_want_by_if; lo++) {
+		const struct calc_route *c = d->want_by_if[lo];
+		if (strncmp(c->ifname, ifname, IFNAMSIZ) != 0) {
 			break;
 		}
+		mark_route(d, &c->dst);
 	}
-	if (now_ms - first >= ROUTE_TABLE_STALE_GRACE_MS) {
-		return true;
+	/* Neighbours are sorted by ifname. */
+	lo = 0;
+	hi = d->want.n_neighs;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strncmp(d->want.neighs[mid].ifname, ifname, IFNAMSIZ) < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
 	}
-	struct stale_route s = {.dst = a->dst, .priority = a->priority, .first_ms = first};
-	if (VEC_PUSH(*next, s) < 0) {
-		*oom = true;
+	for (; lo < d->want.n_neighs; lo++) {
+		if (strncmp(d->want.neighs[lo].ifname, ifname, IFNAMSIZ) != 0) {
+			break;
+		}
+		mark_neigh(d, ifname, &d->want.neighs[lo].addr);
 	}
-	return false;
+	if (want_iface(d, ifname)) {
+		mark_iface(d, ifname);
+	}
 }
 
-static int dump_family_routes(struct route_table *rt, int family, route_vec *actual)
+/* The kernel flushed everything on @l (deleted, or taken down): forget it and mark what was
+ * desired or ours there. */
+static void drop_on_link(struct dp_routes *d, const struct alink *l)
 {
-	int r = rt->ops->dump_routes(rt->h, family, ROUTE_TABLE_MAIN, collect_route, actual);
-	/* A kernel without IPv6 has no table to dump. */
-	if (r == -EAFNOSUPPORT && family == AF_INET6) {
-		r = 0;
+	uint64_t h = hash_int(l->l.ifindex);
+	struct hnode *x, *next;
+	for (x = htab_chain(&d->routes_by_if, h); x; x = next) {
+		next = x->next;
+		struct aroute *a = container_of(x, struct aroute, by_if);
+		if (x->hash != h || a->r.ifindex != l->l.ifindex) {
+			continue;
+		}
+		if (a->r.protocol == d->protocol || want_route(d, &a->r.dst)) {
+			mark_route(d, &a->r.dst);
+		}
+		route_remove(d, a);
 	}
-	return r;
+	for (x = htab_chain(&d->neighs_by_if, h); x; x = next) {
+		next = x->next;
+		struct aneigh *a = container_of(x, struct aneigh, by_if);
+		if (x->hash != h || a->n.ifindex != l->l.ifindex) {
+			continue;
+		}
+		mark_neigh(d, a->n.ifname, &a->n.addr);
+		neigh_remove(d, a);
+	}
 }
 
-static int apply_routes(struct route_table *rt, uint64_t now_ms, struct route_table_stats *st)
+/* ---- events (also used by the dumps) ---- */
+
+static int ev_link(void *userdata, bool del, const struct route_table_link *in)
 {
-	route_vec actual = {0};
-	struct stale_route_vec next_stale = {0};
-	VEC(struct ip_prefix) still_known = {0};
-	bool oom = false;
-	int r, ret = 0;
+	struct dp_routes *d = userdata;
+	struct alink *l = link_by_index(d, in->ifindex);
 
-	r = dump_family_routes(rt, AF_INET, &actual);
-	if (r >= 0) {
-		r = dump_family_routes(rt, AF_INET6, &actual);
-	}
-	if (r < 0) {
-		VEC_FREE(actual);
-		return r;
-	}
-	if (actual.n) {
-		qsort(actual.v, actual.n, sizeof(*actual.v), actual_cmp);
-	}
-
-	/* Sweep: deletions first. */
-	for (size_t i = 0; i < actual.n; i++) {
-		const struct route_table_route *a = &actual.v[i];
-		if (a->protocol != rt->protocol || a->table != ROUTE_TABLE_MAIN ||
-		    route_is_desired(rt, a)) {
-			continue;
-		}
-		if (!stale_route_due(rt, a, now_ms, &oom, &next_stale)) {
-			continue;
-		}
-		r = rt->ops->delete_route(rt->h, a);
-		if (r < 0 && r != -ESRCH && r != -ENOENT) {
-			log_debug_errno(r, "deleting a stale route failed: %m");
-			st->errors++;
-			RET_GATHER(ret, r);
-			if (known_route(rt, &a->dst)) {
-				oom |= VEC_PUSH(still_known, a->dst) < 0;
-			}
-			continue;
-		}
-		if (r >= 0) {
-			st->routes_removed++;
-		}
-	}
-
-	/* Then additions and replacements. */
-	for (size_t i = 0; i < rt->want.n_routes; i++) {
-		const struct calc_route *c = &rt->want.routes[i];
-		int ifindex = 0;
-		if (!c->blackhole) {
-			ifindex = rt->ops->link_index(rt->h, c->ifname);
-			if (ifindex <= 0) {
-				st->routes_pending++;
-				continue;
-			}
-		}
-		struct route_table_route want = desired_route(rt, c, ifindex);
-		const struct route_table_route *have = actual_find(&actual, &c->dst);
-		if (have && have->protocol != rt->protocol) {
-			/* Someone else's route on our destination: never touch it. */
-			st->routes_pending++;
-			continue;
-		}
-		if (have && route_equal(&want, have)) {
-			continue;
-		}
-		r = rt->ops->replace_route(rt->h, &want);
-		if (r < 0) {
-			log_debug_errno(r, "programming a route on %s failed: %m",
-					c->blackhole ? "blackhole" : c->ifname);
-			st->errors++;
-			st->routes_pending++;
-			RET_GATHER(ret, r);
-			continue;
-		}
-		st->routes_programmed++;
-	}
-
-	/* Keep "known" to what is desired now plus what we failed to delete. */
-	rt->known_routes.n = 0;
-	for (size_t i = 0; i < rt->want.n_routes; i++) {
-		oom |= VEC_PUSH(rt->known_routes, rt->want.routes[i].dst) < 0;
-	}
-	for (size_t i = 0; i < still_known.n; i++) {
-		oom |= VEC_PUSH(rt->known_routes, still_known.v[i]) < 0;
-	}
-	known_routes_normalize(rt);
-
-	VEC_FREE(rt->stale_routes);
-	rt->stale_routes.v = next_stale.v;
-	rt->stale_routes.n = next_stale.n;
-	rt->stale_routes.cap = next_stale.cap;
-	VEC_FREE(still_known);
-	VEC_FREE(actual);
-	if (oom) {
-		RET_GATHER(ret, -ENOMEM);
-	}
-	/* Per-item failures are reported as pending, not as a failed apply. */
-	return ret == -ENOMEM ? ret : 0;
-}
-
-/* ---- neighbours ---- */
-
-typedef VEC(struct route_table_neigh) neigh_vec;
-
-static bool is_our_ifname(const char *ifname)
-{
-	return strncmp(ifname, ROUTE_TABLE_IFPREFIX, strlen(ROUTE_TABLE_IFPREFIX)) == 0;
-}
-
-static int collect_neigh(void *userdata, const struct route_table_neigh *n)
-{
-	neigh_vec *v = userdata;
-	if (!n->permanent || !is_our_ifname(n->ifname)) {
+	if (in->ifindex <= 0) {
 		return 0;
 	}
-	return VEC_PUSH(*v, *n);
-}
-
-static const struct calc_neigh *want_neigh_find(const struct route_table *rt,
-						const struct route_table_neigh *a)
-{
-	for (size_t i = 0; i < rt->want.n_neighs; i++) {
-		const struct calc_neigh *w = &rt->want.neighs[i];
-		if (strcmp(w->ifname, a->ifname) == 0 && ip_addr_equal(&w->addr, &a->addr)) {
-			return w;
+	if (del) {
+		if (l) {
+			drop_on_link(d, l);
+			mark_ifname(d, l->l.ifname);
+			htab_remove(&d->links_by_index, &l->by_index);
+			htab_remove(&d->links_by_name, &l->by_name);
+			free(l);
 		}
+		return 0;
 	}
-	return NULL;
+	if (!l) {
+		l = calloc(1, sizeof(*l));
+		if (!l) {
+			return -ENOMEM;
+		}
+		l->l = *in;
+		if (htab_insert(&d->links_by_index, &l->by_index, hash_int(in->ifindex)) < 0) {
+			free(l);
+			return -ENOMEM;
+		}
+		if (htab_insert(&d->links_by_name, &l->by_name, hash_name(in->ifname)) < 0) {
+			htab_remove(&d->links_by_index, &l->by_index);
+			free(l);
+			return -ENOMEM;
+		}
+		l->mark = true;
+		mark_ifname(d, in->ifname);
+		return 0;
+	}
+	l->mark = true;
+	if (strncmp(l->l.ifname, in->ifname, IFNAMSIZ) != 0) {
+		/* Renamed: what was desired under either name needs a look. */
+		mark_ifname(d, l->l.ifname);
+		htab_remove(&d->links_by_name, &l->by_name);
+		snprintf(l->l.ifname, IFNAMSIZ, "%s", in->ifname);
+		(void)htab_insert(&d->links_by_name, &l->by_name, hash_name(in->ifname));
+		mark_ifname(d, in->ifname);
+	}
+	if (l->l.up && !in->up) {
+		drop_on_link(d, l);
+	} else if (!l->l.up && in->up) {
+		mark_ifname(d, in->ifname);
+	}
+	l->l.up = in->up;
+	return 0;
 }
 
-static int apply_neighs(struct route_table *rt, uint64_t now_ms, struct route_table_stats *st)
+static bool route_in_scope(const struct route_table_route *r)
 {
-	neigh_vec actual = {0};
-	VEC(struct stale_neigh) next_stale = {0};
-	bool oom = false;
+	return r->table == ROUTE_TABLE_MAIN &&
+	       (r->dst.addr.family == AF_INET || r->dst.addr.family == AF_INET6);
+}
+
+/* Does @r (a route now in the kernel) fulfil the desired route @c? */
+static bool route_fulfils(const struct dp_routes *d, const struct calc_route *c,
+			  const struct route_table_route *r)
+{
+	int ifindex = 0;
+	if (!c->blackhole) {
+		const struct alink *l = link_by_name(d, c->ifname);
+		if (!l) {
+			return false;
+		}
+		ifindex = l->l.ifindex;
+	}
+	struct route_table_route want = desired_route(d, c, ifindex);
+	return r->priority == 0 && route_equal(&want, r);
+}
+
+static int ev_route(void *userdata, bool del, const struct route_table_route *r)
+{
+	struct dp_routes *d = userdata;
+	if (!route_in_scope(r)) {
+		return 0;
+	}
+	struct aroute *a = route_find(d, &r->dst, r->priority);
+	const struct calc_route *c = want_route(d, &r->dst);
+	if (del) {
+		if (a) {
+			route_remove(d, a);
+		}
+		/* Ours deleted under us, or a foreign route left a destination we want. */
+		if (c) {
+			mark_route(d, &r->dst);
+		}
+		return 0;
+	}
+	a = route_upsert(d, r);
+	if (!a) {
+		return -ENOMEM;
+	}
+	a->mark = true;
+	if (c) {
+		if (r->protocol == d->protocol && route_fulfils(d, c, r)) {
+			a->was_desired = true; /* our own write coming back, or the CNI plugin's */
+		} else {
+			mark_route(d, &r->dst);
+		}
+	} else if (r->protocol == d->protocol) {
+		mark_route(d, &r->dst); /* stale: swept after its grace period */
+	}
+	return 0;
+}
+
+static int ev_neigh(void *userdata, bool del, const struct route_table_neigh *n)
+{
+	struct dp_routes *d = userdata;
+	if (n->addr.family != AF_INET && n->addr.family != AF_INET6) {
+		return 0;
+	}
+	const struct alink *l = link_by_index(d, n->ifindex);
+	if (!l || !is_our_ifname(l->l.ifname)) {
+		return 0;
+	}
+	struct aneigh *a = neigh_find(d, n->ifindex, &n->addr);
+	const struct calc_neigh *w = want_neigh(d, l->l.ifname, &n->addr);
+	if (del || !n->permanent) {
+		if (a) {
+			neigh_remove(d, a);
+			if (w || !del) {
+				mark_neigh(d, l->l.ifname, &n->addr);
+			}
+		} else if (w) {
+			mark_neigh(d, l->l.ifname, &n->addr);
+		}
+		return 0;
+	}
+	a = neigh_upsert(d, n, l->l.ifname);
+	if (!a) {
+		return -ENOMEM;
+	}
+	a->mark = true;
+	if (w && memcmp(w->mac, n->mac, 6) == 0) {
+		a->was_desired = true;
+	} else {
+		mark_neigh(d, l->l.ifname, &n->addr);
+	}
+	return 0;
+}
+
+static const struct route_table_events engine_events = {
+    .route = ev_route,
+    .neigh = ev_neigh,
+    .link = ev_link,
+};
+
+/* ---- dumps: mark and sweep of the actual state ---- */
+
+static int dump_link_cb(void *userdata, const struct route_table_link *l)
+{
+	return ev_link(userdata, false, l);
+}
+
+static int dump_route_cb(void *userdata, const struct route_table_route *r)
+{
+	return ev_route(userdata, false, r);
+}
+
+static int dump_neigh_cb(void *userdata, const struct route_table_neigh *n)
+{
+	return ev_neigh(userdata, false, n);
+}
+
+static int dump_all(struct dp_routes *d)
+{
 	int r;
 
-	r = rt->ops->dump_neighs(rt->h, AF_INET, collect_neigh, &actual);
+	for (size_t i = 0; i < d->links_by_index.nb; i++) {
+		for (struct hnode *x = d->links_by_index.b[i]; x; x = x->next) {
+			container_of(x, struct alink, by_index)->mark = false;
+		}
+	}
+	r = d->ops->dump_links(d->h, dump_link_cb, d);
+	if (r < 0) {
+		return r;
+	}
+	for (size_t i = 0; i < d->links_by_index.nb; i++) {
+		for (struct hnode *x = d->links_by_index.b[i], *next; x; x = next) {
+			next = x->next;
+			struct alink *l = container_of(x, struct alink, by_index);
+			if (!l->mark) {
+				(void)ev_link(d, true, &l->l);
+			}
+		}
+	}
+
+	for (size_t i = 0; i < d->routes_by_dst.nb; i++) {
+		for (struct hnode *x = d->routes_by_dst.b[i]; x; x = x->next) {
+			container_of(x, struct aroute, by_dst)->mark = false;
+		}
+	}
+	r = d->ops->dump_routes(d->h, AF_INET, ROUTE_TABLE_MAIN, dump_route_cb, d);
 	if (r >= 0) {
-		r = rt->ops->dump_neighs(rt->h, AF_INET6, collect_neigh, &actual);
+		r = d->ops->dump_routes(d->h, AF_INET6, ROUTE_TABLE_MAIN, dump_route_cb, d);
+		/* A kernel without IPv6 has no table to dump. */
 		if (r == -EAFNOSUPPORT) {
 			r = 0;
 		}
 	}
 	if (r < 0) {
-		VEC_FREE(actual);
 		return r;
 	}
-
-	for (size_t i = 0; i < actual.n; i++) {
-		const struct route_table_neigh *a = &actual.v[i];
-		if (want_neigh_find(rt, a)) {
-			continue;
-		}
-		struct neigh_key k = {.addr = a->addr};
-		memcpy(k.ifname, a->ifname, IFNAMSIZ);
-		if (!known_neigh(rt, &k)) {
-			uint64_t first = now_ms;
-			for (size_t j = 0; j < rt->stale_neighs.n; j++) {
-				if (neigh_key_cmp(&rt->stale_neighs.v[j].key, &k) == 0) {
-					first = rt->stale_neighs.v[j].first_ms;
-					break;
-				}
+	for (size_t i = 0; i < d->routes_by_dst.nb; i++) {
+		for (struct hnode *x = d->routes_by_dst.b[i], *next; x; x = next) {
+			next = x->next;
+			struct aroute *a = container_of(x, struct aroute, by_dst);
+			if (!a->mark) {
+				route_remove(d, a);
 			}
-			if (now_ms - first < ROUTE_TABLE_STALE_GRACE_MS) {
-				struct stale_neigh s = {.key = k, .first_ms = first};
-				oom |= VEC_PUSH(next_stale, s) < 0;
-				continue;
-			}
-		}
-		r = rt->ops->delete_neigh(rt->h, a);
-		if (r < 0 && r != -ENOENT && r != -ESRCH) {
-			log_debug_errno(r, "deleting a stale neighbour on %s failed: %m",
-					a->ifname);
-			st->errors++;
-			continue;
-		}
-		if (r >= 0) {
-			st->neighs_removed++;
 		}
 	}
 
-	for (size_t i = 0; i < rt->want.n_neighs; i++) {
-		const struct calc_neigh *w = &rt->want.neighs[i];
-		int ifindex = rt->ops->link_index(rt->h, w->ifname);
-		if (ifindex <= 0) {
-			continue;
+	for (size_t i = 0; i < d->neighs_by_key.nb; i++) {
+		for (struct hnode *x = d->neighs_by_key.b[i]; x; x = x->next) {
+			container_of(x, struct aneigh, by_key)->mark = false;
 		}
-		bool ok = false;
-		for (size_t j = 0; j < actual.n; j++) {
-			const struct route_table_neigh *a = &actual.v[j];
-			if (a->ifindex == ifindex && ip_addr_equal(&a->addr, &w->addr)) {
-				ok = memcmp(a->mac, w->mac, 6) == 0;
-				break;
+	}
+	r = d->ops->dump_neighs(d->h, AF_INET, dump_neigh_cb, d);
+	if (r >= 0) {
+		r = d->ops->dump_neighs(d->h, AF_INET6, dump_neigh_cb, d);
+		if (r == -EAFNOSUPPORT) {
+			r = 0;
+		}
+	}
+	if (r < 0) {
+		return r;
+	}
+	for (size_t i = 0; i < d->neighs_by_key.nb; i++) {
+		for (struct hnode *x = d->neighs_by_key.b[i], *next; x; x = next) {
+			next = x->next;
+			struct aneigh *a = container_of(x, struct aneigh, by_key);
+			if (!a->mark) {
+				neigh_remove(d, a);
 			}
 		}
-		if (ok) {
-			continue;
-		}
-		struct route_table_neigh n = {
-		    .addr = w->addr, .ifindex = ifindex, .permanent = true};
-		memcpy(n.mac, w->mac, 6);
-		memcpy(n.ifname, w->ifname, IFNAMSIZ);
-		r = rt->ops->replace_neigh(rt->h, &n);
-		if (r < 0) {
-			log_debug_errno(r, "programming a neighbour on %s failed: %m", w->ifname);
-			st->errors++;
-			continue;
-		}
-		st->neighs_programmed++;
 	}
-
-	/* Known neighbours: exactly the desired ones now (the deleted stale ones are gone). */
-	rt->known_neighs.n = 0;
-	for (size_t i = 0; i < rt->want.n_neighs; i++) {
-		struct neigh_key k = {.addr = rt->want.neighs[i].addr};
-		memcpy(k.ifname, rt->want.neighs[i].ifname, IFNAMSIZ);
-		oom |= VEC_PUSH(rt->known_neighs, k) < 0;
-	}
-	known_neighs_normalize(rt);
-	VEC_FREE(rt->stale_neighs);
-	rt->stale_neighs.v = next_stale.v;
-	rt->stale_neighs.n = next_stale.n;
-	rt->stale_neighs.cap = next_stale.cap;
-	VEC_FREE(actual);
-	return oom ? -ENOMEM : 0;
+	return 0;
 }
 
-/* ---- sysctls ---- */
+/* ---- lifecycle and desired state ---- */
 
-static int configure_iface(struct route_table *rt, const char *ifname)
+int dp_routes_new(const struct route_table_ops *ops, void *h, uint8_t protocol,
+		  struct dp_routes **ret)
+{
+	if (!ops || protocol < 5) {
+		return -EINVAL;
+	}
+	struct dp_routes *d = calloc(1, sizeof(*d));
+	if (!d) {
+		return -ENOMEM;
+	}
+	d->ops = ops;
+	d->h = h;
+	d->protocol = protocol;
+	d->need_dump = true;
+	*ret = d;
+	return 0;
+}
+
+static void htab_free_all(struct htab *t, size_t offset)
+{
+	for (size_t i = 0; i < t->nb; i++) {
+		for (struct hnode *x = t->b[i], *next; x; x = next) {
+			next = x->next;
+			free((char *)x - offset);
+		}
+	}
+	htab_free(t);
+}
+
+static void routes_free(void *p)
+{
+	struct dp_routes *d = p;
+	if (!d) {
+		return;
+	}
+	htab_free_all(&d->routes_by_dst, offsetof(struct aroute, by_dst));
+	htab_free(&d->routes_by_if);
+	htab_free_all(&d->neighs_by_key, offsetof(struct aneigh, by_key));
+	htab_free(&d->neighs_by_if);
+	htab_free_all(&d->links_by_index, offsetof(struct alink, by_index));
+	htab_free(&d->links_by_name);
+	calc_desired_done(&d->want);
+	free((void *)d->want_by_if);
+	VEC_FREE(d->dirty_routes);
+	VEC_FREE(d->dirty_neighs);
+	VEC_FREE(d->dirty_ifaces);
+	if (d->ops->free) {
+		d->ops->free(d->h);
+	}
+	free(d);
+}
+
+static int by_if_cmp(const void *a, const void *b)
+{
+	const struct calc_route *x = *(const struct calc_route *const *)a;
+	const struct calc_route *y = *(const struct calc_route *const *)b;
+	int c = strncmp(x->ifname, y->ifname, IFNAMSIZ);
+	return c ? c : ip_prefix_cmp(&x->dst, &y->dst);
+}
+
+int dp_routes_set_desired(struct dp_routes *d, const struct calc_desired *in)
+{
+	struct calc_desired n = {0};
+	const struct calc_route **by_if = NULL;
+	size_t n_by_if = 0;
+
+	if (in->n_routes) {
+		n.routes = malloc(in->n_routes * sizeof(*n.routes));
+		by_if = malloc(in->n_routes * sizeof(*by_if));
+		if (!n.routes || !by_if) {
+			goto oom;
+		}
+		memcpy(n.routes, in->routes, in->n_routes * sizeof(*n.routes));
+		n.n_routes = in->n_routes;
+	}
+	if (in->n_neighs) {
+		n.neighs = malloc(in->n_neighs * sizeof(*n.neighs));
+		if (!n.neighs) {
+			goto oom;
+		}
+		memcpy(n.neighs, in->neighs, in->n_neighs * sizeof(*n.neighs));
+		n.n_neighs = in->n_neighs;
+	}
+	if (in->n_ifaces) {
+		n.ifaces = malloc(in->n_ifaces * sizeof(*n.ifaces));
+		if (!n.ifaces) {
+			goto oom;
+		}
+		memcpy(n.ifaces, in->ifaces, in->n_ifaces * sizeof(*n.ifaces));
+		n.n_ifaces = in->n_ifaces;
+	}
+	/* calc sorts them already (calc.h); the merge below depends on it, so make sure. */
+	if (n.n_routes) {
+		qsort(n.routes, n.n_routes, sizeof(*n.routes), prefix_cmp);
+	}
+	if (n.n_neighs) {
+		qsort(n.neighs, n.n_neighs, sizeof(*n.neighs), calc_neigh_cmp);
+	}
+	if (n.n_ifaces) {
+		qsort(n.ifaces, n.n_ifaces, sizeof(*n.ifaces), ifname_cmp);
+	}
+	for (size_t i = 0; i < n.n_routes; i++) {
+		if (!n.routes[i].blackhole) {
+			by_if[n_by_if++] = &n.routes[i];
+		}
+	}
+	if (n_by_if) {
+		qsort(by_if, n_by_if, sizeof(*by_if), by_if_cmp);
+	}
+
+	/* Sort-merge old against new (STYLE.md 8.5): mark what differs. */
+	const struct calc_desired *o = &d->want;
+	size_t i = 0, j = 0;
+	while (i < o->n_routes || j < n.n_routes) {
+		int c = i == o->n_routes  ? 1
+			: j == n.n_routes ? -1
+					  : ip_prefix_cmp(&o->routes[i].dst, &n.routes[j].dst);
+		if (c < 0) {
+			/* No longer desired: our route there goes at once, not after the grace. */
+			const struct ip_prefix *dst = &o->routes[i].dst;
+			uint64_t h = hash_prefix(dst);
+			for (struct hnode *x = htab_chain(&d->routes_by_dst, h); x; x = x->next) {
+				struct aroute *a = container_of(x, struct aroute, by_dst);
+				if (x->hash == h && ip_prefix_equal(&a->r.dst, dst)) {
+					a->was_desired = true;
+				}
+			}
+			mark_route(d, dst);
+			i++;
+		} else if (c > 0) {
+			mark_route(d, &n.routes[j].dst);
+			j++;
+		} else {
+			if (o->routes[i].blackhole != n.routes[j].blackhole ||
+			    strncmp(o->routes[i].ifname, n.routes[j].ifname, IFNAMSIZ) != 0) {
+				mark_route(d, &n.routes[j].dst);
+			}
+			i++;
+			j++;
+		}
+	}
+	i = j = 0;
+	while (i < o->n_neighs || j < n.n_neighs) {
+		int c = i == o->n_neighs  ? 1
+			: j == n.n_neighs ? -1
+					  : calc_neigh_cmp(&o->neighs[i], &n.neighs[j]);
+		if (c < 0) {
+			const struct calc_neigh *w = &o->neighs[i];
+			const struct alink *l = link_by_name(d, w->ifname);
+			struct aneigh *a = l ? neigh_find(d, l->l.ifindex, &w->addr) : NULL;
+			if (a) {
+				a->was_desired = true;
+			}
+			mark_neigh(d, w->ifname, &w->addr);
+			i++;
+		} else if (c > 0) {
+			mark_neigh(d, n.neighs[j].ifname, &n.neighs[j].addr);
+			j++;
+		} else {
+			if (memcmp(o->neighs[i].mac, n.neighs[j].mac, 6) != 0) {
+				mark_neigh(d, n.neighs[j].ifname, &n.neighs[j].addr);
+			}
+			i++;
+			j++;
+		}
+	}
+	i = j = 0;
+	while (j < n.n_ifaces) {
+		int c = i == o->n_ifaces ? 1 : ifname_cmp(o->ifaces[i], n.ifaces[j]);
+		if (c < 0) {
+			i++;
+		} else if (c > 0) {
+			mark_iface(d, n.ifaces[j]);
+			j++;
+		} else {
+			i++;
+			j++;
+		}
+	}
+
+	calc_desired_done(&d->want);
+	d->want = n;
+	free((void *)d->want_by_if);
+	d->want_by_if = by_if;
+	d->n_want_by_if = n_by_if;
+	return 0;
+oom:
+	calc_desired_done(&n);
+	free((void *)by_if);
+	return -ENOMEM;
+}
+
+const struct route_table_stats *dp_routes_last_stats(const struct dp_routes *d)
+{
+	return &d->last;
+}
+
+static void routes_queue_resync(void *p)
+{
+	struct dp_routes *d = p;
+	d->need_dump = true;
+	d->need_sysctls = true;
+}
+
+static int routes_fd(void *p)
+{
+	struct dp_routes *d = p;
+	return d->ops->monitor_fd ? d->ops->monitor_fd(d->h) : -1;
+}
+
+static bool routes_dispatch(void *p, uint64_t now_ms)
+{
+	struct dp_routes *d = p;
+	if (!d->ops->read_events) {
+		return false;
+	}
+	d->now_ms = now_ms;
+	d->wake = false;
+	int r = d->ops->read_events(d->h, &engine_events, d);
+	if (r < 0) {
+		/* ENOBUFS: the kernel dropped events; anything else: we cannot trust what we
+		 * hold either. Re-dump at the next apply. */
+		log_debug_errno(r, "netlink monitor: %m; queueing a full resync");
+		d->need_dump = true;
+		return true;
+	}
+	return d->wake || d->need_mark_all;
+}
+
+/* ---- apply ---- */
+
+struct pass {
+	uint64_t now_ms;
+	uint64_t grace_left; /* smallest remaining grace of a stale item kept; UINT64_MAX none */
+	unsigned pending;    /* desired items not in place */
+	int first_error;
+};
+
+static bool stale_due(struct pass *ps, uint64_t first_ms, bool was_desired)
+{
+	if (was_desired || ps->now_ms - first_ms >= ROUTE_TABLE_STALE_GRACE_MS) {
+		return true;
+	}
+	uint64_t left = first_ms + ROUTE_TABLE_STALE_GRACE_MS - ps->now_ms;
+	ps->grace_left = MIN(ps->grace_left, left);
+	return false;
+}
+
+static int configure_iface(struct dp_routes *d, const char *ifname)
 {
 	/* DESIGN.md "Host dataplane"; proxy_delay=0 because the default (80, i.e. up to 0.8 s)
 	 * delays every proxy-ARP reply (lab README gotcha 2). */
@@ -594,75 +1121,345 @@ static int configure_iface(struct route_table *rt, const char *ifname)
 		char path[128];
 		snprintf(path, sizeof(path), "net/ipv4/%s/%s/%s", knobs[i].dir, ifname,
 			 knobs[i].knob);
-		RET_GATHER(ret, rt->ops->write_sysctl(rt->h, path, knobs[i].value));
+		RET_GATHER(ret, d->ops->write_sysctl(d->h, path, knobs[i].value));
 	}
 	return ret;
 }
 
-static int apply_sysctls(struct route_table *rt, struct route_table_stats *st, bool *pending)
+static void apply_ifaces(struct dp_routes *d, char (*work)[IFNAMSIZ], size_t n, struct pass *ps,
+			 struct route_table_stats *st)
 {
-	VEC(struct iface_done) next = {0};
-	bool oom = false;
-
-	for (size_t i = 0; i < rt->want.n_ifaces; i++) {
-		const char *ifname = rt->want.ifaces[i];
-		int ifindex = rt->ops->link_index(rt->h, ifname);
-		if (ifindex <= 0) {
-			/* The CNI plugin may not have created it yet. */
-			*pending = true;
+	for (size_t i = 0; i < n; i++) {
+		const char *ifname = work[i];
+		if (!want_iface(d, ifname)) {
 			continue;
 		}
-		bool done = false;
-		for (size_t j = 0; j < rt->ifaces_done.n; j++) {
-			if (rt->ifaces_done.v[j].ifindex == ifindex &&
-			    strcmp(rt->ifaces_done.v[j].ifname, ifname) == 0) {
-				done = true;
-				break;
-			}
+		struct alink *l = link_by_name(d, ifname);
+		if (!l) {
+			/* The CNI plugin may not have created it yet: a link event brings it. */
+			ps->pending++;
+			mark_iface(d, ifname);
+			continue;
 		}
-		if (!done) {
-			int r = configure_iface(rt, ifname);
-			if (r < 0) {
-				log_debug_errno(r, "sysctls of %s: %m", ifname);
-				st->errors++;
-				*pending = true;
-				continue;
-			}
-			st->ifaces_configured++;
+		if (l->sysctl_done) {
+			continue;
 		}
-		struct iface_done d = {.ifindex = ifindex};
-		memcpy(d.ifname, ifname, IFNAMSIZ);
-		oom |= VEC_PUSH(next, d) < 0;
+		int r = configure_iface(d, ifname);
+		if (r < 0) {
+			log_debug_errno(r, "sysctls of %s: %m", ifname);
+			st->errors++;
+			ps->pending++;
+			RET_GATHER(ps->first_error, r);
+			mark_iface(d, ifname);
+			continue;
+		}
+		l->sysctl_done = true;
+		st->ifaces_configured++;
 	}
-	VEC_FREE(rt->ifaces_done);
-	rt->ifaces_done.v = next.v;
-	rt->ifaces_done.n = next.n;
-	rt->ifaces_done.cap = next.cap;
-	return oom ? -ENOMEM : 0;
 }
 
-int route_table_apply(struct route_table *rt, uint64_t now_ms, struct route_table_stats *ret_stats)
+/* Deletions first: our routes on @dst that are not the desired one. */
+static void sweep_route(struct dp_routes *d, const struct ip_prefix *dst, struct pass *ps,
+			struct route_table_stats *st)
 {
+	const struct calc_route *c = want_route(d, dst);
+	uint64_t h = hash_prefix(dst);
+	bool keep = false;
+	for (struct hnode *x = htab_chain(&d->routes_by_dst, h), *next; x; x = next) {
+		next = x->next;
+		struct aroute *a = container_of(x, struct aroute, by_dst);
+		if (x->hash != h || !ip_prefix_equal(&a->r.dst, dst) ||
+		    a->r.protocol != d->protocol || (c && a->r.priority == 0)) {
+			continue;
+		}
+		if (c) {
+			a->was_desired = true; /* known destination: no grace (as before) */
+		}
+		if (!stale_due(ps, a->first_ms, a->was_desired)) {
+			keep = true;
+			continue;
+		}
+		int r = d->ops->delete_route(d->h, &a->r);
+		if (r < 0 && r != -ESRCH && r != -ENOENT) {
+			log_debug_errno(r, "deleting a stale route failed: %m");
+			st->errors++;
+			RET_GATHER(ps->first_error, r);
+			keep = true;
+			continue;
+		}
+		if (r >= 0) {
+			st->routes_removed++;
+		}
+		route_remove(d, a);
+	}
+	if (keep) {
+		mark_route(d, dst);
+	}
+}
+
+static void program_route(struct dp_routes *d, const struct ip_prefix *dst, struct pass *ps,
+			  struct route_table_stats *st)
+{
+	const struct calc_route *c = want_route(d, dst);
+	if (!c) {
+		return;
+	}
+	int ifindex = 0;
+	if (!c->blackhole) {
+		const struct alink *l = link_by_name(d, c->ifname);
+		if (!l) {
+			st->routes_pending++;
+			mark_route(d, dst);
+			return;
+		}
+		ifindex = l->l.ifindex;
+	}
+	struct route_table_route want = desired_route(d, c, ifindex);
+	struct aroute *have = route_find(d, dst, 0);
+	if (have && have->r.protocol != d->protocol) {
+		/* Someone else's route on our destination: never touch it. Its deletion event
+		 * marks the destination again. */
+		st->routes_pending++;
+		mark_route(d, dst);
+		return;
+	}
+	if (have && route_equal(&want, &have->r)) {
+		have->was_desired = true;
+		return;
+	}
+	int r = d->ops->replace_route(d->h, &want);
+	if (r < 0) {
+		log_debug_errno(r, "programming a route on %s failed: %m",
+				c->blackhole ? "blackhole" : c->ifname);
+		st->errors++;
+		st->routes_pending++;
+		RET_GATHER(ps->first_error, r);
+		mark_route(d, dst);
+		return;
+	}
+	st->routes_programmed++;
+	/* Our own write is the kernel's state now; its echo event changes nothing. */
+	struct aroute *a = route_upsert(d, &want);
+	if (a) {
+		a->was_desired = true;
+	} else {
+		d->need_dump = true;
+	}
+}
+
+static void sweep_neigh(struct dp_routes *d, const struct neigh_key *k, struct pass *ps,
+			struct route_table_stats *st)
+{
+	const struct alink *l = link_by_name(d, k->ifname);
+	struct aneigh *a = l ? neigh_find(d, l->l.ifindex, &k->addr) : NULL;
+	if (!a || want_neigh(d, k->ifname, &k->addr)) {
+		return;
+	}
+	if (!stale_due(ps, a->first_ms, a->was_desired)) {
+		mark_neigh(d, k->ifname, &k->addr);
+		return;
+	}
+	int r = d->ops->delete_neigh(d->h, &a->n);
+	if (r < 0 && r != -ENOENT && r != -ESRCH) {
+		log_debug_errno(r, "deleting a stale neighbour on %s failed: %m", k->ifname);
+		st->errors++;
+		RET_GATHER(ps->first_error, r);
+		mark_neigh(d, k->ifname, &k->addr);
+		return;
+	}
+	if (r >= 0) {
+		st->neighs_removed++;
+	}
+	neigh_remove(d, a);
+}
+
+static void program_neigh(struct dp_routes *d, const struct neigh_key *k, struct pass *ps,
+			  struct route_table_stats *st)
+{
+	const struct calc_neigh *w = want_neigh(d, k->ifname, &k->addr);
+	if (!w) {
+		return;
+	}
+	const struct alink *l = link_by_name(d, k->ifname);
+	if (!l) {
+		ps->pending++;
+		mark_neigh(d, k->ifname, &k->addr);
+		return;
+	}
+	struct aneigh *a = neigh_find(d, l->l.ifindex, &k->addr);
+	if (a && memcmp(a->n.mac, w->mac, 6) == 0) {
+		a->was_desired = true;
+		return;
+	}
+	struct route_table_neigh n = {.addr = w->addr, .ifindex = l->l.ifindex, .permanent = true};
+	memcpy(n.mac, w->mac, 6);
+	memcpy(n.ifname, w->ifname, IFNAMSIZ);
+	int r = d->ops->replace_neigh(d->h, &n);
+	if (r < 0) {
+		log_debug_errno(r, "programming a neighbour on %s failed: %m", w->ifname);
+		st->errors++;
+		ps->pending++;
+		RET_GATHER(ps->first_error, r);
+		mark_neigh(d, k->ifname, &k->addr);
+		return;
+	}
+	st->neighs_programmed++;
+	a = neigh_upsert(d, &n, w->ifname);
+	if (a) {
+		a->was_desired = true;
+	} else {
+		d->need_dump = true;
+	}
+}
+
+/* Sort and deduplicate @n items of @size with @cmp; return the new count. */
+static size_t sort_unique(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n < 2) {
+		return n;
+	}
+	qsort(base, n, size, cmp);
+	char *b = base;
+	size_t w = 1;
+	for (size_t i = 1; i < n; i++) {
+		if (cmp(b + (w - 1) * size, b + i * size) != 0) {
+			if (w != i) {
+				memcpy(b + w * size, b + i * size, size);
+			}
+			w++;
+		}
+	}
+	return w;
+}
+
+static void fill_stats(struct dp_routes *d, uint64_t now_ms, uint64_t t0, int err,
+		       struct dp_stats *out)
+{
+	const struct route_table_stats *st = &d->last;
+	out->applies++;
+	out->objects_changed += st->routes_programmed + st->routes_removed + st->neighs_programmed +
+				st->neighs_removed + st->ifaces_configured;
+	if (err < 0 || st->errors) {
+		out->errors++;
+	}
+	if (d->ops->now_us) {
+		out->last_duration_us = d->ops->now_us(d->h) - t0;
+	}
+	out->pending = d->pending;
+	out->last_error = err < 0 ? err : 0;
+	out->in_sync = err >= 0 && !st->errors && d->pending == 0;
+	if (err >= 0 && !st->errors) {
+		out->last_ok_ms = now_ms;
+	}
+	if (err < 0) {
+		snprintf(out->error, sizeof(out->error),
+			 "reading the kernel's routes, neighbours and links failed: errno %d",
+			 -err);
+	} else if (st->errors) {
+		snprintf(out->error, sizeof(out->error),
+			 "%u kernel operations failed; %u items pending", st->errors, d->pending);
+	} else if (d->pending) {
+		snprintf(out->error, sizeof(out->error),
+			 "%u items pending (%u routes: interface missing or a foreign route on "
+			 "the destination)",
+			 d->pending, st->routes_pending);
+	} else {
+		out->error[0] = '\0';
+	}
+}
+
+static int64_t routes_apply(void *p, uint64_t now_ms, struct dp_stats *out)
+{
+	struct dp_routes *d = p;
 	struct route_table_stats st = {0};
-	bool pending = false;
-	int r;
+	struct pass ps = {.now_ms = now_ms, .grace_left = UINT64_MAX};
+	uint64_t t0 = d->ops->now_us ? d->ops->now_us(d->h) : 0;
+
+	d->now_ms = now_ms;
+	if (!d->need_dump && !d->need_mark_all && !d->dirty_routes.n && !d->dirty_neighs.n &&
+	    !d->dirty_ifaces.n) {
+		d->last = st;
+		return DP_IDLE;
+	}
+	if (d->need_dump) {
+		int r = dump_all(d);
+		if (r < 0) {
+			/* Nothing is written on a partial view of the kernel. */
+			log_debug_errno(r, "dumping routes, neighbours and links failed: %m");
+			d->last = st;
+			fill_stats(d, now_ms, t0, r, out);
+			return ROUTE_TABLE_RETRY_MS;
+		}
+		st.dumped = true;
+		d->need_dump = false;
+		d->need_mark_all = true;
+		if (d->need_sysctls) {
+			d->need_sysctls = false;
+			for (size_t i = 0; i < d->links_by_index.nb; i++) {
+				for (struct hnode *x = d->links_by_index.b[i]; x; x = x->next) {
+					container_of(x, struct alink, by_index)->sysctl_done =
+					    false;
+				}
+			}
+		}
+	}
+	if (d->need_mark_all) {
+		mark_all(d);
+	}
+
+	/* Take the marked items; whatever stays pending is marked again as we go. */
+	VEC(struct ip_prefix) routes = {d->dirty_routes.v, d->dirty_routes.n, d->dirty_routes.cap};
+	VEC(struct neigh_key) neighs = {d->dirty_neighs.v, d->dirty_neighs.n, d->dirty_neighs.cap};
+	VEC(ifname_t) ifaces = {d->dirty_ifaces.v, d->dirty_ifaces.n, d->dirty_ifaces.cap};
+	d->dirty_routes.v = NULL;
+	d->dirty_routes.n = d->dirty_routes.cap = 0;
+	d->dirty_neighs.v = NULL;
+	d->dirty_neighs.n = d->dirty_neighs.cap = 0;
+	d->dirty_ifaces.v = NULL;
+	d->dirty_ifaces.n = d->dirty_ifaces.cap = 0;
+	routes.n = sort_unique(routes.v, routes.n, sizeof(*routes.v), prefix_cmp);
+	neighs.n = sort_unique(neighs.v, neighs.n, sizeof(*neighs.v), neigh_key_cmp);
+	ifaces.n = sort_unique(ifaces.v, ifaces.n, sizeof(*ifaces.v), ifname_cmp);
 
 	/* Sysctls first: a route to a workload is only useful once proxy-ARP answers for it. */
-	r = apply_sysctls(rt, &st, &pending);
-	if (r >= 0) {
-		r = apply_routes(rt, now_ms, &st);
+	apply_ifaces(d, ifaces.v, ifaces.n, &ps, &st);
+	for (size_t i = 0; i < routes.n; i++) {
+		sweep_route(d, &routes.v[i], &ps, &st);
 	}
-	if (r >= 0) {
-		r = apply_neighs(rt, now_ms, &st);
+	for (size_t i = 0; i < routes.n; i++) {
+		program_route(d, &routes.v[i], &ps, &st);
 	}
-	if (ret_stats) {
-		*ret_stats = st;
+	for (size_t i = 0; i < neighs.n; i++) {
+		sweep_neigh(d, &neighs.v[i], &ps, &st);
 	}
-	if (r < 0) {
-		return r;
+	for (size_t i = 0; i < neighs.n; i++) {
+		program_neigh(d, &neighs.v[i], &ps, &st);
 	}
-	return (pending || st.routes_pending || st.errors || rt->stale_routes.n ||
-		rt->stale_neighs.n)
-		   ? 1
-		   : 0;
+	VEC_FREE(routes);
+	VEC_FREE(neighs);
+	VEC_FREE(ifaces);
+
+	d->pending = ps.pending + st.routes_pending;
+	d->last = st;
+	/* Per-item failures are reported as pending, not as a failed apply. */
+	fill_stats(d, now_ms, t0, 0, out);
+	if (d->need_dump || d->need_mark_all) {
+		return 0;
+	}
+	if (d->pending || st.errors) {
+		return (int64_t)MIN((uint64_t)ROUTE_TABLE_RETRY_MS, ps.grace_left);
+	}
+	if (ps.grace_left != UINT64_MAX) {
+		return (int64_t)ps.grace_left;
+	}
+	return DP_IDLE;
 }
+
+const struct dp_driver_ops dp_routes_ops = {
+    .name = "routes",
+    .apply = routes_apply,
+    .queue_resync = routes_queue_resync,
+    .fd = routes_fd,
+    .dispatch = routes_dispatch,
+    .free = routes_free,
+};
