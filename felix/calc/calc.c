@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl/selector.h"
 #include "felix/calc/calc.h"
 #include "ipam/block.h"
 #include "lib/log.h"
@@ -645,93 +646,6 @@ static int compute_local(const struct calc_cache *c, const char *me, struct calc
 
 /* ---- BGP ---- */
 
-/* Minimal selector evaluation (see calc.h); the lead swaps this body for acl/selector.h. */
-static bool sel_term_match(const char *t, size_t n, const struct model_labels *l)
-{
-	char buf[512], key[256], val[256];
-	while (n && (*t == ' ' || *t == '\t')) {
-		t++;
-		n--;
-	}
-	while (n && (t[n - 1] == ' ' || t[n - 1] == '\t')) {
-		n--;
-	}
-	if (n == 0 || n >= sizeof(buf)) {
-		return false;
-	}
-	memcpy(buf, t, n);
-	buf[n] = '\0';
-	if (strcmp(buf, "all()") == 0) {
-		return true;
-	}
-	if (sscanf(buf, "has(%255[^) ])", key) == 1 && buf[n - 1] == ')') {
-		return model_labels_get(l, key) != NULL;
-	}
-	const char *op = strstr(buf, "==");
-	bool neg = false;
-	if (!op) {
-		op = strstr(buf, "!=");
-		neg = true;
-	}
-	if (!op || op == buf) {
-		return false;
-	}
-	size_t kl = (size_t)(op - buf);
-	while (kl && (buf[kl - 1] == ' ' || buf[kl - 1] == '\t')) {
-		kl--;
-	}
-	if (kl == 0 || kl >= sizeof(key)) {
-		return false;
-	}
-	memcpy(key, buf, kl);
-	key[kl] = '\0';
-	const char *v = op + 2;
-	while (*v == ' ' || *v == '\t') {
-		v++;
-	}
-	size_t vl = strlen(v);
-	if (vl < 2 || (v[0] != '\'' && v[0] != '"') || v[vl - 1] != v[0] || vl - 2 >= sizeof(val)) {
-		return false;
-	}
-	memcpy(val, v + 1, vl - 2);
-	val[vl - 2] = '\0';
-	const char *have = model_labels_get(l, key);
-	bool eq = have && strcmp(have, val) == 0;
-	return neg ? !eq : eq;
-}
-
-bool calc_selector_match(const char *sel, const struct model_labels *labels)
-{
-	if (!sel) {
-		return true;
-	}
-	const char *p = sel;
-	bool blank = true;
-	for (const char *q = sel; *q; q++) {
-		if (*q != ' ' && *q != '\t') {
-			blank = false;
-		}
-	}
-	/* "||" is beyond the minimal matcher: select nothing rather than guess. */
-	if (strchr(sel, '|')) {
-		return false;
-	}
-	if (blank) {
-		return true;
-	}
-	for (;;) {
-		const char *amp = strstr(p, "&&");
-		size_t n = amp ? (size_t)(amp - p) : strlen(p);
-		if (!sel_term_match(p, n, labels)) {
-			return false;
-		}
-		if (!amp) {
-			return true;
-		}
-		p = amp + 2;
-	}
-}
-
 enum {
 	/* Which source wins when two give a session to the same neighbour. */
 	PRIO_MESH,
@@ -884,26 +798,54 @@ static int peer_apply_spec(struct bgp_ctx *x, struct bgp_peer *p, const struct m
 	return peer_set_password(x, p, &bp->password);
 }
 
-/* Does BGPPeer @bp apply to node @n (spec.node, else spec.nodeSelector, else everyone)? */
-static bool bgppeer_applies(const struct model_bgp_peer *bp, const struct model_resource *n)
+/* A BGPPeer selector (Calico syntax, acl/selector.h), parsed once per calculation and then
+ * matched against every Node's labels. NULL @text gives NULL (not set).
+ * Return: 0, -EINVAL (does not parse) or -ENOMEM. */
+static int bgppeer_selector(const char *text, struct sel **ret)
+{
+	if (!text) {
+		*ret = NULL;
+		return 0;
+	}
+	return sel_parse(text, ret, NULL);
+}
+
+/* Does BGPPeer @bp, whose parsed nodeSelector is @nodesel, apply to node @n (spec.node, else
+ * spec.nodeSelector, else everyone)? */
+static bool bgppeer_applies(const struct model_bgp_peer *bp, const struct sel *nodesel,
+			    const struct model_resource *n)
 {
 	if (bp->node) {
 		return strcmp(bp->node, n->meta.name) == 0;
 	}
-	if (bp->node_selector) {
-		return calc_selector_match(bp->node_selector, &n->meta.labels);
+	if (nodesel) {
+		return sel_match(nodesel, &n->meta.labels);
 	}
 	return true;
 }
 
 static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 {
+	_cleanup_(sel_freep) struct sel *nodesel = NULL, *peersel = NULL;
 	enum bgp_peer_type type = bp->node || bp->node_selector ? BGP_PEER_NODE : BGP_PEER_GLOBAL;
 	bool reverse = !bp->reverse_peering || strcmp(bp->reverse_peering, "Manual") != 0;
 	const struct calc_cache *c = x->c;
 	int r;
 
-	if (bgppeer_applies(bp, x->me)) {
+	/* The model validates both selectors on decode, so -EINVAL is a value that an older or
+	 * laxer writer cached: the BGPPeer then selects nothing and is counted as skipped. */
+	r = bgppeer_selector(bp->node_selector, &nodesel);
+	if (r >= 0) {
+		r = bgppeer_selector(bp->peer_selector, &peersel);
+	}
+	if (r == -EINVAL) {
+		x->d->bgp_skipped_peers++;
+		return 0;
+	}
+	if (r < 0) {
+		return r;
+	}
+	if (bgppeer_applies(bp, nodesel, x->me)) {
 		if (bp->has_peer_ip && bp->as_number) {
 			struct bgp_peer p = {.type = type,
 					     .addr = bp->peer_ip,
@@ -916,11 +858,11 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 				return r;
 			}
 		}
-		for (size_t i = 0; bp->peer_selector && i < c->n; i++) {
+		for (size_t i = 0; peersel && i < c->n; i++) {
 			const struct model_resource *n = c->v[i].res;
 			struct ip_addr a;
 			if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_v4(n, &a) ||
-			    !calc_selector_match(bp->peer_selector, &n->meta.labels)) {
+			    !sel_match(peersel, &n->meta.labels)) {
 				continue;
 			}
 			struct bgp_peer p = node_peer(x, n, type);
@@ -940,15 +882,14 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 	}
 	/* Reverse peering: we are a target of the peerSelector; peer back with every node the
 	 * BGPPeer applies to, so that both ends configure the session. */
-	if (!reverse || !bp->peer_selector ||
-	    !calc_selector_match(bp->peer_selector, &x->me->meta.labels)) {
+	if (!reverse || !peersel || !sel_match(peersel, &x->me->meta.labels)) {
 		return 0;
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct model_resource *n = c->v[i].res;
 		struct ip_addr a;
 		if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_v4(n, &a) ||
-		    !bgppeer_applies(bp, n)) {
+		    !bgppeer_applies(bp, nodesel, n)) {
 			continue;
 		}
 		struct bgp_peer p = node_peer(x, n, type);
