@@ -8,6 +8,10 @@
  * desired dataplane: routes, permanent neighbours, workload interfaces to configure and the BGP
  * model for bird.conf. Follows Calico Felix's calculation graph (route resolver, IPAM block
  * affinity) in spirit: the output depends on the current model only.
+ *
+ * One file per calculator: cache.c (the cache), routes.c (routes, neighbours, interfaces),
+ * bgp.c (the BGP model), calc.c (calc_compute() and the text form); their shared private
+ * helpers are in calc-internal.h. The policy calculators have their own header, policy.h.
  */
 
 #include <net/if.h>
