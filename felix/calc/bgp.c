@@ -196,8 +196,8 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 	const struct calc_cache *c = x->c;
 	int r;
 
-	/* The model validates both selectors on decode, so -EINVAL is a value that an older or
-	 * laxer writer cached: the BGPPeer then selects nothing and is counted as skipped. */
+	/* Decoding already rejects a BGPPeer whose selector does not parse (model_selector_check),
+	 * so -EINVAL is defensive: such a BGPPeer selects nothing and counts as skipped. */
 	r = bgppeer_selector(bp->node_selector, &nodesel);
 	if (r >= 0) {
 		r = bgppeer_selector(bp->peer_selector, &peersel);
