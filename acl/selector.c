@@ -687,29 +687,49 @@ static int parse_unary(struct parser *p, struct sel_node **ret)
 	return 0;
 }
 
+/* One "a OP b OP c ..." chain: every operand is parsed first, then the n-ary node is finished
+ * once (flattened, sorted, de-duplicated, its text built), so a chain of n operands costs
+ * O(n log n) comparisons and O(text) bytes. Folding pair by pair would re-sort and re-print the
+ * whole chain for every operand, O(n^2); the result is the same set of operands either way. */
 static int parse_chain(struct parser *p, enum sel_op op, struct sel_node **ret)
 {
-	_cleanup_(node_freep) struct sel_node *acc = NULL;
+	_cleanup_(node_freep) struct sel_node *n = node_new(op);
 	enum tok t = op == SEL_OP_AND ? TOK_AND : TOK_OR;
+	size_t cap = 0;
 	int r;
 
-	r = op == SEL_OP_AND ? parse_unary(p, &acc) : parse_chain(p, SEL_OP_AND, &acc);
-	if (r < 0)
-		return r;
-	while (p->tok == t) {
-		struct sel_node *rhs = NULL;
+	if (!n)
+		return -ENOMEM;
+	for (;;) {
+		if (n->n_kids == cap) {
+			size_t ncap = cap ? cap * 2 : 4;
+			struct sel_node **nk = realloc(n->kids, ncap * sizeof(*nk));
 
+			if (!nk)
+				return -ENOMEM;
+			n->kids = nk;
+			cap = ncap;
+		}
+		r = op == SEL_OP_AND ? parse_unary(p, &n->kids[n->n_kids])
+				     : parse_chain(p, SEL_OP_AND, &n->kids[n->n_kids]);
+		if (r < 0)
+			return r;
+		n->n_kids++;
+		if (p->tok != t)
+			break;
 		r = next(p);
 		if (r < 0)
 			return r;
-		r = op == SEL_OP_AND ? parse_unary(p, &rhs) : parse_chain(p, SEL_OP_AND, &rhs);
-		if (r < 0)
-			return r;
-		r = node_pair(op, TAKE_PTR(acc), rhs, &acc);
-		if (r < 0)
-			return r;
 	}
-	*ret = TAKE_PTR(acc);
+	if (n->n_kids == 1) {
+		*ret = TAKE_PTR(n->kids[0]);
+		n->n_kids = 0;
+		return 0;
+	}
+	r = node_finish(n);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(n);
 	return 0;
 }
 

@@ -8,6 +8,10 @@
  * desired dataplane: routes, permanent neighbours, workload interfaces to configure and the BGP
  * model for bird.conf. Follows Calico Felix's calculation graph (route resolver, IPAM block
  * affinity) in spirit: the output depends on the current model only.
+ *
+ * One file per calculator: cache.c (the cache), routes.c (routes, neighbours, interfaces),
+ * bgp.c (the BGP model), calc.c (calc_compute() and the text form); their shared private
+ * helpers are in calc-internal.h. The policy calculators have their own header, policy.h.
  */
 
 #include <net/if.h>
@@ -130,7 +134,8 @@ struct calc_desired {
 	const char **bgp_ignored_ifaces;
 	struct bgp_prefix_communities *bgp_pcs;
 	struct bgp_community *bgp_communities;
-	size_t bgp_skipped_peers; /* BGPPeers left out: secret missing or unreadable */
+	/* BGPPeers left out: secret missing or unreadable, or a selector that does not parse */
+	size_t bgp_skipped_peers;
 };
 
 struct calc_options {
@@ -138,14 +143,6 @@ struct calc_options {
 	bool bird_fast_timers;	   /* lab timers in bird.conf */
 	const char *bird_log_file; /* NULL = syslog */
 };
-
-/**
- * calc_selector_match() - does the Calico label selector @sel select @labels? The one place
- * felix/calc evaluates selectors (BGPPeer nodeSelector/peerSelector). Until acl/selector.h is
- * wired in, it understands all(), has(k), k == 'v', k != 'v' (absent label matches), and
- * conjunctions with &&; anything else selects nothing (fail closed).
- */
-bool calc_selector_match(const char *sel, const struct model_labels *labels);
 
 /**
  * calc_compute() - the desired state of this host from the current cache (pure).
@@ -176,7 +173,10 @@ int calc_compute(const struct calc_cache *c, const struct calc_options *o,
  *     reflector peers with every other node (as "rr client" unless that node reflects in the
  *     same cluster) and a non-reflector peers with the reflectors only (type Node_).
  *   BGPPeer (key order): applies to this node when spec.node names it, or spec.nodeSelector
- *     selects its labels, or neither is set (global, type Global_; else Node_). peerIP gives one
+ *     selects its labels, or neither is set (global, type Global_; else Node_). Both selectors
+ *     are Calico selectors over Node labels (acl/selector.h: ||, &&, !, in {}, has(), ...),
+ *     parsed once per calc_compute(); one that does not parse selects nothing and the BGPPeer
+ *     counts in bgp_skipped_peers. peerIP gives one
  *     peer; peerSelector gives every other Node it selects (AS = spec.asNumber or the node's
  *     own). Reverse peering (Calico, unless reversePeering: Manual): when this node is
  *     selected by a BGPPeer's peerSelector, it peers back with every node the BGPPeer applies

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* felix/calc, BGP part: route reflectors from Node cluster ids, BGPPeer (global, node,
  * nodeSelector, peerSelector with reverse peering), passwords from cached secrets, per-node
- * BGPConfiguration overrides, one session per neighbour. Pure: datastore JSON in, model out. */
+ * BGPConfiguration overrides, one session per neighbour, BGPPeer selectors in full Calico syntax. Pure: datastore JSON in, model out. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -300,37 +300,142 @@ static void test_bgpconfig_node_override(void **state)
 	calc_cache_free(c);
 }
 
-static void test_selector_match(void **state)
+/* Five labelled nodes h1..h5 (198.18.0.11-.15) and an unlabelled-by-rack viewer h0 (.10); mesh
+ * off, so every session comes from the BGPPeer under test. */
+static struct calc_cache *labelled_nodes(void)
 {
-	struct model_labels l = {0};
-	assert_int_equal(model_labels_set(&l, "rack", "a"), 0);
-	assert_int_equal(model_labels_set(&l, "route-reflector", "true"), 0);
-	static const struct {
-		const char *sel;
-		bool want;
-	} cases[] = {
-	    {NULL, true},
-	    {"", true},
-	    {"all()", true},
-	    {"has(rack)", true},
-	    {"has(zone)", false},
-	    {"rack == 'a'", true},
-	    {"rack == \"a\"", true},
-	    {"rack=='b'", false},
-	    {"rack != 'b'", true},
-	    {"zone != 'b'", true},
-	    {"rack == 'a' && has(route-reflector)", true},
-	    {"rack == 'a' && has(zone)", false},
-	    {"rack == 'a' || has(zone)", false}, /* beyond the minimal matcher: fail closed */
-	    {"rack in {'a'}", false},
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (calc_selector_match(cases[i].sel, &l) != cases[i].want) {
-			fail_msg("selector \"%s\": want %d", cases[i].sel ? cases[i].sel : "(null)",
-				 cases[i].want);
+	struct calc_cache *c;
+	assert_int_equal(calc_cache_new(&c), 0);
+	put(c, P "nodes/h0", node("h0", "198.18.0.10/24", "", "\"viewer\":\"yes\""));
+	put(c, P "nodes/h1", node("h1", "198.18.0.11/24", "", "\"rack\":\"a\",\"zone\":\"east\""));
+	put(c, P "nodes/h2",
+	    node("h2", "198.18.0.12/24", "", "\"rack\":\"b\",\"route-reflector\":\"true\""));
+	put(c, P "nodes/h3", node("h3", "198.18.0.13/24", "", "\"rack\":\"c\",\"zone\":\"west\""));
+	put(c, P "nodes/h4", node("h4", "198.18.0.14/24", "", ""));
+	put(c, P "nodes/h5",
+	    node("h5", "198.18.0.15/24", "", "\"rack\":\"a-2\",\"tier\":\"edge\""));
+	put(c, P "bgpconfigurations/default",
+	    bgpconfig("default", "{\"nodeToNodeMeshEnabled\":false}"));
+	return c;
+}
+
+/* The names of @me's BGP peers in 198.18.0.1x ("h1 h3"), from the real calculation; the peer
+ * 198.18.9.1 shows as "tor". */
+static void peer_names(const struct calc_cache *c, const char *me, char *buf, size_t size)
+{
+	struct calc_options o = {.node_name = me};
+	struct calc_desired d;
+	char a[IP_ADDR_STRLEN];
+	size_t used = 0;
+
+	buf[0] = '\0';
+	assert_int_equal(calc_compute(c, &o, &d), 0);
+	assert_true(d.has_bgp);
+	assert_int_equal(d.bgp_skipped_peers, 0);
+	for (size_t i = 0; i < d.bgp.n_peers; i++) {
+		const char *t = ip_addr_format(&d.bgp.peers[i].addr, a);
+		int n;
+		if (strcmp(t, "198.18.9.1") == 0) {
+			n = snprintf(buf + used, size - used, "%stor", used ? " " : "");
+		} else {
+			assert_true(strncmp(t, "198.18.0.1", 10) == 0 && t[10] && !t[11]);
+			n = snprintf(buf + used, size - used, "%sh%c", used ? " " : "", t[10]);
+		}
+		assert_true(n > 0 && (size_t)n < size - used);
+		used += (size_t)n;
+	}
+	calc_desired_done(&d);
+}
+
+/* BGPPeer selectors are full Calico selectors (acl/selector.h), driven through calc_compute():
+ * a peerSelector picks the nodes h0 peers with; a nodeSelector picks the nodes that get a
+ * peerIP session to 198.18.9.1. Absent labels match != and not in, as in Calico. */
+static const struct {
+	const char *sel;
+	const char *want; /* the selected nodes among h1..h5 */
+} bgp_selector_cases[] = {
+    {"all()", "h1 h2 h3 h4 h5"},
+    {"has(zone)", "h1 h3"},
+    {"!has(rack)", "h4"},
+    {"rack == 'a' || rack == 'b'", "h1 h2"},
+    {"rack == 'b' || has(zone)", "h1 h2 h3"},
+    {"rack in {'a', 'c'}", "h1 h3"},
+    {"rack not in {'a', 'c'}", "h2 h4 h5"},
+    {"rack starts with 'a'", "h1 h5"},
+    {"(rack == 'a' || rack == 'b') && !has(zone)", "h2"},
+    {"rack == 'c' || (has(tier) && zone != 'east')", "h3 h5"},
+    {"!(rack in {'a'} || has(route-reflector)) && has(rack)", "h3 h5"},
+    {"has(nothing) || rack == 'z'", ""},
+};
+
+static void test_bgppeer_peer_selector(void **state)
+{
+	struct calc_cache *c = labelled_nodes();
+	for (size_t i = 0; i < ELEMENTSOF(bgp_selector_cases); i++) {
+		char spec[512], got[128];
+		snprintf(spec, sizeof(spec),
+			 "{\"peerSelector\":\"%s\",\"reversePeering\":\"Manual\"}",
+			 bgp_selector_cases[i].sel);
+		put(c, P "bgppeers/p", bgppeer("p", spec));
+		peer_names(c, "h0", got, sizeof(got));
+		if (strcmp(got, bgp_selector_cases[i].want) != 0) {
+			fail_msg("peerSelector \"%s\": h0 peers with \"%s\", want \"%s\"",
+				 bgp_selector_cases[i].sel, got, bgp_selector_cases[i].want);
 		}
 	}
-	model_labels_done(&l);
+	calc_cache_free(c);
+}
+
+static void test_bgppeer_node_selector(void **state)
+{
+	static const char *const nodes[] = {"h1", "h2", "h3", "h4", "h5"};
+	struct calc_cache *c = labelled_nodes();
+	for (size_t i = 0; i < ELEMENTSOF(bgp_selector_cases); i++) {
+		char spec[512], got[128], selected[64] = "";
+		snprintf(spec, sizeof(spec),
+			 "{\"nodeSelector\":\"%s\",\"peerIP\":\"198.18.9.1\",\"asNumber\":65000}",
+			 bgp_selector_cases[i].sel);
+		put(c, P "bgppeers/p", bgppeer("p", spec));
+		for (size_t k = 0; k < ELEMENTSOF(nodes); k++) {
+			peer_names(c, nodes[k], got, sizeof(got));
+			if (strcmp(got, "tor") == 0) {
+				if (selected[0]) {
+					strcat(selected, " ");
+				}
+				strcat(selected, nodes[k]);
+			} else if (got[0]) {
+				fail_msg("nodeSelector \"%s\": %s peers with \"%s\"",
+					 bgp_selector_cases[i].sel, nodes[k], got);
+			}
+		}
+		if (strcmp(selected, bgp_selector_cases[i].want) != 0) {
+			fail_msg("nodeSelector \"%s\" selects \"%s\", want \"%s\"",
+				 bgp_selector_cases[i].sel, selected, bgp_selector_cases[i].want);
+		}
+	}
+	calc_cache_free(c);
+}
+
+/* Reverse peering with || and in {}: the nodes the peerSelector picks peer back with every
+ * node the nodeSelector picks. */
+static void test_bgppeer_selectors_reverse(void **state)
+{
+	struct calc_cache *c = labelled_nodes();
+	char got[128];
+	put(c, P "bgppeers/p",
+	    bgppeer("p", "{\"nodeSelector\":\"rack == 'a' || rack == 'c'\","
+			 "\"peerSelector\":\"rack in {'b'} || viewer == 'yes'\"}"));
+	peer_names(c, "h1", got, sizeof(got));
+	assert_string_equal(got, "h0 h2");
+	peer_names(c, "h3", got, sizeof(got));
+	assert_string_equal(got, "h0 h2");
+	peer_names(c, "h2", got, sizeof(got));
+	assert_string_equal(got, "h1 h3");
+	peer_names(c, "h0", got, sizeof(got));
+	assert_string_equal(got, "h1 h3");
+	peer_names(c, "h5", got, sizeof(got));
+	assert_string_equal(got, "");
+	calc_cache_free(c);
 }
 
 int main(void)
@@ -341,7 +446,9 @@ int main(void)
 	    cmocka_unit_test(test_selector_and_reverse_peering),
 	    cmocka_unit_test(test_explicit_beats_mesh),
 	    cmocka_unit_test(test_bgpconfig_node_override),
-	    cmocka_unit_test(test_selector_match),
+	    cmocka_unit_test(test_bgppeer_peer_selector),
+	    cmocka_unit_test(test_bgppeer_node_selector),
+	    cmocka_unit_test(test_bgppeer_selectors_reverse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

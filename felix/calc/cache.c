@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * DOC: felix calculation: the resource cache (pure)
+ *
+ * A key-sorted array of decoded datastore values, so iteration order is the key order and every
+ * calculator's output is deterministic without extra sorting of the inputs. Watch callbacks only
+ * decode and store here (Felix's OnUpdate rule); the calculators (routes.c, bgp.c, policy.c)
+ * read it. A value that fails to decode removes the key's old entry: keeping a stale route for a
+ * resource we can no longer read would be worse than dropping it.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "felix/calc/calc-internal.h"
+#include "model/model.h"
+
+/* Limits on a secret value (STYLE.md section 3). */
+#define CALC_SECRET_MAX_KEYS 256
+#define CALC_SECRET_MAX_BYTES 65536
+
+int calc_cache_new(struct calc_cache **ret)
+{
+	struct calc_cache *c = calloc(1, sizeof(*c));
+	if (!c) {
+		return -ENOMEM;
+	}
+	*ret = c;
+	return 0;
+}
+
+static void entry_done(struct entry *e)
+{
+	free(e->key);
+	model_resource_free(e->res);
+	if (e->kind == ENTRY_BLOCK) {
+		ipam_block_done(&e->block);
+	}
+	for (size_t i = 0; i < e->n_secret; i++) {
+		free(e->secret[i].key);
+		if (e->secret[i].value) {
+			explicit_bzero(e->secret[i].value, strlen(e->secret[i].value));
+		}
+		free(e->secret[i].value);
+	}
+	free(e->secret);
+	*e = (struct entry){0};
+}
+
+struct calc_cache *calc_cache_free(struct calc_cache *c)
+{
+	if (!c) {
+		return NULL;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		entry_done(&c->v[i]);
+	}
+	free(c->v);
+	free(c);
+	return NULL;
+}
+
+/* Index of @key, or -(insertion point) - 1. */
+ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
+{
+	size_t lo = 0, hi = c->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(c->v[mid].key, key);
+		if (d == 0) {
+			return (ssize_t)mid;
+		}
+		if (d < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return -(ssize_t)lo - 1;
+}
+
+static void cache_remove_at(struct calc_cache *c, size_t i)
+{
+	entry_done(&c->v[i]);
+	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
+	c->n--;
+	c->dirty = true;
+}
+
+/*
+ * Classify @key. Returns the kind and the name part(s) through @ret_ns/@ret_name (pointers into
+ * @key; @ret_ns only for workload endpoints), or -1 for keys the calculation ignores.
+ */
+static int key_classify(const char *key, const char **ret_ns, size_t *ret_ns_len,
+			const char **ret_name)
+{
+	static const struct {
+		const char *prefix;
+		enum entry_kind kind;
+		bool namespaced;
+	} map[] = {
+	    {"nodes/", ENTRY_NODE, false},
+	    {"ippools/", ENTRY_POOL, false},
+	    {"bgpconfigurations/", ENTRY_BGPCONFIG, false},
+	    {"workloadendpoints/", ENTRY_WEP, true},
+	    {"ipam/blocks/", ENTRY_BLOCK, false},
+	    {"bgppeers/", ENTRY_BGPPEER, false},
+	    {"secrets/", ENTRY_SECRET, false},
+#define POLICY_KEY(plural, k, ns) {plural, (enum entry_kind)(ENTRY_POLICY_BASE + (k)), ns}
+	    POLICY_KEY("networkpolicies/", MODEL_KIND_NETWORK_POLICY, true),
+	    POLICY_KEY("globalnetworkpolicies/", MODEL_KIND_GLOBAL_NETWORK_POLICY, false),
+	    POLICY_KEY("tiers/", MODEL_KIND_TIER, false),
+	    POLICY_KEY("networksets/", MODEL_KIND_NETWORK_SET, true),
+	    POLICY_KEY("globalnetworksets/", MODEL_KIND_GLOBAL_NETWORK_SET, false),
+	    POLICY_KEY("hostendpoints/", MODEL_KIND_HOST_ENDPOINT, false),
+	    POLICY_KEY("profiles/", MODEL_KIND_PROFILE, false),
+	    POLICY_KEY("felixconfigurations/", MODEL_KIND_FELIX_CONFIGURATION, false),
+	    POLICY_KEY("namespaces/", MODEL_KIND_NAMESPACE, false),
+	    POLICY_KEY("kubernetesnetworkpolicies/", MODEL_KIND_K8S_NETWORK_POLICY, true),
+#undef POLICY_KEY
+	};
+	size_t plen = strlen(MODEL_KEY_PREFIX);
+	if (strncmp(key, MODEL_KEY_PREFIX, plen) != 0) {
+		return -1;
+	}
+	key += plen;
+	for (size_t i = 0; i < ELEMENTSOF(map); i++) {
+		size_t l = strlen(map[i].prefix);
+		if (strncmp(key, map[i].prefix, l) != 0) {
+			continue;
+		}
+		const char *rest = key + l;
+		const char *slash = strchr(rest, '/');
+		if (map[i].namespaced) {
+			if (!slash || slash == rest || !slash[1] || strchr(slash + 1, '/')) {
+				return -1;
+			}
+			*ret_ns = rest;
+			*ret_ns_len = (size_t)(slash - rest);
+			*ret_name = slash + 1;
+		} else {
+			if (slash || !rest[0]) {
+				return -1;
+			}
+			*ret_ns = NULL;
+			*ret_ns_len = 0;
+			*ret_name = rest;
+		}
+		return (int)map[i].kind;
+	}
+	return -1;
+}
+
+static enum model_kind entry_model_kind(enum entry_kind k)
+{
+	if (k >= ENTRY_POLICY_BASE) {
+		return (enum model_kind)(k - ENTRY_POLICY_BASE);
+	}
+	switch (k) {
+	case ENTRY_NODE:
+		return MODEL_KIND_NODE;
+	case ENTRY_POOL:
+		return MODEL_KIND_IPPOOL;
+	case ENTRY_WEP:
+		return MODEL_KIND_WORKLOAD_ENDPOINT;
+	case ENTRY_BGPCONFIG:
+		return MODEL_KIND_BGP_CONFIGURATION;
+	case ENTRY_BGPPEER:
+		return MODEL_KIND_BGP_PEER;
+	case ENTRY_BLOCK:
+	case ENTRY_SECRET:
+	default:
+		break;
+	}
+	return _MODEL_KIND_INVALID;
+}
+
+/* A secret: a JSON object of key -> string. The values are passwords: errors name the field,
+ * never the value. */
+static int secret_decode(struct entry *e, const char *key, const char *value, size_t len,
+			 struct parse_err *err)
+{
+	if (len > CALC_SECRET_MAX_BYTES) {
+		return parse_err_set(err, key, 0, 0, "", "secret larger than %d bytes",
+				     CALC_SECRET_MAX_BYTES);
+	}
+	struct json_tokener *tok = json_tokener_new();
+	if (!tok) {
+		return -ENOMEM;
+	}
+	struct json_object *o = json_tokener_parse_ex(tok, value, (int)len);
+	bool complete = json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+	if (!o || !complete || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return parse_err_set(err, key, 0, 0, "", "secret is not a JSON object");
+	}
+	int r = 0;
+	size_t n = (size_t)json_object_object_length(o);
+	if (n > CALC_SECRET_MAX_KEYS) {
+		json_object_put(o);
+		return parse_err_set(err, key, 0, 0, "", "secret has more than %d keys",
+				     CALC_SECRET_MAX_KEYS);
+	}
+	e->secret = calloc(n ? n : 1, sizeof(*e->secret));
+	if (!e->secret) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	json_object_object_foreach(o, k, v)
+	{
+		if (!json_object_is_type(v, json_type_string)) {
+			r = parse_err_set(err, key, 0, 0, k, "secret value is not a string");
+			break;
+		}
+		struct secret_kv *kv = &e->secret[e->n_secret];
+		kv->key = strdup(k);
+		kv->value = strdup(json_object_get_string(v));
+		e->n_secret++;
+		if (!kv->key || !kv->value) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	json_object_put(o);
+	return r;
+}
+
+/* Decode @value into @e (kind already set). */
+static int entry_decode(struct entry *e, const char *key, const char *ns, size_t ns_len,
+			const char *name, const char *value, size_t len, struct parse_err *err)
+{
+	int r;
+	if (e->kind == ENTRY_BLOCK) {
+		struct ip_prefix want;
+		char buf[IPAM_BLOCK_NAME_MAX];
+		r = ipam_block_decode_json(value, len, &e->block, err);
+		if (r < 0) {
+			return r;
+		}
+		if (ipam_block_name_parse(name, &want) < 0 ||
+		    !ip_prefix_equal(&want, &e->block.cidr)) {
+			ipam_block_done(&e->block);
+			return parse_err_set(err, key, 0, 0, "cidr",
+					     "block cidr %s does not match the key",
+					     ipam_block_name(&e->block.cidr, buf));
+		}
+		return 0;
+	}
+	if (e->kind == ENTRY_SECRET) {
+		return secret_decode(e, key, value, len, err);
+	}
+	_cleanup_(model_resource_freep) struct model_resource *res = NULL;
+	r = model_decode_one(value, len, key, &res, err);
+	if (r < 0) {
+		return r;
+	}
+	if (res->kind != entry_model_kind(e->kind)) {
+		return parse_err_set(err, key, 0, 0, "kind", "kind %s does not match the key",
+				     model_kind_to_string(res->kind) ?: "?");
+	}
+	if (!res->meta.name || strcmp(res->meta.name, name) != 0) {
+		return parse_err_set(err, key, 0, 0, "metadata.name",
+				     "name does not match the key");
+	}
+	if (ns && (!res->meta.namespace || strlen(res->meta.namespace) != ns_len ||
+		   strncmp(res->meta.namespace, ns, ns_len) != 0)) {
+		return parse_err_set(err, key, 0, 0, "metadata.namespace",
+				     "namespace does not match the key");
+	}
+	e->res = TAKE_PTR(res);
+	return 0;
+}
+
+int calc_cache_put(struct calc_cache *c, const char *key, const char *value, size_t len,
+		   struct parse_err *err)
+{
+	const char *ns, *name;
+	size_t ns_len;
+	int kind = key_classify(key, &ns, &ns_len, &name);
+	if (kind < 0) {
+		return 0;
+	}
+
+	struct entry e = {.kind = (enum entry_kind)kind, .seen = true};
+	int r = entry_decode(&e, key, ns, ns_len, name, value, len, err);
+	ssize_t i = calc_cache_find(c, key);
+	if (r < 0) {
+		if (e.kind == ENTRY_SECRET) {
+			entry_done(&e); /* a partly decoded secret */
+		}
+		if (i >= 0) {
+			cache_remove_at(c, (size_t)i);
+		}
+		return r;
+	}
+	e.key = strdup(key);
+	if (!e.key) {
+		entry_done(&e);
+		return -ENOMEM;
+	}
+	if (i >= 0) {
+		entry_done(&c->v[i]);
+		c->v[i] = e;
+	} else {
+		size_t at = (size_t)(-i - 1);
+		if (c->n >= CALC_CACHE_MAX_ENTRIES) {
+			entry_done(&e);
+			return -E2BIG;
+		}
+		if (c->n == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 64;
+			struct entry *v = reallocarray(c->v, cap, sizeof(*v));
+			if (!v) {
+				entry_done(&e);
+				return -ENOMEM;
+			}
+			c->v = v;
+			c->cap = cap;
+		}
+		memmove(&c->v[at + 1], &c->v[at], (c->n - at) * sizeof(c->v[0]));
+		c->v[at] = e;
+		c->n++;
+	}
+	c->dirty = true;
+	return 1;
+}
+
+int calc_cache_delete(struct calc_cache *c, const char *key)
+{
+	ssize_t i = calc_cache_find(c, key);
+	if (i < 0) {
+		return 0;
+	}
+	cache_remove_at(c, (size_t)i);
+	return 1;
+}
+
+void calc_cache_mark_all(struct calc_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		c->v[i].seen = false;
+	}
+}
+
+size_t calc_cache_sweep(struct calc_cache *c)
+{
+	size_t w = 0, dropped = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].seen) {
+			c->v[w++] = c->v[i];
+		} else {
+			entry_done(&c->v[i]);
+			dropped++;
+		}
+	}
+	c->n = w;
+	if (dropped) {
+		c->dirty = true;
+	}
+	return dropped;
+}
+
+bool calc_cache_dirty(const struct calc_cache *c)
+{
+	return c->dirty;
+}
+
+void calc_cache_clear_dirty(struct calc_cache *c)
+{
+	c->dirty = false;
+}
+
+size_t calc_cache_size(const struct calc_cache *c)
+{
+	return c->n;
+}
+
+int calc_cache_foreach(const struct calc_cache *c, enum model_kind kind,
+		       int (*cb)(const struct model_resource *res, void *userdata), void *userdata)
+{
+	char prefix[128];
+	const char *plural = model_kind_plural(kind);
+	if (!plural) {
+		return -EINVAL;
+	}
+	int l = snprintf(prefix, sizeof(prefix), MODEL_KEY_PREFIX "%s/", plural);
+	ssize_t i = calc_cache_find(c, prefix);
+	for (size_t j = i >= 0 ? (size_t)i : (size_t)(-i - 1);
+	     j < c->n && strncmp(c->v[j].key, prefix, (size_t)l) == 0; j++) {
+		if (!c->v[j].res || c->v[j].res->kind != kind) {
+			continue;
+		}
+		int r = cb(c->v[j].res, userdata);
+		if (r < 0) {
+			return r;
+		}
+	}
+	return 0;
+}
+
+const struct model_resource *calc_cache_get(const struct calc_cache *c, const char *key)
+{
+	ssize_t i = key ? calc_cache_find(c, key) : -1;
+	return i >= 0 ? c->v[i].res : NULL;
+}
+
+const struct model_resource *calc_cache_get_named(const struct calc_cache *c, const char *plural,
+						  const char *name)
+{
+	char key[512];
+	snprintf(key, sizeof(key), MODEL_KEY_PREFIX "%s/%s", plural, name);
+	ssize_t i = calc_cache_find(c, key);
+	return i >= 0 ? c->v[i].res : NULL;
+}
+
+const char *calc_cache_secret(const struct calc_cache *c, const char *name, const char *key)
+{
+	char k[512];
+	snprintf(k, sizeof(k), MODEL_KEY_PREFIX "secrets/%s", name);
+	ssize_t i = calc_cache_find(c, k);
+	if (i < 0 || c->v[i].kind != ENTRY_SECRET) {
+		return NULL;
+	}
+	for (size_t j = 0; j < c->v[i].n_secret; j++) {
+		if (strcmp(c->v[i].secret[j].key, key) == 0) {
+			return c->v[i].secret[j].value;
+		}
+	}
+	return NULL;
+}
