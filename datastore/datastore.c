@@ -457,7 +457,7 @@ static size_t ds_body_write(char *p, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
-static int ds_parse_object(const char *s, size_t len, json_object **ret)
+int ds_parse_object(const char *s, size_t len, json_object **ret)
 {
 	json_tokener *tok;
 	json_object *o;

@@ -46,6 +46,8 @@ int ds_curl_errno(CURL *e, CURLcode cc);
 /* True when the failure happened before anything was sent, so another endpoint may be tried. */
 bool ds_curl_is_connect_failure(CURL *e, CURLcode cc);
 
+/* Parses @len bytes as exactly one JSON object (whitespace around it allowed). -EPROTO otherwise. */
+int ds_parse_object(const char *s, size_t len, json_object **ret);
 /* Field readers: absent int64 fields read as 0 (proto3 omits zero values). */
 int ds_json_int64(json_object *o, const char *field, int64_t *ret);
 int ds_kv_from_json(json_object *o, struct ds_kv *ret);
