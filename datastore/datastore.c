@@ -26,7 +26,8 @@
  *
  * ds_range_prefix() reads pages of @page_size keys with "limit", continuing from the last key +
  * "\0", and pins every page after the first to the first page's header revision, so the listing is
- * one consistent snapshot even while others write. The watch lives in ds-watch.c.
+ * one consistent snapshot even while others write. Those later pages are serializable reads: the
+ * revision is committed, so the member may answer from its own state without a quorum round. The watch lives in ds-watch.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -490,8 +491,10 @@ int ds_parse_object(const char *s, size_t len, json_object **ret)
 	return 0;
 }
 
-/* POST @req to @path; the parsed reply object on success. */
-static int ds_call(struct ds_client *c, const char *path, json_object *req, json_object **ret)
+/* POST @req to @path; the parsed reply object on success, and (@ret_bytes may be NULL) the
+ * size of its JSON text. */
+static int ds_call_sized(struct ds_client *c, const char *path, json_object *req, json_object **ret,
+			 size_t *ret_bytes)
 {
 	const char *payload = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	_cleanup_strbuf_ struct strbuf keep = {0};
@@ -537,6 +540,8 @@ static int ds_call(struct ds_client *c, const char *path, json_object *req, json
 		}
 		c->cur = ep;
 		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (ret_bytes)
+			*ret_bytes = body.sb.len;
 		r = ds_parse_object(body.sb.buf ?: "", body.sb.len, &o);
 		strbuf_done(&body.sb);
 		if (r < 0) {
@@ -555,6 +560,11 @@ static int ds_call(struct ds_client *c, const char *path, json_object *req, json
 		return 0;
 	}
 	return last;
+}
+
+static int ds_call(struct ds_client *c, const char *path, json_object *req, json_object **ret)
+{
+	return ds_call_sized(c, path, req, ret, NULL);
 }
 
 static int ds_add_str(json_object *o, const char *field, const char *s)
@@ -613,9 +623,15 @@ static bool ds_key_ok(const char *key)
 	return key && *key;
 }
 
-/* Reads keys starting at @key_b64 (up to @end_b64 when non-NULL); appends to @out. */
+/*
+ * Reads keys starting at @key_b64 (up to @end_b64 when non-NULL); appends to @out, whose array
+ * has room for *@cap items (@cap NULL: exactly out->n; grown by doubling, so paging is linear).
+ * @revision > 0 pins the read to that revision and lets the member answer from its own state
+ * (serializable): the revision is known to be committed. @ret_bytes: the reply's JSON size.
+ */
 static int ds_range_once(struct ds_client *c, const char *key_b64, const char *end_b64,
-			 int64_t limit, int64_t revision, struct ds_kvs *out, bool *ret_more)
+			 int64_t limit, int64_t revision, struct ds_kvs *out, size_t *cap,
+			 bool *ret_more, size_t *ret_bytes)
 {
 	_cleanup_jput_ json_object *req = json_object_new_object(), *reply = NULL;
 	json_object *kvs, *more;
@@ -631,9 +647,11 @@ static int ds_range_once(struct ds_client *c, const char *key_b64, const char *e
 		r = ds_add_int64(req, "limit", limit);
 	if (r >= 0 && revision > 0)
 		r = ds_add_int64(req, "revision", revision);
+	if (r >= 0 && revision > 0)
+		r = ds_add_obj(req, "serializable", json_object_new_boolean(1));
 	if (r < 0)
 		return r;
-	r = ds_call(c, "/v3/kv/range", req, &reply);
+	r = ds_call_sized(c, "/v3/kv/range", req, &reply, ret_bytes);
 	if (r < 0)
 		return r;
 	if (out->revision == 0) {
@@ -650,12 +668,15 @@ static int ds_range_once(struct ds_client *c, const char *key_b64, const char *e
 	n = json_object_array_length(kvs);
 	if (out->n + n > DS_MAX_KEYS)
 		return -E2BIG;
-	if (n > 0) {
-		struct ds_kv *items = realloc(out->items, (out->n + n) * sizeof(*items));
+	if (n > 0 && (!cap || out->n + n > *cap)) {
+		size_t want = cap ? MAX(out->n + n, *cap * 2) : out->n + n;
+		struct ds_kv *items = realloc(out->items, want * sizeof(*items));
 
 		if (!items)
 			return -ENOMEM;
 		out->items = items;
+		if (cap)
+			*cap = want;
 	}
 	for (size_t i = 0; i < n; i++) {
 		r = ds_kv_from_json(json_object_array_get_idx(kvs, i), &out->items[out->n]);
@@ -678,7 +699,7 @@ int ds_get(struct ds_client *c, const char *key, struct ds_kv *ret, int64_t *ret
 	r = base64_encode(key, strlen(key), &k);
 	if (r < 0)
 		return r;
-	r = ds_range_once(c, k, NULL, 0, 0, &kvs, &more);
+	r = ds_range_once(c, k, NULL, 0, 0, &kvs, NULL, &more, NULL);
 	if (r < 0)
 		return r;
 	if (kvs.n == 0)
@@ -694,12 +715,14 @@ int ds_range_prefix(struct ds_client *c, const char *prefix, size_t page_size, s
 {
 	_cleanup_(ds_kvs_done) struct ds_kvs kvs = {0};
 	_cleanup_free_ char *start = NULL, *end = NULL;
+	bool adapt = page_size == 0;
+	size_t cap = 0;
 	int r;
 
 	if (!prefix)
 		return -EINVAL;
 	if (page_size == 0)
-		page_size = DS_DEFAULT_PAGE;
+		page_size = DS_PAGE_KEYS;
 	if (page_size > DS_MAX_KEYS)
 		page_size = DS_MAX_KEYS;
 	r = ds_prefix_range(prefix, &start, &end);
@@ -707,10 +730,11 @@ int ds_range_prefix(struct ds_client *c, const char *prefix, size_t page_size, s
 		return r;
 	for (;;) {
 		bool more = false;
-		size_t before = kvs.n;
+		size_t before = kvs.n, bytes = 0;
 		const char *last;
 
-		r = ds_range_once(c, start, end, (int64_t)page_size, kvs.revision, &kvs, &more);
+		r = ds_range_once(c, start, end, (int64_t)page_size, kvs.revision, &kvs, &cap,
+				  &more, &bytes);
 		if (r == -ERANGE && before > 0)
 			log_debug("datastore: revision %" PRId64 " compacted while listing %s",
 				  kvs.revision, prefix);
@@ -718,6 +742,8 @@ int ds_range_prefix(struct ds_client *c, const char *prefix, size_t page_size, s
 			return r;
 		if (!more || kvs.n == before)
 			break;
+		if (adapt && bytes > 0)
+			page_size = ds_page_keys(kvs.n - before, bytes);
 		/* Next page starts right after the last key: last key + "\0". */
 		last = kvs.items[kvs.n - 1].key;
 		free(start);

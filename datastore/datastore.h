@@ -89,7 +89,8 @@ int ds_delete(struct ds_client *c, const char *key, int64_t *ret_deleted) _warn_
 
 /**
  * ds_range_prefix() - every key starting with @prefix, sorted by key, read in pages of
- * @page_size (0 = 500) all at one revision (the first page's), so the result is consistent.
+ * @page_size keys (0 = about 4 MiB of JSON per page: 5,000 keys first, then sized by what the
+ * first page weighed) all at one revision (the first page's), so the result is consistent.
  * Return: 0 (possibly with n == 0), -ERANGE (that revision was compacted between pages; retry),
  * or a transport error.
  */

@@ -57,11 +57,6 @@
 #define DS_BACKOFF_MAX_MS 5000
 #define DS_BEAT_IDLE_MS 1500
 #define DS_BEAT_TIMEOUT_MS 1500L
-/* Snapshot pages: start with this many keys, then size them to about DS_PAGE_BYTES of JSON. */
-#define DS_PAGE_KEYS 5000
-#define DS_PAGE_KEYS_MIN 100
-#define DS_PAGE_KEYS_MAX 20000
-#define DS_PAGE_BYTES ((size_t)4 << 20)
 #define DS_NO_DEADLINE UINT64_MAX
 /* Curl callbacks registered per dispatch round before we stop and let the caller poll again. */
 #define DS_DISPATCH_ROUNDS 16
@@ -602,10 +597,7 @@ static int ds_page_take(struct ds_watch *w, json_object *reply)
 		w->page_start = start;
 		/* Keep pages near DS_PAGE_BYTES of JSON. */
 		if (bytes > 0)
-			w->page_keys =
-			    MIN(MAX((size_t)((double)n * (double)DS_PAGE_BYTES / (double)bytes),
-				    (size_t)DS_PAGE_KEYS_MIN),
-				(size_t)DS_PAGE_KEYS_MAX);
+			w->page_keys = ds_page_keys(n, bytes);
 		w->retry_at = w->now;
 		return 0;
 	}
