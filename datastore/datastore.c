@@ -8,9 +8,12 @@
  * an absent revision reads as 0 and an absent "succeeded" means the txn compare failed.
  *
  * Unary calls share one CURL easy handle per client so HTTP keep-alive reuses the connection. The
- * endpoint list is tried starting with the one that answered last; the next one is tried only when
- * the failure happened before the request reached etcd (connect refused, unresolvable, TLS
- * handshake, connect timeout), so a write is never sent twice. Errors:
+ * endpoint list is tried starting with the one that answered last. The next one is tried when the
+ * failure happened before the request reached etcd (connect refused, unresolvable, TLS
+ * handshake, connect timeout) or etcd answered "no leader"; for every call but a txn also after a
+ * timeout or a broken connection (a hung or killed member), since those calls can be repeated
+ * safely. A CAS txn is never sent twice: it returns the error, and the next call starts at the
+ * next member. Errors:
  *   -ECONNREFUSED  nothing listens (also: TLS handshake or certificate verification failed)
  *   -EHOSTUNREACH  no route or unresolvable host name
  *   -ETIMEDOUT     the request took longer than timeout_ms (default 5000 ms)
@@ -33,6 +36,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "datastore/ds-internal.h"
 #include "lib/base64.h"
@@ -491,13 +495,35 @@ int ds_parse_object(const char *s, size_t len, json_object **ret)
 	return 0;
 }
 
-/* POST @req to @path; the parsed reply object on success, and (@ret_bytes may be NULL) the
- * size of its JSON text. */
+/* etcd said it has no leader (an election is under way): the request was not proposed. */
+static bool ds_reply_no_leader(json_object *o)
+{
+	json_object *m;
+
+	return (json_object_object_get_ex(o, "message", &m) ||
+		json_object_object_get_ex(o, "error", &m)) &&
+	       json_object_is_type(m, json_type_string) &&
+	       strstr(json_object_get_string(m), "no leader");
+}
+
+/*
+ * POST @req to @path; the parsed reply object on success, and (@ret_bytes may be NULL) the
+ * size of its JSON text.
+ *
+ * Failover (see the DOC paragraph): the endpoints are tried from c->cur on. The next one is tried
+ * when the request never reached etcd (connect failure), when etcd had no leader (not proposed),
+ * and, for every call but a txn, when it timed out or the connection broke after sending: put,
+ * delete, range and the lease calls can be repeated, a CAS txn cannot (a repeated create or
+ * update that did apply the first time would report -EEXIST/-ESTALE). After a timeout or a
+ * broken connection c->cur moves on in any case, so the next call avoids a hung member. When
+ * every member said "no leader", the calls wait 200 ms and go round again for up to timeout_ms.
+ */
 static int ds_call_sized(struct ds_client *c, const char *path, json_object *req, json_object **ret,
 			 size_t *ret_bytes)
 {
 	const char *payload = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	_cleanup_strbuf_ struct strbuf keep = {0};
+	bool repeatable = strcmp(path, "/v3/kv/txn") != 0;
+	long waited_ms = 0;
 	int last = -ECONNREFUSED;
 
 	if (!payload)
@@ -507,7 +533,7 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 		if (!c->easy)
 			return -ENOMEM;
 	}
-	for (size_t i = 0; i < c->n_eps; i++) {
+	for (size_t i = 0;; i++) {
 		size_t ep = (c->cur + i) % c->n_eps;
 		struct ds_body body = {0};
 		json_object *o = NULL;
@@ -515,6 +541,15 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 		long status = 0;
 		int r;
 
+		if (i > 0 && i % c->n_eps == 0) {
+			/* A whole round failed: only "no leader" goes round again. */
+			if (last != -EAGAIN || waited_ms >= c->timeout_ms)
+				return last;
+			struct timespec ts = {.tv_nsec = 200 * 1000000L};
+
+			nanosleep(&ts, NULL);
+			waited_ms += 200;
+		}
 		r = ds_easy_prepare(c, c->easy, ep, path);
 		if (r < 0)
 			return r;
@@ -533,12 +568,17 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 			r = ds_curl_errno(c->easy, cc);
 			log_debug("datastore: %s%s: %s", c->eps[ep].unix_path ?: c->eps[ep].base,
 				  path, c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
-			if (!ds_curl_is_connect_failure(c->easy, cc))
-				return r;
 			last = r;
-			continue;
+			if (ds_curl_is_connect_failure(c->easy, cc))
+				continue;
+			if (r == -ETIMEDOUT || r == -ECONNRESET) {
+				if (c->cur == ep && c->n_eps > 1)
+					c->cur = (ep + 1) % c->n_eps;
+				if (repeatable && i + 1 < c->n_eps)
+					continue;
+			}
+			return r;
 		}
-		c->cur = ep;
 		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (ret_bytes)
 			*ret_bytes = body.sb.len;
@@ -550,6 +590,12 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 			return r;
 		}
 		r = ds_reply_error(o);
+		if (r == -EAGAIN && ds_reply_no_leader(o)) {
+			json_object_put(o);
+			last = r;
+			continue;
+		}
+		c->cur = ep;
 		if (r == 0 && status != 200)
 			r = -EPROTO;
 		if (r < 0) {
@@ -559,7 +605,6 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 		*ret = o;
 		return 0;
 	}
-	return last;
 }
 
 static int ds_call(struct ds_client *c, const char *path, json_object *req, json_object **ret)
