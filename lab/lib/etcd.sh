@@ -10,8 +10,9 @@
 # layout ($RUN/etcd, PID record "etcd"); member K > 1 lives in $RUN/etcd-K (record "etcd-K").
 # Ports are free ports picked at `up`, so labs side by side never collide; they are recorded in
 # lab.env (ETCD_PORTS, ETCD_PEER_PORTS) for etcd_member_start, which restarts a member after a
-# fault test killed it. Watches get a progress notification every 2 s, so a quiet stream still
-# shows that its member is alive.
+# fault test killed it. Watches get a progress notification every second, so a quiet stream
+# still shows that its member is alive and the watch's heartbeat (after 1.5 s of silence) stays
+# idle.
 
 ETCD_MEMBERS=${ETCD_MEMBERS:-1}
 ETCD_PORTS=${ETCD_PORTS:-}
@@ -57,7 +58,7 @@ etcd_member_start() {
 		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
 		--initial-cluster "$cluster" --initial-cluster-state "$state" \
 		--initial-cluster-token "tabby-lab-$PREFIX" \
-		--experimental-watch-progress-notify-interval 2s \
+		--experimental-watch-progress-notify-interval 1s \
 		--logger zap --log-outputs "$dir/etcd.log") </dev/null >>"$dir/etcd.stdout" 2>&1 &
 	record_pid "$(etcd_member_record "$k")" $!
 }
