@@ -8,9 +8,12 @@
  * an absent revision reads as 0 and an absent "succeeded" means the txn compare failed.
  *
  * Unary calls share one CURL easy handle per client so HTTP keep-alive reuses the connection. The
- * endpoint list is tried starting with the one that answered last; the next one is tried only when
- * the failure happened before the request reached etcd (connect refused, unresolvable, TLS
- * handshake, connect timeout), so a write is never sent twice. Errors:
+ * endpoint list is tried starting with the one that answered last. The next one is tried when the
+ * failure happened before the request reached etcd (connect refused, unresolvable, TLS
+ * handshake, connect timeout) or etcd answered "no leader"; for every call but a txn also after a
+ * timeout or a broken connection (a hung or killed member), since those calls can be repeated
+ * safely. A CAS txn is never sent twice: it returns the error, and the next call starts at the
+ * next member. Errors:
  *   -ECONNREFUSED  nothing listens (also: TLS handshake or certificate verification failed)
  *   -EHOSTUNREACH  no route or unresolvable host name
  *   -ETIMEDOUT     the request took longer than timeout_ms (default 5000 ms)
@@ -26,12 +29,14 @@
  *
  * ds_range_prefix() reads pages of @page_size keys with "limit", continuing from the last key +
  * "\0", and pins every page after the first to the first page's header revision, so the listing is
- * one consistent snapshot even while others write. The watch lives in ds-watch.c.
+ * one consistent snapshot even while others write. Those later pages are serializable reads: the
+ * revision is committed, so the member may answer from its own state without a quorum round. The watch lives in ds-watch.c.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "datastore/ds-internal.h"
 #include "lib/base64.h"
@@ -457,7 +462,7 @@ static size_t ds_body_write(char *p, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
-static int ds_parse_object(const char *s, size_t len, json_object **ret)
+int ds_parse_object(const char *s, size_t len, json_object **ret)
 {
 	json_tokener *tok;
 	json_object *o;
@@ -490,11 +495,35 @@ static int ds_parse_object(const char *s, size_t len, json_object **ret)
 	return 0;
 }
 
-/* POST @req to @path; the parsed reply object on success. */
-static int ds_call(struct ds_client *c, const char *path, json_object *req, json_object **ret)
+/* etcd said it has no leader (an election is under way): the request was not proposed. */
+static bool ds_reply_no_leader(json_object *o)
+{
+	json_object *m;
+
+	return (json_object_object_get_ex(o, "message", &m) ||
+		json_object_object_get_ex(o, "error", &m)) &&
+	       json_object_is_type(m, json_type_string) &&
+	       strstr(json_object_get_string(m), "no leader");
+}
+
+/*
+ * POST @req to @path; the parsed reply object on success, and (@ret_bytes may be NULL) the
+ * size of its JSON text.
+ *
+ * Failover (see the DOC paragraph): the endpoints are tried from c->cur on. The next one is tried
+ * when the request never reached etcd (connect failure), when etcd had no leader (not proposed),
+ * and, for every call but a txn, when it timed out or the connection broke after sending: put,
+ * delete, range and the lease calls can be repeated, a CAS txn cannot (a repeated create or
+ * update that did apply the first time would report -EEXIST/-ESTALE). After a timeout or a
+ * broken connection c->cur moves on in any case, so the next call avoids a hung member. When
+ * every member said "no leader", the calls wait 200 ms and go round again for up to timeout_ms.
+ */
+static int ds_call_sized(struct ds_client *c, const char *path, json_object *req, json_object **ret,
+			 size_t *ret_bytes)
 {
 	const char *payload = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	_cleanup_strbuf_ struct strbuf keep = {0};
+	bool repeatable = strcmp(path, "/v3/kv/txn") != 0;
+	long waited_ms = 0;
 	int last = -ECONNREFUSED;
 
 	if (!payload)
@@ -504,7 +533,7 @@ static int ds_call(struct ds_client *c, const char *path, json_object *req, json
 		if (!c->easy)
 			return -ENOMEM;
 	}
-	for (size_t i = 0; i < c->n_eps; i++) {
+	for (size_t i = 0;; i++) {
 		size_t ep = (c->cur + i) % c->n_eps;
 		struct ds_body body = {0};
 		json_object *o = NULL;
@@ -512,6 +541,15 @@ static int ds_call(struct ds_client *c, const char *path, json_object *req, json
 		long status = 0;
 		int r;
 
+		if (i > 0 && i % c->n_eps == 0) {
+			/* A whole round failed: only "no leader" goes round again. */
+			if (last != -EAGAIN || waited_ms >= c->timeout_ms)
+				return last;
+			struct timespec ts = {.tv_nsec = 200 * 1000000L};
+
+			nanosleep(&ts, NULL);
+			waited_ms += 200;
+		}
 		r = ds_easy_prepare(c, c->easy, ep, path);
 		if (r < 0)
 			return r;
@@ -530,13 +568,20 @@ static int ds_call(struct ds_client *c, const char *path, json_object *req, json
 			r = ds_curl_errno(c->easy, cc);
 			log_debug("datastore: %s%s: %s", c->eps[ep].unix_path ?: c->eps[ep].base,
 				  path, c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
-			if (!ds_curl_is_connect_failure(c->easy, cc))
-				return r;
 			last = r;
-			continue;
+			if (ds_curl_is_connect_failure(c->easy, cc))
+				continue;
+			if (r == -ETIMEDOUT || r == -ECONNRESET) {
+				if (c->cur == ep && c->n_eps > 1)
+					c->cur = (ep + 1) % c->n_eps;
+				if (repeatable && i + 1 < c->n_eps)
+					continue;
+			}
+			return r;
 		}
-		c->cur = ep;
 		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (ret_bytes)
+			*ret_bytes = body.sb.len;
 		r = ds_parse_object(body.sb.buf ?: "", body.sb.len, &o);
 		strbuf_done(&body.sb);
 		if (r < 0) {
@@ -545,6 +590,12 @@ static int ds_call(struct ds_client *c, const char *path, json_object *req, json
 			return r;
 		}
 		r = ds_reply_error(o);
+		if (r == -EAGAIN && ds_reply_no_leader(o)) {
+			json_object_put(o);
+			last = r;
+			continue;
+		}
+		c->cur = ep;
 		if (r == 0 && status != 200)
 			r = -EPROTO;
 		if (r < 0) {
@@ -554,7 +605,11 @@ static int ds_call(struct ds_client *c, const char *path, json_object *req, json
 		*ret = o;
 		return 0;
 	}
-	return last;
+}
+
+static int ds_call(struct ds_client *c, const char *path, json_object *req, json_object **ret)
+{
+	return ds_call_sized(c, path, req, ret, NULL);
 }
 
 static int ds_add_str(json_object *o, const char *field, const char *s)
@@ -613,9 +668,15 @@ static bool ds_key_ok(const char *key)
 	return key && *key;
 }
 
-/* Reads keys starting at @key_b64 (up to @end_b64 when non-NULL); appends to @out. */
+/*
+ * Reads keys starting at @key_b64 (up to @end_b64 when non-NULL); appends to @out, whose array
+ * has room for *@cap items (@cap NULL: exactly out->n; grown by doubling, so paging is linear).
+ * @revision > 0 pins the read to that revision and lets the member answer from its own state
+ * (serializable): the revision is known to be committed. @ret_bytes: the reply's JSON size.
+ */
 static int ds_range_once(struct ds_client *c, const char *key_b64, const char *end_b64,
-			 int64_t limit, int64_t revision, struct ds_kvs *out, bool *ret_more)
+			 int64_t limit, int64_t revision, struct ds_kvs *out, size_t *cap,
+			 bool *ret_more, size_t *ret_bytes)
 {
 	_cleanup_jput_ json_object *req = json_object_new_object(), *reply = NULL;
 	json_object *kvs, *more;
@@ -631,9 +692,11 @@ static int ds_range_once(struct ds_client *c, const char *key_b64, const char *e
 		r = ds_add_int64(req, "limit", limit);
 	if (r >= 0 && revision > 0)
 		r = ds_add_int64(req, "revision", revision);
+	if (r >= 0 && revision > 0)
+		r = ds_add_obj(req, "serializable", json_object_new_boolean(1));
 	if (r < 0)
 		return r;
-	r = ds_call(c, "/v3/kv/range", req, &reply);
+	r = ds_call_sized(c, "/v3/kv/range", req, &reply, ret_bytes);
 	if (r < 0)
 		return r;
 	if (out->revision == 0) {
@@ -650,12 +713,15 @@ static int ds_range_once(struct ds_client *c, const char *key_b64, const char *e
 	n = json_object_array_length(kvs);
 	if (out->n + n > DS_MAX_KEYS)
 		return -E2BIG;
-	if (n > 0) {
-		struct ds_kv *items = realloc(out->items, (out->n + n) * sizeof(*items));
+	if (n > 0 && (!cap || out->n + n > *cap)) {
+		size_t want = cap ? MAX(out->n + n, *cap * 2) : out->n + n;
+		struct ds_kv *items = realloc(out->items, want * sizeof(*items));
 
 		if (!items)
 			return -ENOMEM;
 		out->items = items;
+		if (cap)
+			*cap = want;
 	}
 	for (size_t i = 0; i < n; i++) {
 		r = ds_kv_from_json(json_object_array_get_idx(kvs, i), &out->items[out->n]);
@@ -678,7 +744,7 @@ int ds_get(struct ds_client *c, const char *key, struct ds_kv *ret, int64_t *ret
 	r = base64_encode(key, strlen(key), &k);
 	if (r < 0)
 		return r;
-	r = ds_range_once(c, k, NULL, 0, 0, &kvs, &more);
+	r = ds_range_once(c, k, NULL, 0, 0, &kvs, NULL, &more, NULL);
 	if (r < 0)
 		return r;
 	if (kvs.n == 0)
@@ -694,12 +760,14 @@ int ds_range_prefix(struct ds_client *c, const char *prefix, size_t page_size, s
 {
 	_cleanup_(ds_kvs_done) struct ds_kvs kvs = {0};
 	_cleanup_free_ char *start = NULL, *end = NULL;
+	bool adapt = page_size == 0;
+	size_t cap = 0;
 	int r;
 
 	if (!prefix)
 		return -EINVAL;
 	if (page_size == 0)
-		page_size = DS_DEFAULT_PAGE;
+		page_size = DS_PAGE_KEYS;
 	if (page_size > DS_MAX_KEYS)
 		page_size = DS_MAX_KEYS;
 	r = ds_prefix_range(prefix, &start, &end);
@@ -707,10 +775,11 @@ int ds_range_prefix(struct ds_client *c, const char *prefix, size_t page_size, s
 		return r;
 	for (;;) {
 		bool more = false;
-		size_t before = kvs.n;
+		size_t before = kvs.n, bytes = 0;
 		const char *last;
 
-		r = ds_range_once(c, start, end, (int64_t)page_size, kvs.revision, &kvs, &more);
+		r = ds_range_once(c, start, end, (int64_t)page_size, kvs.revision, &kvs, &cap,
+				  &more, &bytes);
 		if (r == -ERANGE && before > 0)
 			log_debug("datastore: revision %" PRId64 " compacted while listing %s",
 				  kvs.revision, prefix);
@@ -718,6 +787,8 @@ int ds_range_prefix(struct ds_client *c, const char *prefix, size_t page_size, s
 			return r;
 		if (!more || kvs.n == before)
 			break;
+		if (adapt && bytes > 0)
+			page_size = ds_page_keys(kvs.n - before, bytes);
 		/* Next page starts right after the last key: last key + "\0". */
 		last = kvs.items[kvs.n - 1].key;
 		free(start);

@@ -89,7 +89,8 @@ int ds_delete(struct ds_client *c, const char *key, int64_t *ret_deleted) _warn_
 
 /**
  * ds_range_prefix() - every key starting with @prefix, sorted by key, read in pages of
- * @page_size (0 = 500) all at one revision (the first page's), so the result is consistent.
+ * @page_size keys (0 = about 4 MiB of JSON per page: 5,000 keys first, then sized by what the
+ * first page weighed) all at one revision (the first page's), so the result is consistent.
  * Return: 0 (possibly with n == 0), -ERANGE (that revision was compacted between pages; retry),
  * or a transport error.
  */
@@ -140,14 +141,26 @@ int ds_lease_revoke(struct ds_client *c, int64_t id) _warn_unused_result_;
 int ds_compact(struct ds_client *c, int64_t revision) _warn_unused_result_;
 
 /*
- * Watch: a consistent snapshot of a prefix followed by a stream of changes, one HTTP stream
- * (/v3/watch) driven by a curl multi handle. The consumer sees:
+ * Watch: a consistent snapshot of a prefix followed by a stream of changes. Everything runs on one
+ * curl multi handle driven through the multi *socket* API, so the consumer polls the watch's fds
+ * together with its own in one poll() and nothing ever blocks:
+ *   - the snapshot: /v3/kv/range pages (about 5,000 keys, fewer when values are large), all read at
+ *     the first page's header revision;
+ *   - the stream: one streaming POST to /v3/watch from the snapshot revision + 1, asking for
+ *     progress notifications;
+ *   - a heartbeat: while the stream has been silent for 1.5 s, a one-key linearizable range to
+ *     the same member on another connection; when it gets no answer within 1.5 s and the stream
+ *     stayed silent, the member is taken as hung or cut off from its quorum;
+ *   - failover: on any failure the watch moves to the next endpoint at once, and waits (backoff
+ *     100 ms doubling to 5 s) only after every endpoint failed in a row.
+ * The consumer sees:
  *   DS_WATCH_SNAPSHOT_BEGIN, DS_WATCH_PUT for every key, DS_WATCH_SNAPSHOT_END (in sync),
  *   then DS_WATCH_PUT / DS_WATCH_DELETE as they happen.
  * When the stream breaks, the watch reconnects and resumes from the last revision seen + 1, so
- * no event is lost or repeated. When that revision was compacted, it takes a new snapshot and
- * delivers SNAPSHOT_BEGIN ... SNAPSHOT_END again: the consumer marks everything on BEGIN and
- * sweeps what was not re-sent on END (mark and sweep).
+ * no event is lost or repeated. When that revision was compacted, or a snapshot failed half way,
+ * it takes a new snapshot and delivers SNAPSHOT_BEGIN ... SNAPSHOT_END again: the consumer marks
+ * everything on BEGIN and sweeps what was not re-sent on END (mark and sweep). A BEGIN may follow
+ * a BEGIN with no END in between (the first snapshot failed half way); mark again.
  */
 enum ds_watch_event_type {
 	DS_WATCH_SNAPSHOT_BEGIN,
@@ -164,32 +177,86 @@ struct ds_watch_event {
 	int64_t revision; /* store revision of this event (snapshot revision for BEGIN/END) */
 };
 
-/* Called from ds_watch_run() only. Borrowed event. A negative return stops ds_watch_run(), which
- * returns it; the watch stays usable. */
+/* Called from ds_watch_dispatch() (or ds_watch_run()) only, never from inside libcurl. Borrowed
+ * event. A negative return stops delivery and is returned by ds_watch_dispatch(); the events not
+ * yet delivered stay queued for the next call and the watch stays usable. */
 typedef int (*ds_watch_cb)(void *userdata, const struct ds_watch_event *ev);
 
 struct ds_watch;
+struct pollfd;
 
 /**
- * ds_watch_new() - prepare a watch of every key under @prefix. No I/O happens until
- * ds_watch_run(). @c is borrowed and must outlive the watch.
- * Return: 0 or -ENOMEM.
+ * ds_watch_new() - prepare a watch of every key under @prefix. No I/O happens until the first
+ * ds_watch_dispatch() (ds_watch_timeout_ms() returns 0 until then). @c is borrowed and must
+ * outlive the watch; the watch uses its endpoints, TLS files and timeout_ms (per snapshot page).
+ * Return: 0, -EINVAL (NULL argument) or -ENOMEM.
  */
 int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *userdata,
 		 struct ds_watch **ret) _warn_unused_result_;
 
 /**
- * ds_watch_run() - do the watch's I/O for up to @timeout_ms (0 = only what is ready now),
- * calling @cb for each event. Returns early once at least one event was delivered and no more
- * data is immediately readable. Reconnects with backoff (100 ms doubling to 5 s) when the
- * stream or etcd is down.
+ * ds_watch_pollfds() - the fds the watch wants polled right now.
+ * @fds: filled with up to @n entries (fd and events: POLLIN and/or POLLOUT; revents cleared).
+ * The set changes after every ds_watch_dispatch(): fetch it again before each poll(). It holds at
+ * most a handful of fds (stream, snapshot page, heartbeat, resolver); 8 is always enough.
+ * Never blocks.
+ * Return: the number of entries filled (>= 0, 0 while only timers run), or -ENOBUFS when @n is
+ * too small (nothing is filled then).
+ */
+int ds_watch_pollfds(const struct ds_watch *w, struct pollfd *fds, size_t n);
+
+/**
+ * ds_watch_timeout_ms() - milliseconds until ds_watch_dispatch() must be called even with no fd
+ * activity: curl's own timer (connect and request timeouts), the reconnect backoff, the next
+ * snapshot page, the heartbeat, or events still queued (then 0).
+ * @now_ms: CLOCK_MONOTONIC in milliseconds (the same clock for every call on this watch).
+ * Return: >= 0 (0 = call ds_watch_dispatch() now), or -1 when there is no deadline.
+ */
+int ds_watch_timeout_ms(const struct ds_watch *w, uint64_t now_ms);
+
+/**
+ * ds_watch_dispatch() - do the watch's ready I/O and expired timers, then deliver the events
+ * that are complete through the callback.
+ * @fds, @n: the entries ds_watch_pollfds() returned, with revents set by poll() (entries of other
+ * fds may be mixed in: they are ignored). @n == 0 runs timers only.
+ * @now_ms: CLOCK_MONOTONIC in milliseconds, taken after poll() returned.
+ * Never blocks and never sleeps: connects, snapshot pages, the stream and the heartbeat are all
+ * transfers on the watch's multi handle. Transport failures are not returned: they are retried
+ * (failover, then backoff) and logged at info, once per outage.
+ * Return: the number of events delivered (>= 0), or the callback's negative value.
+ */
+int ds_watch_dispatch(struct ds_watch *w, const struct pollfd *fds, size_t n,
+		      uint64_t now_ms) _warn_unused_result_;
+
+/**
+ * ds_watch_run() - a blocking loop on top of ds_watch_pollfds()/ds_watch_timeout_ms()/
+ * ds_watch_dispatch() for callers without their own poll loop (tools and tests): polls for up
+ * to @timeout_ms (0 = only what is ready now), calling @cb for each event. Returns early once at
+ * least one event was delivered and no more data is immediately readable.
  * Return: number of events delivered (>= 0), or the callback's negative value.
- * Transport failures are not returned: they are retried (and logged at info, rate-limited).
  */
 int ds_watch_run(struct ds_watch *w, int timeout_ms);
 
-/** ds_watch_in_sync() - a snapshot was completed and the stream is connected. */
+/**
+ * ds_watch_in_sync() - a snapshot was completed, the stream to a member is confirmed by etcd
+ * ("created") and that member has not missed a heartbeat. False while failing over.
+ */
 bool ds_watch_in_sync(const struct ds_watch *w);
+
+struct ds_watch_status {
+	bool in_sync;	      /* as ds_watch_in_sync() */
+	const char *endpoint; /* the endpoint in use or being tried, as configured (a unix
+			       * endpoint shows its socket path); borrowed from the client */
+	const char *reason;   /* the last failure or failover, e.g. "http://127.0.0.1:2379: no
+			       * heartbeat answer within 1500 ms, stream silent for 3000 ms; failing
+			       * over", "" when none yet; borrowed, valid until the next dispatch */
+	int64_t revision;     /* the revision the watch has delivered up to (0 before the first
+			       * snapshot) */
+	uint64_t failovers;   /* how many times the watch switched endpoint */
+};
+
+/** ds_watch_status() - where the watch is and why it last failed, for health and logs. */
+void ds_watch_status(const struct ds_watch *w, struct ds_watch_status *ret);
 
 /** ds_watch_free() - stop and free. NULL-safe. Return: NULL. */
 struct ds_watch *ds_watch_free(struct ds_watch *w);

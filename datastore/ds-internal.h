@@ -13,7 +13,15 @@
 #define DS_MAX_BODY ((size_t)64 << 20)
 /* Largest number of keys one ds_range_prefix() returns. */
 #define DS_MAX_KEYS ((size_t)1 << 22)
-#define DS_DEFAULT_PAGE 500
+/* Range pages (ds_range_prefix() with page_size 0, the watch's snapshot): the first page asks
+ * for DS_PAGE_KEYS keys, later ones for as many as fit DS_PAGE_BYTES of JSON at the size seen so
+ * far, within [DS_PAGE_KEYS_MIN, DS_PAGE_KEYS_MAX]. Fewer, larger pages cost etcd far less: etcd
+ * 3.4 walks every remaining key of the range for each page (it applies "limit" after collecting
+ * the revisions), and each request pays a linearizable read and the gateway's overhead. */
+#define DS_PAGE_KEYS 5000
+#define DS_PAGE_KEYS_MIN 100
+#define DS_PAGE_KEYS_MAX 20000
+#define DS_PAGE_BYTES ((size_t)4 << 20)
 #define DS_DEFAULT_TIMEOUT_MS 5000L
 
 struct ds_endpoint {
@@ -46,6 +54,19 @@ int ds_curl_errno(CURL *e, CURLcode cc);
 /* True when the failure happened before anything was sent, so another endpoint may be tried. */
 bool ds_curl_is_connect_failure(CURL *e, CURLcode cc);
 
+/* Parses @len bytes as exactly one JSON object (whitespace around it allowed). -EPROTO otherwise. */
+int ds_parse_object(const char *s, size_t len, json_object **ret);
+/* The next page's key count after a page of @keys keys took @bytes of JSON. */
+static inline size_t ds_page_keys(size_t keys, size_t bytes)
+{
+	double k = (double)keys * (double)DS_PAGE_BYTES / (double)(bytes ? bytes : 1);
+
+	if (k < DS_PAGE_KEYS_MIN)
+		return DS_PAGE_KEYS_MIN;
+	if (k > DS_PAGE_KEYS_MAX)
+		return DS_PAGE_KEYS_MAX;
+	return (size_t)k;
+}
 /* Field readers: absent int64 fields read as 0 (proto3 omits zero values). */
 int ds_json_int64(json_object *o, const char *field, int64_t *ret);
 int ds_kv_from_json(json_object *o, struct ds_kv *ret);

@@ -1,35 +1,65 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The watch: snapshot (ds_range_prefix) then one streaming POST to /v3/watch on a curl multi
- * handle, resumed from the last delivered revision + 1 after every break.
+ * DOC: the watch, on a curl multi handle driven by the consumer's poll loop
+ *
+ * Three transfers share one multi handle, which is driven only through the multi socket API
+ * (CURLMOPT_SOCKETFUNCTION records the fds curl wants watched, CURLMOPT_TIMERFUNCTION its next
+ * deadline; ds_watch_dispatch() calls curl_multi_socket_action()), so nothing here blocks:
+ *   - page:   one /v3/kv/range request per snapshot page;
+ *   - stream: the streaming POST to /v3/watch;
+ *   - beat:   the heartbeat, a one-key linearizable range to the stream's member.
+ *
+ * States: SNAPSHOT (page requests) -> CONNECT (start the stream) -> STREAM. Any failure moves to
+ * the next endpoint and retries at once; only when every endpoint failed in a row does the watch
+ * wait (100 ms doubling to 5 s, reset when etcd confirms a stream with "created"). A compacted
+ * start revision ("compact_revision", or a compacted page) goes back to SNAPSHOT at once.
+ *
+ * Snapshot: the first page is a linearizable read; its header revision pins every later page
+ * ("revision"), which may then be served by the member's own state ("serializable"), so the
+ * listing is one consistent cut even while others write. The page size adapts so that a page
+ * stays near 4 MiB of JSON. The next page is requested before the current one is handed to the
+ * callback, so etcd encodes while the consumer digests. A page that fails restarts the snapshot
+ * (a new BEGIN follows). Every page's events are queued and delivered in the same dispatch, so
+ * memory holds about one page, not the whole prefix.
  *
  * Ordering and exactly-once: next_rev only advances past events that were decoded and queued (or
  * past a progress notification, which etcd sends only to watchers that have caught up), so a
  * reconnect with start_revision = next_rev neither skips nor repeats an event. Events of one
  * message are decoded all-or-nothing, since a txn's events share one revision.
  *
- * The curl write callback only parses and queues (no user code runs inside libcurl); the queue is
- * handed to the callback from ds_watch_run(). A callback error stops delivery after that event;
- * the rest stays queued for the next call.
+ * Hung members: a SIGSTOPped or partitioned etcd keeps its TCP connections (the kernel even
+ * accepts new ones), so the stream just goes quiet. etcd is asked for progress notifications
+ * (every 10 min by default, --experimental-watch-progress-notify-interval sets it), and whenever
+ * the stream has been silent for DS_BEAT_IDLE_MS the watch sends the beat on another connection
+ * to the same member. A beat that fails or gets no answer within DS_BEAT_TIMEOUT_MS while the
+ * stream stayed silent marks the member as gone: the stream is dropped (not in sync) and resumed
+ * from next_rev on the next endpoint.
  *
- * States: SNAPSHOT (range the prefix) -> CONNECT (start the stream) -> STREAM. A broken stream
- * goes back to CONNECT after a backoff (100 ms doubling to 5 s, reset when etcd confirms the watch
- * with "created"); a compacted start revision ("compact_revision" in a canceled reply) goes back
- * to SNAPSHOT at once. While waiting, ds_watch_run() sleeps, it never spins.
+ * The curl write callbacks only parse and queue (no user code runs inside libcurl); the queue is
+ * handed to the callback at the end of ds_watch_dispatch(). A callback error stops delivery after
+ * that event; the rest stays queued for the next call.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "datastore/ds-internal.h"
+#include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
 #define DS_BACKOFF_MIN_MS 100
 #define DS_BACKOFF_MAX_MS 5000
+#define DS_BEAT_IDLE_MS 1500
+#define DS_BEAT_TIMEOUT_MS 1500L
+#define DS_NO_DEADLINE UINT64_MAX
+/* Curl callbacks registered per dispatch round before we stop and let the caller poll again. */
+#define DS_DISPATCH_ROUNDS 16
 
 enum ds_watch_state {
 	DS_W_SNAPSHOT,
@@ -43,6 +73,20 @@ struct ds_wev {
 	int64_t revision;
 };
 
+struct ds_sock {
+	curl_socket_t fd;
+	short events;
+};
+
+/* One request on the multi handle with a buffered reply (snapshot page, heartbeat). */
+struct ds_req {
+	CURL *easy;
+	bool attached;
+	struct strbuf body;
+	int err; /* set by the write callback */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
 struct ds_watch {
 	struct ds_client *c; /* weak */
 	char *prefix;
@@ -51,23 +95,44 @@ struct ds_watch {
 	void *userdata;
 
 	CURLM *multi;
-	CURL *easy;
-	bool attached;
-	size_t ep;
-	char errbuf[CURL_ERROR_SIZE];
+	struct ds_sock *socks;
+	size_t n_socks, cap_socks;
+	uint64_t curl_due; /* curl's timer, CLOCK_MONOTONIC ms; DS_NO_DEADLINE = none */
+	uint64_t now;	   /* the now_ms of the running dispatch */
+
+	size_t ep;	   /* the endpoint in use */
+	unsigned ep_fails; /* consecutive failures since the last success */
+	uint64_t failovers;
+	char reason[512];
 
 	enum ds_watch_state state;
-	int64_t next_rev;    /* resume point: last delivered revision + 1 */
-	bool created;	     /* etcd confirmed the current stream */
-	bool synced;	     /* SNAPSHOT_END was delivered and no new BEGIN since */
-	bool down_reported;  /* DISCONNECTED queued since the last "created" */
-	bool resnapshot;     /* the stream ended because its start revision was compacted */
-	int stream_err;	     /* why the write callback aborted the stream */
-	unsigned snap_range; /* consecutive -ERANGE while snapshotting */
-	uint64_t retry_at;   /* CLOCK_MONOTONIC ms */
+	uint64_t retry_at; /* when to start the next page/stream; CLOCK_MONOTONIC ms */
 	unsigned backoff_ms;
+	bool down_reported; /* DISCONNECTED queued and logged since the last "created" */
 
+	/* SNAPSHOT */
+	struct ds_req page;
+	char *page_start; /* base64 key the next page starts at */
+	int64_t snap_rev; /* 0 until the first page answered */
+	size_t snap_keys;
+	size_t page_keys;
+	unsigned snap_range; /* consecutive compactions while snapshotting */
+
+	/* STREAM */
+	CURL *easy;
+	bool attached;
+	char errbuf[CURL_ERROR_SIZE];
 	struct strbuf line; /* partial stream line */
+	int stream_err;	    /* why the write callback aborted the stream */
+	bool resnapshot;    /* the stream ended because its start revision was compacted */
+	bool created;	    /* etcd confirmed the current stream */
+	bool synced;	    /* SNAPSHOT_END was delivered and no new BEGIN since */
+	int64_t next_rev;   /* resume point: last delivered revision + 1 */
+	uint64_t last_rx;   /* last byte from the stream, or the stream's start */
+
+	/* heartbeat */
+	struct ds_req beat;
+	uint64_t beat_sent, beat_ok;
 
 	struct ds_wev *q;
 	size_t q_head, q_n, q_cap;
@@ -80,6 +145,25 @@ static uint64_t ds_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+static const char *ds_ep_name(const struct ds_client *c, size_t ep)
+{
+	if (!c || ep >= c->n_eps)
+		return "";
+	return c->eps[ep].unix_path ? c->eps[ep].unix_path : c->eps[ep].base;
+}
+
+static void ds_reason(struct ds_watch *w, const char *fmt, ...) _printf_(2, 3);
+static void ds_reason(struct ds_watch *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->reason, sizeof(w->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- event queue ---- */
 
 static int ds_queue(struct ds_watch *w, enum ds_watch_event_type type, struct ds_kv *kv,
 		    int64_t revision)
@@ -110,13 +194,112 @@ static void ds_queue_truncate(struct ds_watch *w, size_t n)
 		ds_kv_done(&w->q[--w->q_n].kv);
 }
 
+static int ds_watch_deliver(struct ds_watch *w, int *delivered)
+{
+	while (w->q_head < w->q_n) {
+		struct ds_wev *e = &w->q[w->q_head++];
+		struct ds_watch_event ev = {
+		    .type = e->type,
+		    .kv = e->type == DS_WATCH_PUT || e->type == DS_WATCH_DELETE ? &e->kv : NULL,
+		    .revision = e->revision,
+		};
+		int r;
+
+		if (e->type == DS_WATCH_SNAPSHOT_BEGIN)
+			w->synced = false;
+		else if (e->type == DS_WATCH_SNAPSHOT_END)
+			w->synced = true;
+		r = w->cb(w->userdata, &ev);
+		ds_kv_done(&e->kv);
+		(*delivered)++;
+		if (r < 0)
+			return r;
+	}
+	w->q_head = w->q_n = 0;
+	return 0;
+}
+
+/* ---- curl multi socket API glue ---- */
+
+static int ds_on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct ds_watch *w = userp;
+	size_t i;
+
+	(void)e;
+	(void)socketp;
+	for (i = 0; i < w->n_socks; i++)
+		if (w->socks[i].fd == fd)
+			break;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < w->n_socks)
+			w->socks[i] = w->socks[--w->n_socks];
+		return 0;
+	}
+	if (i == w->n_socks) {
+		if (w->n_socks == w->cap_socks) {
+			size_t cap = w->cap_socks ? w->cap_socks * 2 : 4;
+			struct ds_sock *s = realloc(w->socks, cap * sizeof(*s));
+
+			if (!s)
+				return -1; /* curl fails the transfer */
+			w->socks = s;
+			w->cap_socks = cap;
+		}
+		w->n_socks++;
+	}
+	w->socks[i] = (struct ds_sock){
+	    .fd = fd,
+	    .events =
+		(short)((what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0)),
+	};
+	return 0;
+}
+
+static int ds_on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	struct ds_watch *w = userp;
+
+	(void)m;
+	w->curl_due = timeout_ms < 0 ? DS_NO_DEADLINE : w->now + (uint64_t)timeout_ms;
+	return 0;
+}
+
+static bool ds_sock_known(const struct ds_watch *w, int fd)
+{
+	for (size_t i = 0; i < w->n_socks; i++)
+		if (w->socks[i].fd == fd)
+			return true;
+	return false;
+}
+
+/* ---- lifecycle ---- */
+
+static void ds_req_detach(struct ds_watch *w, struct ds_req *q)
+{
+	if (q->attached) {
+		curl_multi_remove_handle(w->multi, q->easy);
+		q->attached = false;
+	}
+	strbuf_done(&q->body);
+}
+
+static void ds_stream_detach(struct ds_watch *w)
+{
+	if (w->attached) {
+		curl_multi_remove_handle(w->multi, w->easy);
+		w->attached = false;
+	}
+	w->created = false;
+}
+
 int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *userdata,
 		 struct ds_watch **ret)
 {
 	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
 	int r;
 
-	if (!c || !prefix || !cb)
+	if (!c || !prefix || !cb || !ret)
 		return -EINVAL;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -124,6 +307,10 @@ int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *
 	w->c = c;
 	w->cb = cb;
 	w->userdata = userdata;
+	w->curl_due = DS_NO_DEADLINE;
+	w->now = ds_now_ms();
+	w->ep = c->cur;
+	w->page_keys = DS_PAGE_KEYS;
 	w->prefix = strdup(prefix);
 	if (!w->prefix)
 		return -ENOMEM;
@@ -132,33 +319,42 @@ int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *
 		return r;
 	w->multi = curl_multi_init();
 	w->easy = curl_easy_init();
-	if (!w->multi || !w->easy)
+	w->page.easy = curl_easy_init();
+	w->beat.easy = curl_easy_init();
+	if (!w->multi || !w->easy || !w->page.easy || !w->beat.easy)
+		return -ENOMEM;
+	if (curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, ds_on_socket) != CURLM_OK ||
+	    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w) != CURLM_OK ||
+	    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, ds_on_timer) != CURLM_OK ||
+	    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w) != CURLM_OK)
 		return -ENOMEM;
 	w->state = DS_W_SNAPSHOT;
 	*ret = TAKE_PTR(w);
 	return 0;
 }
 
-static void ds_watch_detach(struct ds_watch *w)
-{
-	if (w->attached) {
-		curl_multi_remove_handle(w->multi, w->easy);
-		w->attached = false;
-	}
-}
-
 struct ds_watch *ds_watch_free(struct ds_watch *w)
 {
 	if (!w)
 		return NULL;
-	ds_watch_detach(w);
+	if (w->multi) {
+		ds_stream_detach(w);
+		ds_req_detach(w, &w->page);
+		ds_req_detach(w, &w->beat);
+	}
 	if (w->easy)
 		curl_easy_cleanup(w->easy);
+	if (w->page.easy)
+		curl_easy_cleanup(w->page.easy);
+	if (w->beat.easy)
+		curl_easy_cleanup(w->beat.easy);
 	if (w->multi)
 		curl_multi_cleanup(w->multi);
 	ds_queue_truncate(w, w->q_head);
 	free(w->q);
+	free(w->socks);
 	strbuf_done(&w->line);
+	free(w->page_start);
 	free(w->prefix);
 	free(w->key_b64);
 	free(w->end_b64);
@@ -171,55 +367,288 @@ bool ds_watch_in_sync(const struct ds_watch *w)
 	return w && w->synced && w->state == DS_W_STREAM && w->created;
 }
 
-/* The stream or etcd is down: tell the consumer once, schedule a retry. */
+void ds_watch_status(const struct ds_watch *w, struct ds_watch_status *ret)
+{
+	*ret = (struct ds_watch_status){
+	    .in_sync = ds_watch_in_sync(w),
+	    .endpoint = w ? ds_ep_name(w->c, w->ep) : "",
+	    .reason = w ? w->reason : "",
+	    .revision = w && w->next_rev > 0 ? w->next_rev - 1 : 0,
+	    .failovers = w ? w->failovers : 0,
+	};
+}
+
+/*
+ * Something failed on endpoint w->ep: move to the next endpoint and retry at once, or, when every
+ * endpoint failed in a row, tell the consumer once and wait with backoff.
+ */
 static void ds_watch_failed(struct ds_watch *w, int err, const char *what)
 {
+	const char *ep = ds_ep_name(w->c, w->ep);
+	size_t n_eps = w->c->n_eps;
+
+	ds_reason(w, "%s: %s: %s", ep, what, strerror(err < 0 ? -err : err));
+	w->ep_fails++;
+	if (n_eps > 1) {
+		size_t next = (w->ep + 1) % n_eps;
+
+		if (w->c->cur == w->ep)
+			w->c->cur = next;
+		w->ep = next;
+		w->failovers++;
+	}
+	if (w->ep_fails < n_eps) {
+		log_info_errno(err, "datastore watch %s: %s: %s: %m; trying %s", w->prefix, ep,
+			       what, ds_ep_name(w->c, w->ep));
+		w->retry_at = w->now;
+		return;
+	}
+	w->ep_fails = 0;
 	if (!w->down_reported) {
-		log_info_errno(err, "datastore watch %s: %s: %m; retrying", w->prefix, what);
+		log_info_errno(err, "datastore watch %s: %s: %s: %m; retrying", w->prefix, ep,
+			       what);
 		if (ds_queue(w, DS_WATCH_DISCONNECTED, NULL, MAX(w->next_rev - 1, 0)) >= 0)
 			w->down_reported = true;
 	} else {
-		log_debug_errno(err, "datastore watch %s: %s: %m", w->prefix, what);
+		log_debug_errno(err, "datastore watch %s: %s: %s: %m", w->prefix, ep, what);
 	}
 	w->backoff_ms =
 	    w->backoff_ms ? MIN(w->backoff_ms * 2, DS_BACKOFF_MAX_MS) : DS_BACKOFF_MIN_MS;
-	w->retry_at = ds_now_ms() + w->backoff_ms;
+	w->retry_at = w->now + w->backoff_ms;
 }
 
-static void ds_watch_snapshot(struct ds_watch *w)
+/* A live stream broke: tell the consumer at once (in-sync is lost), then fail over. */
+static void ds_watch_lost(struct ds_watch *w, int err, const char *what)
 {
-	struct ds_kvs kvs = {0};
-	size_t mark = w->q_n;
+	bool was_live = w->created;
+
+	ds_stream_detach(w);
+	ds_req_detach(w, &w->beat);
+	w->state = DS_W_CONNECT;
+	if (was_live)
+		log_info_errno(err,
+			       "datastore watch %s: %s: %s: %m; resuming from revision %" PRId64,
+			       w->prefix, ds_ep_name(w->c, w->ep), what, w->next_rev);
+	if (was_live && !w->down_reported) {
+		if (ds_queue(w, DS_WATCH_DISCONNECTED, NULL, MAX(w->next_rev - 1, 0)) >= 0)
+			w->down_reported = true;
+	}
+	ds_watch_failed(w, err, what);
+}
+
+/* ---- snapshot pages ---- */
+
+static size_t ds_req_write(char *p, size_t size, size_t nmemb, void *userdata)
+{
+	struct ds_req *q = userdata;
+	size_t len = size * nmemb;
+
+	if (q->body.len + len > DS_MAX_BODY) {
+		q->err = -E2BIG;
+		return 0;
+	}
+	if (strbuf_append(&q->body, p, len) < 0) {
+		q->err = -ENOMEM;
+		return 0;
+	}
+	return len;
+}
+
+/* Starts the POST of @body to @path on @q, endpoint w->ep, with a total timeout of @timeout_ms. */
+static int ds_req_start(struct ds_watch *w, struct ds_req *q, const char *path, const char *body,
+			long timeout_ms)
+{
 	int r;
 
-	r = ds_range_prefix(w->c, w->prefix, 0, &kvs);
+	r = ds_easy_prepare(w->c, q->easy, w->ep, path);
+	if (r < 0)
+		return r;
+	q->errbuf[0] = '\0';
+	q->err = 0;
+	strbuf_reset(&q->body);
+	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->errbuf);
+	curl_easy_setopt(q->easy, CURLOPT_COPYPOSTFIELDS, body);
+	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS, MIN(timeout_ms, w->c->timeout_ms));
+	curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, ds_req_write);
+	curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, q);
+	if (curl_multi_add_handle(w->multi, q->easy) != CURLM_OK)
+		return -ENOMEM;
+	q->attached = true;
+	return 0;
+}
+
+/* The finished request's reply object, or a negative errno (transport, HTTP, etcd error). */
+static int ds_req_reply(struct ds_watch *w, struct ds_req *q, CURLcode cc, json_object **ret)
+{
+	long status = 0;
+	int r;
+
+	if (q->err)
+		return q->err;
+	if (cc != CURLE_OK)
+		return ds_curl_errno(q->easy, cc);
+	curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
+	r = ds_parse_object(q->body.buf ?: "", q->body.len, ret);
+	if (r < 0)
+		return r;
+	r = ds_reply_error(*ret);
+	if (r == 0 && status != 200)
+		r = -EPROTO;
+	if (r < 0) {
+		json_object_put(*ret);
+		*ret = NULL;
+		log_debug("datastore watch %s: %s answered HTTP %ld", w->prefix,
+			  ds_ep_name(w->c, w->ep), status);
+	}
+	return r;
+}
+
+static void ds_snapshot_restart(struct ds_watch *w)
+{
+	free(w->page_start);
+	w->page_start = NULL;
+	w->snap_rev = 0;
+	w->snap_keys = 0;
+	w->state = DS_W_SNAPSHOT;
+	w->synced = false;
+}
+
+static void ds_page_request(struct ds_watch *w)
+{
+	_cleanup_jput_ json_object *req = json_object_new_object();
+	char num[32];
+	const char *body;
+	int r = req ? 0 : -ENOMEM;
+
+	if (r >= 0)
+		r = json_object_object_add(req, "key",
+					   json_object_new_string(w->page_start ?: w->key_b64));
+	if (r >= 0)
+		r = json_object_object_add(req, "range_end", json_object_new_string(w->end_b64));
+	snprintf(num, sizeof(num), "%zu", w->page_keys);
+	if (r >= 0)
+		r = json_object_object_add(req, "limit", json_object_new_string(num));
+	if (r >= 0 && w->snap_rev > 0) {
+		snprintf(num, sizeof(num), "%" PRId64, w->snap_rev);
+		r = json_object_object_add(req, "revision", json_object_new_string(num));
+		if (r >= 0)
+			r = json_object_object_add(req, "serializable", json_object_new_boolean(1));
+	}
+	body = r >= 0 ? json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN) : NULL;
+	if (!body) {
+		ds_watch_failed(w, -ENOMEM, "snapshot");
+		return;
+	}
+	r = ds_req_start(w, &w->page, "/v3/kv/range", body, w->c->timeout_ms);
+	if (r < 0)
+		ds_watch_failed(w, r, "snapshot");
+}
+
+/* Queues one page's keys; decides the next page or the end of the snapshot. */
+static int ds_page_take(struct ds_watch *w, json_object *reply)
+{
+	json_object *kvs = NULL, *more, *h;
+	size_t mark = w->q_n, n = 0, bytes = w->page.body.len;
+	bool has_more;
+	int64_t rev = 0;
+	int r = 0;
+
+	if (!json_object_object_get_ex(reply, "header", &h) ||
+	    ds_json_int64(h, "revision", &rev) < 0 || rev <= 0)
+		return -EPROTO;
+	if (json_object_object_get_ex(reply, "kvs", &kvs)) {
+		if (!json_object_is_type(kvs, json_type_array))
+			return -EPROTO;
+		n = json_object_array_length(kvs);
+	}
+	if (w->snap_keys + n > DS_MAX_KEYS)
+		return -E2BIG;
+	if (w->snap_rev == 0) {
+		w->snap_rev = rev;
+		r = ds_queue(w, DS_WATCH_SNAPSHOT_BEGIN, NULL, rev);
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct ds_kv kv;
+
+		r = ds_kv_from_json(json_object_array_get_idx(kvs, i), &kv);
+		if (r >= 0) {
+			r = ds_queue(w, DS_WATCH_PUT, &kv, kv.mod_revision);
+			ds_kv_done(&kv);
+		}
+	}
+	if (r < 0) {
+		ds_queue_truncate(w, mark);
+		return r;
+	}
+	w->snap_keys += n;
+	has_more = json_object_object_get_ex(reply, "more", &more) && json_object_get_boolean(more);
+	if (has_more && n > 0) {
+		/* The next page starts right after the last key: last key + "\0". */
+		const char *last = w->q[w->q_n - 1].kv.key;
+		char *start = NULL;
+
+		r = base64_encode(last, strlen(last) + 1, &start);
+		if (r < 0) {
+			ds_queue_truncate(w, mark);
+			return r;
+		}
+		free(w->page_start);
+		w->page_start = start;
+		/* Keep pages near DS_PAGE_BYTES of JSON. */
+		if (bytes > 0)
+			w->page_keys = ds_page_keys(n, bytes);
+		w->retry_at = w->now;
+		return 0;
+	}
+	r = ds_queue(w, DS_WATCH_SNAPSHOT_END, NULL, w->snap_rev);
+	if (r < 0) {
+		ds_queue_truncate(w, mark);
+		return r;
+	}
+	log_debug("datastore watch %s: snapshot of %zu keys at revision %" PRId64, w->prefix,
+		  w->snap_keys, w->snap_rev);
+	w->next_rev = w->snap_rev + 1;
+	free(w->page_start);
+	w->page_start = NULL;
+	w->snap_range = 0;
+	w->state = DS_W_CONNECT;
+	w->retry_at = w->now;
+	return 0;
+}
+
+static void ds_page_done(struct ds_watch *w, CURLcode cc)
+{
+	_cleanup_jput_ json_object *reply = NULL;
+	int r;
+
+	r = ds_req_reply(w, &w->page, cc, &reply);
+	if (r >= 0)
+		r = ds_page_take(w, reply);
+	curl_multi_remove_handle(w->multi, w->page.easy);
+	w->page.attached = false;
+	if (w->page.body.cap > DS_PAGE_BYTES * 2)
+		strbuf_done(&w->page.body);
+	else
+		strbuf_reset(&w->page.body);
+	if (r >= 0) {
+		w->ep_fails = 0;
+		return;
+	}
 	if (r == -ERANGE && ++w->snap_range < 3) {
-		w->retry_at = ds_now_ms();
+		/* The pinned revision was compacted between pages: start over at once. */
+		log_debug("datastore watch %s: revision %" PRId64 " compacted while listing",
+			  w->prefix, w->snap_rev);
+		ds_snapshot_restart(w);
+		w->retry_at = w->now;
 		return;
 	}
 	w->snap_range = 0;
-	if (r < 0) {
-		ds_watch_failed(w, r, "snapshot");
-		return;
-	}
-	r = ds_queue(w, DS_WATCH_SNAPSHOT_BEGIN, NULL, kvs.revision);
-	for (size_t i = 0; r >= 0 && i < kvs.n; i++)
-		r = ds_queue(w, DS_WATCH_PUT, &kvs.items[i], kvs.items[i].mod_revision);
-	if (r >= 0)
-		r = ds_queue(w, DS_WATCH_SNAPSHOT_END, NULL, kvs.revision);
-	if (r < 0) {
-		ds_queue_truncate(w, mark);
-		ds_kvs_done(&kvs);
-		ds_watch_failed(w, r, "snapshot");
-		return;
-	}
-	log_debug("datastore watch %s: snapshot of %zu keys at revision %" PRId64, w->prefix, kvs.n,
-		  kvs.revision);
-	w->next_rev = kvs.revision + 1;
-	ds_kvs_done(&kvs);
-	w->state = DS_W_CONNECT;
-	w->retry_at = 0;
+	ds_snapshot_restart(w);
+	ds_watch_failed(w, r, w->page.errbuf[0] ? w->page.errbuf : "snapshot");
 }
+
+/* ---- the stream ---- */
 
 /* Decodes one stream message; queues its events. <0 aborts the stream. */
 static int ds_watch_message(struct ds_watch *w, const char *s, size_t len)
@@ -277,11 +706,13 @@ static int ds_watch_message(struct ds_watch *w, const char *s, size_t len)
 	}
 	if (json_object_object_get_ex(res, "created", &v) && json_object_get_boolean(v)) {
 		if (w->down_reported)
-			log_info("datastore watch %s: connected, resuming at revision %" PRId64,
-				 w->prefix, w->next_rev);
+			log_info(
+			    "datastore watch %s: connected to %s, resuming at revision %" PRId64,
+			    w->prefix, ds_ep_name(w->c, w->ep), w->next_rev);
 		w->created = true;
 		w->down_reported = false;
 		w->backoff_ms = 0;
+		w->ep_fails = 0;
 	}
 	if (!json_object_object_get_ex(res, "events", &events)) {
 		json_object *h;
@@ -378,6 +809,7 @@ static size_t ds_watch_write(char *p, size_t size, size_t nmemb, void *userdata)
 	size_t len = size * nmemb;
 	int r;
 
+	w->last_rx = w->now;
 	if (w->line.len + len > DS_MAX_BODY) {
 		log_warn("datastore watch %s: message larger than %zu bytes, reconnecting",
 			 w->prefix, DS_MAX_BODY);
@@ -411,12 +843,12 @@ static void ds_watch_connect(struct ds_watch *w)
 	if (json_object_object_add(cr, "key", json_object_new_string(w->key_b64)) < 0 ||
 	    json_object_object_add(cr, "range_end", json_object_new_string(w->end_b64)) < 0 ||
 	    json_object_object_add(cr, "start_revision", json_object_new_string(rev)) < 0 ||
+	    json_object_object_add(cr, "progress_notify", json_object_new_boolean(1)) < 0 ||
 	    !(body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN))) {
 		ds_watch_failed(w, -ENOMEM, "connect");
 		return;
 	}
 
-	w->ep = w->c->cur;
 	r = ds_easy_prepare(w->c, w->easy, w->ep, "/v3/watch");
 	if (r < 0) {
 		ds_watch_failed(w, r, "connect");
@@ -441,27 +873,27 @@ static void ds_watch_connect(struct ds_watch *w)
 	}
 	w->attached = true;
 	w->state = DS_W_STREAM;
-	log_debug("datastore watch %s: watching from revision %" PRId64, w->prefix, w->next_rev);
+	w->last_rx = w->now;
+	w->beat_ok = w->now;
+	log_debug("datastore watch %s: watching from revision %" PRId64 " on %s", w->prefix,
+		  w->next_rev, ds_ep_name(w->c, w->ep));
 }
 
-/* The transfer ended (it never ends normally). */
-static void ds_watch_done(struct ds_watch *w, CURLcode cc)
+/* The stream ended (it never ends normally). */
+static void ds_stream_done(struct ds_watch *w, CURLcode cc)
 {
-	size_t n_eps = w->c->n_eps;
-	bool connect_failure = cc != CURLE_OK && ds_curl_is_connect_failure(w->easy, cc);
 	long status = 0;
 	int err;
 
 	curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (w->stream_err == 0 && cc == CURLE_OK)
 		(void)ds_watch_lines(w, true); /* a last message without newline */
-	ds_watch_detach(w);
-	w->created = false;
 	if (w->resnapshot) {
 		w->resnapshot = false;
-		w->synced = false;
-		w->state = DS_W_SNAPSHOT;
-		w->retry_at = 0;
+		ds_stream_detach(w);
+		ds_req_detach(w, &w->beat);
+		ds_snapshot_restart(w);
+		w->retry_at = w->now;
 		return;
 	}
 	if (w->stream_err)
@@ -472,96 +904,208 @@ static void ds_watch_done(struct ds_watch *w, CURLcode cc)
 		err = -EPROTO;
 	else
 		err = -ECONNRESET;
-	if (connect_failure && n_eps > 1 && w->c->cur == w->ep)
-		w->c->cur = (w->ep + 1) % n_eps;
-	w->state = DS_W_CONNECT;
-	ds_watch_failed(w, err, w->errbuf[0] ? w->errbuf : "stream ended");
+	ds_watch_lost(w, err, w->errbuf[0] ? w->errbuf : "stream ended");
 }
 
-static int ds_watch_deliver(struct ds_watch *w, int *delivered)
+/* ---- heartbeat ---- */
+
+static uint64_t ds_beat_due(const struct ds_watch *w)
 {
-	while (w->q_head < w->q_n) {
-		struct ds_wev *e = &w->q[w->q_head++];
-		struct ds_watch_event ev = {
-		    .type = e->type,
-		    .kv = e->type == DS_WATCH_PUT || e->type == DS_WATCH_DELETE ? &e->kv : NULL,
-		    .revision = e->revision,
-		};
-		int r;
-
-		if (e->type == DS_WATCH_SNAPSHOT_BEGIN)
-			w->synced = false;
-		else if (e->type == DS_WATCH_SNAPSHOT_END)
-			w->synced = true;
-		r = w->cb(w->userdata, &ev);
-		ds_kv_done(&e->kv);
-		(*delivered)++;
-		if (r < 0)
-			return r;
-	}
-	w->q_head = w->q_n = 0;
-	return 0;
+	return MAX(w->last_rx, w->beat_ok) + DS_BEAT_IDLE_MS;
 }
 
-static void ds_watch_io(struct ds_watch *w)
+static void ds_beat_send(struct ds_watch *w)
+{
+	_cleanup_jput_ json_object *req = json_object_new_object();
+	const char *body;
+	int r = req ? 0 : -ENOMEM;
+
+	/* One key, linearizable: the member must still be part of a working quorum to answer. */
+	if (r >= 0)
+		r = json_object_object_add(req, "key", json_object_new_string(w->key_b64));
+	if (r >= 0)
+		r = json_object_object_add(req, "keys_only", json_object_new_boolean(1));
+	body = r >= 0 ? json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN) : NULL;
+	if (!body)
+		return; /* no memory for a heartbeat: try again on the next round */
+	if (ds_req_start(w, &w->beat, "/v3/kv/range", body, DS_BEAT_TIMEOUT_MS) >= 0)
+		w->beat_sent = w->now;
+}
+
+static void ds_beat_done(struct ds_watch *w, CURLcode cc)
+{
+	_cleanup_jput_ json_object *reply = NULL;
+	int r;
+
+	r = ds_req_reply(w, &w->beat, cc, &reply);
+	curl_multi_remove_handle(w->multi, w->beat.easy);
+	w->beat.attached = false;
+	strbuf_reset(&w->beat.body);
+	if (r >= 0) {
+		w->beat_ok = w->now;
+		return;
+	}
+	if (w->last_rx > w->beat_sent) {
+		/* The stream spoke meanwhile: the member is alive. */
+		w->beat_ok = w->now;
+		return;
+	}
+	{
+		char what[256];
+
+		snprintf(what, sizeof(what),
+			 "no heartbeat answer within %ld ms (%.160s), stream silent for %" PRIu64
+			 " ms; failing over",
+			 DS_BEAT_TIMEOUT_MS, w->beat.errbuf[0] ? w->beat.errbuf : "error",
+			 w->now - w->last_rx);
+		log_warn("datastore watch %s: %s: %s", w->prefix, ds_ep_name(w->c, w->ep), what);
+		ds_watch_lost(w, r, what);
+	}
+}
+
+/* ---- the poll-loop API ---- */
+
+int ds_watch_pollfds(const struct ds_watch *w, struct pollfd *fds, size_t n)
+{
+	if (w->n_socks > n)
+		return -ENOBUFS;
+	for (size_t i = 0; i < w->n_socks; i++)
+		fds[i] = (struct pollfd){.fd = w->socks[i].fd, .events = w->socks[i].events};
+	return (int)w->n_socks;
+}
+
+int ds_watch_timeout_ms(const struct ds_watch *w, uint64_t now_ms)
+{
+	uint64_t due = w->curl_due;
+
+	if (w->q_head < w->q_n)
+		return 0;
+	if ((w->state == DS_W_SNAPSHOT && !w->page.attached) || w->state == DS_W_CONNECT)
+		due = MIN(due, w->retry_at);
+	if (w->state == DS_W_STREAM && !w->beat.attached)
+		due = MIN(due, ds_beat_due(w));
+	if (due == DS_NO_DEADLINE)
+		return -1;
+	if (due <= now_ms)
+		return 0;
+	return (int)MIN(due - now_ms, (uint64_t)INT_MAX);
+}
+
+/* Finished transfers. Return: whether any finished. */
+static bool ds_watch_reap(struct ds_watch *w)
 {
 	CURLMsg *m;
-	int running, left;
+	int left;
+	bool any = false;
 
-	curl_multi_perform(w->multi, &running);
-	while ((m = curl_multi_info_read(w->multi, &left)))
-		if (m->msg == CURLMSG_DONE && m->easy_handle == w->easy)
-			ds_watch_done(w, m->data.result);
+	while ((m = curl_multi_info_read(w->multi, &left))) {
+		CURL *e = m->easy_handle;
+		CURLcode cc = m->data.result;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		any = true;
+		if (e == w->easy && w->attached)
+			ds_stream_done(w, cc);
+		else if (e == w->page.easy && w->page.attached)
+			ds_page_done(w, cc);
+		else if (e == w->beat.easy && w->beat.attached)
+			ds_beat_done(w, cc);
+	}
+	return any;
+}
+
+/* Starts what is due. Return: whether a transfer was started. */
+static bool ds_watch_step(struct ds_watch *w)
+{
+	switch (w->state) {
+	case DS_W_SNAPSHOT:
+		if (w->page.attached || w->now < w->retry_at)
+			return false;
+		ds_page_request(w);
+		return w->page.attached;
+	case DS_W_CONNECT:
+		if (w->now < w->retry_at)
+			return false;
+		ds_watch_connect(w);
+		return w->attached;
+	case DS_W_STREAM:
+		if (w->beat.attached || w->now < ds_beat_due(w))
+			return false;
+		ds_beat_send(w);
+		return w->beat.attached;
+	}
+	return false;
+}
+
+int ds_watch_dispatch(struct ds_watch *w, const struct pollfd *fds, size_t n, uint64_t now_ms)
+{
+	int delivered = 0, running, r;
+
+	w->now = now_ms;
+	/* Events left over by a callback error go first, in order. */
+	r = ds_watch_deliver(w, &delivered);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		int ev = 0;
+
+		if (!fds[i].revents || !ds_sock_known(w, fds[i].fd))
+			continue;
+		if (fds[i].revents & (POLLIN | POLLHUP))
+			ev |= CURL_CSELECT_IN;
+		if (fds[i].revents & POLLOUT)
+			ev |= CURL_CSELECT_OUT;
+		if (fds[i].revents & (POLLERR | POLLNVAL))
+			ev |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(w->multi, fds[i].fd, ev, &running);
+	}
+	for (int round = 0; round < DS_DISPATCH_ROUNDS; round++) {
+		bool busy = false;
+
+		if (w->curl_due != DS_NO_DEADLINE && w->now >= w->curl_due) {
+			w->curl_due = DS_NO_DEADLINE;
+			curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			busy = true;
+		}
+		busy |= ds_watch_reap(w);
+		busy |= ds_watch_step(w);
+		if (!busy)
+			break;
+	}
+	r = ds_watch_deliver(w, &delivered);
+	return r < 0 ? r : delivered;
 }
 
 int ds_watch_run(struct ds_watch *w, int timeout_ms)
 {
 	uint64_t deadline = ds_now_ms() + (uint64_t)MAX(timeout_ms, 0);
-	int delivered = 0, r;
+	int delivered = 0;
 
 	for (;;) {
-		uint64_t now;
+		struct pollfd fds[16];
+		uint64_t now = ds_now_ms();
+		int n = ds_watch_pollfds(w, fds, ELEMENTSOF(fds));
+		int t = ds_watch_timeout_ms(w, now);
+		int wait = delivered > 0 || now >= deadline ? 0 : (int)MIN(deadline - now, 1000);
+		int k, r;
 
-		r = ds_watch_deliver(w, &delivered);
+		if (n < 0)
+			return n;
+		if (t >= 0 && t < wait)
+			wait = t;
+		k = poll(fds, (nfds_t)n, wait);
+		if (k < 0 && errno != EINTR)
+			return -errno;
+		now = ds_now_ms();
+		r = ds_watch_dispatch(w, fds, k > 0 ? (size_t)n : 0, now);
 		if (r < 0)
 			return r;
-		now = ds_now_ms();
-
-		if (w->state != DS_W_STREAM && now >= w->retry_at) {
-			if (w->state == DS_W_SNAPSHOT)
-				ds_watch_snapshot(w);
-			else
-				ds_watch_connect(w);
-			if (w->state != DS_W_STREAM)
-				continue;
-		}
-
-		if (w->state == DS_W_STREAM) {
-			int numfds = 0;
-
-			ds_watch_io(w);
-			r = ds_watch_deliver(w, &delivered);
-			if (r < 0)
-				return r;
-			if (w->state != DS_W_STREAM)
-				continue;
-			now = ds_now_ms();
-			if (delivered > 0) {
-				/* Return as soon as nothing more is readable right now. */
-				if (curl_multi_poll(w->multi, NULL, 0, 0, &numfds) != CURLM_OK ||
-				    numfds == 0)
-					return delivered;
-				continue;
-			}
-			if (now >= deadline)
-				return delivered;
-			curl_multi_poll(w->multi, NULL, 0, (int)MIN(deadline - now, 1000), &numfds);
-			continue;
-		}
-
-		/* Waiting for a retry. */
-		if (delivered > 0 || now >= deadline)
+		delivered += r;
+		if (k <= 0 && (delivered > 0 || now >= deadline) &&
+		    ds_watch_timeout_ms(w, now) != 0)
 			return delivered;
-		poll(NULL, 0, (int)MIN(MIN(w->retry_at, deadline) - now, 1000));
+		if (now >= deadline + 1000)
+			return delivered; /* something stays due: never spin past the deadline */
 	}
 }

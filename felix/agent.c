@@ -97,22 +97,6 @@ static void driver_queue_resync(struct agent *a, struct dp_driver *dv)
 	}
 }
 
-/* TEMP-DS-SHIM: until the watch's poll API (datastore/datastore.h) lands. */
-static int ds_watch_pollfds(const struct ds_watch *w, struct pollfd *fds, size_t n)
-{
-	return 0;
-}
-static int ds_watch_timeout_ms(const struct ds_watch *w, uint64_t now_ms)
-{
-	return 20;
-}
-static int ds_watch_dispatch(struct ds_watch *w, const struct pollfd *fds, size_t n,
-			     uint64_t now_ms)
-{
-	return ds_watch_run(w, 0);
-}
-/* END TEMP-DS-SHIM */
-
 /* ---- signals ---- */
 
 static int signals_open(void)

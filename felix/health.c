@@ -212,6 +212,20 @@ static int readiness(const struct felix_health *h, uint64_t now, char **ret_body
 	json_object_object_add(o, "ready", json_object_new_boolean(ready));
 	json_object_object_add(o, "live", json_object_new_boolean(live));
 	json_object_object_add(o, "datastore", json_object_new_string(ds ? "in-sync" : "syncing"));
+	if (h->watch) {
+		/* Which etcd member the watch uses and why it last failed over (ds_watch_status). */
+		struct ds_watch_status ws = {0};
+		ds_watch_status(h->watch, &ws);
+		struct json_object *w = json_object_new_object();
+		json_object_object_add(w, "endpoint",
+				       json_object_new_string(ws.endpoint ? ws.endpoint : ""));
+		json_object_object_add(w, "revision", json_object_new_int64(ws.revision));
+		json_object_object_add(w, "failovers",
+				       json_object_new_int64((int64_t)ws.failovers));
+		json_object_object_add(w, "lastError",
+				       json_object_new_string(ws.reason ? ws.reason : ""));
+		json_object_object_add(o, "datastoreWatch", w);
+	}
 	json_object_object_add(o, "dataplane",
 			       json_object_new_string(dataplane_name(h->dataplane)));
 	json_object_object_add(o, "bgp", json_object_new_string(bgp_name(bgp)));

@@ -69,8 +69,19 @@ host_ns() { echo "$PREFIX-h$1"; }                      # host_ns 2 -> tl-h2
 wl_name() { echo "h$1-w$2"; }                          # wl_name 2 1 -> h2-w1
 wl_ns() { echo "$PREFIX-h$1-w$2"; }                    # wl_ns 2 1 -> tl-h2-w1
 tor_ns() { echo "$PREFIX-tor"; }
-etcd_endpoint() { echo "unix://$RUN/etcd/etcd.sock:$ETCD_PORT"; }
-etcd_http() { echo "http://127.0.0.1:$ETCD_PORT"; }
+# etcd_endpoint - every etcd member's unix socket, comma-separated (lib/etcd.sh).
+etcd_endpoint() {
+	local k e=""
+	for k in $(seq 1 "${ETCD_MEMBERS:-1}"); do
+		e+="${e:+,}unix://$(etcd_member_sock "$k")"
+	done
+	echo "$e"
+}
+etcd_http() {
+	local p e=""
+	for p in ${ETCD_PORTS:-$ETCD_PORT}; do e+="${e:+,}http://127.0.0.1:$p"; done
+	echo "$e"
+}
 
 # ---- the run directory ------------------------------------------------------------------------
 
@@ -91,6 +102,9 @@ save_state() {
 		printf 'WORKLOADS=%q\n' "$WORKLOADS"
 		printf 'BUILD=%q\n' "$BUILD"
 		printf 'ETCD_PORT=%q\n' "${ETCD_PORT:-}"
+		printf 'ETCD_MEMBERS=%q\n' "${ETCD_MEMBERS:-1}"
+		printf 'ETCD_PORTS=%q\n' "${ETCD_PORTS:-${ETCD_PORT:-}}"
+		printf 'ETCD_PEER_PORTS=%q\n' "${ETCD_PEER_PORTS:-}"
 		printf 'TOPOLOGY=%q\n' "${TOPOLOGY:-mesh}"
 		printf 'HOST_AS=%q\n' "${HOST_AS:-per-host}"
 	} >"$RUN/lab.env"

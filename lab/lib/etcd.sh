@@ -1,36 +1,110 @@
-# lab/lib/etcd.sh - the lab's datastore: one etcd 3.4 member in the root namespace (sourced).
+# lab/lib/etcd.sh - the lab's datastore: etcd 3.4 in the root namespace, one member or a cluster
+# of ETCD_MEMBERS (tabby-lab up --etcd-members N, 1..5) (sourced).
 # shellcheck shell=bash
 #
-# It listens on 127.0.0.1:<free port> (for etcdctl and tabbyctl in the root namespace) and on a
-# unix socket, which etcd 3.4 creates in its working directory under the name "etcd.sock:<port>"
-# (its unix URLs must look like host:port). The host namespaces have their own loopback, so
-# felix and the CNI plugin use the socket: unix://$RUN/etcd/etcd.sock:<port>.
+# Member K listens on 127.0.0.1:<free port> (for etcdctl and tabbyctl in the root namespace) and
+# on a unix socket, which etcd 3.4 creates in its working directory under the name
+# "etcd.sock:<port>" (its unix URLs must look like host:port). The host namespaces have their own
+# loopback, so felix, the CNI plugin and tabby-docker use the sockets: etcd_endpoint lists every
+# member's, comma-separated, and they fail over between them. Member 1 keeps the single-member
+# layout ($RUN/etcd, PID record "etcd"); member K > 1 lives in $RUN/etcd-K (record "etcd-K").
+# Ports are free ports picked at `up`, so labs side by side never collide; they are recorded in
+# lab.env (ETCD_PORTS, ETCD_PEER_PORTS) for etcd_member_start, which restarts a member after a
+# fault test killed it. Watches get a progress notification every second, so a quiet stream
+# still shows that its member is alive and the watch's heartbeat (after 1.5 s of silence) stays
+# idle.
 
-etcd_up() {
-	local dir="$RUN/etcd" peer
-	mkdir -p "$dir/data"
-	ETCD_PORT=$(free_port)
-	peer=$(free_port)
-	save_state
-	(cd "$dir" && exec etcd --name tabby-lab --data-dir "$dir/data" \
-		--listen-client-urls "http://127.0.0.1:$ETCD_PORT,unix://etcd.sock:$ETCD_PORT" \
-		--advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-		--listen-peer-urls "http://127.0.0.1:$peer" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-		--initial-cluster "tabby-lab=http://127.0.0.1:$peer" \
-		--logger zap --log-outputs "$dir/etcd.log") </dev/null >"$dir/etcd.stdout" 2>&1 &
-	record_pid etcd $!
-	wait_for "$LAB_T_ETCD" etcd_healthy ||
-		fail_step "etcd did not become healthy on $(etcd_endpoint) within ${LAB_T_ETCD}s" \
-			"$dir/etcd.log"
+ETCD_MEMBERS=${ETCD_MEMBERS:-1}
+ETCD_PORTS=${ETCD_PORTS:-}
+ETCD_PEER_PORTS=${ETCD_PEER_PORTS:-}
+LAB_MAX_ETCD_MEMBERS=5
+
+# etcd_parse_opt "$@" - --etcd-members N; returns the number of arguments it used (for shift).
+etcd_parse_opt() {
+	case "$1" in
+	--etcd-members)
+		ETCD_MEMBERS=${2:?--etcd-members needs a number}
+		[[ $ETCD_MEMBERS =~ ^[0-9]+$ ]] && [ "$ETCD_MEMBERS" -ge 1 ] &&
+			[ "$ETCD_MEMBERS" -le "$LAB_MAX_ETCD_MEMBERS" ] ||
+			die "--etcd-members must be 1..$LAB_MAX_ETCD_MEMBERS, got '$ETCD_MEMBERS'"
+		return 2
+		;;
+	esac
+	return 0
 }
 
-# etcd_healthy - etcd answers /health through the same socket felix and the CNI plugin use.
-etcd_healthy() {
-	curl -sf --max-time 2 --unix-socket "$RUN/etcd/etcd.sock:$ETCD_PORT" http://localhost/health |
+etcd_member_name() { [ "$1" = 1 ] && echo tabby-lab || echo "tabby-lab-$1"; }
+etcd_member_dir() { [ "$1" = 1 ] && echo "$RUN/etcd" || echo "$RUN/etcd-$1"; }
+etcd_member_record() { [ "$1" = 1 ] && echo etcd || echo "etcd-$1"; }
+etcd_member_port() { local -a p; read -ra p <<<"$ETCD_PORTS"; echo "${p[$(($1 - 1))]}"; }
+etcd_member_peer_port() { local -a p; read -ra p <<<"$ETCD_PEER_PORTS"; echo "${p[$(($1 - 1))]}"; }
+etcd_member_sock() { echo "$(etcd_member_dir "$1")/etcd.sock:$(etcd_member_port "$1")"; }
+
+# etcd_member_start K [new|existing] - start member K in the background and record its PID.
+etcd_member_start() {
+	local k=$1 state=${2:-existing} dir port peer cluster="" i
+	dir=$(etcd_member_dir "$k")
+	port=$(etcd_member_port "$k")
+	peer=$(etcd_member_peer_port "$k")
+	for i in $(seq 1 "$ETCD_MEMBERS"); do
+		cluster+="${cluster:+,}$(etcd_member_name "$i")=http://127.0.0.1:$(etcd_member_peer_port "$i")"
+	done
+	mkdir -p "$dir/data"
+	chmod 700 "$dir/data"
+	(cd "$dir" && exec etcd --name "$(etcd_member_name "$k")" --data-dir "$dir/data" \
+		--listen-client-urls "http://127.0.0.1:$port,unix://etcd.sock:$port" \
+		--advertise-client-urls "http://127.0.0.1:$port" \
+		--listen-peer-urls "http://127.0.0.1:$peer" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "$cluster" --initial-cluster-state "$state" \
+		--initial-cluster-token "tabby-lab-$PREFIX" \
+		--experimental-watch-progress-notify-interval 1s \
+		--logger zap --log-outputs "$dir/etcd.log") </dev/null >>"$dir/etcd.stdout" 2>&1 &
+	record_pid "$(etcd_member_record "$k")" $!
+}
+
+etcd_up() {
+	local k ports="" peers=""
+	for k in $(seq 1 "$ETCD_MEMBERS"); do
+		ports+="${ports:+ }$(free_port)"
+		peers+="${peers:+ }$(free_port)"
+	done
+	ETCD_PORTS=$ports
+	ETCD_PEER_PORTS=$peers
+	ETCD_PORT=$(etcd_member_port 1)
+	save_state
+	# All members at once: none of them can elect a leader alone.
+	for k in $(seq 1 "$ETCD_MEMBERS"); do
+		etcd_member_start "$k" new
+	done
+	wait_for "$LAB_T_ETCD" etcd_healthy ||
+		fail_step "etcd did not become healthy on $(etcd_endpoint) within ${LAB_T_ETCD}s" \
+			"$RUN/etcd/etcd.log"
+}
+
+# etcd_member_healthy K - member K answers /health (it has a leader) through its socket.
+etcd_member_healthy() {
+	curl -sf --max-time 2 --unix-socket "$(etcd_member_sock "$1")" http://localhost/health |
 		grep -q '"health":"true"'
 }
 
+# etcd_healthy - every member is healthy (up); etcd_any_healthy - at least one is (down).
+etcd_healthy() {
+	local k
+	for k in $(seq 1 "$ETCD_MEMBERS"); do etcd_member_healthy "$k" || return 1; done
+}
+etcd_any_healthy() {
+	local k
+	for k in $(seq 1 "$ETCD_MEMBERS"); do etcd_member_healthy "$k" && return 0; done
+	return 1
+}
+
 etcd_down() {
-	stop_pid etcd
+	local k
+	for k in $(seq "$ETCD_MEMBERS" -1 1); do
+		# A member a fault test froze must be thawed to take SIGTERM.
+		[ -f "$RUN/pids/$(etcd_member_record "$k").pid" ] &&
+			kill -CONT "$(cat "$RUN/pids/$(etcd_member_record "$k").pid")" 2>/dev/null || true
+		stop_pid "$(etcd_member_record "$k")"
+	done
 }

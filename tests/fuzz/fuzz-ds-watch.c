@@ -3,7 +3,7 @@
  * The datastore's JSON decoding: the etcd watch stream (newline-separated JSON messages, decoded by
  * ds-watch.c's ds_watch_lines()/ds_watch_message() into queued events via ds_kv_from_json()) and
  * the unary replies (ds_reply_error(), ds_kv_from_json() on "kvs", ds_json_int64() on
- * "header.revision"). The harness compiles datastore/ds-watch.c in to reach its static decoder
+ * "header.revision"), and the same bytes as a snapshot page (ds_page_take()). The harness compiles datastore/ds-watch.c in to reach its static decoder
  * with a watch that has no client and no curl handles: nothing is sent or received.
  */
 #include "datastore/ds-watch.c"
@@ -41,6 +41,39 @@ static void unary_reply(const uint8_t *data, size_t size)
 		}
 }
 
+/* The same bytes as a snapshot page reply (ds_page_take()): a page either queues BEGIN (first
+ * page) plus one PUT per key and leaves the resume point alone, or queues nothing. */
+static void snapshot_page(const uint8_t *data, size_t size)
+{
+	struct ds_watch w = {.prefix = (char *)"/tabby/v1/", .page_keys = DS_PAGE_KEYS};
+	_cleanup_jput_ json_object *o = NULL;
+	int r;
+
+	if (ds_parse_object((const char *)data, size, &o) < 0)
+		return;
+	r = ds_page_take(&w, o);
+	if (r >= 0) {
+		FUZZ_ASSERT(w.q_n >= 1 && w.q[0].type == DS_WATCH_SNAPSHOT_BEGIN,
+			    "page without BEGIN");
+		FUZZ_ASSERT(w.snap_rev > 0 && w.q[0].revision == w.snap_rev,
+			    "bad snapshot revision");
+		for (size_t i = 1; i < w.q_n; i++)
+			FUZZ_ASSERT(w.q[i].type == DS_WATCH_PUT ||
+					(i == w.q_n - 1 && w.q[i].type == DS_WATCH_SNAPSHOT_END),
+				    "event %zu of type %d in a page", i, (int)w.q[i].type);
+		FUZZ_ASSERT(w.page_keys >= DS_PAGE_KEYS_MIN && w.page_keys <= DS_PAGE_KEYS_MAX,
+			    "page size %zu", w.page_keys);
+		if (w.state == DS_W_CONNECT)
+			FUZZ_ASSERT(w.next_rev == w.snap_rev + 1,
+				    "resume point after the snapshot");
+	} else {
+		FUZZ_ASSERT(w.q_n == 0, "a failed page left events queued");
+	}
+	ds_queue_truncate(&w, 0);
+	free(w.q);
+	free(w.page_start);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ds_watch w = {.prefix = (char *)"/tabby/v1/", .next_rev = START_REV};
@@ -50,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > FUZZ_MAX_INPUT)
 		return 0;
 	unary_reply(data, size);
+	snapshot_page(data, size);
 
 	if (strbuf_append(&w.line, data, size) < 0)
 		return 0;

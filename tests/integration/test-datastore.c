@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * datastore/ against a real etcd started by tests/integration/with-etcd: unary calls, CAS, leases,
- * the watch (snapshot, live events, resume after an etcd restart, re-snapshot after compaction),
+ * the watch (snapshot, live events, resume after an etcd restart, re-snapshot after compaction,
+ * driven by a loop that only polls its fds, a hung endpoint and a SIGSTOPped etcd),
  * the unix socket endpoint and endpoint fall-through. TLS with a client certificate runs when
  * openssl is installed (it generates a CA into a temp dir and starts its own etcd).
  */
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -520,6 +522,296 @@ static void test_watch_resnapshot_after_compaction(void **state)
 	free(r);
 }
 
+/* ---- the poll-loop API: a loop that only polls ---- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The longest single ds_watch_dispatch() so far: it must never block on the network. */
+static uint64_t max_dispatch_ms;
+
+/* One round of the consumer's loop: poll the watch's fds for at most @max_wait_ms (less when the
+ * watch asks for it), then dispatch. */
+static int poll_round(struct ds_watch *w, int max_wait_ms)
+{
+	struct pollfd fds[8];
+	uint64_t now, t0;
+	int n, t, wait, k, r;
+
+	n = ds_watch_pollfds(w, fds, ELEMENTSOF(fds));
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++) {
+		assert_true(fds[i].fd >= 0);
+		assert_true(fds[i].events & (POLLIN | POLLOUT));
+	}
+	t = ds_watch_timeout_ms(w, mono_ms());
+	assert_true(t >= -1);
+	wait = t < 0 || t > max_wait_ms ? max_wait_ms : t;
+	k = poll(fds, (nfds_t)n, wait);
+	assert_true(k >= 0);
+	now = mono_ms();
+	t0 = now;
+	r = ds_watch_dispatch(w, fds, (size_t)n, now);
+	max_dispatch_ms = MAX(max_dispatch_ms, mono_ms() - t0);
+	return r;
+}
+
+static void poll_until_n(struct ds_watch *w, struct recs *r, size_t want, int secs)
+{
+	uint64_t end = mono_ms() + (uint64_t)secs * 1000;
+
+	while (r->n < want && mono_ms() < end)
+		assert_true(poll_round(w, 100) >= 0);
+	assert_true(r->n >= want);
+}
+
+static void poll_until_sync(struct ds_watch *w, bool want, int secs)
+{
+	uint64_t end = mono_ms() + (uint64_t)secs * 1000;
+
+	while (ds_watch_in_sync(w) != want && mono_ms() < end)
+		assert_true(poll_round(w, 100) >= 0);
+	assert_int_equal(ds_watch_in_sync(w), want);
+}
+
+static size_t count_type(const struct recs *r, size_t from, enum ds_watch_event_type t)
+{
+	size_t n = 0;
+
+	for (size_t i = from; i < r->n; i++)
+		n += r->v[i].type == t;
+	return n;
+}
+
+static void test_watch_poll_loop(void **state)
+{
+	_cleanup_(ds_client_freep) struct ds_client *c = client();
+	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+	struct recs *r = calloc(1, sizeof(*r));
+	struct ds_watch_status st;
+	struct pollfd none[1];
+	const char *restart = getenv("TABBY_TEST_ETCD_RESTART");
+	int64_t r4, r5, r6, rd;
+	size_t base;
+
+	assert_non_null(restart);
+	max_dispatch_ms = 0;
+	put_str(c, "/t/pl/b", "B", NULL);
+	put_str(c, "/t/pl/a", "A", NULL);
+	put_str(c, "/t/pl/c", "C", NULL);
+	assert_int_equal(ds_watch_new(c, "/t/pl/", record, r, &w), 0);
+	/* Nothing happens before the first dispatch, which is due at once. */
+	assert_int_equal(ds_watch_pollfds(w, none, 0), 0);
+	assert_int_equal(ds_watch_timeout_ms(w, mono_ms()), 0);
+	ds_watch_status(w, &st);
+	assert_false(st.in_sync);
+	assert_string_equal(st.endpoint, endpoints());
+	assert_int_equal(st.revision, 0);
+
+	/* A timers-only dispatch starts the first page: then there is an fd to poll, and a
+	 * too-small array is refused. */
+	assert_int_equal(ds_watch_dispatch(w, NULL, 0, mono_ms()), 0);
+	{
+		struct pollfd fds[8];
+
+		assert_true(ds_watch_pollfds(w, fds, ELEMENTSOF(fds)) >= 1);
+		assert_int_equal(ds_watch_pollfds(w, fds, 0), -ENOBUFS);
+	}
+	poll_until_sync(w, true, 20);
+	assert_int_equal(r->n, 5);
+	expect(&r->v[0], DS_WATCH_SNAPSHOT_BEGIN, NULL, NULL);
+	expect(&r->v[1], DS_WATCH_PUT, "/t/pl/a", "A");
+	expect(&r->v[2], DS_WATCH_PUT, "/t/pl/b", "B");
+	expect(&r->v[3], DS_WATCH_PUT, "/t/pl/c", "C");
+	expect(&r->v[4], DS_WATCH_SNAPSHOT_END, NULL, NULL);
+
+	/* Live events. */
+	put_str(c, "/t/pl/d", "D", NULL);
+	assert_int_equal(ds_delete(c, "/t/pl/a", NULL), 0);
+	poll_until_n(w, r, 7, 20);
+	expect(&r->v[5], DS_WATCH_PUT, "/t/pl/d", "D");
+	expect(&r->v[6], DS_WATCH_DELETE, "/t/pl/a", NULL);
+
+	/* A write the loop has not read yet, an etcd restart, two writes while the stream is
+	 * down: each arrives once, in order, with no second snapshot. */
+	put_str(c, "/t/pl/e", "E4", &r4);
+	{
+		char cmd[4096];
+
+		snprintf(cmd, sizeof(cmd), "%s >/dev/null", restart);
+		assert_int_equal(system(cmd), 0);
+	}
+	put_str(c, "/t/pl/f", "F5", &r5);
+	assert_int_equal(ds_delete(c, "/t/pl/b", NULL), 0);
+	put_str(c, "/t/pl/g", "G6", &r6);
+	rd = r5 + 1;
+	base = 7;
+	{
+		uint64_t end = mono_ms() + 20000;
+
+		while (count_type(r, base, DS_WATCH_PUT) + count_type(r, base, DS_WATCH_DELETE) <
+			   4 &&
+		       mono_ms() < end)
+			assert_true(poll_round(w, 100) >= 0);
+	}
+	{
+		static const char *keys[] = {"/t/pl/e", "/t/pl/f", "/t/pl/b", "/t/pl/g"};
+		int64_t revs[] = {r4, r5, rd, r6};
+		size_t j = 0;
+
+		for (size_t i = base; i < r->n; i++) {
+			if (r->v[i].type == DS_WATCH_DISCONNECTED)
+				continue;
+			assert_true(j < 4);
+			assert_int_equal(r->v[i].type, j == 2 ? DS_WATCH_DELETE : DS_WATCH_PUT);
+			assert_string_equal(r->v[i].key, keys[j]);
+			assert_int_equal(r->v[i].revision, revs[j]);
+			j++;
+		}
+		assert_int_equal(j, 4);
+	}
+	assert_int_equal(count_type(r, base, DS_WATCH_DISCONNECTED), 1);
+	assert_int_equal(count_type(r, 0, DS_WATCH_SNAPSHOT_BEGIN), 1);
+	poll_until_sync(w, true, 20);
+	/* Nothing more arrives: exactly once. */
+	base = r->n;
+	for (int i = 0; i < 5; i++)
+		assert_true(poll_round(w, 100) >= 0);
+	assert_int_equal(r->n, base);
+	ds_watch_status(w, &st);
+	assert_true(st.in_sync);
+	assert_int_equal(st.revision, r6);
+	assert_string_equal(st.endpoint, endpoints());
+	assert_true(st.reason[0] != '\0'); /* the restart left its mark */
+	print_message("longest dispatch: %" PRIu64 " ms; last reason: %s\n", max_dispatch_ms,
+		      st.reason);
+	/* Never blocked: a blocking connect or request would take hundreds of ms at least. */
+	assert_true(max_dispatch_ms < 250);
+	w = ds_watch_free(w);
+	free(r);
+}
+
+/* A TCP listener that never accepts nor answers: what a SIGSTOPped etcd looks like. */
+static int hung_listener(int *ret_port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*ret_port = ntohs(a.sin_port);
+	return fd;
+}
+
+static void test_watch_poll_hung_endpoint(void **state)
+{
+	_cleanup_(ds_client_freep) struct ds_client *c = NULL;
+	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+	struct recs *r = calloc(1, sizeof(*r));
+	struct ds_watch_status st;
+	char eps[1024], hung[64];
+	int port, lfd = hung_listener(&port);
+
+	max_dispatch_ms = 0;
+	snprintf(hung, sizeof(hung), "http://127.0.0.1:%d", port);
+	snprintf(eps, sizeof(eps), "%s,%s", hung, endpoints());
+	{
+		struct ds_config cfg = {.endpoints = eps, .timeout_ms = 800};
+
+		assert_int_equal(ds_client_new(&cfg, &c), 0);
+	}
+	{
+		_cleanup_(ds_client_freep) struct ds_client *direct = client();
+
+		put_str(direct, "/t/hung/k", "v", NULL);
+	}
+	assert_int_equal(ds_watch_new(c, "/t/hung/", record, r, &w), 0);
+	poll_until_sync(w, true, 20);
+	expect(&r->v[1], DS_WATCH_PUT, "/t/hung/k", "v");
+	ds_watch_status(w, &st);
+	assert_string_equal(st.endpoint, endpoints());
+	assert_true(st.failovers >= 1);
+	assert_non_null(strstr(st.reason, hung));
+	print_message("longest dispatch: %" PRIu64 " ms; reason: %s\n", max_dispatch_ms, st.reason);
+	assert_true(max_dispatch_ms < 250);
+	close(lfd);
+	w = ds_watch_free(w);
+	free(r);
+}
+
+static pid_t etcd_pid(void)
+{
+	const char *dir = getenv("TABBY_TEST_ETCD_DIR");
+	char path[4096];
+	FILE *f;
+	int pid = 0;
+
+	assert_non_null(dir);
+	snprintf(path, sizeof(path), "%s/etcd.pid", dir);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	assert_true(pid > 1);
+	return pid;
+}
+
+static void test_watch_hung_member(void **state)
+{
+	_cleanup_(ds_client_freep) struct ds_client *c = client();
+	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+	struct recs *r = calloc(1, sizeof(*r));
+	struct ds_watch_status st;
+	pid_t pid = etcd_pid();
+	uint64_t t0, lost;
+	int64_t rev;
+	size_t base;
+
+	put_str(c, "/t/stop/a", "A", NULL);
+	assert_int_equal(ds_watch_new(c, "/t/stop/", record, r, &w), 0);
+	poll_until_sync(w, true, 20);
+	base = r->n;
+
+	/* Freeze etcd: its sockets stay open, so only the heartbeat can tell. */
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	t0 = mono_ms();
+	{
+		uint64_t end = t0 + 15000;
+
+		while (ds_watch_in_sync(w) && mono_ms() < end)
+			if (poll_round(w, 100) < 0)
+				break;
+	}
+	lost = mono_ms() - t0;
+	ds_watch_status(w, &st);
+	kill(pid, SIGCONT);
+	print_message("hung etcd noticed after %" PRIu64 " ms: %s\n", lost, st.reason);
+	assert_false(st.in_sync);
+	assert_non_null(strstr(st.reason, "heartbeat"));
+	assert_int_equal(count_type(r, base, DS_WATCH_DISCONNECTED), 1);
+
+	/* Thawed: back in sync, and a new write arrives once. */
+	put_str(c, "/t/stop/b", "B", &rev);
+	poll_until_sync(w, true, 20);
+	poll_until_n(w, r, base + 2, 20);
+	for (int i = 0; i < 3; i++)
+		assert_true(poll_round(w, 100) >= 0);
+	assert_int_equal(count_type(r, base, DS_WATCH_PUT), 1);
+	assert_int_equal(count_type(r, 0, DS_WATCH_SNAPSHOT_BEGIN), 1);
+	expect(&r->v[r->n - 1], DS_WATCH_PUT, "/t/stop/b", "B");
+	assert_int_equal(r->v[r->n - 1].revision, rev);
+	w = ds_watch_free(w);
+	free(r);
+}
+
 /* ---- endpoints ---- */
 
 static void test_unix_socket(void **state)
@@ -749,6 +1041,9 @@ int main(void)
 	    cmocka_unit_test(test_watch_snapshot_and_events),
 	    cmocka_unit_test(test_watch_resume_after_restart),
 	    cmocka_unit_test(test_watch_resnapshot_after_compaction),
+	    cmocka_unit_test(test_watch_poll_loop),
+	    cmocka_unit_test(test_watch_poll_hung_endpoint),
+	    cmocka_unit_test(test_watch_hung_member),
 	    cmocka_unit_test(test_unix_socket),
 	    cmocka_unit_test(test_endpoint_fallthrough),
 	    cmocka_unit_test(test_unreachable),
