@@ -53,7 +53,7 @@ assert d["cniVersion"] and d["code"] == code and part in d["msg"], d' "$1" "$2" 
 nothing_left() { # CONTAINERID: no veth, no WEP, no IPAM handle for it
 	local cid=$1
 	! ip netns exec "$H" ip link show "$(veth_of "ns1.$cid")" >/dev/null 2>&1 &&
-		[ -z "$(ectl get --keys-only --prefix /tabby/v1/workloadendpoints/ns1/h1-cni-"${cid:0:12}")" ] &&
+		[ -z "$(ectl get --keys-only --prefix /tabby/v1/workloadendpoints/ns1/h1-cni-"${cid}-")" ] &&
 		[ -z "$(ectl get --keys-only "/tabby/v1/ipam/handles/tabbynet.$cid")" ]
 }
 # the block's allocations as a count of used addresses (any JSON shape: count non-null entries

@@ -50,8 +50,8 @@ CID1=c1a2b3c4d5e6f70812345678
 CID2=c2a2b3c4d5e6f70812345678
 V1=$(veth_of ns1.pod1)
 V2=$(veth_of ns1.pod2)
-WEP1=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID1:0:12}-eth0
-WEP2=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID2:0:12}-eth0
+WEP1=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID1}-eth0
+WEP2=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID2}-eth0
 HANDLE1=/tabby/v1/ipam/handles/tabbynet.$CID1
 HANDLE2=/tabby/v1/ipam/handles/tabbynet.$CID2
 

@@ -114,7 +114,7 @@ cid=$(pm run -d --name "$CTR" --network "$NET" --rootfs "$PD/rootfs" /bin/sh -c 
 	'echo hello-from-tabby > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' 2>"$T_TMP/run.err") ||
 	fail "podman run: $(cat "$T_TMP/run.err")"
 ok "podman run -d --network $NET ($cid)"
-wep="/tabby/v1/workloadendpoints/default/h1-cni-${cid:0:12}-eth0"
+wep="/tabby/v1/workloadendpoints/default/h1-cni-${cid}-eth0"
 etcdget "$wep" --print-value-only >"$T_TMP/wep.json"
 check "WorkloadEndpoint $wep exists in etcd" test -s "$T_TMP/wep.json"
 ip=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["spec"]["ipNetworks"][0].split("/")[0])' "$T_TMP/wep.json") ||
