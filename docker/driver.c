@@ -28,7 +28,7 @@
  * remembered in the state directory; the container id, name and labels are read after Join
  * (GET /containers/json, matching the endpoint id) and written onto the WEP. Until the container
  * is known, the endpoint id stands in for the container id: the workload id (input of the veth
- * name) is "<network name>.<endpoint id>" and the WEP is "<node>-libnetwork-<endpoint id[:12]>-eth0",
+ * name) is "<network name>.<endpoint id>" and the WEP is "<node>-libnetwork-<endpoint id>-eth0",
  * both derivable again at DeleteEndpoint, so a restarted daemon needs no endpoint state.
  * RequestAddress knows neither the endpoint nor the network either, so its IPAM handle is
  * "libnetwork.<32 random hex>"; ReleaseAddress releases by address.
@@ -64,6 +64,7 @@
 #include <json-c/json.h>
 
 #include "cni/wl-plumb.h"
+#include "cni/workload.h"
 #include "docker/dockerd-api.h"
 #include "docker/driver.h"
 #include "ipam/ipam.h"
@@ -355,9 +356,9 @@ static int network_name(struct dk_driver *d, const char *id, const char **ret, c
 {
 	_cleanup_(json_putp) struct json_object *o = NULL;
 	struct dk_network *n = network_find(d, id);
+	struct wl_error we = {};
 	char path[256];
 	const char *name;
-	size_t len;
 	int r;
 
 	if (n && n->name) {
@@ -372,14 +373,10 @@ static int network_name(struct dk_driver *d, const char *id, const char **ret, c
 		return r;
 	}
 	name = jstr(o, "Name");
-	len = name ? strlen(name) : 0;
-	if (len == 0 || len > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != len ||
-	    name[0] == '-' || name[len - 1] == '-') {
-		snprintf(why, why_len,
-			 "Docker network name \"%s\" cannot be a tabby namespace: use at most 63 "
-			 "lower-case letters, digits and '-'",
-			 name ?: "");
-		return -EINVAL;
+	r = wl_check_namespace("Docker network name", name, &we);
+	if (r < 0) {
+		snprintf(why, why_len, "%.300s (it becomes the endpoints' namespace)", we.msg);
+		return r;
 	}
 	if (!n) {
 		r = network_add(d, id, name, NULL, &n);
@@ -457,123 +454,85 @@ static int pool_find(struct dk_driver *d, const char *name, const struct ip_pref
 	return r;
 }
 
-/* ---- WorkloadEndpoint ---- */
+/* ---- WorkloadEndpoint (cni/workload.c: names, validation, build, write) ---- */
 
-static int wep_key(const struct dk_driver *d, const char *ns, const char *ep_id, struct strbuf *ret)
+/* "<node>-libnetwork-<endpoint id>-eth0": the whole endpoint id, as for CNI the container id */
+static int wep_name(const struct dk_driver *d, const char *ep_id, char **ret, char *why,
+		    size_t why_len)
 {
-	char name[MODEL_NAME_MAX + 1];
+	struct wl_error we = {};
+	int r = wl_wep_name(d->node, "libnetwork", ep_id, CONTAINER_IFNAME, ret, &we);
 
-	snprintf(name, sizeof(name), "%s-libnetwork-%.12s-%s", d->node, ep_id, CONTAINER_IFNAME);
-	return model_key(MODEL_KIND_WORKLOAD_ENDPOINT, ns, name, ret);
+	if (r < 0)
+		snprintf(why, why_len, "%s", we.msg);
+	return r;
 }
 
 static int wep_write(struct dk_driver *d, const char *ns, const char *ep_id,
-		     const char *host_ifname, const struct ip_addr *addr, const char *mac)
+		     const char *host_ifname, const struct ip_addr *addr, const char *mac,
+		     char *why, size_t why_len)
 {
-	_cleanup_(model_resource_freep) struct model_resource *w = calloc(1, sizeof(*w));
-	_cleanup_strbuf_ struct strbuf key, val;
-	char name[MODEL_NAME_MAX + 1];
+	struct model_labels pending = {};
+	struct wl_error we = {};
 	int r;
 
-	strbuf_init(&key);
-	strbuf_init(&val);
-	if (!w)
-		return -ENOMEM;
-	snprintf(name, sizeof(name), "%s-libnetwork-%.12s-%s", d->node, ep_id, CONTAINER_IFNAME);
-	w->kind = MODEL_KIND_WORKLOAD_ENDPOINT;
-	w->meta.name = strdup(name);
-	w->meta.namespace = strdup(ns);
-	w->wep.orchestrator = strdup("libnetwork");
-	w->wep.node = strdup(d->node);
-	w->wep.endpoint = strdup(CONTAINER_IFNAME);
-	w->wep.interface_name = strdup(host_ifname);
-	w->wep.mac = strdup(mac);
-	w->wep.ip_networks = calloc(1, sizeof(*w->wep.ip_networks));
-	if (!w->meta.name || !w->meta.namespace || !w->wep.orchestrator || !w->wep.node ||
-	    !w->wep.endpoint || !w->wep.interface_name || !w->wep.mac || !w->wep.ip_networks)
-		return -ENOMEM;
-	w->wep.ip_networks[0] = ip_prefix_host(addr);
-	w->wep.n_ip_networks = 1;
-	/* the container's labels come after Join: until then the endpoint says so (fail-closed hook) */
-	r = model_labels_set(&w->meta.labels, DK_LABEL_PENDING, "true");
-	if (r < 0)
+	/* the container's labels come after Join: until then the endpoint says so (fail-closed
+	 * hook) */
+	r = model_labels_set(&pending, DK_LABEL_PENDING, "true");
+	if (r < 0) {
+		snprintf(why, why_len, "out of memory");
 		return r;
-	r = model_encode_json(w, &val);
-	if (r >= 0)
-		r = model_key(w->kind, ns, name, &key);
-	if (r < 0)
-		return r;
-	r = ds_put(d->ds, strbuf_cstr(&key), strbuf_cstr(&val), val.len, 0, NULL);
-	if (r < 0)
-		return log_error_errno(r, "write %s: %m", strbuf_cstr(&key));
-	log_info("wrote %s", strbuf_cstr(&key));
-	return 0;
-}
-
-static int wep_delete(struct dk_driver *d, const char *ns, const char *ep_id)
-{
-	_cleanup_strbuf_ struct strbuf key;
-	int64_t deleted = 0;
-	int r;
-
-	strbuf_init(&key);
-	r = wep_key(d, ns, ep_id, &key);
-	if (r < 0)
-		return r;
-	r = ds_delete(d->ds, strbuf_cstr(&key), &deleted);
-	if (r < 0)
-		return log_error_errno(r, "delete %s: %m", strbuf_cstr(&key));
-	if (deleted)
-		log_info("deleted %s", strbuf_cstr(&key));
-	return 0;
-}
-
-/* Kubernetes label rules (Calico applies them to WEP labels): key = [DNS subdomain "/"] name,
- * name and value at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends. */
-static bool label_part_ok(const char *s, size_t n, bool empty_ok)
-{
-	static const char *alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-	if (n == 0)
-		return empty_ok;
-	if (n > 63 || !strchr(alnum, s[0]) || !strchr(alnum, s[n - 1]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr(alnum, s[i]) && !strchr("-_.", s[i]))
-			return false;
-	return true;
-}
-
-static bool label_ok(const char *key, const char *value)
-{
-	const char *slash = strchr(key, '/');
-	const char *name = slash ? slash + 1 : key;
-
-	if (slash) {
-		size_t plen = (size_t)(slash - key);
-
-		if (plen == 0 || plen > 253 ||
-		    strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789-.") != plen)
-			return false;
 	}
-	return label_part_ok(name, strlen(name), false) &&
-	       label_part_ok(value, strlen(value), true);
+	r = wl_wep_write(d->ds,
+			 &(struct wl_endpoint){
+			     .orchestrator = "libnetwork",
+			     .node = d->node,
+			     .namespace = ns,
+			     .workload_id = ep_id,
+			     .endpoint = CONTAINER_IFNAME,
+			     .interface_name = host_ifname,
+			     .mac = mac,
+			     .addrs = addr,
+			     .n_addrs = 1,
+			     .labels = &pending,
+			 },
+			 &we);
+	model_labels_done(&pending);
+	if (r < 0)
+		snprintf(why, why_len, "%s", we.msg);
+	return r;
 }
 
-/* Copy the container's id, name and labels onto the WEP (compare-and-swap on its revision). */
+static int wep_delete(struct dk_driver *d, const char *ns, const char *ep_id, char *why,
+		      size_t why_len)
+{
+	_cleanup_free_ char *name = NULL;
+	struct wl_error we = {};
+	int r;
+
+	r = wep_name(d, ep_id, &name, why, why_len);
+	if (r < 0)
+		return r;
+	r = wl_wep_delete(d->ds, ns, name, NULL, &we);
+	if (r < 0)
+		snprintf(why, why_len, "%s", we.msg);
+	return r;
+}
+
+/* Copy the container's id, name and labels onto the WEP (compare-and-swap on its revision).
+ * Labels that are no valid Kubernetes labels are skipped (cni/workload.c has the rules). */
 static int wep_set_container(struct dk_driver *d, const char *ns, const char *ep_id,
 			     struct json_object *container)
 {
 	_cleanup_(model_resource_freep) struct model_resource *w = NULL;
-	_cleanup_strbuf_ struct strbuf key, val;
+	_cleanup_free_ char *name = NULL;
 	struct json_object *labels = jobj(container, "Labels"), *names = jobj(container, "Names");
 	const char *cid = jstr(container, "Id"), *cname = NULL;
-	struct parse_err perr = {};
-	struct ds_kv kv = {};
+	struct wl_error we = {};
+	char why[384];
+	int64_t rev = 0;
 	int r;
 
-	strbuf_init(&key);
-	strbuf_init(&val);
 	if (!cid)
 		return -EPROTO;
 	if (names && json_object_is_type(names, json_type_array) &&
@@ -581,57 +540,45 @@ static int wep_set_container(struct dk_driver *d, const char *ns, const char *ep
 		cname = json_object_get_string(json_object_array_get_idx(names, 0));
 	if (cname && cname[0] == '/')
 		cname++;
-	r = wep_key(d, ns, ep_id, &key);
+	r = wep_name(d, ep_id, &name, why, sizeof(why));
 	if (r < 0)
-		return r;
-	r = ds_get(d->ds, strbuf_cstr(&key), &kv, NULL);
+		return log_error_errno(r, "%s", why);
+	r = wl_wep_read(d->ds, ns, name, &w, &rev, &we);
+	if (r == -ENOENT)
+		return r; /* the endpoint went away meanwhile */
 	if (r < 0)
-		return r; /* -ENOENT: the endpoint went away meanwhile */
-	r = model_decode_one(kv.value, kv.value_len, strbuf_cstr(&key), &w, &perr);
-	if (r < 0) {
-		ds_kv_done(&kv);
-		return log_error_errno(r, "%s: does not decode: %s: %s", strbuf_cstr(&key),
-				       perr.field, perr.msg);
-	}
+		return log_error_errno(r, "%s", we.msg);
 	free(w->wep.container_id);
 	w->wep.container_id = strdup(cid);
 	free(w->wep.workload);
 	w->wep.workload = cname ? strdup(cname) : NULL;
-	if (!w->wep.container_id || (cname && !w->wep.workload)) {
-		ds_kv_done(&kv);
+	if (!w->wep.container_id || (cname && !w->wep.workload))
 		return -ENOMEM;
-	}
 	/* the container's labels replace whatever the WEP had, DK_LABEL_PENDING included */
 	model_labels_done(&w->meta.labels);
 	if (labels && json_object_is_type(labels, json_type_object)) {
 		json_object_object_foreach(labels, lk, lv)
 		{
 			const char *v = json_object_get_string(lv);
+			struct wl_error le = {};
 
 			if (strcmp(lk, DK_LABEL_PENDING) == 0)
 				continue; /* reserved: a container cannot claim to be labelled */
-			if (!v || !label_ok(lk, v)) {
-				log_warn(
-				    "container %.12s: label \"%s\" is not a valid tabby label, "
-				    "ignoring",
-				    cid, lk);
+			if (wl_check_label("label", lk, v, &le) < 0) {
+				log_warn("container %.12s: %s, ignoring", cid, le.msg);
 				continue;
 			}
 			r = model_labels_set(&w->meta.labels, lk, v);
-			if (r < 0) {
-				ds_kv_done(&kv);
+			if (r < 0)
 				return r;
-			}
 		}
 	}
-	r = model_encode_json(w, &val);
-	if (r >= 0)
-		r = ds_update(d->ds, strbuf_cstr(&key), strbuf_cstr(&val), val.len, kv.mod_revision,
-			      NULL);
-	ds_kv_done(&kv);
+	r = wl_wep_update(d->ds, w, rev, &we);
+	if (r < 0 && r != -ESTALE)
+		log_error_errno(r, "%s", we.msg);
 	if (r < 0)
 		return r;
-	log_info("%s: container %.12s (%s), %zu labels", strbuf_cstr(&key), cid, cname ?: "",
+	log_info("%s/%s: container %.12s (%s), %zu labels", ns, name, cid, cname ?: "",
 		 w->meta.labels.n);
 	return 0;
 }
@@ -780,9 +727,9 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	}
 
 	/* 2. endpoint */
-	r = wep_write(d, ns, eid, names.host, &p.addr, mac);
+	r = wep_write(d, ns, eid, names.host, &p.addr, mac, why, sizeof(why));
 	if (r < 0) {
-		reply = err_reply("write WorkloadEndpoint: %s", ds_cause(r));
+		reply = err_reply("write WorkloadEndpoint: %s", why);
 		goto out_veth;
 	}
 
@@ -803,9 +750,9 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	return reply;
 
 out_wep:
-	k = wep_delete(d, ns, eid);
+	k = wep_delete(d, ns, eid, why, sizeof(why));
 	if (k < 0)
-		log_error_errno(k, "undo: delete WorkloadEndpoint: %m");
+		log_error("undo: delete WorkloadEndpoint: %s", why);
 out_veth:
 	k = wl_plumb_veth_delete(names.host, NULL);
 	if (k < 0)
@@ -848,9 +795,9 @@ static struct json_object *nd_delete_endpoint(struct dk_driver *d, struct json_o
 	r = wl_plumb_veth_delete(names.host, eid);
 	if (r < 0)
 		return err_reply("delete veth %s: %s", names.host, strerror(-r));
-	r = wep_delete(d, ns, eid);
+	r = wep_delete(d, ns, eid, why, sizeof(why));
 	if (r < 0)
-		return err_reply("delete WorkloadEndpoint: %s", ds_cause(r));
+		return err_reply("delete WorkloadEndpoint: %s", why);
 	log_info("endpoint %.12s on %s deleted", eid, ns);
 	return json_object_new_object();
 }

@@ -49,7 +49,7 @@ for n in 1 2; do
 	CID[$n]=$(dk "$n" inspect -f '{{.Id}}' "web$n")
 	IP[$n]=$(dk "$n" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "web$n")
 	EID[$n]=$(dk "$n" inspect -f '{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}' "web$n")
-	echo "# web$n: ${IP[$n]} endpoint ${EID[$n]:0:12}"
+	echo "# web$n: ${IP[$n]} endpoint ${EID[$n]}"
 	check "h$n: web$n got an address of the pool" python3 -c \
 		'import ipaddress,sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network("198.19.0.0/16"))' "${IP[$n]}"
 	dk "$n" exec "web$n" ip -4 addr show dev eth0 >"$T_TMP/addr" 2>&1
@@ -64,7 +64,7 @@ for n in 1 2; do
 	mac=$(dk "$n" exec "web$n" cat /sys/class/net/eth0/address)
 	check "h$n: permanent neighbour ${IP[$n]} lladdr $mac" bash -c \
 		"ip -n ${HNS[$n]} neigh show ${IP[$n]} | grep -q 'lladdr $mac PERMANENT'"
-	key=/tabby/v1/workloadendpoints/net1/h$n-libnetwork-${EID[$n]:0:12}-eth0
+	key=/tabby/v1/workloadendpoints/net1/h$n-libnetwork-${EID[$n]}-eth0
 	check "h$n: WorkloadEndpoint $key" bash -c "ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --print-value-only $key | grep -q '\"orchestrator\":\"libnetwork\"'"
 	check "h$n: the WEP gets the container id and Docker labels" wait_for 15 bash -c \
 		"ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --print-value-only $key | grep '\"containerID\":\"${CID[$n]}\"' | grep '\"app\":\"web\"' | grep -q '\"tier\":\"t$n\"'"
@@ -113,7 +113,7 @@ check "docker rm -f web3" [ $? = 0 ]
 check "web3's address is released (ipam show back to $((USED0 + 2)))" wait_for 10 used_is $((USED0 + 2))
 check "web3's veth $host_if is gone" bash -c "! ip -n ${HNS[1]} link show $host_if 2>/dev/null | grep -q ."
 check "web3's host route is gone" bash -c "! ip -n ${HNS[1]} route show $IP3/32 | grep -q ."
-check "web3's WorkloadEndpoint is gone" bash -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --keys-only /tabby/v1/workloadendpoints/net1/h1-libnetwork-${EID3:0:12}-eth0)\" ]"
+check "web3's WorkloadEndpoint is gone" bash -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --keys-only /tabby/v1/workloadendpoints/net1/h1-libnetwork-${EID3}-eth0)\" ]"
 for n in 1 2; do
 	run dk "$n" rm -f "web$n"
 	check "docker rm -f web$n" [ $? = 0 ]
