@@ -10,11 +10,19 @@
  *
  * Who does what (libnetwork's order of calls, observed with dockerd 20.10):
  *   IpamDriver.RequestPool    the tabby IPPool named by --ipam-opt tabby.pool=NAME, or the one
- *                             whose CIDR equals --subnet, or any enabled pool; the Pool answered
- *                             is 0.0.0.0/0 unless --subnet was given (libnetwork would otherwise
- *                             loop while a host route overlaps the pool), the PoolID names it
+ *                             that holds --subnet (equal or larger), or every enabled pool inside
+ *                             --subnet, or any enabled pool; the Pool answered is 0.0.0.0/0
+ *                             unless --subnet was given (libnetwork would otherwise loop while a
+ *                             host route overlaps the pool), the PoolID names the pool(s)
  *   IpamDriver.RequestAddress the gateway request gets 169.254.1.1/32 and allocates nothing;
- *                             an endpoint address comes from ipam_auto_assign() on this node
+ *                             an endpoint address comes from ipam_auto_assign() on this node, or
+ *                             is exactly the one `docker run --ip` asked for (ipam_assign_ip():
+ *                             any address of the network's pools; its block is claimed or
+ *                             borrowed). dockerd itself refuses --ip on a network created without
+ *                             --subnet ("user specified IP address is supported only when
+ *                             connecting to networks with user configured subnets"), before the
+ *                             driver is asked: give such a network a --subnet that is, holds or
+ *                             lies in its pools
  *   NetworkDriver.CreateNetwork  checks --opt tabby.pool against the IPAM pool, remembers it
  *   NetworkDriver.CreateEndpoint veth (peer left in the host netns), WEP, host route+neighbour;
  *                             each step undone in reverse when a later one fails
@@ -74,6 +82,9 @@
 
 #define POOL_ID_PREFIX "tabby:"
 #define POOL_ID_ANY POOL_ID_PREFIX "*"
+/* "tabby:in:a.b.c.d-len": every enabled pool inside that --subnet (pool names have no ':') */
+#define POOL_ID_IN POOL_ID_PREFIX "in:"
+#define _cleanup_model_list_ _cleanup_(model_list_done)
 #define GATEWAY_ADDR "169.254.1.1"
 #define CONTAINER_IFNAME "eth0"
 #define LABEL_RETRY_MS 500
@@ -398,11 +409,36 @@ static int network_name(struct dk_driver *d, const char *id, const char **ret, c
 
 /* ---- pools ---- */
 
+static int pool_usable(const struct model_resource *p, char *why, size_t why_len)
+{
+	if (p->ippool.disabled) {
+		snprintf(why, why_len, "tabby IP pool %s is disabled", p->meta.name);
+		return -EINVAL;
+	}
+	if (p->ippool.cidr.addr.family != AF_INET) {
+		snprintf(why, why_len,
+			 "tabby IP pool %s is not IPv4 (IPv6 is not supported by tabby-docker yet)",
+			 p->meta.name);
+		return -EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+/*
+ * The pool a network uses. By @name (then a --subnet @cidr, when given, must lie inside it or
+ * hold it), else by @cidr: the enabled pool that holds @cidr (equal or larger), else, when
+ * @cidr holds enabled pools, all of those (return 1, *@ret_name NULL): --subnet can be any
+ * CIDR that overlaps the pools by containment, so `docker run --ip` works for any address of
+ * the network's pools.
+ * Return: 0 (one pool), 1 (the pools inside @cidr), or -errno with @why.
+ */
 static int pool_find(struct dk_driver *d, const char *name, const struct ip_prefix *cidr,
 		     char **ret_name, struct ip_prefix *ret_cidr, char *why, size_t why_len)
 {
-	struct model_list pools = {};
-	char buf[IP_PREFIX_STRLEN];
+	_cleanup_model_list_ struct model_list pools = {};
+	const struct model_resource *found = NULL;
+	char buf[IP_PREFIX_STRLEN], pbuf[IP_PREFIX_STRLEN];
+	bool inside = false;
 	int r;
 
 	r = ipam_list_pools(d->ds, &pools);
@@ -410,48 +446,97 @@ static int pool_find(struct dk_driver *d, const char *name, const struct ip_pref
 		snprintf(why, why_len, "cannot read tabby IP pools: %s", ds_cause(r));
 		return r;
 	}
-	r = -ENOENT;
+	for (size_t i = 0; i < pools.n && !found; i++) {
+		const struct model_resource *p = pools.items[i];
+
+		if (name ? strcmp(p->meta.name, name) == 0
+			 : ip_prefix_contains(&p->ippool.cidr, cidr)) {
+			r = pool_usable(p, why, why_len);
+			if (r < 0)
+				return r;
+			found = p;
+		}
+	}
+	if (!found && name) {
+		snprintf(why, why_len, "no tabby IP pool named %s", name);
+		return -ENOENT;
+	}
+	if (found && name && cidr && cidr->len > 0 &&
+	    !ip_prefix_contains(&found->ippool.cidr, cidr) &&
+	    !ip_prefix_contains(cidr, &found->ippool.cidr)) {
+		snprintf(
+		    why, why_len, "--subnet %s neither lies in nor holds tabby IP pool %s (%s)",
+		    ip_prefix_format(cidr, buf), name, ip_prefix_format(&found->ippool.cidr, pbuf));
+		return -EINVAL;
+	}
+	if (!found) {
+		for (size_t i = 0; i < pools.n; i++) {
+			const struct model_resource *p = pools.items[i];
+
+			if (ip_prefix_contains(cidr, &p->ippool.cidr) &&
+			    pool_usable(p, why, why_len) >= 0)
+				inside = true;
+		}
+		if (!inside) {
+			snprintf(why, why_len,
+				 "no enabled tabby IP pool holds --subnet %s or lies inside it",
+				 ip_prefix_format(cidr, buf));
+			return -ENOENT;
+		}
+		if (ret_name)
+			*ret_name = NULL;
+		if (ret_cidr)
+			*ret_cidr = *cidr;
+		return 1;
+	}
+	if (ret_name) {
+		*ret_name = strdup(found->meta.name);
+		if (!*ret_name)
+			return -ENOMEM;
+	}
+	if (ret_cidr)
+		*ret_cidr = found->ippool.cidr;
+	return 0;
+}
+
+static void names_free(char ***names)
+{
+	for (size_t i = 0; *names && (*names)[i]; i++)
+		free((*names)[i]);
+	free(*names);
+	*names = NULL;
+}
+
+/* The names of the enabled IPv4 pools inside @cidr: @ret NULL-terminated, malloc'ed. */
+static int pools_inside(struct dk_driver *d, const struct ip_prefix *cidr, char ***ret)
+{
+	_cleanup_model_list_ struct model_list pools = {};
+	_cleanup_(names_free) char **names = NULL;
+	size_t n = 0;
+	char why[128];
+	int r;
+
+	r = ipam_list_pools(d->ds, &pools);
+	if (r < 0)
+		return r;
+	names = calloc(pools.n + 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
 	for (size_t i = 0; i < pools.n; i++) {
 		const struct model_resource *p = pools.items[i];
 
-		if (name && strcmp(p->meta.name, name) != 0)
+		if (!ip_prefix_contains(cidr, &p->ippool.cidr) ||
+		    pool_usable(p, why, sizeof(why)) < 0)
 			continue;
-		if (!name && !ip_prefix_equal(&p->ippool.cidr, cidr))
-			continue;
-		if (p->ippool.disabled) {
-			snprintf(why, why_len, "tabby IP pool %s is disabled", p->meta.name);
-			r = -EINVAL;
-			break;
-		}
-		if (p->ippool.cidr.addr.family != AF_INET) {
-			snprintf(why, why_len,
-				 "tabby IP pool %s is not IPv4 (IPv6 is not supported "
-				 "by tabby-docker yet)",
-				 p->meta.name);
-			r = -EAFNOSUPPORT;
-			break;
-		}
-		if (ret_name) {
-			*ret_name = strdup(p->meta.name);
-			if (!*ret_name) {
-				r = -ENOMEM;
-				break;
-			}
-		}
-		if (ret_cidr)
-			*ret_cidr = p->ippool.cidr;
-		r = 0;
-		break;
+		names[n] = strdup(p->meta.name);
+		if (!names[n])
+			return -ENOMEM;
+		n++;
 	}
-	if (r == -ENOENT) {
-		if (name)
-			snprintf(why, why_len, "no tabby IP pool named %s", name);
-		else
-			snprintf(why, why_len, "no tabby IP pool with CIDR %s",
-				 ip_prefix_format(cidr, buf));
-	}
-	model_list_done(&pools);
-	return r;
+	if (n == 0)
+		return -ENOENT;
+	*ret = TAKE_PTR(names);
+	return 0;
 }
 
 /* ---- WorkloadEndpoint (cni/workload.c: names, validation, build, write) ---- */
@@ -950,19 +1035,30 @@ static struct json_object *ipam_request_pool(struct dk_driver *d, struct json_ob
 	if (have_cidr && (ip_prefix_parse(pool_s, false, &want) < 0 || want.addr.family != AF_INET))
 		return err_reply("Pool: invalid IPv4 CIDR \"%s\"", pool_s);
 	if (name || have_cidr) {
-		r = pool_find(d, name, &want, &found, &cidr, why, sizeof(why));
+		r = pool_find(d, name, have_cidr ? &want : NULL, &found, &cidr, why, sizeof(why));
 		if (r < 0)
 			return err_reply("%s", why);
-		if (name && have_cidr && !ip_prefix_equal(&cidr, &want))
-			return err_reply("--subnet %s is not the CIDR of tabby IP pool %s (%s)",
-					 pool_s, name, ip_prefix_format(&cidr, buf));
-		snprintf(id, sizeof(id), "%s%s", POOL_ID_PREFIX, found);
+		if (r == 1) {
+			/* --subnet holds pools: the network uses each of them */
+			char *dash;
+
+			snprintf(id, sizeof(id), "%s%s", POOL_ID_IN, ip_prefix_format(&want, buf));
+			dash = strrchr(id, '/');
+			if (dash)
+				*dash = '-';
+		} else {
+			snprintf(id, sizeof(id), "%s%s", POOL_ID_PREFIX, found);
+		}
 		/* Without --subnet, libnetwork checks a returned pool against the host's routes
 		 * and asks again, forever, while any route overlaps it (requestPoolHelper; every
 		 * host of a tabby cluster routes parts of the pool). 0.0.0.0/0 skips that check
-		 * (types.IsIPNetValid), as Calico's IPAM driver does; PoolID keeps the name. */
+		 * (types.IsIPNetValid), as Calico's IPAM driver does; PoolID keeps the name.
+		 * With --subnet, the answer is --subnet itself: dockerd accepts --ip only inside
+		 * it, and the pool check above made sure it lies in or holds tabby pools. */
 		if (!have_cidr)
 			cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};
+		else
+			cidr = want;
 	} else {
 		snprintf(id, sizeof(id), "%s", POOL_ID_ANY);
 		cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};
@@ -986,6 +1082,7 @@ static struct json_object *ipam_request_address(struct dk_driver *d, struct json
 {
 	const char *pool_id = jstr(req, "PoolID"), *pref = jstr(req, "Address");
 	const char *names[2] = {};
+	_cleanup_(names_free) char **in_names = NULL;
 	struct ipam_assign_args args = {.node = d->node, .family = AF_INET};
 	struct model_labels attrs = {};
 	struct json_object *reply;
@@ -1003,7 +1100,22 @@ static struct json_object *ipam_request_address(struct dk_driver *d, struct json
 		json_object_object_add(reply, "Data", json_object_new_object());
 		return reply;
 	}
-	if (strcmp(pool_id, POOL_ID_ANY) != 0) {
+	if (strncmp(pool_id, POOL_ID_IN, strlen(POOL_ID_IN)) == 0) {
+		char cbuf[IP_PREFIX_STRLEN], *dash;
+		struct ip_prefix in;
+
+		snprintf(cbuf, sizeof(cbuf), "%s", pool_id + strlen(POOL_ID_IN));
+		dash = strrchr(cbuf, '-');
+		if (dash)
+			*dash = '/';
+		if (!dash || ip_prefix_parse(cbuf, false, &in) < 0)
+			return err_reply("PoolID: \"%s\" is not a tabby pool", pool_id);
+		r = pools_inside(d, &in, &in_names);
+		if (r < 0)
+			return err_reply("no enabled tabby IP pool inside %s: %s", cbuf,
+					 r == -ENOENT ? "none left" : ds_cause(r));
+		args.pool_names = (const char *const *)in_names;
+	} else if (strcmp(pool_id, POOL_ID_ANY) != 0) {
 		names[0] = pool_id + strlen(POOL_ID_PREFIX);
 		args.pool_names = names;
 	}
