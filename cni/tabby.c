@@ -220,6 +220,7 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
 	struct json_object *ipam_res = NULL;
+	struct wl_error we = {};
 	struct attach a;
 	struct ip_addr addr = {};
 	char mac[WL_PLUMB_MAC_STRLEN] = "";
@@ -232,6 +233,17 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	r = cni_conf_datastore(c, &ds, e);
 	if (r < 0)
 		goto out;
+	/* a node felix never registered has no blocks, routes or policy: refuse to attach to it
+	 * rather than claim a block for a wrong name (Calico's CNI plugin does the same) */
+	r = wl_node_exists(ds, a.node, &we);
+	if (r == -ENOENT) {
+		cni_fail(e, r, CNI_ERR_UNKNOWN_NODE, "%s", we.msg);
+		goto out;
+	}
+	if (r < 0) {
+		cni_wl_error(e, r, &we, false, false);
+		goto out;
+	}
 
 	/* 1. address */
 	r = cni_delegate(env->path, c->ipam_type, "ADD", c, &ipam_res, e);

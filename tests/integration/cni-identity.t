@@ -121,6 +121,21 @@ NODE="H_1" conf | cni ADD badnode "/run/netns/$C1" "$ARGS" >"$T_TMP/out"
 check "node name H_1: code 7 naming the node name" is_error "$T_TMP/out" 7 "node name"
 check "nothing left after the refused ids and nodes" nothing_left
 
+# --- node name: a node without a Node resource is refused; the name comes from nodename_file
+NODE=h7 conf | cni ADD nonode "/run/netns/$C1" "$ARGS" >"$T_TMP/out"
+check "ADD on node h7 that has no Node resource: code 109 naming it" is_error "$T_TMP/out" 109 'node "h7" has no Node resource'
+check "... nothing written (no block claimed for h7)" bash -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --keys-only --prefix /tabby/v1/ipam/affinities/h7/)\" ] && [ $(weps) = 0 ] && [ $(handles) = 0 ]"
+echo h1 >"$T_TMP/nodename"
+fconf() { # the config without "nodename": the node name comes from the file felix writes
+	printf '{"cniVersion":"1.0.0","name":"idnet","type":"tabby","nodename_file":"%s","datastore_endpoints":"%s","ipam":{"type":"tabby-ipam","ipv4_pools":["idpool"]}}' \
+		"$T_TMP/nodename" "$TABBY_TEST_ETCD_UNIX"
+}
+fconf | cni ADD viafile "/run/netns/$C3" "$ARGS" >"$T_TMP/out" || { cat "$LOG"; fail "ADD with nodename_file: $(cat "$T_TMP/out")"; }
+check "ADD with nodename_file (no TABBY_NODENAME): the endpoint is h1's" \
+	bash -c "[ -n \"\$(ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --keys-only /tabby/v1/workloadendpoints/ns1/h1-cni-viafile-eth0)\" ]"
+fconf | cni DEL viafile "/run/netns/$C3" "$ARGS" >"$T_TMP/out" || fail "DEL with nodename_file: $(cat "$T_TMP/out")"
+check "DEL with nodename_file and no TABBY_NODENAME removes it" nothing_left
+
 # --- distinct datastore errors
 ectl put /tabby/v1/ipam/blocks/198.19.11.0-26 'this is not a block' >/dev/null
 ectl put /tabby/v1/ipam/affinities/h1/198.19.11.0-26 '{"state":"confirmed"}' >/dev/null

@@ -15,6 +15,8 @@ etcd_start
 ectl() { ETCDCTL_API=3 etcdctl --endpoints "$TABBY_DATASTORE_ENDPOINTS" "$@"; }
 ectl put /tabby/v1/ippools/default-ipv4-ippool '{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/24","blockSize":26}}' >/dev/null ||
 	fail "put IPPool"
+# the Node felix would register: ADD refuses a node without one (code 109)
+ectl put /tabby/v1/nodes/h1 '{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"h1"},"spec":{}}' >/dev/null || fail "put Node h1"
 
 # Host h1 with an uplink to a "tor" namespace and a default route through it: proxy-ARP answers
 # only when the host has a unicast route to 169.254.1.1 through another interface (lab gotcha 1).

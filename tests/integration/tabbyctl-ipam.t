@@ -34,6 +34,8 @@ check_json() { run "$CTL" ipam check -o json; }
 
 ectl put /tabby/v1/ippools/default-ipv4-ippool '{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/24","blockSize":26}}' >/dev/null ||
 	fail "put IPPool"
+# the Node felix would register: ADD refuses a node without one (code 109)
+ectl put /tabby/v1/nodes/h1 '{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"h1"},"spec":{}}' >/dev/null || fail "put Node h1"
 ectl put /tabby/v1/nodes/h1 '{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"h1"},"spec":{"bgp":{"ipv4Address":"198.18.0.11/24"}}}' >/dev/null ||
 	fail "put Node h1"
 
