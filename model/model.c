@@ -127,6 +127,10 @@ static void entity_done(struct model_entity_rule *e)
 	free(e->selector);
 	free(e->not_selector);
 	free(e->namespace_selector);
+	for (size_t i = 0; i < e->n_sa_names; i++)
+		free(e->sa_names[i]);
+	free(e->sa_names);
+	free(e->sa_selector);
 	ports_free(e->ports, e->n_ports);
 	ports_free(e->not_ports, e->n_not_ports);
 }
