@@ -25,7 +25,9 @@
  *                             lies in its pools
  *   NetworkDriver.CreateNetwork  checks --opt tabby.pool against the IPAM pool, remembers it
  *   NetworkDriver.CreateEndpoint veth (peer left in the host netns), WEP, host route+neighbour;
- *                             each step undone in reverse when a later one fails
+ *                             each step undone in reverse when a later one fails. The WEP's
+ *                             named ports are the container's exposed ports, named
+ *                             "<proto>-<port>" (Docker gives them no names)
  *   NetworkDriver.Join        SrcName = the peer; routes 169.254.1.1/32 (connected) and default
  *                             via 169.254.1.1, DisableGatewayService: the container ends up with
  *                             eth0 <ip>/32 and the same routes as a CNI workload
@@ -553,9 +555,53 @@ static int wep_name(const struct dk_driver *d, const char *ep_id, char **ret, ch
 	return r;
 }
 
+/*
+ * The container's exposed ports (CreateEndpoint Options "com.docker.network.endpoint.exposedports",
+ * [{"Proto":6,"Port":8080}]) as named ports. Docker gives them no names, so each is named
+ * "<protocol>-<port>" ("tcp-8080", a valid Kubernetes port name): a policy rule can name it.
+ * Protocols other than TCP, UDP and SCTP are skipped. Return: how many, at most @max.
+ */
+static size_t exposed_ports(struct json_object *req, struct model_named_port *ports,
+			    char names[][16], size_t max)
+{
+	struct json_object *l =
+	    jobj(jobj(req, "Options"), "com.docker.network.endpoint.exposedports");
+	size_t n = 0;
+
+	if (!l || !json_object_is_type(l, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(l) && n < max; i++) {
+		struct json_object *e = json_object_array_get_idx(l, i), *pv, *prv;
+		int proto, port;
+		const char *pname;
+		bool dup = false;
+
+		if (!json_object_object_get_ex(e, "Proto", &prv) ||
+		    !json_object_object_get_ex(e, "Port", &pv))
+			continue;
+		proto = json_object_get_int(prv);
+		port = json_object_get_int(pv);
+		pname = proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 132 ? "sctp" : NULL;
+		if (!pname || port < 1 || port > 65535)
+			continue;
+		snprintf(names[n], sizeof(names[n]), "%s-%d", pname, port);
+		for (size_t k = 0; k < n; k++)
+			dup = dup || strcmp(names[k], names[n]) == 0;
+		if (dup)
+			continue; /* listed twice */
+		ports[n] =
+		    (struct model_named_port){.name = names[n],
+					      .protocol = {.set = true, .number = (uint8_t)proto},
+					      .port = (uint16_t)port};
+		n++;
+	}
+	return n;
+}
+
 static int wep_write(struct dk_driver *d, const char *ns, const char *ep_id,
 		     const char *host_ifname, const struct ip_addr *addr, const char *mac,
-		     char *why, size_t why_len)
+		     const struct model_named_port *ports, size_t n_ports, char *why,
+		     size_t why_len)
 {
 	struct model_labels pending = {};
 	struct wl_error we = {};
@@ -580,6 +626,8 @@ static int wep_write(struct dk_driver *d, const char *ns, const char *ep_id,
 			     .addrs = addr,
 			     .n_addrs = 1,
 			     .labels = &pending,
+			     .ports = ports,
+			     .n_ports = n_ports,
 			 },
 			 &we);
 	model_labels_done(&pending);
@@ -779,6 +827,9 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	const char *ns;
 	struct ep_names names;
 	struct ip_prefix p;
+	struct model_named_port ports[MODEL_MAX_NAMED_PORTS];
+	char port_names[MODEL_MAX_NAMED_PORTS][16];
+	size_t n_ports;
 	char mac[WL_PLUMB_MAC_STRLEN], why[384], buf[IP_ADDR_STRLEN];
 	int r, k;
 
@@ -812,7 +863,8 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	}
 
 	/* 2. endpoint */
-	r = wep_write(d, ns, eid, names.host, &p.addr, mac, why, sizeof(why));
+	n_ports = exposed_ports(req, ports, port_names, ELEMENTSOF(ports));
+	r = wep_write(d, ns, eid, names.host, &p.addr, mac, ports, n_ports, why, sizeof(why));
 	if (r < 0) {
 		reply = err_reply("write WorkloadEndpoint: %s", why);
 		goto out_veth;

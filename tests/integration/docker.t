@@ -43,7 +43,7 @@ echo "# addresses in use before any container: $USED0"
 # ---- one httpd container per host
 declare -A IP CID EID
 for n in 1 2; do
-	run dk "$n" run -d --name "web$n" --network net1 --label app=web --label "tier=t$n" \
+	run dk "$n" run -d --name "web$n" --network net1 --label app=web --label "tier=t$n" --expose 8080 --expose 53/udp \
 		tabby-busybox:test /bin/sh -c "echo hello-from-h$n >/tmp/index.html; exec httpd -f -p 8080 -h /tmp"
 	check "h$n: docker run web$n on net1" [ $? = 0 ]
 	CID[$n]=$(dk "$n" inspect -f '{{.Id}}' "web$n")
@@ -66,6 +66,10 @@ for n in 1 2; do
 		"ip -n ${HNS[$n]} neigh show ${IP[$n]} | grep -q 'lladdr $mac PERMANENT'"
 	key=/tabby/v1/workloadendpoints/net1/h$n-libnetwork-${EID[$n]}-eth0
 	check "h$n: WorkloadEndpoint $key" bash -c "ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --print-value-only $key | grep -q '\"orchestrator\":\"libnetwork\"'"
+	check "h$n: the WEP names the exposed ports (tcp-8080, udp-53)" python3 -c '
+import json,sys; s=json.loads(sys.argv[1])["spec"]
+assert sorted(s["ports"], key=lambda p: p["name"]) == [{"name":"tcp-8080","protocol":"TCP","port":8080},{"name":"udp-53","protocol":"UDP","port":53}], s' \
+		"$(ectl get --print-value-only "$key")"
 	check "h$n: the WEP gets the container id and Docker labels" wait_for 15 bash -c \
 		"ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --print-value-only $key | grep '\"containerID\":\"${CID[$n]}\"' | grep '\"app\":\"web\"' | grep -q '\"tier\":\"t$n\"'"
 done
