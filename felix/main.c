@@ -54,7 +54,7 @@ static void write_nodename(const char *path, const char *name)
 		unlink(tmp);
 		return;
 	}
-	log_info("wrote node name %s to %s", name, path);
+	log_info("node name %s saved in %s (nodenameFile)", name, path);
 }
 
 static int read_whole(const char *path, struct strbuf *out)
