@@ -330,10 +330,11 @@ int wl_wep_build(const struct wl_endpoint *ep, struct model_resource **ret, stru
 	s->endpoint = xstrdup0(ep->endpoint);
 	s->interface_name = xstrdup0(ep->interface_name);
 	s->mac = xstrdup0(ep->mac);
+	s->service_account_name = xstrdup0(ep->service_account);
 	if (!w->meta.namespace || !s->orchestrator || !s->node || (ep->workload && !s->workload) ||
 	    (ep->container_id && !s->container_id) || (ep->pod && !s->pod) ||
 	    (ep->endpoint && !s->endpoint) || (ep->interface_name && !s->interface_name) ||
-	    (ep->mac && !s->mac))
+	    (ep->mac && !s->mac) || (ep->service_account && !s->service_account_name))
 		return wl_fail(e, -ENOMEM, WL_ERR_INTERNAL, "out of memory");
 	if (ep->n_addrs) {
 		s->ip_networks = calloc(ep->n_addrs, sizeof(*s->ip_networks));

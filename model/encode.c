@@ -611,6 +611,8 @@ static int build_spec(const struct model_resource *res, struct json_object *s)
 			r = add_str(s, "mac", w->mac);
 		if (r >= 0)
 			r = add_named_ports(s, w->ports, w->n_ports);
+		if (r >= 0)
+			r = add_str(s, "serviceAccountName", w->service_account_name);
 		break;
 	}
 	case MODEL_KIND_BGP_CONFIGURATION: {

@@ -209,6 +209,7 @@ struct model_resource *model_resource_free(struct model_resource *r)
 		free(r->wep.endpoint);
 		free(r->wep.interface_name);
 		free(r->wep.mac);
+		free(r->wep.service_account_name);
 		free(r->wep.ip_networks);
 		strv_free(r->wep.profiles);
 		named_ports_free(r->wep.ports, r->wep.n_ports);

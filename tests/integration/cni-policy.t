@@ -59,9 +59,10 @@ check "web's WorkloadEndpoint has the named ports" python3 -c '
 import json,sys; s=json.loads(sys.argv[1])["spec"]
 assert s["ports"] == [{"name":"http","protocol":"TCP","port":8080},{"name":"metrics","protocol":"TCP","port":9090}], s' "$wep"
 wep=$(ectl get --print-value-only /tabby/v1/workloadendpoints/prod/h1-cni-front-eth0)
-check "front's WorkloadEndpoint carries projectcalico.org/serviceaccount=frontend" python3 -c '
-import json,sys; m=json.loads(sys.argv[1])["metadata"]
-assert m["labels"] == {"app":"client","projectcalico.org/serviceaccount":"frontend"}, m' "$wep"
+check "front's WorkloadEndpoint: serviceAccountName frontend and the label projectcalico.org/serviceaccount" python3 -c '
+import json,sys; d=json.loads(sys.argv[1]); m=d["metadata"]
+assert m["labels"] == {"app":"client","projectcalico.org/serviceaccount":"frontend"}, m
+assert d["spec"]["serviceAccountName"] == "frontend", d' "$wep"
 
 # TCP echo servers and a 1 s connect probe
 cat >"$T_TMP/srv.py" <<'EOP'
