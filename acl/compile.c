@@ -290,11 +290,113 @@ static int split_ports(const struct model_port *ports, size_t n, struct acl_port
 	return 0;
 }
 
+/* Calico's labels for service accounts (libcalico-go apis/v3): the endpoint's service account
+ * name, and its service account's labels under a prefix. */
+#define SA_NAME_LABEL "projectcalico.org/serviceaccount"
+#define SA_LABEL_PREFIX "pcsa."
+
+/* @text (a canonical selector) with every label name prefixed by SA_LABEL_PREFIX, as Calico's
+ * rule conversion does for serviceAccounts.selector. Quoted values, functions (has, all,
+ * global) and operator words stay as they are. */
+static int sa_prefix_labels(const char *text, struct strbuf *out)
+{
+#define LABEL_START "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+	static const char *const words[] = {"in", "not", "contains", "starts", "ends", "with"};
+	const char *p = text;
+	int r = 0;
+
+	while (r >= 0 && *p) {
+		if (*p == '"' || *p == '\'') {
+			const char *end = strchr(p + 1, *p);
+			size_t n = end ? (size_t)(end - p) + 1 : strlen(p);
+
+			r = strbuf_append(out, p, n);
+			p += n;
+		} else if (*p && strchr(LABEL_START, *p)) {
+			size_t n = strspn(p, LABEL_START "./-");
+			const char *after = p + n;
+			bool label = true;
+
+			while (*after == ' ')
+				after++;
+			if (*after == '(')
+				label = false;
+			for (size_t i = 0; label && i < ELEMENTSOF(words); i++)
+				if (strlen(words[i]) == n && strncmp(p, words[i], n) == 0)
+					label = false;
+			if (label)
+				r = strbuf_append(out, SA_LABEL_PREFIX, strlen(SA_LABEL_PREFIX));
+			if (r >= 0)
+				r = strbuf_append(out, p, n);
+			p += n;
+		} else {
+			r = strbuf_append(out, p, 1);
+			p++;
+		}
+	}
+	return r;
+}
+
+/*
+ * A rule side's serviceAccounts as an endpoint selector (Calico: names ->
+ * `projectcalico.org/serviceaccount in {...}`, selector -> the selector over pcsa.-prefixed
+ * labels, both ANDed). *@ret stays NULL when the side has none.
+ */
+static int sa_selector(struct builder *b, const struct policy_ctx *pc,
+		       const struct model_entity_rule *er, const char *field, struct sel **ret)
+{
+	_cleanup_(sel_freep) struct sel *names = NULL, *labels = NULL;
+	_cleanup_strbuf_ struct strbuf text;
+	char f[160];
+	int r;
+
+	strbuf_init(&text);
+	if (er->sa_names && er->n_sa_names) {
+		r = strbuf_append(&text, SA_NAME_LABEL " in {", strlen(SA_NAME_LABEL " in {"));
+		for (size_t i = 0; r >= 0 && i < er->n_sa_names; i++) {
+			if (i > 0)
+				r = strbuf_append(&text, ", ", 2);
+			if (r >= 0)
+				r = strbuf_append(&text, "\"", 1);
+			if (r >= 0)
+				r = strbuf_append(&text, er->sa_names[i], strlen(er->sa_names[i]));
+			if (r >= 0)
+				r = strbuf_append(&text, "\"", 1);
+		}
+		if (r >= 0)
+			r = strbuf_append(&text, "}", 1);
+		if (r < 0)
+			return r;
+		snprintf(f, sizeof(f), "%s.serviceAccounts.names", field);
+		r = parse_field(b, pc, strbuf_cstr(&text), f, &names);
+		if (r < 0)
+			return r;
+	}
+	if (er->sa_selector) {
+		_cleanup_(sel_freep) struct sel *plain = NULL;
+		_cleanup_strbuf_ struct strbuf pre;
+
+		strbuf_init(&pre);
+		snprintf(f, sizeof(f), "%s.serviceAccounts.selector", field);
+		r = parse_field(b, pc, er->sa_selector, f, &plain);
+		if (r >= 0)
+			r = sa_prefix_labels(sel_canonical(plain), &pre);
+		if (r >= 0)
+			r = parse_field(b, pc, strbuf_cstr(&pre), f, &labels);
+		if (r < 0)
+			return r;
+	}
+	if (!names && !labels)
+		return 0;
+	return sel_and(names, labels, ret);
+}
+
 static int compile_side(struct builder *b, const struct policy_ctx *pc,
 			const struct model_entity_rule *er, uint8_t port_proto, const char *field,
 			struct acl_side *side)
 {
-	_cleanup_(sel_freep) struct sel *sel = NULL, *nssel = NULL, *scope = NULL, *eff = NULL;
+	_cleanup_(sel_freep) struct sel *sel = NULL, *nssel = NULL, *scope = NULL, *eff = NULL,
+					*sa = NULL;
 	_cleanup_free_ char *names = NULL, *not_names = NULL;
 	char f[160];
 	int r = 0;
@@ -315,13 +417,25 @@ static int compile_side(struct builder *b, const struct policy_ctx *pc,
 		if (r < 0)
 			return r;
 	}
+	r = sa_selector(b, pc, er, field, &sa);
+	if (r < 0)
+		return r;
+	if (sa) {
+		struct sel *both = NULL;
+
+		r = sel_and(sel, sa, &both);
+		if (r < 0)
+			return r;
+		sel_free(sel);
+		sel = both;
+	}
 	if (er->namespace_selector) {
 		snprintf(f, sizeof(f), "%s.namespaceSelector", field);
 		r = parse_field(b, pc, er->namespace_selector, f, &nssel);
 		if (r < 0)
 			return r;
 		r = sel_namespace_scope(nssel, &scope);
-	} else if (pc->namespace && (er->selector || er->not_selector)) {
+	} else if (pc->namespace && (er->selector || er->not_selector || sa)) {
 		r = sel_in_namespace(pc->namespace, &scope);
 	}
 	if (r < 0)
@@ -1151,10 +1265,10 @@ int acl_endpoint_members(const struct acl_index *idx, const struct acl_endpoint 
 			if (!set_has_port(s, np, &proto))
 				continue;
 			for (size_t a = 0; a < ep->n_addrs; a++) {
-				struct acl_member m = {.net = ip_prefix_mask(
-							   ip_prefix_host(&ep->addrs[a])),
-						       .proto = proto,
-						       .port = np->port};
+				struct acl_member m = {
+				    .net = ip_prefix_mask(ip_prefix_host(&ep->addrs[a])),
+				    .proto = proto,
+				    .port = np->port};
 
 				r = cb(s, &m, userdata);
 				if (r < 0)

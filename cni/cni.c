@@ -158,23 +158,45 @@ static int get_string(struct json_object *obj, const char *key, const char *fiel
 	return 0;
 }
 
+int cni_wl_error(struct cni_error *e, int r, const struct wl_error *we, bool from_config,
+		 bool retryable)
+{
+	int code;
+
+	switch (we->kind) {
+	case WL_ERR_INVALID:
+		code = from_config ? CNI_ERR_INVALID_CONFIG : CNI_ERR_INVALID_ENV;
+		break;
+	case WL_ERR_TOO_LONG:
+		code = CNI_ERR_TOO_LONG;
+		break;
+	case WL_ERR_DS_UNAVAILABLE:
+		code = retryable ? CNI_ERR_TRY_AGAIN : CNI_ERR_DATASTORE;
+		break;
+	case WL_ERR_DS_DATA:
+		code = CNI_ERR_DATASTORE_DATA;
+		break;
+	case WL_ERR_NOT_FOUND:
+		code = CNI_ERR_UNKNOWN_CONTAINER;
+		break;
+	default:
+		code = CNI_ERR_INTERNAL;
+		break;
+	}
+	return cni_fail(e, r, code, "%s", we->msg[0] ? we->msg : strerror(-r));
+}
+
 static int parse_label(struct model_labels *labels, const char *key, const char *value,
 		       const char *field, struct cni_error *e)
 {
+	struct wl_error we = {};
 	int r;
 
-	if (!key || !*key)
-		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s.key: missing", field);
-	if (!value)
-		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s.value: missing", field);
 	/* They become the WorkloadEndpoint's labels, which felix refuses to decode when invalid
 	 * (the endpoint would get no route and no policy). */
-	if (!model_label_key_is_valid(key))
-		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
-				"%s: \"%s\" is not a valid label key", field, key);
-	if (!model_label_value_is_valid(value))
-		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
-				"%s: \"%s\" is not a valid label value", field, value);
+	r = wl_check_label(field, key, value, &we);
+	if (r < 0)
+		return cni_wl_error(e, r, &we, true, false);
 	r = model_labels_set(labels, key, value);
 	if (r == -E2BIG)
 		return cni_fail(e, r, CNI_ERR_INVALID_CONFIG, "args.cni.labels: more than %d",
@@ -185,23 +207,18 @@ static int parse_label(struct model_labels *labels, const char *key, const char 
 }
 
 /* args.cni.labels: a list of {"key","value"} (CONVENTIONS.md); an object {"k":"v"} too. */
-static int parse_labels(struct json_object *root, struct model_labels *labels, struct cni_error *e)
+static int parse_labels(struct json_object *l, struct model_labels *labels, struct cni_error *e)
 {
-	struct json_object *args, *cni, *l;
 	char field[64];
 	int r;
-
-	if (!json_object_object_get_ex(root, "args", &args) ||
-	    !json_object_is_type(args, json_type_object) ||
-	    !json_object_object_get_ex(args, "cni", &cni) ||
-	    !json_object_is_type(cni, json_type_object) ||
-	    !json_object_object_get_ex(cni, "labels", &l) || json_object_is_type(l, json_type_null))
-		return 0;
 
 	if (json_object_is_type(l, json_type_object)) {
 		json_object_object_foreach(l, k, v)
 		{
-			snprintf(field, sizeof(field), "args.cni.labels.%s", k);
+			char q[40];
+
+			snprintf(field, sizeof(field), "args.cni.labels.%s",
+				 wl_quote(k, q, sizeof(q)));
 			if (!json_object_is_type(v, json_type_string))
 				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
 						"%s: must be a string", field);
@@ -236,6 +253,205 @@ static int parse_labels(struct json_object *root, struct model_labels *labels, s
 			return r;
 	}
 	return 0;
+}
+
+/* args.cni.ports: [{"name","protocol","port"}], the WorkloadEndpoint's named ports. */
+static int parse_ports(struct json_object *l, struct cni_conf *c, struct cni_error *e)
+{
+	struct wl_error we = {};
+	size_t n;
+	int r;
+
+	if (!json_object_is_type(l, json_type_array))
+		return cni_fail(
+		    e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+		    "args.cni.ports: must be a list of {\"name\",\"protocol\",\"port\"}");
+	n = json_object_array_length(l);
+	if (n > MODEL_MAX_NAMED_PORTS)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "args.cni.ports: more than %d",
+				MODEL_MAX_NAMED_PORTS);
+	if (n == 0)
+		return 0;
+	c->ports = calloc(n, sizeof(*c->ports));
+	if (!c->ports)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *item = json_object_array_get_idx(l, i), *pv;
+		struct model_named_port *p = &c->ports[i];
+		char f[64], nf[80], pf[80];
+		const char *name, *proto;
+		int64_t port;
+
+		snprintf(f, sizeof(f), "args.cni.ports[%zu]", i);
+		snprintf(nf, sizeof(nf), "%s.name", f);
+		snprintf(pf, sizeof(pf), "%s.protocol", f);
+		if (!json_object_is_type(item, json_type_object))
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s: must be an object",
+					f);
+		json_object_object_foreach(item, k, v)
+		{
+			char q[40];
+
+			(void)v;
+			if (strcmp(k, "name") != 0 && strcmp(k, "protocol") != 0 &&
+			    strcmp(k, "port") != 0)
+				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+						"%s.%s: unknown field", f,
+						wl_quote(k, q, sizeof(q)));
+		}
+		if (get_string(item, "name", nf, &name, e) < 0 ||
+		    get_string(item, "protocol", pf, &proto, e) < 0)
+			return -EINVAL;
+		r = wl_check_port_name(nf, name, &we);
+		if (r < 0)
+			return cni_wl_error(e, r, &we, true, false);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->ports[j].name, name) == 0)
+				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+						"%s: port \"%s\" is listed twice", nf, name);
+		p->protocol.set = true;
+		p->protocol.number = 6;
+		if (proto && wl_protocol_parse(proto, &p->protocol.number) < 0) {
+			char q[40];
+
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+					"%s: \"%s\" is not TCP, UDP or SCTP", pf,
+					wl_quote(proto, q, sizeof(q)));
+		}
+		if (!json_object_object_get_ex(item, "port", &pv) ||
+		    !json_object_is_type(pv, json_type_int))
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+					"%s.port: missing or not a number", f);
+		port = json_object_get_int64(pv);
+		if (port < 1 || port > 65535)
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+					"%s.port: %lld is not between 1 and 65535", f,
+					(long long)port);
+		p->port = (uint16_t)port;
+		p->name = strdup(name);
+		if (!p->name)
+			return -ENOMEM;
+		c->n_ports++;
+	}
+	return 0;
+}
+
+/* One IPv4 address "a.b.c.d" or "a.b.c.d/len" (the CNI "ips" convention carries a length). */
+static int parse_one_ip(const char *s, const char *field, int code, struct ip_addr *ret,
+			struct cni_error *e)
+{
+	struct ip_prefix p;
+	char q[64];
+
+	if (s && strchr(s, '/') ? ip_prefix_parse(s, false, &p) < 0 : ip_addr_parse(s, &p.addr) < 0)
+		return cni_fail(e, -EINVAL, code, "%s: \"%s\" is not an IP address", field,
+				wl_quote(s, q, sizeof(q)));
+	if (p.addr.family != AF_INET)
+		return cni_fail(e, -EINVAL, code,
+				"%s: %s: only IPv4 addresses are supported by tabby", field, s);
+	*ret = p.addr;
+	return 0;
+}
+
+/* runtimeConfig.ips / args.cni.ips: a list of one IPv4 address. */
+static int parse_ips(struct json_object *l, const char *field, struct cni_conf *c,
+		     struct cni_error *e)
+{
+	struct ip_addr a;
+	size_t n;
+	int r;
+
+	if (!json_object_is_type(l, json_type_array))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"%s: must be a list of addresses", field);
+	n = json_object_array_length(l);
+	if (n == 0)
+		return 0;
+	if (n > 1)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"%s: %zu addresses, tabby assigns one IPv4 address per interface",
+				field, n);
+	if (!json_object_is_type(json_object_array_get_idx(l, 0), json_type_string))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s[0]: must be a string",
+				field);
+	r = parse_one_ip(json_object_get_string(json_object_array_get_idx(l, 0)), field,
+			 CNI_ERR_INVALID_CONFIG, &a, e);
+	if (r < 0)
+		return r;
+	if (c->has_ip && !ip_addr_equal(&a, &c->ip)) {
+		char b1[IP_ADDR_STRLEN], b2[IP_ADDR_STRLEN];
+
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s: %s disagrees with %s %s",
+				field, ip_addr_format(&a, b1), c->ip_from,
+				ip_addr_format(&c->ip, b2));
+	}
+	c->has_ip = true;
+	c->ip = a;
+	c->ip_from = field;
+	return 0;
+}
+
+/* args.cni (labels, ports, serviceAccount, ips) and runtimeConfig.ips. */
+static int parse_args(struct cni_conf *c, struct cni_error *e)
+{
+	struct json_object *args, *cni, *rc, *v;
+	struct wl_error we = {};
+	int r;
+
+	if (json_object_object_get_ex(c->root, "runtimeConfig", &rc) &&
+	    json_object_is_type(rc, json_type_object) && json_object_object_get_ex(rc, "ips", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
+		r = parse_ips(v, "runtimeConfig.ips", c, e);
+		if (r < 0)
+			return r;
+	}
+	if (!json_object_object_get_ex(c->root, "args", &args) ||
+	    !json_object_is_type(args, json_type_object) ||
+	    !json_object_object_get_ex(args, "cni", &cni) ||
+	    !json_object_is_type(cni, json_type_object))
+		return 0;
+	if (json_object_object_get_ex(cni, "labels", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
+		r = parse_labels(v, &c->labels, e);
+		if (r < 0)
+			return r;
+	}
+	if (json_object_object_get_ex(cni, "ports", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
+		r = parse_ports(v, c, e);
+		if (r < 0)
+			return r;
+	}
+	if (json_object_object_get_ex(cni, "ips", &v) && !json_object_is_type(v, json_type_null)) {
+		r = parse_ips(v, "args.cni.ips", c, e);
+		if (r < 0)
+			return r;
+	}
+	if (get_string(cni, "serviceAccount", "args.cni.serviceAccount", &c->service_account, e) <
+	    0)
+		return -EINVAL;
+	if (c->service_account) {
+		r = wl_check_subdomain("args.cni.serviceAccount", c->service_account, &we);
+		if (r >= 0 && strlen(c->service_account) > 63)
+			r = wl_fail(&we, -ENAMETOOLONG, WL_ERR_TOO_LONG,
+				    "args.cni.serviceAccount: argument too long: %zu characters, "
+				    "at most 63 (it becomes the label %s)",
+				    strlen(c->service_account), WL_LABEL_SERVICE_ACCOUNT);
+		if (r < 0)
+			return cni_wl_error(e, r, &we, true, false);
+	}
+	return 0;
+}
+
+/* CNI network names: ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$ (SPEC.md "Network configuration"). */
+static bool network_name_valid(const char *s)
+{
+	if (!isalnum((unsigned char)s[0]))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+			return false;
+	return true;
 }
 
 static int parse_conf(struct cni_conf *c, bool need_ipam, struct cni_error *e)
@@ -302,6 +518,14 @@ static int parse_conf(struct cni_conf *c, bool need_ipam, struct cni_error *e)
 		return -EINVAL;
 	if (!c->name || !*c->name)
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "name: missing");
+	if (!network_name_valid(c->name)) {
+		char q[96];
+
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"name: \"%s\" has characters other than [A-Za-z0-9_.-] or does not "
+				"start with a letter or digit",
+				wl_quote(c->name, q, sizeof(q)));
+	}
 	if (!c->type || !*c->type)
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "type: missing");
 	if (c->log_level && log_parse_level(c->log_level) < 0)
@@ -358,7 +582,7 @@ static int parse_conf(struct cni_conf *c, bool need_ipam, struct cni_error *e)
 	    json_object_is_type(v, json_type_object))
 		c->prev_result = v;
 
-	return parse_labels(c->root, &c->labels, e);
+	return parse_args(c, e);
 }
 
 int cni_conf_read(int fd, bool need_ipam, struct cni_conf *ret, struct cni_error *e)
@@ -389,41 +613,70 @@ void cni_conf_done(struct cni_conf *c)
 	if (!c)
 		return;
 	model_labels_done(&c->labels);
+	for (size_t i = 0; i < c->n_ports; i++)
+		free(c->ports[i].name);
+	free(c->ports);
 	free(c->ipv4_pools);
 	json_object_put(c->root);
 	free(c->raw);
 	*c = (struct cni_conf){};
 }
 
+/* The first line of @path into @buf. Return: 0, -ENOENT, -ENODATA (empty) or -errno. */
+static int read_first_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf[0] ? 0 : -ENODATA;
+}
+
 int cni_conf_nodename(const struct cni_conf *c, char **ret, struct cni_error *e)
 {
 	char buf[256] = "";
-	const char *s = c->nodename;
+	const char *s = c->nodename, *from = "nodename";
+	struct wl_error we = {};
 	char *dup;
+	int r;
 
 	if (!s && c->nodename_file) {
-		FILE *f = fopen(c->nodename_file, "re");
-
-		if (!f)
-			return cni_fail(e, -errno, CNI_ERR_INVALID_CONFIG,
-					"nodename_file: cannot read %s", c->nodename_file);
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-		buf[strcspn(buf, "\r\n")] = '\0';
-		if (!buf[0])
+		r = read_first_line(c->nodename_file, buf, sizeof(buf));
+		if (r == -ENODATA)
 			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
 					"nodename_file: %s is empty", c->nodename_file);
+		if (r < 0)
+			return cni_fail(e, r, CNI_ERR_INVALID_CONFIG,
+					"nodename_file: cannot read %s", c->nodename_file);
 		s = buf;
+		from = "nodename_file";
 	}
-	if (!s || !*s)
+	if (!s || !*s) {
 		s = getenv("TABBY_NODENAME");
+		from = "TABBY_NODENAME";
+	}
+	if ((!s || !*s) && read_first_line(CNI_NODENAME_FILE, buf, sizeof(buf)) >= 0) {
+		/* written by tabby-felix at start (its nodenameFile), as calico-node does */
+		s = buf;
+		from = CNI_NODENAME_FILE;
+	}
 	if (!s || !*s) {
 		if (gethostname(buf, sizeof(buf) - 1) < 0)
 			return cni_fail(e, -errno, CNI_ERR_INTERNAL, "gethostname failed");
 		buf[sizeof(buf) - 1] = '\0';
 		s = buf;
+		from = "the host name";
 	}
+	/* it becomes part of IPAM keys and of every WorkloadEndpoint name */
+	r = wl_check_subdomain(from, s, &we);
+	if (r < 0)
+		return cni_fail(e, r,
+				r == -ENAMETOOLONG ? CNI_ERR_TOO_LONG : CNI_ERR_INVALID_CONFIG,
+				"node name from %s", we.msg);
 	dup = strdup(s);
 	if (!dup)
 		return -ENOMEM;
@@ -491,7 +744,9 @@ int cni_env_read(struct cni_env *ret, bool need_netns, bool need_ifname, struct 
 	const char *args = getenv("CNI_ARGS");
 	const char *unknown = NULL;
 	bool ignore_unknown = false;
+	struct wl_error we = {};
 	char *save = NULL;
+	int r;
 
 	env.command = getenv("CNI_COMMAND");
 	env.container_id = getenv("CNI_CONTAINERID");
@@ -501,17 +756,24 @@ int cni_env_read(struct cni_env *ret, bool need_netns, bool need_ifname, struct 
 
 	if (!env.container_id || !*env.container_id)
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_CONTAINERID: missing");
-	if (!container_id_valid(env.container_id))
+	if (!container_id_valid(env.container_id)) {
+		char q[96];
+
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
 				"CNI_CONTAINERID: \"%s\" has characters other than [A-Za-z0-9_.-]",
-				env.container_id);
+				wl_quote(env.container_id, q, sizeof(q)));
+	}
 	if (need_netns && (!env.netns || !*env.netns))
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_NETNS: missing");
 	if (need_ifname && (!env.ifname || !*env.ifname))
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_IFNAME: missing");
-	if (env.ifname && *env.ifname && !ifname_valid(env.ifname))
+	if (env.ifname && *env.ifname && !ifname_valid(env.ifname)) {
+		char q[96];
+
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
-				"CNI_IFNAME: \"%s\" is not a valid interface name", env.ifname);
+				"CNI_IFNAME: \"%s\" is not a valid interface name",
+				wl_quote(env.ifname, q, sizeof(q)));
+	}
 	if (!env.path || !*env.path)
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV, "CNI_PATH: missing");
 
@@ -522,11 +784,15 @@ int cni_env_read(struct cni_env *ret, bool need_netns, bool need_ifname, struct 
 		for (char *kv = strtok_r(env.args_copy, ";", &save); kv;
 		     kv = strtok_r(NULL, ";", &save)) {
 			char *eq = strchr(kv, '=');
+			char q[96];
 
 			if (!eq || eq == kv) {
+				/* quote before freeing: kv points into args_copy */
+				cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+					 "CNI_ARGS: \"%s\" is not KEY=VALUE",
+					 wl_quote(kv, q, sizeof(q)));
 				free(env.args_copy);
-				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
-						"CNI_ARGS: \"%s\" is not KEY=VALUE", kv);
+				return -EINVAL;
 			}
 			*eq = '\0';
 			if (strcmp(kv, "IgnoreUnknown") == 0)
@@ -535,16 +801,29 @@ int cni_env_read(struct cni_env *ret, bool need_netns, bool need_ifname, struct 
 				env.pod_namespace = *(eq + 1) ? eq + 1 : "default";
 			else if (strcmp(kv, "K8S_POD_NAME") == 0)
 				env.pod_name = *(eq + 1) ? eq + 1 : NULL;
+			else if (strcmp(kv, "IP") == 0)
+				env.ip = *(eq + 1) ? eq + 1 : NULL;
 			else if (strcmp(kv, "K8S_POD_INFRA_CONTAINER_ID") != 0 &&
 				 strcmp(kv, "K8S_POD_UID") != 0 && !unknown)
 				unknown = kv;
 		}
 		if (unknown && !ignore_unknown) {
+			char q[96];
+
 			cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
 				 "CNI_ARGS: unknown key %s (set IgnoreUnknown=1 to ignore)",
-				 unknown);
+				 wl_quote(unknown, q, sizeof(q)));
 			free(env.args_copy);
 			return -EINVAL;
+		}
+		/* both become datastore keys and names (WorkloadEndpoint, IPAM attributes) */
+		r = wl_check_namespace("CNI_ARGS K8S_POD_NAMESPACE", env.pod_namespace, &we);
+		if (r >= 0 && env.pod_name)
+			r = wl_check_subdomain("CNI_ARGS K8S_POD_NAME", env.pod_name, &we);
+		if (r < 0) {
+			cni_wl_error(e, r, &we, false, false);
+			free(env.args_copy);
+			return r;
 		}
 	}
 	*ret = env;
@@ -570,13 +849,46 @@ int cni_workload_id(const struct cni_env *env, char **ret)
 	return 0;
 }
 
-int cni_handle_id(const struct cni_conf *c, const struct cni_env *env, char **ret)
+int cni_handle_id(const struct cni_conf *c, const struct cni_env *env, char **ret,
+		  struct cni_error *e)
 {
 	char *s;
 
+	if (strlen(c->name) + 1 + strlen(env->container_id) > CNI_MAX_HANDLE)
+		return cni_fail(e, -ENAMETOOLONG, CNI_ERR_TOO_LONG,
+				"CNI_CONTAINERID: argument too long: the IPAM handle "
+				"<name>.<CNI_CONTAINERID> would be %zu bytes, at most %d",
+				strlen(c->name) + 1 + strlen(env->container_id), CNI_MAX_HANDLE);
 	if (asprintf(&s, "%s.%s", c->name, env->container_id) < 0)
 		return -ENOMEM;
 	*ret = s;
+	return 0;
+}
+
+int cni_pinned_ip(const struct cni_conf *c, const struct cni_env *env, struct ip_addr *ret,
+		  struct cni_error *e)
+{
+	struct ip_addr a;
+	int r;
+
+	if (env->ip) {
+		r = parse_one_ip(env->ip, "CNI_ARGS IP", CNI_ERR_INVALID_ENV, &a, e);
+		if (r < 0)
+			return r;
+		if (c->has_ip && !ip_addr_equal(&a, &c->ip)) {
+			char b[IP_ADDR_STRLEN];
+
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+					"CNI_ARGS IP: %s disagrees with %s %s", env->ip, c->ip_from,
+					ip_addr_format(&c->ip, b));
+		}
+		*ret = a;
+		return 1;
+	}
+	if (c->has_ip) {
+		*ret = c->ip;
+		return 1;
+	}
 	return 0;
 }
 
@@ -592,6 +904,16 @@ int cni_datastore_error(struct cni_error *e, int r, bool retryable, const char *
 				what);
 	case -ENOMEM:
 		return cni_fail(e, r, CNI_ERR_INTERNAL, "%s: out of memory", what);
+	case -EINVAL:
+		return cni_fail(e, r, CNI_ERR_INTERNAL, "%s: invalid argument", what);
+	case -EPROTO:
+	case -EBADMSG:
+		return cni_fail(e, r, CNI_ERR_DATASTORE_DATA, "%s: invalid data in the datastore",
+				what);
+	case -ENAMETOOLONG:
+	case -E2BIG:
+	case -EMSGSIZE:
+		return cni_fail(e, r, CNI_ERR_TOO_LONG, "%s: argument too long", what);
 	default:
 		return cni_fail(e, r, retryable ? CNI_ERR_TRY_AGAIN : CNI_ERR_DATASTORE,
 				"%s: datastore unavailable", what);

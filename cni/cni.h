@@ -11,13 +11,30 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cni/workload.h"
 #include "datastore/datastore.h"
+#include "lib/cidr.h"
 #include "lib/macro.h"
 #include "model/model.h"
 
 struct json_object;
 
-/* Well-known error codes (SPEC.md "Error"); 100+ are ours. */
+/*
+ * Error codes. 1-99 are reserved by the CNI specification (SPEC.md "Error": 1 incompatible
+ * version, 2 unsupported field, 3 unknown container, 4 invalid environment variables, 5 I/O
+ * error, 6 decode error, 7 invalid network config, 11 try again later); 100 and up are
+ * plugin-specific, ours are:
+ *   100 the IP pool is exhausted
+ *   101 the datastore is unavailable (unreachable or timed out)
+ *   102 a local failure (kernel, memory); the message names the step
+ *   103 CHECK found the attachment missing or different
+ *   104 no usable IP pool (none enabled, or ipam.ipv4_pools names none)
+ *   105 invalid data in the datastore (a record that does not decode)
+ *   106 an argument is too long (or a name or key built from it)
+ *   107 the requested address is already in use
+ *   108 the requested address lies in no enabled pool
+ *   109 the node has no Node resource in the datastore
+ */
 enum {
 	CNI_ERR_INCOMPATIBLE_VERSION = 1,
 	CNI_ERR_UNSUPPORTED_FIELD = 2,
@@ -32,6 +49,11 @@ enum {
 	CNI_ERR_INTERNAL = 102, /* kernel or other local failure; msg says which step */
 	CNI_ERR_CHECK_FAILED = 103,
 	CNI_ERR_NO_POOL = 104,
+	CNI_ERR_DATASTORE_DATA = 105,
+	CNI_ERR_TOO_LONG = 106,
+	CNI_ERR_ADDRESS_IN_USE = 107,
+	CNI_ERR_ADDRESS_NOT_IN_POOL = 108,
+	CNI_ERR_UNKNOWN_NODE = 109,
 };
 
 #define CNI_MAX_CONFIG_BYTES (1024 * 1024)
@@ -91,14 +113,28 @@ struct cni_conf {
 	const char *endpoints; /* datastore_endpoints or etcd_endpoints */
 	const char *ca_file, *cert_file, *key_file;
 	const char *log_level;
-	const char **ipv4_pools;	 /* NULL-terminated; NULL = every pool */
-	struct model_labels labels;	 /* args.cni.labels */
+	const char **ipv4_pools;	/* NULL-terminated; NULL = every pool */
+	struct model_labels labels;	/* args.cni.labels */
+	struct model_named_port *ports; /* args.cni.ports; names owned */
+	size_t n_ports;
+	const char *service_account; /* args.cni.serviceAccount; may be NULL */
+	/* the one address asked for by runtimeConfig.ips (the "ips" capability) or args.cni.ips */
+	bool has_ip;
+	struct ip_addr ip;
+	const char *ip_from;		 /* "runtimeConfig.ips" or "args.cni.ips" */
 	struct json_object *prev_result; /* borrowed from root; may be NULL */
 };
 
 /**
  * cni_conf_read() - read all of stdin (at most CNI_MAX_CONFIG_BYTES) and parse it.
  * @need_ipam: ipam.type is required (the main plugin).
+ * "name" must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ (SPEC.md "Network configuration"); it becomes
+ * part of the IPAM handle. args.cni (CONVENTIONS.md "args in network config"): labels (a list of
+ * {"key","value"} or an object), ports (a list of {"name","protocol","port"}, protocol TCP, UDP
+ * or SCTP, default TCP; Kubernetes port names), serviceAccount (a DNS-1123 subdomain of at most
+ * 63 characters), ips (a list of one IPv4 address, "a.b.c.d" or "a.b.c.d/len"; the length is
+ * ignored). runtimeConfig.ips (CONVENTIONS.md "ips" capability, what `podman run --ip` sends):
+ * the same form; when both are given they must agree.
  * Return: 0; -EINVAL with @e code 6 (not JSON), 7 (a field is missing or of the wrong type; the
  * message names it, e.g. "ipam.type: missing"), 1 (unsupported cniVersion); -EIO; -ENOMEM.
  */
@@ -123,10 +159,17 @@ void cni_cmd_version(void);
  */
 void cni_report_failure(const char *cmd, int r, const struct cni_conf *c, struct cni_error *e);
 
+/* Where tabby-felix writes its node name at start (felix config nodenameFile), as calico-node
+ * writes /var/lib/calico/nodename for Calico's CNI plugin. */
+#define CNI_NODENAME_FILE "/var/lib/tabby/nodename"
+
 /**
  * cni_conf_nodename() - "nodename", else the first line of the file "nodename_file", else env
- * TABBY_NODENAME, else gethostname(). @ret: malloc'ed.
- * Return: 0, or -errno with @e set (code 7 for an unreadable nodename_file).
+ * TABBY_NODENAME, else the first line of CNI_NODENAME_FILE when it exists, else gethostname()
+ * (Calico's CNI plugin: config, nodename file, host name). The name must be a DNS-1123
+ * subdomain: it is part of IPAM keys and WorkloadEndpoint names. @ret: malloc'ed.
+ * Return: 0, or -errno with @e set (code 7 for an unreadable nodename_file or an invalid name,
+ * 106 for a name longer than 253).
  */
 int cni_conf_nodename(const struct cni_conf *c, char **ret,
 		      struct cni_error *e) _warn_unused_result_;
@@ -150,6 +193,7 @@ struct cni_env {
 	const char *path;
 	const char *pod_namespace; /* K8S_POD_NAMESPACE, else "default" */
 	const char *pod_name;	   /* K8S_POD_NAME, may be NULL */
+	const char *ip;		   /* CNI_ARGS IP= (Calico's pinned address), may be NULL */
 	char *args_copy;	   /* owned */
 };
 
@@ -157,9 +201,11 @@ struct cni_env {
  * cni_env_read() - read and validate the environment for @command.
  * @need_netns, @need_ifname: whether CNI_NETNS / CNI_IFNAME are required.
  * CNI_ARGS is "K=V;K=V"; keys other than IgnoreUnknown, K8S_POD_NAMESPACE, K8S_POD_NAME,
- * K8S_POD_INFRA_CONTAINER_ID and K8S_POD_UID are errors unless IgnoreUnknown is 1/true
- * (CONVENTIONS.md "CNI_ARGS").
- * Return: 0 or -EINVAL with @e code 4 naming the variable.
+ * K8S_POD_INFRA_CONTAINER_ID, K8S_POD_UID and IP (Calico's pinned address) are errors unless
+ * IgnoreUnknown is 1/true (CONVENTIONS.md "CNI_ARGS"). K8S_POD_NAMESPACE must be a DNS-1123
+ * label and K8S_POD_NAME a DNS-1123 subdomain (Kubernetes "Object Names and IDs"): they become
+ * datastore keys and resource names.
+ * Return: 0, -EINVAL with @e code 4 naming the variable, or -ENAMETOOLONG with @e code 106.
  */
 int cni_env_read(struct cni_env *ret, bool need_netns, bool need_ifname,
 		 struct cni_error *e) _warn_unused_result_;
@@ -185,14 +231,38 @@ int cni_delegate(const char *cni_path, const char *plugin, const char *command,
  */
 int cni_workload_id(const struct cni_env *env, char **ret) _warn_unused_result_;
 
-/** cni_handle_id() - the IPAM handle "<network name>.<container id>". @ret: malloc'ed. */
-int cni_handle_id(const struct cni_conf *c, const struct cni_env *env,
-		  char **ret) _warn_unused_result_;
+/**
+ * cni_handle_id() - the IPAM handle "<network name>.<container id>". @ret: malloc'ed.
+ * Return: 0, -ENAMETOOLONG (@e code 106: longer than CNI_MAX_HANDLE) or -ENOMEM.
+ */
+int cni_handle_id(const struct cni_conf *c, const struct cni_env *env, char **ret,
+		  struct cni_error *e) _warn_unused_result_;
+#define CNI_MAX_HANDLE 512 /* ipam.h: handles are at most 512 bytes */
+
+/**
+ * cni_pinned_ip() - the one address the runtime asked for, from CNI_ARGS IP=, runtimeConfig.ips
+ * or args.cni.ips (those given must agree).
+ * Return: 1 with @ret filled, 0 when none was asked for, or -EINVAL (@e code 4 or 7 naming the
+ * source: not an address, IPv6, or two sources disagree).
+ */
+int cni_pinned_ip(const struct cni_conf *c, const struct cni_env *env, struct ip_addr *ret,
+		  struct cni_error *e) _warn_unused_result_;
+
+/**
+ * cni_wl_error() - the CNI error for a workload-module error @we (cni/workload.h) and return
+ * @r: WL_ERR_INVALID code 4 (from the environment) or 7 (@from_config), WL_ERR_TOO_LONG 106,
+ * WL_ERR_DS_UNAVAILABLE 101 (11 when @retryable), WL_ERR_DS_DATA 105, WL_ERR_NOT_FOUND 3,
+ * other kinds 102.
+ */
+int cni_wl_error(struct cni_error *e, int r, const struct wl_error *we, bool from_config,
+		 bool retryable);
 
 /**
  * cni_datastore_error() - the CNI error for a datastore failure @r during @what: code 100 for
- * -ENOSPC, 104 for -ENOENT (no usable pool), 11 for -EBUSY and when @retryable (DEL: the
- * runtime retries), 101 otherwise. Return: @r.
+ * -ENOSPC, 104 for -ENOENT (no usable pool), 11 for -EBUSY, 105 for -EPROTO/-EBADMSG (invalid
+ * data in the datastore), 106 for -ENAMETOOLONG/-E2BIG (argument too long), 102 for -ENOMEM
+ * and -EINVAL; else 101 "datastore unavailable", or 11 when @retryable (DEL: the runtime
+ * retries). Return: @r.
  */
 int cni_datastore_error(struct cni_error *e, int r, bool retryable, const char *what);
 

@@ -33,12 +33,41 @@ static int build_attrs(const struct cni_env *env, const char *node, struct model
 	return r;
 }
 
+/*
+ * The address the runtime asked for (CNI_ARGS IP=, runtimeConfig.ips, args.cni.ips): it must lie
+ * in an enabled pool (of ipam.ipv4_pools when given); its block is claimed for this node when it
+ * does not exist yet, else the address is borrowed from the block as it is (Calico's AssignIP).
+ * An address held by another handle fails, and nothing is allocated then.
+ */
+static int assign_pinned(struct ds_client *ds, const struct ipam_assign_args *args,
+			 const struct ip_addr *addr, const struct cni_conf *c, struct cni_error *e)
+{
+	char buf[IP_ADDR_STRLEN];
+	int r;
+
+	ip_addr_format(addr, buf);
+	r = ipam_assign_ip(ds, args, addr);
+	if (r == -EEXIST)
+		return cni_fail(e, r, CNI_ERR_ADDRESS_IN_USE,
+				"requested address %s is already in use by another container", buf);
+	if (r == -ENOENT)
+		return cni_fail(e, r, CNI_ERR_ADDRESS_NOT_IN_POOL,
+				"requested address %s lies in no enabled IP pool%s", buf,
+				c->ipv4_pools ? " of ipam.ipv4_pools" : "");
+	if (r < 0) {
+		log_error_errno(r, "assign %s to %s: %m", buf, args->handle);
+		return cni_datastore_error(e, r, false, "IPAM assign");
+	}
+	log_info("assigned the requested address %s to %s", buf, args->handle);
+	return 0;
+}
+
 /* Every command starts with the handle "<network name>.<container id>" and a datastore client;
  * on failure the caller's cleanup frees whatever was filled. */
 static int handle_and_datastore(const struct cni_conf *c, const struct cni_env *env, char **handle,
 				struct ds_client **ds, struct cni_error *e)
 {
-	int r = cni_handle_id(c, env, handle);
+	int r = cni_handle_id(c, env, handle, e);
 
 	if (r < 0)
 		return r;
@@ -75,11 +104,22 @@ static int ipam_add(const struct cni_conf *c, const struct cni_env *env, struct 
 	    .family = AF_INET,
 	    .pool_names = c->ipv4_pools,
 	};
-	r = ipam_auto_assign(ds, &args, &addr, &block);
-	model_labels_done(&attrs);
-	if (r < 0) {
-		log_error_errno(r, "assign an address for %s on %s: %m", handle, node);
-		return cni_datastore_error(e, r, false, "IPAM assign");
+	r = cni_pinned_ip(c, env, &addr, e);
+	if (r > 0) {
+		r = assign_pinned(ds, &args, &addr, c, e);
+		model_labels_done(&attrs);
+		if (r < 0)
+			return r;
+	} else if (r == 0) {
+		r = ipam_auto_assign(ds, &args, &addr, &block);
+		model_labels_done(&attrs);
+		if (r < 0) {
+			log_error_errno(r, "assign an address for %s on %s: %m", handle, node);
+			return cni_datastore_error(e, r, false, "IPAM assign");
+		}
+	} else {
+		model_labels_done(&attrs);
+		return r;
 	}
 	ip_addr_format(&addr, abuf);
 	log_info("assigned %s to %s (block %s, node %s)", abuf, handle,

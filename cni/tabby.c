@@ -32,6 +32,7 @@
 
 #include "cni/cni.h"
 #include "cni/wl-plumb.h"
+#include "cni/workload.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "model/model.h"
@@ -41,6 +42,7 @@ struct attach {
 	const struct cni_env *env;
 	char *node;
 	char *workload_id;
+	char *wep_name; /* Calico's "<node>-cni-<container id>-<ifname>" */
 	char host_ifname[WL_PLUMB_IFNAMSIZ];
 	char peer_ifname[WL_PLUMB_IFNAMSIZ];
 	int netns_fd;
@@ -50,6 +52,7 @@ static void attach_done(struct attach *a)
 {
 	free(a->node);
 	free(a->workload_id);
+	free(a->wep_name);
 	if (a->netns_fd >= 0)
 		close(a->netns_fd);
 }
@@ -57,6 +60,7 @@ static void attach_done(struct attach *a)
 static int attach_init(struct attach *a, const struct cni_conf *c, const struct cni_env *env,
 		       bool need_netns, struct cni_error *e)
 {
+	struct wl_error we = {};
 	int r;
 
 	*a = (struct attach){.conf = c, .env = env, .netns_fd = -1};
@@ -66,6 +70,9 @@ static int attach_init(struct attach *a, const struct cni_conf *c, const struct 
 	r = cni_workload_id(env, &a->workload_id);
 	if (r < 0)
 		return r;
+	r = wl_wep_name(a->node, "cni", env->container_id, env->ifname, &a->wep_name, &we);
+	if (r < 0)
+		return cni_wl_error(e, r, &we, false, false);
 	wl_plumb_host_ifname(a->workload_id, a->host_ifname);
 	r = wl_plumb_peer_ifname(a->host_ifname, a->peer_ifname);
 	if (r < 0)
@@ -92,112 +99,44 @@ static int injected(struct cni_error *e, const char *step)
 			"injected failure after step %s (TABBY_CNI_FAIL_AFTER)", step);
 }
 
-static int wep_name(const struct attach *a, char **ret)
-{
-	char *s;
-
-	if (asprintf(&s, "%s-cni-%.12s-%s", a->node, a->env->container_id, a->env->ifname) < 0)
-		return -ENOMEM;
-	*ret = s;
-	return 0;
-}
-
-static int wep_key(const struct attach *a, struct strbuf *ret)
-{
-	_cleanup_free_ char *name = NULL;
-	int r;
-
-	r = wep_name(a, &name);
-	if (r < 0)
-		return r;
-	return model_key(MODEL_KIND_WORKLOAD_ENDPOINT, a->env->pod_namespace, name, ret);
-}
-
-static char *xstrdup0(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static int wep_build(const struct attach *a, const struct ip_addr *addr, const char *mac,
-		     struct model_resource **ret)
-{
-	_cleanup_(model_resource_freep) struct model_resource *r = calloc(1, sizeof(*r));
-	const struct model_labels *l = &a->conf->labels;
-	int k;
-
-	if (!r)
-		return -ENOMEM;
-	r->kind = MODEL_KIND_WORKLOAD_ENDPOINT;
-	k = wep_name(a, &r->meta.name);
-	if (k < 0)
-		return k;
-	r->meta.namespace = strdup(a->env->pod_namespace);
-	r->wep.orchestrator = strdup("cni");
-	r->wep.workload = strdup(a->env->container_id);
-	r->wep.node = strdup(a->node);
-	r->wep.container_id = strdup(a->env->container_id);
-	r->wep.pod = xstrdup0(a->env->pod_name);
-	r->wep.endpoint = strdup(a->env->ifname);
-	r->wep.interface_name = strdup(a->host_ifname);
-	r->wep.mac = strdup(mac);
-	r->wep.ip_networks = calloc(1, sizeof(*r->wep.ip_networks));
-	if (!r->meta.namespace || !r->wep.orchestrator || !r->wep.workload || !r->wep.node ||
-	    !r->wep.container_id || (a->env->pod_name && !r->wep.pod) || !r->wep.endpoint ||
-	    !r->wep.interface_name || !r->wep.mac || !r->wep.ip_networks)
-		return -ENOMEM;
-	r->wep.ip_networks[0] = ip_prefix_host(addr);
-	r->wep.n_ip_networks = 1;
-	for (size_t i = 0; i < l->n; i++) {
-		k = model_labels_set(&r->meta.labels, l->items[i].key, l->items[i].value);
-		if (k < 0)
-			return k;
-	}
-	*ret = TAKE_PTR(r);
-	return 0;
-}
-
 static int wep_write(struct ds_client *ds, const struct attach *a, const struct ip_addr *addr,
 		     const char *mac, struct cni_error *e)
 {
-	_cleanup_(model_resource_freep) struct model_resource *wep = NULL;
-	_cleanup_strbuf_ struct strbuf key, val;
+	const struct cni_conf *c = a->conf;
+	struct wl_error we = {};
 	int r;
 
-	strbuf_init(&key);
-	strbuf_init(&val);
-	r = wep_build(a, addr, mac, &wep);
-	if (r >= 0)
-		r = model_encode_json(wep, &val);
-	if (r >= 0)
-		r = model_key(wep->kind, wep->meta.namespace, wep->meta.name, &key);
-	if (r < 0)
-		return cni_fail(e, r, CNI_ERR_INTERNAL, "WorkloadEndpoint: cannot encode: %s",
-				strerror(-r));
-	r = ds_put(ds, strbuf_cstr(&key), strbuf_cstr(&val), val.len, 0, NULL);
-	if (r < 0) {
-		log_error_errno(r, "write %s: %m", strbuf_cstr(&key));
-		return cni_datastore_error(e, r, false, "WorkloadEndpoint write");
-	}
-	log_info("wrote %s", strbuf_cstr(&key));
-	return 0;
+	r = wl_wep_write(ds,
+			 &(struct wl_endpoint){
+			     .orchestrator = "cni",
+			     .node = a->node,
+			     .namespace = a->env->pod_namespace,
+			     .workload_id = a->env->container_id,
+			     .endpoint = a->env->ifname,
+			     .workload = a->env->container_id,
+			     .container_id = a->env->container_id,
+			     .pod = a->env->pod_name,
+			     .interface_name = a->host_ifname,
+			     .mac = mac,
+			     .addrs = addr,
+			     .n_addrs = 1,
+			     .labels = &c->labels,
+			     .ports = c->ports,
+			     .n_ports = c->n_ports,
+			     .service_account = c->service_account,
+			 },
+			 &we);
+	return r < 0 ? cni_wl_error(e, r, &we, false, false) : 0;
 }
 
-static int wep_delete(struct ds_client *ds, const struct attach *a)
+static int wep_delete(struct ds_client *ds, const struct attach *a, struct cni_error *e,
+		      bool retryable)
 {
-	_cleanup_strbuf_ struct strbuf key;
-	int64_t deleted = 0;
+	struct wl_error we = {};
 	int r;
 
-	strbuf_init(&key);
-	r = wep_key(a, &key);
-	if (r < 0)
-		return r;
-	r = ds_delete(ds, strbuf_cstr(&key), &deleted);
-	if (r < 0)
-		return log_error_errno(r, "delete %s: %m", strbuf_cstr(&key));
-	if (deleted)
-		log_info("deleted %s", strbuf_cstr(&key));
-	return 0;
+	r = wl_wep_delete(ds, a->env->pod_namespace, a->wep_name, NULL, &we);
+	return r < 0 ? cni_wl_error(e, r, &we, false, retryable) : 0;
 }
 
 /* The first IPv4 address of a result's ips[] ("a.b.c.d/len"). */
@@ -281,6 +220,7 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
 	struct json_object *ipam_res = NULL;
+	struct wl_error we = {};
 	struct attach a;
 	struct ip_addr addr = {};
 	char mac[WL_PLUMB_MAC_STRLEN] = "";
@@ -293,6 +233,17 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	r = cni_conf_datastore(c, &ds, e);
 	if (r < 0)
 		goto out;
+	/* a node felix never registered has no blocks, routes or policy: refuse to attach to it
+	 * rather than claim a block for a wrong name (Calico's CNI plugin does the same) */
+	r = wl_node_exists(ds, a.node, &we);
+	if (r == -ENOENT) {
+		cni_fail(e, r, CNI_ERR_UNKNOWN_NODE, "%s", we.msg);
+		goto out;
+	}
+	if (r < 0) {
+		cni_wl_error(e, r, &we, false, false);
+		goto out;
+	}
 
 	/* 1. address */
 	r = cni_delegate(env->path, c->ipam_type, "ADD", c, &ipam_res, e);
@@ -356,7 +307,7 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	return 0;
 
 out_wep:
-	k = wep_delete(ds, &a);
+	k = wep_delete(ds, &a, NULL, false);
 	if (k < 0)
 		log_error_errno(k, "undo: delete WorkloadEndpoint: %m");
 out_veth:
@@ -391,9 +342,8 @@ static int cmd_del(const struct cni_conf *c, const struct cni_env *env, struct c
 		RET_GATHER(r, k);
 		goto out;
 	}
-	k = wep_delete(ds, &a);
-	if (k < 0)
-		RET_GATHER(r, cni_datastore_error(e, k, true, "WorkloadEndpoint delete"));
+	k = wep_delete(ds, &a, e, true);
+	RET_GATHER(r, k);
 
 	k = cni_delegate(env->path, c->ipam_type, "DEL", c, NULL, e);
 	RET_GATHER(r, k);
@@ -407,14 +357,12 @@ out:
 static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
-	_cleanup_strbuf_ struct strbuf key;
-	struct ds_kv kv = {};
+	_cleanup_(model_resource_freep) struct model_resource *wep = NULL;
 	struct ip_addr addr = {};
 	struct attach a;
 	char why[256] = "";
 	int r;
 
-	strbuf_init(&key);
 	if (c->version < CNI_VERSION_0_4_0)
 		return cni_fail(e, -EINVAL, CNI_ERR_INCOMPATIBLE_VERSION,
 				"CHECK needs cniVersion 0.4.0 or later, got %s", c->cni_version);
@@ -440,16 +388,14 @@ static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct
 		goto out;
 	}
 	r = cni_conf_datastore(c, &ds, e);
-	if (r >= 0)
-		r = wep_key(&a, &key);
 	if (r >= 0) {
-		r = ds_get(ds, strbuf_cstr(&key), &kv, NULL);
+		struct wl_error we = {};
+
+		r = wl_wep_read(ds, env->pod_namespace, a.wep_name, &wep, NULL, &we);
 		if (r == -ENOENT)
-			cni_fail(e, r, CNI_ERR_CHECK_FAILED, "WorkloadEndpoint %s missing",
-				 strbuf_cstr(&key));
+			cni_fail(e, r, CNI_ERR_CHECK_FAILED, "%s", we.msg);
 		else if (r < 0)
-			cni_datastore_error(e, r, true, "WorkloadEndpoint read");
-		ds_kv_done(&kv);
+			cni_wl_error(e, r, &we, false, true);
 	}
 out:
 	attach_done(&a);

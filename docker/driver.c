@@ -10,14 +10,24 @@
  *
  * Who does what (libnetwork's order of calls, observed with dockerd 20.10):
  *   IpamDriver.RequestPool    the tabby IPPool named by --ipam-opt tabby.pool=NAME, or the one
- *                             whose CIDR equals --subnet, or any enabled pool; the Pool answered
- *                             is 0.0.0.0/0 unless --subnet was given (libnetwork would otherwise
- *                             loop while a host route overlaps the pool), the PoolID names it
+ *                             that holds --subnet (equal or larger), or every enabled pool inside
+ *                             --subnet, or any enabled pool; the Pool answered is 0.0.0.0/0
+ *                             unless --subnet was given (libnetwork would otherwise loop while a
+ *                             host route overlaps the pool), the PoolID names the pool(s)
  *   IpamDriver.RequestAddress the gateway request gets 169.254.1.1/32 and allocates nothing;
- *                             an endpoint address comes from ipam_auto_assign() on this node
+ *                             an endpoint address comes from ipam_auto_assign() on this node, or
+ *                             is exactly the one `docker run --ip` asked for (ipam_assign_ip():
+ *                             any address of the network's pools; its block is claimed or
+ *                             borrowed). dockerd itself refuses --ip on a network created without
+ *                             --subnet ("user specified IP address is supported only when
+ *                             connecting to networks with user configured subnets"), before the
+ *                             driver is asked: give such a network a --subnet that is, holds or
+ *                             lies in its pools
  *   NetworkDriver.CreateNetwork  checks --opt tabby.pool against the IPAM pool, remembers it
  *   NetworkDriver.CreateEndpoint veth (peer left in the host netns), WEP, host route+neighbour;
- *                             each step undone in reverse when a later one fails
+ *                             each step undone in reverse when a later one fails. The WEP's
+ *                             named ports are the container's exposed ports, named
+ *                             "<proto>-<port>" (Docker gives them no names)
  *   NetworkDriver.Join        SrcName = the peer; routes 169.254.1.1/32 (connected) and default
  *                             via 169.254.1.1, DisableGatewayService: the container ends up with
  *                             eth0 <ip>/32 and the same routes as a CNI workload
@@ -28,7 +38,7 @@
  * remembered in the state directory; the container id, name and labels are read after Join
  * (GET /containers/json, matching the endpoint id) and written onto the WEP. Until the container
  * is known, the endpoint id stands in for the container id: the workload id (input of the veth
- * name) is "<network name>.<endpoint id>" and the WEP is "<node>-libnetwork-<endpoint id[:12]>-eth0",
+ * name) is "<network name>.<endpoint id>" and the WEP is "<node>-libnetwork-<endpoint id>-eth0",
  * both derivable again at DeleteEndpoint, so a restarted daemon needs no endpoint state.
  * RequestAddress knows neither the endpoint nor the network either, so its IPAM handle is
  * "libnetwork.<32 random hex>"; ReleaseAddress releases by address.
@@ -64,6 +74,7 @@
 #include <json-c/json.h>
 
 #include "cni/wl-plumb.h"
+#include "cni/workload.h"
 #include "docker/dockerd-api.h"
 #include "docker/driver.h"
 #include "ipam/ipam.h"
@@ -73,6 +84,9 @@
 
 #define POOL_ID_PREFIX "tabby:"
 #define POOL_ID_ANY POOL_ID_PREFIX "*"
+/* "tabby:in:a.b.c.d-len": every enabled pool inside that --subnet (pool names have no ':') */
+#define POOL_ID_IN POOL_ID_PREFIX "in:"
+#define _cleanup_model_list_ _cleanup_(model_list_done)
 #define GATEWAY_ADDR "169.254.1.1"
 #define CONTAINER_IFNAME "eth0"
 #define LABEL_RETRY_MS 500
@@ -355,9 +369,9 @@ static int network_name(struct dk_driver *d, const char *id, const char **ret, c
 {
 	_cleanup_(json_putp) struct json_object *o = NULL;
 	struct dk_network *n = network_find(d, id);
+	struct wl_error we = {};
 	char path[256];
 	const char *name;
-	size_t len;
 	int r;
 
 	if (n && n->name) {
@@ -372,14 +386,10 @@ static int network_name(struct dk_driver *d, const char *id, const char **ret, c
 		return r;
 	}
 	name = jstr(o, "Name");
-	len = name ? strlen(name) : 0;
-	if (len == 0 || len > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != len ||
-	    name[0] == '-' || name[len - 1] == '-') {
-		snprintf(why, why_len,
-			 "Docker network name \"%s\" cannot be a tabby namespace: use at most 63 "
-			 "lower-case letters, digits and '-'",
-			 name ?: "");
-		return -EINVAL;
+	r = wl_check_namespace("Docker network name", name, &we);
+	if (r < 0) {
+		snprintf(why, why_len, "%.300s (it becomes the endpoints' namespace)", we.msg);
+		return r;
 	}
 	if (!n) {
 		r = network_add(d, id, name, NULL, &n);
@@ -401,11 +411,36 @@ static int network_name(struct dk_driver *d, const char *id, const char **ret, c
 
 /* ---- pools ---- */
 
+static int pool_usable(const struct model_resource *p, char *why, size_t why_len)
+{
+	if (p->ippool.disabled) {
+		snprintf(why, why_len, "tabby IP pool %s is disabled", p->meta.name);
+		return -EINVAL;
+	}
+	if (p->ippool.cidr.addr.family != AF_INET) {
+		snprintf(why, why_len,
+			 "tabby IP pool %s is not IPv4 (IPv6 is not supported by tabby-docker yet)",
+			 p->meta.name);
+		return -EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+/*
+ * The pool a network uses. By @name (then a --subnet @cidr, when given, must lie inside it or
+ * hold it), else by @cidr: the enabled pool that holds @cidr (equal or larger), else, when
+ * @cidr holds enabled pools, all of those (return 1, *@ret_name NULL): --subnet can be any
+ * CIDR that overlaps the pools by containment, so `docker run --ip` works for any address of
+ * the network's pools.
+ * Return: 0 (one pool), 1 (the pools inside @cidr), or -errno with @why.
+ */
 static int pool_find(struct dk_driver *d, const char *name, const struct ip_prefix *cidr,
 		     char **ret_name, struct ip_prefix *ret_cidr, char *why, size_t why_len)
 {
-	struct model_list pools = {};
-	char buf[IP_PREFIX_STRLEN];
+	_cleanup_model_list_ struct model_list pools = {};
+	const struct model_resource *found = NULL;
+	char buf[IP_PREFIX_STRLEN], pbuf[IP_PREFIX_STRLEN];
+	bool inside = false;
 	int r;
 
 	r = ipam_list_pools(d->ds, &pools);
@@ -413,167 +448,224 @@ static int pool_find(struct dk_driver *d, const char *name, const struct ip_pref
 		snprintf(why, why_len, "cannot read tabby IP pools: %s", ds_cause(r));
 		return r;
 	}
-	r = -ENOENT;
+	for (size_t i = 0; i < pools.n && !found; i++) {
+		const struct model_resource *p = pools.items[i];
+
+		if (name ? strcmp(p->meta.name, name) == 0
+			 : ip_prefix_contains(&p->ippool.cidr, cidr)) {
+			r = pool_usable(p, why, why_len);
+			if (r < 0)
+				return r;
+			found = p;
+		}
+	}
+	if (!found && name) {
+		snprintf(why, why_len, "no tabby IP pool named %s", name);
+		return -ENOENT;
+	}
+	if (found && name && cidr && cidr->len > 0 &&
+	    !ip_prefix_contains(&found->ippool.cidr, cidr) &&
+	    !ip_prefix_contains(cidr, &found->ippool.cidr)) {
+		snprintf(
+		    why, why_len, "--subnet %s neither lies in nor holds tabby IP pool %s (%s)",
+		    ip_prefix_format(cidr, buf), name, ip_prefix_format(&found->ippool.cidr, pbuf));
+		return -EINVAL;
+	}
+	if (!found) {
+		for (size_t i = 0; i < pools.n; i++) {
+			const struct model_resource *p = pools.items[i];
+
+			if (ip_prefix_contains(cidr, &p->ippool.cidr) &&
+			    pool_usable(p, why, why_len) >= 0)
+				inside = true;
+		}
+		if (!inside) {
+			snprintf(why, why_len,
+				 "no enabled tabby IP pool holds --subnet %s or lies inside it",
+				 ip_prefix_format(cidr, buf));
+			return -ENOENT;
+		}
+		if (ret_name)
+			*ret_name = NULL;
+		if (ret_cidr)
+			*ret_cidr = *cidr;
+		return 1;
+	}
+	if (ret_name) {
+		*ret_name = strdup(found->meta.name);
+		if (!*ret_name)
+			return -ENOMEM;
+	}
+	if (ret_cidr)
+		*ret_cidr = found->ippool.cidr;
+	return 0;
+}
+
+static void names_free(char ***names)
+{
+	for (size_t i = 0; *names && (*names)[i]; i++)
+		free((*names)[i]);
+	free(*names);
+	*names = NULL;
+}
+
+/* The names of the enabled IPv4 pools inside @cidr: @ret NULL-terminated, malloc'ed. */
+static int pools_inside(struct dk_driver *d, const struct ip_prefix *cidr, char ***ret)
+{
+	_cleanup_model_list_ struct model_list pools = {};
+	_cleanup_(names_free) char **names = NULL;
+	size_t n = 0;
+	char why[128];
+	int r;
+
+	r = ipam_list_pools(d->ds, &pools);
+	if (r < 0)
+		return r;
+	names = calloc(pools.n + 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
 	for (size_t i = 0; i < pools.n; i++) {
 		const struct model_resource *p = pools.items[i];
 
-		if (name && strcmp(p->meta.name, name) != 0)
+		if (!ip_prefix_contains(cidr, &p->ippool.cidr) ||
+		    pool_usable(p, why, sizeof(why)) < 0)
 			continue;
-		if (!name && !ip_prefix_equal(&p->ippool.cidr, cidr))
-			continue;
-		if (p->ippool.disabled) {
-			snprintf(why, why_len, "tabby IP pool %s is disabled", p->meta.name);
-			r = -EINVAL;
-			break;
-		}
-		if (p->ippool.cidr.addr.family != AF_INET) {
-			snprintf(why, why_len,
-				 "tabby IP pool %s is not IPv4 (IPv6 is not supported "
-				 "by tabby-docker yet)",
-				 p->meta.name);
-			r = -EAFNOSUPPORT;
-			break;
-		}
-		if (ret_name) {
-			*ret_name = strdup(p->meta.name);
-			if (!*ret_name) {
-				r = -ENOMEM;
-				break;
-			}
-		}
-		if (ret_cidr)
-			*ret_cidr = p->ippool.cidr;
-		r = 0;
-		break;
+		names[n] = strdup(p->meta.name);
+		if (!names[n])
+			return -ENOMEM;
+		n++;
 	}
-	if (r == -ENOENT) {
-		if (name)
-			snprintf(why, why_len, "no tabby IP pool named %s", name);
-		else
-			snprintf(why, why_len, "no tabby IP pool with CIDR %s",
-				 ip_prefix_format(cidr, buf));
-	}
-	model_list_done(&pools);
+	if (n == 0)
+		return -ENOENT;
+	*ret = TAKE_PTR(names);
+	return 0;
+}
+
+/* ---- WorkloadEndpoint (cni/workload.c: names, validation, build, write) ---- */
+
+/* "<node>-libnetwork-<endpoint id>-eth0": the whole endpoint id, as for CNI the container id */
+static int wep_name(const struct dk_driver *d, const char *ep_id, char **ret, char *why,
+		    size_t why_len)
+{
+	struct wl_error we = {};
+	int r = wl_wep_name(d->node, "libnetwork", ep_id, CONTAINER_IFNAME, ret, &we);
+
+	if (r < 0)
+		snprintf(why, why_len, "%s", we.msg);
 	return r;
 }
 
-/* ---- WorkloadEndpoint ---- */
-
-static int wep_key(const struct dk_driver *d, const char *ns, const char *ep_id, struct strbuf *ret)
+/*
+ * The container's exposed ports (CreateEndpoint Options "com.docker.network.endpoint.exposedports",
+ * [{"Proto":6,"Port":8080}]) as named ports. Docker gives them no names, so each is named
+ * "<protocol>-<port>" ("tcp-8080", a valid Kubernetes port name): a policy rule can name it.
+ * Protocols other than TCP, UDP and SCTP are skipped. Return: how many, at most @max.
+ */
+static size_t exposed_ports(struct json_object *req, struct model_named_port *ports,
+			    char names[][16], size_t max)
 {
-	char name[MODEL_NAME_MAX + 1];
+	struct json_object *l =
+	    jobj(jobj(req, "Options"), "com.docker.network.endpoint.exposedports");
+	size_t n = 0;
 
-	snprintf(name, sizeof(name), "%s-libnetwork-%.12s-%s", d->node, ep_id, CONTAINER_IFNAME);
-	return model_key(MODEL_KIND_WORKLOAD_ENDPOINT, ns, name, ret);
+	if (!l || !json_object_is_type(l, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(l) && n < max; i++) {
+		struct json_object *e = json_object_array_get_idx(l, i), *pv, *prv;
+		int proto, port;
+		const char *pname;
+		bool dup = false;
+
+		if (!json_object_object_get_ex(e, "Proto", &prv) ||
+		    !json_object_object_get_ex(e, "Port", &pv))
+			continue;
+		proto = json_object_get_int(prv);
+		port = json_object_get_int(pv);
+		pname = proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 132 ? "sctp" : NULL;
+		if (!pname || port < 1 || port > 65535)
+			continue;
+		snprintf(names[n], sizeof(names[n]), "%s-%d", pname, port);
+		for (size_t k = 0; k < n; k++)
+			dup = dup || strcmp(names[k], names[n]) == 0;
+		if (dup)
+			continue; /* listed twice */
+		ports[n] =
+		    (struct model_named_port){.name = names[n],
+					      .protocol = {.set = true, .number = (uint8_t)proto},
+					      .port = (uint16_t)port};
+		n++;
+	}
+	return n;
 }
 
 static int wep_write(struct dk_driver *d, const char *ns, const char *ep_id,
-		     const char *host_ifname, const struct ip_addr *addr, const char *mac)
+		     const char *host_ifname, const struct ip_addr *addr, const char *mac,
+		     const struct model_named_port *ports, size_t n_ports, char *why,
+		     size_t why_len)
 {
-	_cleanup_(model_resource_freep) struct model_resource *w = calloc(1, sizeof(*w));
-	_cleanup_strbuf_ struct strbuf key, val;
-	char name[MODEL_NAME_MAX + 1];
+	struct model_labels pending = {};
+	struct wl_error we = {};
 	int r;
 
-	strbuf_init(&key);
-	strbuf_init(&val);
-	if (!w)
-		return -ENOMEM;
-	snprintf(name, sizeof(name), "%s-libnetwork-%.12s-%s", d->node, ep_id, CONTAINER_IFNAME);
-	w->kind = MODEL_KIND_WORKLOAD_ENDPOINT;
-	w->meta.name = strdup(name);
-	w->meta.namespace = strdup(ns);
-	w->wep.orchestrator = strdup("libnetwork");
-	w->wep.node = strdup(d->node);
-	w->wep.endpoint = strdup(CONTAINER_IFNAME);
-	w->wep.interface_name = strdup(host_ifname);
-	w->wep.mac = strdup(mac);
-	w->wep.ip_networks = calloc(1, sizeof(*w->wep.ip_networks));
-	if (!w->meta.name || !w->meta.namespace || !w->wep.orchestrator || !w->wep.node ||
-	    !w->wep.endpoint || !w->wep.interface_name || !w->wep.mac || !w->wep.ip_networks)
-		return -ENOMEM;
-	w->wep.ip_networks[0] = ip_prefix_host(addr);
-	w->wep.n_ip_networks = 1;
-	/* the container's labels come after Join: until then the endpoint says so (fail-closed hook) */
-	r = model_labels_set(&w->meta.labels, DK_LABEL_PENDING, "true");
-	if (r < 0)
+	/* the container's labels come after Join: until then the endpoint says so (fail-closed
+	 * hook) */
+	r = model_labels_set(&pending, DK_LABEL_PENDING, "true");
+	if (r < 0) {
+		snprintf(why, why_len, "out of memory");
 		return r;
-	r = model_encode_json(w, &val);
-	if (r >= 0)
-		r = model_key(w->kind, ns, name, &key);
-	if (r < 0)
-		return r;
-	r = ds_put(d->ds, strbuf_cstr(&key), strbuf_cstr(&val), val.len, 0, NULL);
-	if (r < 0)
-		return log_error_errno(r, "write %s: %m", strbuf_cstr(&key));
-	log_info("wrote %s", strbuf_cstr(&key));
-	return 0;
-}
-
-static int wep_delete(struct dk_driver *d, const char *ns, const char *ep_id)
-{
-	_cleanup_strbuf_ struct strbuf key;
-	int64_t deleted = 0;
-	int r;
-
-	strbuf_init(&key);
-	r = wep_key(d, ns, ep_id, &key);
-	if (r < 0)
-		return r;
-	r = ds_delete(d->ds, strbuf_cstr(&key), &deleted);
-	if (r < 0)
-		return log_error_errno(r, "delete %s: %m", strbuf_cstr(&key));
-	if (deleted)
-		log_info("deleted %s", strbuf_cstr(&key));
-	return 0;
-}
-
-/* Kubernetes label rules (Calico applies them to WEP labels): key = [DNS subdomain "/"] name,
- * name and value at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends. */
-static bool label_part_ok(const char *s, size_t n, bool empty_ok)
-{
-	static const char *alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-	if (n == 0)
-		return empty_ok;
-	if (n > 63 || !strchr(alnum, s[0]) || !strchr(alnum, s[n - 1]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr(alnum, s[i]) && !strchr("-_.", s[i]))
-			return false;
-	return true;
-}
-
-static bool label_ok(const char *key, const char *value)
-{
-	const char *slash = strchr(key, '/');
-	const char *name = slash ? slash + 1 : key;
-
-	if (slash) {
-		size_t plen = (size_t)(slash - key);
-
-		if (plen == 0 || plen > 253 ||
-		    strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789-.") != plen)
-			return false;
 	}
-	return label_part_ok(name, strlen(name), false) &&
-	       label_part_ok(value, strlen(value), true);
+	r = wl_wep_write(d->ds,
+			 &(struct wl_endpoint){
+			     .orchestrator = "libnetwork",
+			     .node = d->node,
+			     .namespace = ns,
+			     .workload_id = ep_id,
+			     .endpoint = CONTAINER_IFNAME,
+			     .interface_name = host_ifname,
+			     .mac = mac,
+			     .addrs = addr,
+			     .n_addrs = 1,
+			     .labels = &pending,
+			     .ports = ports,
+			     .n_ports = n_ports,
+			 },
+			 &we);
+	model_labels_done(&pending);
+	if (r < 0)
+		snprintf(why, why_len, "%s", we.msg);
+	return r;
 }
 
-/* Copy the container's id, name and labels onto the WEP (compare-and-swap on its revision). */
+static int wep_delete(struct dk_driver *d, const char *ns, const char *ep_id, char *why,
+		      size_t why_len)
+{
+	_cleanup_free_ char *name = NULL;
+	struct wl_error we = {};
+	int r;
+
+	r = wep_name(d, ep_id, &name, why, why_len);
+	if (r < 0)
+		return r;
+	r = wl_wep_delete(d->ds, ns, name, NULL, &we);
+	if (r < 0)
+		snprintf(why, why_len, "%s", we.msg);
+	return r;
+}
+
+/* Copy the container's id, name and labels onto the WEP (compare-and-swap on its revision).
+ * Labels that are no valid Kubernetes labels are skipped (cni/workload.c has the rules). */
 static int wep_set_container(struct dk_driver *d, const char *ns, const char *ep_id,
 			     struct json_object *container)
 {
 	_cleanup_(model_resource_freep) struct model_resource *w = NULL;
-	_cleanup_strbuf_ struct strbuf key, val;
+	_cleanup_free_ char *name = NULL;
 	struct json_object *labels = jobj(container, "Labels"), *names = jobj(container, "Names");
 	const char *cid = jstr(container, "Id"), *cname = NULL;
-	struct parse_err perr = {};
-	struct ds_kv kv = {};
+	struct wl_error we = {};
+	char why[384];
+	int64_t rev = 0;
 	int r;
 
-	strbuf_init(&key);
-	strbuf_init(&val);
 	if (!cid)
 		return -EPROTO;
 	if (names && json_object_is_type(names, json_type_array) &&
@@ -581,57 +673,45 @@ static int wep_set_container(struct dk_driver *d, const char *ns, const char *ep
 		cname = json_object_get_string(json_object_array_get_idx(names, 0));
 	if (cname && cname[0] == '/')
 		cname++;
-	r = wep_key(d, ns, ep_id, &key);
+	r = wep_name(d, ep_id, &name, why, sizeof(why));
 	if (r < 0)
-		return r;
-	r = ds_get(d->ds, strbuf_cstr(&key), &kv, NULL);
+		return log_error_errno(r, "%s", why);
+	r = wl_wep_read(d->ds, ns, name, &w, &rev, &we);
+	if (r == -ENOENT)
+		return r; /* the endpoint went away meanwhile */
 	if (r < 0)
-		return r; /* -ENOENT: the endpoint went away meanwhile */
-	r = model_decode_one(kv.value, kv.value_len, strbuf_cstr(&key), &w, &perr);
-	if (r < 0) {
-		ds_kv_done(&kv);
-		return log_error_errno(r, "%s: does not decode: %s: %s", strbuf_cstr(&key),
-				       perr.field, perr.msg);
-	}
+		return log_error_errno(r, "%s", we.msg);
 	free(w->wep.container_id);
 	w->wep.container_id = strdup(cid);
 	free(w->wep.workload);
 	w->wep.workload = cname ? strdup(cname) : NULL;
-	if (!w->wep.container_id || (cname && !w->wep.workload)) {
-		ds_kv_done(&kv);
+	if (!w->wep.container_id || (cname && !w->wep.workload))
 		return -ENOMEM;
-	}
 	/* the container's labels replace whatever the WEP had, DK_LABEL_PENDING included */
 	model_labels_done(&w->meta.labels);
 	if (labels && json_object_is_type(labels, json_type_object)) {
 		json_object_object_foreach(labels, lk, lv)
 		{
 			const char *v = json_object_get_string(lv);
+			struct wl_error le = {};
 
 			if (strcmp(lk, DK_LABEL_PENDING) == 0)
 				continue; /* reserved: a container cannot claim to be labelled */
-			if (!v || !label_ok(lk, v)) {
-				log_warn(
-				    "container %.12s: label \"%s\" is not a valid tabby label, "
-				    "ignoring",
-				    cid, lk);
+			if (wl_check_label("label", lk, v, &le) < 0) {
+				log_warn("container %.12s: %s, ignoring", cid, le.msg);
 				continue;
 			}
 			r = model_labels_set(&w->meta.labels, lk, v);
-			if (r < 0) {
-				ds_kv_done(&kv);
+			if (r < 0)
 				return r;
-			}
 		}
 	}
-	r = model_encode_json(w, &val);
-	if (r >= 0)
-		r = ds_update(d->ds, strbuf_cstr(&key), strbuf_cstr(&val), val.len, kv.mod_revision,
-			      NULL);
-	ds_kv_done(&kv);
+	r = wl_wep_update(d->ds, w, rev, &we);
+	if (r < 0 && r != -ESTALE)
+		log_error_errno(r, "%s", we.msg);
 	if (r < 0)
 		return r;
-	log_info("%s: container %.12s (%s), %zu labels", strbuf_cstr(&key), cid, cname ?: "",
+	log_info("%s/%s: container %.12s (%s), %zu labels", ns, name, cid, cname ?: "",
 		 w->meta.labels.n);
 	return 0;
 }
@@ -747,6 +827,9 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	const char *ns;
 	struct ep_names names;
 	struct ip_prefix p;
+	struct model_named_port ports[MODEL_MAX_NAMED_PORTS];
+	char port_names[MODEL_MAX_NAMED_PORTS][16];
+	size_t n_ports;
 	char mac[WL_PLUMB_MAC_STRLEN], why[384], buf[IP_ADDR_STRLEN];
 	int r, k;
 
@@ -780,9 +863,10 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	}
 
 	/* 2. endpoint */
-	r = wep_write(d, ns, eid, names.host, &p.addr, mac);
+	n_ports = exposed_ports(req, ports, port_names, ELEMENTSOF(ports));
+	r = wep_write(d, ns, eid, names.host, &p.addr, mac, ports, n_ports, why, sizeof(why));
 	if (r < 0) {
-		reply = err_reply("write WorkloadEndpoint: %s", ds_cause(r));
+		reply = err_reply("write WorkloadEndpoint: %s", why);
 		goto out_veth;
 	}
 
@@ -803,9 +887,9 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	return reply;
 
 out_wep:
-	k = wep_delete(d, ns, eid);
+	k = wep_delete(d, ns, eid, why, sizeof(why));
 	if (k < 0)
-		log_error_errno(k, "undo: delete WorkloadEndpoint: %m");
+		log_error("undo: delete WorkloadEndpoint: %s", why);
 out_veth:
 	k = wl_plumb_veth_delete(names.host, NULL);
 	if (k < 0)
@@ -848,9 +932,9 @@ static struct json_object *nd_delete_endpoint(struct dk_driver *d, struct json_o
 	r = wl_plumb_veth_delete(names.host, eid);
 	if (r < 0)
 		return err_reply("delete veth %s: %s", names.host, strerror(-r));
-	r = wep_delete(d, ns, eid);
+	r = wep_delete(d, ns, eid, why, sizeof(why));
 	if (r < 0)
-		return err_reply("delete WorkloadEndpoint: %s", ds_cause(r));
+		return err_reply("delete WorkloadEndpoint: %s", why);
 	log_info("endpoint %.12s on %s deleted", eid, ns);
 	return json_object_new_object();
 }
@@ -1003,19 +1087,30 @@ static struct json_object *ipam_request_pool(struct dk_driver *d, struct json_ob
 	if (have_cidr && (ip_prefix_parse(pool_s, false, &want) < 0 || want.addr.family != AF_INET))
 		return err_reply("Pool: invalid IPv4 CIDR \"%s\"", pool_s);
 	if (name || have_cidr) {
-		r = pool_find(d, name, &want, &found, &cidr, why, sizeof(why));
+		r = pool_find(d, name, have_cidr ? &want : NULL, &found, &cidr, why, sizeof(why));
 		if (r < 0)
 			return err_reply("%s", why);
-		if (name && have_cidr && !ip_prefix_equal(&cidr, &want))
-			return err_reply("--subnet %s is not the CIDR of tabby IP pool %s (%s)",
-					 pool_s, name, ip_prefix_format(&cidr, buf));
-		snprintf(id, sizeof(id), "%s%s", POOL_ID_PREFIX, found);
+		if (r == 1) {
+			/* --subnet holds pools: the network uses each of them */
+			char *dash;
+
+			snprintf(id, sizeof(id), "%s%s", POOL_ID_IN, ip_prefix_format(&want, buf));
+			dash = strrchr(id, '/');
+			if (dash)
+				*dash = '-';
+		} else {
+			snprintf(id, sizeof(id), "%s%s", POOL_ID_PREFIX, found);
+		}
 		/* Without --subnet, libnetwork checks a returned pool against the host's routes
 		 * and asks again, forever, while any route overlaps it (requestPoolHelper; every
 		 * host of a tabby cluster routes parts of the pool). 0.0.0.0/0 skips that check
-		 * (types.IsIPNetValid), as Calico's IPAM driver does; PoolID keeps the name. */
+		 * (types.IsIPNetValid), as Calico's IPAM driver does; PoolID keeps the name.
+		 * With --subnet, the answer is --subnet itself: dockerd accepts --ip only inside
+		 * it, and the pool check above made sure it lies in or holds tabby pools. */
 		if (!have_cidr)
 			cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};
+		else
+			cidr = want;
 	} else {
 		snprintf(id, sizeof(id), "%s", POOL_ID_ANY);
 		cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};
@@ -1039,6 +1134,7 @@ static struct json_object *ipam_request_address(struct dk_driver *d, struct json
 {
 	const char *pool_id = jstr(req, "PoolID"), *pref = jstr(req, "Address");
 	const char *names[2] = {};
+	_cleanup_(names_free) char **in_names = NULL;
 	struct ipam_assign_args args = {.node = d->node, .family = AF_INET};
 	struct model_labels attrs = {};
 	struct json_object *reply;
@@ -1056,7 +1152,22 @@ static struct json_object *ipam_request_address(struct dk_driver *d, struct json
 		json_object_object_add(reply, "Data", json_object_new_object());
 		return reply;
 	}
-	if (strcmp(pool_id, POOL_ID_ANY) != 0) {
+	if (strncmp(pool_id, POOL_ID_IN, strlen(POOL_ID_IN)) == 0) {
+		char cbuf[IP_PREFIX_STRLEN], *dash;
+		struct ip_prefix in;
+
+		snprintf(cbuf, sizeof(cbuf), "%s", pool_id + strlen(POOL_ID_IN));
+		dash = strrchr(cbuf, '-');
+		if (dash)
+			*dash = '/';
+		if (!dash || ip_prefix_parse(cbuf, false, &in) < 0)
+			return err_reply("PoolID: \"%s\" is not a tabby pool", pool_id);
+		r = pools_inside(d, &in, &in_names);
+		if (r < 0)
+			return err_reply("no enabled tabby IP pool inside %s: %s", cbuf,
+					 r == -ENOENT ? "none left" : ds_cause(r));
+		args.pool_names = (const char *const *)in_names;
+	} else if (strcmp(pool_id, POOL_ID_ANY) != 0) {
 		names[0] = pool_id + strlen(POOL_ID_PREFIX);
 		args.pool_names = names;
 	}

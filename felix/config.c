@@ -61,6 +61,7 @@ static const struct key_def keys[] = {
     KEY("logSeverityScreen", KEY_LEVEL, log_level),
     KEY("policyDataplane", KEY_DATAPLANE, policy_dataplane),
     KEY("statusFile", KEY_STRING, status_file),
+    KEY("nodenameFile", KEY_STRING, nodename_file),
     KEY("healthEnabled", KEY_BOOL, health_enabled),
     KEY("healthHost", KEY_HOST, health_host),
     KEY("healthPort", KEY_PORT, health_port),
@@ -459,6 +460,9 @@ int felix_config_parse(const char *buf, size_t len, const char *file, char *cons
 		r = set_default(&c.health_host, FELIX_DEFAULT_HEALTH_HOST);
 	}
 	if (r >= 0) {
+		r = set_default(&c.nodename_file, FELIX_DEFAULT_NODENAME_FILE);
+	}
+	if (r >= 0) {
 		r = set_default(&c.prometheus_metrics_host, FELIX_DEFAULT_METRICS_HOST);
 	}
 	if (r >= 0 && !c.status_file) {
@@ -495,6 +499,7 @@ void felix_config_done(struct felix_config *c)
 	free(c->bird_binary);
 	free(c->bird_log_file);
 	free(c->status_file);
+	free(c->nodename_file);
 	free(c->health_host);
 	free(c->prometheus_metrics_host);
 	*c = (struct felix_config){0};

@@ -21,6 +21,9 @@
 #define FELIX_DEFAULT_BIRD_CONFIG_FILE "/etc/bird/bird.conf"
 #define FELIX_DEFAULT_BIRD_SOCKET "/run/bird/bird.ctl"
 #define FELIX_DEFAULT_RESYNC_S 90
+/* Where the node name is written at start for the CNI plugin (calico-node writes
+ * /var/lib/calico/nodename; cni/cni.h CNI_NODENAME_FILE reads the same path). */
+#define FELIX_DEFAULT_NODENAME_FILE "/var/lib/tabby/nodename"
 /* Calico Felix's defaults for its health and Prometheus ports. */
 #define FELIX_DEFAULT_HEALTH_HOST "127.0.0.1"
 #define FELIX_DEFAULT_HEALTH_PORT 9099
@@ -47,7 +50,8 @@ struct felix_config {
 	int log_level;		    /* logSeverityScreen as enum log_level; default info */
 	int policy_dataplane;	    /* policyDataplane: enum model_dataplane, default nftables (0);
 				 FelixConfiguration nftablesMode/policyDataplane overrides it */
-	char *status_file; /* statusFile; default <dir of birdConfigFile>/felix-status.json */
+	char *status_file;   /* statusFile; default <dir of birdConfigFile>/felix-status.json */
+	char *nodename_file; /* nodenameFile; default FELIX_DEFAULT_NODENAME_FILE */
 	/* HTTP endpoints (felix/health.h). Hosts are IPv4/IPv6 literals ("localhost" is read as
 	 * 127.0.0.1: no name resolution here); ports 1..65535. */
 	bool health_enabled;		  /* healthEnabled, default true: /liveness, /readiness */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "felix/agent.h"
@@ -17,6 +18,44 @@
 #include "lib/strbuf.h"
 
 extern char **environ;
+
+/*
+ * The node name, for the CNI plugin to read when its config names none (as calico-node writes
+ * /var/lib/calico/nodename): "<name>\n" written to a temporary file and renamed over @path,
+ * its directory created when missing. A failure is logged, not fatal: felix works without it.
+ */
+static void write_nodename(const char *path, const char *name)
+{
+	_cleanup_free_ char *dir = strdup(path), *tmp = NULL;
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+	FILE *f;
+
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			log_warn_errno(-errno, "nodenameFile: mkdir %s: %m", dir);
+	}
+	if (asprintf(&tmp, "%s.tmp", path) < 0) {
+		tmp = NULL;
+		return;
+	}
+	f = fopen(tmp, "we");
+	if (!f) {
+		log_warn_errno(-errno, "nodenameFile: cannot write %s: %m", tmp);
+		return;
+	}
+	if (fprintf(f, "%s\n", name) < 0 || fclose(f) != 0) {
+		log_warn("nodenameFile: cannot write %s", tmp);
+		unlink(tmp);
+		return;
+	}
+	if (rename(tmp, path) < 0) {
+		log_warn_errno(-errno, "nodenameFile: rename to %s: %m", path);
+		unlink(tmp);
+		return;
+	}
+	log_info("node name %s saved in %s (nodenameFile)", name, path);
+}
 
 static int read_whole(const char *path, struct strbuf *out)
 {
@@ -105,6 +144,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level((enum log_level)cfg.log_level);
+	write_nodename(cfg.nodename_file, cfg.node_name);
 
 	r = felix_agent_run(&cfg);
 	felix_config_done(&cfg);

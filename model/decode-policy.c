@@ -228,6 +228,36 @@ struct entity_nodes {
 	const struct mnode *nets, *not_nets, *ports, *not_ports;
 };
 
+/* Calico ServiceAccountMatch: {names: [..], selector: ".."} (names are Kubernetes names). */
+static int decode_service_accounts(const struct dctx *c, const struct mnode *m, const char *field,
+				   struct model_entity_rule *e)
+{
+	int r = mdec_want_map(c, m, field);
+
+	for (size_t i = 0; r >= 0 && i < mdec_count(m); i++) {
+		const char *k = m->keys[i]->text;
+		const struct mnode *v = m->values[i];
+		char f[FIELD_MAX];
+
+		mdec_join(f, sizeof(f), field, k);
+		if (strcmp(k, "names") == 0) {
+			r = mdec_strv(c, v, f, MODEL_MAX_NETS, &e->sa_names, &e->n_sa_names);
+			for (size_t j = 0; r >= 0 && j < e->n_sa_names; j++)
+				if (!model_name_is_valid(e->sa_names[j]))
+					r = mdec_fail(
+					    c, v->values[j], f,
+					    "invalid service account name \"%s\": must be "
+					    "a lower-case RFC 1123 subdomain",
+					    e->sa_names[j]);
+		} else if (strcmp(k, "selector") == 0) {
+			r = mdec_get_selector(c, v, f, &e->sa_selector);
+		} else {
+			r = mdec_unknown(c, m->keys[i], f);
+		}
+	}
+	return r;
+}
+
 static int decode_entity(const struct dctx *c, const struct mnode *m, const char *field,
 			 struct model_entity_rule *e, struct entity_nodes *at)
 {
@@ -259,7 +289,9 @@ static int decode_entity(const struct dctx *c, const struct mnode *m, const char
 		} else if (strcmp(k, "notPorts") == 0) {
 			at->not_ports = v;
 			r = get_ports(c, v, f, &e->not_ports, &e->n_not_ports);
-		} else if (strcmp(k, "serviceAccounts") == 0 || strcmp(k, "services") == 0) {
+		} else if (strcmp(k, "serviceAccounts") == 0) {
+			r = decode_service_accounts(c, v, f, e);
+		} else if (strcmp(k, "services") == 0) {
 			r = mdec_fail(c, m->keys[i], f, "not supported by tabby");
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);

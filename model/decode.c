@@ -366,6 +366,8 @@ static int decode_wep(const struct dctx *c, const struct mnode *spec, const stru
 			}
 		} else if (strcmp(k, "ports") == 0) {
 			r = mdec_named_ports(c, v, f, &w->ports, &w->n_ports);
+		} else if (strcmp(k, "serviceAccountName") == 0) {
+			r = mdec_get_name(c, v, f, &w->service_account_name);
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}

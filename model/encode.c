@@ -256,7 +256,8 @@ static int add_entity(struct json_object *o, const char *key, const struct model
 	int r;
 
 	if (!e->n_nets && !e->n_not_nets && !e->selector && !e->not_selector &&
-	    !e->namespace_selector && !e->n_ports && !e->n_not_ports)
+	    !e->namespace_selector && !e->n_ports && !e->n_not_ports && !e->sa_names &&
+	    !e->sa_selector)
 		return 0;
 	r = add_object(o, key, &m);
 	if (r >= 0)
@@ -273,6 +274,15 @@ static int add_entity(struct json_object *o, const char *key, const struct model
 		r = add_str(m, "notSelector", e->not_selector);
 	if (r >= 0)
 		r = add_ports(m, "notPorts", e->not_ports, e->n_not_ports);
+	if (r >= 0 && (e->sa_names || e->sa_selector)) {
+		struct json_object *sa;
+
+		r = add_object(m, "serviceAccounts", &sa);
+		if (r >= 0 && e->sa_names)
+			r = add_strv(sa, "names", e->sa_names);
+		if (r >= 0)
+			r = add_str(sa, "selector", e->sa_selector);
+	}
 	return r;
 }
 
@@ -601,6 +611,8 @@ static int build_spec(const struct model_resource *res, struct json_object *s)
 			r = add_str(s, "mac", w->mac);
 		if (r >= 0)
 			r = add_named_ports(s, w->ports, w->n_ports);
+		if (r >= 0)
+			r = add_str(s, "serviceAccountName", w->service_account_name);
 		break;
 	}
 	case MODEL_KIND_BGP_CONFIGURATION: {

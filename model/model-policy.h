@@ -49,6 +49,11 @@ struct model_entity_rule {
 	size_t n_ports;
 	struct model_port *not_ports;
 	size_t n_not_ports;
+	/* serviceAccounts: endpoints whose service account is one of @sa_names (NULL-terminated,
+	 * NULL = any name) and whose service account labels match @sa_selector (NULL = any) */
+	char **sa_names;
+	size_t n_sa_names;
+	char *sa_selector;
 };
 
 /* Protocol: number 1..255; the names TCP(6) UDP(17) ICMP(1) ICMPv6(58) SCTP(132) UDPLite(136)

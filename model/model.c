@@ -127,6 +127,10 @@ static void entity_done(struct model_entity_rule *e)
 	free(e->selector);
 	free(e->not_selector);
 	free(e->namespace_selector);
+	for (size_t i = 0; i < e->n_sa_names; i++)
+		free(e->sa_names[i]);
+	free(e->sa_names);
+	free(e->sa_selector);
 	ports_free(e->ports, e->n_ports);
 	ports_free(e->not_ports, e->n_not_ports);
 }
@@ -205,6 +209,7 @@ struct model_resource *model_resource_free(struct model_resource *r)
 		free(r->wep.endpoint);
 		free(r->wep.interface_name);
 		free(r->wep.mac);
+		free(r->wep.service_account_name);
 		free(r->wep.ip_networks);
 		strv_free(r->wep.profiles);
 		named_ports_free(r->wep.ports, r->wep.n_ports);

@@ -113,6 +113,8 @@ struct model_workload_endpoint {
 	struct model_named_port
 	    *ports; /* named ports (spec.ports), at most MODEL_MAX_NAMED_PORTS */
 	size_t n_ports;
+	char *service_account_name; /* serviceAccountName; may be NULL (policy matches the label
+				       projectcalico.org/serviceaccount) */
 };
 
 /* BGPConfiguration spec (the walking skeleton's subset; more fields come with the BGP issue). */

@@ -31,6 +31,7 @@ birdConfigFile: $d/bird.conf
 birdSocket: $d/bird.ctl
 birdLogFile: $d/bird.log
 birdFastTimers: true
+nodenameFile: $d/nodename
 policyDataplane: ${DATAPLANE:-nftables}
 logSeverityScreen: Info
 EOF

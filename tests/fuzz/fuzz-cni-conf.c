@@ -5,6 +5,7 @@
  * without a required ipam section, the way cni_conf_read() does after read_all().
  */
 #include "cni/cni.c"
+#include "model/model-internal.h"
 #include "tests/fuzz/fuzz.h"
 
 static void parse_one(const uint8_t *data, size_t size, bool need_ipam)
@@ -28,6 +29,15 @@ static void parse_one(const uint8_t *data, size_t size, bool need_ipam)
 					model_label_value_is_valid(c.labels.items[i].value),
 				    "invalid label %s=%s accepted", c.labels.items[i].key,
 				    c.labels.items[i].value);
+		/* Ports and the pinned address become the WorkloadEndpoint's and IPAM's. */
+		for (size_t i = 0; i < c.n_ports; i++)
+			FUZZ_ASSERT(
+			    model_port_name_is_valid(c.ports[i].name) && c.ports[i].port > 0,
+			    "invalid port %s/%u accepted", c.ports[i].name, c.ports[i].port);
+		FUZZ_ASSERT(!c.has_ip || c.ip.family == AF_INET, "non-IPv4 pinned address");
+		FUZZ_ASSERT(!c.service_account || (model_name_is_valid(c.service_account) &&
+						   strlen(c.service_account) <= 63),
+			    "invalid serviceAccount %s accepted", c.service_account);
 	}
 	cni_conf_done(&c);
 }

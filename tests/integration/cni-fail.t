@@ -17,6 +17,8 @@ ectl() { ETCDCTL_API=3 etcdctl --endpoints "$TABBY_DATASTORE_ENDPOINTS" "$@"; }
 # A pool of 4 addresses: one /30 block.
 ectl put /tabby/v1/ippools/tiny '{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"tiny"},"spec":{"cidr":"198.19.9.0/30","blockSize":30}}' >/dev/null ||
 	fail "put IPPool"
+# the Node felix would register: ADD refuses a node without one (code 109)
+ectl put /tabby/v1/nodes/h1 '{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"h1"},"spec":{}}' >/dev/null || fail "put Node h1"
 
 ns_add tor; TOR=$NS_LAST
 ns_add h1; H=$NS_LAST
@@ -53,7 +55,7 @@ assert d["cniVersion"] and d["code"] == code and part in d["msg"], d' "$1" "$2" 
 nothing_left() { # CONTAINERID: no veth, no WEP, no IPAM handle for it
 	local cid=$1
 	! ip netns exec "$H" ip link show "$(veth_of "ns1.$cid")" >/dev/null 2>&1 &&
-		[ -z "$(ectl get --keys-only --prefix /tabby/v1/workloadendpoints/ns1/h1-cni-"${cid:0:12}")" ] &&
+		[ -z "$(ectl get --keys-only --prefix /tabby/v1/workloadendpoints/ns1/h1-cni-"${cid}-")" ] &&
 		[ -z "$(ectl get --keys-only "/tabby/v1/ipam/handles/tabbynet.$cid")" ]
 }
 # the block's allocations as a count of used addresses (any JSON shape: count non-null entries
@@ -79,7 +81,7 @@ out=$(echo '{"cniVersion":"1.0.0","name":"n","type":"tabby","ipam":{"type":"tabb
 check "label without key: code 7 naming args.cni.labels[0].key" is_error "$out" 7 "args.cni.labels[0].key"
 out=$(echo '{"cniVersion":"9.9.9","name":"n","type":"tabby","ipam":{"type":"tabby-ipam"}}' | cni ADD badver "/run/netns/$C1")
 check "unsupported cniVersion: code 1" is_error "$out" 1 "cniVersion"
-out=$(echo '{"cniVersion":"1.0.0","name":"n","type":"tabby","datastore_endpoints":"'"$TABBY_TEST_ETCD_UNIX"'","ipam":{"type":"no-such-ipam"}}' | cni ADD noplugin "/run/netns/$C1")
+out=$(echo '{"cniVersion":"1.0.0","name":"n","type":"tabby","nodename":"h1","datastore_endpoints":"'"$TABBY_TEST_ETCD_UNIX"'","ipam":{"type":"no-such-ipam"}}' | cni ADD noplugin "/run/netns/$C1")
 check "unknown IPAM plugin: code 7 naming ipam.type" is_error "$out" 7 "ipam.type"
 out=$(conf | cni ADD "bad/id" "/run/netns/$C1")
 check "invalid CNI_CONTAINERID: code 4" is_error "$out" 4 "CNI_CONTAINERID"

@@ -15,6 +15,8 @@ etcd_start
 ectl() { ETCDCTL_API=3 etcdctl --endpoints "$TABBY_DATASTORE_ENDPOINTS" "$@"; }
 ectl put /tabby/v1/ippools/default-ipv4-ippool '{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/24","blockSize":26}}' >/dev/null ||
 	fail "put IPPool"
+# the Node felix would register: ADD refuses a node without one (code 109)
+ectl put /tabby/v1/nodes/h1 '{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"h1"},"spec":{}}' >/dev/null || fail "put Node h1"
 
 # Host h1 with an uplink to a "tor" namespace and a default route through it: proxy-ARP answers
 # only when the host has a unicast route to 169.254.1.1 through another interface (lab gotcha 1).
@@ -50,8 +52,8 @@ CID1=c1a2b3c4d5e6f70812345678
 CID2=c2a2b3c4d5e6f70812345678
 V1=$(veth_of ns1.pod1)
 V2=$(veth_of ns1.pod2)
-WEP1=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID1:0:12}-eth0
-WEP2=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID2:0:12}-eth0
+WEP1=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID1}-eth0
+WEP2=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID2}-eth0
 HANDLE1=/tabby/v1/ipam/handles/tabbynet.$CID1
 HANDLE2=/tabby/v1/ipam/handles/tabbynet.$CID2
 

@@ -90,6 +90,7 @@ birdSocket: $T_TMP/h$n/bird.ctl
 birdLogFile: $T_TMP/h$n/bird.log
 birdFastTimers: true
 resyncIntervalSecs: 3
+nodenameFile: $T_TMP/h$n/nodename
 EOC
 	TABBY_DATASTORE_ENDPOINTS=$TABBY_TEST_ETCD_UNIX ip netns exec "${HNS[$n]}" \
 		"$FELIX" --config "$T_TMP/h$n/felix.yaml" >>"$T_TMP/h$n/felix.log" 2>&1 &

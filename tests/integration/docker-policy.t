@@ -33,7 +33,7 @@ ctr() {
 	echo "# $name on h$n: ${IP[$name]}"
 }
 wep() { # NAME: the container's WorkloadEndpoint JSON
-	ectl get --print-value-only "/tabby/v1/workloadendpoints/pol/h${HOST[$1]}-libnetwork-${EID[$1]:0:12}-eth0"
+	ectl get --print-value-only "/tabby/v1/workloadendpoints/pol/h${HOST[$1]}-libnetwork-${EID[$1]}-eth0"
 }
 labels_are() { # NAME JSON: the WEP's labels are exactly JSON
 	[ "$(wep "$1" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["metadata"].get("labels",{}),sort_keys=True))')" = "$2" ]

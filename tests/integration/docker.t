@@ -43,13 +43,13 @@ echo "# addresses in use before any container: $USED0"
 # ---- one httpd container per host
 declare -A IP CID EID
 for n in 1 2; do
-	run dk "$n" run -d --name "web$n" --network net1 --label app=web --label "tier=t$n" \
+	run dk "$n" run -d --name "web$n" --network net1 --label app=web --label "tier=t$n" --expose 8080 --expose 53/udp \
 		tabby-busybox:test /bin/sh -c "echo hello-from-h$n >/tmp/index.html; exec httpd -f -p 8080 -h /tmp"
 	check "h$n: docker run web$n on net1" [ $? = 0 ]
 	CID[$n]=$(dk "$n" inspect -f '{{.Id}}' "web$n")
 	IP[$n]=$(dk "$n" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "web$n")
 	EID[$n]=$(dk "$n" inspect -f '{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}' "web$n")
-	echo "# web$n: ${IP[$n]} endpoint ${EID[$n]:0:12}"
+	echo "# web$n: ${IP[$n]} endpoint ${EID[$n]}"
 	check "h$n: web$n got an address of the pool" python3 -c \
 		'import ipaddress,sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network("198.19.0.0/16"))' "${IP[$n]}"
 	dk "$n" exec "web$n" ip -4 addr show dev eth0 >"$T_TMP/addr" 2>&1
@@ -64,8 +64,12 @@ for n in 1 2; do
 	mac=$(dk "$n" exec "web$n" cat /sys/class/net/eth0/address)
 	check "h$n: permanent neighbour ${IP[$n]} lladdr $mac" bash -c \
 		"ip -n ${HNS[$n]} neigh show ${IP[$n]} | grep -q 'lladdr $mac PERMANENT'"
-	key=/tabby/v1/workloadendpoints/net1/h$n-libnetwork-${EID[$n]:0:12}-eth0
+	key=/tabby/v1/workloadendpoints/net1/h$n-libnetwork-${EID[$n]}-eth0
 	check "h$n: WorkloadEndpoint $key" bash -c "ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --print-value-only $key | grep -q '\"orchestrator\":\"libnetwork\"'"
+	check "h$n: the WEP names the exposed ports (tcp-8080, udp-53)" python3 -c '
+import json,sys; s=json.loads(sys.argv[1])["spec"]
+assert sorted(s["ports"], key=lambda p: p["name"]) == [{"name":"tcp-8080","protocol":"TCP","port":8080},{"name":"udp-53","protocol":"UDP","port":53}], s' \
+		"$(ectl get --print-value-only "$key")"
 	check "h$n: the WEP gets the container id and Docker labels" wait_for 15 bash -c \
 		"ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --print-value-only $key | grep '\"containerID\":\"${CID[$n]}\"' | grep '\"app\":\"web\"' | grep -q '\"tier\":\"t$n\"'"
 done
@@ -113,7 +117,7 @@ check "docker rm -f web3" [ $? = 0 ]
 check "web3's address is released (ipam show back to $((USED0 + 2)))" wait_for 10 used_is $((USED0 + 2))
 check "web3's veth $host_if is gone" bash -c "! ip -n ${HNS[1]} link show $host_if 2>/dev/null | grep -q ."
 check "web3's host route is gone" bash -c "! ip -n ${HNS[1]} route show $IP3/32 | grep -q ."
-check "web3's WorkloadEndpoint is gone" bash -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --keys-only /tabby/v1/workloadendpoints/net1/h1-libnetwork-${EID3:0:12}-eth0)\" ]"
+check "web3's WorkloadEndpoint is gone" bash -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --keys-only /tabby/v1/workloadendpoints/net1/h1-libnetwork-${EID3}-eth0)\" ]"
 for n in 1 2; do
 	run dk "$n" rm -f "web$n"
 	check "docker rm -f web$n" [ $? = 0 ]
@@ -140,6 +144,42 @@ check "... and no WorkloadEndpoint" [ "$(ectl get --keys-only --prefix /tabby/v1
 dk 1 rm -f tiny1 tiny2 tiny3 >/dev/null 2>&1
 run dk 1 network rm net2
 check "h1: docker network rm net2" [ $? = 0 ]
+
+# ---- docker run --ip: any address of the network's pools, with --subnet inside a pool or
+# holding pools (dockerd refuses --ip on a network without --subnet, before asking the driver)
+run dk 1 network create --driver tabby --ipam-driver tabby --subnet 198.19.240.0/24 net3
+check "h1: docker network create --subnet 198.19.240.0/24 (inside default-ipv4-ippool)" [ $? = 0 ]
+run dk 1 run -d --name pin1 --network net3 --ip 198.19.240.7 tabby-busybox:test /bin/sh -c 'exec sleep 600'
+check "h1: docker run --ip 198.19.240.7 on net3" [ $? = 0 ]
+dk 1 exec pin1 ip -4 addr show dev eth0 >"$T_TMP/addr" 2>&1
+check "... the container's eth0 holds 198.19.240.7/32" grep -q "inet 198.19.240.7/32 " "$T_TMP/addr"
+EIDP=$(dk 1 inspect -f '{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}' pin1)
+check "... its WorkloadEndpoint holds it" bash -c "ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --print-value-only /tabby/v1/workloadendpoints/net3/h1-libnetwork-$EIDP-eth0 | grep -q '\"198.19.240.7/32\"'"
+check "h2 routes 198.19.240.7 through BGP" \
+	wait_for 20 sh -c "ip -n ${HNS[2]} route get 198.19.240.7 | grep -q 'via '"
+run dk 1 run -d --name pin2 --network net3 --ip 198.19.240.7 tabby-busybox:test /bin/sh -c 'exec sleep 600'
+check "a second --ip 198.19.240.7 fails" [ $? != 0 ]
+check "... saying the address is in use" grep -q "address 198.19.240.7 is already in use" "$T_TMP/out"
+ectl put /tabby/v1/ippools/p2 \
+	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"p2"},"spec":{"cidr":"198.18.128.0/26","blockSize":26}}' >/dev/null
+run dk 1 network create --driver tabby --ipam-driver tabby --subnet 198.18.128.0/24 net4
+check "h1: docker network create --subnet 198.18.128.0/24 (holds pool p2)" [ $? = 0 ]
+run dk 1 run -d --name pin3 --network net4 --ip 198.18.128.9 tabby-busybox:test /bin/sh -c 'exec sleep 600'
+check "h1: docker run --ip 198.18.128.9 on net4 (pool p2)" [ $? = 0 ]
+dk 1 exec pin3 ip -4 addr show dev eth0 >"$T_TMP/addr" 2>&1
+check "... the container's eth0 holds 198.18.128.9/32" grep -q "inet 198.18.128.9/32 " "$T_TMP/addr"
+run dk 1 run -d --name auto4 --network net4 tabby-busybox:test /bin/sh -c 'exec sleep 600'
+IPA=$(dk 1 inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' auto4)
+check "an automatic address on net4 comes from p2 ($IPA)" python3 -c \
+	'import ipaddress,sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network("198.18.128.0/26"))' "$IPA"
+run dk 1 network create --driver tabby --ipam-driver tabby --subnet 198.18.160.0/24 net5
+check "a --subnet that neither holds nor lies in a pool is refused" [ $? != 0 ]
+check "... saying so" grep -q "no enabled tabby IP pool holds --subnet 198.18.160.0/24 or lies inside it" "$T_TMP/out"
+dk 1 rm -f pin1 pin2 pin3 auto4 >/dev/null 2>&1
+for net in net3 net4; do
+	run dk 1 network rm $net
+	check "h1: docker network rm $net" [ $? = 0 ]
+done
 
 for n in 1 2; do
 	run dk "$n" network rm net1

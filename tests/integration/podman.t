@@ -98,7 +98,8 @@ cat >"$PD/net.d/$NET.conflist" <<EOF
   "plugins": [
     {
       "type": "tabby",
-      "nodename": "h1",
+      "nodename_file": "$RUN/h1/nodename",
+      "capabilities": { "ips": true },
       "datastore_endpoints": "$ENDPOINT",
       "log_level": "info",
       "ipam": { "type": "tabby-ipam", "ipv4_pools": ["default-ipv4-ippool"] },
@@ -114,7 +115,7 @@ cid=$(pm run -d --name "$CTR" --network "$NET" --rootfs "$PD/rootfs" /bin/sh -c 
 	'echo hello-from-tabby > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' 2>"$T_TMP/run.err") ||
 	fail "podman run: $(cat "$T_TMP/run.err")"
 ok "podman run -d --network $NET ($cid)"
-wep="/tabby/v1/workloadendpoints/default/h1-cni-${cid:0:12}-eth0"
+wep="/tabby/v1/workloadendpoints/default/h1-cni-${cid}-eth0"
 etcdget "$wep" --print-value-only >"$T_TMP/wep.json"
 check "WorkloadEndpoint $wep exists in etcd" test -s "$T_TMP/wep.json"
 ip=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["spec"]["ipNetworks"][0].split("/")[0])' "$T_TMP/wep.json") ||
@@ -144,9 +145,29 @@ for _ in 1 2 3 4 5; do
 done
 check "curl from h2-w1 gets the container's page over TCP ('$body')" [ "$body" = hello-from-tabby ]
 
+# ---- podman run --ip (the "ips" capability), --rm cleaned up by conmon from a plain environment
+check "felix h1 wrote its node name to $RUN/h1/nodename (the conflist reads it)" \
+	sh -c "[ \"\$(cat $RUN/h1/nodename)\" = h1 ]"
+PIN=198.19.250.9
+plain_pm() { # podman from a plain shell: no TABBY_* in the environment, as conmon runs cleanup
+	nsenter --net="/run/netns/$P-h1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		CONTAINERS_CONF="$CONTAINERS_CONF" CONTAINERS_STORAGE_CONF="$CONTAINERS_STORAGE_CONF" \
+		podman "$@"
+}
+cid2=$(plain_pm run -d --rm --name "pin-$P" --network "$NET" --ip "$PIN" --rootfs "$PD/rootfs" \
+	/bin/sh -c 'sleep 4' 2>"$T_TMP/run2.err") || fail "podman run --ip $PIN: $(cat "$T_TMP/run2.err")"
+ok "podman run -d --rm --ip $PIN ($cid2)"
+wep2="/tabby/v1/workloadendpoints/default/h1-cni-${cid2}-eth0"
+check "its WorkloadEndpoint holds $PIN/32" sh -c "ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:$ETCD_PORT get --print-value-only $wep2 | grep -q '\"$PIN/32\"'"
+check "h2-w1 pings the pinned container $PIN" wait_for 20 ip netns exec "$P-h2-w1" ping -c 1 -W 1 "$PIN"
+check "after it exits, conmon's cleanup (--rm) removes its WorkloadEndpoint" \
+	wait_for 30 sh -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:$ETCD_PORT get --keys-only $wep2)\" ]"
+check "... and frees $PIN (no IPAM handle left)" \
+	wait_for 10 sh -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:$ETCD_PORT get --prefix --keys-only /tabby/v1/ipam/handles/$NET.$cid2)\" ]"
+
 # ---- rm: CNI DEL frees everything ---------------------------------------------------------------
-pm rm -f -t 0 "$CTR" >/dev/null 2>"$T_TMP/rm.err" || fail "podman rm: $(cat "$T_TMP/rm.err")"
-ok "podman rm -f -t 0 $CTR"
+plain_pm rm -f -t 0 "$CTR" >/dev/null 2>"$T_TMP/rm.err" || fail "podman rm: $(cat "$T_TMP/rm.err")"
+ok "podman rm -f -t 0 $CTR from a plain shell"
 check "the WorkloadEndpoint is gone from etcd" test -z "$(etcdget --keys-only "$wep")"
 check "the IPAM handle is gone" test -z "$(etcdget --prefix --keys-only "/tabby/v1/ipam/handles/$NET.$cid")"
 # allocations[ordinal] is null again in the block that holds the address

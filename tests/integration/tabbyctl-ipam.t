@@ -34,6 +34,8 @@ check_json() { run "$CTL" ipam check -o json; }
 
 ectl put /tabby/v1/ippools/default-ipv4-ippool '{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/24","blockSize":26}}' >/dev/null ||
 	fail "put IPPool"
+# the Node felix would register: ADD refuses a node without one (code 109)
+ectl put /tabby/v1/nodes/h1 '{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"h1"},"spec":{}}' >/dev/null || fail "put Node h1"
 ectl put /tabby/v1/nodes/h1 '{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"h1"},"spec":{"bgp":{"ipv4Address":"198.18.0.11/24"}}}' >/dev/null ||
 	fail "put Node h1"
 
@@ -54,8 +56,8 @@ ipof() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ips"][0]["a
 
 CID1=c1a2b3c4d5e6f70812345678
 CID2=c2a2b3c4d5e6f70812345678
-WEP1=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID1:0:12}-eth0
-WEP2=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID2:0:12}-eth0
+WEP1=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID1}-eth0
+WEP2=/tabby/v1/workloadendpoints/ns1/h1-cni-${CID2}-eth0
 HANDLE1=/tabby/v1/ipam/handles/tabbynet.$CID1
 HANDLE2=/tabby/v1/ipam/handles/tabbynet.$CID2
 
@@ -82,7 +84,7 @@ run "$CTL" ipam check --show-all-ips
 check "--show-all-ips lists both allocations with their handles and owners" bash -c "
 	grep -q '^  $IP1 allocated; attrs Main:tabbynet.$CID1 Extra:namespace=ns1,node=h1,pod=pod1\$' $T_TMP/out &&
 	grep -q '^  $IP2 allocated; attrs Main:tabbynet.$CID2 ' $T_TMP/out &&
-	grep -q '^  $IP1 belongs to Workload(ns1/h1-cni-${CID1:0:12}-eth0)\$' $T_TMP/out"
+	grep -q '^  $IP1 belongs to Workload(ns1/h1-cni-${CID1}-eth0)\$' $T_TMP/out"
 
 # --- leak: the WorkloadEndpoint of c1 goes, its allocation stays
 ectl del "$WEP1" >/dev/null || fail "delete $WEP1"
@@ -106,7 +108,7 @@ assert p["block"] == "198.19.0.0/26" and isinstance(p["sequenceNumber"], int), p
 run "$CTL" ipam release --ip "$IP2"
 [ "$RC" = 1 ] || { show; fail "release of in-use $IP2: exit $RC, want 1"; }
 check "release of $IP2 is refused: in use by c2's WorkloadEndpoint" \
-	has "$IP2 is in use by Workload(ns1/h1-cni-${CID2:0:12}-eth0)" err
+	has "$IP2 is in use by Workload(ns1/h1-cni-${CID2}-eth0)" err
 check "$IP2 is still allocated (its handle record is there)" \
 	test -n "$(ectl get --print-value-only "$HANDLE2")"
 run "$CTL" ipam release --ip 198.19.0.61
@@ -147,11 +149,11 @@ check "duplicate $IP2 reported (plus the other endpoint's handle mismatch)" \
 check "JSON: the duplicate lists both endpoints, the mismatch c2's handle" python3 -c '
 import json,sys
 d={p["type"]: p for p in json.load(open(sys.argv[1]))["problems"]}
-assert d["duplicate-workload-ip"]["workloads"] == ["ns1/h1-cni-" + sys.argv[2][:12] + "-eth0", "ns1/h1-cni-eeeeeeeeeeee-eth0"], d
+assert d["duplicate-workload-ip"]["workloads"] == ["ns1/h1-cni-" + sys.argv[2] + "-eth0", "ns1/h1-cni-eeeeeeeeeeee-eth0"], d
 assert d["wrong-handle"]["workloads"] == ["ns1/h1-cni-eeeeeeeeeeee-eth0"], d
 assert d["wrong-handle"]["handle"] == "tabbynet." + sys.argv[2], d' "$T_TMP/out" "$CID2"
 run "$CTL" ipam check
-check "text names both owners" has "$IP2 has multiple owners: Workload(ns1/h1-cni-${CID2:0:12}-eth0), Workload(ns1/h1-cni-eeeeeeeeeeee-eth0)." out
+check "text names both owners" has "$IP2 has multiple owners: Workload(ns1/h1-cni-${CID2}-eth0), Workload(ns1/h1-cni-eeeeeeeeeeee-eth0)." out
 check "text names the handle the duplicate's container does not own" \
 	has "$IP2 in use by Workload(ns1/h1-cni-eeeeeeeeeeee-eth0) (container eeeeeeeeeeee0000) is allocated to handle tabbynet.$CID2" out
 ectl del "$DUP" >/dev/null

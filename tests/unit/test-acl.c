@@ -73,7 +73,7 @@ static int setup(void **state)
 	F.web = L("app=web,tier=frontend");
 	F.db = L("app=db");
 	F.client = L("app=client");
-	F.api = L("app=api");
+	F.api = L("app=api,projectcalico.org/serviceaccount=frontend,pcsa.team=a");
 	F.remote_web = L("app=web");
 	F.ext = L("role=external");
 	F.host = L("host-endpoint=ingress");
@@ -462,6 +462,43 @@ static void test_namespace_selector(void **state)
 		assert_string_equal(ip_prefix_format(&m0->items[0].net, buf), "198.19.0.4/32");
 		assert_int_equal(m1->n, 1);
 		assert_string_equal(ip_prefix_format(&m1->items[0].net, buf), "198.19.1.10/32");
+	}
+	built_done(&b);
+}
+
+/* Rule serviceAccounts as Calico translates them: names -> the serviceaccount label in {...},
+ * selector -> over pcsa.-prefixed labels, in the policy's namespace. */
+static void test_service_accounts(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "allow-frontend-sa", .selector = "app == 'web'",
+		   INGRESS({.action = MODEL_ACTION_ALLOW,
+			    .source = {.sa_names = (char *[]){"frontend", NULL},
+				       .n_sa_names = 1,
+				       .sa_selector = "team == 'a' && !has(x)"}})),
+	};
+	struct case_in c = {.name = "service-accounts", .policies = pol, .n_policies = 1};
+	struct built b;
+
+	check_case(&c, &b);
+	/* prod/api runs as service account frontend with label team=a: allowed */
+	expect(&b, WEB, IN, PKT("198.19.1.10", "198.19.0.2", 6, 80), ALLOW, ACL_REASON_RULE,
+	       "prod/allow-frontend-sa", 0);
+	/* dev/client has no service account: denied */
+	expect(&b, WEB, IN, PKT("198.19.0.4", "198.19.0.2", 6, 80), DENY, ACL_REASON_TIER_DEFAULT,
+	       NULL, -1);
+	{
+		const struct acl_policy *p = b.rs[WEB]->dir[IN].tiers[0].policies[0];
+		const struct acl_set *s0 = p->rules[IN][0].src.sel;
+		const struct acl_set_members *m0 = &b.m->sets[s0->pos];
+		char buf[IP_PREFIX_STRLEN];
+
+		assert_string_equal(s0->definition,
+				    "sel:(!has(pcsa.x) && pcsa.team == \"a\" && "
+				    "projectcalico.org/namespace == \"prod\" && "
+				    "projectcalico.org/serviceaccount in {\"frontend\"})");
+		assert_int_equal(m0->n, 1);
+		assert_string_equal(ip_prefix_format(&m0->items[0].net, buf), "198.19.1.10/32");
 	}
 	built_done(&b);
 }
@@ -882,6 +919,7 @@ int main(void)
 	    cmocka_unit_test(test_default_deny),
 	    cmocka_unit_test(test_open),
 	    cmocka_unit_test(test_namespace_selector),
+	    cmocka_unit_test(test_service_accounts),
 	    cmocka_unit_test(test_ipblock_except),
 	    cmocka_unit_test(test_endport_range),
 	    cmocka_unit_test(test_named_ports),

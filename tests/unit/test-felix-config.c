@@ -49,7 +49,30 @@ static void test_defaults(void **state)
 	assert_false(c.prometheus_metrics_enabled);
 	assert_string_equal(c.prometheus_metrics_host, "127.0.0.1");
 	assert_int_equal(c.prometheus_metrics_port, 9091);
+	/* where the CNI plugin looks for the node name (Calico: /var/lib/calico/nodename) */
+	assert_string_equal(c.nodename_file, "/var/lib/tabby/nodename");
 	felix_config_done(&c);
+}
+
+static void test_nodename_file(void **state)
+{
+	static const char yaml[] = "nodeName: h1\n"
+				   "ipv4Address: 198.18.0.11/24\n"
+				   "nodenameFile: /tmp/h1/nodename\n";
+	struct felix_config c;
+	char *env[] = {"TABBY_NODENAMEFILE=/run/h1/nodename", NULL};
+	char msg[256];
+
+	assert_int_equal(parse(yaml, NULL, "ignored", &c, NULL, 0), 0);
+	assert_string_equal(c.nodename_file, "/tmp/h1/nodename");
+	felix_config_done(&c);
+	assert_int_equal(parse(yaml, env, "ignored", &c, NULL, 0), 0);
+	assert_string_equal(c.nodename_file, "/run/h1/nodename");
+	felix_config_done(&c);
+	assert_int_equal(parse("nodeName: h1\nipv4Address: 198.18.0.11/24\nnodenameFile: \"\"\n",
+			       NULL, "ignored", &c, msg, sizeof(msg)),
+			 -EINVAL);
+	assert_non_null(strstr(msg, "nodenameFile"));
 }
 
 static void test_health_and_metrics(void **state)
@@ -210,11 +233,9 @@ static void test_empty_values_and_document(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_file_and_env),
-	    cmocka_unit_test(test_health_and_metrics),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_empty_values_and_document),
+	    cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_nodename_file),
+	    cmocka_unit_test(test_file_and_env), cmocka_unit_test(test_health_and_metrics),
+	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_empty_values_and_document),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

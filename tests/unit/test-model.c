@@ -486,8 +486,14 @@ static const struct bad_case bad_cases[] = {
     {NP_HEAD "  ingress:\n  - action: Allow\n    source: {namespaceSelector: \"has(x) x\"}\n",
      "np.yaml:9:41: spec.ingress[0].source.namespaceSelector: invalid selector \"has(x) x\": "
      "expected '&&', '||' or the end"},
-    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {serviceAccounts: {names: [a]}}\n",
-     "np.yaml:9:14: spec.ingress[0].source.serviceAccounts: not supported by tabby"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {serviceAccounts: {names: [A_b]}}\n",
+     "np.yaml:9:40: spec.ingress[0].source.serviceAccounts.names: invalid service account name "
+     "\"A_b\": must be a lower-case RFC 1123 subdomain"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {serviceAccounts: {selector: \"a ==\"}}\n",
+     "np.yaml:9:47: spec.ingress[0].source.serviceAccounts.selector: invalid selector "
+     "\"a ==\": expected a quoted string"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {services: {name: a}}\n",
+     "np.yaml:9:14: spec.ingress[0].source.services: not supported by tabby"},
     {NP_HEAD "  serviceAccountSelector: all()\n",
      "np.yaml:7:3: spec.serviceAccountSelector: not supported by tabby (it has no service "
      "accounts)"},
