@@ -23,6 +23,7 @@
 
 #include "cni/cni.h"
 #include "lib/log.h"
+#include "model/model-internal.h"
 #include "lib/strbuf.h"
 
 static const char *const version_names[_CNI_VERSION_MAX] = {
@@ -538,6 +539,28 @@ int cni_env_read(struct cni_env *ret, bool need_netns, bool need_ifname, struct 
 			else if (strcmp(kv, "K8S_POD_INFRA_CONTAINER_ID") != 0 &&
 				 strcmp(kv, "K8S_POD_UID") != 0 && !unknown)
 				unknown = kv;
+		}
+		/* The namespace becomes a key segment of the WorkloadEndpoint
+		 * (/tabby/v1/workloadendpoints/<namespace>/...), which felix decodes only as a
+		 * Kubernetes namespace (a lower-case RFC 1123 label); the pod name goes into
+		 * spec.pod and the workload id: Kubernetes pod names and podman container names
+		 * both fit [A-Za-z0-9][A-Za-z0-9_.-]*. So "a/b" or "../x" never reach etcd (found
+		 * by fuzzing). */
+		if (!model_dns_label_is_valid(env.pod_namespace)) {
+			cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+				 "CNI_ARGS: K8S_POD_NAMESPACE \"%s\" is not a lower-case RFC 1123 "
+				 "label",
+				 env.pod_namespace);
+			free(env.args_copy);
+			return -EINVAL;
+		}
+		if (env.pod_name && !container_id_valid(env.pod_name)) {
+			cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+				 "CNI_ARGS: K8S_POD_NAME \"%s\" has characters other than "
+				 "[A-Za-z0-9_.-] or does not start with a letter or digit",
+				 env.pod_name);
+			free(env.args_copy);
+			return -EINVAL;
 		}
 		if (unknown && !ignore_unknown) {
 			cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
