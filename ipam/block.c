@@ -896,3 +896,8 @@ uint32_t ipam_backoff_us(unsigned attempt, uint32_t rnd)
 		window = MIN(IPAM_BACKOFF_BASE_US << attempt, IPAM_BACKOFF_MAX_US);
 	return window / 2 + rnd % (window / 2 + 1);
 }
+
+struct ip_addr ipam_block_addr_at(const struct ipam_block *b, uint32_t ordinal)
+{
+	return ordinal_addr(b, ordinal);
+}

@@ -149,6 +149,9 @@ uint32_t ipam_pool_block_count(const struct ip_prefix *pool, uint8_t block_size)
 int ipam_pool_block_at(const struct ip_prefix *pool, uint8_t block_size, uint32_t index,
 		       struct ip_prefix *ret) _warn_unused_result_;
 
+/** ipam_block_addr_at() - the address of @ordinal (< b->n) in @b. */
+struct ip_addr ipam_block_addr_at(const struct ipam_block *b, uint32_t ordinal);
+
 /* Retry pauses after a lost compare-and-swap (ipam_backoff_us()). */
 #define IPAM_BACKOFF_BASE_US 500u
 #define IPAM_BACKOFF_MAX_US 64000u
