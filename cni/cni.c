@@ -525,9 +525,11 @@ int cni_env_read(struct cni_env *ret, bool need_netns, bool need_ifname, struct 
 			char *eq = strchr(kv, '=');
 
 			if (!eq || eq == kv) {
+				/* kv points into args_copy: report first, free after */
+				cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
+					 "CNI_ARGS: \"%s\" is not KEY=VALUE", kv);
 				free(env.args_copy);
-				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
-						"CNI_ARGS: \"%s\" is not KEY=VALUE", kv);
+				return -EINVAL;
 			}
 			*eq = '\0';
 			if (strcmp(kv, "IgnoreUnknown") == 0)
