@@ -96,6 +96,9 @@ int ipam_gc_plan(const struct ipam_gc_input *in, struct ipam_gc_action **ret, si
 		const struct ipam_block *b = find_block(in, &a->cidr, &bi);
 		const char *owner = b ? block_node(b) : NULL;
 
+		if (!a->confirmed && a->pending_since_ms &&
+		    in->now_ms - a->pending_since_ms < IPAM_GC_PENDING_GRACE_MS)
+			continue; /* maybe a claim in flight */
 		if (!b || !owner || strcmp(owner, a->node) != 0 || orphan_empty(in, b))
 			r = add(&p, (struct ipam_gc_action){.kind = IPAM_GC_DELETE_AFFINITY,
 							    .node = a->node,

@@ -8,7 +8,10 @@
  * applies. What it cleans (issue 12; Calico's kube-controllers IPAM garbage collection, which
  * waits 15 minutes before releasing an address):
  *  - stale affinities: an affinity record whose block is missing, or whose block names another
- *    node (a claim that lost the race or a host that died between "pending" and the block write);
+ *    node (a claim that lost the race or a host that died between "pending" and the block write).
+ *    A pending one is left alone while it is younger than IPAM_GC_PENDING_GRACE_MS (its "since",
+ *    written by the claim), as it may belong to a claim in flight; one without "since" (written
+ *    by an older tabby) counts as old;
  *  - empty orphan blocks: a block without any allocation whose affinity names a node that has no
  *    Node resource, or no node at all (left behind by a deleted host, or by borrowing): the block
  *    and its affinity records go;
@@ -25,12 +28,15 @@
 #include "ipam/block.h"
 
 #define IPAM_GC_DEFAULT_GRACE_MS (15 * 60 * 1000)
+/* A pending affinity younger than this may be a block claim in flight: left alone. */
+#define IPAM_GC_PENDING_GRACE_MS (60 * 1000)
 
 struct ipam_gc_affinity {
 	const char *node;
 	struct ip_prefix cidr;
 	bool confirmed;
-	int64_t mod_revision; /* of the affinity record (guards its deletion) */
+	int64_t mod_revision;	  /* of the affinity record (guards its deletion) */
+	int64_t pending_since_ms; /* pending ones: when the claim wrote it (0 = unknown) */
 };
 
 /* A leak recorded by an earlier run. */

@@ -113,6 +113,9 @@ static int load_affinities(struct ds_client *ds, struct snapshot *s)
 		a->confirmed = o && json_object_object_get_ex(o, "state", &st) &&
 			       json_object_is_type(st, json_type_string) &&
 			       strcmp(json_object_get_string(st), "confirmed") == 0;
+		if (o && json_object_object_get_ex(o, "since", &st) &&
+		    json_object_is_type(st, json_type_int))
+			a->pending_since_ms = json_object_get_int64(st);
 		json_object_put(o);
 		a->mod_revision = kv->mod_revision;
 		s->n_affs++;

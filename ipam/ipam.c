@@ -677,7 +677,9 @@ static int claim_specific(struct ds_client *ds, const char *node, const struct i
 	_cleanup_strbuf_ struct strbuf sb = {0};
 	_cleanup_free_ char *affinity = NULL;
 	char akey[IPAM_KEY_MAX], bkey[IPAM_KEY_MAX], name[IPAM_BLOCK_NAME_MAX];
-	const char *pending = affinity_value(false), *confirmed = affinity_value(true);
+	const char *confirmed = affinity_value(true);
+	char pending[96];
+	struct timespec now;
 	int64_t arev = 0;
 	int r, q;
 
@@ -696,7 +698,12 @@ static int claim_specific(struct ds_client *ds, const char *node, const struct i
 	if (r < 0)
 		return r;
 
-	/* (1) pending affinity: if it exists, another claim of ours is in flight (or died). */
+	/* (1) pending affinity: if it exists, another claim of ours is in flight (or died). It
+	 * carries its wall-clock time, so that the leak GC (ipam/block-gc.h) leaves a claim in
+	 * flight alone. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(pending, sizeof(pending), "{\"state\":\"pending\",\"since\":%" PRId64 "}",
+		 (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
 	r = ds_create(ds, akey, pending, strlen(pending), 0, &arev);
 	if (r < 0)
 		return r;

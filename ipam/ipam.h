@@ -6,7 +6,7 @@
  * mod_revision unchanged), retried on conflict up to IPAM_CAS_RETRIES times (Calico
  * libcalico-go lib/ipam/ipam.go semantics). Keys (DESIGN.md "Datastore"):
  *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h)
- *   /tabby/v1/ipam/affinities/<node>/<a.b.c.d-len>  {"state":"pending"|"confirmed"}
+ *   /tabby/v1/ipam/affinities/<node>/<a.b.c.d-len>  {"state":"pending","since":<ms>}|{"state":"confirmed"}
  *   /tabby/v1/ipam/handles/<handle>                 {"handleID":"..","block":{"<a.b.c.d-len>":count}}
  *   /tabby/v1/ipam/config                            {"strictAffinity":false,"maxBlocksPerHost":0}
  *   /tabby/v1/ippools/<name>                         IPPool resources (model/model.h)

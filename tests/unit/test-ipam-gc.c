@@ -89,11 +89,11 @@ static void snap_init(struct snap *s)
 	alloc(&s->b[3], "198.19.0.200", "net.gone-host");
 	for (int i = 0; i < 4; i++)
 		s->revs[i] = 10 + i;
-	s->affs[0] = (struct ipam_gc_affinity){"h1", P("198.19.0.0/26"), true, 20};
-	s->affs[1] = (struct ipam_gc_affinity){"h1", P("198.19.0.128/26"), true, 21};
-	s->affs[2] = (struct ipam_gc_affinity){"h1", P("198.19.4.0/26"), false, 22};
-	s->affs[3] = (struct ipam_gc_affinity){"h2", P("198.19.0.0/26"), false, 23};
-	s->affs[4] = (struct ipam_gc_affinity){"h9", P("198.19.0.64/26"), true, 24};
+	s->affs[0] = (struct ipam_gc_affinity){"h1", P("198.19.0.0/26"), true, 20, 0};
+	s->affs[1] = (struct ipam_gc_affinity){"h1", P("198.19.0.128/26"), true, 21, 0};
+	s->affs[2] = (struct ipam_gc_affinity){"h1", P("198.19.4.0/26"), false, 22, 0};
+	s->affs[3] = (struct ipam_gc_affinity){"h2", P("198.19.0.0/26"), false, 23, 0};
+	s->affs[4] = (struct ipam_gc_affinity){"h9", P("198.19.0.64/26"), true, 24, 0};
 	s->nodes[0] = "h1";
 	s->used[0] = A("198.19.0.1");
 }
@@ -230,6 +230,29 @@ static void test_stale_marks(void **state)
 	snap_done(&s);
 }
 
+/* A pending affinity of a missing block younger than a minute may be a claim in flight. */
+static void test_pending_in_flight(void **state)
+{
+	struct snap s;
+	struct ipam_gc_action *v = NULL;
+	size_t n = 0;
+
+	snap_init(&s);
+	s.affs[2].pending_since_ms = 1000 * MIN_MS - 30 * 1000; /* 30 s old */
+	s.affs[3].pending_since_ms = 1000 * MIN_MS - 30 * 1000;
+	struct ipam_gc_input in = input(&s, NULL, 0, 1000 * MIN_MS, IPAM_GC_DEFAULT_GRACE_MS);
+	assert_int_equal(ipam_gc_plan(&in, &v, &n), 0);
+	assert_int_equal(count(v, n, IPAM_GC_DELETE_AFFINITY, "198.19.4.0/26"), 0);
+	assert_int_equal(count(v, n, IPAM_GC_DELETE_AFFINITY, NULL), 1); /* only h9's */
+	free(v);
+	in.now_ms += 31 * 1000; /* 61 s old: stale */
+	assert_int_equal(ipam_gc_plan(&in, &v, &n), 0);
+	assert_int_equal(count(v, n, IPAM_GC_DELETE_AFFINITY, "198.19.4.0/26"), 1);
+	assert_int_equal(count(v, n, IPAM_GC_DELETE_AFFINITY, NULL), 3);
+	free(v);
+	snap_done(&s);
+}
+
 static void test_clean(void **state)
 {
 	struct ipam_block b;
@@ -238,7 +261,7 @@ static void test_clean(void **state)
 	int64_t rev = 1;
 	const char *nodes[] = {"h1"};
 	struct ip_addr used = A("198.19.0.1");
-	struct ipam_gc_affinity aff = {"h1", P("198.19.0.0/26"), true, 2};
+	struct ipam_gc_affinity aff = {"h1", P("198.19.0.0/26"), true, 2, 0};
 
 	block(&b, "198.19.0.0/26", "host:h1");
 	alloc(&b, "198.19.0.1", "net.a");
@@ -263,9 +286,8 @@ static void test_clean(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_first_run),
-	    cmocka_unit_test(test_grace),
-	    cmocka_unit_test(test_stale_marks),
+	    cmocka_unit_test(test_first_run),	cmocka_unit_test(test_grace),
+	    cmocka_unit_test(test_stale_marks), cmocka_unit_test(test_pending_in_flight),
 	    cmocka_unit_test(test_clean),
 	};
 
