@@ -23,6 +23,7 @@
 
 #include "cni/cni.h"
 #include "lib/log.h"
+#include "model/model-internal.h"
 #include "lib/strbuf.h"
 
 static const char *const version_names[_CNI_VERSION_MAX] = {

@@ -7,6 +7,11 @@
  * only; SPEC.md "IP Allocation"). DEL releases every address of the handle (idempotent). CHECK
  * verifies the handle still holds an address. The main plugin calls it as a delegate with the
  * same environment and stdin.
+ *
+ * ADD and DEL run under this host's IPAM lock (ipam_host_lock(), as Calico's calico-ipam): the
+ * file "ipam.lock_file" of the network configuration, else env TABBY_IPAM_LOCK_FILE, else
+ * IPAM_HOST_LOCK_DEFAULT (/var/run/tabby/ipam.lock). Every plugin on one host must name the same
+ * file; a lab or test that runs several "hosts" on one machine gives each its own.
  */
 
 #include <arpa/inet.h>
@@ -74,6 +79,38 @@ static int handle_and_datastore(const struct cni_conf *c, const struct cni_env *
 	return cni_conf_datastore(c, ds, e);
 }
 
+/* "ipam.lock_file", else TABBY_IPAM_LOCK_FILE, else the default. */
+static const char *lock_path(const struct cni_conf *c)
+{
+	struct json_object *ipam, *f;
+	const char *v;
+
+	if (c->root && json_object_object_get_ex(c->root, "ipam", &ipam) &&
+	    json_object_object_get_ex(ipam, "lock_file", &f) &&
+	    json_object_is_type(f, json_type_string) && *json_object_get_string(f))
+		return json_object_get_string(f);
+	v = getenv("TABBY_IPAM_LOCK_FILE");
+	return v && *v ? v : IPAM_HOST_LOCK_DEFAULT;
+}
+
+static void lock_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+/* Take the host's IPAM lock: an fd to close when done (the lock goes with it). */
+static int host_lock(const struct cni_conf *c, struct cni_error *e)
+{
+	const char *path = lock_path(c);
+	int fd = ipam_host_lock(path);
+
+	if (fd < 0)
+		return cni_fail(e, fd, CNI_ERR_IO, "IPAM lock file %s (ipam.lock_file): %s", path,
+				strerror(-fd));
+	return fd;
+}
+
 static int ipam_add(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
@@ -83,6 +120,7 @@ static int ipam_add(const struct cni_conf *c, const struct cni_env *env, struct 
 	struct ip_prefix block = {};
 	char abuf[IP_ADDR_STRLEN], bbuf[IP_PREFIX_STRLEN], cidr[IP_PREFIX_STRLEN];
 	struct json_object *res, *ips, *ip;
+	_cleanup_(lock_closep) int lock = -1;
 	int r;
 
 	r = cni_conf_nodename(c, &node, e);
@@ -91,6 +129,9 @@ static int ipam_add(const struct cni_conf *c, const struct cni_env *env, struct 
 	r = handle_and_datastore(c, env, &handle, &ds, e);
 	if (r < 0)
 		return r;
+	lock = host_lock(c, e);
+	if (lock < 0)
+		return lock;
 	r = build_attrs(env, node, &attrs);
 	if (r < 0) {
 		model_labels_done(&attrs);
@@ -145,12 +186,16 @@ static int ipam_del(const struct cni_conf *c, const struct cni_env *env, struct 
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
 	_cleanup_free_ char *handle = NULL;
+	_cleanup_(lock_closep) int lock = -1;
 	unsigned released = 0;
 	int r;
 
 	r = handle_and_datastore(c, env, &handle, &ds, e);
 	if (r < 0)
 		return r;
+	lock = host_lock(c, e);
+	if (lock < 0)
+		return lock;
 	r = ipam_release_handle(ds, handle, &released);
 	if (r < 0) {
 		log_error_errno(r, "release %s: %m", handle);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `tabbyctl ipam show|check|release`.
+ * `tabbyctl ipam show|check|release|gc`.
  *
  * show [--show-blocks]: laid out like `calicoctl ipam show`: one row per pool with its size, the
  * addresses in use (summed over the blocks inside it) and the free rest; with --show-blocks, one
@@ -32,6 +32,11 @@
  *   undecodable            a block, handle record or WorkloadEndpoint that does not decode.
  * Exit status 0 when nothing is found, 1 when anything is (or on an error).
  *
+ * gc [--dry-run] [--grace DURATION]: one leak garbage collection pass (ipam_gc_run(); the rules
+ * are in ipam/block-gc.h): stale affinities, empty blocks of deleted nodes, and allocations no
+ * WorkloadEndpoint has listed for DURATION (default 15m, Calico's; "0" releases at once). One
+ * line per change ("DRY-RUN" prefix with --dry-run), then a summary. DURATION: N[s|m|h].
+ *
  * release --ip IP [--force]: free an allocated address (calicoctl ipam release --ip), with the
  * allocation's sequence number so that an address re-assigned meanwhile is left alone. Refused
  * while a WorkloadEndpoint lists IP in its ipNetworks, unless --force.
@@ -45,7 +50,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "ctl/ctl.h"
+#include "ipam/ipam-gc.h"
 #include "ipam/ipam.h"
 
 /* Limits on what the datastore controls (STYLE.md section 3). */
@@ -1425,9 +1433,97 @@ out:
 	return r;
 }
 
+/* ---- ipam gc ------------------------------------------------------------------------------ */
+
+/* "N", "Ns", "Nm", "Nh" -> ms. Return: 0 or -EINVAL. */
+static int parse_duration_ms(const char *s, int64_t *ret)
+{
+	char *end;
+	long long v;
+	int64_t unit = 1000;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0 || v > 100LL * 365 * 86400)
+		return -EINVAL;
+	if (*end == 'h')
+		unit = 3600 * 1000;
+	else if (*end == 'm')
+		unit = 60 * 1000;
+	else if (*end != 's' && *end != '\0')
+		return -EINVAL;
+	if (*end && end[1])
+		return -EINVAL;
+	*ret = (int64_t)v * unit;
+	return 0;
+}
+
+struct gc_ctx {
+	bool dry_run;
+	int64_t now_ms;
+};
+
+static void gc_report(const struct ipam_gc_action *a, int result, void *userdata)
+{
+	const struct gc_ctx *ctx = userdata;
+	bool dry = ctx->dry_run;
+	char buf[IP_PREFIX_STRLEN], abuf[IP_ADDR_STRLEN];
+	const char *pre = dry ? "DRY-RUN " : "";
+	const char *res = result == -ESTALE ? " (changed meanwhile: skipped)"
+			  : result < 0	    ? " (failed)"
+					    : "";
+
+	switch (a->kind) {
+	case IPAM_GC_DELETE_AFFINITY:
+		printf("%sdelete affinity of node %s for block %s%s\n", pre, a->node,
+		       ip_prefix_format(&a->cidr, buf), res);
+		break;
+	case IPAM_GC_DELETE_BLOCK:
+		printf("%sdelete empty block %s (its node is gone)%s\n", pre,
+		       ip_prefix_format(&a->cidr, buf), res);
+		break;
+	case IPAM_GC_RELEASE:
+		printf("%srelease leaked %s (handle %s, leaked for %" PRId64 " s)%s\n", pre,
+		       ip_addr_format(&a->addr, abuf), a->handle ? a->handle : "none",
+		       (ctx->now_ms - a->since_ms) / 1000, res);
+		break;
+	case IPAM_GC_MARK:
+		printf("%smark %s (handle %s) as leaked: released after the grace period%s\n", pre,
+		       ip_addr_format(&a->addr, abuf), a->handle ? a->handle : "none", res);
+		break;
+	case IPAM_GC_UNMARK:
+		printf("%sforget leak mark of %s (in use again, or freed)%s\n", pre,
+		       ip_addr_format(&a->addr, abuf), res);
+		break;
+	}
+}
+
+static int ipam_gc(struct ds_client *ds, bool dry_run, int64_t grace_ms)
+{
+	struct ipam_gc_counts c = {0};
+	struct gc_ctx ctx = {.dry_run = dry_run};
+	struct timespec ts;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ctx.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	r = ipam_gc_run(ds, ctx.now_ms, grace_ms, dry_run, gc_report, &ctx, &c);
+	if (r == -EPROTO)
+		return ctl_err(
+		    "ipam gc: a WorkloadEndpoint or leak mark does not decode (see above); "
+		    "nothing was changed");
+	if (r < 0)
+		return ctl_ds_error(r);
+	printf("%s%u stale affinities, %u empty blocks deleted, %u leaked addresses released, %u "
+	       "marked, %u marks dropped, %u skipped.\n",
+	       dry_run ? "Dry run, nothing changed: would have: " : "", c.affinities, c.blocks,
+	       c.released, c.marked, c.unmarked, c.skipped);
+	return 0;
+}
+
 int ctl_ipam(int argc, char **argv)
 {
-	enum { OPT_SHOW_BLOCKS = 0x200, OPT_SHOW_ALL, OPT_IP, OPT_FORCE };
+	enum { OPT_SHOW_BLOCKS = 0x200, OPT_SHOW_ALL, OPT_IP, OPT_FORCE, OPT_DRY_RUN, OPT_GRACE };
 	static const struct option opts[] = {
 	    CTL_GLOBAL_LONGOPTS,
 	    {"show-blocks", no_argument, NULL, OPT_SHOW_BLOCKS},
@@ -1435,12 +1531,17 @@ int ctl_ipam(int argc, char **argv)
 	    {"output", required_argument, NULL, 'o'},
 	    {"ip", required_argument, NULL, OPT_IP},
 	    {"force", no_argument, NULL, OPT_FORCE},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"grace", required_argument, NULL, OPT_GRACE},
 	    {},
 	};
 	static const char usage[] = "usage: tabbyctl ipam show [--show-blocks] | check "
-				    "[--show-all-ips] [-o json] | release --ip IP [--force]";
+				    "[--show-all-ips] [-o json] | release --ip IP [--force] | gc "
+				    "[--dry-run] [--grace DURATION]";
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
-	bool show_blocks = false, show_all = false, json = false, force = false;
+	bool show_blocks = false, show_all = false, json = false, force = false, dry_run = false,
+	     gc_opts = false;
+	int64_t grace_ms = IPAM_GC_DEFAULT_GRACE_MS;
 	const char *ip = NULL, *verb;
 	int c, r;
 
@@ -1463,6 +1564,15 @@ int ctl_ipam(int argc, char **argv)
 		case OPT_FORCE:
 			force = true;
 			break;
+		case OPT_DRY_RUN:
+			dry_run = gc_opts = true;
+			break;
+		case OPT_GRACE:
+			if (parse_duration_ms(optarg, &grace_ms) < 0)
+				return ctl_err("--grace: \"%s\" is not a duration N[s|m|h]",
+					       optarg);
+			gc_opts = true;
+			break;
 		case CTL_OPT_ENDPOINTS:
 			arg_endpoints = optarg;
 			break;
@@ -1473,7 +1583,12 @@ int ctl_ipam(int argc, char **argv)
 	if (argc - optind != 1)
 		return ctl_err("%s", usage);
 	verb = argv[optind];
-	if (strcmp(verb, "show") == 0) {
+	if (gc_opts && strcmp(verb, "gc") != 0)
+		return ctl_err("%s", usage);
+	if (strcmp(verb, "gc") == 0) {
+		if (show_blocks || show_all || json || ip || force)
+			return ctl_err("%s", usage);
+	} else if (strcmp(verb, "show") == 0) {
 		if (show_all || json || ip || force)
 			return ctl_err("%s", usage);
 	} else if (strcmp(verb, "check") == 0) {
@@ -1494,5 +1609,7 @@ int ctl_ipam(int argc, char **argv)
 		return ipam_show(ds, show_blocks);
 	if (strcmp(verb, "check") == 0)
 		return ipam_check(ds, show_all, json);
+	if (strcmp(verb, "gc") == 0)
+		return ipam_gc(ds, dry_run, grace_ms);
 	return ipam_release(ds, ip, force);
 }

@@ -219,6 +219,8 @@ static void usage(FILE *f)
 	    "          handle and affinity records (exit 1 when anything is found)\n"
 	    "  ipam    release --ip IP [--force]   free a leaked address (refused while a\n"
 	    "          WorkloadEndpoint lists it, unless --force)\n"
+	    "  ipam    gc [--dry-run] [--grace 15m]  release leaks: stale affinities, empty\n"
+	    "          blocks of deleted nodes, addresses no endpoint listed for the grace period\n"
 	    "  node    status [--bird-socket PATH] [-o json]\n"
 	    "  label   KIND NAME key=value|key-... [-n NS] [--overwrite]\n"
 	    "  selector test 'EXPR' [key=value...]   true (exit 0) / false (exit 1); 2 = syntax\n"

@@ -84,6 +84,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tabby-felix [--config FILE]\n"
 		"  -c, --config FILE  agent configuration (default " FELIX_DEFAULT_CONFIG_FILE ")\n"
+		"  -V, --version      print the version and exit\n"
 		"  -h, --help         this text\n");
 }
 
@@ -92,19 +93,23 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {0},
 	};
 	const char *arg_config = NULL;
 	int c;
 
 	log_set_ident("tabby-felix");
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			arg_config = optarg;
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("tabby-felix %s\n", TABBY_VERSION);
 			return 0;
 		default:
 			usage(stderr);

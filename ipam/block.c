@@ -886,3 +886,18 @@ int ipam_pool_block_at(const struct ip_prefix *pool, uint8_t block_size, uint32_
 	*ret = p;
 	return 0;
 }
+
+uint32_t ipam_backoff_us(unsigned attempt, uint32_t rnd)
+{
+	uint32_t window = IPAM_BACKOFF_MAX_US;
+
+	/* 500 us << 7 = 64 ms: from there on the window is the cap (and no shift overflows) */
+	if (attempt < 7)
+		window = MIN(IPAM_BACKOFF_BASE_US << attempt, IPAM_BACKOFF_MAX_US);
+	return window / 2 + rnd % (window / 2 + 1);
+}
+
+struct ip_addr ipam_block_addr_at(const struct ipam_block *b, uint32_t ordinal)
+{
+	return ordinal_addr(b, ordinal);
+}

@@ -148,3 +148,23 @@ uint32_t ipam_pool_block_count(const struct ip_prefix *pool, uint8_t block_size)
  */
 int ipam_pool_block_at(const struct ip_prefix *pool, uint8_t block_size, uint32_t index,
 		       struct ip_prefix *ret) _warn_unused_result_;
+
+/** ipam_block_addr_at() - the address of @ordinal (< b->n) in @b. */
+struct ip_addr ipam_block_addr_at(const struct ipam_block *b, uint32_t ordinal);
+
+/* Retry pauses after a lost compare-and-swap (ipam_backoff_us()). */
+#define IPAM_BACKOFF_BASE_US 500u
+#define IPAM_BACKOFF_MAX_US 64000u
+
+/**
+ * ipam_backoff_us() - how long to pause before retry @attempt (0 = the first retry) of a lost
+ * compare-and-swap: jittered exponential backoff ("equal jitter": half the window fixed, half
+ * random). The window is IPAM_BACKOFF_BASE_US << @attempt, capped at IPAM_BACKOFF_MAX_US
+ * (0.5 ms, 1 ms, 2 ms, ... 64 ms from the 8th retry on); the pause lies in [window/2, window].
+ * Contenders that collided once spread out instead of colliding again in lock step; with
+ * IPAM_CAS_RETRIES (100) tries, as Calico's IPAM (libcalico-go lib/ipam/ipam.go, 100 retries),
+ * a caller gives up after at most ~6 s of pauses.
+ * @rnd: any random 32-bit number (the caller's generator: this function is pure).
+ * Return: microseconds, in [IPAM_BACKOFF_BASE_US/2, IPAM_BACKOFF_MAX_US].
+ */
+uint32_t ipam_backoff_us(unsigned attempt, uint32_t rnd);

@@ -6,7 +6,8 @@
  * reads blocks, affinities, handle records and IP pools and writes every change back as a
  * compare-and-swap (create: key absent; update/delete: mod_revision unchanged). A lost race shows
  * up as -ESTALE/-EEXIST from the datastore and is answered by re-reading and trying again, up to
- * IPAM_CAS_RETRIES times, with a short growing pause so that contenders spread out.
+ * IPAM_CAS_RETRIES times, with a jittered exponential pause so that contenders spread out. On one
+ * host, the plugins serialise their calls with ipam_host_lock(), as Calico's calico-ipam does.
  *
  * Ordering rules that keep the store consistent when a host dies between two writes:
  *  - A block claim writes the affinity as "pending" before the block exists and confirms it after,
@@ -22,10 +23,13 @@
  * labels, which this module does not read.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,13 +97,13 @@ static void key_handle(char buf[static IPAM_KEY_MAX], const char *handle)
 	snprintf(buf, IPAM_KEY_MAX, IPAM_KEY_HANDLES "%s", handle);
 }
 
-/* A short pause before retrying a lost compare-and-swap: grows with the attempt and is jittered
- * so that two contenders do not keep colliding in lock step. */
+/* A pause before retrying a lost compare-and-swap: jittered exponential backoff
+ * (ipam_backoff_us()), so that contenders spread out instead of colliding in lock step. */
 static void cas_backoff(unsigned attempt)
 {
 	static unsigned seed;
 	struct timespec ts;
-	unsigned us;
+	uint32_t us;
 
 	if (!seed) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -108,9 +112,40 @@ static void cas_backoff(unsigned attempt)
 	seed ^= seed << 13;
 	seed ^= seed >> 17;
 	seed ^= seed << 5;
-	us = (seed % 1000u) * (MIN(attempt, 8u) + 1) + 200;
-	ts = (struct timespec){.tv_sec = 0, .tv_nsec = (long)us * 1000};
+	us = ipam_backoff_us(attempt, seed);
+	ts = (struct timespec){.tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000};
 	nanosleep(&ts, NULL);
+}
+
+int ipam_host_lock(const char *path)
+{
+	_cleanup_free_ char *dir = NULL;
+	char *slash;
+	int fd, r;
+
+	if (!path || !*path)
+		return -EINVAL;
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return log_error_errno(-errno, "IPAM lock directory %s: %m", dir);
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return log_error_errno(-errno, "IPAM lock file %s: %m", path);
+	do
+		r = flock(fd, LOCK_EX);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		r = -errno;
+		close(fd);
+		return log_error_errno(r, "IPAM lock file %s: flock: %m", path);
+	}
+	return fd;
 }
 
 static struct json_object *parse_json(const char *buf, size_t len)
@@ -642,7 +677,9 @@ static int claim_specific(struct ds_client *ds, const char *node, const struct i
 	_cleanup_strbuf_ struct strbuf sb = {0};
 	_cleanup_free_ char *affinity = NULL;
 	char akey[IPAM_KEY_MAX], bkey[IPAM_KEY_MAX], name[IPAM_BLOCK_NAME_MAX];
-	const char *pending = affinity_value(false), *confirmed = affinity_value(true);
+	const char *confirmed = affinity_value(true);
+	char pending[96];
+	struct timespec now;
 	int64_t arev = 0;
 	int r, q;
 
@@ -661,7 +698,12 @@ static int claim_specific(struct ds_client *ds, const char *node, const struct i
 	if (r < 0)
 		return r;
 
-	/* (1) pending affinity: if it exists, another claim of ours is in flight (or died). */
+	/* (1) pending affinity: if it exists, another claim of ours is in flight (or died). It
+	 * carries its wall-clock time, so that the leak GC (ipam/block-gc.h) leaves a claim in
+	 * flight alone. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(pending, sizeof(pending), "{\"state\":\"pending\",\"since\":%" PRId64 "}",
+		 (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
 	r = ds_create(ds, akey, pending, strlen(pending), 0, &arev);
 	if (r < 0)
 		return r;
@@ -1138,6 +1180,7 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 			return r;
 		if (r > 0)
 			break;
+		cas_backoff(pass);
 	}
 	r = commit_handle(ds, args->handle, &a);
 	if (r < 0)

@@ -6,7 +6,7 @@
  * mod_revision unchanged), retried on conflict up to IPAM_CAS_RETRIES times (Calico
  * libcalico-go lib/ipam/ipam.go semantics). Keys (DESIGN.md "Datastore"):
  *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h)
- *   /tabby/v1/ipam/affinities/<node>/<a.b.c.d-len>  {"state":"pending"|"confirmed"}
+ *   /tabby/v1/ipam/affinities/<node>/<a.b.c.d-len>  {"state":"pending","since":<ms>}|{"state":"confirmed"}
  *   /tabby/v1/ipam/handles/<handle>                 {"handleID":"..","block":{"<a.b.c.d-len>":count}}
  *   /tabby/v1/ipam/config                            {"strictAffinity":false,"maxBlocksPerHost":0}
  *   /tabby/v1/ippools/<name>                         IPPool resources (model/model.h)
@@ -32,7 +32,10 @@
 #include "lib/cidr.h"
 #include "model/model.h"
 
-#define IPAM_CAS_RETRIES 16
+/* Tries of one compare-and-swap (Calico's IPAM retries 100 times); pauses: ipam_backoff_us(). */
+#define IPAM_CAS_RETRIES 100
+/* This host's IPAM lock (Calico: /var/run/calico/ipam.lock); see ipam_host_lock(). */
+#define IPAM_HOST_LOCK_DEFAULT "/var/run/tabby/ipam.lock"
 #define IPAM_KEY_BLOCKS MODEL_KEY_PREFIX "ipam/blocks/"
 #define IPAM_KEY_AFFINITIES MODEL_KEY_PREFIX "ipam/affinities/"
 #define IPAM_KEY_HANDLES MODEL_KEY_PREFIX "ipam/handles/"
@@ -52,6 +55,19 @@ struct ipam_assign_args {
 	const char *const *pool_names; /* NULL-terminated names to restrict to; NULL = every
 						 enabled pool of @family whose nodeSelector is all() */
 };
+
+/**
+ * ipam_host_lock() - take this host's IPAM lock: an exclusive flock(2) on @path (created with
+ * mode 0600, and its parent directory with 0755 when missing), waiting for as long as another
+ * process on the host holds it. The CNI IPAM plugin holds it around each ADD and DEL, as
+ * Calico's calico-ipam holds /var/run/calico/ipam.lock: concurrent ADDs on one host then neither
+ * fight over the same block (compare-and-swap retries) nor each claim a block of their own when
+ * the current one fills up. Contention between hosts stays, and is what the retries are for.
+ * @path: the lock file, e.g. IPAM_HOST_LOCK_DEFAULT.
+ * Return: the locked file descriptor (close() releases it; so does the process's exit), or
+ * -EINVAL (empty @path), -ENOMEM, or the -errno of mkdir, open or flock (logged with the path).
+ */
+int ipam_host_lock(const char *path) _warn_unused_result_;
 
 /**
  * ipam_read_config() - /tabby/v1/ipam/config, defaults when absent.

@@ -79,11 +79,18 @@ wait_felix() {
 }
 
 # bird_start N - BIRD daemonizes; -P makes the daemon write its own PID, which we record.
+# -R (graceful restart recovery, BIRD 2 user guide "Running BIRD"; Calico's calico-node starts
+# BIRD the same way): after a crash, the kernel protocol keeps the routes the previous BIRD left
+# (its config has `persist` and `graceful restart`) until every BGP peer has re-sent its routes
+# (End-of-RIB, RFC 4724), and the peers keep this host's routes as stale meanwhile, so a kill -9
+# plus restart loses no packet. On a first start it only defers the kernel sync until the peers
+# converged (or `graceful restart wait`, 240 s, passed).
 bird_start() {
 	local n=$1 d="$RUN/h$1"
 	bird -p -c "$d/bird.conf" >"$d/bird.check" 2>&1 ||
 		fail_step "BIRD rejects the bird.conf felix wrote for h$n" "$d/bird.check"
-	ip netns exec "$(host_ns "$n")" bird -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" \
+	rm -f "$d/bird.pid"
+	ip netns exec "$(host_ns "$n")" bird -R -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" \
 		</dev/null >>"$d/bird.stdout" 2>&1 ||
 		fail_step "BIRD did not start on h$n" "$d/bird.stdout"
 	wait_for 10 test -s "$d/bird.pid" || fail_step "BIRD on h$n wrote no pid file" "$d/bird.stdout"
@@ -113,6 +120,24 @@ hosts_start() {
 	for n in $(seq 1 "$HOSTS"); do
 		bird_start "$n"
 	done
+}
+
+# bird_restart N - SIGKILL hN's BIRD (a crash: no Cease to the peers, routes left in the kernel)
+# and start it again with -R, as systemd's Restart= would.
+bird_restart() {
+	local n=$1 pid
+	pid=$(cat "$RUN/pids/bird-h$n.pid" 2>/dev/null) || die "no BIRD recorded for h$n"
+	if pid_is_ours "$pid"; then
+		kill -9 "$pid"
+		local i
+		for i in $(seq 1 50); do
+			pid_is_ours "$pid" || break
+			sleep 0.1
+		done
+		! pid_is_ours "$pid" || die "BIRD (pid $pid) on h$n survived SIGKILL for 5 s"
+	fi
+	rm -f "$RUN/pids/bird-h$n.pid"
+	bird_start "$n"
 }
 
 hosts_stop() {

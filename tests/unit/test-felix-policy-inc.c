@@ -241,7 +241,11 @@ static void copy_of(const struct acl_members *m, struct copy *x)
 		x->cap[i] = m->sets[i].n + 64;
 		x->items[i] = calloc(x->cap[i], sizeof(struct acl_member));
 		assert_non_null(x->items[i]);
-		memcpy(x->items[i], m->sets[i].items, m->sets[i].n * sizeof(struct acl_member));
+		/* an empty set may have no array (items == NULL): memcpy(dst, NULL, 0) is undefined
+		 * (C17 7.24.1p2, UBSan: "null pointer passed as argument 2") */
+		if (m->sets[i].n > 0)
+			memcpy(x->items[i], m->sets[i].items,
+			       m->sets[i].n * sizeof(struct acl_member));
 		x->n[i] = m->sets[i].n;
 	}
 }

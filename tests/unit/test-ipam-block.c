@@ -527,6 +527,33 @@ static void test_names(void **state)
 	}
 }
 
+/* Jittered exponential backoff: each pause lies in [window/2, window], the window doubles from
+ * 500 us and stops at 64 ms, both ends of the jitter are reachable, and huge attempt numbers
+ * neither overflow nor exceed the cap. */
+static void test_backoff(void **state)
+{
+	uint32_t window = IPAM_BACKOFF_BASE_US;
+
+	for (unsigned attempt = 0; attempt < 200; attempt++) {
+		uint32_t lo = ipam_backoff_us(attempt, 0);
+		uint32_t hi = ipam_backoff_us(attempt, window / 2);
+
+		assert_int_equal(lo, window / 2);
+		assert_int_equal(hi, window);
+		for (uint32_t rnd = 1; rnd < 5000000u; rnd = rnd * 3 + 7) {
+			uint32_t us = ipam_backoff_us(attempt, rnd);
+
+			assert_true(us >= window / 2 && us <= window);
+		}
+		window = MIN(window * 2, IPAM_BACKOFF_MAX_US);
+	}
+	assert_int_equal(ipam_backoff_us(0, 0), 250);
+	assert_int_equal(ipam_backoff_us(3, 0), 2000);
+	assert_int_equal(ipam_backoff_us(7, UINT32_MAX) <= 64000, 1);
+	assert_int_equal(ipam_backoff_us(UINT32_MAX, 0), 32000);
+	assert_int_equal(ipam_backoff_us(UINT32_MAX, 32000), 64000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,7 +561,7 @@ int main(void)
 	    cmocka_unit_test(test_assign_addr),	  cmocka_unit_test(test_release_handle),
 	    cmocka_unit_test(test_ipv6_block),	  cmocka_unit_test(test_json_round_trip),
 	    cmocka_unit_test(test_decode_errors), cmocka_unit_test(test_pool_math),
-	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_names),	  cmocka_unit_test(test_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

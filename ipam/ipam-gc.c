@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * DOC: IPAM garbage collection, the datastore side (see ipam/ipam-gc.h; the rules are in the pure
+ * planner, ipam/block-gc.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "ipam/ipam-gc.h"
+#include "ipam/ipam.h"
+#include "lib/log.h"
+
+#define GC_KEY_MAX 1024
+#define GC_MAX_RECORDS (1u << 20)
+
+struct snapshot {
+	struct ds_kvs block_kvs, aff_kvs, node_kvs, wep_kvs, mark_kvs;
+	struct ipam_block *blocks;
+	int64_t *block_revs;
+	size_t n_blocks;
+	struct ipam_gc_affinity *affs;
+	size_t n_affs;
+	const char **nodes;
+	size_t n_nodes;
+	struct ip_addr *used;
+	size_t n_used;
+	struct ipam_gc_mark *marks;
+	char **mark_handles;
+	size_t n_marks;
+};
+
+static void snapshot_done(struct snapshot *s)
+{
+	for (size_t i = 0; i < s->n_blocks; i++)
+		ipam_block_done(&s->blocks[i]);
+	for (size_t i = 0; i < s->n_marks; i++)
+		free(s->mark_handles[i]);
+	free(s->blocks);
+	free(s->block_revs);
+	free(s->affs);
+	free(s->nodes);
+	free(s->used);
+	free(s->marks);
+	free(s->mark_handles);
+	ds_kvs_done(&s->block_kvs);
+	ds_kvs_done(&s->aff_kvs);
+	ds_kvs_done(&s->node_kvs);
+	ds_kvs_done(&s->wep_kvs);
+	ds_kvs_done(&s->mark_kvs);
+}
+
+static int load_blocks(struct ds_client *ds, struct snapshot *s)
+{
+	int r = ds_range_prefix(ds, IPAM_KEY_BLOCKS, 0, &s->block_kvs);
+
+	if (r < 0)
+		return r;
+	if (s->block_kvs.n > GC_MAX_RECORDS)
+		return -E2BIG;
+	s->blocks = calloc(s->block_kvs.n + 1, sizeof(*s->blocks));
+	s->block_revs = calloc(s->block_kvs.n + 1, sizeof(*s->block_revs));
+	if (!s->blocks || !s->block_revs)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->block_kvs.n; i++) {
+		const struct ds_kv *kv = &s->block_kvs.items[i];
+		struct parse_err err = {0};
+		char buf[256];
+
+		r = ipam_block_decode_json(kv->value, kv->value_len, &s->blocks[s->n_blocks], &err);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			/* an undecodable block is not ours to judge: leave it (ipam check reports it) */
+			log_warn("%s: %s; leaving it alone", kv->key,
+				 parse_err_format(&err, buf, sizeof(buf)));
+			continue;
+		}
+		s->block_revs[s->n_blocks++] = kv->mod_revision;
+	}
+	return 0;
+}
+
+static int load_affinities(struct ds_client *ds, struct snapshot *s)
+{
+	size_t plen = strlen(IPAM_KEY_AFFINITIES);
+	int r = ds_range_prefix(ds, IPAM_KEY_AFFINITIES, 0, &s->aff_kvs);
+
+	if (r < 0)
+		return r;
+	if (s->aff_kvs.n > GC_MAX_RECORDS)
+		return -E2BIG;
+	s->affs = calloc(s->aff_kvs.n + 1, sizeof(*s->affs));
+	if (!s->affs)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->aff_kvs.n; i++) {
+		struct ds_kv *kv = &s->aff_kvs.items[i];
+		struct ipam_gc_affinity *a = &s->affs[s->n_affs];
+		struct json_object *o, *st;
+		char *node = kv->key + plen, *slash = strchr(node, '/');
+
+		if (!slash || slash == node || ipam_block_name_parse(slash + 1, &a->cidr) < 0) {
+			log_warn("%s: not <node>/<block>, leaving it alone", kv->key);
+			continue;
+		}
+		*slash = '\0'; /* the key is ours: cut it into the node name */
+		a->node = node;
+		o = json_tokener_parse(kv->value);
+		a->confirmed = o && json_object_object_get_ex(o, "state", &st) &&
+			       json_object_is_type(st, json_type_string) &&
+			       strcmp(json_object_get_string(st), "confirmed") == 0;
+		if (o && json_object_object_get_ex(o, "since", &st) &&
+		    json_object_is_type(st, json_type_int))
+			a->pending_since_ms = json_object_get_int64(st);
+		json_object_put(o);
+		a->mod_revision = kv->mod_revision;
+		s->n_affs++;
+	}
+	return 0;
+}
+
+static int load_nodes(struct ds_client *ds, struct snapshot *s)
+{
+	const char *prefix = MODEL_KEY_PREFIX "nodes/";
+	int r = ds_range_prefix(ds, prefix, 0, &s->node_kvs);
+
+	if (r < 0)
+		return r;
+	s->nodes = calloc(s->node_kvs.n + 1, sizeof(*s->nodes));
+	if (!s->nodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->node_kvs.n; i++)
+		s->nodes[s->n_nodes++] = s->node_kvs.items[i].key + strlen(prefix);
+	return 0;
+}
+
+/* Every address a WorkloadEndpoint lists. One that does not decode stops the run. */
+static int load_used(struct ds_client *ds, struct snapshot *s)
+{
+	size_t cap = 0;
+	int r = ds_range_prefix(ds, MODEL_KEY_PREFIX "workloadendpoints/", 0, &s->wep_kvs);
+
+	if (r < 0)
+		return r;
+	if (s->wep_kvs.n > GC_MAX_RECORDS)
+		return -E2BIG;
+	for (size_t i = 0; i < s->wep_kvs.n; i++) {
+		const struct ds_kv *kv = &s->wep_kvs.items[i];
+		struct model_resource *res = NULL;
+		struct parse_err err = {0};
+		char buf[256];
+
+		r = model_decode_one(kv->value, kv->value_len, kv->key, &res, &err);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0 || res->kind != MODEL_KIND_WORKLOAD_ENDPOINT) {
+			if (res)
+				model_resource_free(res);
+			return log_error_errno(
+			    -EPROTO,
+			    "%s: %s: its addresses are unknown, so no allocation "
+			    "can be called leaked; fix or delete it first",
+			    kv->key,
+			    r < 0 ? parse_err_format(&err, buf, sizeof(buf))
+				  : "not a WorkloadEndpoint");
+		}
+		if (s->n_used + res->wep.n_ip_networks > cap) {
+			size_t ncap = (cap + res->wep.n_ip_networks) * 2 + 16;
+			struct ip_addr *v = realloc(s->used, ncap * sizeof(*v));
+
+			if (!v) {
+				model_resource_free(res);
+				return -ENOMEM;
+			}
+			s->used = v;
+			cap = ncap;
+		}
+		for (size_t k = 0; k < res->wep.n_ip_networks; k++)
+			s->used[s->n_used++] = res->wep.ip_networks[k].addr;
+		model_resource_free(res);
+	}
+	return 0;
+}
+
+static int load_marks(struct ds_client *ds, struct snapshot *s)
+{
+	int r = ds_range_prefix(ds, IPAM_KEY_GC, 0, &s->mark_kvs);
+
+	if (r < 0)
+		return r;
+	if (s->mark_kvs.n > GC_MAX_RECORDS)
+		return -E2BIG;
+	s->marks = calloc(s->mark_kvs.n + 1, sizeof(*s->marks));
+	s->mark_handles = calloc(s->mark_kvs.n + 1, sizeof(*s->mark_handles));
+	if (!s->marks || !s->mark_handles)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->mark_kvs.n; i++) {
+		const struct ds_kv *kv = &s->mark_kvs.items[i];
+		struct ipam_gc_mark *m = &s->marks[s->n_marks];
+		struct json_object *o = json_tokener_parse(kv->value), *h, *seq, *since;
+		bool ok = o && json_object_is_type(o, json_type_object) &&
+			  ip_addr_parse(kv->key + strlen(IPAM_KEY_GC), &m->addr) == 0 &&
+			  json_object_object_get_ex(o, "sequence", &seq) &&
+			  json_object_is_type(seq, json_type_int) &&
+			  json_object_object_get_ex(o, "since", &since) &&
+			  json_object_is_type(since, json_type_int);
+
+		if (!ok) {
+			json_object_put(o);
+			return log_error_errno(
+			    -EPROTO, "%s: not a leak mark {\"handle\",\"sequence\",\"since\"}",
+			    kv->key);
+		}
+		m->sequence = json_object_get_int64(seq);
+		m->since_ms = json_object_get_int64(since);
+		if (json_object_object_get_ex(o, "handle", &h) &&
+		    json_object_is_type(h, json_type_string)) {
+			s->mark_handles[s->n_marks] = strdup(json_object_get_string(h));
+			if (!s->mark_handles[s->n_marks]) {
+				json_object_put(o);
+				return -ENOMEM;
+			}
+		}
+		m->handle = s->mark_handles[s->n_marks];
+		s->n_marks++;
+		json_object_put(o);
+	}
+	return 0;
+}
+
+static void mark_key(char buf[static GC_KEY_MAX], const struct ip_addr *a)
+{
+	char abuf[IP_ADDR_STRLEN];
+
+	snprintf(buf, GC_KEY_MAX, IPAM_KEY_GC "%s", ip_addr_format(a, abuf));
+}
+
+static int apply(struct ds_client *ds, const struct ipam_gc_action *a)
+{
+	char key[GC_KEY_MAX], name[IPAM_BLOCK_NAME_MAX], val[1024];
+	struct json_object *o;
+	int r;
+
+	switch (a->kind) {
+	case IPAM_GC_DELETE_AFFINITY:
+		snprintf(key, sizeof(key), IPAM_KEY_AFFINITIES "%s/%s", a->node,
+			 ipam_block_name(&a->cidr, name));
+		r = ds_delete_if(ds, key, a->revision);
+		return r == -ENOENT ? -ESTALE : r;
+	case IPAM_GC_DELETE_BLOCK:
+		snprintf(key, sizeof(key), IPAM_KEY_BLOCKS "%s", ipam_block_name(&a->cidr, name));
+		r = ds_delete_if(ds, key, a->revision);
+		return r == -ENOENT ? -ESTALE : r;
+	case IPAM_GC_RELEASE:
+		r = ipam_release_addr(ds, &a->addr, a->sequence);
+		if (r < 0)
+			return r;
+		mark_key(key, &a->addr);
+		r = ds_delete(ds, key, NULL);
+		return r == -ENOENT ? 0 : r;
+	case IPAM_GC_UNMARK:
+		mark_key(key, &a->addr);
+		r = ds_delete(ds, key, NULL);
+		return r == -ENOENT ? 0 : r;
+	case IPAM_GC_MARK:
+		o = json_object_new_object();
+		if (!o)
+			return -ENOMEM;
+		if (a->handle)
+			json_object_object_add(o, "handle", json_object_new_string(a->handle));
+		json_object_object_add(o, "sequence", json_object_new_int64(a->sequence));
+		json_object_object_add(o, "since", json_object_new_int64(a->since_ms));
+		snprintf(val, sizeof(val), "%s",
+			 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+		mark_key(key, &a->addr);
+		return ds_put(ds, key, val, strlen(val), 0, NULL);
+	}
+	return -EINVAL;
+}
+
+int ipam_gc_run(struct ds_client *ds, int64_t now_ms, int64_t grace_ms, bool dry_run,
+		ipam_gc_report_fn report, void *userdata, struct ipam_gc_counts *ret)
+{
+	struct snapshot s = {0};
+	struct ipam_gc_counts c = {0};
+	struct ipam_gc_action *plan = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!ds || grace_ms < 0)
+		return -EINVAL;
+	r = load_blocks(ds, &s);
+	if (r >= 0)
+		r = load_affinities(ds, &s);
+	if (r >= 0)
+		r = load_nodes(ds, &s);
+	if (r >= 0)
+		r = load_used(ds, &s);
+	if (r >= 0)
+		r = load_marks(ds, &s);
+	if (r >= 0) {
+		struct ipam_gc_input in = {.blocks = s.blocks,
+					   .block_revs = s.block_revs,
+					   .n_blocks = s.n_blocks,
+					   .affs = s.affs,
+					   .n_affs = s.n_affs,
+					   .nodes = s.nodes,
+					   .n_nodes = s.n_nodes,
+					   .in_use = s.used,
+					   .n_in_use = s.n_used,
+					   .marks = s.marks,
+					   .n_marks = s.n_marks,
+					   .now_ms = now_ms,
+					   .grace_ms = grace_ms};
+
+		r = ipam_gc_plan(&in, &plan, &n);
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		int q = dry_run ? 0 : apply(ds, &plan[i]);
+
+		if (report)
+			report(&plan[i], q, userdata);
+		if (q == -ESTALE) {
+			c.skipped++;
+			continue;
+		}
+		if (q < 0) {
+			r = q;
+			break;
+		}
+		switch (plan[i].kind) {
+		case IPAM_GC_DELETE_AFFINITY:
+			c.affinities++;
+			break;
+		case IPAM_GC_DELETE_BLOCK:
+			c.blocks++;
+			break;
+		case IPAM_GC_RELEASE:
+			c.released++;
+			break;
+		case IPAM_GC_MARK:
+			c.marked++;
+			break;
+		case IPAM_GC_UNMARK:
+			c.unmarked++;
+			break;
+		}
+	}
+	free(plan);
+	snapshot_done(&s);
+	if (r >= 0 && ret)
+		*ret = c;
+	return r < 0 ? r : 0;
+}
