@@ -38,6 +38,7 @@
 #include "felix/dataplane/driver.h"
 #include "felix/calc/calc.h"
 #include "felix/health.h"
+#include "felix/ipam-gc.h"
 #include "felix/metrics.h"
 #include "felix/dataplane/policy/policy.h"
 #include "felix/dataplane/routes/routes.h"
@@ -67,6 +68,8 @@ struct agent {
 	struct felix_health health; /* felix/health.h: read by the HTTP server */
 	struct felix_metrics metrics;
 	struct felix_health_server *http;
+	struct felix_ipam_gc *gc; /* IPAM leak GC, NULL when ipamGCIntervalSecs is 0 */
+	uint64_t next_gc_ms;
 	size_t n_routes; /* desired routes of the last calc, for the metrics */
 	int sigfd;
 	bool stop;
@@ -455,6 +458,9 @@ static int64_t loop_timeout(struct agent *a, uint64_t now)
 		return t;
 	}
 	t = min_timeout(t, until(a->next_resync_ms, now));
+	if (a->gc) {
+		t = min_timeout(t, until(a->next_gc_ms, now));
+	}
 	bool want = calc_cache_dirty(a->cache) || a->recalc;
 	for (size_t i = 0; i < _DRV_MAX; i++) {
 		want |= a->drv[i].dirty;
@@ -530,6 +536,10 @@ static int agent_loop(struct agent *a)
 			}
 			a->metrics.resync_total++;
 			schedule_resync(a, now);
+		}
+		if (a->gc && now >= a->next_gc_ms) {
+			/* A few short etcd requests when due (campaign, keepalive, a GC pass). */
+			a->next_gc_ms = now + (uint64_t)felix_ipam_gc_tick(a->gc, (int64_t)now);
 		}
 		if (now < a->last_apply_ms + FELIX_APPLY_INTERVAL_MS) {
 			continue;
@@ -655,8 +665,19 @@ int felix_agent_run(const struct felix_config *cfg)
 		goto out;
 	}
 	a.health.watch = a.watch;
+	if (cfg->ipam_gc_interval_s) {
+		struct felix_ipam_gc_config gcc = {
+		    .node = cfg->node_name,
+		    .interval_ms = (int64_t)cfg->ipam_gc_interval_s * 1000,
+		};
+		a.gc = felix_ipam_gc_new(a.ds, &gcc);
+		if (!a.gc) {
+			log_warn("IPAM garbage collection disabled: out of memory");
+		}
+	}
 	r = agent_loop(&a);
 out:
+	felix_ipam_gc_free(a.gc); /* revokes the leader lease: another felix takes over */
 	felix_health_server_free(a.http);
 	ds_watch_free(a.watch);
 	drivers_free(&a);

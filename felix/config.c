@@ -27,6 +27,7 @@ enum key_type {
 	KEY_BOOL,
 	KEY_PROTO,
 	KEY_RESYNC,
+	KEY_GC_INTERVAL,
 	KEY_LEVEL,
 	KEY_DATAPLANE,
 	KEY_HOST,
@@ -58,6 +59,7 @@ static const struct key_def keys[] = {
     KEY("birdFastTimers", KEY_BOOL, bird_fast_timers),
     KEY("routeProtocol", KEY_PROTO, route_protocol),
     KEY("resyncIntervalSecs", KEY_RESYNC, resync_interval_s),
+    KEY("ipamGCIntervalSecs", KEY_GC_INTERVAL, ipam_gc_interval_s),
     KEY("logSeverityScreen", KEY_LEVEL, log_level),
     KEY("policyDataplane", KEY_DATAPLANE, policy_dataplane),
     KEY("statusFile", KEY_STRING, status_file),
@@ -193,6 +195,14 @@ static int key_set(struct felix_config *c, const struct key_def *k, const char *
 		if (parse_uint(value, 86400, &v) < 0 || v < 1) {
 			return parse_err_set(err, file, line, col, field,
 					     "invalid interval \"%s\" (1..86400 seconds)", value);
+		}
+		*(unsigned *)slot = (unsigned)v;
+		return 0;
+	case KEY_GC_INTERVAL:
+		if (parse_uint(value, 86400, &v) < 0) {
+			return parse_err_set(err, file, line, col, field,
+					     "invalid interval \"%s\" (0..86400 seconds, 0 = off)",
+					     value);
 		}
 		*(unsigned *)slot = (unsigned)v;
 		return 0;
@@ -407,6 +417,7 @@ int felix_config_parse(const char *buf, size_t len, const char *file, char *cons
 	struct felix_config c = {
 	    .route_protocol = TABBY_ROUTE_PROTO,
 	    .resync_interval_s = FELIX_DEFAULT_RESYNC_S,
+	    .ipam_gc_interval_s = FELIX_DEFAULT_IPAM_GC_S,
 	    .log_level = LOG_LEVEL_INFO,
 	    .health_enabled = true,
 	    .health_port = FELIX_DEFAULT_HEALTH_PORT,

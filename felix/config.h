@@ -21,6 +21,7 @@
 #define FELIX_DEFAULT_BIRD_CONFIG_FILE "/etc/bird/bird.conf"
 #define FELIX_DEFAULT_BIRD_SOCKET "/run/bird/bird.ctl"
 #define FELIX_DEFAULT_RESYNC_S 90
+#define FELIX_DEFAULT_IPAM_GC_S 300
 /* Where the node name is written at start for the CNI plugin (calico-node writes
  * /var/lib/calico/nodename; cni/cni.h CNI_NODENAME_FILE reads the same path). */
 #define FELIX_DEFAULT_NODENAME_FILE "/var/lib/tabby/nodename"
@@ -47,11 +48,14 @@ struct felix_config {
 	bool bird_fast_timers;	    /* birdFastTimers (lab) */
 	uint8_t route_protocol;	    /* routeProtocol, 5..255, default TABBY_ROUTE_PROTO */
 	unsigned resync_interval_s; /* resyncIntervalSecs, 1..86400, default 90 */
-	int log_level;		    /* logSeverityScreen as enum log_level; default info */
-	int policy_dataplane;	    /* policyDataplane: enum model_dataplane, default nftables (0);
+	/* ipamGCIntervalSecs, 0..86400, default 300; 0 = this felix never collects IPAM leaks
+	 * (felix/ipam-gc.h: one elected felix per cluster collects) */
+	unsigned ipam_gc_interval_s;
+	int log_level;	      /* logSeverityScreen as enum log_level; default info */
+	int policy_dataplane; /* policyDataplane: enum model_dataplane, default nftables (0);
 				 FelixConfiguration nftablesMode/policyDataplane overrides it */
-	char *status_file;   /* statusFile; default <dir of birdConfigFile>/felix-status.json */
-	char *nodename_file; /* nodenameFile; default FELIX_DEFAULT_NODENAME_FILE */
+	char *status_file;    /* statusFile; default <dir of birdConfigFile>/felix-status.json */
+	char *nodename_file;  /* nodenameFile; default FELIX_DEFAULT_NODENAME_FILE */
 	/* HTTP endpoints (felix/health.h). Hosts are IPv4/IPv6 literals ("localhost" is read as
 	 * 127.0.0.1: no name resolution here); ports 1..65535. */
 	bool health_enabled;		  /* healthEnabled, default true: /liveness, /readiness */
