@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "felix/calc/calc-internal.h"
+#include "lib/array.h"
 #include "model/model.h"
 
 /* Limits on a secret value (STYLE.md section 3). */
@@ -430,4 +431,16 @@ const char *calc_cache_secret(const struct calc_cache *c, const char *name, cons
 		}
 	}
 	return NULL;
+}
+
+/* ---- helpers shared by the calculators (calc-internal.h) ---- */
+
+int calc_grow(void *pv, size_t n, size_t *cap, size_t size)
+{
+	return array_grow(pv, n + 1, cap, size);
+}
+
+int calc_prefix_cmp(const void *a, const void *b)
+{
+	return ip_prefix_cmp(a, b);
 }

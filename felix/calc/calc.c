@@ -16,27 +16,6 @@
 #include "felix/calc/calc-internal.h"
 
 /* A growable array: @pv points at the array pointer, @n/@cap counts, @size element size. */
-int calc_grow(void *pv, size_t n, size_t *cap, size_t size)
-{
-	void **p = pv;
-	if (n < *cap) {
-		return 0;
-	}
-	size_t nc = *cap ? *cap * 2 : 16;
-	void *np = reallocarray(*p, nc, size);
-	if (!np) {
-		return -ENOMEM;
-	}
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
-int calc_prefix_cmp(const void *a, const void *b)
-{
-	return ip_prefix_cmp(a, b);
-}
-
 int calc_compute(const struct calc_cache *c, const struct calc_options *o, struct calc_desired *ret)
 {
 	struct calc_desired d = {0};

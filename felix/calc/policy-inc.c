@@ -27,6 +27,7 @@
 
 #include "felix/calc/policy-internal.h"
 #include "felix/calc/policy.h"
+#include "lib/array.h"
 
 struct contrib {
 	uint32_t set;
@@ -69,34 +70,11 @@ struct calc_policy_inc {
 	size_t n_changes, cap_changes;
 };
 
-static int grow(void *pv, size_t want, size_t *cap, size_t size)
-{
-	void **p = pv;
-	if (want <= *cap) {
-		return 0;
-	}
-	size_t nc = *cap ? *cap : 8;
-	while (nc < want) {
-		nc *= 2;
-	}
-	void *n = reallocarray(*p, nc, size);
-	if (!n) {
-		return -ENOMEM;
-	}
-	*p = n;
-	*cap = nc;
-	return 0;
-}
-
 /* ---- endpoint records by key ---- */
 
 static uint64_t key_hash(const char *k)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *k; k++) {
-		h = (h ^ (uint8_t)*k) * 0x100000001b3ull;
-	}
-	return h;
+	return hash_fnv1a(HASH_FNV1A_INIT, k, strlen(k));
 }
 
 /* The slot of @key: holding its record, or the empty slot where it would go. */
@@ -314,7 +292,8 @@ bool calc_policy_inc_note_key(struct calc_policy_inc *s, const char *key)
 		}
 		char *k = NULL;
 		if (s->n_pending >= CALC_POLICY_INC_MAX_PENDING ||
-		    grow(&s->pending, s->n_pending + 1, &s->cap_pending, sizeof(char *)) < 0 ||
+		    array_grow(&s->pending, s->n_pending + 1, &s->cap_pending, sizeof(char *)) <
+			0 ||
 		    !(k = strdup(key))) {
 			calc_policy_inc_invalidate(s); /* a full pass needs no list */
 			return true;
@@ -388,7 +367,7 @@ static void arr_remove(struct acl_member *v, uint32_t *cnt, size_t *n, size_t po
 static int change_push(struct calc_policy_inc *s, uint32_t set, bool add,
 		       const struct acl_member *m)
 {
-	int r = grow(&s->changes, s->n_changes + 1, &s->cap_changes, sizeof(*s->changes));
+	int r = array_grow(&s->changes, s->n_changes + 1, &s->cap_changes, sizeof(*s->changes));
 	if (r < 0) {
 		return r;
 	}
@@ -468,7 +447,7 @@ struct contribs {
 static int contribs_cb(const struct acl_set *set, const struct acl_member *m, void *userdata)
 {
 	struct contribs *cs = userdata;
-	int r = grow(&cs->v, cs->n + 1, &cs->cap, sizeof(*cs->v));
+	int r = array_grow(&cs->v, cs->n + 1, &cs->cap, sizeof(*cs->v));
 	if (r < 0) {
 		return r;
 	}
@@ -570,8 +549,9 @@ static int rs_set(struct calc_policy_inc *s, const char *key, struct acl_ruleset
 		return 0;
 	}
 	_cleanup_free_ char *k = strdup(key);
-	if (!k || grow(&s->rs_keys, p->n_rulesets + 1, &s->cap_rs, sizeof(char *)) < 0 ||
-	    grow(&p->rulesets, p->n_rulesets + 1, &s->cap_rulesets, sizeof(*p->rulesets)) < 0) {
+	if (!k || array_grow(&s->rs_keys, p->n_rulesets + 1, &s->cap_rs, sizeof(char *)) < 0 ||
+	    array_grow(&p->rulesets, p->n_rulesets + 1, &s->cap_rulesets, sizeof(*p->rulesets)) <
+		0) {
 		acl_ruleset_free(rs);
 		return -ENOMEM;
 	}
@@ -598,7 +578,7 @@ static int full_add_cb(const struct acl_set *set, const struct acl_member *m, vo
 	struct acl_set_members *sm = &x->s->cur.members->sets[set->pos];
 	struct set_state *st = &x->s->sets[set->pos];
 	size_t cap = st->cap;
-	int r = grow(&sm->items, sm->n + 1, &cap, sizeof(*sm->items));
+	int r = array_grow(&sm->items, sm->n + 1, &cap, sizeof(*sm->items));
 	if (r < 0) {
 		return r;
 	}

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "felix/dataplane/policy/backend.h"
+#include "lib/array.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
@@ -50,17 +51,6 @@ struct felix_ipt {
 	char *ipsets[2]; /* "name\n" list of the sets each family's text creates */
 	bool ok[2];	 /* the last apply of the family succeeded */
 };
-
-#define FNV_BASIS 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t fnv(uint64_t h, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ (unsigned char)p[i]) * FNV_PRIME;
-	}
-	return h;
-}
 
 static int chain_cmp(const void *a, const void *b)
 {
@@ -107,7 +97,7 @@ static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n
 			}
 			memset(&v[n], 0, sizeof(v[n]));
 			memcpy(v[n].name, p + 1, nl);
-			v[n++].hash = FNV_BASIS;
+			v[n++].hash = HASH_FNV1A_INIT;
 		}
 		p += l + (p[l] == '\n');
 	}
@@ -128,7 +118,7 @@ static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n
 				free(v);
 				return -EINVAL;
 			}
-			c->hash = fnv(c->hash, p, l + 1);
+			c->hash = hash_fnv1a(c->hash, p, l + 1);
 		}
 		p += l + (p[l] == '\n');
 	}

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "felix/dataplane/policy/nft-delta.h"
+#include "lib/array.h"
 
 struct elem_rec {
 	uint8_t key[NFT_DELTA_KEY_MAX];
@@ -83,40 +84,12 @@ struct nft_delta {
 	size_t n_pend, cap_pend;
 };
 
-static int grow(void *pv, size_t want, size_t *cap, size_t size)
-{
-	void **p = pv;
-	if (want <= *cap) {
-		return 0;
-	}
-	size_t nc = *cap ? *cap : 16;
-	while (nc < want) {
-		nc *= 2;
-	}
-	void *n = reallocarray(*p, nc, size);
-	if (!n) {
-		return -ENOMEM;
-	}
-	*p = n;
-	*cap = nc;
-	return 0;
-}
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* ---- elements ---- */
 
 static uint64_t elem_hash(const uint8_t *key, uint8_t len, uint8_t plen)
 {
-	uint64_t h = fnv(0xcbf29ce484222325ull, key, len);
-	return fnv(h, &plen, 1);
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, key, len);
+	return hash_fnv1a(h, &plen, 1);
 }
 
 static bool elem_same_key(const struct elem_rec *r, const struct nft_delta_elem *e)
@@ -253,7 +226,7 @@ static bool elem_same_data(const struct elem_rec *r, const struct nft_delta_elem
 static uint64_t obj_hash(enum nft_delta_kind kind, const char *name)
 {
 	uint8_t k = kind == NFT_DELTA_CHAIN ? 1 : 0; /* sets and maps share nft's namespace */
-	return fnv(fnv(0xcbf29ce484222325ull, &k, 1), name, strlen(name));
+	return hash_fnv1a(hash_fnv1a(HASH_FNV1A_INIT, &k, 1), name, strlen(name));
 }
 
 static bool obj_is(const struct obj *o, enum nft_delta_kind kind, const char *name)
@@ -423,7 +396,7 @@ static bool replacing(const struct nft_delta *d)
 
 static int stage(struct nft_delta *d, struct obj *o)
 {
-	int r = grow(&d->staged, d->n_staged + 1, &d->cap_staged, sizeof(*d->staged));
+	int r = array_grow(&d->staged, d->n_staged + 1, &d->cap_staged, sizeof(*d->staged));
 	if (r < 0) {
 		return r;
 	}
@@ -494,7 +467,7 @@ int nft_delta_put(struct nft_delta *d, const struct nft_delta_obj *in)
 static int pend_add(struct nft_delta *d, enum nft_delta_op_type type, struct obj *target,
 		    const struct nft_delta_elem *e)
 {
-	int r = grow(&d->pend, d->n_pend + 1, &d->cap_pend, sizeof(*d->pend));
+	int r = array_grow(&d->pend, d->n_pend + 1, &d->cap_pend, sizeof(*d->pend));
 	if (r < 0) {
 		return r;
 	}
@@ -652,7 +625,7 @@ struct ops {
 static int op_add(struct ops *ops, enum nft_delta_op_type type, const struct obj *o,
 		  const struct nft_delta_elem *e)
 {
-	int r = grow(&ops->v, ops->n + 1, &ops->cap, sizeof(*ops->v));
+	int r = array_grow(&ops->v, ops->n + 1, &ops->cap, sizeof(*ops->v));
 	if (r < 0) {
 		return r;
 	}

@@ -28,6 +28,7 @@
 
 #include "acl/nft-prog.h"
 #include "felix/dataplane/policy/nft-plan.h"
+#include "lib/array.h"
 
 #define MAX_NOTED 65536 /* member changes kept between commits; beyond: complete */
 
@@ -78,42 +79,12 @@ struct nft_plan {
 	size_t errlen;
 };
 
-static int grow(void *pv, size_t want, size_t *cap, size_t size)
-{
-	void **p = pv;
-	if (want <= *cap) {
-		return 0;
-	}
-	size_t nc = *cap ? *cap : 16;
-	while (nc < want) {
-		nc *= 2;
-	}
-	void *n = reallocarray(*p, nc, size);
-	if (!n) {
-		return -ENOMEM;
-	}
-	*p = n;
-	*cap = nc;
-	return 0;
-}
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	}
-	return h;
-}
-
-#define FNV0 0xcbf29ce484222325ull
-
 /* ---- nodes ---- */
 
 static size_t node_slot(const struct node_tab *t, const char *name)
 {
 	size_t mask = t->cap - 1;
-	size_t i = fnv(FNV0, name, strlen(name)) & mask;
+	size_t i = hash_fnv1a(HASH_FNV1A_INIT, name, strlen(name)) & mask;
 	while (t->v[i] && strcmp(t->v[i]->name, name) != 0) {
 		i = (i + 1) & mask;
 	}
@@ -169,7 +140,8 @@ static void node_remove(struct node_tab *t, struct node *n)
 	t->v[i] = NULL;
 	t->n--;
 	for (size_t j = (i + 1) & mask; t->v[j]; j = (j + 1) & mask) {
-		size_t home = fnv(FNV0, t->v[j]->name, strlen(t->v[j]->name)) & mask;
+		size_t home =
+		    hash_fnv1a(HASH_FNV1A_INIT, t->v[j]->name, strlen(t->v[j]->name)) & mask;
 		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
 			t->v[i] = t->v[j];
 			t->v[j] = NULL;
@@ -247,7 +219,7 @@ static int chain_refs(const struct nft_prog_chain *c, char ***ret, size_t *ret_n
 		if (dup) {
 			continue;
 		}
-		r = grow(&v, n + 1, &cap, sizeof(*v));
+		r = array_grow(&v, n + 1, &cap, sizeof(*v));
 		if (r >= 0) {
 			v[n] = strdup(name);
 			r = v[n] ? 0 : -ENOMEM;
@@ -315,16 +287,18 @@ static struct nft_delta_elem ifelem_elem(const struct nft_prog_ifelem *x)
 
 static uint64_t chain_decl(const struct nft_prog_chain *c)
 {
-	uint64_t h = fnv(FNV0, c->comment ?: "", c->comment ? strlen(c->comment) + 1 : 0);
+	uint64_t h =
+	    hash_fnv1a(HASH_FNV1A_INIT, c->comment ?: "", c->comment ? strlen(c->comment) + 1 : 0);
 	uint32_t v[3] = {(uint32_t)c->hook, (uint32_t)c->priority, (uint32_t)c->policy};
-	return fnv(h, v, sizeof(v));
+	return hash_fnv1a(h, v, sizeof(v));
 }
 
 static uint64_t set_decl(const struct nft_prog_set *s)
 {
-	uint64_t h = fnv(FNV0, s->comment ?: "", s->comment ? strlen(s->comment) + 1 : 0);
+	uint64_t h =
+	    hash_fnv1a(HASH_FNV1A_INIT, s->comment ?: "", s->comment ? strlen(s->comment) + 1 : 0);
 	uint8_t v[3] = {(uint8_t)s->type, s->interval, s->map};
-	return fnv(h, v, sizeof(v));
+	return hash_fnv1a(h, v, sizeof(v));
 }
 
 static int stage_chain(struct nft_plan *p, const struct nft_prog_chain *c)
@@ -460,7 +434,7 @@ static int node_create(struct nft_plan *p, const char *name, const struct acl_ru
 		return -ENOMEM;
 	}
 	n->fresh = true;
-	r = grow(&p->fresh_nodes, p->n_fresh + 1, &p->cap_fresh, sizeof(*p->fresh_nodes));
+	r = array_grow(&p->fresh_nodes, p->n_fresh + 1, &p->cap_fresh, sizeof(*p->fresh_nodes));
 	if (r >= 0) {
 		p->fresh_nodes[p->n_fresh++] = n;
 	}
@@ -601,7 +575,7 @@ int nft_plan_note(struct nft_plan *p, const struct calc_policy *cp,
 		nft_plan_queue_full(p);
 		return 0;
 	}
-	int r = grow(&p->noted, p->n_noted + up->n_changes, &p->cap_noted, sizeof(*p->noted));
+	int r = array_grow(&p->noted, p->n_noted + up->n_changes, &p->cap_noted, sizeof(*p->noted));
 	if (r < 0) {
 		nft_plan_queue_full(p);
 		return r;

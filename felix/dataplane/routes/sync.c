@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "felix/dataplane/routes/routes.h"
+#include "lib/array.h"
 #include "lib/log.h"
 
 /* ---- small containers ---- */
@@ -150,40 +151,29 @@ static void htab_free(struct htab *t)
 	*t = (struct htab){0};
 }
 
-/* FNV-1a. */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ s[i]) * 0x100000001b3ULL;
-	}
-	return h;
-}
-#define HASH_INIT 0xcbf29ce484222325ULL
-
 static uint64_t hash_prefix(const struct ip_prefix *p)
 {
 	struct ip_prefix m = ip_prefix_mask(*p);
-	uint64_t h = hash_bytes(HASH_INIT, &m.addr.family, 1);
-	h = hash_bytes(h, &m.len, 1);
-	return hash_bytes(h, m.addr.bytes, ip_addr_bits(m.addr.family) / 8);
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, &m.addr.family, 1);
+	h = hash_fnv1a(h, &m.len, 1);
+	return hash_fnv1a(h, m.addr.bytes, ip_addr_bits(m.addr.family) / 8);
 }
 
 static uint64_t hash_int(int i)
 {
-	return hash_bytes(HASH_INIT, &i, sizeof(i));
+	return hash_fnv1a(HASH_FNV1A_INIT, &i, sizeof(i));
 }
 
 static uint64_t hash_neigh(int ifindex, const struct ip_addr *a)
 {
-	uint64_t h = hash_bytes(HASH_INIT, &ifindex, sizeof(ifindex));
-	h = hash_bytes(h, &a->family, 1);
-	return hash_bytes(h, a->bytes, ip_addr_bits(a->family) / 8);
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, &ifindex, sizeof(ifindex));
+	h = hash_fnv1a(h, &a->family, 1);
+	return hash_fnv1a(h, a->bytes, ip_addr_bits(a->family) / 8);
 }
 
 static uint64_t hash_name(const char *s)
 {
-	return hash_bytes(HASH_INIT, s, strnlen(s, IFNAMSIZ));
+	return hash_fnv1a(HASH_FNV1A_INIT, s, strnlen(s, IFNAMSIZ));
 }
 
 /* ---- state ---- */
