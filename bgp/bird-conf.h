@@ -109,7 +109,11 @@ struct bgp_model {
 	unsigned kernel_scan_s; /* protocol kernel/device scan time; 0 = 10 */
 	unsigned keepalive_s;	/* 0 = BIRD's default */
 	unsigned hold_s;	/* 0 = BIRD's default */
-	bool fast_timers;	/* lab: connect delay 1, retry 5, error wait 1,10 */
+	bool fast_timers;	/* lab: connect delay 1, retry 5, error wait 1,10, and a 10 s
+				 * graceful restart wait unless gr_wait_s is set */
+	unsigned gr_wait_s;	/* global "graceful restart wait": how long BIRD started with -R
+				 * defers its kernel sync for the peers' End-of-RIB; 0 = 120 s
+				 * (10 s with fast_timers); else 1..3600 */
 	uint16_t listen_port;	/* 0 = 179 */
 	/* Additions (BGPConfiguration); zero = default. */
 	struct ip_addr local_addr6; /* IPv6 session source; family 0 = the kernel picks */
@@ -154,12 +158,18 @@ enum bgp_log_level bird_conf_log_level_from_string(const char *s);
 
 /**
  * bird_conf_render() - the whole bird.conf for @m, appended to @out.
+ * Globally (BIRD 2.0 user guide, "Global options"): "graceful restart wait <s>", always, so that
+ * a BIRD started with -R (graceful restart recovery after a crash) defers its kernel sync for at
+ * most @m->gr_wait_s seconds (default 120 s, the restart time BIRD advertises to its peers,
+ * RFC 4724 section 3: they drop our stale routes after it anyway) instead of BIRD's 240 s when a
+ * peer is down or never sends End-of-RIB.
  * Per peer (BIRD 2.0 user guide, "BGP"): "passive on", "rr client" + "rr cluster id",
  * "password", "hold time"/"keepalive time", "graceful restart time", "ttl security on" (plus
  * "multihop <n>" and a recursive gateway beyond one hop), "allow local as <n>", "bfd { interval;
  * multiplier; }" (and one "protocol bfd" when any peer uses BFD), "next hop self|keep" in the
  * channel.
- * Return: 0, -EINVAL (router id not IPv4, as_number 0, a hold time outside 3..65535, an
+ * Return: 0, -EINVAL (router id not IPv4, as_number 0, a hold time outside 3..65535, a
+ * graceful restart wait above 3600 s, an
  * unsafe string, an eBGP route reflector client, a bad prefix), or -ENOMEM; @out is unchanged
  * on failure.
  */

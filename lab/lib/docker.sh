@@ -20,6 +20,9 @@
 #                 recorded in $RUN/docker/hN-d1.env (DK_HOST, DK_NAME, DK_CID, DK_IP)
 # /run/docker/plugins must exist as a mount point; if /run/docker did not exist, `up` records
 # that it made it ($RUN/docker/made-run-docker) and `down` removes the two (empty) directories.
+# While the lab runs, /run/docker/plugins/.in-use-<prefix> keeps the host's directory non-empty:
+# another lab's or test's rmdir would otherwise succeed and (Linux >= 3.18) detach the bind
+# mount inside our dockerds' mount namespaces, which then find no plugin.
 # `down` (docker_down, before felix, etcd and the namespaces go): docker rm -f of the recorded
 # containers, docker network rm, dockerd, its containerd and tabby-docker by recorded PID.
 
@@ -132,6 +135,7 @@ docker_up() {
 		touch "$RUN/docker/made-run-docker"
 	fi
 	mkdir -p /run/docker/plugins || fail_step "mkdir /run/docker/plugins"
+	touch "/run/docker/plugins/.in-use-$PREFIX" || fail_step "touch /run/docker/plugins/.in-use-$PREFIX"
 	docker_rootfs || fail_step "building the busybox rootfs in $RUN/docker/rootfs"
 	for n in $(seq 1 "$HOSTS"); do
 		mkdir -p "$(docker_dir "$n")/plugins" "$(docker_dir "$n")/state"
@@ -202,6 +206,8 @@ docker_down() {
 		[ -e "$f" ] || continue
 		stop_pid "$(basename "$f" .pid)"
 	done
+	rm -f "/run/docker/plugins/.in-use-$PREFIX"
+	# fails, harmlessly, while another lab's or test's in-use file is there
 	if [ -e "$RUN/docker/made-run-docker" ]; then
 		rmdir /run/docker/plugins /run/docker 2>/dev/null || true
 	fi

@@ -78,20 +78,22 @@ wait_felix() {
 	done
 }
 
-# bird_start N - BIRD daemonizes; -P makes the daemon write its own PID, which we record.
-# -R (graceful restart recovery, BIRD 2 user guide "Running BIRD"; Calico's calico-node starts
-# BIRD the same way): after a crash, the kernel protocol keeps the routes the previous BIRD left
+# bird_start N [-R] - BIRD daemonizes; -P makes the daemon write its own PID, which we record.
+# -R (graceful restart recovery, BIRD 2 user guide "Running BIRD") is for a restart only
+# (bird_restart): after a crash, the kernel protocol keeps the routes the previous BIRD left
 # (its config has `persist` and `graceful restart`) until every BGP peer has re-sent its routes
 # (End-of-RIB, RFC 4724), and the peers keep this host's routes as stale meanwhile, so a kill -9
-# plus restart loses no packet. On a first start it only defers the kernel sync until the peers
-# converged (or `graceful restart wait`, 240 s, passed).
+# plus restart loses no packet. A first start has nothing to recover: with -R it would only hold
+# back every kernel route until all peers sent End-of-RIB or `graceful restart wait` passed
+# (seen: a ToR host waiting more than 90 s), so it starts without.
 bird_start() {
-	local n=$1 d="$RUN/h$1"
+	local n=$1 recover=${2:-} d="$RUN/h$1"
 	bird -p -c "$d/bird.conf" >"$d/bird.check" 2>&1 ||
 		fail_step "BIRD rejects the bird.conf felix wrote for h$n" "$d/bird.check"
 	rm -f "$d/bird.pid"
-	ip netns exec "$(host_ns "$n")" bird -R -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" \
-		</dev/null >>"$d/bird.stdout" 2>&1 ||
+	# shellcheck disable=SC2086 # $recover is empty or -R
+	ip netns exec "$(host_ns "$n")" bird $recover -c "$d/bird.conf" -s "$d/bird.ctl" \
+		-P "$d/bird.pid" </dev/null >>"$d/bird.stdout" 2>&1 ||
 		fail_step "BIRD did not start on h$n" "$d/bird.stdout"
 	wait_for 10 test -s "$d/bird.pid" || fail_step "BIRD on h$n wrote no pid file" "$d/bird.stdout"
 	record_pid "bird-h$n" "$(cat "$d/bird.pid")"
@@ -137,7 +139,7 @@ bird_restart() {
 		! pid_is_ours "$pid" || die "BIRD (pid $pid) on h$n survived SIGKILL for 5 s"
 	fi
 	rm -f "$RUN/pids/bird-h$n.pid"
-	bird_start "$n"
+	bird_start "$n" -R
 }
 
 hosts_stop() {

@@ -36,9 +36,16 @@ ectl() { ETCDCTL_API=3 etcdctl --endpoints "$TABBY_DATASTORE_ENDPOINTS" "$@"; }
 dk() { local n=$1; shift; DOCKER_HOST="unix://$T_TMP/h$n/docker.sock" "$DOCKER" "$@"; }
 
 # /run/docker/plugins must exist as a mount point; remember whether we made it.
+# A file of ours keeps the host's (otherwise empty) directory non-empty while we run: another
+# test's or lab's cleanup (`rmdir /run/docker/plugins /run/docker`) would otherwise succeed and,
+# since Linux 3.18, detach the bind mount over it inside our dockerds' mount namespaces; dockerd
+# then finds no plugin ("dial unix /run/docker/plugins/tabby.sock: no such file or directory",
+# seen when docker.t and docker-policy.t ran side by side under ctest -j).
 MADE_RUN_DOCKER=
 [ -d /run/docker ] || MADE_RUN_DOCKER=1
 mkdir -p /run/docker/plugins || fail "mkdir /run/docker/plugins"
+RUN_DOCKER_IN_USE=/run/docker/plugins/.in-use-$T_PREFIX
+touch "$RUN_DOCKER_IN_USE" || fail "touch $RUN_DOCKER_IN_USE"
 
 declare -A HNS FPID DPID PPID_
 docker_cleanup() {
@@ -55,6 +62,8 @@ docker_cleanup() {
 		for _ in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
+	rm -f "$RUN_DOCKER_IN_USE"
+	# fails, harmlessly, while another run's in-use file is there
 	if [ -n "$MADE_RUN_DOCKER" ]; then
 		rmdir /run/docker/plugins /run/docker 2>/dev/null
 	fi

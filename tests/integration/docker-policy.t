@@ -121,6 +121,10 @@ spec:
   ingress: [{action: Deny}]
   egress: [{action: Deny}]
 EOF
+# What another docker test's or lab's cleanup does when it ends while we run: it must fail (our
+# in-use file), else our dockerds' bind mounts are gone and the next `docker run` finds no plugin.
+check "another run's cleanup cannot remove /run/docker/plugins while we use it" \
+	bash -c '! rmdir /run/docker/plugins 2>/dev/null'
 kill "${PPID_[1]}"
 wait "${PPID_[1]}" 2>/dev/null
 start_plugin 1 "$T_TMP/h1/no-dockerd.sock" # tabby-docker cannot ask dockerd for labels now

@@ -35,8 +35,24 @@ check "cmake --install: no test or bench binary installed" \
 	bash -c "[ -z \"\$(find '$D' -type f -name 'test-*' -o -type f -name 'replay-*')\" ]"
 check "tabby-felix.service runs /usr/sbin/tabby-felix" \
 	grep -qx 'ExecStart=/usr/sbin/tabby-felix --config /etc/tabby/felix.yaml' "$D/usr/lib/systemd/system/tabby-felix.service"
-check "tabby-bird.service runs BIRD with -R" \
-	grep -q '^ExecStart=/usr/sbin/bird -f -R ' "$D/usr/lib/systemd/system/tabby-bird.service"
+UNIT=$D/usr/lib/systemd/system/tabby-bird.service
+check "tabby-bird.service runs BIRD with \$BIRD_RECOVER (-R after a crash, nothing on a first start)" \
+	grep -q '^ExecStart=/usr/sbin/bird -f \$BIRD_RECOVER ' "$UNIT"
+check "tabby-bird.service reads BIRD_RECOVER from /run/bird/tabby-recover.env" \
+	grep -qx 'EnvironmentFile=-/run/bird/tabby-recover.env' "$UNIT"
+# The ExecStartPre that chooses, run in a namespace of ours (writing under $T_TMP): a first start
+# finds no route a previous BIRD left and gets no -R; once one is there (proto bird), -R.
+pre=$(sed -n "s|^ExecStartPre=/bin/sh -c '\(.*\)'\$|\1|p" "$UNIT" |
+	sed "s|/run/bird/tabby-recover.env|$T_TMP/recover.env|")
+[ -n "$pre" ] || fail "tabby-bird.service has an ExecStartPre that writes BIRD_RECOVER"
+ns_add pk
+ip netns exec "$NS_LAST" sh -c "$pre"
+check "tabby-bird.service: no route left by a BIRD: BIRD_RECOVER is empty" \
+	grep -qx 'BIRD_RECOVER=' "$T_TMP/recover.env"
+ip -n "$NS_LAST" route add blackhole 198.19.0.0/26 proto bird || fail "ip route add ... proto bird"
+ip netns exec "$NS_LAST" sh -c "$pre"
+check "tabby-bird.service: a route left by a BIRD (proto bird): BIRD_RECOVER=-R" \
+	grep -qx 'BIRD_RECOVER=-R' "$T_TMP/recover.env"
 check "tabby-felix.service wants tabby-bird.service" \
 	grep -q '^Wants=.*tabby-bird.service' "$D/usr/lib/systemd/system/tabby-felix.service"
 D2=$T_TMP/destdir-opt

@@ -397,6 +397,7 @@ static void test_peer_options(void **state)
 	    .n_ignored_ifaces = ELEMENTSOF(ignored),
 	    .prefix_communities = pcs,
 	    .n_prefix_communities = ELEMENTSOF(pcs),
+	    .gr_wait_s = 30,
 	};
 
 	check_case("peer-options", &m);
@@ -485,6 +486,50 @@ static void test_peer_names(void **state)
 }
 
 /* Each broken model is -EINVAL and leaves the output buffer exactly as it was. */
+/* The recovery of a BIRD started with -R is always bounded: 120 s by default (the restart time
+ * BIRD advertises), 10 s with the lab's fast timers, else what the model says. BIRD's own default
+ * (240 s, no line) kept a first start in the lab from exporting routes for 4 minutes when a peer
+ * did not send End-of-RIB. */
+static void test_gr_wait(void **state)
+{
+	struct bgp_peer peer = {
+	    .type = BGP_PEER_MESH, .addr = A("198.18.0.12"), .as_number = 64512};
+	struct bgp_model m = {
+	    .node_name = "h1",
+	    .router_id = A("198.18.0.11"),
+	    .as_number = 64512,
+	    .peers = &peer,
+	    .n_peers = 1,
+	};
+	static const struct {
+		bool fast;
+		unsigned wait_s;
+		const char *line;
+	} cases[] = {
+	    {false, 0, "\ngraceful restart wait 120;\n"},
+	    {true, 0, "\ngraceful restart wait 10;\n"},
+	    {true, 3600, "\ngraceful restart wait 3600;\n"},
+	    {false, 1, "\ngraceful restart wait 1;\n"},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct strbuf sb = {0};
+		const char *text;
+
+		m.fast_timers = cases[i].fast;
+		m.gr_wait_s = cases[i].wait_s;
+		assert_int_equal(bird_conf_render(&m, &sb), 0);
+		text = strbuf_cstr(&sb);
+		if (!strstr(text, cases[i].line))
+			fail_msg("case %zu: no \"%s\" in:\n%s", i, cases[i].line, text);
+		/* exactly one such line, global (before any protocol) */
+		assert_true(strstr(text, "graceful restart wait") < strstr(text, "protocol "));
+		assert_null(
+		    strstr(strstr(text, "graceful restart wait") + 1, "graceful restart wait"));
+		strbuf_done(&sb);
+	}
+}
+
 static void test_invalid(void **state)
 {
 	struct ip_prefix pools[] = {P("198.19.0.0/16")};
@@ -591,6 +636,9 @@ static void test_invalid(void **state)
 		case 19:
 			m.local_addr6 = A("198.18.0.11");
 			break;
+		case 20: /* an hour bounds any recovery; more is a typo */
+			m.gr_wait_s = 3601;
+			break;
 		default:
 			strbuf_done(&sb);
 			return;
@@ -611,6 +659,7 @@ int main(void)
 	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_peer_names),
 	    cmocka_unit_test(test_invalid),
+	    cmocka_unit_test(test_gr_wait),
 	    cmocka_unit_test(test_rr_pair),
 	    cmocka_unit_test(test_rr_client),
 	    cmocka_unit_test(test_tor),
