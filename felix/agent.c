@@ -50,6 +50,9 @@
 #define FELIX_APPLY_INTERVAL_MS 50
 #define FELIX_BLOCK_RETRY_MS 5000
 #define FELIX_MAX_WATCH_FDS 16
+/* The IPAM leak GC's first campaign waits this long after start (ms): the cold start's snapshot
+ * and first programming go first, and a felix in a crash loop never takes the leader lease. */
+#define FELIX_GC_START_DELAY_MS 60000
 
 /* The drivers, in apply order (STYLE.md 5.4). */
 enum {
@@ -671,6 +674,7 @@ int felix_agent_run(const struct felix_config *cfg)
 		    .interval_ms = (int64_t)cfg->ipam_gc_interval_s * 1000,
 		};
 		a.gc = felix_ipam_gc_new(a.ds, &gcc);
+		a.next_gc_ms = clock_mono_ms() + FELIX_GC_START_DELAY_MS;
 		if (!a.gc) {
 			log_warn("IPAM garbage collection disabled: out of memory");
 		}
