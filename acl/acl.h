@@ -406,3 +406,19 @@ int acl_render_nft(const struct acl_render_input *in, struct strbuf *out) _warn_
  */
 int acl_render_ipt(const struct acl_render_input *in, int family, unsigned flags,
 		   struct strbuf *out, struct strbuf *ipset) _warn_unused_result_;
+
+#define ACL_IPSET_NAME_MAX 32 /* ipset names incl. NUL (IPSET_MAXNAMELEN) */
+
+/**
+ * acl_ipset_name() - the ipset that holds set @s for @family (AF_INET or AF_INET6):
+ * "tby-{s,n,p}{4,6}-<id>" (s: selector, n: nets, p: named port), at most 27 bytes + NUL, into @buf.
+ * The iptables renderer and the iptables driver's member deltas both name sets through it.
+ */
+void acl_ipset_name(const struct acl_set *s, int family, char buf[static ACL_IPSET_NAME_MAX]);
+
+/**
+ * acl_ipset_proto() - ipset's name for IP protocol number @proto in a hash:ip,port member
+ * ("tcp" 6, "udp" 17, "sctp" 132, "udplite" 136; ipset(8) "hash:ip,port"), or NULL for any other
+ * protocol, which such a set cannot hold.
+ */
+const char *acl_ipset_proto(uint8_t proto);

@@ -95,19 +95,17 @@ _printf_(2, 3) static void chain_begin(struct ipt *o, const char *fmt, ...)
 	o->pos = 0;
 }
 
-static char set_letter(const struct acl_set *s)
+void acl_ipset_name(const struct acl_set *s, int family, char buf[static ACL_IPSET_NAME_MAX])
 {
-	return s->kind == ACL_SET_SELECTOR ? 's' : s->kind == ACL_SET_NETS ? 'n' : 'p';
+	char letter = s->kind == ACL_SET_SELECTOR ? 's' : s->kind == ACL_SET_NETS ? 'n' : 'p';
+
+	snprintf(buf, ACL_IPSET_NAME_MAX, "tby-%c%c-%s", letter, family == AF_INET ? '4' : '6',
+		 s->id);
 }
 
-static void set_name(char buf[32], const struct acl_set *s, int fam)
+const char *acl_ipset_proto(uint8_t proto)
 {
-	snprintf(buf, 32, "tby-%c%c-%s", set_letter(s), fam == AF_INET ? '4' : '6', s->id);
-}
-
-static const char *proto_name(uint8_t p)
-{
-	switch (p) {
+	switch (proto) {
 	case 6:
 		return "tcp";
 	case 17:
@@ -128,7 +126,7 @@ static int put_member(struct strbuf *sb, const char *tmp, const struct acl_set *
 	struct ip_prefix p = x->net;
 
 	if (s->kind == ACL_SET_NAMED_PORT) {
-		const char *pn = proto_name(x->proto);
+		const char *pn = acl_ipset_proto(x->proto);
 
 		if (!pn)
 			return 0; /* hash:ip,port knows tcp/udp/sctp/udplite only */
@@ -158,10 +156,10 @@ static int emit_ipset(struct strbuf *sb, const struct acl_set *s, const struct a
 	const char *type = s->kind == ACL_SET_NAMED_PORT ? "hash:ip,port" : "hash:net";
 	const char *family = fam == AF_INET ? "inet" : "inet6";
 	const char *tmp = s->kind == ACL_SET_NAMED_PORT ? "tby-tmp-ipport" : "tby-tmp-net";
-	char name[32];
+	char name[ACL_IPSET_NAME_MAX];
 	int r;
 
-	set_name(name, s, fam);
+	acl_ipset_name(s, fam, name);
 	r = strbuf_printf(sb,
 			  "create %s %s family %s maxelem 1048576 -exist\n"
 			  "create %s %s family %s maxelem 1048576 -exist\n"
@@ -177,9 +175,9 @@ static int emit_ipset(struct strbuf *sb, const struct acl_set *s, const struct a
 
 static void put_set(struct ipt *o, const struct acl_set *s, bool neg, bool src)
 {
-	char name[32];
+	char name[ACL_IPSET_NAME_MAX];
 
-	set_name(name, s, o->fam);
+	acl_ipset_name(s, o->fam, name);
 	if (s->kind == ACL_SET_NAMED_PORT)
 		L(o, " -m set %s--match-set %s %s", neg ? "! " : "", name,
 		  src ? "src,src" : "dst,dst");
@@ -395,13 +393,13 @@ static void emit_endpoint_chain(struct ipt *o, const struct acl_ruleset *rs, enu
 
 			if (fs[i].net.addr.family && fs[i].net.addr.family != o->fam)
 				continue;
-			if (!proto_name(proto))
+			if (!acl_ipset_proto(proto))
 				continue;
 			if (fs[i].net.addr.family)
 				L(o, " %s %s", d == ACL_DIR_INGRESS ? "-s" : "-d",
 				  ip_prefix_format(&fs[i].net, pb));
-			L(o, " -p %s -m %s --dport %u -j ACCEPT", proto_name(proto),
-			  proto_name(proto), fs[i].port);
+			L(o, " -p %s -m %s --dport %u -j ACCEPT", acl_ipset_proto(proto),
+			  acl_ipset_proto(proto), fs[i].port);
 			flush_rule(o);
 		}
 	}

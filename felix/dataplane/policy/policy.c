@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acl/nft-prog.h"
 #include "felix/calc/policy.h"
 #include "felix/dataplane/policy/backend.h"
 #include "felix/dataplane/policy/policy.h"
@@ -241,31 +242,14 @@ static void switch_backend(struct felix_policy *p, enum model_dataplane to)
 	p->active = to;
 }
 
-static const char *ipset_proto(uint8_t p)
-{
-	switch (p) {
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 132:
-		return "sctp";
-	case 136:
-		return "udplite";
-	default:
-		return NULL;
-	}
-}
-
 static void elem_format(const struct acl_set *s, const struct calc_policy_change *ch,
 			struct elem_text *ret)
 {
 	const struct ip_prefix *net = &ch->m.net;
 	int fam = net->addr.family;
 	char a[IP_PREFIX_STRLEN];
-	char letter = s->kind == ACL_SET_SELECTOR ? 's' : s->kind == ACL_SET_NETS ? 'n' : 'p';
 
-	snprintf(ret->set, sizeof(ret->set), "%c%c-%s", letter, fam == AF_INET ? '4' : '6', s->id);
+	nft_prog_set_name(s, fam, ret->set);
 	if (net->len == ip_addr_bits(fam)) {
 		ip_addr_format(&net->addr, a);
 	} else {
@@ -274,7 +258,7 @@ static void elem_format(const struct acl_set *s, const struct calc_policy_change
 	ret->add = ch->add;
 	ret->ipset_ok = net->len > 0;
 	if (s->kind == ACL_SET_NAMED_PORT) {
-		const char *pn = ipset_proto(ch->m.proto);
+		const char *pn = acl_ipset_proto(ch->m.proto);
 		snprintf(ret->nft, sizeof(ret->nft), "%s . %u . %u", a, ch->m.proto, ch->m.port);
 		ret->ipset_ok = pn != NULL;
 		snprintf(ret->ipset, sizeof(ret->ipset), "%s,%s:%u", a, pn ? pn : "", ch->m.port);
@@ -497,13 +481,9 @@ static int members_view_ipt(const struct calc_policy *cp, const struct felix_ipt
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < idx->n_sets; i++) {
-		const struct acl_set *s = idx->sets[i];
-		char letter = s->kind == ACL_SET_SELECTOR ? 's'
-			      : s->kind == ACL_SET_NETS	  ? 'n'
-							  : 'p';
-		char name[40];
-		snprintf(name, sizeof(name), "tby-%c%c-%s", letter, fam == AF_INET ? '4' : '6',
-			 s->id);
+		char name[ACL_IPSET_NAME_MAX];
+
+		acl_ipset_name(idx->sets[i], fam, name);
 		if (!felix_ipt_has_set(ipt, name)) {
 			ret->sets[i] = cp->members->sets[i];
 		}
