@@ -402,6 +402,16 @@ static void calc_and_set_desired(struct agent *a)
 	calc_desired_done(&d);
 }
 
+/* Only remote WorkloadEndpoints changed (calc_cache_dp_dirty() is false): routes, neighbours,
+ * interfaces and the BGP model stay as they are; the policy driver's incremental calculation
+ * takes the noted keys. Saves a pass over the whole cache per remote endpoint write. */
+static void policy_only(struct agent *a)
+{
+	calc_cache_clear_dirty(a->cache);
+	(void)dp_policy_refresh(a->drv[DRV_POLICY].d);
+	a->drv[DRV_POLICY].dirty |= felix_policy_wants_apply(a->drv[DRV_POLICY].d, 0);
+}
+
 /* Apply every driver that is dirty or whose retry is due, in order; record health/metrics. */
 static void apply_drivers(struct agent *a, uint64_t now)
 {
@@ -547,9 +557,11 @@ static int agent_loop(struct agent *a)
 		if (now < a->last_apply_ms + FELIX_APPLY_INTERVAL_MS) {
 			continue;
 		}
-		if (calc_cache_dirty(a->cache) || a->recalc) {
+		if (a->recalc || calc_cache_dp_dirty(a->cache)) {
 			a->recalc = false;
 			calc_and_set_desired(a);
+		} else if (calc_cache_dirty(a->cache)) {
+			policy_only(a);
 		}
 		apply_drivers(a, now);
 	}
@@ -640,6 +652,9 @@ int felix_agent_run(const struct felix_config *cfg)
 		goto out;
 	}
 	r = calc_cache_new(&a.cache);
+	if (r >= 0) {
+		r = calc_cache_set_local_node(a.cache, cfg->node_name);
+	}
 	if (r >= 0) {
 		r = drivers_new(&a);
 	}

@@ -59,8 +59,30 @@ struct calc_cache *calc_cache_free(struct calc_cache *c)
 		entry_done(&c->v[i]);
 	}
 	free(c->v);
+	free(c->local_node);
 	free(c);
 	return NULL;
+}
+
+int calc_cache_set_local_node(struct calc_cache *c, const char *node)
+{
+	char *copy = NULL;
+
+	if (node && !(copy = strdup(node))) {
+		return -ENOMEM;
+	}
+	free(c->local_node);
+	c->local_node = copy;
+	c->dp_dirty = true;
+	return 0;
+}
+
+/* @e is a WorkloadEndpoint of a node other than the local one: calc_compute() ignores it. */
+static bool entry_is_remote_wep(const struct calc_cache *c, const struct entry *e)
+{
+	const char *node = e->kind == ENTRY_WEP && e->res ? e->res->wep.node : NULL;
+
+	return c->local_node && node && strcmp(node, c->local_node) != 0;
 }
 
 /* Index of @key, or -(insertion point) - 1. */
@@ -84,6 +106,7 @@ ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
 
 static void cache_remove_at(struct calc_cache *c, size_t i)
 {
+	c->dp_dirty |= !entry_is_remote_wep(c, &c->v[i]);
 	entry_done(&c->v[i]);
 	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
 	c->n--;
@@ -303,9 +326,11 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 		return -ENOMEM;
 	}
 	if (i >= 0) {
+		c->dp_dirty |= !entry_is_remote_wep(c, &c->v[i]) || !entry_is_remote_wep(c, &e);
 		entry_done(&c->v[i]);
 		c->v[i] = e;
 	} else {
+		c->dp_dirty |= !entry_is_remote_wep(c, &e);
 		size_t at = (size_t)(-i - 1);
 		if (c->n >= CALC_CACHE_MAX_ENTRIES) {
 			entry_done(&e);
@@ -360,6 +385,7 @@ size_t calc_cache_sweep(struct calc_cache *c)
 	c->n = w;
 	if (dropped) {
 		c->dirty = true;
+		c->dp_dirty = true;
 	}
 	return dropped;
 }
@@ -369,9 +395,15 @@ bool calc_cache_dirty(const struct calc_cache *c)
 	return c->dirty;
 }
 
+bool calc_cache_dp_dirty(const struct calc_cache *c)
+{
+	return c->dp_dirty;
+}
+
 void calc_cache_clear_dirty(struct calc_cache *c)
 {
 	c->dirty = false;
+	c->dp_dirty = false;
 }
 
 size_t calc_cache_size(const struct calc_cache *c)

@@ -46,6 +46,8 @@ struct calc_cache {
 	struct entry *v; /* sorted by key */
 	size_t n, cap;
 	bool dirty;
+	bool dp_dirty;	  /* a change calc_compute() reads (see calc_cache_dp_dirty()) */
+	char *local_node; /* calc_cache_set_local_node(); NULL: every change is dp_dirty */
 };
 
 /* ---- cache.c ---- */

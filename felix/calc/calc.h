@@ -79,7 +79,25 @@ size_t calc_cache_sweep(struct calc_cache *c);
 
 /** calc_cache_dirty() - something changed since calc_cache_clear_dirty(). */
 bool calc_cache_dirty(const struct calc_cache *c);
+/** calc_cache_clear_dirty() - clears both calc_cache_dirty() and calc_cache_dp_dirty(). */
 void calc_cache_clear_dirty(struct calc_cache *c);
+
+/**
+ * calc_cache_set_local_node() - the node felix runs on (@node, copied; NULL clears it). With it
+ * set, a change of a WorkloadEndpoint of another node, before and after, leaves
+ * calc_cache_dp_dirty() alone: calc_compute()'s routes, neighbours, interfaces and BGP model do
+ * not read remote endpoints (only policy does, through felix/calc/policy-inc.c), so a remote
+ * endpoint write costs no pass over the whole cache.
+ * Return: 0 or -ENOMEM (the old node is then kept).
+ */
+int calc_cache_set_local_node(struct calc_cache *c, const char *node) _warn_unused_result_;
+
+/**
+ * calc_cache_dp_dirty() - a change since calc_cache_clear_dirty() that calc_compute() may see:
+ * anything but a WorkloadEndpoint whose spec.node was and is another node than the one set
+ * by calc_cache_set_local_node() (every change counts when none is set).
+ */
+bool calc_cache_dp_dirty(const struct calc_cache *c);
 
 /** calc_cache_size() - entries held. */
 size_t calc_cache_size(const struct calc_cache *c);

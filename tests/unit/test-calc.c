@@ -42,9 +42,10 @@ static char *pool_json(const char *name, const char *cidr, bool disabled)
 	return s;
 }
 
-/* WorkloadEndpoint for container @cid on @node, named as the CNI plugin names it. */
-static char *wep_json(const char *node, const char *cid, const char *ifname, const char *ip,
-		      const char *mac)
+/* WorkloadEndpoint for container @cid named as the CNI plugin names it on @name_node, with
+ * spec.node @node (they differ only for an endpoint that moved). */
+static char *wep_json_on(const char *name_node, const char *node, const char *cid,
+			 const char *ifname, const char *ip, const char *mac)
 {
 	char *s;
 	assert_true(
@@ -54,8 +55,15 @@ static char *wep_json(const char *node, const char *cid, const char *ifname, con
 		     "\"spec\":{\"orchestrator\":\"cni\",\"node\":\"%s\",\"containerID\":"
 		     "\"%s\",\"endpoint\":\"eth0\",\"interfaceName\":\"%s\",\"mac\":\"%s\","
 		     "\"ipNetworks\":[\"%s\"]}}",
-		     node, cid, node, cid, ifname, mac, ip) > 0);
+		     name_node, cid, node, cid, ifname, mac, ip) > 0);
 	return s;
+}
+
+/* WorkloadEndpoint for container @cid on @node, named as the CNI plugin names it. */
+static char *wep_json(const char *node, const char *cid, const char *ifname, const char *ip,
+		      const char *mac)
+{
+	return wep_json_on(node, node, cid, ifname, ip, mac);
 }
 
 static char *wep_key(const char *node, const char *cid)
@@ -103,6 +111,12 @@ static void put(struct calc_cache *c, const char *key, char *value)
 static void put_k(struct calc_cache *c, char *key, char *value)
 {
 	put(c, key, value);
+	free(key);
+}
+
+static void del_k(struct calc_cache *c, char *key)
+{
+	assert_int_equal(calc_cache_delete(c, key), 1);
 	free(key);
 }
 
@@ -367,6 +381,57 @@ static void test_bad_and_ignored_values(void **state)
 	calc_cache_free(c);
 }
 
+/* calc_cache_dp_dirty(): a WorkloadEndpoint of another node, before and after, is not a change
+ * calc_compute() sees (its output for h1 is the same), everything else is; so felix skips the
+ * pass over the cache for remote endpoint writes. */
+static void test_dp_dirty_remote_endpoints(void **state)
+{
+	(void)state;
+	struct calc_cache *c = cluster();
+	assert_true(calc_cache_dp_dirty(c)); /* no local node set: every change counts */
+	assert_int_equal(calc_cache_set_local_node(c, "h1"), 0);
+	assert_true(calc_cache_dp_dirty(c));
+	calc_cache_clear_dirty(c);
+	assert_false(calc_cache_dirty(c));
+	assert_false(calc_cache_dp_dirty(c));
+
+	/* a new remote endpoint, then a changed one: policy sees it, calc_compute() does not */
+	put_k(c, wep_key("h2", "cccccccccccc"),
+	      wep_json("h2", "cccccccccccc", "tbycccccccccccc", "198.19.0.67/32",
+		       "02:00:00:00:00:43"));
+	put_k(c, wep_key("h2", "bbbbbbbbbbbb"),
+	      wep_json("h2", "bbbbbbbbbbbb", "tbybbbbbbbbbbb", "198.19.0.68/32",
+		       "02:00:00:00:00:44"));
+	assert_true(calc_cache_dirty(c));
+	assert_false(calc_cache_dp_dirty(c));
+	assert_desired(c, "h1", cluster_h1);
+	del_k(c, wep_key("h2", "cccccccccccc"));
+	assert_false(calc_cache_dp_dirty(c));
+
+	/* an endpoint moving from h2 to h1 is seen (its route appears) */
+	put_k(c, wep_key("h2", "bbbbbbbbbbbb"),
+	      wep_json_on("h2", "h1", "bbbbbbbbbbbb", "tbybbbbbbbbbbb", "198.19.0.68/32",
+			  "02:00:00:00:00:44"));
+	assert_true(calc_cache_dp_dirty(c));
+	calc_cache_clear_dirty(c);
+	put_k(c, wep_key("h2", "bbbbbbbbbbbb"),
+	      wep_json("h2", "bbbbbbbbbbbb", "tbybbbbbbbbbbb", "198.19.0.68/32",
+		       "02:00:00:00:00:44"));
+	assert_true(calc_cache_dp_dirty(c)); /* ... and moving away again */
+	calc_cache_clear_dirty(c);
+
+	/* a local endpoint, a block and a node are seen */
+	del_k(c, wep_key("h1", "aaaaaaaaaaaa"));
+	assert_true(calc_cache_dp_dirty(c));
+	calc_cache_clear_dirty(c);
+	put_k(c, block_key("198.19.0.128/26"), block_json("198.19.0.128/26", "h2"));
+	assert_true(calc_cache_dp_dirty(c));
+	calc_cache_clear_dirty(c);
+	put(c, P "nodes/h3", node_json("h3", "198.18.0.13/24", 0));
+	assert_true(calc_cache_dp_dirty(c));
+	calc_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +445,7 @@ int main(void)
 	    cmocka_unit_test(test_deterministic_order),
 	    cmocka_unit_test(test_snapshot_mark_sweep),
 	    cmocka_unit_test(test_bad_and_ignored_values),
+	    cmocka_unit_test(test_dp_dirty_remote_endpoints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -379,6 +379,15 @@ int dp_policy_set_desired(struct felix_policy *p, const struct calc_cache *c,
 	return run_calc(p);
 }
 
+int dp_policy_refresh(struct felix_policy *p)
+{
+	if (!p->cache || !p->dirty) {
+		return 0;
+	}
+	p->dirty = false;
+	return run_calc(p);
+}
+
 /* ---- apply: the kernel ---- */
 
 static int apply_nft(struct felix_policy *p, const struct calc_policy *cp,

@@ -82,6 +82,14 @@ int dp_policy_new(const struct felix_policy_options *o,
 int dp_policy_set_desired(struct felix_policy *p, const struct calc_cache *c,
 			  char (*ifaces)[IFNAMSIZ], size_t n_ifaces);
 
+/**
+ * dp_policy_refresh() - dp_policy_set_desired() with the cache and interfaces of its last call:
+ * felix calls it when only keys calc_compute() ignores changed (remote WorkloadEndpoints,
+ * calc_cache_dp_dirty() false). Does nothing before the first dp_policy_set_desired().
+ * Return: as dp_policy_set_desired().
+ */
+int dp_policy_refresh(struct felix_policy *p);
+
 /*
  * The operations, @d being a struct felix_policy:
  *   apply         send what set_desired noted (nftables: one libnftnl batch; iptables:
