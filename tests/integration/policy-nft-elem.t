@@ -113,5 +113,22 @@ check "named port element leaves $PS" wait_for 10 bash -c "! ip netns exec $H nf
 check "remote endpoints went as element-only batches" grep -q "policy applied (nftables, incremental).*elements +1 -0, chains written 0 removed 0, 0 rules" "$T_TMP/felix.log"
 check "no failed nftables batch" bash -c "! grep -q 'nftables batch failed' $T_TMP/felix.log"
 check "one full replace (the first apply)" test "$(grep -c 'policy applied (nftables, full)' "$T_TMP/felix.log")" = 1
+
+# The resync (SIGHUP forces one) replaces nothing while no nf_tables transaction was committed
+# since felix's last batch (the ruleset generation): every handle stays. After a change by hand
+# (an element added to our set, so the generation moves) the resync replaces the table: the
+# element goes.
+handles() { ip netns exec "$H" nft -a list table inet tabby | md5sum; }
+before=$(handles)
+kill -HUP "$FELIX_PID"
+check "resync with an unchanged generation replaces nothing" wait_for 10 grep -q "resync: nftables unchanged since our last batch" "$T_TMP/felix.log"
+check "every handle of table inet tabby is the same after it" test "$(handles)" = "$before"
+check "still one full replace" test "$(grep -c 'policy applied (nftables, full)' "$T_TMP/felix.log")" = 1
+ip netns exec "$H" nft add element inet tabby "$SEL" '{ 198.19.200.77 }'
+check "element added by hand" in_set "$SEL" '198\.19\.200\.77\b'
+kill -HUP "$FELIX_PID"
+check "resync after a change by hand replaces the table" wait_for 10 bash -c "test \$(grep -c 'policy applied (nftables, full)' $T_TMP/felix.log) = 2"
+check "the element added by hand is gone" bash -c "! ip netns exec $H nft list set inet tabby $SEL | grep -q '198\.19\.200\.77'"
+check "traffic from a deleted endpoint's address is still denied" cannot
 kill -TERM "$FELIX_PID"; wait "$FELIX_PID"
 summary

@@ -77,6 +77,14 @@ bool felix_nft_ready(const struct felix_nft *n);
 int felix_nft_fail_closed(struct felix_nft *n, char (*ifaces)[IFNAMSIZ], size_t n_ifaces, char *err,
 			  size_t errlen);
 
+/**
+ * felix_nft_unchanged() - the periodic resync's check: the driver knows our table
+ * (felix_nft_ready()) and no nf_tables transaction of anyone has been committed in this network
+ * namespace since our last one (felix_nft_sink_unchanged()), so the kernel holds what we sent
+ * and a full replace would change nothing.
+ */
+bool felix_nft_unchanged(struct felix_nft *n);
+
 /** felix_nft_forget() - drop the memory of the kernel: the next commit is a full replace
  * (periodic resync). */
 void felix_nft_forget(struct felix_nft *n);

@@ -12,6 +12,7 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
+#include <libnftnl/gen.h>
 #include <libnftnl/set.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -36,6 +37,8 @@ struct felix_nft_sink {
 	uint32_t seq;
 	size_t sndbuf, rcvbuf; /* what we set on @nl */
 	size_t last_msgs, last_bytes;
+	uint32_t gen; /* the ruleset generation our last batch left */
+	bool gen_ok;  /* @gen is valid: nobody committed between our read and our batch */
 };
 
 int felix_nft_sink_new(struct felix_nft_sink **ret)
@@ -95,6 +98,66 @@ static int sock_open(struct felix_nft_sink *s, char *err, size_t errlen)
 	/* acks without a copy of our message */
 	(void)mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one));
 	return 0;
+}
+
+/* NFT_MSG_GETGEN: the ruleset generation of this network namespace (NFTA_GEN_ID, the kernel's
+ * nf_tables base sequence: every committed transaction of any program bumps it; nft monitor
+ * shows it as "new generation"). The kernel answers within sendto(). */
+static int get_gen(struct felix_nft_sink *s, uint32_t *ret)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t seq = s->seq++;
+	struct nlmsghdr *h = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, seq);
+	int r = -EPROTO;
+
+	if (mnl_socket_sendto(s->nl, h, h->nlmsg_len) < 0) {
+		return -errno;
+	}
+	for (int tries = 0; tries < 4 && r == -EPROTO; tries++) {
+		ssize_t len = recv(mnl_socket_get_fd(s->nl), buf, sizeof(buf), MSG_DONTWAIT);
+		int rem = (int)len;
+
+		if (len < 0) {
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		for (const struct nlmsghdr *m = (const struct nlmsghdr *)buf;
+		     mnl_nlmsg_ok(m, rem) && r == -EPROTO; m = mnl_nlmsg_next(m, &rem)) {
+			if (m->nlmsg_seq != seq) {
+				continue; /* a late ack of an earlier batch */
+			}
+			if (m->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
+				r = e->error ? e->error : -EPROTO;
+				break;
+			}
+			if (m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN)) {
+				struct nftnl_gen *g = nftnl_gen_alloc();
+				if (!g) {
+					return -ENOMEM;
+				}
+				if (nftnl_gen_nlmsg_parse(m, g) >= 0 &&
+				    nftnl_gen_is_set(g, NFTNL_GEN_ID)) {
+					*ret = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
+					r = 0;
+				} else {
+					r = -EBADMSG;
+				}
+				nftnl_gen_free(g);
+			}
+		}
+	}
+	return r;
+}
+
+bool felix_nft_sink_unchanged(struct felix_nft_sink *s)
+{
+	char err[128];
+	uint32_t g;
+
+	if (!s->gen_ok || sock_open(s, err, sizeof(err)) < 0 || get_gen(s, &g) < 0) {
+		return false;
+	}
+	return g == s->gen;
 }
 
 /* The kernel runs the whole batch inside sendmsg() and queues one ack per message before
@@ -294,12 +357,20 @@ int felix_nft_sink_send(void *ctx, const struct nft_delta_op *ops, size_t n, cha
 		for (int i = 0; i < iovlen; i++) {
 			bytes += iov[i].iov_len;
 		}
+		uint32_t g0 = 0, g1 = 0;
+		bool g0_ok = get_gen(s, &g0) >= 0;
+
 		buffers(s, bytes, b.n_msgs);
 		r = felix_nft_build_send(s->nl, &b, err, errlen);
 		if (r < 0) {
 			/* unread acks would confuse the next transaction: start afresh */
 			sock_close(s);
 		}
+		/* Ours alone when exactly one transaction, this one, came between the reads. */
+		s->gen_ok = r >= 0 && g0_ok && get_gen(s, &g1) >= 0 && g1 == g0 + 1;
+		s->gen = g1;
+	} else {
+		s->gen_ok = false;
 	}
 	nftnl_batch_free(batch);
 	if (r < 0) {

@@ -12,6 +12,7 @@
  * their verdict). Nothing is read back from the kernel.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "felix/dataplane/policy/nft-delta.h"
@@ -34,6 +35,15 @@ struct felix_nft_sink *felix_nft_sink_free(struct felix_nft_sink *s);
  */
 int felix_nft_sink_send(void *ctx, const struct nft_delta_op *ops, size_t n, char *err,
 			size_t errlen);
+
+/**
+ * felix_nft_sink_unchanged() - true when the network namespace's nf_tables ruleset generation
+ * (NFT_MSG_GETGEN) is still the one our last successful send left, read right before and after
+ * it: no program (nft, iptables-nft, another felix) has committed any nf_tables change since,
+ * so the kernel holds exactly what we sent. False after a failed send, when the generation
+ * moved (whatever changed), or when it cannot be read (one netlink round trip, ~10 us).
+ */
+bool felix_nft_sink_unchanged(struct felix_nft_sink *s);
 
 /** felix_nft_sink_stats() - messages and bytes sent by the last successful send. */
 void felix_nft_sink_last(const struct felix_nft_sink *s, size_t *ret_msgs, size_t *ret_bytes);

@@ -66,6 +66,11 @@ void felix_nft_forget(struct felix_nft *n)
 	nft_plan_forget(n->plan);
 }
 
+bool felix_nft_unchanged(struct felix_nft *n)
+{
+	return felix_nft_ready(n) && felix_nft_sink_unchanged(n->sink);
+}
+
 bool felix_nft_ready(const struct felix_nft *n)
 {
 	return nft_delta_ready(nft_plan_engine(n->plan));

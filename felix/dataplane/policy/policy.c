@@ -58,6 +58,7 @@ struct felix_policy {
 	enum model_dataplane active; /* _MODEL_DATAPLANE_INVALID before the first apply */
 	bool dirty;
 	bool force_full;
+	bool resync; /* the periodic resync: replace ours unless the kernel provably holds it */
 	unsigned failures;
 	uint64_t next_retry_ms;
 	char error[1024];
@@ -140,9 +141,10 @@ void felix_policy_note_key(struct felix_policy *p, const char *key)
 
 void felix_policy_queue_resync(struct felix_policy *p)
 {
-	/* Recompute from scratch as well: the reference path, every resync interval. */
+	/* Recompute from scratch as well: the reference path, every resync interval. The kernel
+	 * side is replaced in the apply (nftables: unless nothing committed since our batch). */
 	calc_policy_inc_invalidate(p->inc);
-	p->force_full = true;
+	p->resync = true;
 	p->ipt_full = true;
 	p->ipt_recalc = true;
 	p->dirty = true;
@@ -394,7 +396,9 @@ static int apply_nft(struct felix_policy *p, const struct calc_policy *cp,
 		     struct felix_pol_stats *st)
 {
 	char err[sizeof(p->error) - 64];
-	if (p->force_full) {
+	if (p->resync && !p->force_full && felix_nft_unchanged(p->nft)) {
+		log_debug("resync: nftables unchanged since our last batch, nothing to replace");
+	} else if (p->force_full || p->resync) {
 		felix_nft_forget(p->nft);
 	}
 	int r = felix_nft_commit(p->nft, cp, st, err, sizeof(err));
@@ -637,6 +641,7 @@ static int64_t policy_apply(void *d, uint64_t now_ms, struct dp_stats *ds)
 	switch_backend(p, cp->has_dataplane ? cp->dataplane : p->cfg_dataplane);
 	t1 = mono_ms();
 	if (p->active == MODEL_DATAPLANE_IPTABLES) {
+		p->force_full |= p->resync;
 		r = apply_ipt(p, cp, &st, &render_ms);
 	} else {
 		r = apply_nft(p, cp, &st);
@@ -665,6 +670,7 @@ static int64_t policy_apply(void *d, uint64_t now_ms, struct dp_stats *ds)
 		malloc_trim(0);
 	}
 	p->force_full = false;
+	p->resync = false;
 	p->ipt_full = false;
 	p->ipt_recalc = false;
 	p->n_ipt = 0;
