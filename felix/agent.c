@@ -124,8 +124,9 @@ static void signals_read(struct agent *a)
 	struct signalfd_siginfo si;
 	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: resync");
+			log_info("SIGHUP: resync, policy recalculated in full");
 			a->next_resync_ms = 0;
+			felix_policy_recalc(a->drv[DRV_POLICY].d);
 		} else {
 			log_info("received %s, exiting and leaving routes in place",
 				 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -345,6 +346,7 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 	case DS_WATCH_SNAPSHOT_END: {
 		size_t gone = calc_cache_sweep(a->cache);
 		if (gone) {
+			felix_policy_recalc(a->drv[DRV_POLICY].d);
 			driver_queue_resync(a, &a->drv[DRV_POLICY]);
 		}
 		if (!a->in_sync) {

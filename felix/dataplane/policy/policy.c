@@ -139,11 +139,17 @@ void felix_policy_note_key(struct felix_policy *p, const char *key)
 	}
 }
 
+void felix_policy_recalc(struct felix_policy *p)
+{
+	calc_policy_inc_invalidate(p->inc);
+	p->dirty = true;
+}
+
 void felix_policy_queue_resync(struct felix_policy *p)
 {
-	/* Recompute from scratch as well: the reference path, every resync interval. The kernel
-	 * side is replaced in the apply (nftables: unless nothing committed since our batch). */
-	calc_policy_inc_invalidate(p->inc);
+	/* The kernel side only: replaced in the apply (nftables: unless nothing was committed
+	 * since our batch). The calculation is pure and follows every noted key; it reruns in
+	 * full only when felix_policy_recalc() says the cache changed unnoted. */
 	p->resync = true;
 	p->ipt_full = true;
 	p->ipt_recalc = true;

@@ -42,8 +42,18 @@ struct felix_policy *felix_policy_free(struct felix_policy *p);
  */
 void felix_policy_note_key(struct felix_policy *p, const char *key);
 
-/** felix_policy_queue_resync() - the next apply recomputes and replaces our rules in full. */
+/**
+ * felix_policy_queue_resync() - the periodic resync: the next apply replaces our rules in the
+ * kernel in full (nftables: only when another nf_tables transaction was committed since ours,
+ * felix_nft_unchanged()). The calculation is not rerun (see felix_policy_recalc()).
+ */
 void felix_policy_queue_resync(struct felix_policy *p);
+
+/**
+ * felix_policy_recalc() - the next calculation is a full pass over the cache: for changes it
+ * was not told of key by key (a datastore resnapshot dropped keys; SIGHUP).
+ */
+void felix_policy_recalc(struct felix_policy *p);
 
 /** felix_policy_wants_apply() - dirty, or a retry is due at @now_ms. */
 bool felix_policy_wants_apply(const struct felix_policy *p, uint64_t now_ms);
