@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "cni/cni.h" /* CNI_NODENAME_FILE */
 #include "datastore/datastore.h"
 #include "docker/driver.h"
 #include "lib/log.h"
@@ -43,17 +44,20 @@ struct req {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: tabby-docker [OPTIONS]\n"
-		"Docker libnetwork remote network + IPAM driver for tabby.\n\n"
-		"  --socket PATH               plugin socket (default %s)\n"
-		"  --docker-socket PATH        dockerd API socket (default %s)\n"
-		"  --state-dir DIR             remembered networks (default %s)\n"
-		"  --nodename NAME             this host's node name (else TABBY_NODENAME, else "
-		"hostname)\n"
-		"  --datastore-endpoints LIST  etcd endpoints (else TABBY_DATASTORE_ENDPOINTS)\n"
-		"  --log-level LEVEL           error|warning|info|debug (default info)\n",
-		arg_socket, arg_docker_socket, arg_state_dir);
+	fprintf(
+	    f,
+	    "Usage: tabby-docker [OPTIONS]\n"
+	    "Docker libnetwork remote network + IPAM driver for tabby.\n\n"
+	    "  --socket PATH               plugin socket (default %s)\n"
+	    "  --docker-socket PATH        dockerd API socket (default %s)\n"
+	    "  --state-dir DIR             remembered networks (default %s)\n"
+	    "  --nodename NAME             this host's node name (else TABBY_NODENAME, else "
+	    "the first\n"
+	    "                              line of " CNI_NODENAME_FILE ", else hostname)\n"
+	    "  --datastore-endpoints LIST  etcd endpoints (else TABBY_DATASTORE_ENDPOINTS, else\n"
+	    "                              http://127.0.0.1:2379)\n"
+	    "  --log-level LEVEL           error|warning|info|debug (default info)\n",
+	    arg_socket, arg_docker_socket, arg_state_dir);
 }
 
 static int parse_args(int argc, char **argv)
@@ -254,6 +258,26 @@ static int run(struct dk_driver *d, int listen_fd)
 	return r;
 }
 
+/*
+ * read_nodename_file() - the first line of CNI_NODENAME_FILE, which tabby-felix writes at start
+ * (its nodenameFile), into @buf of @len bytes; the same fallback the CNI plugin uses, so that
+ * tabby-docker and the CNI plugin name the same Node on a host where felix runs.
+ * Return: 0, or -errno (-ENOENT when the file does not exist, -ENODATA when its first line is
+ * empty).
+ */
+static int read_nodename_file(char *buf, size_t len)
+{
+	FILE *f = fopen(CNI_NODENAME_FILE, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf[0] ? 0 : -ENODATA;
+}
+
 int main(int argc, char **argv)
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
@@ -278,6 +302,8 @@ int main(int argc, char **argv)
 		log_set_level(r);
 	}
 	node = arg_nodename ?: getenv("TABBY_NODENAME");
+	if ((!node || !*node) && read_nodename_file(host, sizeof(host)) == 0)
+		node = host;
 	if (!node || !*node) {
 		if (gethostname(host, sizeof(host) - 1) < 0 || !*host) {
 			log_error("no node name: pass --nodename");
