@@ -9,8 +9,9 @@
 #
 # containerd is private: its own config (root, state, gRPC address under the test's temporary
 # directory, CRI off) and ctr is pointed at it with CONTAINERD_ADDRESS, so the guide's ctr
-# commands run unchanged. /etc/cni/net.d and /opt/cni/bin are the test's own directories in a
-# private mount namespace (guide-lib.sh). No image is pulled (no internet): `ctr run --rootfs`
+# commands run unchanged. /etc/cni/net.d, /opt/cni/bin, /run (shim sockets, runc state, FIFOs
+# under /run/containerd) and /var/lib are the test's own directories in a private mount
+# namespace (guide-lib.sh). No image is pulled (no internet): `ctr run --rootfs`
 # runs a busybox-static root file system where the guide names an image.
 . "$(dirname "$0")/guide-lib.sh"
 for c in containerd ctr runc containerd-shim-runc-v2; do
@@ -22,11 +23,6 @@ export CONTAINERD_ADDRESS="$C/containerd.sock"
 export CONTAINERD_NAMESPACE=default
 ID=web-$P
 RUNPID=
-# containerd 1.6's shims, ctr's FIFOs and runc keep fixed directories under /run/containerd (their
-# entries are named by namespace and id, and go when the task does); when this test made that
-# directory, it removes the empty directories again.
-MADE_RUN_CTRD=
-[ -e /run/containerd ] || MADE_RUN_CTRD=1
 
 teardown() {
 	local rc=$?
@@ -47,18 +43,13 @@ teardown() {
 			echo "# $f:"; tail -n 15 "$f" 2>/dev/null | sed 's/^/#   /'
 		done
 	fi
-	rm -f /var/lib/cni/results/tabby-"$CONTAINERD_NAMESPACE-$ID"-*
-	if [ -n "$MADE_RUN_CTRD" ]; then
-		rmdir /run/containerd/runc/default /run/containerd/runc /run/containerd/fifo \
-			/run/containerd/s /run/containerd 2>/dev/null
-	fi
 	g_lab_down
 	t_cleanup
 }
 trap teardown EXIT
 
 # ---- install as the guide says ------------------------------------------------------------------
-cp "$CONFLIST" "$G/net.d/10-tabby.conflist"
+cp "$CONFLIST" "$G/root/etc/cni/net.d/10-tabby.conflist"
 check "/etc/cni/net.d/10-tabby.conflist (seen by h1) is the shipped file, unedited" \
 	g_in_h1 cmp -s "$CONFLIST" /etc/cni/net.d/10-tabby.conflist
 check "tabby, tabby-ipam and portmap are in /opt/cni/bin (seen by h1)" \

@@ -8,16 +8,18 @@
 #   - the shipped configs/10-tabby.conflist names the datastore http://127.0.0.1:2379 (etcd's
 #     default client URL): a forwarder listens there inside h1's network namespace and relays to
 #     the lab's etcd (its unix socket), so the conflist is used byte for byte;
-#   - the guide installs into /etc/cni/net.d, /usr/lib/cni and /opt/cni/bin: a private mount
-#     namespace (held by one `sleep` process, $G_MNT) has the test's own directories bind-mounted
-#     there. The runtimes run inside it (g_in_h1), so they read exactly the paths the guide names;
-#     outside it, nothing changes. The bind mounts go when the holder and its children end.
-#   - the node name: on a real host tabby-felix writes /var/lib/tabby/nodename; here the
-#     runtimes get TABBY_NODENAME=h1 (the plugin's documented fallback before that file), and
-#     TABBY_IPAM_LOCK_FILE names a lock file of this test.
+#   - the guide installs into /etc/cni/net.d, /usr/lib/cni and /opt/cni/bin, and the runtimes
+#     keep their state in /var/lib and /run: a private mount namespace (held by one `sleep`
+#     process, $G_MNT) has the test's own directories bind-mounted over /etc/cni/net.d,
+#     /usr/lib/cni, /opt, /var/lib and /run. The runtimes run inside it (g_in_h1), so they read
+#     and write exactly the paths the guide names (/var/run/docker.sock, /run/containerd,
+#     /var/lib/cni, /run/netns, ...); outside it, nothing changes. The mounts go with the holder.
+#   - the node name: /var/lib/tabby/nodename (private) holds what felix h1 wrote to its
+#     nodenameFile, as tabby-felix writes that file on a real host.
 # Provides: g_in_h1 CMD... (runs CMD in h1's netns and the private mount ns), etcdget, $RUN, $P,
-# $G (work dir), $G_ROOTFS (a busybox-static root file system), g_addr_free IP, g_in_pool IP,
-# g_dump_logs.
+# $G (work dir; $G/root/PATH is what h1 sees at PATH for the mounted paths), $G_ROOTFS (a
+# busybox-static root file system), g_addr_free IP, g_in_pool IP [CIDR], g_h1_block, g_wep_ip,
+# g_curl_h2 IP:PORT, g_dump_logs, g_lab_down.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 [ -x /bin/busybox ] || { echo "skipped: busybox-static is not installed"; exit 77; }
@@ -100,31 +102,35 @@ wait_for 10 ip netns exec "$P-h1" curl -sf http://127.0.0.1:2379/health ||
 
 # ---- the guide's install paths, in a private mount namespace ------------------------------------
 # Debian's CNI plugins are copied (a symlink into /usr/lib/cni would resolve to the mount itself).
-mkdir -p "$G/net.d" "$G/usr-lib-cni" "$G/opt/cni/bin" "$G/run"
-cp -a /usr/lib/cni/. "$G/usr-lib-cni/"
-for d in "$G/usr-lib-cni" "$G/opt/cni/bin"; do
+R=$G/root
+mkdir -p "$R/etc/cni/net.d" "$R/usr/lib/cni" "$R/opt/cni/bin" "$R/var/lib/tabby" "$R/run" "$G/state"
+cp -a /usr/lib/cni/. "$R/usr/lib/cni/"
+for d in "$R/usr/lib/cni" "$R/opt/cni/bin"; do
 	cp "$T_BUILD/cni/tabby" "$T_BUILD/cni/tabby-ipam" "$d/"
 done
-cp /usr/lib/cni/portmap /usr/lib/cni/loopback "$G/opt/cni/bin/"
-[ -d /etc/cni/net.d ] || { g_lab_down; echo "skipped: no /etc/cni/net.d to mount over"; exit 77; }
-[ -d /opt ] || { g_lab_down; echo "skipped: no /opt to mount over"; exit 77; }
+cp /usr/lib/cni/portmap /usr/lib/cni/loopback "$R/opt/cni/bin/"
+wait_for 10 test -s "$RUN/h1/nodename" || { g_lab_down; fail "felix h1 wrote no $RUN/h1/nodename"; }
+cp "$RUN/h1/nodename" "$R/var/lib/tabby/nodename"
+for d in /etc/cni/net.d /usr/lib/cni /opt /var/lib /run; do
+	[ -d "$d" ] || { g_lab_down; echo "skipped: no $d to mount over"; exit 77; }
+done
 unshare -m --propagation private sh -c "
-	mount --bind '$G/net.d' /etc/cni/net.d &&
-	mount --bind '$G/usr-lib-cni' /usr/lib/cni &&
-	mount --bind '$G/opt' /opt &&
-	touch '$G/run/mnt-ready' && exec sleep 100000" &
+	for d in /etc/cni/net.d /usr/lib/cni /opt /var/lib /run; do
+		mount --bind '$R'\$d \$d || exit 1
+	done
+	touch '$G/state/mnt-ready' && exec sleep 100000" &
 G_MNT=$!
 track_pid "$G_MNT"
-wait_for 10 test -e "$G/run/mnt-ready" || { g_lab_down; fail "private mount namespace"; }
-check "outside the test, /etc/cni/net.d and /usr/lib/cni are unchanged" \
-	sh -c "[ ! -e /etc/cni/net.d/.guide-$P ] && touch '$G/net.d/.guide-$P' && [ ! -e /etc/cni/net.d/.guide-$P ] && rm '$G/net.d/.guide-$P'"
+wait_for 10 test -e "$G/state/mnt-ready" || { g_lab_down; fail "private mount namespace"; }
+check "outside the test, /etc/cni/net.d, /var/lib and /run are unchanged" \
+	sh -c "touch '$R/etc/cni/net.d/.guide-$P' '$R/var/lib/.guide-$P' '$R/run/.guide-$P' &&
+	[ ! -e /etc/cni/net.d/.guide-$P ] && [ ! -e /var/lib/.guide-$P ] && [ ! -e /run/.guide-$P ] &&
+	rm '$R/etc/cni/net.d/.guide-$P' '$R/var/lib/.guide-$P' '$R/run/.guide-$P'"
 
 # CMD in host h1 as the guide's host: its network namespace (nsenter, not `ip netns exec`, which
 # remounts /sys and hides /sys/fs/cgroup) and the mount namespace with the guide's paths.
-g_in_h1() {
-	nsenter --mount="/proc/$G_MNT/ns/mnt" --net="/run/netns/$P-h1" \
-		env TABBY_NODENAME=h1 TABBY_IPAM_LOCK_FILE="$G/run/ipam.lock" "$@"
-}
+# nsenter opens /run/netns/... before it enters the mount namespace, where /run is private.
+g_in_h1() { nsenter --mount="/proc/$G_MNT/ns/mnt" --net="/run/netns/$P-h1" "$@"; }
 
 G_ROOTFS=$G/rootfs
 mkdir -p "$G_ROOTFS"/{bin,proc,sys,dev,etc,tmp,run}

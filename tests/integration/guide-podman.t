@@ -31,7 +31,6 @@ teardown() {
 		[ "$rc" = 0 ] || { echo "# podman logs:"; pm logs "$CTR" 2>&1 | tail -5 | sed 's/^/#   /'; }
 		pm rm -af -t 0 >/dev/null 2>&1
 	fi
-	for c in ${CIDS:-}; do rm -f /var/lib/cni/results/tabby-"$c"-*; done
 	[ "$rc" = 0 ] || g_dump_logs
 	g_lab_down
 	t_cleanup
@@ -39,7 +38,7 @@ teardown() {
 trap teardown EXIT
 
 # ---- install as the guide says ------------------------------------------------------------------
-cp "$CONFLIST" "$G/net.d/10-tabby.conflist"
+cp "$CONFLIST" "$G/root/etc/cni/net.d/10-tabby.conflist"
 check "/etc/cni/net.d/10-tabby.conflist (seen by h1) is the shipped file, unedited" \
 	g_in_h1 cmp -s "$CONFLIST" /etc/cni/net.d/10-tabby.conflist
 check "tabby, tabby-ipam and portmap are in /usr/lib/cni (seen by h1)" \
@@ -75,7 +74,6 @@ check "podman network ls lists tabby (driver tabby)" grep -Eq '^[0-9a-f]+ +tabby
 cid=$(pm run -d --name "$CTR" --network tabby -p "$HOSTPORT:8080" --rootfs "$G_ROOTFS" /bin/sh -c \
 	'echo hello-from-podman > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' 2>"$T_TMP/run.err") ||
 	fail "podman run --network tabby -p $HOSTPORT:8080: $(cat "$T_TMP/run.err")"
-CIDS="$cid"
 ok "podman run -d --network tabby -p $HOSTPORT:8080 ($cid)"
 wep="/tabby/v1/workloadendpoints/default/h1-cni-${cid}-eth0"
 ip=$(g_wep_ip "$wep") || fail "no WorkloadEndpoint $wep"
@@ -97,7 +95,6 @@ check "the published port 198.18.0.11:$HOSTPORT answers from h2-w1 (portmap DNAT
 cid2=$(pm run -d --name "pin-$P" --network tabby --ip "$PIN" --rootfs "$G_ROOTFS" /bin/sh -c \
 	'echo pinned > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' 2>"$T_TMP/run2.err") ||
 	fail "podman run --ip $PIN: $(cat "$T_TMP/run2.err")"
-CIDS="$cid $cid2"
 ok "podman run -d --network tabby --ip $PIN ($cid2)"
 wep2="/tabby/v1/workloadendpoints/default/h1-cni-${cid2}-eth0"
 check "its WorkloadEndpoint holds $PIN" [ "$(g_wep_ip "$wep2")" = "$PIN" ]
@@ -120,5 +117,6 @@ for x in "$ip:$wep:$cid" "$PIN:$wep2:$cid2"; do
 done
 check "no portmap DNAT rule for port $HOSTPORT is left in h1" \
 	sh -c "! ip netns exec '$P-h1' iptables-save -t nat | grep -q -- '--dport $HOSTPORT'"
-check "libcni's cached results are removed" sh -c "! ls /var/lib/cni/results/ | grep -Eq 'tabby-($cid|$cid2)-'"
+check "libcni's cached results (/var/lib/cni/results) are removed" \
+	sh -c "! ls '$G/root/var/lib/cni/results/' 2>/dev/null | grep -Eq 'tabby-($cid|$cid2)-'"
 summary
