@@ -110,6 +110,30 @@ static int parse_args(int argc, char **argv)
 }
 
 /* A stale socket file of an earlier run is replaced; anything else at the path is an error. */
+/*
+ * mkdir_parents() - create every missing directory above the file @path (mode 0755), as
+ * `mkdir -p "$(dirname PATH)"`: /run/docker/plugins does not exist on a host where dockerd has
+ * not run yet, and tabby-docker starts before docker.service.
+ * Return: 0, or -errno of the first mkdir that failed (other than -EEXIST).
+ */
+static int mkdir_parents(const char *path)
+{
+	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t len = strlen(path);
+	char *p;
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
 static int listen_unix(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -125,6 +149,9 @@ static int listen_unix(const char *path)
 		if (unlink(path) < 0)
 			return log_error_errno(-errno, "unlink stale %s: %m", path);
 	}
+	r = mkdir_parents(path);
+	if (r < 0)
+		return log_error_errno(r, "create the directory of %s: %m", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return log_error_errno(-errno, "socket: %m");
