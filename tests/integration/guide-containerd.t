@@ -21,7 +21,7 @@ done
 C=$G/containerd
 export CONTAINERD_ADDRESS="$C/containerd.sock"
 export CONTAINERD_NAMESPACE=default
-ID=web-$P
+ID=web
 RUNPID=
 
 teardown() {
@@ -74,9 +74,9 @@ wait_for 20 g_in_h1 ctr version || fail "private containerd did not start"
 ok "private containerd $(ctr version 2>/dev/null | awk '/Server:/ {s=1} s && /Version:/ {print $2; exit}') on $CONTAINERD_ADDRESS"
 
 # ---- ctr run --cni --------------------------------------------------------------------------------
-g_in_h1 ctr run --cni --rm --rootfs "$G_ROOTFS" "$ID" /bin/sh -c \
-	'echo hello-from-containerd > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' \
-	</dev/null >"$G/ctr-run.log" 2>&1 &
+# (an image gives PATH; a bare --rootfs does not)
+g_in_h1 ctr run --cni --rm --env PATH=/usr/sbin:/usr/bin:/sbin:/bin --rootfs "$G_ROOTFS" \
+	"$ID" httpd -f -p 8080 -h /tmp </dev/null >"$G/ctr-run.log" 2>&1 &
 RUNPID=$!
 track_pid "$RUNPID"
 # the CNI container id is ctr's "<namespace>-<id>": in the WorkloadEndpoint name each "-" doubles
@@ -87,7 +87,9 @@ ip=$(g_wep_ip "$wep") || fail "no address in $wep"
 block=$(g_h1_block)
 check "its address $ip lies in h1's block $block of the pool" g_in_pool "$ip" "$block"
 check "ctr task ls: $ID is RUNNING" wait_for 10 sh -c "nsenter --net=/run/netns/$P-h1 ctr task ls | grep -Eq '^$ID +[0-9]+ +RUNNING'"
-g_in_h1 ctr task exec --exec-id "addr-$P" "$ID" /bin/busybox ip -4 addr show dev eth0 >"$T_TMP/addr" 2>&1
+g_in_h1 ctr task exec --exec-id ip "$ID" ip -4 addr show dev eth0 >"$T_TMP/addr" 2>&1
+g_in_h1 ctr task exec --exec-id page "$ID" sh -c 'echo hello-from-containerd > /tmp/index.html' ||
+	fail "ctr task exec $ID sh"
 check "inside the container, eth0 holds $ip/32" grep -q "inet $ip/32 " "$T_TMP/addr"
 check "h1 routes $ip/32 to a tby veth (proto 81)" \
 	sh -c "ip -n '$P-h1' route show proto 81 | grep -Eq '^$ip dev tby[0-9a-f]{11} '"

@@ -18,7 +18,7 @@
 #     nodenameFile, as tabby-felix writes that file on a real host.
 # Provides: g_in_h1 CMD... (runs CMD in h1's netns and the private mount ns), etcdget, $RUN, $P,
 # $G (work dir; $G/root/PATH is what h1 sees at PATH for the mounted paths), $G_ROOTFS (a
-# busybox-static root file system), g_addr_free IP, g_in_pool IP [CIDR], g_h1_block, g_wep_ip,
+# busybox-static root file system) and $G/busybox.tar (the same as a tar archive), g_addr_free IP, g_in_pool IP [CIDR], g_h1_block, g_wep_ip,
 # g_curl_h2 IP:PORT, g_dump_logs, g_lab_down.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
@@ -133,9 +133,10 @@ check "outside the test, /etc/cni/net.d, /var/lib and /run are unchanged" \
 g_in_h1() { nsenter --mount="/proc/$G_MNT/ns/mnt" --net="/run/netns/$P-h1" "$@"; }
 
 G_ROOTFS=$G/rootfs
-mkdir -p "$G_ROOTFS"/{bin,proc,sys,dev,etc,tmp,run}
+mkdir -p "$G_ROOTFS"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,etc,tmp,run}
 cp /bin/busybox "$G_ROOTFS/bin/busybox"
-chroot "$G_ROOTFS" /bin/busybox --install -s /bin
+chroot "$G_ROOTFS" /bin/busybox --install -s
+tar -C "$G_ROOTFS" -cf "$G/busybox.tar" . # for `podman import` / `docker import` as "busybox"
 
 g_in_pool() {
 	python3 -c 'import ipaddress,sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network(sys.argv[2]))' "$1" "${2:-198.19.0.0/16}"

@@ -10,8 +10,8 @@
 #
 # How the guide's global paths stay private, and the datastore address: guide-lib.sh. podman's
 # own files (CONTAINERS_CONF, storage) live under the test's temporary directory; the machine's
-# quirks (podman.t: runc with cgroupfs, lower ulimits, vfs, a busybox-static rootfs instead of
-# an image, no internet) go in the [containers] and [engine] tables, the guide's [network]
+# quirks (podman.t: runc with cgroupfs, lower ulimits, vfs; the image `busybox` is a `podman
+# import` of busybox-static, no internet) go in the [containers] and [engine] tables, the guide's [network]
 # table follows them unchanged.
 . "$(dirname "$0")/guide-lib.sh"
 command -v podman >/dev/null || { g_lab_down; echo "skipped: podman is not installed"; exit 77; }
@@ -20,15 +20,14 @@ command -v runc >/dev/null || { g_lab_down; echo "skipped: runc is not installed
 PD=$G/podman
 export CONTAINERS_CONF="$PD/containers.conf"
 export CONTAINERS_STORAGE_CONF="$PD/storage.conf"
-CTR=web-$P
 PIN=198.19.250.9
-HOSTPORT=18080
+HOSTPORT=8080
 pm() { g_in_h1 podman "$@"; }
 
 teardown() {
 	local rc=$?
 	if [ -f "$CONTAINERS_CONF" ] && [ -n "$G_MNT" ]; then
-		[ "$rc" = 0 ] || { echo "# podman logs:"; pm logs "$CTR" 2>&1 | tail -5 | sed 's/^/#   /'; }
+		[ "$rc" = 0 ] || { echo "# podman logs:"; pm logs web 2>&1 | tail -5 | sed 's/^/#   /'; }
 		pm rm -af -t 0 >/dev/null 2>&1
 	fi
 	[ "$rc" = 0 ] || g_dump_logs
@@ -70,17 +69,19 @@ pm network ls >"$T_TMP/netls" 2>&1
 sed 's/^/#   /' "$T_TMP/netls"
 check "podman network ls lists tabby (driver tabby)" grep -Eq '^[0-9a-f]+ +tabby +tabby' "$T_TMP/netls"
 
+pm import "$G/busybox.tar" busybox >/dev/null 2>"$T_TMP/import.err" || fail "podman import: $(cat "$T_TMP/import.err")"
+
 # ---- run with a published port --------------------------------------------------------------------
-cid=$(pm run -d --name "$CTR" --network tabby -p "$HOSTPORT:8080" --rootfs "$G_ROOTFS" /bin/sh -c \
-	'echo hello-from-podman > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' 2>"$T_TMP/run.err") ||
-	fail "podman run --network tabby -p $HOSTPORT:8080: $(cat "$T_TMP/run.err")"
-ok "podman run -d --network tabby -p $HOSTPORT:8080 ($cid)"
+cid=$(pm run -d --name web --network tabby -p "$HOSTPORT:8080" busybox httpd -f -p 8080 -h /tmp \
+	2>"$T_TMP/run.err") || fail "podman run --network tabby -p $HOSTPORT:8080: $(cat "$T_TMP/run.err")"
+ok "podman run -d --name web --network tabby -p $HOSTPORT:8080 busybox httpd ($cid)"
+pm exec web sh -c 'echo hello-from-podman > /tmp/index.html' || fail "podman exec web"
 wep="/tabby/v1/workloadendpoints/default/h1-cni-${cid}-eth0"
 ip=$(g_wep_ip "$wep") || fail "no WorkloadEndpoint $wep"
 ok "WorkloadEndpoint $wep holds $ip"
 block=$(g_h1_block)
 check "$ip lies in h1's block $block of the pool" g_in_pool "$ip" "$block"
-pip=$(pm inspect --format '{{(index .NetworkSettings.Networks "tabby").IPAddress}}' "$CTR" 2>/dev/null || true)
+pip=$(pm inspect --format '{{(index .NetworkSettings.Networks "tabby").IPAddress}}' web 2>/dev/null || true)
 check "podman inspect reports the same address ($pip)" [ "$pip" = "$ip" ]
 check "h1 routes $ip/32 to a tby veth (proto 81)" \
 	sh -c "ip -n '$P-h1' route show proto 81 | grep -Eq '^$ip dev tby[0-9a-f]{11} '"
@@ -92,10 +93,10 @@ body=$(g_curl_h2 "198.18.0.11:$HOSTPORT")
 check "the published port 198.18.0.11:$HOSTPORT answers from h2-w1 (portmap DNAT, '$body')" [ "$body" = hello-from-podman ]
 
 # ---- --ip ---------------------------------------------------------------------------------------
-cid2=$(pm run -d --name "pin-$P" --network tabby --ip "$PIN" --rootfs "$G_ROOTFS" /bin/sh -c \
-	'echo pinned > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' 2>"$T_TMP/run2.err") ||
-	fail "podman run --ip $PIN: $(cat "$T_TMP/run2.err")"
-ok "podman run -d --network tabby --ip $PIN ($cid2)"
+cid2=$(pm run -d --name pinned --network tabby --ip "$PIN" busybox httpd -f -p 8080 -h /tmp \
+	2>"$T_TMP/run2.err") || fail "podman run --ip $PIN: $(cat "$T_TMP/run2.err")"
+ok "podman run -d --name pinned --network tabby --ip $PIN busybox httpd ($cid2)"
+pm exec pinned sh -c 'echo pinned > /tmp/index.html' || fail "podman exec pinned"
 wep2="/tabby/v1/workloadendpoints/default/h1-cni-${cid2}-eth0"
 check "its WorkloadEndpoint holds $PIN" [ "$(g_wep_ip "$wep2")" = "$PIN" ]
 check "ping h2-w1 -> pinned container $PIN" wait_for 30 ip netns exec "$P-h2-w1" ping -c 1 -W 1 "$PIN"
@@ -106,8 +107,8 @@ check "portmap put a DNAT rule for port $HOSTPORT in h1's nat table" \
 	sh -c "ip netns exec '$P-h1' iptables-save -t nat | grep -q -- '--dport $HOSTPORT'"
 
 # ---- rm: CNI DEL (tabby, then portmap) ----------------------------------------------------------
-pm rm -f -t 0 "$CTR" "pin-$P" >/dev/null 2>"$T_TMP/rm.err" || fail "podman rm: $(cat "$T_TMP/rm.err")"
-ok "podman rm -f $CTR pin-$P"
+pm rm -f web pinned >/dev/null 2>"$T_TMP/rm.err" || fail "podman rm: $(cat "$T_TMP/rm.err")"
+ok "podman rm -f web pinned"
 for x in "$ip:$wep:$cid" "$PIN:$wep2:$cid2"; do
 	a=${x%%:*}; rest=${x#*:}; w=${rest%%:*}; c=${rest#*:}
 	check "$a: WorkloadEndpoint gone" test -z "$(etcdget --keys-only "$w")"
