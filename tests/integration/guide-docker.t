@@ -57,6 +57,8 @@ exec_start=$(sed -n 's/^ExecStart=//p' "$UNIT")
 check "the unit's ExecStart serves /run/docker/plugins/tabby.sock ($exec_start)" \
 	sh -c "echo '$exec_start' | grep -q -- '--socket /run/docker/plugins/tabby.sock'"
 check "the unit starts tabby-docker before docker.service" grep -q '^Before=.*docker.service' "$UNIT"
+readme_cmd=$(g_readme_block "### Docker" "" | head -n1)
+check "the README's Docker guide shows that command line" [ "$readme_cmd" = "$exec_start" ]
 read -r -a argv <<<"$exec_start"
 [ "${argv[0]}" = /usr/sbin/tabby-docker ] || fail "ExecStart runs ${argv[0]}, not /usr/sbin/tabby-docker"
 argv[0]=$TD

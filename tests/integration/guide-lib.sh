@@ -172,3 +172,17 @@ g_curl_h2() {
 	done
 	echo "$body"
 }
+
+# g_readme_block SECTION LANG: the first fenced block of language LANG (``` alone for none) after
+# the README heading SECTION ("## CNI configuration", "### podman"), without its fences
+g_readme_block() {
+	python3 - "$T_SRC/README.md" "$1" "$2" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+start = lines.index(sys.argv[2])
+fence = "```" + sys.argv[3]
+i = next(n for n in range(start + 1, len(lines)) if lines[n] == fence)
+j = next(n for n in range(i + 1, len(lines)) if lines[n] == "```")
+print("\n".join(lines[i + 1:j]))
+PY
+}

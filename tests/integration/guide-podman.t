@@ -36,6 +36,15 @@ teardown() {
 }
 trap teardown EXIT
 
+# ---- the README shows the shipped files -----------------------------------------------------------
+g_readme_block "## CNI configuration" json >"$T_TMP/readme.conflist"
+check "the README's conflist is configs/10-tabby.conflist" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' "$T_TMP/readme.conflist" "$CONFLIST"
+g_readme_block "### podman" toml >"$T_TMP/readme.toml"
+grep -v '^#' "$T_SRC/configs/cni/podman-containers.conf" | grep . >"$T_TMP/shipped.toml"
+check "the README's [network] table is configs/cni/podman-containers.conf's" cmp -s "$T_TMP/readme.toml" "$T_TMP/shipped.toml"
+
 # ---- install as the guide says ------------------------------------------------------------------
 cp "$CONFLIST" "$G/root/etc/cni/net.d/10-tabby.conflist"
 check "/etc/cni/net.d/10-tabby.conflist (seen by h1) is the shipped file, unedited" \
