@@ -24,7 +24,8 @@ TD=$T_BUILD/docker/tabby-docker
 UNIT=$T_SRC/configs/tabby-docker.service
 PIN=198.19.250.10
 dk() { g_in_h1 "$DOCKER" "$@"; }
-TDPID= DPID=
+TDPID=""
+DPID=""
 
 stop_pid() {
 	[ -n "$1" ] || return 0
@@ -36,6 +37,7 @@ teardown() {
 	local rc=$?
 	if [ -n "$DPID" ]; then
 		ids=$(dk ps -aq 2>/dev/null)
+		# shellcheck disable=SC2086 # one id per word
 		[ -n "$ids" ] && dk rm -f $ids >/dev/null 2>&1
 		dk network rm tabby >/dev/null 2>&1
 	fi
@@ -99,7 +101,7 @@ ip=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' we
 eid=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}' web)
 block=$(g_h1_block)
 check "web's address $ip lies in h1's block $block of the pool" g_in_pool "$ip" "$block"
-wep=$(etcdget --prefix --keys-only /tabby/v1/workloadendpoints/ | grep -F -- "$(echo "$eid" | sed 's/-/--/g')" | head -n1)
+wep=$(etcdget --prefix --keys-only /tabby/v1/workloadendpoints/ | grep -F -- "${eid//-/--}" | head -n1)
 check "a WorkloadEndpoint for its endpoint exists ($wep)" test -n "$wep"
 check "it holds $ip" [ "$(g_wep_ip "$wep")" = "$ip" ]
 check "h1 routes $ip/32 to a tby veth (proto 81)" \
@@ -115,7 +117,7 @@ ok "docker run -d --name pinned --network tabby --ip $PIN busybox httpd"
 pip=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' pinned)
 check "docker inspect: pinned has $PIN ($pip)" [ "$pip" = "$PIN" ]
 peid=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}' pinned)
-pwep=$(etcdget --prefix --keys-only /tabby/v1/workloadendpoints/ | grep -F -- "$(echo "$peid" | sed 's/-/--/g')" | head -n1)
+pwep=$(etcdget --prefix --keys-only /tabby/v1/workloadendpoints/ | grep -F -- "${peid//-/--}" | head -n1)
 check "its WorkloadEndpoint holds $PIN" [ "$(g_wep_ip "$pwep")" = "$PIN" ]
 check "ping h2-w1 -> pinned $PIN" wait_for 30 ip netns exec "$P-h2-w1" ping -c 1 -W 1 "$PIN"
 

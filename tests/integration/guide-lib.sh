@@ -39,6 +39,7 @@ export TABBY_LAB_NO_INSTALL=1 TABBY_LAB_NO_BUILD=1
 RUN=$TABBY_LAB_RUN
 P=$TABBY_LAB_PREFIX
 G=$T_TMP/guide
+# shellcheck disable=SC2034 # used by the tests that source this file
 CONFLIST=$T_SRC/configs/10-tabby.conflist
 G_MNT=
 
