@@ -102,14 +102,13 @@ wait_for 10 ip netns exec "$P-h1" curl -sf http://127.0.0.1:2379/health ||
 	{ g_dump_logs; fail "etcd forwarder on 127.0.0.1:2379 in h1"; }
 
 # ---- the guide's install paths, in a private mount namespace ------------------------------------
-# Debian's CNI plugins are copied (a symlink into /usr/lib/cni would resolve to the mount itself).
+# Debian's portmap and loopback are copied (a symlink into /usr/lib/cni would resolve to the
+# mount itself); the guides need no other plugin.
 R=$G/root
 mkdir -p "$R/etc/cni/net.d" "$R/usr/lib/cni" "$R/opt/cni/bin" "$R/var/lib/tabby" "$R/run" "$G/state"
-cp -a /usr/lib/cni/. "$R/usr/lib/cni/"
 for d in "$R/usr/lib/cni" "$R/opt/cni/bin"; do
-	cp "$T_BUILD/cni/tabby" "$T_BUILD/cni/tabby-ipam" "$d/"
+	cp "$T_BUILD/cni/tabby" "$T_BUILD/cni/tabby-ipam" /usr/lib/cni/portmap /usr/lib/cni/loopback "$d/"
 done
-cp /usr/lib/cni/portmap /usr/lib/cni/loopback "$R/opt/cni/bin/"
 wait_for 10 test -s "$RUN/h1/nodename" || { g_lab_down; fail "felix h1 wrote no $RUN/h1/nodename"; }
 cp "$RUN/h1/nodename" "$R/var/lib/tabby/nodename"
 for d in /etc/cni/net.d /usr/lib/cni /opt /var/lib /run; do
