@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "cni/cni.h" /* CNI_NODENAME_FILE */
 #include "datastore/datastore.h"
 #include "docker/driver.h"
 #include "lib/log.h"
@@ -43,17 +44,20 @@ struct req {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: tabby-docker [OPTIONS]\n"
-		"Docker libnetwork remote network + IPAM driver for tabby.\n\n"
-		"  --socket PATH               plugin socket (default %s)\n"
-		"  --docker-socket PATH        dockerd API socket (default %s)\n"
-		"  --state-dir DIR             remembered networks (default %s)\n"
-		"  --nodename NAME             this host's node name (else TABBY_NODENAME, else "
-		"hostname)\n"
-		"  --datastore-endpoints LIST  etcd endpoints (else TABBY_DATASTORE_ENDPOINTS)\n"
-		"  --log-level LEVEL           error|warning|info|debug (default info)\n",
-		arg_socket, arg_docker_socket, arg_state_dir);
+	fprintf(
+	    f,
+	    "Usage: tabby-docker [OPTIONS]\n"
+	    "Docker libnetwork remote network + IPAM driver for tabby.\n\n"
+	    "  --socket PATH               plugin socket (default %s)\n"
+	    "  --docker-socket PATH        dockerd API socket (default %s)\n"
+	    "  --state-dir DIR             remembered networks (default %s)\n"
+	    "  --nodename NAME             this host's node name (else TABBY_NODENAME, else "
+	    "the first\n"
+	    "                              line of " CNI_NODENAME_FILE ", else hostname)\n"
+	    "  --datastore-endpoints LIST  etcd endpoints (else TABBY_DATASTORE_ENDPOINTS, else\n"
+	    "                              http://127.0.0.1:2379)\n"
+	    "  --log-level LEVEL           error|warning|info|debug (default info)\n",
+	    arg_socket, arg_docker_socket, arg_state_dir);
 }
 
 static int parse_args(int argc, char **argv)
@@ -106,6 +110,30 @@ static int parse_args(int argc, char **argv)
 }
 
 /* A stale socket file of an earlier run is replaced; anything else at the path is an error. */
+/*
+ * mkdir_parents() - create every missing directory above the file @path (mode 0755), as
+ * `mkdir -p "$(dirname PATH)"`: /run/docker/plugins does not exist on a host where dockerd has
+ * not run yet, and tabby-docker starts before docker.service.
+ * Return: 0, or -errno of the first mkdir that failed (other than -EEXIST).
+ */
+static int mkdir_parents(const char *path)
+{
+	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t len = strlen(path);
+	char *p;
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
 static int listen_unix(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -121,6 +149,9 @@ static int listen_unix(const char *path)
 		if (unlink(path) < 0)
 			return log_error_errno(-errno, "unlink stale %s: %m", path);
 	}
+	r = mkdir_parents(path);
+	if (r < 0)
+		return log_error_errno(r, "create the directory of %s: %m", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return log_error_errno(-errno, "socket: %m");
@@ -254,6 +285,26 @@ static int run(struct dk_driver *d, int listen_fd)
 	return r;
 }
 
+/*
+ * read_nodename_file() - the first line of CNI_NODENAME_FILE, which tabby-felix writes at start
+ * (its nodenameFile), into @buf of @len bytes; the same fallback the CNI plugin uses, so that
+ * tabby-docker and the CNI plugin name the same Node on a host where felix runs.
+ * Return: 0, or -errno (-ENOENT when the file does not exist, -ENODATA when its first line is
+ * empty).
+ */
+static int read_nodename_file(char *buf, size_t len)
+{
+	FILE *f = fopen(CNI_NODENAME_FILE, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf[0] ? 0 : -ENODATA;
+}
+
 int main(int argc, char **argv)
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
@@ -278,6 +329,8 @@ int main(int argc, char **argv)
 		log_set_level(r);
 	}
 	node = arg_nodename ?: getenv("TABBY_NODENAME");
+	if ((!node || !*node) && read_nodename_file(host, sizeof(host)) == 0)
+		node = host;
 	if (!node || !*node) {
 		if (gethostname(host, sizeof(host) - 1) < 0 || !*host) {
 			log_error("no node name: pass --nodename");
