@@ -216,18 +216,30 @@ static int parse_file_opt(int argc, char **argv, const char **ret_file, bool *re
 static int decode_input(const char *file, struct model_list *ret)
 {
 	_cleanup_free_ char *buf = NULL;
-	struct parse_err err = {};
+	struct model_diag diag = {};
 	size_t len;
 	int r;
 
 	r = ctl_read_input(file, &buf, &len);
 	if (r < 0)
 		return r;
-	r = model_decode(buf, len, file, ret, &err);
+	r = model_decode_diag(buf, len, file, ret, &diag);
+	/* every problem of the file, in order; warnings only when it is accepted */
+	for (size_t i = 0; r == -EINVAL && i < diag.n_errors; i++)
+		print_parse_err(&diag.errors[i]);
+	if (r == -EINVAL && diag.n_errors > 1)
+		ctl_err("%s: %zu errors; nothing was written", file, diag.n_errors);
+	for (size_t i = 0; r >= 0 && i < diag.n_warnings; i++) {
+		char msg[1024];
+
+		fprintf(stderr, "tabbyctl: warning: %s\n",
+			parse_err_format(&diag.warnings[i], msg, sizeof(msg)));
+	}
+	model_diag_done(&diag);
 	if (r == -ENOMEM)
 		return ctl_err("out of memory");
 	if (r < 0)
-		return print_parse_err(&err);
+		return r;
 	if (ret->n == 0) {
 		model_list_done(ret);
 		return ctl_err("%s: no resources found", file);

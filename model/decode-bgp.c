@@ -81,6 +81,7 @@ static int decode_password(const struct dctx *c, const struct mnode *m, const ch
 		return r;
 	if (mdec_is_null(m))
 		return 0;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -127,9 +128,11 @@ static int decode_password(const struct dctx *c, const struct mnode *m, const ch
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (p->file && p->secret_name)
 		return mdec_fail(c, m, field, "secretKeyRef and file exclude each other");
 	if (!p->file && !p->secret_name)
@@ -206,6 +209,7 @@ int mdec_bgppeer(const struct dctx *c, const struct mnode *spec, const struct mn
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -300,9 +304,11 @@ int mdec_bgppeer(const struct dctx *c, const struct mnode *spec, const struct mn
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	/* validateBGPPeerSpec */
 	if (p->node && p->node_selector)
 		return mdec_fail(c, node_n, "spec.node", "must be empty when nodeSelector is set");
@@ -346,6 +352,7 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 	b->communities = calloc(v->n, sizeof(*b->communities));
 	if (!b->communities)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		const struct mnode *e = v->values[j];
 		struct model_community *cm = &b->communities[b->n_communities++];
@@ -382,9 +389,11 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 			r = mdec_fail_required(c, e, g, "name");
 		if (r >= 0 && !cm->value)
 			r = mdec_fail_required(c, e, g, "value");
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -398,6 +407,7 @@ static int decode_prefix_advertisements(const struct dctx *c, const struct mnode
 	b->prefix_advertisements = calloc(v->n, sizeof(*b->prefix_advertisements));
 	if (!b->prefix_advertisements)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		const struct mnode *e = v->values[j];
 		struct model_prefix_advertisement *pa =
@@ -446,9 +456,11 @@ static int decode_prefix_advertisements(const struct dctx *c, const struct mnode
 		}
 		if (r >= 0 && !has_cidr)
 			r = mdec_fail_required(c, e, g, "cidr");
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -467,6 +479,7 @@ int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct 
 	r = decode_communities(c, mnode_map_get(spec, "communities"), "spec.communities", b);
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -558,9 +571,11 @@ int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct 
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	/* validateBGPConfigurationSpec */
 	if (b->n_communities && !b->n_prefix_advertisements)
 		return mdec_fail(c, mnode_map_get(spec, "communities"), "spec.communities",

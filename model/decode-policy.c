@@ -187,6 +187,7 @@ static int get_icmp(const struct dctx *c, const struct mnode *m, const char *f,
 		return r;
 	ret->set = true;
 	ret->type = ret->code = -1;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		char g[FIELD_MAX];
@@ -211,9 +212,11 @@ static int get_icmp(const struct dctx *c, const struct mnode *m, const char *f,
 		} else {
 			r = mdec_unknown(c, m->keys[i], g);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (ret->code >= 0 && !has_type) {
 		char g[FIELD_MAX];
 
@@ -265,6 +268,7 @@ static int decode_entity(const struct dctx *c, const struct mnode *m, const char
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(m); i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -296,9 +300,11 @@ static int decode_entity(const struct dctx *c, const struct mnode *m, const char
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -400,6 +406,7 @@ static int decode_rule(const struct dctx *c, const struct mnode *m, const char *
 	if (r < 0)
 		return r;
 	rl->source_line = m->line;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -441,9 +448,11 @@ static int decode_rule(const struct dctx *c, const struct mnode *m, const char *
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!has_action) {
 		char f[FIELD_MAX];
 
@@ -463,15 +472,18 @@ static int decode_rules(const struct dctx *c, const struct mnode *v, const char 
 	*ret = calloc(v->n, sizeof(**ret));
 	if (!*ret)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		char g[FIELD_MAX];
 
 		mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
 		(*ret_n)++;
 		r = decode_rule(c, v->values[j], g, &(*ret)[j]);
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -557,6 +569,7 @@ int mdec_policy(const struct dctx *c, const struct mnode *spec, const struct mno
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -593,9 +606,11 @@ int mdec_policy(const struct dctx *c, const struct mnode *spec, const struct mno
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!p->tier) {
 		p->tier = strdup(MODEL_DEFAULT_TIER);
 		if (!p->tier)
@@ -641,6 +656,7 @@ int mdec_tier(const struct dctx *c, const struct mnode *spec, const struct mnode
 		return mdec_fail(c, mnode_map_get(md, "name"), "metadata.name",
 				 "a tier name must be a lower-case RFC 1123 label (no '.')");
 	t->default_action = MODEL_ACTION_DENY;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -662,9 +678,11 @@ int mdec_tier(const struct dctx *c, const struct mnode *spec, const struct mnode
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -681,6 +699,7 @@ int mdec_netset(const struct dctx *c, const struct mnode *spec, const struct mno
 		return mdec_fail(c, l, "metadata.labels.projectcalico.org/namespace",
 				 "reserved: Calico sets this label itself");
 	}
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		char f[FIELD_MAX];
@@ -690,9 +709,11 @@ int mdec_netset(const struct dctx *c, const struct mnode *spec, const struct mno
 			r = get_nets(c, spec->values[i], f, &res->netset.nets, &res->netset.n_nets);
 		else
 			r = mdec_unknown(c, spec->keys[i], f);
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -706,6 +727,7 @@ int mdec_named_ports(const struct dctx *c, const struct mnode *v, const char *fi
 	*ret = calloc(v->n, sizeof(**ret));
 	if (!*ret)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		const struct mnode *e = v->values[j];
 		struct model_named_port *p = &(*ret)[(*ret_n)++];
@@ -754,9 +776,11 @@ int mdec_named_ports(const struct dctx *c, const struct mnode *v, const char *fi
 			r = mdec_fail_required(c, e, g, "protocol");
 		if (r >= 0 && !has_port)
 			r = mdec_fail_required(c, e, g, "port");
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -768,6 +792,7 @@ int mdec_hep(const struct dctx *c, const struct mnode *spec, const struct mnode 
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -813,9 +838,11 @@ int mdec_hep(const struct dctx *c, const struct mnode *spec, const struct mnode 
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!h->node)
 		return mdec_fail(c, at, "spec.node", "required");
 	if (!h->interface_name && !h->n_expected_ips)
@@ -832,6 +859,7 @@ int mdec_profile(const struct dctx *c, const struct mnode *spec, const struct mn
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -846,9 +874,11 @@ int mdec_profile(const struct dctx *c, const struct mnode *spec, const struct mn
 			r = mdec_labels(c, v, f, &p->labels_to_apply);
 		else
 			r = mdec_unknown(c, spec->keys[i], f);
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -862,6 +892,7 @@ static int decode_proto_ports(const struct dctx *c, const struct mnode *v, const
 	*ret = calloc(v->n, sizeof(**ret));
 	if (!*ret)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		const struct mnode *e = v->values[j];
 		struct model_proto_port *p = &(*ret)[(*ret_n)++];
@@ -903,9 +934,11 @@ static int decode_proto_ports(const struct dctx *c, const struct mnode *v, const
 			r = mdec_fail_required(c, e, g, "protocol");
 		if (r >= 0 && !has_port)
 			r = mdec_fail_required(c, e, g, "port");
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -920,6 +953,7 @@ int mdec_felixconfig(const struct dctx *c, const struct mnode *spec, const struc
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -967,9 +1001,11 @@ int mdec_felixconfig(const struct dctx *c, const struct mnode *spec, const struc
 			    "defaultEndpointToHostAction, failsafeInboundHostPorts, "
 			    "failsafeOutboundHostPorts, nftablesMode and policyDataplane)");
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (nft >= 0 && pd >= 0 && nft != pd)
 		return mdec_fail(c, pd_n, "spec.policyDataplane", "contradicts nftablesMode: %s",
 				 nft_n->text);
@@ -1128,6 +1164,7 @@ static int k8s_peer(const struct dctx *c, const struct mnode *m, const char *fie
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -1177,9 +1214,11 @@ static int k8s_peer(const struct dctx *c, const struct mnode *m, const char *fie
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!p->has_pod_selector && !p->has_namespace_selector && !p->has_ip_block)
 		return mdec_fail(c, m, field, "needs podSelector, namespaceSelector or ipBlock");
 	if (p->has_ip_block && (p->has_pod_selector || p->has_namespace_selector))
@@ -1199,6 +1238,7 @@ static int k8s_port(const struct dctx *c, const struct mnode *m, const char *fie
 	if (r < 0)
 		return r;
 	p->protocol = (struct model_protocol){.set = true, .number = 6}; /* Kubernetes default */
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -1242,9 +1282,11 @@ static int k8s_port(const struct dctx *c, const struct mnode *m, const char *fie
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (end_n && !mdec_is_null(end_n)) {
 		char f[FIELD_MAX];
 
@@ -1333,6 +1375,7 @@ int mdec_k8s_policy(const struct dctx *c, const struct mnode *spec, const struct
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -1351,9 +1394,11 @@ int mdec_k8s_policy(const struct dctx *c, const struct mnode *spec, const struct
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!p->pod_selector)
 		return mdec_fail(c, at, "spec.podSelector", "required ({} selects every pod)");
 	if (!types_n || !mdec_count(types_n)) {

@@ -37,8 +37,72 @@ int mdec_fail(const struct dctx *c, const struct mnode *at, const char *field, c
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	snprintf(path, sizeof(path), "%s%s", field && *field ? c->prefix : "", field ? field : "");
-	return parse_err_set(c->err, c->file, at ? at->line : 0, at ? at->column : 0, path, "%s",
-			     msg);
+	parse_err_set(c->err, c->file, at ? at->line : 0, at ? at->column : 0, path, "%s", msg);
+	/* out of memory while collecting loses this one entry; the input is refused anyway */
+	if (c->diag && model_diag_add(c->diag, false, c->err) < 0)
+		c->diag->oom = true;
+	return -EINVAL;
+}
+
+int mdec_warn(const struct dctx *c, const struct mnode *at, const char *field, const char *fmt, ...)
+{
+	struct parse_err w = {};
+	char msg[sizeof(w.msg)];
+	char path[sizeof(w.field)];
+	va_list ap;
+
+	if (!c->diag)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s%s", field && *field ? c->prefix : "", field ? field : "");
+	parse_err_set(&w, c->file, at ? at->line : 0, at ? at->column : 0, path, "%s", msg);
+	return model_diag_add(c->diag, true, &w);
+}
+
+bool mdec_go_on(const struct dctx *c, int r)
+{
+	return r == -EINVAL && c->diag;
+}
+
+size_t mdec_mark(const struct dctx *c)
+{
+	return c->diag ? c->diag->n_errors : 0;
+}
+
+bool mdec_failed_since(const struct dctx *c, size_t mark)
+{
+	return c->diag && c->diag->n_errors > mark;
+}
+
+void model_diag_done(struct model_diag *d)
+{
+	if (!d)
+		return;
+	free(d->errors);
+	free(d->warnings);
+	*d = (struct model_diag){};
+}
+
+int model_diag_add(struct model_diag *d, bool warning, const struct parse_err *e)
+{
+	struct parse_err **list = warning ? &d->warnings : &d->errors;
+	size_t *n = warning ? &d->n_warnings : &d->n_errors;
+	struct parse_err *l;
+
+	if (*n && (*list)[*n - 1].line == e->line && (*list)[*n - 1].column == e->column &&
+	    strcmp((*list)[*n - 1].field, e->field) == 0 &&
+	    strcmp((*list)[*n - 1].msg, e->msg) == 0)
+		return 0;
+	if (*n >= 10000)
+		return 0; /* bounded: a pathological input does not grow this without end */
+	l = realloc(*list, (*n + 1) * sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	*list = l;
+	l[(*n)++] = *e;
+	return 0;
 }
 
 int mdec_fail_required(const struct dctx *c, const struct mnode *at, const char *parent,

@@ -110,7 +110,25 @@ struct dctx {
 	struct parse_err *err;
 	char prefix[32];	 /* "items[3]." inside a List, else "" */
 	const struct mnode *doc; /* the resource document being decoded */
+	struct model_diag *diag; /* NULL: stop at the first error (model_decode()) */
 };
+
+/**
+ * mdec_go_on() - after a field's decoder returned @r < 0: true when decoding should go on with
+ * the next field (@r is -EINVAL and every error is being collected), false to return @r.
+ */
+bool mdec_go_on(const struct dctx *c, int r);
+/** mdec_mark() - the number of errors collected so far (0 without collection). */
+size_t mdec_mark(const struct dctx *c);
+/** mdec_failed_since() - errors were collected after @mark: skip the cross-field checks. */
+bool mdec_failed_since(const struct dctx *c, size_t mark);
+/**
+ * mdec_warn() - a warning at @at for @field (only when collecting): the field is accepted and
+ * stored but tabby does not act on it yet; @fmt says what happens instead.
+ * Return: 0 or -ENOMEM.
+ */
+int mdec_warn(const struct dctx *c, const struct mnode *at, const char *field, const char *fmt, ...)
+    _printf_(4, 5);
 
 /* A per-kind spec decoder: @spec may be NULL or null; "required" errors point at @at. */
 typedef int (*mdec_spec_fn)(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
