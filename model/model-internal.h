@@ -186,6 +186,16 @@ int mdec_labels(const struct dctx *c, const struct mnode *m, const char *field,
 int mdec_strv(const struct dctx *c, const struct mnode *v, const char *field, size_t max,
 	      char ***ret, size_t *ret_n);
 
+/**
+ * mdec_extra() - store the field @key: @v (any YAML value, converted to JSON by the core schema)
+ * in the JSON object text *@extra (created when NULL), and warn with @why when it is not NULL:
+ * "accepted and stored, but <why>". Return: 0, -EINVAL (a key twice) or -ENOMEM.
+ */
+int mdec_extra(const struct dctx *c, const struct mnode *key, const struct mnode *v,
+	       const char *field, char **extra, const char *why);
+/** mdec_to_json_text() - @v as compact JSON text (heap). Return: 0 or -ENOMEM. */
+int mdec_to_json_text(const struct mnode *v, char **ret);
+
 /** mdec_get_selector() - a Calico selector string; "" means absent (*ret stays NULL). */
 int mdec_get_selector(const struct dctx *c, const struct mnode *v, const char *field, char **ret);
 

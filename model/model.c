@@ -140,6 +140,7 @@ void model_rules_free(struct model_rule *rules, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		entity_done(&rules[i].source);
 		entity_done(&rules[i].destination);
+		free(rules[i].metadata);
 	}
 	free(rules);
 }
@@ -190,6 +191,7 @@ struct model_resource *model_resource_free(struct model_resource *r)
 	free(r->meta.resource_version);
 	free(r->meta.uid);
 	free(r->meta.creation_timestamp);
+	free(r->extra_spec);
 	switch (r->kind) {
 	case MODEL_KIND_IPPOOL:
 		free(r->ippool.node_selector);

@@ -154,6 +154,10 @@ struct model_resource {
 		struct model_k8s_network_policy knp;
 		/* MODEL_KIND_NAMESPACE has no spec: only meta.labels */
 	};
+	/* JSON object text of spec fields that Calico documents and tabby accepts and stores but
+	 * does not act on yet (decoding warns about each); encoded back into spec as written.
+	 * NULL = none. */
+	char *extra_spec;
 	/* 1-based line of the document's start in its YAML/JSON source (for later cross checks);
 	 * 0 when decoded from the datastore */
 	unsigned source_line;
