@@ -242,8 +242,7 @@ static const struct bad_case bad_cases[] = {
      "pool.yaml:7:1: invalid YAML: did not find expected ',' or ']' while parsing a flow "
      "sequence"},
     {POOL_HEAD "spec:\n\tcidr: 198.19.0.0/16\n",
-     "pool.yaml:6:1: invalid YAML: found character that cannot start any token while scanning "
-     "for the next token"},
+     "pool.yaml:6:1: invalid YAML: a tab character; YAML indents with spaces, never tabs"},
     {"- a\n- b\n", "pool.yaml:1:1: a document must be a mapping (a resource or a List)"},
     {POOL_HEAD "  labels:\n    Bad Key: x\nspec:\n  cidr: 198.19.0.0/16\n",
      "pool.yaml:6:5: metadata.labels.Bad Key: invalid label key: must be a qualified name ([DNS "
@@ -755,7 +754,19 @@ static void test_kinds_keys_labels(void **state)
 	assert_int_equal(model_kind_from_string("wep"), MODEL_KIND_WORKLOAD_ENDPOINT);
 	assert_int_equal(model_kind_from_string("bgpconfiguration"), MODEL_KIND_BGP_CONFIGURATION);
 	assert_int_equal(model_kind_from_string("Nodes"), MODEL_KIND_NODE);
-	assert_int_equal(model_kind_from_string("pool"), _MODEL_KIND_INVALID);
+	assert_int_equal(model_kind_from_string("poo"), _MODEL_KIND_INVALID);
+	/* calicoctl's aliases */
+	assert_int_equal(model_kind_from_string("ipp"), MODEL_KIND_IPPOOL);
+	assert_int_equal(model_kind_from_string("pools"), MODEL_KIND_IPPOOL);
+	assert_int_equal(model_kind_from_string("bgpconfigs"), MODEL_KIND_BGP_CONFIGURATION);
+	assert_int_equal(model_kind_from_string("bgpp"), MODEL_KIND_BGP_PEER);
+	assert_int_equal(model_kind_from_string("np"), MODEL_KIND_NETWORK_POLICY);
+	assert_int_equal(model_kind_from_string("gnps"), MODEL_KIND_GLOBAL_NETWORK_POLICY);
+	assert_int_equal(model_kind_from_string("netsets"), MODEL_KIND_NETWORK_SET);
+	assert_int_equal(model_kind_from_string("gnetset"), MODEL_KIND_GLOBAL_NETWORK_SET);
+	assert_int_equal(model_kind_from_string("heps"), MODEL_KIND_HOST_ENDPOINT);
+	assert_int_equal(model_kind_from_string("felixconfigs"), MODEL_KIND_FELIX_CONFIGURATION);
+	assert_int_equal(model_kind_from_string("tiers"), MODEL_KIND_TIER);
 	assert_string_equal(model_kind_to_string(MODEL_KIND_WORKLOAD_ENDPOINT), "WorkloadEndpoint");
 	assert_null(model_kind_to_string(_MODEL_KIND_MAX));
 	assert_string_equal(model_kind_plural(MODEL_KIND_BGP_CONFIGURATION), "bgpconfigurations");
