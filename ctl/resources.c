@@ -701,6 +701,27 @@ int ctl_delete(int argc, char **argv)
 			ctl_ds_error(r);
 			goto out;
 		}
+		/* what the same input deletes anyway does not count */
+		for (size_t j = 0; j < deps.n;) {
+			bool listed = false;
+
+			for (size_t q = 0; q < l.n && !listed && r >= 0; q++) {
+				_cleanup_strbuf_ struct strbuf k2 = {};
+
+				r = resource_key(l.items[q], &k2);
+				listed = r >= 0 && strcmp(strbuf_cstr(&k2), deps.items[j].key) == 0;
+			}
+			if (r < 0) {
+				ds_kvs_done(&deps);
+				goto out;
+			}
+			if (listed) {
+				ds_kv_done(&deps.items[j]);
+				deps.items[j] = deps.items[--deps.n];
+			} else {
+				j++;
+			}
+		}
 		if (deps.n && !cascade) {
 			r = ctl_err(
 			    "%s still holds %zu resource(s) (first: %s); delete them first, "
