@@ -216,18 +216,30 @@ static int parse_file_opt(int argc, char **argv, const char **ret_file, bool *re
 static int decode_input(const char *file, struct model_list *ret)
 {
 	_cleanup_free_ char *buf = NULL;
-	struct parse_err err = {};
+	struct model_diag diag = {};
 	size_t len;
 	int r;
 
 	r = ctl_read_input(file, &buf, &len);
 	if (r < 0)
 		return r;
-	r = model_decode(buf, len, file, ret, &err);
+	r = model_decode_diag(buf, len, file, ret, &diag);
+	/* every problem of the file, in order; warnings only when it is accepted */
+	for (size_t i = 0; r == -EINVAL && i < diag.n_errors; i++)
+		print_parse_err(&diag.errors[i]);
+	if (r == -EINVAL && diag.n_errors > 1)
+		ctl_err("%s: %zu errors; nothing was written", file, diag.n_errors);
+	for (size_t i = 0; r >= 0 && i < diag.n_warnings; i++) {
+		char msg[1024];
+
+		fprintf(stderr, "tabbyctl: warning: %s\n",
+			parse_err_format(&diag.warnings[i], msg, sizeof(msg)));
+	}
+	model_diag_done(&diag);
 	if (r == -ENOMEM)
 		return ctl_err("out of memory");
 	if (r < 0)
-		return print_parse_err(&err);
+		return r;
 	if (ret->n == 0) {
 		model_list_done(ret);
 		return ctl_err("%s: no resources found", file);
@@ -237,6 +249,170 @@ static int decode_input(const char *file, struct model_list *ret)
 
 enum apply_mode { MODE_APPLY, MODE_CREATE, MODE_REPLACE };
 
+/*
+ * metadata.resourceVersion, as calicoctl honours it: when set, apply and replace write only if
+ * the stored resource is still at that etcd mod_revision (checked here for the whole file first,
+ * and again by the compare-and-swap of the write), so an edit of a stale `get -o yaml` is a
+ * conflict instead of a silent overwrite. create refuses it (nothing exists to be at a version).
+ * @ret_revs: per resource, the revision to compare against, 0 = none given.
+ */
+static int check_versions(const struct model_list *l, const struct ds_kv *existing,
+			  enum apply_mode mode, const char *file, int64_t **ret_revs)
+{
+	int64_t *revs = calloc(l->n + 1, sizeof(*revs));
+	char label[512];
+	int bad = 0;
+
+	if (!revs)
+		return -ENOMEM;
+	*ret_revs = revs;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct model_resource *res = l->items[i];
+		const char *rv = res->meta.resource_version;
+		char *end = NULL;
+		long long v;
+
+		if (!rv || !*rv)
+			continue;
+		v = strtoll(rv, &end, 10);
+		if (!end || *end || v <= 0) {
+			bad = ctl_err("%s:%u: metadata.resourceVersion: \"%s\" is not a revision "
+				      "that tabbyctl get printed",
+				      file, res->source_line, rv);
+			continue;
+		}
+		if (mode == MODE_CREATE) {
+			bad = ctl_err("%s:%u: metadata.resourceVersion: must not be set on create",
+				      file, res->source_line);
+			continue;
+		}
+		if (!existing[i].key) {
+			bad = ctl_err(
+			    "%s:%u: metadata.resourceVersion: conflict: %s does not exist "
+			    "(deleted after revision %lld was read)",
+			    file, res->source_line, resource_label(res, label, sizeof(label)), v);
+			continue;
+		}
+		if (existing[i].mod_revision != v) {
+			bad = ctl_err("%s:%u: metadata.resourceVersion: conflict: %s is at "
+				      "revision %" PRId64 ", not %lld (it was changed since it was "
+				      "read; get it again)",
+				      file, res->source_line,
+				      resource_label(res, label, sizeof(label)),
+				      existing[i].mod_revision, v);
+			continue;
+		}
+		revs[i] = v;
+	}
+	return bad;
+}
+
+/* A policy's tier must exist (stored, or created by the same file), as Calico's API server
+ * checks; the default tier always exists. */
+static int check_tiers(struct ds_client *ds, const struct model_list *l, const char *file)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct model_resource *res = l->items[i];
+		_cleanup_strbuf_ struct strbuf key = {};
+		struct ds_kv kv = {};
+		bool found = false;
+		int r;
+
+		if ((res->kind != MODEL_KIND_NETWORK_POLICY &&
+		     res->kind != MODEL_KIND_GLOBAL_NETWORK_POLICY) ||
+		    !res->policy.tier || strcmp(res->policy.tier, MODEL_DEFAULT_TIER) == 0)
+			continue;
+		for (size_t j = 0; j < l->n && !found; j++)
+			found = l->items[j]->kind == MODEL_KIND_TIER &&
+				strcmp(l->items[j]->meta.name, res->policy.tier) == 0;
+		if (found)
+			continue;
+		r = model_key(MODEL_KIND_TIER, NULL, res->policy.tier, &key);
+		if (r < 0)
+			return r;
+		r = ds_get(ds, strbuf_cstr(&key), &kv, NULL);
+		ds_kv_done(&kv);
+		if (r == -ENOENT)
+			bad =
+			    ctl_err("%s:%u: spec.tier: tier \"%s\" does not exist (create the Tier "
+				    "first, or in the same file)",
+				    file, res->source_line, res->policy.tier);
+		else if (r < 0)
+			return ctl_ds_error(r);
+	}
+	return bad;
+}
+
+/* IPAM blocks inside @cidr (the keys are /tabby/v1/ipam/blocks/<a.b.c.d-len>). */
+static int count_blocks_in(struct ds_client *ds, const struct ip_prefix *cidr, size_t *ret)
+{
+	struct ds_kvs kvs = {};
+	int r = ds_range_prefix(ds, MODEL_KEY_PREFIX "ipam/blocks/", 0, &kvs);
+
+	if (r < 0)
+		return r;
+	*ret = 0;
+	for (size_t i = 0; i < kvs.n; i++) {
+		const char *name = strrchr(kvs.items[i].key, '/');
+		char buf[IP_PREFIX_STRLEN + 8];
+		struct ip_prefix p;
+		char *dash;
+
+		snprintf(buf, sizeof(buf), "%s", name ? name + 1 : "");
+		dash = strrchr(buf, '-');
+		if (!dash)
+			continue;
+		*dash = '/';
+		if (ip_prefix_parse(buf, true, &p) >= 0 && ip_prefix_overlaps(cidr, &p))
+			(*ret)++;
+	}
+	ds_kvs_done(&kvs);
+	return 0;
+}
+
+/* Calico refuses to change an IPPool's cidr or blockSize while addresses are allocated from it:
+ * the blocks would no longer match the pool. Here: while any IPAM block lies in the old cidr. */
+static int check_pool_changes(struct ds_client *ds, const struct model_list *l,
+			      const struct ds_kv *existing, const char *file)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		_cleanup_(model_resource_freep) struct model_resource *old = NULL;
+		const struct model_resource *res = l->items[i];
+		struct parse_err err = {};
+		char a[IP_PREFIX_STRLEN], b[IP_PREFIX_STRLEN];
+		size_t n = 0;
+		int r;
+
+		if (res->kind != MODEL_KIND_IPPOOL || !existing[i].key ||
+		    model_decode_one(existing[i].value, existing[i].value_len, existing[i].key,
+				     &old, &err) < 0)
+			continue;
+		if (ip_prefix_equal(&old->ippool.cidr, &res->ippool.cidr) &&
+		    old->ippool.block_size == res->ippool.block_size)
+			continue;
+		r = count_blocks_in(ds, &old->ippool.cidr, &n);
+		if (r < 0)
+			return ctl_ds_error(r);
+		if (!n)
+			continue;
+		ip_prefix_format(&old->ippool.cidr, a);
+		ip_prefix_format(&res->ippool.cidr, b);
+		bad = ctl_err(
+		    "%s:%u: %s: IPPool %s has %zu IPAM block(s) in use: its cidr (%s) and "
+		    "blockSize (%u) cannot change (to %s, %u); create a new pool, disable "
+		    "this one and move the workloads",
+		    file, res->source_line,
+		    ip_prefix_equal(&old->ippool.cidr, &res->ippool.cidr) ? "spec.blockSize"
+									  : "spec.cidr",
+		    res->meta.name, n, a, old->ippool.block_size, b, res->ippool.block_size);
+	}
+	return bad;
+}
+
 int ctl_apply(int argc, char **argv)
 {
 	static const char *const done_verb[] = {"applied", "created", "replaced"};
@@ -245,6 +421,7 @@ int ctl_apply(int argc, char **argv)
 								 : MODE_APPLY;
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
 	_cleanup_free_ struct ds_kv *existing = NULL;
+	_cleanup_free_ int64_t *revs = NULL;
 	struct model_list l = {};
 	const char *file = NULL;
 	char label[512], kindbuf[64];
@@ -290,7 +467,13 @@ int ctl_apply(int argc, char **argv)
 			goto out;
 		}
 	}
-	r = check_pools(ds, &l, file);
+	r = check_versions(&l, existing, mode, file, &revs);
+	if (r >= 0)
+		r = check_pools(ds, &l, file);
+	if (r >= 0)
+		r = check_tiers(ds, &l, file);
+	if (r >= 0)
+		r = check_pool_changes(ds, &l, existing, file);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
@@ -306,18 +489,28 @@ int ctl_apply(int argc, char **argv)
 			goto out;
 		switch (mode) {
 		case MODE_APPLY:
-			r = ds_put(ds, strbuf_cstr(&key), val.buf, val.len, 0, NULL);
+			/* with metadata.resourceVersion: only if it is still that revision */
+			if (revs[i])
+				r = ds_update(ds, strbuf_cstr(&key), val.buf, val.len, revs[i],
+					      NULL);
+			else
+				r = ds_put(ds, strbuf_cstr(&key), val.buf, val.len, 0, NULL);
 			break;
 		case MODE_CREATE:
 			r = ds_create(ds, strbuf_cstr(&key), val.buf, val.len, 0, NULL);
 			break;
 		case MODE_REPLACE:
 			r = ds_update(ds, strbuf_cstr(&key), val.buf, val.len,
-				      existing[i].mod_revision, NULL);
+				      revs[i] ? revs[i] : existing[i].mod_revision, NULL);
 			break;
 		}
 		if (r == -EEXIST)
 			r = ctl_err("%s already exists", resource_label(res, label, sizeof(label)));
+		else if (r == -ESTALE && revs[i])
+			r = ctl_err("%s:%u: metadata.resourceVersion: conflict: %s was changed or "
+				    "deleted after revision %" PRId64 " was read",
+				    file, res->source_line,
+				    resource_label(res, label, sizeof(label)), revs[i]);
 		else if (r == -ESTALE)
 			r = ctl_err("%s was changed or deleted meanwhile; try again",
 				    resource_label(res, label, sizeof(label)));
@@ -355,6 +548,55 @@ int ctl_parse_kind(const char *s, enum model_kind *ret)
 	return 0;
 }
 
+/* The keys a Namespace still holds (its NetworkPolicies, NetworkSets and Kubernetes
+ * NetworkPolicies; WorkloadEndpoints belong to the CNI plugin and are not counted), or those of a
+ * Tier (the policies named "<tier>.<name>", Calico's tiered names). @ret gets every key. */
+static int dependents(struct ds_client *ds, const struct model_resource *res, struct ds_kvs *ret)
+{
+	static const enum model_kind ns_kinds[] = {
+	    MODEL_KIND_NETWORK_POLICY, MODEL_KIND_NETWORK_SET, MODEL_KIND_K8S_NETWORK_POLICY};
+	static const enum model_kind tier_kinds[] = {MODEL_KIND_NETWORK_POLICY,
+						     MODEL_KIND_GLOBAL_NETWORK_POLICY};
+	bool ns = res->kind == MODEL_KIND_NAMESPACE;
+	const enum model_kind *kinds = ns ? ns_kinds : tier_kinds;
+	size_t nk = ns ? ELEMENTSOF(ns_kinds) : ELEMENTSOF(tier_kinds);
+	int r = 0;
+
+	*ret = (struct ds_kvs){};
+	if (res->kind != MODEL_KIND_NAMESPACE && res->kind != MODEL_KIND_TIER)
+		return 0;
+	for (size_t k = 0; r >= 0 && k < nk; k++) {
+		_cleanup_strbuf_ struct strbuf prefix = {};
+		struct ds_kvs kvs = {};
+
+		r = strbuf_printf(&prefix, MODEL_KEY_PREFIX "%s/", model_kind_plural(kinds[k]));
+		if (r >= 0 && ns)
+			r = strbuf_printf(&prefix, "%s/", res->meta.name);
+		if (r >= 0)
+			r = ds_range_prefix(ds, strbuf_cstr(&prefix), 0, &kvs);
+		for (size_t i = 0; r >= 0 && i < kvs.n; i++) {
+			const char *base = strrchr(kvs.items[i].key, '/') + 1;
+			size_t tl = strlen(res->meta.name);
+			struct ds_kv *items;
+
+			if (!ns && !(strncmp(base, res->meta.name, tl) == 0 && base[tl] == '.'))
+				continue;
+			items = realloc(ret->items, (ret->n + 1) * sizeof(*items));
+			if (!items) {
+				r = -ENOMEM;
+				break;
+			}
+			ret->items = items;
+			ret->items[ret->n++] = kvs.items[i];
+			kvs.items[i] = (struct ds_kv){};
+		}
+		ds_kvs_done(&kvs);
+	}
+	if (r < 0)
+		ds_kvs_done(ret);
+	return r;
+}
+
 int ctl_delete(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -362,12 +604,13 @@ int ctl_delete(int argc, char **argv)
 	    {"filename", required_argument, NULL, 'f'},
 	    {"namespace", required_argument, NULL, 'n'},
 	    {"skip-not-exists", no_argument, NULL, 's'},
+	    {"cascade", no_argument, NULL, 'c'},
 	    {},
 	};
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
 	struct model_list l = {};
 	const char *file = NULL, *ns = NULL;
-	bool skip = false;
+	bool skip = false, cascade = false;
 	char label[512], kindbuf[64];
 	size_t deleted = 0;
 	int c, r;
@@ -382,6 +625,9 @@ int ctl_delete(int argc, char **argv)
 			break;
 		case 's':
 			skip = true;
+			break;
+		case 'c':
+			cascade = true;
 			break;
 		case CTL_OPT_ENDPOINTS:
 			arg_endpoints = optarg;
@@ -443,6 +689,60 @@ int ctl_delete(int argc, char **argv)
 				ctl_ds_error(r);
 				goto out;
 			}
+		}
+	}
+	/* a Namespace that still holds policies or sets, or a Tier that still holds policies:
+	 * refused (Calico refuses a non-empty tier), or emptied first with --cascade */
+	for (size_t i = 0; i < l.n; i++) {
+		struct ds_kvs deps = {};
+
+		r = dependents(ds, l.items[i], &deps);
+		if (r < 0) {
+			ctl_ds_error(r);
+			goto out;
+		}
+		/* what the same input deletes anyway does not count */
+		for (size_t j = 0; j < deps.n;) {
+			bool listed = false;
+
+			for (size_t q = 0; q < l.n && !listed && r >= 0; q++) {
+				_cleanup_strbuf_ struct strbuf k2 = {};
+
+				r = resource_key(l.items[q], &k2);
+				listed = r >= 0 && strcmp(strbuf_cstr(&k2), deps.items[j].key) == 0;
+			}
+			if (r < 0) {
+				ds_kvs_done(&deps);
+				goto out;
+			}
+			if (listed) {
+				ds_kv_done(&deps.items[j]);
+				deps.items[j] = deps.items[--deps.n];
+			} else {
+				j++;
+			}
+		}
+		if (deps.n && !cascade) {
+			r = ctl_err(
+			    "%s still holds %zu resource(s) (first: %s); delete them first, "
+			    "or use --cascade",
+			    resource_label(l.items[i], label, sizeof(label)), deps.n,
+			    deps.items[0].key + strlen(MODEL_KEY_PREFIX));
+			ds_kvs_done(&deps);
+			goto out;
+		}
+		for (size_t j = 0; j < deps.n && r >= 0; j++) {
+			int64_t n = 0;
+
+			r = ds_delete(ds, deps.items[j].key, &n);
+			if (r >= 0 && n)
+				printf("Deleted %s\n",
+				       deps.items[j].key + strlen(MODEL_KEY_PREFIX));
+		}
+		ds_kvs_done(&deps);
+		if (r < 0) {
+			ctl_ds_error(r);
+			goto out;
 		}
 	}
 	for (size_t i = 0; i < l.n; i++) {

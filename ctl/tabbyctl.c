@@ -209,10 +209,13 @@ static void usage(FILE *f)
 	    "Usage: tabbyctl [--datastore-endpoints E] COMMAND [OPTIONS]\n"
 	    "\n"
 	    "Commands:\n"
-	    "  apply   -f FILE|-                 create or replace the resources in FILE\n"
+	    "  apply   -f FILE|-                 create or replace the resources in FILE (with\n"
+	    "          metadata.resourceVersion: only if still at that revision; also replace)\n"
 	    "  create  -f FILE|-                 create them (fails if any exists)\n"
 	    "  replace -f FILE|-                 replace them (fails if any is missing)\n"
-	    "  delete  -f FILE|- | KIND NAME [-n NS] [--skip-not-exists]\n"
+	    "  delete  -f FILE|- | KIND NAME [-n NS] [--skip-not-exists] [--cascade]\n"
+	    "          (a Namespace holding policies or sets, a Tier holding policies:\n"
+	    "          refused, or deleted with them under --cascade)\n"
 	    "  get     KIND [NAME] [-n NS | -A] [-o yaml|json|wide]\n"
 	    "  ipam    show [--show-blocks]\n"
 	    "  ipam    check [--show-all-ips] [-o json]  leaks, unallocated and duplicate IPs,\n"
@@ -226,11 +229,13 @@ static void usage(FILE *f)
 	    "  selector test 'EXPR' [key=value...]   true (exit 0) / false (exit 1); 2 = syntax\n"
 	    "  policy  explain NAMESPACE/WORKLOAD [--from IP | --to IP] [--proto tcp|udp|icmp|N]\n"
 	    "          [--port N] [-o json]            the policies that apply, and a flow's verdict\n"
+	    "  version                           tabbyctl's version\n"
 	    "\n"
-	    "KIND: ippool, node, workloadendpoint (wep), bgpconfiguration, bgppeer,\n"
-	    "  networkpolicy, globalnetworkpolicy (gnp), tier, networkset, globalnetworkset,\n"
-	    "  hostendpoint (hep), profile, felixconfiguration, namespace,\n"
-	    "  kubernetesnetworkpolicy (knp); plural forms too. -n NS / -A for the namespaced\n"
+	    "KIND: ippool (ipp), node (no), workloadendpoint (wep), bgpconfiguration\n"
+	    "  (bgpconfig), bgppeer (bgpp), networkpolicy (np), globalnetworkpolicy (gnp), tier,\n"
+	    "  networkset (netset), globalnetworkset (gnetset), hostendpoint (hep), profile,\n"
+	    "  felixconfiguration (felixconfig), namespace (ns), kubernetesnetworkpolicy (knp);\n"
+	    "  plural forms too. -n NS / -A for the namespaced\n"
 	    "  kinds (workloadendpoint, networkpolicy, networkset, kubernetesnetworkpolicy).\n"
 	    "The datastore is --datastore-endpoints, else $TABBY_DATASTORE_ENDPOINTS, else\n" CTL_DEFAULT_ENDPOINTS
 	    ".\n",
@@ -288,7 +293,12 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[0], "selector") == 0)
 		return ctl_selector(argc,
 				    argv); /* its own exit status: 0 true, 1 false, 2 syntax */
-	else if (strcmp(argv[0], "help") == 0) {
+	else if (strcmp(argv[0], "version") == 0) {
+		/* calicoctl version's layout; the cluster part needs no datastore access */
+		printf("Client Version:    v%s\n", TABBY_VERSION);
+		printf("Datastore:         etcdv3 (%s)\n", arg_endpoints);
+		return 0;
+	} else if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;
 	} else {

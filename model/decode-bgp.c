@@ -81,6 +81,7 @@ static int decode_password(const struct dctx *c, const struct mnode *m, const ch
 		return r;
 	if (mdec_is_null(m))
 		return 0;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -127,9 +128,11 @@ static int decode_password(const struct dctx *c, const struct mnode *m, const ch
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (p->file && p->secret_name)
 		return mdec_fail(c, m, field, "secretKeyRef and file exclude each other");
 	if (!p->file && !p->secret_name)
@@ -180,9 +183,135 @@ static int parse_peer_ip(const char *s, struct ip_addr *ret, uint16_t *ret_port)
 }
 
 /* Calico fields tabby knows of but does not implement: refused by name, not as "unknown". */
+/* How a documented field that tabby stores without acting on it yet is checked. */
+enum bgp_extra_type {
+	BX_ASN,
+	BX_IP,
+	BX_SELECTOR,
+	BX_CIDRS, /* [{cidr: masked network}] */
+	BX_ENUM,
+};
+
+static const struct {
+	enum model_kind kind;
+	const char *name;
+	enum bgp_extra_type type;
+	const char *values[4]; /* BX_ENUM */
+	const char *why;
+} bgp_extras[] = {
+    {MODEL_KIND_BGP_PEER, "localASNumber", BX_ASN, {}, "BIRD peers with the node's own AS"},
+    {MODEL_KIND_BGP_PEER,
+     "failureDetectionMode",
+     BX_ENUM,
+     {"None", "BFDIfDirectlyConnected"},
+     "use tabby's bfd field for BFD"},
+    {MODEL_KIND_BGP_PEER,
+     "restartMode",
+     BX_ENUM,
+     {"GracefulRestart", "LongLivedGracefulRestart"},
+     "BIRD uses graceful restart"},
+    {MODEL_KIND_BGP_PEER,
+     "birdGatewayMode",
+     BX_ENUM,
+     {"Recursive", "DirectIfDirectlyReachable"},
+     "BIRD uses its default gateway mode"},
+    {MODEL_KIND_BGP_PEER, "reachableBy", BX_IP, {}, "no static route to the peer is added"},
+    {MODEL_KIND_BGP_PEER, "localWorkloadSelector", BX_SELECTOR, {}, "no workload peerings"},
+    {MODEL_KIND_BGP_CONFIGURATION,
+     "serviceExternalIPs",
+     BX_CIDRS,
+     {},
+     "service addresses are not advertised yet"},
+    {MODEL_KIND_BGP_CONFIGURATION,
+     "serviceLoadBalancerIPs",
+     BX_CIDRS,
+     {},
+     "service addresses are not advertised yet"},
+    {MODEL_KIND_BGP_CONFIGURATION, "localWorkloadPeeringIPV4", BX_IP, {}, "no workload peerings"},
+    {MODEL_KIND_BGP_CONFIGURATION, "localWorkloadPeeringIPV6", BX_IP, {}, "no workload peerings"},
+    {MODEL_KIND_BGP_CONFIGURATION,
+     "programClusterRoutes",
+     BX_ENUM,
+     {"Enabled", "Disabled"},
+     "BIRD programs the routes"},
+};
+
+/* A documented field of @res's kind that tabby only stores: 1 when @k is one (checked, stored,
+ * warned about, or an error), 0 when it is not. Return: 1, 0, -EINVAL or -ENOMEM. */
+static int bgp_extra(const struct dctx *c, const struct mnode *key, const struct mnode *v,
+		     const char *f, struct model_resource *res)
+{
+	const char *t = NULL;
+	size_t x = 0;
+	int r = 0;
+
+	while (x < ELEMENTSOF(bgp_extras) &&
+	       (bgp_extras[x].kind != res->kind || strcmp(bgp_extras[x].name, key->text) != 0))
+		x++;
+	if (x == ELEMENTSOF(bgp_extras))
+		return 0;
+	switch (bgp_extras[x].type) {
+	case BX_ASN: {
+		uint32_t as;
+
+		r = mdec_get_as_number(c, v, f, &as);
+		break;
+	}
+	case BX_IP: {
+		struct ip_addr a;
+
+		r = mdec_get_text(c, v, f, &t);
+		if (r >= 0 && t && ip_addr_parse(t, &a) < 0)
+			r = mdec_fail(c, v, f, "invalid IP address \"%s\"", t);
+		break;
+	}
+	case BX_SELECTOR: {
+		char *sel = NULL;
+
+		r = mdec_get_selector(c, v, f, &sel);
+		free(sel);
+		break;
+	}
+	case BX_ENUM: {
+		bool ok = false;
+
+		r = mdec_get_text(c, v, f, &t);
+		for (size_t i = 0; t && i < ELEMENTSOF(bgp_extras[x].values); i++)
+			ok |= bgp_extras[x].values[i] && strcmp(bgp_extras[x].values[i], t) == 0;
+		if (r >= 0 && t && !ok)
+			r = mdec_fail(c, v, f, "must be %s or %s", bgp_extras[x].values[0],
+				      bgp_extras[x].values[1]);
+		break;
+	}
+	case BX_CIDRS:
+		r = mdec_want_seq(c, v, f, MODEL_MAX_PREFIX_ADVERTISEMENTS);
+		for (size_t j = 0; r >= 0 && j < mdec_count(v); j++) {
+			const struct mnode *e = v->values[j];
+			char g[sizeof(c->err->field)], h[sizeof(c->err->field)];
+			struct ip_prefix p;
+
+			mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
+			r = mdec_require_map(c, e, g);
+			for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
+				mdec_join(h, sizeof(h), g, e->keys[m]->text);
+				if (strcmp(e->keys[m]->text, "cidr") == 0)
+					r = mdec_get_network(c, e->values[m], h, &p);
+				else
+					r = mdec_unknown(c, e->keys[m], h);
+			}
+			if (r >= 0 && !mnode_map_get(e, "cidr"))
+				r = mdec_fail_required(c, e, g, "cidr");
+		}
+		break;
+	}
+	if (r >= 0)
+		r = mdec_extra(c, key, v, f, &res->extra_spec, bgp_extras[x].why);
+	return r < 0 ? r : 1;
+}
+
 static const char *const bgppeer_unsupported[] = {
-    "failureDetectionMode", "restartMode", "birdGatewayMode", "localWorkloadSelector",
-    "reachableBy",	    "filters",	   "localASNumber",   NULL,
+    "filters", /* BGPFilter names: ignoring them would export and import unfiltered routes */
+    NULL,
 };
 
 static bool in_list(const char *const *l, const char *s)
@@ -206,6 +335,7 @@ int mdec_bgppeer(const struct dctx *c, const struct mnode *spec, const struct mn
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -295,14 +425,20 @@ int mdec_bgppeer(const struct dctx *c, const struct mnode *spec, const struct mn
 					r = mdec_unknown(c, v->keys[j], g);
 				}
 			}
+		} else if ((r = bgp_extra(c, spec->keys[i], v, f, res)) != 0) {
+			/* stored, warned about (or an error) */
 		} else if (in_list(bgppeer_unsupported, k)) {
-			r = mdec_fail(c, spec->keys[i], f, "not supported by tabby");
+			r = mdec_fail(c, spec->keys[i], f,
+				      "not supported by tabby: it has no BGPFilter, and ignoring "
+				      "the filters would exchange unfiltered routes");
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	/* validateBGPPeerSpec */
 	if (p->node && p->node_selector)
 		return mdec_fail(c, node_n, "spec.node", "must be empty when nodeSelector is set");
@@ -332,8 +468,7 @@ static const char *const log_levels[] = {"Trace", "Debug", "Info", "Warning",
 					 "Error", "Fatal", NULL};
 
 static const char *const bgpconfig_unsupported[] = {
-    "serviceExternalIPs",	"serviceLoadBalancerIPs", "localWorkloadPeeringIPV4",
-    "localWorkloadPeeringIPV6", "programClusterRoutes",	  NULL,
+    NULL,
 };
 
 static int decode_communities(const struct dctx *c, const struct mnode *v, const char *f,
@@ -346,6 +481,7 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 	b->communities = calloc(v->n, sizeof(*b->communities));
 	if (!b->communities)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		const struct mnode *e = v->values[j];
 		struct model_community *cm = &b->communities[b->n_communities++];
@@ -382,9 +518,11 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 			r = mdec_fail_required(c, e, g, "name");
 		if (r >= 0 && !cm->value)
 			r = mdec_fail_required(c, e, g, "value");
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -398,6 +536,7 @@ static int decode_prefix_advertisements(const struct dctx *c, const struct mnode
 	b->prefix_advertisements = calloc(v->n, sizeof(*b->prefix_advertisements));
 	if (!b->prefix_advertisements)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		const struct mnode *e = v->values[j];
 		struct model_prefix_advertisement *pa =
@@ -446,9 +585,11 @@ static int decode_prefix_advertisements(const struct dctx *c, const struct mnode
 		}
 		if (r >= 0 && !has_cidr)
 			r = mdec_fail_required(c, e, g, "cidr");
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -467,6 +608,7 @@ int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct 
 	r = decode_communities(c, mnode_map_get(spec, "communities"), "spec.communities", b);
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -526,6 +668,10 @@ int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct 
 				if (r >= 0)
 					b->n_service_cluster_ips++;
 			}
+			if (r >= 0 && mdec_count(v))
+				r = mdec_warn(c, spec->keys[i], f,
+					      "accepted and stored, but service addresses are not "
+					      "advertised yet");
 		} else if (strcmp(k, "bindMode") == 0) {
 			r = get_enum(c, v, f, bind_modes, "None or NodeIP", &b->bind_mode);
 		} else if (strcmp(k, "nodeMeshPassword") == 0) {
@@ -553,14 +699,18 @@ int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct 
 			/* decoded above */
 		} else if (strcmp(k, "prefixAdvertisements") == 0) {
 			r = decode_prefix_advertisements(c, v, f, b);
+		} else if ((r = bgp_extra(c, spec->keys[i], v, f, res)) != 0) {
+			/* stored, warned about (or an error) */
 		} else if (in_list(bgpconfig_unsupported, k)) {
 			r = mdec_fail(c, spec->keys[i], f, "not supported by tabby");
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	/* validateBGPConfigurationSpec */
 	if (b->n_communities && !b->n_prefix_advertisements)
 		return mdec_fail(c, mnode_map_get(spec, "communities"), "spec.communities",

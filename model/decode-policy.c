@@ -12,6 +12,7 @@
  * 198.18.0.5/32). Selectors are only checked for structure here (TODO: acl/selector.h).
  */
 #include <errno.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,8 +155,32 @@ static int get_net(const struct dctx *c, const struct mnode *e, const char *g,
 	return 0;
 }
 
-static int get_nets(const struct dctx *c, const struct mnode *v, const char *f,
-		    struct ip_prefix **ret, size_t *ret_n)
+/* A rule's nets: Calico's validator tag "net" wants a strictly masked network (an address alone
+ * is a /32 or /128). */
+static int get_rule_net(const struct dctx *c, const struct mnode *e, const char *g,
+			struct ip_prefix *ret)
+{
+	const char *t = NULL;
+	struct ip_prefix p;
+	char buf[IP_PREFIX_STRLEN];
+	int r = mdec_get_text(c, e, g, &t);
+
+	if (r < 0)
+		return r;
+	if (!t || ip_prefix_parse(t, false, &p) < 0)
+		return mdec_fail(c, e, g, "invalid CIDR \"%s\"", t ? t : "");
+	if (!ip_prefix_is_masked(&p)) {
+		struct ip_prefix m = ip_prefix_mask(p);
+
+		return mdec_fail(c, e, g, "invalid CIDR \"%s\": host bits are set (network is %s)",
+				 t, ip_prefix_format(&m, buf));
+	}
+	*ret = p;
+	return 0;
+}
+
+static int get_nets_as(const struct dctx *c, const struct mnode *v, const char *f, bool strict,
+		       struct ip_prefix **ret, size_t *ret_n)
 {
 	int r = mdec_want_seq(c, v, f, MODEL_MAX_NETS);
 
@@ -164,16 +189,54 @@ static int get_nets(const struct dctx *c, const struct mnode *v, const char *f,
 	*ret = calloc(v->n, sizeof(**ret));
 	if (!*ret)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		char g[FIELD_MAX];
 
 		mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-		r = get_net(c, v->values[j], g, &(*ret)[*ret_n]);
-		if (r < 0)
+		r = strict ? get_rule_net(c, v->values[j], g, &(*ret)[*ret_n])
+			   : get_net(c, v->values[j], g, &(*ret)[*ret_n]);
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
-		(*ret_n)++;
+		if (r >= 0)
+			(*ret_n)++;
 	}
-	return 0;
+	return mdec_failed_since(c, mark) ? -EINVAL : 0;
+}
+
+/* global() outside quotes: Calico allows it only in a rule's namespaceSelector. */
+static bool has_global(const char *sel)
+{
+	char q = 0;
+
+	for (const char *p = sel; p && *p; p++) {
+		if (q) {
+			q = *p == q ? 0 : q;
+		} else if (*p == '"' || *p == '\'') {
+			q = *p;
+		} else if (strncmp(p, "global()", 8) == 0 &&
+			   (p == sel || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
+					  p[-1] == '.' || p[-1] == '/' || p[-1] == '-'))) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static int get_selector_no_global(const struct dctx *c, const struct mnode *v, const char *f,
+				  char **ret)
+{
+	int r = mdec_get_selector(c, v, f, ret);
+
+	if (r >= 0 && has_global(*ret))
+		r = mdec_fail(c, v, f, "global() can only be used in a rule's namespaceSelector");
+	return r;
+}
+
+static int get_nets(const struct dctx *c, const struct mnode *v, const char *f,
+		    struct ip_prefix **ret, size_t *ret_n)
+{
+	return get_nets_as(c, v, f, false, ret, ret_n);
 }
 
 static int get_icmp(const struct dctx *c, const struct mnode *m, const char *f,
@@ -187,6 +250,7 @@ static int get_icmp(const struct dctx *c, const struct mnode *m, const char *f,
 		return r;
 	ret->set = true;
 	ret->type = ret->code = -1;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		char g[FIELD_MAX];
@@ -211,9 +275,11 @@ static int get_icmp(const struct dctx *c, const struct mnode *m, const char *f,
 		} else {
 			r = mdec_unknown(c, m->keys[i], g);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (ret->code >= 0 && !has_type) {
 		char g[FIELD_MAX];
 
@@ -250,7 +316,7 @@ static int decode_service_accounts(const struct dctx *c, const struct mnode *m, 
 					    "a lower-case RFC 1123 subdomain",
 					    e->sa_names[j]);
 		} else if (strcmp(k, "selector") == 0) {
-			r = mdec_get_selector(c, v, f, &e->sa_selector);
+			r = get_selector_no_global(c, v, f, &e->sa_selector);
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
@@ -265,6 +331,7 @@ static int decode_entity(const struct dctx *c, const struct mnode *m, const char
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(m); i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -273,14 +340,14 @@ static int decode_entity(const struct dctx *c, const struct mnode *m, const char
 		mdec_join(f, sizeof(f), field, k);
 		if (strcmp(k, "nets") == 0) {
 			at->nets = v;
-			r = get_nets(c, v, f, &e->nets, &e->n_nets);
+			r = get_nets_as(c, v, f, true, &e->nets, &e->n_nets);
 		} else if (strcmp(k, "notNets") == 0) {
 			at->not_nets = v;
-			r = get_nets(c, v, f, &e->not_nets, &e->n_not_nets);
+			r = get_nets_as(c, v, f, true, &e->not_nets, &e->n_not_nets);
 		} else if (strcmp(k, "selector") == 0) {
-			r = mdec_get_selector(c, v, f, &e->selector);
+			r = get_selector_no_global(c, v, f, &e->selector);
 		} else if (strcmp(k, "notSelector") == 0) {
-			r = mdec_get_selector(c, v, f, &e->not_selector);
+			r = get_selector_no_global(c, v, f, &e->not_selector);
 		} else if (strcmp(k, "namespaceSelector") == 0) {
 			r = mdec_get_selector(c, v, f, &e->namespace_selector);
 		} else if (strcmp(k, "ports") == 0) {
@@ -296,9 +363,11 @@ static int decode_entity(const struct dctx *c, const struct mnode *m, const char
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -390,6 +459,38 @@ static int check_rule(const struct dctx *c, const char *field, const struct mode
 	return 0;
 }
 
+/* Calico RuleMetadata: {annotations: {string: string}}; stored, no effect on traffic. */
+static int decode_rule_metadata(const struct dctx *c, const struct mnode *m, const char *field,
+				char **ret)
+{
+	int r = mdec_want_map(c, m, field);
+
+	for (size_t i = 0; r >= 0 && i < mdec_count(m); i++) {
+		const char *k = m->keys[i]->text;
+		const struct mnode *v = m->values[i];
+		char f[FIELD_MAX];
+
+		mdec_join(f, sizeof(f), field, k);
+		if (strcmp(k, "annotations") == 0) {
+			r = mdec_want_map(c, v, f);
+			for (size_t j = 0; r >= 0 && j < mdec_count(v); j++) {
+				const char *t;
+				char g[FIELD_MAX];
+
+				mdec_join(g, sizeof(g), f, v->keys[j]->text);
+				r = mdec_get_text(c, v->values[j], g, &t);
+			}
+		} else {
+			r = mdec_unknown(c, m->keys[i], f);
+		}
+	}
+	if (r < 0 || mdec_is_null(m))
+		return r;
+	free(*ret);
+	*ret = NULL;
+	return mdec_to_json_text(m, ret);
+}
+
 static int decode_rule(const struct dctx *c, const struct mnode *m, const char *field,
 		       struct model_rule *rl)
 {
@@ -400,6 +501,7 @@ static int decode_rule(const struct dctx *c, const struct mnode *m, const char *
 	if (r < 0)
 		return r;
 	rl->source_line = m->line;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -436,14 +538,22 @@ static int decode_rule(const struct dctx *c, const struct mnode *m, const char *
 			r = decode_entity(c, v, f, &rl->source, &src);
 		} else if (strcmp(k, "destination") == 0) {
 			r = decode_entity(c, v, f, &rl->destination, &dst);
-		} else if (strcmp(k, "http") == 0 || strcmp(k, "metadata") == 0) {
-			r = mdec_fail(c, m->keys[i], f, "not supported by tabby");
+		} else if (strcmp(k, "metadata") == 0) {
+			r = decode_rule_metadata(c, v, f, &rl->metadata);
+		} else if (strcmp(k, "http") == 0) {
+			/* ignoring an HTTP match would widen an Allow rule to all traffic */
+			r = mdec_fail(c, m->keys[i], f,
+				      "not supported by tabby: HTTP matches need Calico's "
+				      "application layer policy (an L7 proxy), which tabby does "
+				      "not have; ignoring it would widen the rule");
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!has_action) {
 		char f[FIELD_MAX];
 
@@ -463,15 +573,18 @@ static int decode_rules(const struct dctx *c, const struct mnode *v, const char 
 	*ret = calloc(v->n, sizeof(**ret));
 	if (!*ret)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		char g[FIELD_MAX];
 
 		mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
 		(*ret_n)++;
 		r = decode_rule(c, v->values[j], g, &(*ret)[j]);
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -557,6 +670,7 @@ int mdec_policy(const struct dctx *c, const struct mnode *spec, const struct mno
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -571,7 +685,7 @@ int mdec_policy(const struct dctx *c, const struct mnode *spec, const struct mno
 			if (r >= 0 && p->tier && !model_dns_label_is_valid(p->tier))
 				r = mdec_fail(c, v, f, "must be a lower-case RFC 1123 label");
 		} else if (strcmp(k, "selector") == 0) {
-			r = mdec_get_selector(c, v, f, &p->selector);
+			r = get_selector_no_global(c, v, f, &p->selector);
 		} else if (strcmp(k, "types") == 0) {
 			types_n = v;
 			r = get_policy_types(c, v, f, &p->types_ingress, &p->types_egress);
@@ -593,9 +707,11 @@ int mdec_policy(const struct dctx *c, const struct mnode *spec, const struct mno
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!p->tier) {
 		p->tier = strdup(MODEL_DEFAULT_TIER);
 		if (!p->tier)
@@ -641,6 +757,7 @@ int mdec_tier(const struct dctx *c, const struct mnode *spec, const struct mnode
 		return mdec_fail(c, mnode_map_get(md, "name"), "metadata.name",
 				 "a tier name must be a lower-case RFC 1123 label (no '.')");
 	t->default_action = MODEL_ACTION_DENY;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -662,9 +779,17 @@ int mdec_tier(const struct dctx *c, const struct mnode *spec, const struct mnode
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
+	/* Calico's validator: the default tier has the fixed order DefaultTierOrder (1,000,000) */
+	if (strcmp(res->meta.name, MODEL_DEFAULT_TIER) == 0 && t->has_order &&
+	    t->order != MODEL_DEFAULT_TIER_ORDER)
+		return mdec_fail(c, mnode_map_get(spec, "order"), "spec.order",
+				 "the default tier's order must be %d (Calico's)",
+				 MODEL_DEFAULT_TIER_ORDER);
 	return 0;
 }
 
@@ -681,6 +806,7 @@ int mdec_netset(const struct dctx *c, const struct mnode *spec, const struct mno
 		return mdec_fail(c, l, "metadata.labels.projectcalico.org/namespace",
 				 "reserved: Calico sets this label itself");
 	}
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		char f[FIELD_MAX];
@@ -690,9 +816,11 @@ int mdec_netset(const struct dctx *c, const struct mnode *spec, const struct mno
 			r = get_nets(c, spec->values[i], f, &res->netset.nets, &res->netset.n_nets);
 		else
 			r = mdec_unknown(c, spec->keys[i], f);
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -706,6 +834,7 @@ int mdec_named_ports(const struct dctx *c, const struct mnode *v, const char *fi
 	*ret = calloc(v->n, sizeof(**ret));
 	if (!*ret)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		const struct mnode *e = v->values[j];
 		struct model_named_port *p = &(*ret)[(*ret_n)++];
@@ -754,9 +883,11 @@ int mdec_named_ports(const struct dctx *c, const struct mnode *v, const char *fi
 			r = mdec_fail_required(c, e, g, "protocol");
 		if (r >= 0 && !has_port)
 			r = mdec_fail_required(c, e, g, "port");
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -768,6 +899,7 @@ int mdec_hep(const struct dctx *c, const struct mnode *spec, const struct mnode 
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -813,9 +945,11 @@ int mdec_hep(const struct dctx *c, const struct mnode *spec, const struct mnode 
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!h->node)
 		return mdec_fail(c, at, "spec.node", "required");
 	if (!h->interface_name && !h->n_expected_ips)
@@ -832,6 +966,7 @@ int mdec_profile(const struct dctx *c, const struct mnode *spec, const struct mn
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -846,9 +981,11 @@ int mdec_profile(const struct dctx *c, const struct mnode *spec, const struct mn
 			r = mdec_labels(c, v, f, &p->labels_to_apply);
 		else
 			r = mdec_unknown(c, spec->keys[i], f);
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -862,6 +999,7 @@ static int decode_proto_ports(const struct dctx *c, const struct mnode *v, const
 	*ret = calloc(v->n, sizeof(**ret));
 	if (!*ret)
 		return -ENOMEM;
+	size_t mark = mdec_mark(c);
 	for (size_t j = 0; j < v->n; j++) {
 		const struct mnode *e = v->values[j];
 		struct model_proto_port *p = &(*ret)[(*ret_n)++];
@@ -903,10 +1041,237 @@ static int decode_proto_ports(const struct dctx *c, const struct mnode *v, const
 			r = mdec_fail_required(c, e, g, "protocol");
 		if (r >= 0 && !has_port)
 			r = mdec_fail_required(c, e, g, "port");
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
+}
+
+/* How a documented FelixConfiguration field that tabby stores without acting on it is checked
+ * (Calico's FelixConfigurationSpec types and validator tags). */
+enum felix_extra_type {
+	FX_BOOL,
+	FX_INT,
+	FX_STR,
+	FX_DURATION, /* metav1.Duration text: "90s", "1m30s" */
+	FX_LOGLEVEL, /* validator logLevel: Debug, Info, Warning, Error, Fatal */
+	FX_PORT,     /* 1..65535 */
+	FX_STRV,
+	FX_ANY, /* structured values (lists of objects, maps), stored as written */
+};
+
+static const struct {
+	const char *name;
+	enum felix_extra_type type;
+} felix_extras[] = {
+    {"logSeverityScreen", FX_LOGLEVEL},
+    {"logSeverityFile", FX_LOGLEVEL},
+    {"logSeveritySys", FX_LOGLEVEL},
+    {"logFilePath", FX_STR},
+    {"logPrefix", FX_STR},
+    {"logDebugFilenameRegex", FX_STR},
+    {"useInternalDataplaneDriver", FX_BOOL},
+    {"dataplaneDriver", FX_STR},
+    {"dataplaneWatchdogTimeout", FX_DURATION},
+    {"ipv6Support", FX_BOOL},
+    {"routeRefreshInterval", FX_DURATION},
+    {"interfaceRefreshInterval", FX_DURATION},
+    {"iptablesRefreshInterval", FX_DURATION},
+    {"iptablesPostWriteCheckInterval", FX_DURATION},
+    {"iptablesLockFilePath", FX_STR},
+    {"iptablesLockTimeout", FX_DURATION},
+    {"iptablesLockProbeInterval", FX_DURATION},
+    {"iptablesBackend", FX_STR},
+    {"iptablesMarkMask", FX_INT},
+    {"iptablesFilterAllowAction", FX_STR},
+    {"iptablesMangleAllowAction", FX_STR},
+    {"iptablesFilterDenyAction", FX_STR},
+    {"iptablesNATOutgoingInterfaceFilter", FX_STR},
+    {"ipsetsRefreshInterval", FX_DURATION},
+    {"nftablesRefreshInterval", FX_DURATION},
+    {"nftablesFilterAllowAction", FX_STR},
+    {"nftablesMangleAllowAction", FX_STR},
+    {"nftablesFilterDenyAction", FX_STR},
+    {"nftablesMarkMask", FX_INT},
+    {"maxIpsetSize", FX_INT},
+    {"xdpRefreshInterval", FX_DURATION},
+    {"xdpEnabled", FX_BOOL},
+    {"genericXDPEnabled", FX_BOOL},
+    {"netlinkTimeout", FX_DURATION},
+    {"metadataAddr", FX_STR},
+    {"metadataPort", FX_PORT},
+    {"openstackRegion", FX_STR},
+    {"interfacePrefix", FX_STR},
+    {"interfaceExclude", FX_STR},
+    {"chainInsertMode", FX_STR},
+    {"defaultEndpointToHostAction", FX_STR}, /* decoded above; listed for completeness */
+    {"ipipEnabled", FX_BOOL},
+    {"ipipMTU", FX_INT},
+    {"vxlanEnabled", FX_BOOL},
+    {"vxlanMTU", FX_INT},
+    {"vxlanMTUV6", FX_INT},
+    {"vxlanPort", FX_PORT},
+    {"vxlanVNI", FX_INT},
+    {"allowVXLANPacketsFromWorkloads", FX_BOOL},
+    {"allowIPIPPacketsFromWorkloads", FX_BOOL},
+    {"reportingInterval", FX_DURATION},
+    {"reportingTTL", FX_DURATION},
+    {"endpointReportingEnabled", FX_BOOL},
+    {"endpointReportingDelay", FX_DURATION},
+    {"healthEnabled", FX_BOOL},
+    {"healthHost", FX_STR},
+    {"healthPort", FX_PORT},
+    {"healthTimeoutOverrides", FX_ANY},
+    {"prometheusMetricsEnabled", FX_BOOL},
+    {"prometheusMetricsHost", FX_STR},
+    {"prometheusMetricsPort", FX_PORT},
+    {"prometheusGoMetricsEnabled", FX_BOOL},
+    {"prometheusProcessMetricsEnabled", FX_BOOL},
+    {"prometheusWireGuardMetricsEnabled", FX_BOOL},
+    {"failsafeInboundHostPorts", FX_ANY},  /* decoded above */
+    {"failsafeOutboundHostPorts", FX_ANY}, /* decoded above */
+    {"kubeNodePortRanges", FX_ANY},
+    {"policySyncPathPrefix", FX_STR},
+    {"usageReportingEnabled", FX_BOOL},
+    {"usageReportingInitialDelay", FX_DURATION},
+    {"usageReportingInterval", FX_DURATION},
+    {"natPortRange", FX_STR},
+    {"natOutgoingAddress", FX_STR},
+    {"deviceRouteSourceAddress", FX_STR},
+    {"deviceRouteSourceAddressIPv6", FX_STR},
+    {"deviceRouteProtocol", FX_INT},
+    {"removeExternalRoutes", FX_BOOL},
+    {"routeSource", FX_STR},
+    {"routeTableRange", FX_ANY},
+    {"routeTableRanges", FX_ANY},
+    {"routeSyncDisabled", FX_BOOL},
+    {"externalNodesList", FX_STRV},
+    {"debugMemoryProfilePath", FX_STR},
+    {"debugDisableLogDropping", FX_BOOL},
+    {"debugSimulateCalcGraphHangAfter", FX_DURATION},
+    {"debugSimulateDataplaneHangAfter", FX_DURATION},
+    {"sidecarAccelerationEnabled", FX_BOOL},
+    {"disableConntrackInvalidCheck", FX_BOOL},
+    {"mtuIfacePattern", FX_STR},
+    {"featureDetectOverride", FX_STR},
+    {"featureGates", FX_STR},
+    {"floatingIPs", FX_STR},
+    {"ipForwarding", FX_STR},
+    {"serviceLoopPrevention", FX_STR},
+    {"awsSrcDstCheck", FX_STR},
+    {"wireguardEnabled", FX_BOOL},
+    {"wireguardEnabledV6", FX_BOOL},
+    {"wireguardListeningPort", FX_PORT},
+    {"wireguardListeningPortV6", FX_PORT},
+    {"wireguardRoutingRulePriority", FX_INT},
+    {"wireguardInterfaceName", FX_STR},
+    {"wireguardInterfaceNameV6", FX_STR},
+    {"wireguardMTU", FX_INT},
+    {"wireguardMTUV6", FX_INT},
+    {"wireguardHostEncryptionEnabled", FX_BOOL},
+    {"wireguardKeepAlive", FX_DURATION},
+    {"bpfEnabled", FX_BOOL},
+    {"bpfDisableUnprivileged", FX_BOOL},
+    {"bpfLogLevel", FX_STR},
+    {"bpfDataIfacePattern", FX_STR},
+    {"bpfL3IfacePattern", FX_STR},
+    {"bpfConnectTimeLoadBalancingEnabled", FX_BOOL},
+    {"bpfConnectTimeLoadBalancing", FX_STR},
+    {"bpfHostNetworkedNATWithoutCTLB", FX_STR},
+    {"bpfExternalServiceMode", FX_STR},
+    {"bpfKubeProxyIptablesCleanupEnabled", FX_BOOL},
+    {"bpfKubeProxyMinSyncPeriod", FX_DURATION},
+    {"bpfKubeProxyEndpointSlicesEnabled", FX_BOOL},
+    {"bpfExtToServiceConnmark", FX_INT},
+    {"bpfDSROptoutCIDRs", FX_STRV},
+    {"bpfMapSizeNATFrontend", FX_INT},
+    {"bpfMapSizeNATBackend", FX_INT},
+    {"bpfMapSizeNATAffinity", FX_INT},
+    {"bpfMapSizeRoute", FX_INT},
+    {"bpfMapSizeConntrack", FX_INT},
+    {"bpfMapSizeIPSets", FX_INT},
+    {"bpfMapSizeIfState", FX_INT},
+    {"bpfEnforceRPF", FX_STR},
+    {"bpfPolicyDebugEnabled", FX_BOOL},
+    {"bpfPSNATPorts", FX_STR},
+    {"bpfHostConntrackBypass", FX_BOOL},
+    {"bpfForceTrackPacketsFromIfaces", FX_STRV},
+    {"bpfDisableGROForIfaces", FX_STR},
+    {"bpfCTLBLogFilter", FX_STR},
+    {"bpfAttachType", FX_STR},
+    {"bpfRedirectToPeer", FX_STR},
+    {"bpfExcludeCIDRsFromNAT", FX_STRV},
+    {"bpfExportBufferSizeMB", FX_INT},
+    {"bpfConntrackLogLevel", FX_STR},
+    {"bpfConntrackCleanupMode", FX_STR},
+    {"bpfConntrackTimeouts", FX_ANY},
+    {"bpfProfiling", FX_STR},
+    {"bpfJITHardening", FX_STR},
+    {"flowLogsFlushInterval", FX_DURATION},
+    {"flowLogsCollectorDebugTrace", FX_BOOL},
+    {"flowLogsGoldmaneServer", FX_STR},
+    {"programClusterRoutes", FX_STR},
+    {"nfNetlinkBufSize", FX_STR},
+    {"goGCThreshold", FX_INT},
+    {"goMemoryLimitMB", FX_INT},
+    {"goMaxProcs", FX_INT},
+    {"requireMTUFile", FX_BOOL},
+};
+
+/* Check a documented field felix does not act on yet, then store it and warn. */
+static int felix_extra(const struct dctx *c, const struct mnode *key, const struct mnode *v,
+		       const char *f, enum felix_extra_type type, struct model_resource *res)
+{
+	static const char *const levels[] = {"Debug", "Info", "Warning", "Error", "Fatal", NULL};
+	const char *t = NULL;
+	uint64_t u = 0, ns = 0;
+	bool b;
+	int r = 0;
+
+	switch (type) {
+	case FX_BOOL:
+		r = mdec_get_bool(c, v, f, &b);
+		break;
+	case FX_INT:
+		r = mdec_get_uint(c, v, f, &u);
+		break;
+	case FX_PORT:
+		r = mdec_get_uint(c, v, f, &u);
+		if (r > 0 && (u < 1 || u > 65535))
+			r = mdec_fail(c, v, f, "must be between 1 and 65535");
+		break;
+	case FX_STR:
+		r = mdec_get_text(c, v, f, &t);
+		break;
+	case FX_LOGLEVEL:
+		r = mdec_get_text(c, v, f, &t);
+		if (r >= 0 && t && !in_list(levels, t))
+			r = mdec_fail(c, v, f, "must be Debug, Info, Warning, Error or Fatal");
+		break;
+	case FX_DURATION:
+		r = mdec_get_text(c, v, f, &t);
+		if (r >= 0 && t && model_parse_duration_ns(t, &ns) < 0)
+			r = mdec_fail(c, v, f, "invalid duration \"%s\" (e.g. \"90s\", \"1m30s\")",
+				      t);
+		break;
+	case FX_STRV: {
+		char **sv = NULL;
+		size_t n = 0;
+
+		r = mdec_strv(c, v, f, MODEL_MAX_ITEMS, &sv, &n);
+		for (size_t i = 0; sv && sv[i]; i++)
+			free(sv[i]);
+		free(sv);
+		break;
+	}
+	case FX_ANY:
+		break;
+	}
+	if (r < 0)
+		return r;
+	return mdec_extra(c, key, v, f, &res->extra_spec, "tabby's felix does not act on it yet");
 }
 
 int mdec_felixconfig(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
@@ -920,6 +1285,7 @@ int mdec_felixconfig(const struct dctx *c, const struct mnode *spec, const struc
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -960,16 +1326,22 @@ int mdec_felixconfig(const struct dctx *c, const struct mnode *spec, const struc
 			else if (r >= 0 && t)
 				r = mdec_fail(c, v, f, "must be nftables or iptables");
 		} else {
-			/* strict: a Calico setting tabby would silently ignore is refused */
-			r = mdec_fail(
-			    c, spec->keys[i], f,
-			    "not supported by tabby (it reads "
-			    "defaultEndpointToHostAction, failsafeInboundHostPorts, "
-			    "failsafeOutboundHostPorts, nftablesMode and policyDataplane)");
+			/* a documented Calico setting felix does not act on yet is stored and
+			 * warned about; anything else is an unknown field */
+			size_t x = 0;
+
+			while (x < ELEMENTSOF(felix_extras) && strcmp(felix_extras[x].name, k) != 0)
+				x++;
+			if (x < ELEMENTSOF(felix_extras))
+				r = felix_extra(c, spec->keys[i], v, f, felix_extras[x].type, res);
+			else
+				r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (nft >= 0 && pd >= 0 && nft != pd)
 		return mdec_fail(c, pd_n, "spec.policyDataplane", "contradicts nftablesMode: %s",
 				 nft_n->text);
@@ -1128,6 +1500,7 @@ static int k8s_peer(const struct dctx *c, const struct mnode *m, const char *fie
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -1177,9 +1550,11 @@ static int k8s_peer(const struct dctx *c, const struct mnode *m, const char *fie
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!p->has_pod_selector && !p->has_namespace_selector && !p->has_ip_block)
 		return mdec_fail(c, m, field, "needs podSelector, namespaceSelector or ipBlock");
 	if (p->has_ip_block && (p->has_pod_selector || p->has_namespace_selector))
@@ -1199,6 +1574,7 @@ static int k8s_port(const struct dctx *c, const struct mnode *m, const char *fie
 	if (r < 0)
 		return r;
 	p->protocol = (struct model_protocol){.set = true, .number = 6}; /* Kubernetes default */
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -1242,9 +1618,11 @@ static int k8s_port(const struct dctx *c, const struct mnode *m, const char *fie
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (end_n && !mdec_is_null(end_n)) {
 		char f[FIELD_MAX];
 
@@ -1333,6 +1711,7 @@ int mdec_k8s_policy(const struct dctx *c, const struct mnode *spec, const struct
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -1351,9 +1730,11 @@ int mdec_k8s_policy(const struct dctx *c, const struct mnode *spec, const struct
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!p->pod_selector)
 		return mdec_fail(c, at, "spec.podSelector", "required ({} selects every pod)");
 	if (!types_n || !mdec_count(types_n)) {

@@ -4,6 +4,7 @@
  * rules, and errors carrying the node's line, column and dotted field path.
  */
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,78 @@ int mdec_fail(const struct dctx *c, const struct mnode *at, const char *field, c
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	snprintf(path, sizeof(path), "%s%s", field && *field ? c->prefix : "", field ? field : "");
-	return parse_err_set(c->err, c->file, at ? at->line : 0, at ? at->column : 0, path, "%s",
-			     msg);
+	parse_err_set(c->err, c->file, at ? at->line : 0, at ? at->column : 0, path, "%s", msg);
+	/* out of memory while collecting loses this one entry; the input is refused anyway */
+	if (c->diag && model_diag_add(c->diag, false, c->err) < 0)
+		c->diag->oom = true;
+	return -EINVAL;
+}
+
+int mdec_warn(const struct dctx *c, const struct mnode *at, const char *field, const char *fmt, ...)
+{
+	struct parse_err w = {};
+	char msg[sizeof(w.msg)];
+	char path[sizeof(w.field)];
+	va_list ap;
+
+	if (!c->diag)
+		return 0;
+	const struct mnode *kind = mnode_map_get(c->doc, "kind");
+	const struct mnode *name = mnode_map_get(mnode_map_get(c->doc, "metadata"), "name");
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s%s", field && *field ? c->prefix : "", field ? field : "");
+	/* the document too: "... (FelixConfiguration default)" */
+	parse_err_set(&w, c->file, at ? at->line : 0, at ? at->column : 0, path, "%s (%s %s)", msg,
+		      kind && kind->type == MNODE_SCALAR ? kind->text : "?",
+		      name && name->type == MNODE_SCALAR ? name->text : "?");
+	return model_diag_add(c->diag, true, &w);
+}
+
+bool mdec_go_on(const struct dctx *c, int r)
+{
+	return r == -EINVAL && c->diag;
+}
+
+size_t mdec_mark(const struct dctx *c)
+{
+	return c->diag ? c->diag->n_errors : 0;
+}
+
+bool mdec_failed_since(const struct dctx *c, size_t mark)
+{
+	return c->diag && c->diag->n_errors > mark;
+}
+
+void model_diag_done(struct model_diag *d)
+{
+	if (!d)
+		return;
+	free(d->errors);
+	free(d->warnings);
+	*d = (struct model_diag){};
+}
+
+int model_diag_add(struct model_diag *d, bool warning, const struct parse_err *e)
+{
+	struct parse_err **list = warning ? &d->warnings : &d->errors;
+	size_t *n = warning ? &d->n_warnings : &d->n_errors;
+	struct parse_err *l;
+
+	if (*n && (*list)[*n - 1].line == e->line && (*list)[*n - 1].column == e->column &&
+	    strcmp((*list)[*n - 1].field, e->field) == 0 &&
+	    strcmp((*list)[*n - 1].msg, e->msg) == 0)
+		return 0;
+	if (*n >= 10000)
+		return 0; /* bounded: a pathological input does not grow this without end */
+	l = realloc(*list, (*n + 1) * sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	*list = l;
+	l[(*n)++] = *e;
+	return 0;
 }
 
 int mdec_fail_required(const struct dctx *c, const struct mnode *at, const char *parent,
@@ -314,4 +385,119 @@ int mdec_get_selector(const struct dctx *c, const struct mnode *v, const char *f
 				 why, col);
 	}
 	return r;
+}
+
+/* The core schema's reading of a scalar, as JSON. */
+static struct json_object *scalar_json(const struct mnode *v)
+{
+	switch (mnode_scalar_kind(v)) {
+	case MNODE_NULL:
+		return NULL;
+	case MNODE_BOOL:
+		return json_object_new_boolean(v->text[0] == 't' || v->text[0] == 'T');
+	case MNODE_INT: {
+		char *end = NULL;
+		long long n = strtoll(v->text, &end, 0);
+
+		if (end && !*end)
+			return json_object_new_int64(n);
+		return json_object_new_string(v->text);
+	}
+	case MNODE_FLOAT: {
+		char *end = NULL;
+		double d = strtod(v->text, &end);
+
+		if (end && !*end)
+			return json_object_new_double(d);
+		return json_object_new_string(v->text);
+	}
+	default:
+		return json_object_new_string_len(v->text, (int)v->text_len);
+	}
+}
+
+/* @v as a json-c value; *ret NULL for null. Return: 0 or -ENOMEM. */
+static int node_json(const struct mnode *v, struct json_object **ret)
+{
+	struct json_object *o;
+
+	*ret = NULL;
+	if (!v)
+		return 0;
+	if (v->type == MNODE_SCALAR) {
+		*ret = scalar_json(v);
+		return *ret || mdec_is_null(v) ? 0 : -ENOMEM;
+	}
+	o = v->type == MNODE_MAP ? json_object_new_object() : json_object_new_array();
+	if (!o)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n; i++) {
+		struct json_object *e = NULL;
+		int r = node_json(v->values[i], &e);
+
+		if (r >= 0 && v->type == MNODE_MAP)
+			r = json_object_object_add(o, v->keys[i]->text, e) < 0 ? -ENOMEM : 0;
+		else if (r >= 0)
+			r = json_object_array_add(o, e) < 0 ? -ENOMEM : 0;
+		if (r < 0) {
+			json_object_put(e);
+			json_object_put(o);
+			return r;
+		}
+	}
+	*ret = o;
+	return 0;
+}
+
+int mdec_to_json_text(const struct mnode *v, char **ret)
+{
+	struct json_object *o = NULL;
+	int r = node_json(v, &o);
+	char *s;
+
+	if (r < 0)
+		return r;
+	s = strdup(o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE)
+		     : "null");
+	json_object_put(o);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+int mdec_extra(const struct dctx *c, const struct mnode *key, const struct mnode *v,
+	       const char *field, char **extra, const char *why)
+{
+	struct json_object *o = NULL, *e = NULL;
+	const char *k = key->text;
+	char *s;
+	int r;
+
+	if (mdec_is_null(v))
+		return 0;
+	o = *extra ? json_tokener_parse(*extra) : json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	if (json_object_object_get_ex(o, k, NULL)) {
+		json_object_put(o);
+		return mdec_fail(c, key, field, "duplicate field");
+	}
+	r = node_json(v, &e);
+	if (r >= 0 && json_object_object_add(o, k, e) < 0) {
+		json_object_put(e);
+		r = -ENOMEM;
+	}
+	s = r >= 0 ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								  JSON_C_TO_STRING_NOSLASHESCAPE))
+		   : NULL;
+	json_object_put(o);
+	if (!s)
+		return -ENOMEM;
+	free(*extra);
+	*extra = s;
+	if (why)
+		return mdec_warn(c, key, field, "accepted and stored, but %s", why);
+	return 0;
 }

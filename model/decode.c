@@ -36,6 +36,7 @@ static int decode_metadata(const struct dctx *c, const struct mnode *doc, const 
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(m); i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -73,9 +74,11 @@ static int decode_metadata(const struct dctx *c, const struct mnode *doc, const 
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!res->meta.name)
 		return mdec_fail(c, mdec_is_null(m) ? doc : m, "metadata.name", "required");
 	if (model_kind_is_namespaced(res->kind) && !res->meta.namespace) {
@@ -110,6 +113,7 @@ static int decode_ippool(const struct dctx *c, const struct mnode *spec, const s
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -158,9 +162,11 @@ static int decode_ippool(const struct dctx *c, const struct mnode *spec, const s
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!cidr_n || mdec_is_null(cidr_n))
 		return mdec_fail(c, cidr_n ? cidr_n : at, "spec.cidr", "required");
 
@@ -220,6 +226,7 @@ static int decode_node_bgp(const struct dctx *c, const struct mnode *m, struct m
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(m); i++) {
 		const char *k = m->keys[i]->text;
 		const struct mnode *v = m->values[i];
@@ -246,9 +253,11 @@ static int decode_node_bgp(const struct dctx *c, const struct mnode *m, struct m
 		} else {
 			r = mdec_unknown(c, m->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -259,6 +268,7 @@ static int decode_node(const struct dctx *c, const struct mnode *spec, const str
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		char f[sizeof(c->err->field)];
@@ -268,9 +278,11 @@ static int decode_node(const struct dctx *c, const struct mnode *spec, const str
 			r = decode_node_bgp(c, spec->values[i], &res->node);
 		else
 			r = mdec_unknown(c, spec->keys[i], f);
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -282,6 +294,7 @@ static int decode_wep(const struct dctx *c, const struct mnode *spec, const stru
 
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(spec); i++) {
 		const char *k = spec->keys[i]->text;
 		const struct mnode *v = spec->values[i];
@@ -371,9 +384,11 @@ static int decode_wep(const struct dctx *c, const struct mnode *spec, const stru
 		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
 		}
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	if (!w->orchestrator)
 		return mdec_fail(c, at, "spec.orchestrator", "required");
 	if (!w->node)
@@ -523,9 +538,13 @@ static int decode_resource(struct dctx *c, const struct mnode *doc, int default_
 	/* "required" errors for spec fields point at spec, or at the document without one */
 	const struct mnode *at = mdec_is_null(spec) ? doc : spec;
 
+	size_t mark = mdec_mark(c);
+
 	r = spec_decoders[k](c, spec, at, res);
 	if (r < 0)
 		return r;
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	r = list_append(out, res);
 	if (r < 0)
 		return r == -E2BIG
@@ -585,6 +604,7 @@ static int decode_list(struct dctx *c, const struct mnode *doc, const char *kind
 	r = mdec_want_seq(c, items, "items", MODEL_MAX_ITEMS);
 	if (r < 0)
 		return r;
+	size_t mark = mdec_mark(c);
 	for (size_t i = 0; i < mdec_count(items); i++) {
 		const struct mnode *item = items->values[i];
 		char f[32];
@@ -598,9 +618,11 @@ static int decode_list(struct dctx *c, const struct mnode *doc, const char *kind
 		snprintf(c->prefix, sizeof(c->prefix), "items[%zu].", i);
 		r = decode_resource(c, item, item_kind, out);
 		c->prefix[0] = '\0';
-		if (r < 0)
+		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}
+	if (mdec_failed_since(c, mark))
+		return -EINVAL;
 	return 0;
 }
 
@@ -626,20 +648,26 @@ static int decode_doc(struct dctx *c, const struct mnode *doc, struct model_list
 }
 
 static int decode_all(const char *buf, size_t len, const char *file, struct model_list *ret,
-		      struct parse_err *err)
+		      struct parse_err *err, struct model_diag *diag)
 {
 	struct parse_err scratch;
-	struct dctx c = {.file = file ? file : "", .err = err ? err : &scratch};
+	struct dctx c = {.file = file ? file : "", .err = err ? err : &scratch, .diag = diag};
 	struct mnode_stream s = {};
 	struct model_list l = {};
 	int r;
 
 	r = mnode_parse(buf, len, c.file, &s, c.err);
+	if (r == -EINVAL && diag && model_diag_add(diag, false, c.err) < 0)
+		r = -ENOMEM;
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < s.n && r >= 0; i++)
+	for (size_t i = 0; i < s.n && (r >= 0 || mdec_go_on(&c, r)); i++)
 		r = decode_doc(&c, s.docs[i], &l);
 	mnode_stream_done(&s);
+	if (r >= 0 && diag && diag->n_errors)
+		r = -EINVAL;
+	if (diag && diag->oom)
+		r = -ENOMEM;
 	if (r < 0) {
 		model_list_done(&l);
 		return r;
@@ -651,7 +679,15 @@ static int decode_all(const char *buf, size_t len, const char *file, struct mode
 int model_decode(const char *buf, size_t len, const char *file, struct model_list *ret,
 		 struct parse_err *err)
 {
-	return decode_all(buf, len, file, ret, err);
+	return decode_all(buf, len, file, ret, err, NULL);
+}
+
+int model_decode_diag(const char *buf, size_t len, const char *file, struct model_list *ret,
+		      struct model_diag *diag)
+{
+	struct parse_err err = {};
+
+	return decode_all(buf, len, file, ret, &err, diag);
 }
 
 /* From the datastore there is no source file: every line number is 0. */
@@ -689,7 +725,7 @@ int model_decode_one(const char *buf, size_t len, const char *file, struct model
 		     struct parse_err *err)
 {
 	struct model_list l = {};
-	int r = decode_all(buf, len, file, &l, err);
+	int r = decode_all(buf, len, file, &l, err, NULL);
 
 	if (r < 0)
 		return r;

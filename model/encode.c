@@ -314,6 +314,11 @@ static int add_rules(struct json_object *o, const char *key, const struct model_
 			r = add_entity(m, "source", &rl[i].source);
 		if (r >= 0)
 			r = add_entity(m, "destination", &rl[i].destination);
+		if (r >= 0 && rl[i].metadata) {
+			struct json_object *md = json_tokener_parse(rl[i].metadata);
+
+			r = md ? add(m, "metadata", md) : -ENOMEM;
+		}
 	}
 	return r;
 }
@@ -825,6 +830,29 @@ static int build_spec(const struct model_resource *res, struct json_object *s)
 	return r;
 }
 
+/* The fields of the JSON object text @extra that @o does not have yet, added to @o. */
+static int merge_extra(struct json_object *o, const char *extra)
+{
+	struct json_object *x;
+	int r = 0;
+
+	if (!extra)
+		return 0;
+	x = json_tokener_parse(extra);
+	if (!x || !json_object_is_type(x, json_type_object)) {
+		json_object_put(x);
+		return -EINVAL;
+	}
+	json_object_object_foreach(x, key, val)
+	{
+		if (r < 0 || json_object_object_get_ex(o, key, NULL))
+			continue;
+		r = add(o, key, json_object_get(val));
+	}
+	json_object_put(x);
+	return r;
+}
+
 static int build(const struct model_resource *res, struct json_object **ret)
 {
 	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
@@ -856,6 +884,8 @@ static int build(const struct model_resource *res, struct json_object **ret)
 			json_object_put(spec);
 		if (r >= 0)
 			r = build_spec(res, spec);
+		if (r >= 0)
+			r = merge_extra(spec, res->extra_spec);
 	}
 	if (r < 0)
 		return r;

@@ -110,7 +110,25 @@ struct dctx {
 	struct parse_err *err;
 	char prefix[32];	 /* "items[3]." inside a List, else "" */
 	const struct mnode *doc; /* the resource document being decoded */
+	struct model_diag *diag; /* NULL: stop at the first error (model_decode()) */
 };
+
+/**
+ * mdec_go_on() - after a field's decoder returned @r < 0: true when decoding should go on with
+ * the next field (@r is -EINVAL and every error is being collected), false to return @r.
+ */
+bool mdec_go_on(const struct dctx *c, int r);
+/** mdec_mark() - the number of errors collected so far (0 without collection). */
+size_t mdec_mark(const struct dctx *c);
+/** mdec_failed_since() - errors were collected after @mark: skip the cross-field checks. */
+bool mdec_failed_since(const struct dctx *c, size_t mark);
+/**
+ * mdec_warn() - a warning at @at for @field (only when collecting): the field is accepted and
+ * stored but tabby does not act on it yet; @fmt says what happens instead.
+ * Return: 0 or -ENOMEM.
+ */
+int mdec_warn(const struct dctx *c, const struct mnode *at, const char *field, const char *fmt, ...)
+    _printf_(4, 5);
 
 /* A per-kind spec decoder: @spec may be NULL or null; "required" errors point at @at. */
 typedef int (*mdec_spec_fn)(const struct dctx *c, const struct mnode *spec, const struct mnode *at,
@@ -167,6 +185,16 @@ int mdec_labels(const struct dctx *c, const struct mnode *m, const char *field,
 /** mdec_strv() - a list of at most @max strings into a NULL-terminated vector. */
 int mdec_strv(const struct dctx *c, const struct mnode *v, const char *field, size_t max,
 	      char ***ret, size_t *ret_n);
+
+/**
+ * mdec_extra() - store the field @key: @v (any YAML value, converted to JSON by the core schema)
+ * in the JSON object text *@extra (created when NULL), and warn with @why when it is not NULL:
+ * "accepted and stored, but <why>". Return: 0, -EINVAL (a key twice) or -ENOMEM.
+ */
+int mdec_extra(const struct dctx *c, const struct mnode *key, const struct mnode *v,
+	       const char *field, char **extra, const char *why);
+/** mdec_to_json_text() - @v as compact JSON text (heap). Return: 0 or -ENOMEM. */
+int mdec_to_json_text(const struct mnode *v, char **ret);
 
 /** mdec_get_selector() - a Calico selector string; "" means absent (*ret stays NULL). */
 int mdec_get_selector(const struct dctx *c, const struct mnode *v, const char *field, char **ret);

@@ -19,6 +19,7 @@
 #define MODEL_MAX_PORTS 256
 #define MODEL_MAX_NAMED_PORTS 64
 #define MODEL_DEFAULT_TIER "default"
+#define MODEL_DEFAULT_TIER_ORDER 1000000 /* Calico api.DefaultTierOrder */
 
 enum model_action {
 	MODEL_ACTION_ALLOW,
@@ -79,6 +80,8 @@ struct model_rule {
 	struct model_entity_rule source;
 	struct model_entity_rule destination;
 	unsigned source_line; /* 1-based line of the rule in its source; 0 from the datastore */
+	char *metadata; /* JSON text of Calico's rule metadata ({"annotations": {..}}), stored and
+			   shown, no effect on traffic (as in Calico); NULL = none */
 };
 
 /* NetworkPolicy (namespaced) and GlobalNetworkPolicy (cluster), and the Calico form of a

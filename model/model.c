@@ -19,34 +19,53 @@ struct kind_info {
 	const char *name;
 	const char *singular;
 	const char *plural;
-	const char *short_name;
+	const char *short_name; /* aliases, comma-separated */
 	bool namespaced;
 };
 
+/* aliases: calicoctl's short names and plurals of them (calicoctl resource docs), plus
+ * tabby's earlier short names (netpol, gns), comma-separated */
 static const struct kind_info kinds[_MODEL_KIND_MAX] = {
-    [MODEL_KIND_IPPOOL] = {"IPPool", "ippool", "ippools", "ipp", false},
-    [MODEL_KIND_NODE] = {"Node", "node", "nodes", "no", false},
+    [MODEL_KIND_IPPOOL] = {"IPPool", "ippool", "ippools", "ipp,ipps,pool,pools", false},
+    [MODEL_KIND_NODE] = {"Node", "node", "nodes", "no,nos", false},
     [MODEL_KIND_WORKLOAD_ENDPOINT] = {"WorkloadEndpoint", "workloadendpoint", "workloadendpoints",
-				      "wep", true},
+				      "wep,weps", true},
     [MODEL_KIND_BGP_CONFIGURATION] = {"BGPConfiguration", "bgpconfiguration", "bgpconfigurations",
-				      "bgpconfig", false},
-    [MODEL_KIND_BGP_PEER] = {"BGPPeer", "bgppeer", "bgppeers", "bgpp", false},
-    [MODEL_KIND_NETWORK_POLICY] = {"NetworkPolicy", "networkpolicy", "networkpolicies", "netpol",
-				   true},
+				      "bgpconfig,bgpconfigs", false},
+    [MODEL_KIND_BGP_PEER] = {"BGPPeer", "bgppeer", "bgppeers", "bgpp,bgpps,bp,bps", false},
+    [MODEL_KIND_NETWORK_POLICY] = {"NetworkPolicy", "networkpolicy", "networkpolicies",
+				   "np,nps,netpol,policy,policies,pol,pols", true},
     [MODEL_KIND_GLOBAL_NETWORK_POLICY] = {"GlobalNetworkPolicy", "globalnetworkpolicy",
-					  "globalnetworkpolicies", "gnp", false},
+					  "globalnetworkpolicies",
+					  "gnp,gnps,globalpolicy,globalpolicies", false},
     [MODEL_KIND_TIER] = {"Tier", "tier", "tiers", "tier", false},
-    [MODEL_KIND_NETWORK_SET] = {"NetworkSet", "networkset", "networksets", "netset", true},
+    [MODEL_KIND_NETWORK_SET] = {"NetworkSet", "networkset", "networksets", "netset,netsets", true},
     [MODEL_KIND_GLOBAL_NETWORK_SET] = {"GlobalNetworkSet", "globalnetworkset", "globalnetworksets",
-				       "gns", false},
-    [MODEL_KIND_HOST_ENDPOINT] = {"HostEndpoint", "hostendpoint", "hostendpoints", "hep", false},
-    [MODEL_KIND_PROFILE] = {"Profile", "profile", "profiles", "pro", false},
+				       "gnetset,gnetsets,gns", false},
+    [MODEL_KIND_HOST_ENDPOINT] = {"HostEndpoint", "hostendpoint", "hostendpoints", "hep,heps",
+				  false},
+    [MODEL_KIND_PROFILE] = {"Profile", "profile", "profiles", "pro,pros", false},
     [MODEL_KIND_FELIX_CONFIGURATION] = {"FelixConfiguration", "felixconfiguration",
-					"felixconfigurations", "felixconfig", false},
+					"felixconfigurations", "felixconfig,felixconfigs", false},
     [MODEL_KIND_NAMESPACE] = {"Namespace", "namespace", "namespaces", "ns", false},
     [MODEL_KIND_K8S_NETWORK_POLICY] = {"KubernetesNetworkPolicy", "kubernetesnetworkpolicy",
-				       "kubernetesnetworkpolicies", "knp", true},
+				       "kubernetesnetworkpolicies", "knp,knps", true},
 };
+
+/* @s is one of the comma-separated @aliases (case-insensitive). */
+static bool alias_match(const char *aliases, const char *s)
+{
+	size_t n = strlen(s);
+
+	for (const char *p = aliases; *p;) {
+		size_t l = strcspn(p, ",");
+
+		if (l == n && strncasecmp(p, s, n) == 0)
+			return true;
+		p += l + (p[l] == ',');
+	}
+	return false;
+}
 
 enum model_kind model_kind_from_string(const char *s)
 {
@@ -54,7 +73,7 @@ enum model_kind model_kind_from_string(const char *s)
 		return _MODEL_KIND_INVALID;
 	for (int k = 0; k < _MODEL_KIND_MAX; k++) {
 		if (strcmp(s, kinds[k].name) == 0 || strcasecmp(s, kinds[k].singular) == 0 ||
-		    strcasecmp(s, kinds[k].plural) == 0 || strcasecmp(s, kinds[k].short_name) == 0)
+		    strcasecmp(s, kinds[k].plural) == 0 || alias_match(kinds[k].short_name, s))
 			return (enum model_kind)k;
 	}
 	return _MODEL_KIND_INVALID;
@@ -140,6 +159,7 @@ void model_rules_free(struct model_rule *rules, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		entity_done(&rules[i].source);
 		entity_done(&rules[i].destination);
+		free(rules[i].metadata);
 	}
 	free(rules);
 }
@@ -190,6 +210,7 @@ struct model_resource *model_resource_free(struct model_resource *r)
 	free(r->meta.resource_version);
 	free(r->meta.uid);
 	free(r->meta.creation_timestamp);
+	free(r->extra_spec);
 	switch (r->kind) {
 	case MODEL_KIND_IPPOOL:
 		free(r->ippool.node_selector);

@@ -154,6 +154,10 @@ struct model_resource {
 		struct model_k8s_network_policy knp;
 		/* MODEL_KIND_NAMESPACE has no spec: only meta.labels */
 	};
+	/* JSON object text of spec fields that Calico documents and tabby accepts and stores but
+	 * does not act on yet (decoding warns about each); encoded back into spec as written.
+	 * NULL = none. */
+	char *extra_spec;
 	/* 1-based line of the document's start in its YAML/JSON source (for later cross checks);
 	 * 0 when decoded from the datastore */
 	unsigned source_line;
@@ -216,6 +220,39 @@ void model_list_done(struct model_list *l);
  */
 int model_decode(const char *buf, size_t len, const char *file, struct model_list *ret,
 		 struct parse_err *err) _warn_unused_result_;
+
+/*
+ * Every problem of an input, for tools that report them all (tabbyctl apply): errors refuse the
+ * input; warnings name fields that are accepted and stored but not acted on yet.
+ */
+struct model_diag {
+	struct parse_err *errors;
+	size_t n_errors;
+	struct parse_err *warnings;
+	size_t n_warnings;
+	bool oom; /* an entry was lost to out of memory: model_decode_diag() returns -ENOMEM */
+};
+/** model_diag_done() - free both lists; NULL-safe. */
+void model_diag_done(struct model_diag *d);
+/**
+ * model_diag_add() - append a copy of @e to d->errors (@warning false) or d->warnings. An
+ * identical entry already at the end of the list is not repeated.
+ * Return: 0 or -ENOMEM.
+ */
+int model_diag_add(struct model_diag *d, bool warning,
+		   const struct parse_err *e) _warn_unused_result_;
+
+/**
+ * model_decode_diag() - as model_decode(), but every error of every document goes to
+ * @diag->errors (in input order), and every field that is accepted but not acted on yet to
+ * @diag->warnings. Decoding goes on after an error (with the next field, rule or document), so
+ * one run reports them all; follow-on errors of a field already reported are not invented
+ * (a mapping with an error skips its cross-field checks).
+ * @ret: every resource when there is no error; untouched otherwise.
+ * Return: 0 (warnings are possible), -EINVAL (diag->n_errors > 0) or -ENOMEM.
+ */
+int model_decode_diag(const char *buf, size_t len, const char *file, struct model_list *ret,
+		      struct model_diag *diag) _warn_unused_result_;
 
 /**
  * model_decode_one() - as model_decode() for text holding exactly one resource (the datastore's

@@ -226,12 +226,19 @@ static int builder_scalar(struct builder *b, const yaml_event_t *ev)
 	return builder_add(b, n);
 }
 
-static int yaml_fail(const yaml_parser_t *p, const char *file, struct parse_err *err)
+static int yaml_fail(const yaml_parser_t *p, const char *buf, size_t len, const char *file,
+		     struct parse_err *err)
 {
 	const yaml_mark_t *m = &p->problem_mark;
 
 	if (p->error == YAML_MEMORY_ERROR)
 		return -ENOMEM;
+	/* libyaml says "found character that cannot start any token" for a tab: name it */
+	if (m->index < len && buf[m->index] == '\t')
+		return parse_err_set(err, file, (unsigned)m->line + 1, (unsigned)m->column + 1,
+				     NULL,
+				     "invalid YAML: a tab character; YAML indents with spaces, "
+				     "never tabs");
 	if (p->context)
 		return parse_err_set(err, file, (unsigned)m->line + 1, (unsigned)m->column + 1,
 				     NULL, "invalid YAML: %s %s",
@@ -256,7 +263,7 @@ int mnode_parse(const char *buf, size_t len, const char *file, struct mnode_stre
 		yaml_event_t ev;
 
 		if (!yaml_parser_parse(&parser, &ev)) {
-			r = yaml_fail(&parser, file, err);
+			r = yaml_fail(&parser, buf, len, file, err);
 			break;
 		}
 		switch (ev.type) {

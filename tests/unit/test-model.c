@@ -242,8 +242,7 @@ static const struct bad_case bad_cases[] = {
      "pool.yaml:7:1: invalid YAML: did not find expected ',' or ']' while parsing a flow "
      "sequence"},
     {POOL_HEAD "spec:\n\tcidr: 198.19.0.0/16\n",
-     "pool.yaml:6:1: invalid YAML: found character that cannot start any token while scanning "
-     "for the next token"},
+     "pool.yaml:6:1: invalid YAML: a tab character; YAML indents with spaces, never tabs"},
     {"- a\n- b\n", "pool.yaml:1:1: a document must be a mapping (a resource or a List)"},
     {POOL_HEAD "  labels:\n    Bad Key: x\nspec:\n  cidr: 198.19.0.0/16\n",
      "pool.yaml:6:5: metadata.labels.Bad Key: invalid label key: must be a qualified name ([DNS "
@@ -388,8 +387,14 @@ static const struct bad_case bad_cases[] = {
     /* a blank selector is Calico's all(), the same as leaving it out */
     {PEER_HEAD "  nodeSelector: \"  \"\n",
      "peer.yaml:6:3: spec.peerIP: one of peerIP or peerSelector is required"},
-    {PEER_HEAD "  peerSelector: all()\n  failureDetectionMode: BFDIfDirectlyConnected\n",
-     "peer.yaml:7:3: spec.failureDetectionMode: not supported by tabby"},
+    {PEER_HEAD "  peerSelector: all()\n  failureDetectionMode: Sometimes\n",
+     "peer.yaml:7:25: spec.failureDetectionMode: must be None or BFDIfDirectlyConnected"},
+    {PEER_HEAD "  peerSelector: all()\n  localASNumber: 0\n",
+     "peer.yaml:7:18: spec.localASNumber: invalid AS number \"0\": must be 1..4294967295 or "
+     "asdot \"A.B\""},
+    {PEER_HEAD "  peerSelector: all()\n  filters: [f]\n",
+     "peer.yaml:7:3: spec.filters: not supported by tabby: it has no BGPFilter, and ignoring "
+     "the filters would exchange unfiltered routes"},
 #define BGPC_HEAD                                                                                \
 	"apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n" \
 	"spec:\n"
@@ -419,13 +424,43 @@ static const struct bad_case bad_cases[] = {
     {BGPC_HEAD "  ignoredInterfaces: [\"a b\"]\n",
      "bgp.yaml:6:23: spec.ignoredInterfaces[0]: invalid interface glob \"a b\": 1 to 15 "
      "characters, no '/', ':' or space"},
-    {BGPC_HEAD "  serviceExternalIPs: []\n",
-     "bgp.yaml:6:3: spec.serviceExternalIPs: not supported by tabby"},
+    {BGPC_HEAD "  serviceExternalIPs: [{cidr: 198.19.0.1/24}]\n",
+     "bgp.yaml:6:31: spec.serviceExternalIPs[0].cidr: invalid CIDR \"198.19.0.1/24\": host bits "
+     "are set (network is 198.19.0.0/24)"},
+    {BGPC_HEAD "  serviceLoadBalancerIPs: [{}]\n",
+     "bgp.yaml:6:28: spec.serviceLoadBalancerIPs[0].cidr: required"},
 #define NP_HEAD                                                                          \
 	"apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: np\n" \
 	"  namespace: prod\nspec:\n"
 #define GNP_HEAD \
 	"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: g\nspec:\n"
+    /* libcalico-go validator: rule nets are strictly masked ("net" tag) */
+    {GNP_HEAD "  ingress:\n  - action: Allow\n    source: {nets: [198.18.0.5/24]}\n",
+     "gnp.yaml:8:21: spec.ingress[0].source.nets[0]: invalid CIDR \"198.18.0.5/24\": host bits "
+     "are set (network is 198.18.0.0/24)"},
+    {GNP_HEAD "  egress:\n  - action: Deny\n    destination: {notNets: [\"2001:db8::1/64\"]}\n",
+     "gnp.yaml:8:29: spec.egress[0].destination.notNets[0]: invalid CIDR \"2001:db8::1/64\": "
+     "host bits are set (network is 2001:db8::/64)"},
+    /* global() only in a rule's namespaceSelector */
+    {GNP_HEAD "  selector: global()\n",
+     "gnp.yaml:6:13: spec.selector: global() can only be used in a rule's namespaceSelector"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {selector: \"a == 'x' || global()\"}\n",
+     "np.yaml:9:24: spec.ingress[0].source.selector: global() can only be used in a rule's "
+     "namespaceSelector"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {notSelector: global()}\n",
+     "np.yaml:9:27: spec.ingress[0].source.notSelector: global() can only be used in a rule's "
+     "namespaceSelector"},
+    {"apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: default\nspec:\n"
+     "  order: 100\n",
+     "tier.yaml:6:10: spec.order: the default tier's order must be 1000000 (Calico's)"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    metadata: {labels: {a: b}}\n",
+     "np.yaml:9:16: spec.ingress[0].metadata.labels: unknown field"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    metadata: {annotations: {a: [1]}}\n",
+     "np.yaml:9:33: spec.ingress[0].metadata.annotations.a: must be a string"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    http: {methods: [GET]}\n",
+     "np.yaml:9:5: spec.ingress[0].http: not supported by tabby: HTTP matches need Calico's "
+     "application layer policy (an L7 proxy), which tabby does not have; ignoring it would "
+     "widen the rule"},
     {NP_HEAD "  ingress:\n  - action: Allow\n    destination: {ports: [80]}\n",
      "np.yaml:9:26: spec.ingress[0].destination.ports: ports need protocol TCP, UDP or SCTP"},
     {NP_HEAD "  egress:\n  - action: Deny\n    protocol: ICMP\n    source: {notPorts: [80]}\n",
@@ -562,10 +597,14 @@ static const struct bad_case bad_cases[] = {
      "felix.yaml:6:17: spec.nftablesMode: must be Enabled or Disabled"},
     {FC_HEAD "  nftablesMode: Enabled\n  policyDataplane: iptables\n",
      "felix.yaml:7:20: spec.policyDataplane: contradicts nftablesMode: Enabled"},
-    {FC_HEAD "  bpfEnabled: false\n",
-     "felix.yaml:6:3: spec.bpfEnabled: not supported by tabby (it reads "
-     "defaultEndpointToHostAction, failsafeInboundHostPorts, failsafeOutboundHostPorts, "
-     "nftablesMode and policyDataplane)"},
+    {FC_HEAD "  bpfEnabledX: false\n", "felix.yaml:6:3: spec.bpfEnabledX: unknown field"},
+    {FC_HEAD "  bpfEnabled: 1\n",
+     "felix.yaml:6:15: spec.bpfEnabled: must be a boolean (true or false)"},
+    {FC_HEAD "  logSeverityScreen: Verbose\n",
+     "felix.yaml:6:22: spec.logSeverityScreen: must be Debug, Info, Warning, Error or Fatal"},
+    {FC_HEAD "  reportingInterval: 30x\n",
+     "felix.yaml:6:22: spec.reportingInterval: invalid duration \"30x\" (e.g. \"90s\", \"1m30s\")"},
+    {FC_HEAD "  healthPort: 0\n", "felix.yaml:6:15: spec.healthPort: must be between 1 and 65535"},
     {"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\nspec:\n  finalizers: [kubernetes]\n",
      "ns.yaml:6:3: spec: must be empty: tabby reads only a Namespace's name and labels"},
     {"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a.b\n",
@@ -715,7 +754,19 @@ static void test_kinds_keys_labels(void **state)
 	assert_int_equal(model_kind_from_string("wep"), MODEL_KIND_WORKLOAD_ENDPOINT);
 	assert_int_equal(model_kind_from_string("bgpconfiguration"), MODEL_KIND_BGP_CONFIGURATION);
 	assert_int_equal(model_kind_from_string("Nodes"), MODEL_KIND_NODE);
-	assert_int_equal(model_kind_from_string("pool"), _MODEL_KIND_INVALID);
+	assert_int_equal(model_kind_from_string("poo"), _MODEL_KIND_INVALID);
+	/* calicoctl's aliases */
+	assert_int_equal(model_kind_from_string("ipp"), MODEL_KIND_IPPOOL);
+	assert_int_equal(model_kind_from_string("pools"), MODEL_KIND_IPPOOL);
+	assert_int_equal(model_kind_from_string("bgpconfigs"), MODEL_KIND_BGP_CONFIGURATION);
+	assert_int_equal(model_kind_from_string("bgpp"), MODEL_KIND_BGP_PEER);
+	assert_int_equal(model_kind_from_string("np"), MODEL_KIND_NETWORK_POLICY);
+	assert_int_equal(model_kind_from_string("gnps"), MODEL_KIND_GLOBAL_NETWORK_POLICY);
+	assert_int_equal(model_kind_from_string("netsets"), MODEL_KIND_NETWORK_SET);
+	assert_int_equal(model_kind_from_string("gnetset"), MODEL_KIND_GLOBAL_NETWORK_SET);
+	assert_int_equal(model_kind_from_string("heps"), MODEL_KIND_HOST_ENDPOINT);
+	assert_int_equal(model_kind_from_string("felixconfigs"), MODEL_KIND_FELIX_CONFIGURATION);
+	assert_int_equal(model_kind_from_string("tiers"), MODEL_KIND_TIER);
 	assert_string_equal(model_kind_to_string(MODEL_KIND_WORKLOAD_ENDPOINT), "WorkloadEndpoint");
 	assert_null(model_kind_to_string(_MODEL_KIND_MAX));
 	assert_string_equal(model_kind_plural(MODEL_KIND_BGP_CONFIGURATION), "bgpconfigurations");
@@ -837,13 +888,88 @@ static void test_documents(void **state)
 			    "a:7:4: invalid YAML: aliases are not supported");
 }
 
+/* model_decode_diag(): every error of a file in order, warnings for stored-only fields, and the
+ * stored-only fields survive encode and decode. */
+static void test_diag(void **state)
+{
+	static const char text[] = /* errors in two documents, and a good one between */
+	    POOL_HEAD "spec:\n  cidr: 198.19.0.0/33\n  bogus: 1\n"			/* 1-7 */
+		      "---\n" FC_HEAD "  logSeverityScreen: Info\n  healthPort: 9099\n" /* 8-15 */
+		      "---\n" GNP_HEAD "  ingress:\n  - action: Allowed\n"		/* 16-23 */
+		      "  - action: Allow\n    source: {nets: [198.18.0.1/24]}\n";	/* 24-25 */
+	static const char *const want_errors[] = {
+	    "d.yaml:6:9: spec.cidr: invalid CIDR \"198.19.0.0/33\"",
+	    "d.yaml:7:3: spec.bogus: unknown field",
+	    "d.yaml:23:13: spec.ingress[0].action: must be Allow, Deny, Log or Pass",
+	    "d.yaml:25:21: spec.ingress[1].source.nets[0]: invalid CIDR \"198.18.0.1/24\": host bits "
+	    "are set (network is 198.18.0.0/24)",
+	};
+	static const char good[] = FC_HEAD
+	    "  logSeverityScreen: Info\n  healthPort: 9099\n  kubeNodePortRanges: [\"30000:32767\"]\n"
+	    "---\n" GNP_HEAD
+	    "  ingress:\n  - action: Allow\n    metadata:\n      annotations: {who: ops}\n"
+	    "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec:\n"
+	    "  peerIP: 198.18.0.1\n  asNumber: 64513\n  localASNumber: 64600\n";
+	struct model_list l = {.items = (void *)0x1};
+	struct model_diag d = {};
+	char buf[1024];
+
+	assert_int_equal(model_decode_diag(text, strlen(text), "d.yaml", &l, &d), -EINVAL);
+	assert_ptr_equal(l.items, (void *)0x1);
+	assert_int_equal(d.n_errors, ELEMENTSOF(want_errors));
+	for (size_t i = 0; i < d.n_errors; i++)
+		assert_string_equal(parse_err_format(&d.errors[i], buf, sizeof(buf)),
+				    want_errors[i]);
+	model_diag_done(&d);
+
+	l = (struct model_list){};
+	assert_int_equal(model_decode_diag(good, strlen(good), "g.yaml", &l, &d), 0);
+	assert_int_equal(d.n_errors, 0);
+	assert_int_equal(d.n_warnings, 4);
+	assert_string_equal(parse_err_format(&d.warnings[0], buf, sizeof(buf)),
+			    "g.yaml:6:3: spec.logSeverityScreen: accepted and stored, but tabby's "
+			    "felix does not act on it yet (FelixConfiguration default)");
+	assert_string_equal(parse_err_format(&d.warnings[3], buf, sizeof(buf)),
+			    "g.yaml:26:3: spec.localASNumber: accepted and stored, but BIRD peers "
+			    "with the node's own AS (BGPPeer p)");
+	model_diag_done(&d);
+	assert_int_equal(l.n, 3);
+
+	/* stored as written, and read back from the stored JSON */
+	static const char *const want_json[] = {
+	    "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"FelixConfiguration\","
+	    "\"metadata\":{\"name\":\"default\"},\"spec\":{\"logSeverityScreen\":\"Info\","
+	    "\"healthPort\":9099,\"kubeNodePortRanges\":[\"30000:32767\"]}}",
+	    NULL,
+	    NULL,
+	};
+	for (size_t i = 0; i < l.n; i++) {
+		_cleanup_strbuf_ struct strbuf js = {}, again = {};
+		struct model_resource *r = NULL;
+		struct parse_err err = {};
+
+		assert_int_equal(model_encode_json(l.items[i], &js), 0);
+		if (want_json[i])
+			assert_string_equal(strbuf_cstr(&js), want_json[i]);
+		assert_int_equal(model_decode_one(js.buf, js.len, "ds", &r, &err), 0);
+		assert_int_equal(model_encode_json(r, &again), 0);
+		assert_string_equal(strbuf_cstr(&js), strbuf_cstr(&again));
+		model_resource_free(r);
+	}
+	assert_non_null(l.items[1]->policy.ingress[0].metadata);
+	assert_string_equal(l.items[1]->policy.ingress[0].metadata,
+			    "{\"annotations\":{\"who\":\"ops\"}}");
+	assert_non_null(strstr(l.items[2]->extra_spec, "\"localASNumber\":64600"));
+	model_list_done(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),	      cmocka_unit_test(test_golden),
 	    cmocka_unit_test(test_invalid),	      cmocka_unit_test(test_validate_pools),
 	    cmocka_unit_test(test_kinds_keys_labels), cmocka_unit_test(test_validators),
-	    cmocka_unit_test(test_documents),
+	    cmocka_unit_test(test_documents),	      cmocka_unit_test(test_diag),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
