@@ -18,6 +18,8 @@
  *   -EHOSTUNREACH  no route or unresolvable host name
  *   -ETIMEDOUT     the request took longer than timeout_ms (default 5000 ms)
  *   -ECONNRESET    the connection broke after the request was sent
+ *   -EKEYREJECTED  a TLS endpoint hung up on us and we have no client certificate (etcd runs
+ *                  with --client-cert-auth): configure cert_file and key_file
  *   -E2BIG         a response body larger than 64 MiB, or more than 4M keys in one range
  *   -EPROTO        etcd answered an error body {"error","code"} or malformed JSON; gRPC code 5
  *                  (NotFound) maps to -ENOENT, 11 (OutOfRange, "revision compacted") to -ERANGE,
@@ -36,6 +38,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "datastore/ds-internal.h"
@@ -89,20 +92,28 @@ static int ds_endpoint_parse(const char *s, size_t len, struct ds_endpoint *ret)
 			return -EINVAL;
 		}
 		ep.base = TAKE_PTR(t);
-	} else if (strncmp(t, "unix://", 7) == 0) {
-		if (t[7] != '/' || t[8] == '\0') {
-			log_debug("datastore endpoint \"%s\": expected unix:///ABSOLUTE/PATH", t);
+	} else if (strncmp(t, "unix://", 7) == 0 || strncmp(t, "unixs://", 8) == 0) {
+		/* unixs: TLS over the socket (etcd's own scheme); the server's certificate must
+		 * name "localhost", the host name of the URL we send through the socket. */
+		bool tls = t[4] == 's';
+		size_t skip = tls ? 8 : 7;
+
+		if (t[skip] != '/' || t[skip + 1] == '\0') {
+			log_debug("datastore endpoint \"%s\": expected unix:///ABSOLUTE/PATH or "
+				  "unixs:///ABSOLUTE/PATH",
+				  t);
 			return -EINVAL;
 		}
-		ep.unix_path = strdup(t + 7);
-		ep.base = strdup("http://localhost");
+		ep.unix_path = strdup(t + skip);
+		ep.base = strdup(tls ? "https://localhost" : "http://localhost");
 		if (!ep.unix_path || !ep.base) {
 			free(ep.unix_path);
 			free(ep.base);
 			return -ENOMEM;
 		}
 	} else {
-		log_debug("datastore endpoint \"%s\": unknown scheme (http, https or unix)", t);
+		log_debug("datastore endpoint \"%s\": unknown scheme (http, https, unix or unixs)",
+			  t);
 		return -EINVAL;
 	}
 	*ret = ep;
@@ -507,6 +518,32 @@ static bool ds_reply_no_leader(json_object *o)
 }
 
 /*
+ * A TLS endpoint hung up on a client without a certificate: the handshake completed (TLS 1.3
+ * sends the server's "certificate required" alert only afterwards) or failed on a certificate
+ * alert, and no HTTP answer came. etcd with --client-cert-auth does exactly this, so the caller
+ * gets -EKEYREJECTED ("Key was rejected by service") rather than a bare connection reset.
+ */
+static bool ds_tls_refused(const struct ds_client *c, CURL *e, CURLcode cc)
+{
+	const char *scheme = NULL;
+	curl_off_t tls_us = 0;
+	long status = 0;
+
+	if (c->cert_file)
+		return false;
+	if (curl_easy_getinfo(e, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme ||
+	    strcasecmp(scheme, "https") != 0)
+		return false;
+	if (cc == CURLE_SSL_CONNECT_ERROR)
+		return strstr(c->errbuf, "alert") && strstr(c->errbuf, "certificate");
+	if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR && cc != CURLE_GOT_NOTHING)
+		return false;
+	curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &tls_us);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	return tls_us > 0 && status == 0;
+}
+
+/*
  * POST @req to @path; the parsed reply object on success, and (@ret_bytes may be NULL) the
  * size of its JSON text.
  *
@@ -566,12 +603,15 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 			if (body.err)
 				return body.err;
 			r = ds_curl_errno(c->easy, cc);
+			if (ds_tls_refused(c, c->easy, cc))
+				r = -EKEYREJECTED;
 			log_debug("datastore: %s%s: %s", c->eps[ep].unix_path ?: c->eps[ep].base,
 				  path, c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
 			last = r;
 			if (ds_curl_is_connect_failure(c->easy, cc))
 				continue;
-			if (r == -ETIMEDOUT || r == -ECONNRESET) {
+			/* -EKEYREJECTED may also be a member killed mid-request: fail over too. */
+			if (r == -ETIMEDOUT || r == -ECONNRESET || r == -EKEYREJECTED) {
 				if (c->cur == ep && c->n_eps > 1)
 					c->cur = (ep + 1) % c->n_eps;
 				if (repeatable && i + 1 < c->n_eps)
