@@ -18,8 +18,9 @@
  *   -EHOSTUNREACH  no route or unresolvable host name
  *   -ETIMEDOUT     the request took longer than timeout_ms (default 5000 ms)
  *   -ECONNRESET    the connection broke after the request was sent
- *   -EKEYREJECTED  a TLS endpoint hung up on us and we have no client certificate (etcd runs
- *                  with --client-cert-auth): configure cert_file and key_file
+ *   -EKEYREJECTED  a TLS endpoint asked for a client certificate (etcd --client-cert-auth)
+ *                  that we do not have or that it does not accept, or hung up on us right
+ *                  after the handshake while we have none: configure cert_file and key_file
  *   -E2BIG         a response body larger than 64 MiB, or more than 4M keys in one range
  *   -EPROTO        etcd answered an error body {"error","code"} or malformed JSON; gRPC code 5
  *                  (NotFound) maps to -ENOENT, 11 (OutOfRange, "revision compacted") to -ERANGE,
@@ -232,6 +233,9 @@ int ds_easy_prepare(struct ds_client *c, CURL *e, size_t ep, const char *path)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* HTTP/1.1 over TLS too: libcurl would negotiate HTTP/2 with etcd, multiplex the watch's
+	 * heartbeat onto the stream's connection and report a broken connection as CURLE_HTTP2. */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	if (c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
@@ -272,6 +276,10 @@ int ds_curl_errno(CURL *e, CURLcode cc)
 		return -ECONNRESET;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
+#if LIBCURL_VERSION_NUM >= 0x074d00 /* 7.77.0 */
+	case CURLE_SSL_CLIENTCERT:  /* the server's "certificate required" alert */
+		return -EKEYREJECTED;
+#endif
 	default:
 		return -EIO;
 	}
