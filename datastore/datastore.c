@@ -11,8 +11,8 @@
  * endpoint list is tried starting with the one that answered last. The next one is tried when the
  * failure happened before the request reached etcd (connect refused, unresolvable, TLS
  * handshake, connect timeout) or etcd answered "no leader"; for every call but a txn also after a
- * timeout or a broken connection (a hung or killed member), since those calls can be repeated
- * safely. A CAS txn is never sent twice: it returns the error, and the next call starts at the
+ * timeout, a broken connection (a hung or killed member) or "leader changed" (a read cut short by
+ * an election), since those calls can be repeated safely. A CAS txn is never sent twice: it returns the error, and the next call starts at the
  * next member. Errors:
  *   -ECONNREFUSED  nothing listens (also: TLS handshake or certificate verification failed)
  *   -EHOSTUNREACH  no route or unresolvable host name
@@ -514,15 +514,23 @@ int ds_parse_object(const char *s, size_t len, json_object **ret)
 	return 0;
 }
 
-/* etcd said it has no leader (an election is under way): the request was not proposed. */
-static bool ds_reply_no_leader(json_object *o)
+/*
+ * etcd answered Unavailable for a request it did not carry out, so it may be sent again: "no
+ * leader" (an election is under way: nothing was proposed), or, for a repeatable call, "leader
+ * changed" (a linearizable read lost its leader half way, e.g. the leader was killed; etcd's
+ * own clientv3 retries every Unavailable read).
+ */
+static bool ds_reply_no_leader(json_object *o, bool repeatable)
 {
 	json_object *m;
+	const char *s;
 
-	return (json_object_object_get_ex(o, "message", &m) ||
-		json_object_object_get_ex(o, "error", &m)) &&
-	       json_object_is_type(m, json_type_string) &&
-	       strstr(json_object_get_string(m), "no leader");
+	if (!(json_object_object_get_ex(o, "message", &m) ||
+	      json_object_object_get_ex(o, "error", &m)) ||
+	    !json_object_is_type(m, json_type_string))
+		return false;
+	s = json_object_get_string(m);
+	return strstr(s, "no leader") || (repeatable && strstr(s, "leader changed"));
 }
 
 /*
@@ -570,6 +578,7 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 	bool repeatable = strcmp(path, "/v3/kv/txn") != 0;
 	long waited_ms = 0;
 	int last = -ECONNREFUSED;
+	bool leaderless = false; /* some member of this round said "no leader" */
 
 	if (!payload)
 		return -ENOMEM;
@@ -587,9 +596,11 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 		int r;
 
 		if (i > 0 && i % c->n_eps == 0) {
-			/* A whole round failed: only "no leader" goes round again. */
-			if (last != -EAGAIN || waited_ms >= c->timeout_ms)
-				return last;
+			/* A whole round failed: only "no leader" goes round again (also when the
+			 * round's last member was a dead one: the others are electing). */
+			if (!leaderless || waited_ms >= c->timeout_ms)
+				return leaderless ? -EAGAIN : last;
+			leaderless = false;
 			struct timespec ts = {.tv_nsec = 200 * 1000000L};
 
 			nanosleep(&ts, NULL);
@@ -638,8 +649,9 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 			return r;
 		}
 		r = ds_reply_error(o);
-		if (r == -EAGAIN && ds_reply_no_leader(o)) {
+		if (r == -EAGAIN && ds_reply_no_leader(o, repeatable)) {
 			json_object_put(o);
+			leaderless = true;
 			last = r;
 			continue;
 		}
