@@ -115,6 +115,9 @@ etcd_member_start() {
 	done
 	mkdir -p "$dir/data"
 	chmod 700 "$dir/data"
+	# A killed member leaves its socket file behind and etcd will not bind over it ("address
+	# already in use"); nothing else listens there (etcd_restart_member checks).
+	rm -f "$dir/etcd.sock:$port"
 	(cd "$dir" && exec etcd --name "$(etcd_member_name "$k")" --data-dir "$dir/data" \
 		--listen-client-urls "$http://127.0.0.1:$port,$unix://etcd.sock:$port" \
 		--advertise-client-urls "$http://127.0.0.1:$port" \
