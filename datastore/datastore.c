@@ -11,13 +11,16 @@
  * endpoint list is tried starting with the one that answered last. The next one is tried when the
  * failure happened before the request reached etcd (connect refused, unresolvable, TLS
  * handshake, connect timeout) or etcd answered "no leader"; for every call but a txn also after a
- * timeout or a broken connection (a hung or killed member), since those calls can be repeated
- * safely. A CAS txn is never sent twice: it returns the error, and the next call starts at the
+ * timeout, a broken connection (a hung or killed member) or "leader changed" (a read cut short by
+ * an election), since those calls can be repeated safely. A CAS txn is never sent twice: it returns the error, and the next call starts at the
  * next member. Errors:
  *   -ECONNREFUSED  nothing listens (also: TLS handshake or certificate verification failed)
  *   -EHOSTUNREACH  no route or unresolvable host name
  *   -ETIMEDOUT     the request took longer than timeout_ms (default 5000 ms)
  *   -ECONNRESET    the connection broke after the request was sent
+ *   -EKEYREJECTED  a TLS endpoint asked for a client certificate (etcd --client-cert-auth)
+ *                  that we do not have or that it does not accept, or hung up on us right
+ *                  after the handshake while we have none: configure cert_file and key_file
  *   -E2BIG         a response body larger than 64 MiB, or more than 4M keys in one range
  *   -EPROTO        etcd answered an error body {"error","code"} or malformed JSON; gRPC code 5
  *                  (NotFound) maps to -ENOENT, 11 (OutOfRange, "revision compacted") to -ERANGE,
@@ -36,6 +39,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "datastore/ds-internal.h"
@@ -89,20 +93,28 @@ static int ds_endpoint_parse(const char *s, size_t len, struct ds_endpoint *ret)
 			return -EINVAL;
 		}
 		ep.base = TAKE_PTR(t);
-	} else if (strncmp(t, "unix://", 7) == 0) {
-		if (t[7] != '/' || t[8] == '\0') {
-			log_debug("datastore endpoint \"%s\": expected unix:///ABSOLUTE/PATH", t);
+	} else if (strncmp(t, "unix://", 7) == 0 || strncmp(t, "unixs://", 8) == 0) {
+		/* unixs: TLS over the socket (etcd's own scheme); the server's certificate must
+		 * name "localhost", the host name of the URL we send through the socket. */
+		bool tls = t[4] == 's';
+		size_t skip = tls ? 8 : 7;
+
+		if (t[skip] != '/' || t[skip + 1] == '\0') {
+			log_debug("datastore endpoint \"%s\": expected unix:///ABSOLUTE/PATH or "
+				  "unixs:///ABSOLUTE/PATH",
+				  t);
 			return -EINVAL;
 		}
-		ep.unix_path = strdup(t + 7);
-		ep.base = strdup("http://localhost");
+		ep.unix_path = strdup(t + skip);
+		ep.base = strdup(tls ? "https://localhost" : "http://localhost");
 		if (!ep.unix_path || !ep.base) {
 			free(ep.unix_path);
 			free(ep.base);
 			return -ENOMEM;
 		}
 	} else {
-		log_debug("datastore endpoint \"%s\": unknown scheme (http, https or unix)", t);
+		log_debug("datastore endpoint \"%s\": unknown scheme (http, https, unix or unixs)",
+			  t);
 		return -EINVAL;
 	}
 	*ret = ep;
@@ -221,6 +233,9 @@ int ds_easy_prepare(struct ds_client *c, CURL *e, size_t ep, const char *path)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* HTTP/1.1 over TLS too: libcurl would negotiate HTTP/2 with etcd, multiplex the watch's
+	 * heartbeat onto the stream's connection and report a broken connection as CURLE_HTTP2. */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	if (c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
@@ -261,6 +276,10 @@ int ds_curl_errno(CURL *e, CURLcode cc)
 		return -ECONNRESET;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
+#if LIBCURL_VERSION_NUM >= 0x074d00 /* 7.77.0 */
+	case CURLE_SSL_CLIENTCERT:  /* the server's "certificate required" alert */
+		return -EKEYREJECTED;
+#endif
 	default:
 		return -EIO;
 	}
@@ -495,15 +514,49 @@ int ds_parse_object(const char *s, size_t len, json_object **ret)
 	return 0;
 }
 
-/* etcd said it has no leader (an election is under way): the request was not proposed. */
-static bool ds_reply_no_leader(json_object *o)
+/*
+ * etcd answered Unavailable for a request it did not carry out, so it may be sent again: "no
+ * leader" (an election is under way: nothing was proposed), or, for a repeatable call, "leader
+ * changed" (a linearizable read lost its leader half way, e.g. the leader was killed; etcd's
+ * own clientv3 retries every Unavailable read).
+ */
+static bool ds_reply_no_leader(json_object *o, bool repeatable)
 {
 	json_object *m;
+	const char *s;
 
-	return (json_object_object_get_ex(o, "message", &m) ||
-		json_object_object_get_ex(o, "error", &m)) &&
-	       json_object_is_type(m, json_type_string) &&
-	       strstr(json_object_get_string(m), "no leader");
+	if (!(json_object_object_get_ex(o, "message", &m) ||
+	      json_object_object_get_ex(o, "error", &m)) ||
+	    !json_object_is_type(m, json_type_string))
+		return false;
+	s = json_object_get_string(m);
+	return strstr(s, "no leader") || (repeatable && strstr(s, "leader changed"));
+}
+
+/*
+ * A TLS endpoint hung up on a client without a certificate: the handshake completed (TLS 1.3
+ * sends the server's "certificate required" alert only afterwards) or failed on a certificate
+ * alert, and no HTTP answer came. etcd with --client-cert-auth does exactly this, so the caller
+ * gets -EKEYREJECTED ("Key was rejected by service") rather than a bare connection reset.
+ */
+static bool ds_tls_refused(const struct ds_client *c, CURL *e, CURLcode cc)
+{
+	const char *scheme = NULL;
+	curl_off_t tls_us = 0;
+	long status = 0;
+
+	if (c->cert_file)
+		return false;
+	if (curl_easy_getinfo(e, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme ||
+	    strcasecmp(scheme, "https") != 0)
+		return false;
+	if (cc == CURLE_SSL_CONNECT_ERROR)
+		return strstr(c->errbuf, "alert") && strstr(c->errbuf, "certificate");
+	if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR && cc != CURLE_GOT_NOTHING)
+		return false;
+	curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &tls_us);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	return tls_us > 0 && status == 0;
 }
 
 /*
@@ -525,6 +578,7 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 	bool repeatable = strcmp(path, "/v3/kv/txn") != 0;
 	long waited_ms = 0;
 	int last = -ECONNREFUSED;
+	bool leaderless = false; /* some member of this round said "no leader" */
 
 	if (!payload)
 		return -ENOMEM;
@@ -542,9 +596,11 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 		int r;
 
 		if (i > 0 && i % c->n_eps == 0) {
-			/* A whole round failed: only "no leader" goes round again. */
-			if (last != -EAGAIN || waited_ms >= c->timeout_ms)
-				return last;
+			/* A whole round failed: only "no leader" goes round again (also when the
+			 * round's last member was a dead one: the others are electing). */
+			if (!leaderless || waited_ms >= c->timeout_ms)
+				return leaderless ? -EAGAIN : last;
+			leaderless = false;
 			struct timespec ts = {.tv_nsec = 200 * 1000000L};
 
 			nanosleep(&ts, NULL);
@@ -566,12 +622,15 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 			if (body.err)
 				return body.err;
 			r = ds_curl_errno(c->easy, cc);
+			if (ds_tls_refused(c, c->easy, cc))
+				r = -EKEYREJECTED;
 			log_debug("datastore: %s%s: %s", c->eps[ep].unix_path ?: c->eps[ep].base,
 				  path, c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
 			last = r;
 			if (ds_curl_is_connect_failure(c->easy, cc))
 				continue;
-			if (r == -ETIMEDOUT || r == -ECONNRESET) {
+			/* -EKEYREJECTED may also be a member killed mid-request: fail over too. */
+			if (r == -ETIMEDOUT || r == -ECONNRESET || r == -EKEYREJECTED) {
 				if (c->cur == ep && c->n_eps > 1)
 					c->cur = (ep + 1) % c->n_eps;
 				if (repeatable && i + 1 < c->n_eps)
@@ -590,8 +649,9 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 			return r;
 		}
 		r = ds_reply_error(o);
-		if (r == -EAGAIN && ds_reply_no_leader(o)) {
+		if (r == -EAGAIN && ds_reply_no_leader(o, repeatable)) {
 			json_object_put(o);
+			leaderless = true;
 			last = r;
 			continue;
 		}

@@ -10,6 +10,8 @@
  * Every function returns an error instead of exiting. Common errors:
  *   -ECONNREFUSED / -EHOSTUNREACH / -ETIMEDOUT  etcd unreachable (after trying every endpoint)
  *   -EPROTO   etcd answered something that is not the expected JSON, or a gRPC error body
+ *   -EKEYREJECTED  a TLS endpoint hung up on a client without a certificate (etcd
+ *             --client-cert-auth): give cert_file and key_file
  *   -ENOMEM
  */
 
@@ -25,7 +27,9 @@ struct ds_config {
 	/* Comma-separated endpoints, tried in order until one answers:
 	 *   http://HOST:PORT, https://HOST:PORT (TLS, with the files below),
 	 *   unix:///ABS/PATH (the socket file itself; etcd 3.4 names it "NAME:PORT", e.g.
-	 *   unix:///tmp/tabby-lab/etcd/etcd.sock:2379). */
+	 *   unix:///tmp/tabby-lab/etcd/etcd.sock:2379),
+	 *   unixs:///ABS/PATH (TLS over the socket, etcd's --listen-client-urls unixs://...; the
+	 *   server certificate must carry the name "localhost", the host the requests name). */
 	const char *endpoints;
 	const char *ca_file;   /* PEM; NULL = system CAs */
 	const char *cert_file; /* client certificate, PEM; NULL = none */

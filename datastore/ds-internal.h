@@ -25,8 +25,9 @@
 #define DS_DEFAULT_TIMEOUT_MS 5000L
 
 struct ds_endpoint {
-	char *base;	 /* "http://host:port" or "https://host:port" or "http://localhost" */
-	char *unix_path; /* NULL unless unix:// */
+	char *base;	 /* "http://host:port", "https://host:port", or "http(s)://localhost" for a
+		     * unix(s):// socket */
+	char *unix_path; /* NULL unless unix:// or unixs:// */
 };
 
 struct ds_client {

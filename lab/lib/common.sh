@@ -69,17 +69,20 @@ host_ns() { echo "$PREFIX-h$1"; }                      # host_ns 2 -> tl-h2
 wl_name() { echo "h$1-w$2"; }                          # wl_name 2 1 -> h2-w1
 wl_ns() { echo "$PREFIX-h$1-w$2"; }                    # wl_ns 2 1 -> tl-h2-w1
 tor_ns() { echo "$PREFIX-tor"; }
-# etcd_endpoint - every etcd member's unix socket, comma-separated (lib/etcd.sh).
+# etcd_endpoint - every etcd member's unix socket, comma-separated (lib/etcd.sh); unixs:// (TLS)
+# with --etcd-tls.
 etcd_endpoint() {
-	local k e=""
+	local k e="" s=unix
+	[ "${ETCD_TLS:-0}" != 1 ] || s=unixs
 	for k in $(seq 1 "${ETCD_MEMBERS:-1}"); do
-		e+="${e:+,}unix://$(etcd_member_sock "$k")"
+		e+="${e:+,}$s://$(etcd_member_sock "$k")"
 	done
 	echo "$e"
 }
 etcd_http() {
-	local p e=""
-	for p in ${ETCD_PORTS:-$ETCD_PORT}; do e+="${e:+,}http://127.0.0.1:$p"; done
+	local p e="" s=http
+	[ "${ETCD_TLS:-0}" != 1 ] || s=https
+	for p in ${ETCD_PORTS:-$ETCD_PORT}; do e+="${e:+,}$s://127.0.0.1:$p"; done
 	echo "$e"
 }
 
@@ -105,6 +108,7 @@ save_state() {
 		printf 'ETCD_MEMBERS=%q\n' "${ETCD_MEMBERS:-1}"
 		printf 'ETCD_PORTS=%q\n' "${ETCD_PORTS:-${ETCD_PORT:-}}"
 		printf 'ETCD_PEER_PORTS=%q\n' "${ETCD_PEER_PORTS:-}"
+		printf 'ETCD_TLS=%q\n' "${ETCD_TLS:-0}"
 		printf 'TOPOLOGY=%q\n' "${TOPOLOGY:-mesh}"
 		printf 'HOST_AS=%q\n' "${HOST_AS:-per-host}"
 	} >"$RUN/lab.env"
@@ -177,8 +181,19 @@ felix_bin() { echo "$BUILD/felix/tabby-felix"; }
 cni_dir() { echo "$BUILD/cni"; }
 tabbyctl_bin() { echo "$BUILD/ctl/tabbyctl"; }
 
-# tabbyctl ARGS... - the lab's tabbyctl, pointed at the lab's etcd.
-tabbyctl() { "$(tabbyctl_bin)" --datastore-endpoints "$(etcd_endpoint)" "$@"; }
+# tabbyctl ARGS... - the lab's tabbyctl, pointed at the lab's etcd (and its TLS files).
+tabbyctl() {
+	local tls
+	mapfile -t tls < <(etcd_tls_env)
+	env "${tls[@]}" "$(tabbyctl_bin)" --datastore-endpoints "$(etcd_endpoint)" "$@"
+}
 
 # lab_etcdctl ARGS... - etcdctl against the lab's etcd (root namespace, loopback).
-lab_etcdctl() { ETCDCTL_API=3 etcdctl --endpoints "$(etcd_http)" "$@"; }
+lab_etcdctl() {
+	local tls=() t
+	if [ "${ETCD_TLS:-0}" = 1 ]; then
+		t=$(etcd_tls_dir)
+		tls=(--cacert "$t/ca.crt" --cert "$t/client.crt" --key "$t/client.key")
+	fi
+	ETCDCTL_API=3 etcdctl --endpoints "$(etcd_http)" "${tls[@]}" "$@"
+}

@@ -68,7 +68,7 @@ docker_preflight() {
 docker_plugin_start() {
 	local n=$1 d envargs
 	d=$(docker_dir "$n")
-	mapfile -t envargs < <(lab_env)
+	mapfile -t envargs < <(lab_env; etcd_tls_env)
 	ip netns exec "$(host_ns "$n")" "${envargs[@]}" "$(tabby_docker_bin)" \
 		--socket "$d/plugins/tabby.sock" --docker-socket "$d/docker.sock" \
 		--state-dir "$d/state" --nodename "h$n" --datastore-endpoints "$(etcd_endpoint)" \

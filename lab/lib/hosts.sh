@@ -27,6 +27,8 @@ nodeName: h$n
 ipv4Address: $(host_ip "$n")/$(host_plen)
 $(a=$(host_as "$n"); [ -z "$a" ] || echo "asNumber: $a")
 datastoreEndpoints: $(etcd_endpoint)
+$([ "${ETCD_TLS:-0}" != 1 ] || printf 'datastoreCAFile: %s\ndatastoreCertFile: %s\ndatastoreKeyFile: %s\n' \
+	"$(etcd_tls_dir)/ca.crt" "$(etcd_tls_dir)/client.crt" "$(etcd_tls_dir)/client.key")
 birdConfigFile: $d/bird.conf
 birdSocket: $d/bird.ctl
 birdLogFile: $d/bird.log

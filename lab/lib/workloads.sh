@@ -13,9 +13,12 @@
 write_net_conf() {
 	local n=$1 file=$2
 	shift 2
-	python3 - "$n" "$(etcd_endpoint)" "$LAB_NETWORK" "$LAB_POOL_NAME" "$@" >"$file" <<'EOF'
-import json, sys
+	local tls=""
+	[ "${ETCD_TLS:-0}" != 1 ] || tls=$(etcd_tls_dir)
+	LAB_ETCD_TLS_DIR=$tls python3 - "$n" "$(etcd_endpoint)" "$LAB_NETWORK" "$LAB_POOL_NAME" "$@" >"$file" <<'EOF'
+import json, os, sys
 n, endpoint, network, pool = sys.argv[1:5]
+tls = os.environ.get("LAB_ETCD_TLS_DIR")
 labels = [dict(zip(("key", "value"), kv.split("=", 1))) for kv in sys.argv[5:]]
 conf = {
     "cniVersion": "1.0.0",
@@ -26,6 +29,10 @@ conf = {
     "log_level": "info",
     "ipam": {"type": "tabby-ipam", "ipv4_pools": [pool]},
 }
+if tls:  # lib/etcd.sh --etcd-tls
+    conf["etcd_ca_cert_file"] = tls + "/ca.crt"
+    conf["etcd_cert_file"] = tls + "/client.crt"
+    conf["etcd_key_file"] = tls + "/client.key"
 if labels:
     conf["args"] = {"cni": {"labels": labels}}
 json.dump(conf, sys.stdout, indent=2)

@@ -81,6 +81,8 @@ static void test_client_new_invalid(void **state)
 	static const char *bad[] = {"",
 				    "ftp://127.0.0.1:2379",
 				    "unix://relative.sock",
+				    "unixs://relative.sock",
+				    "unixs://",
 				    "http://127.0.0.1:2379,,http://127.0.0.1:2380",
 				    "127.0.0.1:2379",
 				    "http://"};
@@ -951,7 +953,7 @@ static void test_tls_client_cert(void **state)
 	       "-keyout ca.key -out ca.crt 2>/dev/null && "
 	       "openssl req -newkey rsa:2048 -nodes -subj /CN=etcd -keyout server.key "
 	       "-out server.csr 2>/dev/null && "
-	       "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > srv.ext && "
+	       "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,clientAuth\\n' > srv.ext && "
 	       "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 "
 	       "-extfile srv.ext -out server.crt 2>/dev/null && "
 	       "openssl req -newkey rsa:2048 -nodes -subj /CN=tabby -keyout client.key "
@@ -969,9 +971,10 @@ static void test_tls_client_cert(void **state)
 	if (pid == 0) {
 		char lc[64], ac[64], lp[64], ip[128], dd[512], cf[512], kf[512], tf[512], lo[512];
 
-		snprintf(lc, sizeof(lc), "https://127.0.0.1:%d", port);
+		/* TLS on TCP and on a unix socket (etcd's unixs://, NAME:PORT in its directory). */
+		snprintf(lc, sizeof(lc), "https://127.0.0.1:%d,unixs://etcd.sock:%d", port, port);
 		snprintf(lp, sizeof(lp), "http://127.0.0.1:%d", pport);
-		snprintf(ac, sizeof(ac), "%s", lc);
+		snprintf(ac, sizeof(ac), "https://127.0.0.1:%d", port);
 		snprintf(ip, sizeof(ip), "tls=%s", lp);
 		snprintf(dd, sizeof(dd), "%s/data", dir);
 		snprintf(cf, sizeof(cf), "%s/server.crt", dir);
@@ -981,6 +984,8 @@ static void test_tls_client_cert(void **state)
 		/* etcd reads ETCD_* variables as flags. */
 		unsetenv("ETCD_PORT");
 		unsetenv("ETCD_PEER_PORT");
+		if (chdir(dir) < 0)
+			_exit(127);
 		execlp("etcd", "etcd", "--name", "tls", "--data-dir", dd, "--listen-client-urls",
 		       lc, "--advertise-client-urls", ac, "--listen-peer-urls", lp,
 		       "--initial-advertise-peer-urls", lp, "--initial-cluster", ip, "--cert-file",
@@ -1012,7 +1017,31 @@ static void test_tls_client_cert(void **state)
 		ds_kv_done(&kv);
 	}
 	c = ds_client_free(c);
-	/* Without a client certificate the server refuses us. */
+	/* The same over TLS on the unix socket: the certificate names "localhost". */
+	if (r == 0) {
+		char ueps[600];
+		struct ds_config cfg = {
+		    .endpoints = ueps, .ca_file = ca, .cert_file = crt, .key_file = key};
+
+		snprintf(ueps, sizeof(ueps), "unixs://%s/etcd.sock:%d", dir, port);
+		assert_int_equal(ds_client_new(&cfg, &c), 0);
+		r = ds_get(c, "/t/tls/k", &kv, NULL);
+		if (r == 0) {
+			if (strcmp(kv.value, "secure") != 0)
+				r = -EBADMSG;
+			ds_kv_done(&kv);
+		}
+		c = ds_client_free(c);
+		/* ... and without a client certificate the socket refuses us too, by name. */
+		if (r == 0) {
+			struct ds_config nc = {.endpoints = ueps, .ca_file = ca};
+
+			assert_int_equal(ds_client_new(&nc, &c), 0);
+			r = ds_get(c, "/t/tls/k", &kv, NULL) == -EKEYREJECTED ? 0 : -EPERM;
+			c = ds_client_free(c);
+		}
+	}
+	/* Without a client certificate the server refuses us, with -EKEYREJECTED. */
 	if (r == 0) {
 		struct ds_config cfg = {.endpoints = eps, .ca_file = ca};
 		int r2;
@@ -1020,8 +1049,11 @@ static void test_tls_client_cert(void **state)
 		assert_int_equal(ds_client_new(&cfg, &c), 0);
 		r2 = ds_put(c, "/t/tls/k", "x", 1, 0, NULL);
 		c = ds_client_free(c);
-		if (r2 == 0)
+		if (r2 != -EKEYREJECTED) {
+			print_message("put without a client certificate: %d (%s)\n", r2,
+				      strerror(r2 < 0 ? -r2 : r2));
 			r = -EPERM;
+		}
 	}
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
