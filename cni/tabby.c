@@ -4,7 +4,9 @@
  *
  * ADD attaches a container the Calico way (wl-plumb.c) in four steps, each undone in reverse
  * when a later one fails, so a failed ADD leaves nothing behind (DESIGN.md "CNI"):
- *   1. ipam:  exec the IPAM plugin named by ipam.type (SPEC.md "Delegated plugins")
+ *   1. ipam:  the IPAM plugin named by ipam.type (SPEC.md "Delegated plugins"): tabby-ipam runs
+ *             in this process (cni/ipam-plugin.h: no second exec, one datastore connection, the
+ *             Node check folded into IPAM's first read); any other is exec'ed
  *   2. veth:  veth pair, host sysctls, container address and routes
  *   3. wep:   the WorkloadEndpoint in the datastore (felix and the other hosts learn from it)
  *   4. route: host /32 route (proto TABBY_ROUTE_PROTO) and permanent neighbour
@@ -31,6 +33,7 @@
 #include <json-c/json.h>
 
 #include "cni/cni.h"
+#include "cni/ipam-plugin.h"
 #include "cni/wl-plumb.h"
 #include "cni/workload.h"
 #include "lib/log.h"
@@ -208,19 +211,85 @@ static void print_add_result(const struct attach *a, const struct ip_addr *addr,
 	json_object_put(res);
 }
 
-static void ipam_undo(const struct attach *a)
+/* ipam.type tabby-ipam runs in this process (cni/ipam-plugin.h). */
+static bool ipam_builtin(const struct cni_conf *c)
+{
+	return strcmp(c->ipam_type, CNI_IPAM_BUILTIN) == 0;
+}
+
+/* The IPAM plugin's @command (DEL or CHECK): in this process or exec'ed. */
+static int ipam_call(struct ds_client *ds, const struct attach *a, const char *command,
+		     struct cni_error *e)
+{
+	if (!ipam_builtin(a->conf))
+		return cni_delegate(a->env->path, a->conf->ipam_type, command, a->conf, NULL, e);
+	if (strcmp(command, "DEL") == 0)
+		return cni_ipam_del(a->conf, a->env, ds, e);
+	return cni_ipam_check(a->conf, a->env, ds, e);
+}
+
+static void ipam_undo(struct ds_client *ds, const struct attach *a)
 {
 	struct cni_error e2 = {};
 
-	if (cni_delegate(a->env->path, a->conf->ipam_type, "DEL", a->conf, NULL, &e2) < 0)
+	if (ipam_call(ds, a, "DEL", &e2) < 0)
 		log_error("undo: IPAM DEL failed: code %d: %s", e2.code, e2.msg);
+}
+
+/* The node's Node resource exists (felix registered it): else error 109. */
+static int node_check(struct ds_client *ds, const struct attach *a, struct cni_error *e)
+{
+	struct wl_error we = {};
+	int r;
+
+	/* a node felix never registered has no blocks, routes or policy: refuse to attach to it
+	 * rather than claim a block for a wrong name (Calico's CNI plugin does the same) */
+	r = wl_node_exists(ds, a->node, &we);
+	if (r == -ENOENT)
+		return cni_fail(e, r, CNI_ERR_UNKNOWN_NODE, "%s", we.msg);
+	if (r < 0)
+		return cni_wl_error(e, r, &we, false, false);
+	return 0;
+}
+
+/* Step 1: the address, and the Node check. Nothing is allocated when it fails. */
+static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr *ret,
+		    struct cni_error *e)
+{
+	const struct cni_conf *c = a->conf;
+	_cleanup_strbuf_ struct strbuf nkey = {0};
+	struct json_object *res = NULL;
+	int r;
+
+	if (ipam_builtin(c)) {
+		r = model_key(MODEL_KIND_NODE, NULL, a->node, &nkey);
+		if (r < 0)
+			return cni_fail(e, r, CNI_ERR_INTERNAL, "Node key: %s", strerror(-r));
+		r = cni_ipam_add(c, a->env, ds, a->node, strbuf_cstr(&nkey), ret, e);
+		if (r != -ENODEV)
+			return r;
+		/* the Node is absent: word the error as node_check() does */
+		r = node_check(ds, a, e);
+		return r < 0 ? r
+			     : cni_fail(e, -EAGAIN, CNI_ERR_TRY_AGAIN,
+					"node \"%s\" registered while ADD ran: try again", a->node);
+	}
+	r = node_check(ds, a, e);
+	if (r < 0)
+		return r;
+	r = cni_delegate(a->env->path, c->ipam_type, "ADD", c, &res, e);
+	if (r < 0)
+		return r; /* the IPAM plugin keeps nothing on failure */
+	r = result_ipv4(res, ret, "ipam result", e);
+	json_object_put(res);
+	if (r < 0)
+		ipam_undo(ds, a);
+	return r;
 }
 
 static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
-	struct json_object *ipam_res = NULL;
-	struct wl_error we = {};
 	struct attach a;
 	struct ip_addr addr = {};
 	char mac[WL_PLUMB_MAC_STRLEN] = "";
@@ -233,26 +302,11 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	r = cni_conf_datastore(c, &ds, e);
 	if (r < 0)
 		goto out;
-	/* a node felix never registered has no blocks, routes or policy: refuse to attach to it
-	 * rather than claim a block for a wrong name (Calico's CNI plugin does the same) */
-	r = wl_node_exists(ds, a.node, &we);
-	if (r == -ENOENT) {
-		cni_fail(e, r, CNI_ERR_UNKNOWN_NODE, "%s", we.msg);
-		goto out;
-	}
-	if (r < 0) {
-		cni_wl_error(e, r, &we, false, false);
-		goto out;
-	}
 
 	/* 1. address */
-	r = cni_delegate(env->path, c->ipam_type, "ADD", c, &ipam_res, e);
+	r = ipam_add(ds, &a, &addr, e);
 	if (r < 0)
-		goto out; /* the IPAM plugin keeps nothing on failure */
-	r = result_ipv4(ipam_res, &addr, "ipam result", e);
-	json_object_put(ipam_res);
-	if (r < 0)
-		goto out_ipam;
+		goto out;
 	if (fail_after("ipam")) {
 		r = injected(e, "ipam");
 		goto out_ipam;
@@ -316,7 +370,7 @@ out_veth:
 	if (k < 0)
 		log_error_errno(k, "undo: delete veth %s: %m", a.host_ifname);
 out_ipam:
-	ipam_undo(&a);
+	ipam_undo(ds, &a);
 out:
 	attach_done(&a);
 	return r;
@@ -345,7 +399,7 @@ static int cmd_del(const struct cni_conf *c, const struct cni_env *env, struct c
 	k = wep_delete(ds, &a, e, true);
 	RET_GATHER(r, k);
 
-	k = cni_delegate(env->path, c->ipam_type, "DEL", c, NULL, e);
+	k = ipam_call(ds, &a, "DEL", e);
 	RET_GATHER(r, k);
 	if (r >= 0)
 		log_info("DEL %s (container %s)", a.workload_id, env->container_id);
@@ -375,7 +429,10 @@ static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct
 	r = attach_init(&a, c, env, true, e);
 	if (r < 0)
 		goto out;
-	r = cni_delegate(env->path, c->ipam_type, "CHECK", c, NULL, e);
+	r = cni_conf_datastore(c, &ds, e);
+	if (r < 0)
+		goto out;
+	r = ipam_call(ds, &a, "CHECK", e);
 	if (r < 0)
 		goto out;
 	r = wl_plumb_check(a.host_ifname, a.netns_fd, env->ifname, &addr, why, sizeof(why));
@@ -387,8 +444,7 @@ static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct
 		cni_fail(e, r, CNI_ERR_INTERNAL, "check: %s", strerror(-r));
 		goto out;
 	}
-	r = cni_conf_datastore(c, &ds, e);
-	if (r >= 0) {
+	{
 		struct wl_error we = {};
 
 		r = wl_wep_read(ds, env->pod_namespace, a.wep_name, &wep, NULL, &we);

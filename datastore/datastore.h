@@ -272,3 +272,60 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct ds_watch *, ds_watch_free);
  * variable is unset are left as they are.
  */
 void ds_config_from_env(struct ds_config *cfg);
+
+/*
+ * Batched calls: several keys in one etcd txn, so one HTTP round trip (the CNI plugin's ADD reads
+ * its IPAM state and writes its allocation this way). etcd refuses a txn of more than
+ * --max-txn-ops operations (128 by default); DS_TXN_MAX_OPS stays below that.
+ */
+#define DS_TXN_MAX_OPS 64
+
+/* One read of ds_read_many(). */
+struct ds_read {
+	const char *key;   /* in: the key, or with @prefix the prefix */
+	bool prefix;	   /* in: every key starting with @key (one range, no paging: only for
+			  * prefixes known to hold few keys) */
+	struct ds_kvs kvs; /* out: what was found, sorted by key (n == 0: nothing); the caller
+			    * frees it with ds_kvs_done() */
+};
+
+/**
+ * ds_read_many() - read @n keys or prefixes in one read-only txn (etcd: a txn without compares
+ * whose operations are all ranges), so every result is at the same store revision.
+ * @reads: @n entries, 1 <= @n <= DS_TXN_MAX_OPS; each one's kvs is replaced.
+ * @ret_revision: may be NULL; the store revision of the read (also put in each kvs.revision).
+ * Return: 0, -EINVAL (bad argument), -E2BIG (a prefix holds more than DS_MAX_KEYS keys),
+ * -EPROTO (a reply of the wrong shape), or a transport error. On error the kvs already filled
+ * stay filled (free them all the same).
+ */
+int ds_read_many(struct ds_client *c, struct ds_read *reads, size_t n,
+		 int64_t *ret_revision) _warn_unused_result_;
+
+enum ds_cas_kind {
+	DS_CAS_CREATE, /* put, only if the key is absent (create_revision == 0) */
+	DS_CAS_UPDATE, /* put, only if mod_revision is still @mod_revision (the lease stays) */
+	DS_CAS_PUT,    /* put, unconditionally (no compare) */
+	DS_CAS_DELETE, /* delete, only if mod_revision is still @mod_revision */
+};
+
+/* One write of ds_cas_many(). */
+struct ds_cas {
+	enum ds_cas_kind kind;
+	const char *key;
+	const char *value; /* CREATE/UPDATE/PUT: @len bytes */
+	size_t len;
+	int64_t mod_revision; /* UPDATE/DELETE: > 0 */
+};
+
+/**
+ * ds_cas_many() - all of @ops in one txn, applied only when every compare holds (all or none):
+ * etcd applies a txn atomically, so no reader ever sees some of the writes without the others.
+ * @n: 1 <= @n <= DS_TXN_MAX_OPS; a key may appear only once (etcd refuses duplicate keys in a
+ * txn's puts). @ret_revision: may be NULL; the store revision after the txn.
+ * A txn is never sent twice (as ds_create()): a broken connection returns its error, and the
+ * caller reads back to learn whether it applied.
+ * Return: 0, -ESTALE (at least one compare failed: nothing was written), -EINVAL, or a transport
+ * error.
+ */
+int ds_cas_many(struct ds_client *c, const struct ds_cas *ops, size_t n,
+		int64_t *ret_revision) _warn_unused_result_;

@@ -169,22 +169,18 @@ static struct json_object *parse_json(const char *buf, size_t len)
 
 /* ---- config and pools ---------------------------------------------------------------------- */
 
-int ipam_read_config(struct ds_client *ds, struct ipam_config *ret)
+/* Decode the config record @kv (NULL: absent, the defaults). Return: 0 or -EPROTO. */
+static int config_decode(const struct ds_kv *kv, struct ipam_config *ret)
 {
-	_cleanup_kv_ struct ds_kv kv = {0};
 	_cleanup_json_ struct json_object *o = NULL;
 	struct ipam_config cfg = {0};
 	struct json_object *v;
-	int r;
 
-	r = ds_get(ds, IPAM_KEY_CONFIG, &kv, NULL);
-	if (r == -ENOENT) {
+	if (!kv) {
 		*ret = cfg;
 		return 0;
 	}
-	if (r < 0)
-		return r;
-	o = parse_json(kv.value, kv.value_len);
+	o = parse_json(kv->value, kv->value_len);
 	if (!o || !json_object_is_type(o, json_type_object))
 		return log_warn_errno(-EPROTO, "%s: not a JSON object", IPAM_KEY_CONFIG);
 	if (json_object_object_get_ex(o, "strictAffinity", &v) && v) {
@@ -206,6 +202,19 @@ int ipam_read_config(struct ds_client *ds, struct ipam_config *ret)
 	return 0;
 }
 
+int ipam_read_config(struct ds_client *ds, struct ipam_config *ret)
+{
+	_cleanup_kv_ struct ds_kv kv = {0};
+	int r;
+
+	r = ds_get(ds, IPAM_KEY_CONFIG, &kv, NULL);
+	if (r == -ENOENT)
+		return config_decode(NULL, ret);
+	if (r < 0)
+		return r;
+	return config_decode(&kv, ret);
+}
+
 static int pool_cmp(const void *a, const void *b)
 {
 	const struct model_resource *const *x = a, *const *y = b;
@@ -213,15 +222,14 @@ static int pool_cmp(const void *a, const void *b)
 	return strcmp((*x)->meta.name, (*y)->meta.name);
 }
 
-int ipam_list_pools(struct ds_client *ds, struct model_list *ret)
+/* Decode the IPPool records @kvs (undecodable ones are skipped with a warning), sorted by name.
+ * Return: 0 or -ENOMEM. */
+static int pools_decode(const struct ds_kvs *pkvs, struct model_list *ret)
 {
-	_cleanup_kvs_ struct ds_kvs kvs = {0};
+	const struct ds_kvs kvs = *pkvs;
 	_cleanup_model_list_ struct model_list l = {0};
 	int r;
 
-	r = ds_range_prefix(ds, POOLS_PREFIX, 0, &kvs);
-	if (r < 0)
-		return r;
 	if (kvs.n > IPAM_MAX_POOLS)
 		log_warn("%zu IP pools in the datastore, using the first %d", kvs.n,
 			 IPAM_MAX_POOLS);
@@ -254,6 +262,17 @@ int ipam_list_pools(struct ds_client *ds, struct model_list *ret)
 	return 0;
 }
 
+int ipam_list_pools(struct ds_client *ds, struct model_list *ret)
+{
+	_cleanup_kvs_ struct ds_kvs kvs = {0};
+	int r;
+
+	r = ds_range_prefix(ds, POOLS_PREFIX, 0, &kvs);
+	if (r < 0)
+		return r;
+	return pools_decode(&kvs, ret);
+}
+
 static bool selector_is_all(const char *sel)
 {
 	char buf[16];
@@ -280,16 +299,13 @@ static bool pool_allows_workloads(const struct model_ippool *p)
 
 /* Enabled pools of @family for workloads of any node, restricted to @names when given.
  * Return: 0 (possibly with no pool) or a datastore error. */
-static int usable_pools(struct ds_client *ds, int family, const char *const *names,
-			struct model_list *ret)
+static int usable_pools_of(struct model_list *pall, int family, const char *const *names,
+			   struct model_list *ret)
 {
-	_cleanup_model_list_ struct model_list all = {0};
+	_cleanup_model_list_ struct model_list all = *pall;
 	size_t kept = 0;
-	int r;
 
-	r = ipam_list_pools(ds, &all);
-	if (r < 0)
-		return r;
+	*pall = (struct model_list){0};
 	for (size_t i = 0; i < all.n; i++) {
 		struct model_resource *p = all.items[i];
 		bool keep = !p->ippool.disabled && p->ippool.cidr.addr.family == family &&
@@ -316,6 +332,18 @@ static int usable_pools(struct ds_client *ds, int family, const char *const *nam
 	*ret = all;
 	all = (struct model_list){0};
 	return 0;
+}
+
+static int usable_pools(struct ds_client *ds, int family, const char *const *names,
+			struct model_list *ret)
+{
+	struct model_list all = {0};
+	int r;
+
+	r = ipam_list_pools(ds, &all);
+	if (r < 0)
+		return r;
+	return usable_pools_of(&all, family, names, ret);
 }
 
 static const struct model_resource *pool_holding(const struct model_list *pools,
@@ -367,13 +395,64 @@ static int block_write(struct ds_client *ds, const struct ipam_block *b, int64_t
 	return ds_update(ds, key, strbuf_cstr(&sb), sb.len, rev, NULL);
 }
 
+struct handle_entry {
+	char name[IPAM_BLOCK_NAME_MAX];
+	uint32_t count;
+};
+
+struct handle_rec {
+	struct handle_entry items[IPAM_HANDLE_MAX_BLOCKS];
+	size_t n;
+};
+
 struct assigned {
 	struct ip_addr addr;
 	struct ip_prefix block;
 	int64_t sequence;      /* the address's sequenceNumberForAllocation */
 	unsigned handle_count; /* addresses the handle holds in that block afterwards */
 	bool fresh;	       /* newly assigned (false: the handle already held it) */
+	bool committed;	       /* the handle record was written in the block's txn */
 };
+
+static int handle_encode(const char *handle, const struct handle_rec *h, struct strbuf *out);
+
+/*
+ * Write block @b back if its key still has @rev and, in the same txn, create the record of
+ * @handle holding @a->handle_count addresses in that block, if the record is still absent: the
+ * two writes land together or not at all (ds_cas_many()), where block_write() followed by
+ * handle_set_block() takes three round trips. Return: 0, -ESTALE (either compare failed: nothing
+ * was written) or a datastore error.
+ */
+static int block_write_with_handle(struct ds_client *ds, const struct ipam_block *b, int64_t rev,
+				   const char *handle, const struct assigned *a)
+{
+	_cleanup_strbuf_ struct strbuf bsb = {0}, hsb = {0};
+	char bkey[IPAM_KEY_MAX], hkey[IPAM_KEY_MAX];
+	struct handle_rec h = {.n = 1};
+	int r;
+
+	r = ipam_block_encode_json(b, &bsb);
+	if (r < 0)
+		return r;
+	ipam_block_name(&a->block, h.items[0].name);
+	h.items[0].count = a->handle_count;
+	r = handle_encode(handle, &h, &hsb);
+	if (r < 0)
+		return r;
+	key_block(bkey, &b->cidr);
+	key_handle(hkey, handle);
+	return ds_cas_many(
+	    ds,
+	    (const struct ds_cas[]){
+		{.kind = DS_CAS_UPDATE,
+		 .key = bkey,
+		 .value = strbuf_cstr(&bsb),
+		 .len = bsb.len,
+		 .mod_revision = rev},
+		{.kind = DS_CAS_CREATE, .key = hkey, .value = strbuf_cstr(&hsb), .len = hsb.len},
+	    },
+	    2, NULL);
+}
 
 /*
  * Assign one address to the handle in block @cidr, compare-and-swap with retry.
@@ -383,7 +462,7 @@ struct assigned {
  */
 static int block_assign_one(struct ds_client *ds, const struct ip_prefix *cidr,
 			    const char *only_node, const struct ipam_assign_args *args,
-			    struct assigned *ret)
+			    bool *handle_absent, struct assigned *ret)
 {
 	for (unsigned attempt = 0; attempt < IPAM_CAS_RETRIES; attempt++) {
 		_cleanup_block_ struct ipam_block b = {0};
@@ -413,6 +492,22 @@ static int block_assign_one(struct ds_client *ds, const struct ip_prefix *cidr,
 		a.sequence = ipam_block_sequence_of(&b, &a.addr);
 		a.handle_count = ipam_block_addrs_by_handle(&b, args->handle, NULL, 0);
 		a.fresh = true;
+		if (handle_absent && *handle_absent) {
+			/* The handle had no record when this ADD began: write the block and a new
+			 * record in one txn (block unchanged since read, record still absent). */
+			r = block_write_with_handle(ds, &b, rev, args->handle, &a);
+			if (r == -ESTALE) {
+				/* the block changed, or the record appeared: go the long way */
+				*handle_absent = false;
+				cas_backoff(attempt);
+				continue;
+			}
+			if (r < 0)
+				return r;
+			a.committed = true;
+			*ret = a;
+			return 1;
+		}
 		r = block_write(ds, &b, rev);
 		if (r == -ESTALE) {
 			log_debug("block %s changed since it was read, retrying",
@@ -611,9 +706,11 @@ static int affinity_cmp(const void *a, const void *b)
 	return ip_prefix_cmp(&x->cidr, &y->cidr);
 }
 
-/* Every affinity of @node, sorted by block address. */
-static int node_affinities(struct ds_client *ds, const char *node, struct affinity **ret,
-			   size_t *ret_n)
+/* Every affinity of @node, sorted by block address. @pre: NULL, or the affinity records of @node
+ * already read (ds_read_many() in ipam_auto_assign()); they are used instead of a read and
+ * freed. */
+static int node_affinities(struct ds_client *ds, const char *node, struct ds_kvs *pre,
+			   struct affinity **ret, size_t *ret_n)
 {
 	_cleanup_kvs_ struct ds_kvs kvs = {0};
 	_cleanup_free_ struct affinity *v = NULL;
@@ -622,9 +719,14 @@ static int node_affinities(struct ds_client *ds, const char *node, struct affini
 	int r;
 
 	plen = (size_t)snprintf(prefix, sizeof(prefix), IPAM_KEY_AFFINITIES "%s/", node);
-	r = ds_range_prefix(ds, prefix, 0, &kvs);
-	if (r < 0)
-		return r;
+	if (pre) {
+		kvs = *pre;
+		*pre = (struct ds_kvs){0};
+	} else {
+		r = ds_range_prefix(ds, prefix, 0, &kvs);
+		if (r < 0)
+			return r;
+	}
 	if (kvs.n > IPAM_MAX_NODE_BLOCKS)
 		log_warn("node %s has %zu block affinities, using the first %d", node, kvs.n,
 			 IPAM_MAX_NODE_BLOCKS);
@@ -826,7 +928,7 @@ int ipam_ensure_block(struct ds_client *ds, const char *node, int family, unsign
 	r = ipam_read_config(ds, &cfg);
 	if (r < 0)
 		return r;
-	r = node_affinities(ds, node, &affs, &n_affs);
+	r = node_affinities(ds, node, NULL, &affs, &n_affs);
 	if (r < 0)
 		return r;
 	owned = count_family(affs, n_affs, family);
@@ -868,16 +970,6 @@ int ipam_ensure_block(struct ds_client *ds, const char *node, int family, unsign
 }
 
 /* ---- handle records ------------------------------------------------------------------------ */
-
-struct handle_entry {
-	char name[IPAM_BLOCK_NAME_MAX];
-	uint32_t count;
-};
-
-struct handle_rec {
-	struct handle_entry items[IPAM_HANDLE_MAX_BLOCKS];
-	size_t n;
-};
 
 /* Return: 0, -EPROTO (not a handle record). */
 static int handle_decode(const char *key, const char *buf, size_t len, struct handle_rec *ret)
@@ -1011,18 +1103,20 @@ static int handle_set_block(struct ds_client *ds, const char *handle, const stru
 	return -EBUSY;
 }
 
-/* The address of @family that @handle already holds, via its record.
+/* The address of @family that @handle already holds, via its record. @pre: the record already
+ * read (its key's ds_read_many() result: n == 0 when absent), the record decoded from it. @pre
+ * is never NULL here: ipam_auto_assign() reads it with the rest of its state.
  * Return: 1 (found), 0 (none) or an error. */
 static int handle_lookup(struct ds_client *ds, const char *handle, int family,
-			 struct ip_addr *ret_addr, struct ip_prefix *ret_block)
+			 const struct ds_kvs *pre, struct ip_addr *ret_addr,
+			 struct ip_prefix *ret_block)
 {
 	struct handle_rec h = {0};
-	int64_t rev;
 	int r;
 
-	r = handle_read(ds, handle, &h, &rev);
-	if (r == -ENOENT)
+	if (pre->n == 0)
 		return 0;
+	r = handle_decode(pre->items[0].key, pre->items[0].value, pre->items[0].value_len, &h);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < h.n; i++) {
@@ -1052,6 +1146,8 @@ static int commit_handle(struct ds_client *ds, const char *handle, const struct 
 	char abuf[IP_ADDR_STRLEN];
 	int r, q;
 
+	if (a->committed)
+		return 0;
 	r = handle_set_block(ds, handle, &a->block, a->handle_count);
 	if (r >= 0 || !a->fresh)
 		return r;
@@ -1081,7 +1177,7 @@ static bool args_ok(const struct ipam_assign_args *args)
  */
 static int auto_assign_pass(struct ds_client *ds, const struct ipam_assign_args *args,
 			    const struct ipam_config *cfg, const struct model_list *pools,
-			    struct assigned *ret)
+			    struct ds_kvs *pre_affs, bool *handle_absent, struct assigned *ret)
 {
 	_cleanup_free_ struct affinity *affs = NULL;
 	_cleanup_free_ struct ip_prefix *all = NULL;
@@ -1090,14 +1186,14 @@ static int auto_assign_pass(struct ds_client *ds, const struct ipam_assign_args 
 	bool quota_left;
 	int r;
 
-	r = node_affinities(ds, args->node, &affs, &n_affs);
+	r = node_affinities(ds, args->node, pre_affs, &affs, &n_affs);
 	if (r < 0)
 		return r;
 	/* 1: blocks affine to this node, lowest address first */
 	for (size_t i = 0; i < n_affs; i++) {
 		if (affs[i].cidr.addr.family != args->family || !pool_holding(pools, &affs[i].cidr))
 			continue;
-		r = block_assign_one(ds, &affs[i].cidr, args->node, args, ret);
+		r = block_assign_one(ds, &affs[i].cidr, args->node, args, handle_absent, ret);
 		if (r != 0)
 			return r;
 	}
@@ -1113,7 +1209,7 @@ static int auto_assign_pass(struct ds_client *ds, const struct ipam_assign_args 
 			continue;
 		if (r < 0)
 			return r;
-		r = block_assign_one(ds, &c, args->node, args, ret);
+		r = block_assign_one(ds, &c, args->node, args, handle_absent, ret);
 		/* 0: other assignments on this node filled the new block first */
 		return r;
 	}
@@ -1130,7 +1226,7 @@ static int auto_assign_pass(struct ds_client *ds, const struct ipam_assign_args 
 	for (size_t i = 0; i < n_all; i++) {
 		if (all[i].addr.family != args->family || !pool_holding(pools, &all[i]))
 			continue;
-		r = block_assign_one(ds, &all[i], NULL, args, ret);
+		r = block_assign_one(ds, &all[i], NULL, args, handle_absent, ret);
 		if (r == 0)
 			continue;
 		if (r > 0 && ret->fresh)
@@ -1145,17 +1241,36 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 		     struct ip_addr *ret_addr, struct ip_prefix *ret_block)
 {
 	_cleanup_model_list_ struct model_list pools = {0};
+	struct model_list all = {0};
 	struct ipam_config cfg;
 	struct assigned a = {0};
 	char abuf[IP_ADDR_STRLEN], name[IPAM_BLOCK_NAME_MAX];
+	char hkey[IPAM_KEY_MAX], aprefix[IPAM_KEY_MAX];
+	/* Everything the first pass needs, in one read-only txn (one round trip, one revision):
+	 * the handle record, the IPAM config, the pools, this node's affinities and, when the
+	 * caller asks, a key that must exist (the CNI plugin's Node). */
+	struct ds_read rd[5] = {
+	    {.key = hkey},
+	    {.key = IPAM_KEY_CONFIG},
+	    {.key = POOLS_PREFIX, .prefix = true},
+	    {.key = aprefix, .prefix = true},
+	    {.key = args ? args->require_key : NULL},
+	};
+	bool handle_absent;
 	int r;
 
-	if (!args_ok(args))
+	if (!args_ok(args) || (args->require_key && !*args->require_key))
 		return -EINVAL;
-	r = handle_lookup(ds, args->handle, args->family, &a.addr, &a.block);
-	if (r < 0)
-		return r;
+	key_handle(hkey, args->handle);
+	snprintf(aprefix, sizeof(aprefix), IPAM_KEY_AFFINITIES "%s/", args->node);
+	r = ds_read_many(ds, rd, args->require_key ? 5 : 4, NULL);
+	if (r >= 0 && args->require_key && rd[4].kvs.n == 0)
+		r = log_debug_errno(-ENODEV, "%s: absent", args->require_key);
+	if (r >= 0)
+		r = handle_lookup(ds, args->handle, args->family, &rd[0].kvs, &a.addr, &a.block);
 	if (r > 0) {
+		for (size_t i = 0; i < ELEMENTSOF(rd); i++)
+			ds_kvs_done(&rd[i].kvs);
 		log_debug("handle %s already holds %s", args->handle,
 			  ip_addr_format(&a.addr, abuf));
 		*ret_addr = a.addr;
@@ -1163,25 +1278,33 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 			*ret_block = a.block;
 		return 0;
 	}
-	r = usable_pools(ds, args->family, args->pool_names, &pools);
-	if (r < 0)
-		return r;
-	if (pools.n == 0)
-		return log_debug_errno(-ENOENT, "no usable IP pool of family %d for node %s",
-				       args->family, args->node);
-	r = ipam_read_config(ds, &cfg);
-	if (r < 0)
-		return r;
-	for (unsigned pass = 0;; pass++) {
-		if (pass == IPAM_CAS_RETRIES)
-			return -EBUSY;
-		r = auto_assign_pass(ds, args, &cfg, &pools, &a);
-		if (r < 0)
-			return r;
+	handle_absent = rd[0].kvs.n == 0;
+	if (r >= 0)
+		r = pools_decode(&rd[2].kvs, &all);
+	if (r >= 0)
+		r = usable_pools_of(&all, args->family, args->pool_names, &pools);
+	if (r >= 0 && pools.n == 0)
+		r = log_debug_errno(-ENOENT, "no usable IP pool of family %d for node %s",
+				    args->family, args->node);
+	if (r >= 0)
+		r = config_decode(rd[1].kvs.n ? &rd[1].kvs.items[0] : NULL, &cfg);
+	for (unsigned pass = 0; r >= 0; pass++) {
+		if (pass == IPAM_CAS_RETRIES) {
+			r = -EBUSY;
+			break;
+		}
+		/* the prefetched affinities serve the first pass only */
+		r = auto_assign_pass(ds, args, &cfg, &pools, pass ? NULL : &rd[3].kvs,
+				     &handle_absent, &a);
 		if (r > 0)
 			break;
-		cas_backoff(pass);
+		if (r == 0)
+			cas_backoff(pass);
 	}
+	for (size_t i = 0; i < ELEMENTSOF(rd); i++)
+		ds_kvs_done(&rd[i].kvs);
+	if (r < 0)
+		return r;
 	r = commit_handle(ds, args->handle, &a);
 	if (r < 0)
 		return r;
