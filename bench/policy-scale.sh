@@ -33,6 +33,8 @@ if [ -n "${OLD_BUILD:-}" ] && [ -z "${B_INNER:-}" ]; then
 	B_INNER=1 bash "$0" "$@" | tee "$OUT_NEW"
 	BUILD=$OLD_BUILD B_INNER=1 bash "$0" "$@" | tee "$OUT_OLD"
 	echo "== old ($OLD_BUILD) vs new ($BUILD)"
+	# Only the final summary of each run (its lines are also printed as they are measured).
+	sed -i -n '/^== figures/,$p' "$OUT_OLD" "$OUT_NEW"
 	sed -n 's/^FIGURE /FIGURE-OLD /p' "$OUT_OLD"
 	grep '^FIGURE ' "$OUT_NEW"
 	awk '/^FIGURE /{k=$2" "$3; if (FILENAME==ARGV[1]) o[k]=$4; else if (k in o && o[k]>0) printf "RATIO %s %.3f\n", k, $4/o[k]}' "$OUT_OLD" "$OUT_NEW"
