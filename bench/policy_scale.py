@@ -21,11 +21,14 @@ import ipaddress
 import json
 import os
 import subprocess
+import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
+import nfmon  # noqa: E402
 
 REMOTE_BASE = int(ipaddress.IPv4Address("198.18.16.0"))
 
@@ -122,40 +125,176 @@ def wait(pred, timeout=60.0):
     return False
 
 
+def fig(backend, key, val):
+    print("FIGURE %s %s %.3f" % (backend, key, val), flush=True)
+
+
 def cmd_remote_latency(a):
+    """nftables: arrival = the NEWSETELEM event on SET carrying the address (nfmon). iptables: the
+    kernel ipset has no event group, so arrival = first successful `ipset test` (polled)."""
     etcd = bl.Etcd(a.endpoint)
+    mon = nfmon.NfMon() if a.backend == "nftables" else None
     ms = []
     for k in range(a.count):
         (key, val), ip = remote_kv(a.start + k, role="r7")
-        t0 = time.perf_counter()
+        ipb = socket.inet_aton(ip)
+        mark = mon.mark() if mon else 0
+        t0 = time.monotonic()
         etcd.put(key, val)
-        if not wait(lambda: in_kernel_elem(a, ip)):
+        if mon:
+            t = mon.wait(lambda e: e.msg == "newsetelem" and e.table == "tabby" and e.name == a.set
+                         and ipb in e.raw, since=mark)
+        else:
+            t = time.monotonic() if wait(lambda: in_kernel_elem(a, ip)) else None
+        if t is None:
             print("  element %s never appeared in %s" % (ip, a.set), file=sys.stderr)
             sys.exit(1)
-        ms.append((time.perf_counter() - t0) * 1000)
-        time.sleep(0.3)
+        ms.append((t - t0) * 1000)
+        time.sleep(0.2)
     print(bl.fmt_stats("  remote endpoint write -> set element in kernel (%s)" % a.backend, ms),
           flush=True)
+    fig(a.backend, "remote_elem_p99_ms", bl.percentile(sorted(ms), 99))
+    fig(a.backend, "remote_elem_p50_ms", bl.percentile(sorted(ms), 50))
 
 
 def cmd_local_latency(a):
+    """CNI ADD start -> the rule in tby-tw-<if> that jumps to a policy chain arrives (nfmon; the
+    chain, its rules and the dispatch map element go in one batch). iptables is iptables-nft
+    here, so its chains arrive as nf_tables events too (table filter)."""
+    mon = nfmon.NfMon()
+    table = "tabby" if a.backend == "nftables" else "filter"
     ms = []
     for k in range(a.count):
         i = a.start + k
-        t0 = time.perf_counter()
-        _, ifname = cni_add(a, i)
-        if not wait(lambda: has_chain(a, ifname)):
+        ifname = bl.veth_name("default.bench-pl-%d" % i)
+        mark = mon.mark()
+        t0 = time.monotonic()
+        cni_add(a, i)
+        t = mon.wait(lambda e: e.msg == "newrule" and e.table == table
+                     and e.name == "tby-tw-" + ifname and b"tby-pi-" in e.raw, since=mark)
+        if t is None:
             print("  chain for %s never appeared" % ifname, file=sys.stderr)
             sys.exit(1)
-        ms.append((time.perf_counter() - t0) * 1000)
+        ms.append((t - t0) * 1000)
+        time.sleep(0.2)
+    print(bl.fmt_stats("  CNI ADD start -> policy chain in kernel (%s)" % a.backend, ms), flush=True)
+    fig(a.backend, "local_add_p99_ms", bl.percentile(sorted(ms), 99))
+    fig(a.backend, "local_add_p50_ms", bl.percentile(sorted(ms), 50))
+
+
+class Probe:
+    """TCP connects from netns SRC to DST:PORT in a loop (timeout TMO s, a fresh socket each time);
+    records (start, end, ok) of every attempt in time.monotonic()."""
+
+    def __init__(self, src, dst, port, tmo=0.01):
+        self.src, self.dst, self.port, self.tmo = src, dst, port, tmo
+        self.log = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        nfmon.setns("/run/netns/" + self.src)
+        while True:
+            s = socket.socket()
+            s.settimeout(self.tmo)
+            t0 = time.monotonic()
+            try:
+                s.connect((self.dst, self.port))
+                ok = True
+            except OSError:
+                ok = False
+            s.close()
+            with self.lock:
+                self.log.append((t0, time.monotonic(), ok))
+            if not ok:
+                continue
+            time.sleep(0.002)
+
+    def first(self, after, ok, timeout=60.0):
+        """Time of the first attempt started after AFTER with verdict OK (allowed: its end;
+        denied: its start, the SYN that got no answer)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                hit = [(t0, t1) for t0, t1, o in self.log[-2000:] if t0 >= after and o == ok]
+            if hit:
+                return hit[0][1] if ok else hit[0][0]
+            time.sleep(0.005)
+        return None
+
+
+def server(ns, ip, port):
+    def run():
+        nfmon.setns("/run/netns/" + ns)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((ip, port))
+        s.listen(1024)
+        while True:
+            c, _ = s.accept()
+            c.close()
+    threading.Thread(target=run, daemon=True).start()
+
+
+def cmd_flip(a):
+    """Policy flip on real traffic: NetworkPolicy "flip" (app == 'app0', ingress Allow TCP to port
+    P) is edited between P=8081 (w0:8080 denied) and P=8080 (allowed); each sample is the etcd
+    write -> the first probe w1 -> w0:8080 with the new verdict. Baseline: the same probe, with
+    `nft -f` adding / deleting a table with one drop rule for w0:8080 (hand-written rules)."""
+    etcd = bl.Etcd(a.endpoint)
+    w0, w1 = a.netns_prefix + "-w0", a.netns_prefix + "-w1"
+    server(w0, a.ip, 8080)
+    probe = Probe(w1, a.ip, 8080)
+
+    def put(port):
+        spec = {"order": 10, "selector": "app == 'app0'", "types": ["Ingress"],
+                "ingress": [{"action": "Allow", "protocol": "TCP", "destination": {"ports": [port]}}]}
+        etcd.put("/tabby/v1/networkpolicies/default/flip", policy_json("flip", spec))
+
+    def sample(action, ok):
         time.sleep(0.3)
-    print(bl.fmt_stats("  CNI ADD start -> policy chain in place (%s)" % a.backend, ms), flush=True)
+        t0 = time.monotonic()
+        action()
+        t = probe.first(t0, ok)
+        if t is None:
+            print("  verdict never flipped to %s" % ok, file=sys.stderr)
+            sys.exit(1)
+        return (t - t0) * 1000
+
+    put(8081)
+    if probe.first(time.monotonic(), False) is None:
+        sys.exit(1)
+    ms = []
+    for _ in range(a.count):
+        ms.append(sample(lambda: put(8080), True))
+        ms.append(sample(lambda: put(8081), False))
+    print(bl.fmt_stats("  policy edit (etcd write) -> verdict flipped on traffic (%s)" % a.backend,
+                       ms), flush=True)
+    put(8080)
+    if probe.first(time.monotonic(), True) is None:
+        sys.exit(1)
+    add = ("table inet benchflip {\n chain flip {\n  type filter hook forward priority -5;\n"
+           "  ip daddr %s tcp dport 8080 drop\n }\n}\n" % a.ip)
+
+    def nft(text):
+        subprocess.run(["ip", "netns", "exec", a.host_ns, "nft", "-f", "-"], input=text,
+                       text=True, check=True)
+    base = []
+    for _ in range(a.count):
+        base.append(sample(lambda: nft(add), False))
+        base.append(sample(lambda: nft("delete table inet benchflip\n"), True))
+    print(bl.fmt_stats("  hand-written nft -f -> verdict flipped on traffic", base), flush=True)
+    f, b = bl.percentile(sorted(ms), 50), bl.percentile(sorted(base), 50)
+    fig(a.backend, "policy_flip_p50_ms", f)
+    fig(a.backend, "policy_flip_nft_f_p50_ms", b)
+    fig(a.backend, "policy_flip_ratio", f / b if b > 0 else 0)
+    etcd.post("/v3/kv/deleterange", {"key": bl.b64("/tabby/v1/networkpolicies/default/flip")})
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["remote", "policies", "local", "remote-latency",
-                                     "local-latency"])
+                                     "local-latency", "flip"])
     ap.add_argument("--n", type=int, default=0)
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--count", type=int, default=5)
@@ -166,9 +305,10 @@ def main():
     ap.add_argument("--host-ns")
     ap.add_argument("--backend", default="nftables")
     ap.add_argument("--set")
+    ap.add_argument("--ip")
     a = ap.parse_args()
     {"remote": cmd_remote, "policies": cmd_policies, "local": cmd_local,
-     "remote-latency": cmd_remote_latency, "local-latency": cmd_local_latency}[a.mode](a)
+     "remote-latency": cmd_remote_latency, "local-latency": cmd_local_latency, "flip": cmd_flip}[a.mode](a)
 
 
 if __name__ == "__main__":
