@@ -12,7 +12,8 @@
 #                                                      runtime's cni_plugin_dirs there)
 #   /usr/lib/systemd/system/tabby-{felix,bird,docker}.service
 #   /usr/share/doc/tabby/README.md, examples/          felix.yaml, 10-tabby.conflist, IPPool,
-#                                                      BGPConfiguration and policy examples
+#                                                      BGPConfiguration and policy examples,
+#                                                      podman-containers.conf (README, podman)
 # Nothing goes to /etc: felix.yaml names this host (nodeName, ipv4Address), so the admin copies
 # the example to /etc/tabby/felix.yaml (tabby-felix.service waits for it:
 # ConditionPathExists). Another prefix (default /usr/local; `cmake --install --prefix P`) moves
@@ -45,6 +46,7 @@ endforeach()
 
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/configs/felix.yaml ${CMAKE_SOURCE_DIR}/configs/10-tabby.conflist
+              ${CMAKE_SOURCE_DIR}/configs/cni/podman-containers.conf
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/configs/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
         FILES_MATCHING PATTERN "*.yaml")

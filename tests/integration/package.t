@@ -27,6 +27,7 @@ done
 for f in usr/lib/systemd/system/tabby-felix.service usr/lib/systemd/system/tabby-bird.service \
 	usr/lib/systemd/system/tabby-docker.service usr/share/doc/tabby/README.md \
 	usr/share/doc/tabby/examples/felix.yaml usr/share/doc/tabby/examples/10-tabby.conflist \
+	usr/share/doc/tabby/examples/podman-containers.conf \
 	usr/share/doc/tabby/examples/ippool.yaml; do
 	check "cmake --install: /$f" test -s "$D/$f"
 done
