@@ -565,17 +565,16 @@ static bool ds_tls_refused(const struct ds_client *c, CURL *e, CURLcode cc)
  *
  * Failover (see the DOC paragraph): the endpoints are tried from c->cur on. The next one is tried
  * when the request never reached etcd (connect failure), when etcd had no leader (not proposed),
- * and, for every call but a txn, when it timed out or the connection broke after sending: put,
- * delete, range and the lease calls can be repeated, a CAS txn cannot (a repeated create or
+ * and, for a @repeatable call, when it timed out or the connection broke after sending: put,
+ * delete, range, a read-only txn and the lease calls can be repeated, a CAS txn cannot (a repeated create or
  * update that did apply the first time would report -EEXIST/-ESTALE). After a timeout or a
  * broken connection c->cur moves on in any case, so the next call avoids a hung member. When
  * every member said "no leader", the calls wait 200 ms and go round again for up to timeout_ms.
  */
-static int ds_call_sized(struct ds_client *c, const char *path, json_object *req, json_object **ret,
-			 size_t *ret_bytes)
+static int ds_call_rep(struct ds_client *c, const char *path, json_object *req, json_object **ret,
+		       size_t *ret_bytes, bool repeatable)
 {
 	const char *payload = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	bool repeatable = strcmp(path, "/v3/kv/txn") != 0;
 	long waited_ms = 0;
 	int last = -ECONNREFUSED;
 	bool leaderless = false; /* some member of this round said "no leader" */
@@ -665,6 +664,13 @@ static int ds_call_sized(struct ds_client *c, const char *path, json_object *req
 		*ret = o;
 		return 0;
 	}
+}
+
+/* As ds_call_rep(); a txn (a CAS) is not repeatable, every other call is. */
+static int ds_call_sized(struct ds_client *c, const char *path, json_object *req, json_object **ret,
+			 size_t *ret_bytes)
+{
+	return ds_call_rep(c, path, req, ret, ret_bytes, strcmp(path, "/v3/kv/txn") != 0);
 }
 
 static int ds_call(struct ds_client *c, const char *path, json_object *req, json_object **ret)
@@ -1234,8 +1240,9 @@ int ds_read_many(struct ds_client *c, struct ds_read *reads, size_t n, int64_t *
 			return r;
 	}
 	/* No compare: the success branch always runs. A txn of ranges only is a read-only txn:
-	 * etcd serves it as one linearizable read, with no raft proposal and no WAL write. */
-	r = ds_call(c, "/v3/kv/txn", req, &reply);
+	 * etcd serves it as one linearizable read, with no raft proposal and no WAL write; so it
+	 * is repeatable, and fails over like a range (a member killed mid-read, "leader changed"). */
+	r = ds_call_rep(c, "/v3/kv/txn", req, &reply, NULL, true);
 	if (r < 0)
 		return r;
 	r = ds_header_revision(reply, &rev);
