@@ -30,12 +30,13 @@ ip netns exec "$H" ip route add default via 198.18.0.1 dev up0
 ip -n "$H" link add big0 mtu 9000 type veth peer name big1 mtu 9000 || fail "add big0"
 ip -n "$H" addr add 198.18.1.11/24 dev big0 || fail "address on big0"
 ip -n "$H" link set big0 up && ip -n "$H" link set big1 up || fail "big0 up"
-for i in 1 2 3 4; do ns_add "c$i"; eval "C$i=\$NS_LAST"; done
+for i in 1 2 3 4 5 6 7 8; do ns_add "c$i"; eval "C$i=\$NS_LAST"; done
 
 LOG=$T_TMP/plugin.log
-conf() { # [extra top-level JSON members]
-	printf '{"cniVersion":"1.0.0","name":"tabbynet","type":"tabby","nodename":"h1","datastore_endpoints":"%s","log_level":"debug","ipam":{"type":"tabby-ipam","ipv4_pools":["mtu-pool"]}%s}' \
-		"$TABBY_TEST_ETCD_UNIX" "${1:-}"
+POOL=mtu-pool
+conf() { # [extra top-level JSON members]; the pool is $POOL
+	printf '{"cniVersion":"1.0.0","name":"tabbynet","type":"tabby","nodename":"h1","datastore_endpoints":"%s","log_level":"debug","ipam":{"type":"tabby-ipam","ipv4_pools":["%s"]}%s}' \
+		"$TABBY_TEST_ETCD_UNIX" "$POOL" "${1:-}"
 }
 cni() { # CMD CONTAINERID NETNS < config
 	nsenter --net="/run/netns/$H" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
@@ -90,6 +91,7 @@ out=$(conf | cni ADD mtu3 "/run/netns/$C3") || { cat "$LOG"; fail "ADD without a
 check "no default route: the veth gets the mtu of the Node address's interface (1420)" \
 	test "$(mtu_of "$C3" eth0)" = 1420 -a "$(mtu_of "$H" "$(veth_of ns1.mtu3)")" = 1420
 ip -n "$H" route add default via 198.18.0.1 dev up0
+ip -n "$H" link set up0 mtu 1450
 
 # --- invalid "mtu": code 7 naming mtu, nothing left
 for bad in 20 67 65536 '"abc"' '"1400"' 1400.5 true '[]'; do
@@ -99,6 +101,42 @@ for bad in 20 67 65536 '"abc"' '"1400"' 1400.5 true '[]'; do
 done
 out=$(conf ',"mtu":68' | cni ADD mtu68 "/run/netns/$C4") || { cat "$LOG"; fail "ADD with mtu 68: $out"; }
 check "mtu 68 (the minimum) is accepted" test "$(mtu_of "$C4" eth0)" = 68
+
+# --- a VXLAN pool: 50 bytes less, or FelixConfiguration vxlanMTU; an explicit mtu still wins.
+# Needs model/decode.c to accept vxlanMode Always (issue 10's VXLAN work); until then the pool does
+# not decode, IPAM finds no usable pool (code 104) and this part is skipped.
+ectl put /tabby/v1/ippools/vx-pool '{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"vx-pool"},"spec":{"cidr":"198.19.13.0/24","blockSize":26,"vxlanMode":"Always"}}' >/dev/null ||
+	fail "put IPPool vx-pool"
+POOL=vx-pool
+VX=()
+out=$(conf | cni ADD vx1 "/run/netns/$C5")
+if is_error "$out" 104 "" 2>/dev/null; then
+	ok "# skip VXLAN pool MTU: this build refuses vxlanMode Always"
+else
+	[ -z "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("code",""))' "$out")" ] ||
+		{ cat "$LOG"; fail "ADD in the VXLAN pool: $out"; }
+	VX+=(vx1:$C5)
+	check "VXLAN pool: the veth gets up0's 1450 - 50 = 1400" \
+		test "$(mtu_of "$C5" eth0)" = 1400 -a "$(mtu_of "$H" "$(veth_of ns1.vx1)")" = 1400
+	ectl put /tabby/v1/felixconfigurations/default '{"apiVersion":"projectcalico.org/v3","kind":"FelixConfiguration","metadata":{"name":"default"},"spec":{"vxlanMTU":1380}}' >/dev/null ||
+		fail "put FelixConfiguration default"
+	out=$(conf | cni ADD vx2 "/run/netns/$C6") || { cat "$LOG"; fail "ADD vx2: $out"; }
+	VX+=(vx2:$C6)
+	check "VXLAN pool with FelixConfiguration vxlanMTU 1380: the veth gets 1380" \
+		test "$(mtu_of "$C6" eth0)" = 1380
+	ectl put /tabby/v1/felixconfigurations/node.h1 '{"apiVersion":"projectcalico.org/v3","kind":"FelixConfiguration","metadata":{"name":"node.h1"},"spec":{"vxlanMTU":1370}}' >/dev/null ||
+		fail "put FelixConfiguration node.h1"
+	out=$(conf | cni ADD vx3 "/run/netns/$C7") || { cat "$LOG"; fail "ADD vx3: $out"; }
+	VX+=(vx3:$C7)
+	check "the node's FelixConfiguration vxlanMTU 1370 wins over the default's" \
+		test "$(mtu_of "$C7" eth0)" = 1370
+	out=$(conf ',"mtu":1500' | cni ADD vx4 "/run/netns/$C8") || { cat "$LOG"; fail "ADD vx4: $out"; }
+	VX+=(vx4:$C8)
+	check "VXLAN pool with an explicit mtu 1500: the veth gets 1500" \
+		test "$(mtu_of "$C8" eth0)" = 1500
+	for v in "${VX[@]}"; do conf | cni DEL "${v%%:*}" "/run/netns/${v#*:}" >/dev/null || fail "DEL ${v%%:*}"; done
+fi
+POOL=mtu-pool
 
 # --- DEL
 for i in 1 2 3; do conf | cni DEL "mtu$i" "/run/netns/$(eval echo \$C$i)" >/dev/null || fail "DEL mtu$i"; done
