@@ -256,9 +256,11 @@ static int node_check(struct ds_client *ds, const struct attach *a, struct cni_e
 	return 0;
 }
 
-/* Step 1: the address, and the Node check. Nothing is allocated when it fails. */
+/* Step 1: the address, and the Node check. Nothing is allocated when it fails. @ret_pools: may
+ * be NULL; the IPPools the in-process IPAM read on the way, when it read them (else left
+ * empty). */
 static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr *ret,
-		    struct cni_error *e)
+		    struct model_list *ret_pools, struct cni_error *e)
 {
 	const struct cni_conf *c = a->conf;
 	_cleanup_strbuf_ struct strbuf nkey = {0};
@@ -269,7 +271,7 @@ static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr
 		r = model_key(MODEL_KIND_NODE, NULL, a->node, &nkey);
 		if (r < 0)
 			return cni_fail(e, r, CNI_ERR_INTERNAL, "Node key: %s", strerror(-r));
-		r = cni_ipam_add(c, a->env, ds, a->node, strbuf_cstr(&nkey), ret, e);
+		r = cni_ipam_add(c, a->env, ds, a->node, strbuf_cstr(&nkey), ret, ret_pools, e);
 		if (r != -ENODEV)
 			return r;
 		/* the Node is absent: word the error as node_check() does */
@@ -368,11 +370,13 @@ static int host_mtu(struct ds_client *ds, const struct attach *a, unsigned *ret,
 }
 
 /* The MTU of both veth ends: the config's "mtu", else from the host interface and the pool
- * @addr came from (cni_veth_mtu()). */
+ * @addr came from (cni_veth_mtu()). @known_pools: the IPPools IPAM read, or empty: then they are
+ * read here (an exec'ed IPAM plugin, a requested address). */
 static int veth_mtu(struct ds_client *ds, const struct attach *a, const struct ip_addr *addr,
-		    unsigned *ret, struct cni_error *e)
+		    const struct model_list *known_pools, unsigned *ret, struct cni_error *e)
 {
-	struct model_list pools = {};
+	_cleanup_(model_list_done) struct model_list read_pools = {};
+	const struct model_list *pools = known_pools;
 	unsigned host = 0, vxlan = 0;
 	bool encap;
 	int r;
@@ -384,11 +388,13 @@ static int veth_mtu(struct ds_client *ds, const struct attach *a, const struct i
 	r = host_mtu(ds, a, &host, e);
 	if (r < 0)
 		return r;
-	r = ipam_list_pools(ds, &pools);
-	if (r < 0)
-		return cni_datastore_error(e, r, false, "mtu: read IPPools");
-	encap = cni_mtu_pool_encapsulates(cni_mtu_pool_of(&pools, addr));
-	model_list_done(&pools);
+	if (pools->n == 0) {
+		r = ipam_list_pools(ds, &read_pools);
+		if (r < 0)
+			return cni_datastore_error(e, r, false, "mtu: read IPPools");
+		pools = &read_pools;
+	}
+	encap = cni_mtu_pool_encapsulates(cni_mtu_pool_of(pools, addr));
 	if (encap) {
 		r = felix_vxlan_mtu(ds, a->node, &vxlan);
 		if (r < 0)
@@ -403,6 +409,7 @@ static int veth_mtu(struct ds_client *ds, const struct attach *a, const struct i
 static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
+	_cleanup_(model_list_done) struct model_list pools = {};
 	struct attach a;
 	struct ip_addr addr = {};
 	char mac[WL_PLUMB_MAC_STRLEN] = "";
@@ -418,7 +425,8 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 		goto out;
 
 	/* 1. address */
-	r = ipam_add(ds, &a, &addr, e);
+	/* without "mtu", the pools IPAM reads anyway tell whether the address encapsulates */
+	r = ipam_add(ds, &a, &addr, c->mtu ? NULL : &pools, e);
 	if (r < 0)
 		goto out;
 	if (fail_after("ipam")) {
@@ -427,7 +435,7 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	}
 
 	/* 2. veth and container side */
-	r = veth_mtu(ds, &a, &addr, &mtu, e);
+	r = veth_mtu(ds, &a, &addr, &pools, &mtu, e);
 	if (r < 0)
 		goto out_ipam;
 	r = wl_plumb_veth_create(a.host_ifname, a.peer_ifname, a.netns_fd, mtu, env->container_id,

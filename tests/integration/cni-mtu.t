@@ -30,7 +30,7 @@ ip netns exec "$H" ip route add default via 198.18.0.1 dev up0
 ip -n "$H" link add big0 mtu 9000 type veth peer name big1 mtu 9000 || fail "add big0"
 ip -n "$H" addr add 198.18.1.11/24 dev big0 || fail "address on big0"
 ip -n "$H" link set big0 up && ip -n "$H" link set big1 up || fail "big0 up"
-for i in 1 2 3 4 5 6 7 8; do ns_add "c$i"; eval "C$i=\$NS_LAST"; done
+for i in 1 2 3 4 5 6 7 8 9; do ns_add "c$i"; eval "C$i=\$NS_LAST"; done
 
 LOG=$T_TMP/plugin.log
 POOL=mtu-pool
@@ -130,6 +130,12 @@ else
 	VX+=(vx3:$C7)
 	check "the node's FelixConfiguration vxlanMTU 1370 wins over the default's" \
 		test "$(mtu_of "$C7" eth0)" = 1370
+	# a requested address: IPAM does not hand the pools over, the plugin reads them itself
+	out=$(conf ',"args":{"cni":{"ips":["198.19.13.200"]}}' | cni ADD vx5 "/run/netns/$C9") ||
+		{ cat "$LOG"; fail "ADD vx5: $out"; }
+	VX+=(vx5:$C9)
+	check "a requested address in the VXLAN pool: the veth gets 1370 too" \
+		test "$(mtu_of "$C9" eth0)" = 1370
 	out=$(conf ',"mtu":1500' | cni ADD vx4 "/run/netns/$C8") || { cat "$LOG"; fail "ADD vx4: $out"; }
 	VX+=(vx4:$C8)
 	check "VXLAN pool with an explicit mtu 1500: the veth gets 1500" \
