@@ -9,7 +9,8 @@
  *             Node check folded into IPAM's first read); any other is exec'ed
  *   2. veth:  veth pair, host sysctls, container address and routes; both ends get the
  *             config's "mtu", else the host interface's MTU less the VXLAN overhead of the
- *             address's pool (cni/mtu.h: the pools and vxlanMTU are read only without "mtu")
+ *             address's pool (cni/mtu.h; the pools come with IPAM's own read, vxlanMTU is
+ *             read only for a VXLAN pool, neither when "mtu" is set)
  *   3. wep:   the WorkloadEndpoint in the datastore (felix and the other hosts learn from it)
  *   4. route: host /32 route (proto TABBY_ROUTE_PROTO) and permanent neighbour
  * The WEP goes before the host route so that felix never sees a routed address it cannot
