@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "cni/cni.h"
+#include "cni/mtu.h"
 #include "lib/log.h"
 #include "model/model-internal.h"
 #include "lib/strbuf.h"
@@ -533,6 +534,24 @@ static int parse_conf(struct cni_conf *c, bool need_ipam, struct cni_error *e)
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
 				"log_level: \"%s\" is not one of error, warning, info, debug",
 				c->log_level);
+
+	if (json_object_object_get_ex(c->root, "mtu", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
+		int64_t mtu = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+
+		/* checked here, before ADD creates anything */
+		if (!cni_mtu_is_valid(mtu)) {
+			char q[40];
+
+			return cni_fail(
+			    e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+			    "mtu: %s is not an integer between %d and %d",
+			    wl_quote(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), q,
+				     sizeof(q)),
+			    CNI_MTU_MIN, CNI_MTU_MAX);
+		}
+		c->mtu = (unsigned)mtu;
+	}
 
 	if (json_object_object_get_ex(c->root, "ipam", &ipam) &&
 	    !json_object_is_type(ipam, json_type_null)) {

@@ -113,6 +113,7 @@ struct cni_conf {
 	const char *endpoints; /* datastore_endpoints or etcd_endpoints */
 	const char *ca_file, *cert_file, *key_file;
 	const char *log_level;
+	unsigned mtu; /* "mtu" (Calico's key): bytes, CNI_MTU_MIN..CNI_MTU_MAX; 0 = absent */
 	const char **ipv4_pools;	/* NULL-terminated; NULL = every pool */
 	struct model_labels labels;	/* args.cni.labels */
 	struct model_named_port *ports; /* args.cni.ports; names owned */
@@ -134,7 +135,8 @@ struct cni_conf {
  * or SCTP, default TCP; Kubernetes port names), serviceAccount (a DNS-1123 subdomain of at most
  * 63 characters), ips (a list of one IPv4 address, "a.b.c.d" or "a.b.c.d/len"; the length is
  * ignored). runtimeConfig.ips (CONVENTIONS.md "ips" capability, what `podman run --ip` sends):
- * the same form; when both are given they must agree.
+ * the same form; when both are given they must agree. "mtu": an integer 68..65535, the MTU of
+ * both veth ends (cni/mtu.h).
  * Return: 0; -EINVAL with @e code 6 (not JSON), 7 (a field is missing or of the wrong type; the
  * message names it, e.g. "ipam.type: missing"), 1 (unsupported cniVersion); -EIO; -ENOMEM.
  */

@@ -92,7 +92,7 @@ static int host_lock(const struct cni_conf *c, struct cni_error *e)
 
 int cni_ipam_add(const struct cni_conf *c, const struct cni_env *env, struct ds_client *ds,
 		 const char *node, const char *require_key, struct ip_addr *ret_addr,
-		 struct cni_error *e)
+		 struct model_list *ret_pools, struct cni_error *e)
 {
 	_cleanup_free_ char *handle = NULL;
 	struct model_labels attrs = {};
@@ -121,6 +121,7 @@ int cni_ipam_add(const struct cni_conf *c, const struct cni_env *env, struct ds_
 	    .family = AF_INET,
 	    .pool_names = c->ipv4_pools,
 	    .require_key = require_key,
+	    .ret_pools = ret_pools,
 	};
 	r = cni_pinned_ip(c, env, &addr, e);
 	if (r > 0 && require_key) {

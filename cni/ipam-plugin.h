@@ -31,12 +31,15 @@
  * the IPAM state; when it is absent nothing is assigned and -ENODEV is returned with @e unset,
  * so that the caller words the error.
  * @ret_addr: the address.
+ * @ret_pools: may be NULL; on success every IPPool that automatic assignment read (caller frees
+ * with model_list_done()); left untouched for a requested address (cni_pinned_ip()), so a
+ * caller that needs the pools initialises it empty and reads them itself when it stays so.
  * Return: 0, -ENODEV, or -errno with @e set (codes as tabby-ipam: 100 pool exhausted, 104 no
  * pool, 107 address in use, 108 address in no pool, 11 contention, 101 datastore, 5 lock file).
  */
 int cni_ipam_add(const struct cni_conf *c, const struct cni_env *env, struct ds_client *ds,
 		 const char *node, const char *require_key, struct ip_addr *ret_addr,
-		 struct cni_error *e) _warn_unused_result_;
+		 struct model_list *ret_pools, struct cni_error *e) _warn_unused_result_;
 
 /**
  * cni_ipam_del() - release every address of the handle "<network name>.<container id>".

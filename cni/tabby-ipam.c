@@ -47,7 +47,7 @@ static int run(const char *cmd, const struct cni_conf *c, const struct cni_env *
 	if (r < 0)
 		return r;
 	if (strcmp(cmd, "ADD") == 0) {
-		r = cni_ipam_add(c, env, ds, node, NULL, &addr, e);
+		r = cni_ipam_add(c, env, ds, node, NULL, &addr, NULL, e);
 		if (r >= 0)
 			cni_ipam_print_result(c, &addr);
 		return r;

@@ -7,7 +7,10 @@
  *   1. ipam:  the IPAM plugin named by ipam.type (SPEC.md "Delegated plugins"): tabby-ipam runs
  *             in this process (cni/ipam-plugin.h: no second exec, one datastore connection, the
  *             Node check folded into IPAM's first read); any other is exec'ed
- *   2. veth:  veth pair, host sysctls, container address and routes
+ *   2. veth:  veth pair, host sysctls, container address and routes; both ends get the
+ *             config's "mtu", else the host interface's MTU less the VXLAN overhead of the
+ *             address's pool (cni/mtu.h; the pools come with IPAM's own read, vxlanMTU is
+ *             read only for a VXLAN pool, neither when "mtu" is set)
  *   3. wep:   the WorkloadEndpoint in the datastore (felix and the other hosts learn from it)
  *   4. route: host /32 route (proto TABBY_ROUTE_PROTO) and permanent neighbour
  * The WEP goes before the host route so that felix never sees a routed address it cannot
@@ -34,8 +37,10 @@
 
 #include "cni/cni.h"
 #include "cni/ipam-plugin.h"
+#include "cni/mtu.h"
 #include "cni/wl-plumb.h"
 #include "cni/workload.h"
+#include "ipam/ipam.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "model/model.h"
@@ -252,9 +257,11 @@ static int node_check(struct ds_client *ds, const struct attach *a, struct cni_e
 	return 0;
 }
 
-/* Step 1: the address, and the Node check. Nothing is allocated when it fails. */
+/* Step 1: the address, and the Node check. Nothing is allocated when it fails. @ret_pools: may
+ * be NULL; the IPPools the in-process IPAM read on the way, when it read them (else left
+ * empty). */
 static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr *ret,
-		    struct cni_error *e)
+		    struct model_list *ret_pools, struct cni_error *e)
 {
 	const struct cni_conf *c = a->conf;
 	_cleanup_strbuf_ struct strbuf nkey = {0};
@@ -265,7 +272,7 @@ static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr
 		r = model_key(MODEL_KIND_NODE, NULL, a->node, &nkey);
 		if (r < 0)
 			return cni_fail(e, r, CNI_ERR_INTERNAL, "Node key: %s", strerror(-r));
-		r = cni_ipam_add(c, a->env, ds, a->node, strbuf_cstr(&nkey), ret, e);
+		r = cni_ipam_add(c, a->env, ds, a->node, strbuf_cstr(&nkey), ret, ret_pools, e);
 		if (r != -ENODEV)
 			return r;
 		/* the Node is absent: word the error as node_check() does */
@@ -287,13 +294,128 @@ static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr
 	return r;
 }
 
+/* Read and decode the resource at @kind/@name: 0, -ENOENT, -EBADMSG (does not decode), or a
+ * datastore error. */
+static int resource_read(struct ds_client *ds, enum model_kind kind, const char *name,
+			 struct model_resource **ret)
+{
+	_cleanup_strbuf_ struct strbuf key = {0};
+	struct parse_err err = {};
+	struct ds_kv kv = {};
+	int r;
+
+	r = model_key(kind, NULL, name, &key);
+	if (r < 0)
+		return r;
+	r = ds_get(ds, strbuf_cstr(&key), &kv, NULL);
+	if (r < 0)
+		return r;
+	r = model_decode_one(kv.value, kv.value_len, strbuf_cstr(&key), ret, &err);
+	if (r == -EINVAL)
+		log_warn("%s: %s, ignoring", strbuf_cstr(&key), err.msg);
+	ds_kv_done(&kv);
+	return r == -EINVAL ? -EBADMSG : r;
+}
+
+/* FelixConfiguration vxlanMTU: "node.<node>" over "default", as felix merges them; 0 = unset.
+ * Only read for encapsulating pools: two single-key reads. */
+static int felix_vxlan_mtu(struct ds_client *ds, const char *node, unsigned *ret)
+{
+	_cleanup_free_ char *per_node = NULL;
+	const char *names[2];
+	int r;
+
+	if (asprintf(&per_node, "node.%s", node) < 0)
+		return -ENOMEM;
+	names[0] = per_node;
+	names[1] = "default";
+	*ret = 0;
+	for (size_t i = 0; i < ELEMENTSOF(names) && !*ret; i++) {
+		_cleanup_(model_resource_freep) struct model_resource *fc = NULL;
+
+		r = resource_read(ds, MODEL_KIND_FELIX_CONFIGURATION, names[i], &fc);
+		if (r == -ENOENT || r == -EBADMSG)
+			continue;
+		if (r < 0)
+			return r;
+		*ret = cni_mtu_felix_vxlan(fc);
+	}
+	return 0;
+}
+
+/* The host interface's MTU (cni/mtu.h): the default route's interface, else the one holding the
+ * Node's address; 0 when there is neither (cni_veth_mtu() then assumes 1500). */
+static int host_mtu(struct ds_client *ds, const struct attach *a, unsigned *ret,
+		    struct cni_error *e)
+{
+	_cleanup_(model_resource_freep) struct model_resource *node = NULL;
+	char ifname[WL_PLUMB_IFNAMSIZ] = "";
+	int r;
+
+	r = wl_plumb_host_mtu(NULL, ret, ifname);
+	if (r == -ENOENT && resource_read(ds, MODEL_KIND_NODE, a->node, &node) >= 0 &&
+	    node->node.has_ipv4)
+		r = wl_plumb_host_mtu(&node->node.ipv4_address.addr, ret, ifname);
+	if (r == -ENOENT) {
+		log_warn("mtu: no default route and no interface with the node's address; "
+			 "assuming %d (set \"mtu\" in the network config)",
+			 CNI_MTU_DEFAULT);
+		*ret = 0;
+		return 0;
+	}
+	if (r < 0)
+		return cni_fail(e, r, CNI_ERR_INTERNAL, "mtu: cannot read the host interface: %s",
+				strerror(-r));
+	log_debug("host interface %s has mtu %u", ifname, *ret);
+	return 0;
+}
+
+/* The MTU of both veth ends: the config's "mtu", else from the host interface and the pool
+ * @addr came from (cni_veth_mtu()). @known_pools: the IPPools IPAM read, or empty: then they are
+ * read here (an exec'ed IPAM plugin, a requested address). */
+static int veth_mtu(struct ds_client *ds, const struct attach *a, const struct ip_addr *addr,
+		    const struct model_list *known_pools, unsigned *ret, struct cni_error *e)
+{
+	_cleanup_(model_list_done) struct model_list read_pools = {};
+	const struct model_list *pools = known_pools;
+	unsigned host = 0, vxlan = 0;
+	bool encap;
+	int r;
+
+	if (a->conf->mtu) {
+		*ret = cni_veth_mtu(0, a->conf->mtu, false, 0);
+		return 0;
+	}
+	r = host_mtu(ds, a, &host, e);
+	if (r < 0)
+		return r;
+	if (pools->n == 0) {
+		r = ipam_list_pools(ds, &read_pools);
+		if (r < 0)
+			return cni_datastore_error(e, r, false, "mtu: read IPPools");
+		pools = &read_pools;
+	}
+	encap = cni_mtu_pool_encapsulates(cni_mtu_pool_of(pools, addr));
+	if (encap) {
+		r = felix_vxlan_mtu(ds, a->node, &vxlan);
+		if (r < 0)
+			return cni_datastore_error(e, r, false, "mtu: read FelixConfiguration");
+	}
+	*ret = cni_veth_mtu(host, 0, encap, vxlan);
+	log_debug("veth mtu %u (host %u, %s pool, vxlanMTU %u)", *ret, host,
+		  encap ? "VXLAN" : "routed", vxlan);
+	return 0;
+}
+
 static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct cni_error *e)
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
+	_cleanup_(model_list_done) struct model_list pools = {};
 	struct attach a;
 	struct ip_addr addr = {};
 	char mac[WL_PLUMB_MAC_STRLEN] = "";
 	char buf[IP_ADDR_STRLEN];
+	unsigned mtu = 0;
 	int r, k;
 
 	r = attach_init(&a, c, env, true, e);
@@ -304,7 +426,8 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 		goto out;
 
 	/* 1. address */
-	r = ipam_add(ds, &a, &addr, e);
+	/* without "mtu", the pools IPAM reads anyway tell whether the address encapsulates */
+	r = ipam_add(ds, &a, &addr, c->mtu ? NULL : &pools, e);
 	if (r < 0)
 		goto out;
 	if (fail_after("ipam")) {
@@ -313,7 +436,11 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	}
 
 	/* 2. veth and container side */
-	r = wl_plumb_veth_create(a.host_ifname, a.peer_ifname, a.netns_fd, env->container_id, NULL);
+	r = veth_mtu(ds, &a, &addr, &pools, &mtu, e);
+	if (r < 0)
+		goto out_ipam;
+	r = wl_plumb_veth_create(a.host_ifname, a.peer_ifname, a.netns_fd, mtu, env->container_id,
+				 NULL);
 	if (r < 0) {
 		cni_fail(e, r, CNI_ERR_INTERNAL, "create veth %s: %s", a.host_ifname, strerror(-r));
 		goto out_ipam;
@@ -354,8 +481,8 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 		goto out_wep;
 	}
 
-	log_info("ADD %s: %s on %s (container %s)", a.workload_id, ip_addr_format(&addr, buf),
-		 a.host_ifname, env->container_id);
+	log_info("ADD %s: %s on %s mtu %u (container %s)", a.workload_id,
+		 ip_addr_format(&addr, buf), a.host_ifname, mtu, env->container_id);
 	print_add_result(&a, &addr, mac);
 	attach_done(&a);
 	return 0;
@@ -435,7 +562,7 @@ static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct
 	r = ipam_call(ds, &a, "CHECK", e);
 	if (r < 0)
 		goto out;
-	r = wl_plumb_check(a.host_ifname, a.netns_fd, env->ifname, &addr, why, sizeof(why));
+	r = wl_plumb_check(a.host_ifname, a.netns_fd, env->ifname, &addr, c->mtu, why, sizeof(why));
 	if (r == -ENOENT) {
 		cni_fail(e, r, CNI_ERR_CHECK_FAILED, "%s", why);
 		goto out;

@@ -307,7 +307,7 @@ static int host_sysctls(const char *ifname)
 }
 
 int wl_plumb_veth_create(const char *host_ifname, const char *peer_ifname, int peer_netns_fd,
-			 const char *owner, int *ret_host_ifindex)
+			 unsigned mtu, const char *owner, int *ret_host_ifindex)
 {
 	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
 	_cleanup_(link_unrefp) struct rtnl_link *link = NULL;
@@ -338,6 +338,11 @@ int wl_plumb_veth_create(const char *host_ifname, const char *peer_ifname, int p
 	rtnl_link_set_flags(link, IFF_UP);
 	peer = rtnl_link_veth_get_peer(link);
 	rtnl_link_set_name(peer, peer_ifname);
+	if (mtu) {
+		/* both ends, in the create itself: the peer keeps it across the netns move */
+		rtnl_link_set_mtu(link, mtu);
+		rtnl_link_set_mtu(peer, mtu);
+	}
 	if (peer_netns_fd >= 0)
 		rtnl_link_set_ns_fd(peer, peer_netns_fd);
 	rtnl_link_put(peer);
@@ -364,7 +369,8 @@ int wl_plumb_veth_create(const char *host_ifname, const char *peer_ifname, int p
 	if (r < 0)
 		goto out_delete;
 
-	log_debug("created veth %s (ifindex %d) <-> %s", host_ifname, ifindex, peer_ifname);
+	log_debug("created veth %s (ifindex %d) <-> %s, mtu %u", host_ifname, ifindex, peer_ifname,
+		  mtu);
 	if (ret_host_ifindex)
 		*ret_host_ifindex = ifindex;
 	return 0;
@@ -619,12 +625,87 @@ static bool route_present(struct nl_cache *cache, const uint8_t *dst, unsigned p
 	return false;
 }
 
-static int container_check(const char *ifname, const struct ip_addr *addr, char *why,
+/* The interface of the main table's IPv4 default route with the lowest metric, or 0. */
+static int default_route_ifindex(struct nl_cache *routes)
+{
+	uint32_t best_prio = 0;
+	int best = 0;
+
+	for (struct nl_object *o = nl_cache_get_first(routes); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *rt = (struct rtnl_route *)o;
+		int ifindex;
+
+		if (rtnl_route_get_table(rt) != RT_TABLE_MAIN ||
+		    rtnl_route_get_family(rt) != AF_INET ||
+		    rtnl_route_get_type(rt) != RTN_UNICAST ||
+		    !nladdr_is(rtnl_route_get_dst(rt), NULL, 0, 0) ||
+		    rtnl_route_get_nnexthops(rt) < 1)
+			continue;
+		ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(rt, 0));
+		if (ifindex > 0 && (!best || rtnl_route_get_priority(rt) < best_prio)) {
+			best = ifindex;
+			best_prio = rtnl_route_get_priority(rt);
+		}
+	}
+	return best;
+}
+
+/* The interface holding the IPv4 address @a (any prefix length), or 0. */
+static int addr_ifindex(struct nl_cache *addrs, const struct ip_addr *a)
+{
+	for (struct nl_object *o = nl_cache_get_first(addrs); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *ra = (struct rtnl_addr *)o;
+		struct nl_addr *local = rtnl_addr_get_local(ra);
+
+		if (rtnl_addr_get_family(ra) == AF_INET && local && nl_addr_get_len(local) == 4 &&
+		    memcmp(nl_addr_get_binary_addr(local), a->bytes, 4) == 0)
+			return rtnl_addr_get_ifindex(ra);
+	}
+	return 0;
+}
+
+int wl_plumb_host_mtu(const struct ip_addr *node_addr, unsigned *ret_mtu,
+		      char ret_ifname[WL_PLUMB_IFNAMSIZ])
+{
+	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
+	_cleanup_(cache_freep) struct nl_cache *routes = NULL;
+	_cleanup_(cache_freep) struct nl_cache *addrs = NULL;
+	_cleanup_(link_unrefp) struct rtnl_link *link = NULL;
+	int r, ifindex;
+
+	r = sock_open(&sk);
+	if (r < 0)
+		return r;
+	r = rtnl_route_alloc_cache(sk, AF_INET, 0, &routes);
+	if (r < 0)
+		return nl_fail(r, "dump routes");
+	ifindex = default_route_ifindex(routes);
+	if (!ifindex && node_addr && node_addr->family == AF_INET) {
+		r = rtnl_addr_alloc_cache(sk, &addrs);
+		if (r < 0)
+			return nl_fail(r, "dump addresses");
+		ifindex = addr_ifindex(addrs, node_addr);
+	}
+	if (!ifindex)
+		return -ENOENT;
+	r = rtnl_link_get_kernel(sk, ifindex, NULL, &link);
+	if (r < 0)
+		return nl_fail(r, "get link");
+	if (rtnl_link_get_mtu(link) == 0)
+		return -ENOENT;
+	*ret_mtu = rtnl_link_get_mtu(link);
+	if (ret_ifname)
+		snprintf(ret_ifname, WL_PLUMB_IFNAMSIZ, "%s", rtnl_link_get_name(link));
+	return 0;
+}
+
+static int container_check(const char *ifname, const struct ip_addr *addr, unsigned mtu, char *why,
 			   size_t why_len)
 {
 	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
 	_cleanup_(cache_freep) struct nl_cache *addrs = NULL;
 	_cleanup_(cache_freep) struct nl_cache *routes = NULL;
+	_cleanup_(link_unrefp) struct rtnl_link *link = NULL;
 	char buf[IP_ADDR_STRLEN];
 	bool found = false;
 	int r, ifindex;
@@ -632,13 +713,19 @@ static int container_check(const char *ifname, const struct ip_addr *addr, char 
 	r = sock_open(&sk);
 	if (r < 0)
 		return r;
-	r = link_ifindex(sk, ifname, &ifindex);
-	if (r == -ENODEV) {
+	r = rtnl_link_get_kernel(sk, 0, ifname, &link);
+	if (r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV) {
 		snprintf(why, why_len, "container interface %s missing", ifname);
 		return -ENOENT;
 	}
 	if (r < 0)
-		return r;
+		return nl_fail(r, "get link");
+	ifindex = rtnl_link_get_ifindex(link);
+	if (rtnl_link_get_mtu(link) != mtu) {
+		snprintf(why, why_len, "container interface %s has mtu %u, expected %u", ifname,
+			 rtnl_link_get_mtu(link), mtu);
+		return -ENOENT;
+	}
 	r = rtnl_addr_alloc_cache(sk, &addrs);
 	if (r < 0)
 		return nl_fail(r, "dump addresses");
@@ -668,7 +755,7 @@ static int container_check(const char *ifname, const struct ip_addr *addr, char 
 }
 
 int wl_plumb_check(const char *host_ifname, int netns_fd, const char *ifname,
-		   const struct ip_addr *addr, char *why, size_t why_len)
+		   const struct ip_addr *addr, unsigned mtu, char *why, size_t why_len)
 {
 	_cleanup_(sock_freep) struct nl_sock *sk = NULL;
 	_cleanup_(link_unrefp) struct rtnl_link *host = NULL;
@@ -696,6 +783,11 @@ int wl_plumb_check(const char *host_ifname, int netns_fd, const char *ifname,
 		snprintf(why, why_len, "host interface %s is not a veth", host_ifname);
 		return -ENOENT;
 	}
+	if (mtu && rtnl_link_get_mtu(host) != mtu) {
+		snprintf(why, why_len, "host veth %s has mtu %u, expected %u", host_ifname,
+			 rtnl_link_get_mtu(host), mtu);
+		return -ENOENT;
+	}
 	r = rtnl_route_alloc_cache(sk, AF_INET, 0, &routes);
 	if (r < 0)
 		return nl_fail(r, "dump routes");
@@ -709,7 +801,8 @@ int wl_plumb_check(const char *host_ifname, int netns_fd, const char *ifname,
 	r = netns_enter(netns_fd, &orig);
 	if (r < 0)
 		return r;
-	r = container_check(ifname, addr, why, why_len);
+	/* the container end must match the host end (and so @mtu when given) */
+	r = container_check(ifname, addr, rtnl_link_get_mtu(host), why, why_len);
 	RET_GATHER(r, netns_leave(orig));
 	return r;
 }

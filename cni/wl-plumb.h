@@ -51,6 +51,7 @@ int wl_plumb_peer_ifname(const char *host_ifname,
  * ADD, as Calico does) is deleted first.
  * @peer_netns_fd: the peer is created directly in that netns (IFLA_NET_NS_FD), down; -1 keeps it
  *                 in the current netns (Docker moves it itself).
+ * @mtu: the MTU of both ends in bytes (cni_veth_mtu()); 0 leaves the kernel's default (1500).
  * @owner: may be NULL; stored as the host end's ifalias (the container id) so that a later
  *         wl_plumb_veth_delete() of an older container with the same workload id leaves it alone.
  * @ret_host_ifindex: may be NULL; the host end's ifindex.
@@ -58,7 +59,20 @@ int wl_plumb_peer_ifname(const char *host_ifname,
  * -EPERM, or another -errno. On failure no veth is left behind.
  */
 int wl_plumb_veth_create(const char *host_ifname, const char *peer_ifname, int peer_netns_fd,
-			 const char *owner, int *ret_host_ifindex) _warn_unused_result_;
+			 unsigned mtu, const char *owner,
+			 int *ret_host_ifindex) _warn_unused_result_;
+
+/**
+ * wl_plumb_host_mtu() - the MTU of the host's main interface in the current netns: the one the
+ * IPv4 default route of the main table leaves through (the lowest metric, the first next hop),
+ * else the one holding @node_addr (Calico autodetects the MTU of the host's main interface).
+ * @node_addr: may be NULL; the node's own IPv4 address, the fallback.
+ * @ret_mtu: the MTU in bytes. @ret_ifname: may be NULL; the interface it was read from.
+ * Return: 0; -ENOENT when there is neither a default route nor an interface holding
+ * @node_addr; or another -errno.
+ */
+int wl_plumb_host_mtu(const struct ip_addr *node_addr, unsigned *ret_mtu,
+		      char ret_ifname[WL_PLUMB_IFNAMSIZ]) _warn_unused_result_;
 
 /**
  * wl_plumb_container_setup() - inside the netns @netns_fd: set "lo" up, rename @peer_ifname to
@@ -104,9 +118,12 @@ int wl_plumb_veth_delete(const char *host_ifname, const char *owner) _warn_unuse
  * wl_plumb_check() - verify an attachment (CNI CHECK): @host_ifname exists in the current netns
  * and is a veth; in @netns_fd, @ifname exists, holds @addr/32 and has a default route via
  * 169.254.1.1; in the current netns, @addr/32 routes via @host_ifname with protocol
- * TABBY_ROUTE_PROTO.
+ * TABBY_ROUTE_PROTO; both ends have the same MTU, and it is @mtu unless @mtu is 0 (an
+ * auto-detected MTU may have changed with the host since ADD, so only an explicit one is
+ * compared).
  * @why: on -ENOENT, a one-line reason ("host route 198.19.0.1/32 missing") of @why_len bytes.
  * Return: 0 when all hold, -ENOENT when something is missing or different, or another -errno.
  */
 int wl_plumb_check(const char *host_ifname, int netns_fd, const char *ifname,
-		   const struct ip_addr *addr, char *why, size_t why_len) _warn_unused_result_;
+		   const struct ip_addr *addr, unsigned mtu, char *why,
+		   size_t why_len) _warn_unused_result_;

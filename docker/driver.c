@@ -849,7 +849,7 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 		return err_reply("veth name: %s", strerror(-r));
 
 	/* 1. veth, the container end stays in this netns until libnetwork moves it */
-	r = wl_plumb_veth_create(names.host, names.peer, -1, eid, NULL);
+	r = wl_plumb_veth_create(names.host, names.peer, -1, 0, eid, NULL);
 	if (r < 0)
 		return err_reply("create veth %s: %s", names.host, strerror(-r));
 	if (req_mac && *req_mac) {

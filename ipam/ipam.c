@@ -60,6 +60,13 @@ static void json_putp(struct json_object **p)
 #define _cleanup_kv_ _cleanup_(ds_kv_done)
 #define _cleanup_block_ _cleanup_(ipam_block_done)
 #define _cleanup_model_list_ _cleanup_(model_list_done)
+/* Hand a struct model_list over, leaving an empty one behind. */
+#define TAKE_LIST(l)                          \
+	({                                    \
+		struct model_list _l_ = (l);  \
+		(l) = (struct model_list){0}; \
+		_l_;                          \
+	})
 
 /* Node names and handles become key segments: no '/', no control characters, bounded. */
 static bool name_ok(const char *s)
@@ -222,15 +229,15 @@ static int pool_cmp(const void *a, const void *b)
 	return strcmp((*x)->meta.name, (*y)->meta.name);
 }
 
-/* Decode the IPPool records @kvs (undecodable ones are skipped with a warning), sorted by name.
- * Return: 0 or -ENOMEM. */
-static int pools_decode(const struct ds_kvs *pkvs, struct model_list *ret)
+/* Decode the IPPool records @kvs (undecodable ones are skipped with a warning, or silently when
+ * @quiet: a second decode of the same records), sorted by name. Return: 0 or -ENOMEM. */
+static int pools_decode_ex(const struct ds_kvs *pkvs, bool quiet, struct model_list *ret)
 {
 	const struct ds_kvs kvs = *pkvs;
 	_cleanup_model_list_ struct model_list l = {0};
 	int r;
 
-	if (kvs.n > IPAM_MAX_POOLS)
+	if (kvs.n > IPAM_MAX_POOLS && !quiet)
 		log_warn("%zu IP pools in the datastore, using the first %d", kvs.n,
 			 IPAM_MAX_POOLS);
 	l.items = calloc(MIN(kvs.n, (size_t)IPAM_MAX_POOLS) + 1, sizeof(*l.items));
@@ -246,11 +253,13 @@ static int pools_decode(const struct ds_kvs *pkvs, struct model_list *ret)
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0) {
-			log_warn("%s, ignoring", parse_err_format(&err, msg, sizeof(msg)));
+			if (!quiet)
+				log_warn("%s, ignoring", parse_err_format(&err, msg, sizeof(msg)));
 			continue;
 		}
 		if (res->kind != MODEL_KIND_IPPOOL) {
-			log_warn("%s: not an IPPool, ignoring", kvs.items[i].key);
+			if (!quiet)
+				log_warn("%s: not an IPPool, ignoring", kvs.items[i].key);
 			model_resource_free(res);
 			continue;
 		}
@@ -260,6 +269,11 @@ static int pools_decode(const struct ds_kvs *pkvs, struct model_list *ret)
 	*ret = l;
 	l = (struct model_list){0};
 	return 0;
+}
+
+static int pools_decode(const struct ds_kvs *pkvs, struct model_list *ret)
+{
+	return pools_decode_ex(pkvs, false, ret);
 }
 
 int ipam_list_pools(struct ds_client *ds, struct model_list *ret)
@@ -1241,6 +1255,7 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 		     struct ip_addr *ret_addr, struct ip_prefix *ret_block)
 {
 	_cleanup_model_list_ struct model_list pools = {0};
+	_cleanup_model_list_ struct model_list read_pools = {0};
 	struct model_list all = {0};
 	struct ipam_config cfg;
 	struct assigned a = {0};
@@ -1266,6 +1281,8 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 	r = ds_read_many(ds, rd, args->require_key ? 5 : 4, NULL);
 	if (r >= 0 && args->require_key && rd[4].kvs.n == 0)
 		r = log_debug_errno(-ENODEV, "%s: absent", args->require_key);
+	if (r >= 0 && args->ret_pools)
+		r = pools_decode_ex(&rd[2].kvs, true, &read_pools);
 	if (r >= 0)
 		r = handle_lookup(ds, args->handle, args->family, &rd[0].kvs, &a.addr, &a.block);
 	if (r > 0) {
@@ -1276,6 +1293,8 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 		*ret_addr = a.addr;
 		if (ret_block)
 			*ret_block = a.block;
+		if (args->ret_pools)
+			*args->ret_pools = TAKE_LIST(read_pools);
 		return 0;
 	}
 	handle_absent = rd[0].kvs.n == 0;
@@ -1314,6 +1333,8 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 	*ret_addr = a.addr;
 	if (ret_block)
 		*ret_block = a.block;
+	if (args->ret_pools)
+		*args->ret_pools = TAKE_LIST(read_pools);
 	return 0;
 }
 

@@ -58,6 +58,11 @@ struct ipam_assign_args {
 	 * Node's), read in the same request as the IPAM state; when absent the call returns
 	 * -ENODEV and assigns nothing */
 	const char *require_key;
+	/* ipam_auto_assign() only; may be NULL: on success, every IPPool the call read, decoded
+	 * and sorted as ipam_list_pools() gives them (the caller frees it with model_list_done()),
+	 * so that the caller finds the address's pool without another round trip (the CNI
+	 * plugin's MTU); untouched on failure */
+	struct model_list *ret_pools;
 };
 
 /**

@@ -296,6 +296,38 @@ static void test_idempotent(void **state)
 	assert_false(ip_addr_equal(&a, &b));
 }
 
+/* args.ret_pools: the pools the assignment read (the CNI plugin's MTU needs the address's
+ * pool), on the first assignment and on a repeated one; untouched on failure. */
+static void test_ret_pools(void **state)
+{
+	struct ds_client *c = *state;
+	struct model_labels attrs = {0};
+	struct model_list pools = {0};
+	struct ipam_assign_args args = {.node = "h1",
+					.handle = "net.pools",
+					.attrs = &attrs,
+					.family = AF_INET,
+					.ret_pools = &pools};
+	struct ip_addr a;
+
+	put_pool(c, "p1", "198.19.0.0/24", 26, NULL);
+	put_pool(c, "p2", "198.19.1.0/24", 26, ",\"disabled\":true");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ipam_auto_assign(c, &args, &a, NULL), 0);
+		assert_int_equal(pools.n, 2); /* every pool read, also the disabled one */
+		assert_string_equal(pools.items[0]->meta.name, "p1");
+		assert_string_equal(pools.items[1]->meta.name, "p2");
+		assert_true(ip_prefix_contains_addr(&pools.items[0]->ippool.cidr, &a));
+		model_list_done(&pools);
+		pools = (struct model_list){0};
+	}
+	args.family = AF_INET6; /* no IPv6 pool */
+	args.handle = "net.pools6";
+	assert_int_equal(ipam_auto_assign(c, &args, &a, NULL), -ENOENT);
+	assert_int_equal(pools.n, 0);
+	assert_null(pools.items);
+}
+
 static void test_fill_block(void **state)
 {
 	struct ds_client *c = *state;
@@ -664,6 +696,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ensure_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ret_pools, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fill_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_small_pool_enospc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_borrow, setup, teardown),
