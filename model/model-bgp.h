@@ -44,6 +44,7 @@ struct model_bgp_peer {
 	uint16_t peer_port;  /* 0 = 179 */
 	char *peer_selector; /* selector over Node labels: peer with those nodes */
 	uint32_t as_number;  /* required with peerIP; with peerSelector: 0 = the peers' own AS */
+	uint32_t local_as_number; /* localASNumber: our AS toward this peer; 0 = the node's AS */
 	struct model_bgp_password password; /* all NULL = no MD5 password */
 	uint32_t keepalive_time_s;	    /* 0 = unset */
 	uint32_t hold_time_s;		    /* 0 = unset */
