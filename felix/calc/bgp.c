@@ -156,6 +156,10 @@ static int peer_apply_spec(struct bgp_ctx *x, struct bgp_peer *p, const struct m
 		p->next_hop = BGP_NEXT_HOP_SELF;
 	}
 	p->local_as = bp->local_as_number;
+	/* BIRD: "Only internal neighbor can be RR client". */
+	if (p->local_as && p->local_as != p->as_number) {
+		p->rr_client = false;
+	}
 	p->allow_local_as = bp->num_allowed_local_as_numbers;
 	p->bfd = bp->bfd_enabled;
 	p->bfd_interval_ms = bp->bfd_interval_ms;
