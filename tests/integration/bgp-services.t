@@ -60,6 +60,16 @@ wait_for 30 tor_learns_all || {
 	fail "the ToR learns $SVC from every host"
 }
 ok "the ToR learns $SVC from every host ($all_hosts)"
+# The ToR passes its best path on to the other host (never back to the one it came from): one
+# host's BIRD learns the other's announcement (AS path 65000 6460x); the kernel must not.
+hears_other() {
+	for n in $(seq 1 $H); do
+		bird_ctl "$n" show route 198.18.240.0/24 all 2>/dev/null | grep -q "BGP.as_path: 65000 6460" && return 0
+	done
+	return 1
+}
+wait_for 20 hears_other || { bird_ctl 1 show route 198.18.240.0/24 all; fail "a host's BIRD learns another host's cluster IP range through the ToR"; }
+ok "a host's BIRD learns another host's cluster IP range through the ToR"
 for n in $(seq 1 $H); do
 	grep -q "route 198.18.240.0/24 blackhole;" "$RUN/h$n/bird.conf" ||
 		fail "h$n: bird.conf has the cluster IP range in its static protocol"
