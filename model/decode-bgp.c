@@ -493,7 +493,7 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 /*
  * decode_service_cidrs() - a BGPConfiguration service address list (serviceClusterIPs,
  * serviceExternalIPs, serviceLoadBalancerIPs: [{cidr: <masked network>}], at most
- * MODEL_MAX_IP_NETWORKS entries) at @v into a new array *@ret of *@n prefixes. Calico ("Advertise
+ * MODEL_MAX_SERVICE_CIDRS entries) at @v into a new array *@ret of *@n prefixes. Calico ("Advertise
  * Kubernetes service IP addresses") advertises these ranges from every node; tabby's BIRD is
  * IPv4-only, so an IPv6 range is stored and warned about but not advertised.
  * Return: >= 0, -EINVAL (reported through @c) or -ENOMEM.
@@ -501,7 +501,7 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 static int decode_service_cidrs(const struct dctx *c, const struct mnode *v, const char *f,
 				struct ip_prefix **ret, size_t *n)
 {
-	int r = mdec_want_seq(c, v, f, MODEL_MAX_IP_NETWORKS);
+	int r = mdec_want_seq(c, v, f, MODEL_MAX_SERVICE_CIDRS);
 
 	if (r >= 0 && mdec_count(v)) {
 		free(*ret);

@@ -16,6 +16,7 @@
 #define MODEL_MAX_COMMUNITIES 64
 #define MODEL_MAX_PREFIX_ADVERTISEMENTS 256
 #define MODEL_MAX_IGNORED_INTERFACES 64
+#define MODEL_MAX_SERVICE_CIDRS 256 /* per BGPConfiguration service list (serviceClusterIPs, ...) */
 
 /* A password source: exactly one of secret (Calico's password.secretKeyRef: {name, key}, read from
  * the datastore key /tabby/v1/secrets/<name> whose JSON value maps key -> password) or file (a
