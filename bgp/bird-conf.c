@@ -18,8 +18,14 @@
  *     another node borrowed from one of our blocks still reaches the other clients); nothing
  *     else inside an own block (local workload /32s); host routes learned from the kernel
  *     (RTS_INHERIT) inside a pool and outside every own block (borrowed addresses); nothing else.
+ *     Service ranges (static protocol "tabby_services") are accepted first, for every peer.
  *   - device, direct (not on workload interfaces "tby*"), kernel (learn alien routes, persist
- *     across BIRD restarts, graceful restart, ECMP), static blackholes for the own blocks.
+ *     across BIRD restarts, graceful restart, ECMP), static blackholes for the own blocks, and
+ *     static blackholes for the service ranges (Calico advertises BGPConfiguration
+ *     serviceClusterIPs/serviceExternalIPs/serviceLoadBalancerIPs from every node, "Advertise
+ *     Kubernetes service IP addresses"; like Calico's kernel filter, which rejects them, BIRD
+ *     never installs them: they are RTS_STATIC, and the kernel filter takes only RTS_BGP routes
+ *     inside a pool, so another node's service routes stay out of the kernel too).
  *   - one template per address family and one protocol bgp per peer, named like Calico's.
  * IPv4 and IPv6 prefix sets cannot be mixed in BIRD, and matching an IPv6 net against an IPv4
  * set is simply false, so each family gets its own set in the same filter.
@@ -233,6 +239,13 @@ static int validate(const struct bgp_model *m)
 				return -EINVAL;
 		}
 	}
+	if (m->n_service_prefixes > BIRD_CONF_MAX_PREFIXES ||
+	    (m->n_service_prefixes && !m->service_prefixes))
+		return -EINVAL;
+	for (size_t i = 0; i < m->n_service_prefixes; i++) {
+		if (!prefix_valid(&m->service_prefixes[i]))
+			return -EINVAL;
+	}
 	if (m->n_peers > BIRD_CONF_MAX_PEERS || m->n_pools > BIRD_CONF_MAX_PREFIXES ||
 	    m->n_blocks > BIRD_CONF_MAX_PREFIXES)
 		return -EINVAL;
@@ -252,7 +265,7 @@ static int validate(const struct bgp_model *m)
 		if (!peer_type_valid(p->type) || p->as_number == 0 || !ip_addr_bits(p->addr.family))
 			return -EINVAL;
 		/* BIRD: "Only internal neighbor can be RR client". */
-		if (p->rr_client && p->as_number != m->as_number)
+		if (p->rr_client && p->as_number != (p->local_as ? p->local_as : m->as_number))
 			return -EINVAL;
 		if (p->password_file && !p->password)
 			return -EINVAL;
@@ -419,8 +432,8 @@ static const char *const template_name[_TEMPLATE_MAX] = {
 struct view {
 	const struct bgp_model *m;
 	struct ip_addr local;
-	struct ip_prefix *pools, *blocks;
-	size_t n_pools, n_blocks;
+	struct ip_prefix *pools, *blocks, *services;
+	size_t n_pools, n_blocks, n_services;
 	struct bgp_peer *peers;
 	size_t n_peers;
 	struct bgp_prefix_communities *pcs;
@@ -507,6 +520,8 @@ static void emit_bgp_filter(struct emitter *e, const struct view *w)
 		}
 		emit(e, " }\n");
 	}
+	if (count_family(w->services, w->n_services, AF_INET))
+		emit(e, "\tif proto = \"tabby_services\" then accept;\n");
 	for (size_t f = 0; f < ELEMENTSOF(families); f++) {
 		int af = families[f].family;
 		bool blocks = count_family(w->blocks, w->n_blocks, af) > 0;
@@ -554,16 +569,17 @@ static void emit_kernel(struct emitter *e, const struct view *w, const char *nam
 	     *name ? " " : "", name, channel, w->scan_s);
 }
 
-static void emit_static(struct emitter *e, const struct view *w, const char *name, int family)
+static void emit_static(struct emitter *e, const char *name, const struct ip_prefix *v, size_t n,
+			int family)
 {
 	char buf[IP_PREFIX_STRLEN];
 
-	if (count_family(w->blocks, w->n_blocks, family) == 0)
+	if (count_family(v, n, family) == 0)
 		return;
 	emit(e, "protocol static %s {\n\t%s;\n", name, family == AF_INET ? "ipv4" : "ipv6");
-	for (size_t i = 0; i < w->n_blocks; i++) {
-		if (w->blocks[i].addr.family == family)
-			emit(e, "\troute %s blackhole;\n", ip_prefix_format(&w->blocks[i], buf));
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].addr.family == family)
+			emit(e, "\troute %s blackhole;\n", ip_prefix_format(&v[i], buf));
 	}
 	emit(e, "}\n\n");
 }
@@ -632,6 +648,9 @@ static void emit_peer(struct emitter *e, const struct view *w, const struct bgp_
 	emit(e, "protocol bgp %s from %s {\n\tneighbor %s%s as %u;\n",
 	     bird_conf_peer_name(p, name, sizeof(name)), template_name[peer_template(w, p)],
 	     ip_addr_format(&p->addr, addr), port, p->as_number);
+	/* Calico BGPPeer localASNumber; "local as" keeps the template's source address. */
+	if (p->local_as && p->local_as != m->as_number)
+		emit(e, "\tlocal as %u;\n", p->local_as);
 	if (p->passive)
 		emit(e, "\tpassive on;\n");
 	if (p->rr_client) {
@@ -724,8 +743,10 @@ static void emit_all(struct emitter *e, const struct view *w)
 		emit_kernel(e, w, "", "ipv4");
 	if (w->has_v6)
 		emit_kernel(e, w, "kernel6", "ipv6");
-	emit_static(e, w, "tabby_blocks", AF_INET);
-	emit_static(e, w, "tabby_blocks6", AF_INET6);
+	emit_static(e, "tabby_blocks", w->blocks, w->n_blocks, AF_INET);
+	emit_static(e, "tabby_blocks6", w->blocks, w->n_blocks, AF_INET6);
+	/* Service ranges: IPv4 only for now (see struct bgp_model). */
+	emit_static(e, "tabby_services", w->services, w->n_services, AF_INET);
 
 	/* One BFD instance serves every session that asks for it (BIRD "BFD"). */
 	if (w->bfd)
@@ -740,7 +761,7 @@ static void emit_all(struct emitter *e, const struct view *w)
 
 int bird_conf_render(const struct bgp_model *m, struct strbuf *out)
 {
-	_cleanup_free_ struct ip_prefix *pools = NULL, *blocks = NULL;
+	_cleanup_free_ struct ip_prefix *pools = NULL, *blocks = NULL, *services = NULL;
 	_cleanup_free_ struct bgp_peer *peers = NULL;
 	_cleanup_free_ struct bgp_prefix_communities *pcs = NULL;
 	struct view w = {.m = m};
@@ -764,6 +785,11 @@ int bird_conf_render(const struct bgp_model *m, struct strbuf *out)
 		return (int)n;
 	w.blocks = blocks;
 	w.n_blocks = (size_t)n;
+	n = sorted_prefixes(m->service_prefixes, m->n_service_prefixes, &services);
+	if (n < 0)
+		return (int)n;
+	w.services = services;
+	w.n_services = (size_t)n;
 	n = sorted_peers(m, &w.local, &peers);
 	if (n < 0)
 		return (int)n;

@@ -44,8 +44,10 @@ struct bgp_peer {
 	enum bgp_peer_type type;
 	struct ip_addr addr;
 	uint32_t as_number;
-	bool passive;	/* wait for the peer to connect */
-	bool rr_client; /* the local node reflects routes to this peer */
+	uint32_t local_as; /* Calico BGPPeer localASNumber: the AS this node uses toward this peer
+			    * ("local as <n>"); 0 = the model's as_number */
+	bool passive;	   /* wait for the peer to connect */
+	bool rr_client;	   /* the local node reflects routes to this peer */
 	/* Optional (BGPPeer and BGPConfiguration fields); zero = the default noted. */
 	uint16_t port;		    /* peer's TCP port; 0 = the model's listen_port for mesh
 				     * peers, 179 for the others. A port other than 179 is part of
@@ -123,6 +125,12 @@ struct bgp_model {
 	size_t n_ignored_ifaces;
 	const struct bgp_prefix_communities *prefix_communities; /* any order */
 	size_t n_prefix_communities;
+	/* Service address ranges (BGPConfiguration serviceClusterIPs, serviceExternalIPs,
+	 * serviceLoadBalancerIPs), any order, duplicates allowed: advertised to every BGP peer from
+	 * a blackhole static protocol "tabby_services", never installed in the kernel (Calico,
+	 * "Advertise Kubernetes service IP addresses"). IPv6 ranges are skipped (IPv4-only). */
+	const struct ip_prefix *service_prefixes;
+	size_t n_service_prefixes;
 };
 
 /**
@@ -167,10 +175,14 @@ enum bgp_log_level bird_conf_log_level_from_string(const char *s);
  * "password", "hold time"/"keepalive time", "graceful restart time", "ttl security on" (plus
  * "multihop <n>" and a recursive gateway beyond one hop), "allow local as <n>", "bfd { interval;
  * multiplier; }" (and one "protocol bfd" when any peer uses BFD), "next hop self|keep" in the
- * channel.
+ * channel, "local as <n>" when @p->local_as is set (Calico BGPPeer localASNumber).
+ * Service ranges (@m->service_prefixes, Calico "Advertise Kubernetes service IP addresses"):
+ * one "protocol static tabby_services" with "route <cidr> blackhole" per IPv4 range, accepted
+ * by the BGP export filter for every peer (mesh, route reflector, BGPPeer) and rejected by the
+ * kernel export filter, so the host never gets a blackhole route for them from BIRD.
  * Return: 0, -EINVAL (router id not IPv4, as_number 0, a hold time outside 3..65535, a
  * graceful restart wait above 3600 s, an
- * unsafe string, an eBGP route reflector client, a bad prefix), or -ENOMEM; @out is unchanged
+ * unsafe string, a local_as that makes a route reflector client eBGP, an eBGP route reflector client, a bad prefix), or -ENOMEM; @out is unchanged
  * on failure.
  */
 int bird_conf_render(const struct bgp_model *m, struct strbuf *out) _warn_unused_result_;

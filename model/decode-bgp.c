@@ -185,10 +185,8 @@ static int parse_peer_ip(const char *s, struct ip_addr *ret, uint16_t *ret_port)
 /* Calico fields tabby knows of but does not implement: refused by name, not as "unknown". */
 /* How a documented field that tabby stores without acting on it yet is checked. */
 enum bgp_extra_type {
-	BX_ASN,
 	BX_IP,
 	BX_SELECTOR,
-	BX_CIDRS, /* [{cidr: masked network}] */
 	BX_ENUM,
 };
 
@@ -199,7 +197,6 @@ static const struct {
 	const char *values[4]; /* BX_ENUM */
 	const char *why;
 } bgp_extras[] = {
-    {MODEL_KIND_BGP_PEER, "localASNumber", BX_ASN, {}, "BIRD peers with the node's own AS"},
     {MODEL_KIND_BGP_PEER,
      "failureDetectionMode",
      BX_ENUM,
@@ -217,16 +214,6 @@ static const struct {
      "BIRD uses its default gateway mode"},
     {MODEL_KIND_BGP_PEER, "reachableBy", BX_IP, {}, "no static route to the peer is added"},
     {MODEL_KIND_BGP_PEER, "localWorkloadSelector", BX_SELECTOR, {}, "no workload peerings"},
-    {MODEL_KIND_BGP_CONFIGURATION,
-     "serviceExternalIPs",
-     BX_CIDRS,
-     {},
-     "service addresses are not advertised yet"},
-    {MODEL_KIND_BGP_CONFIGURATION,
-     "serviceLoadBalancerIPs",
-     BX_CIDRS,
-     {},
-     "service addresses are not advertised yet"},
     {MODEL_KIND_BGP_CONFIGURATION, "localWorkloadPeeringIPV4", BX_IP, {}, "no workload peerings"},
     {MODEL_KIND_BGP_CONFIGURATION, "localWorkloadPeeringIPV6", BX_IP, {}, "no workload peerings"},
     {MODEL_KIND_BGP_CONFIGURATION,
@@ -251,12 +238,6 @@ static int bgp_extra(const struct dctx *c, const struct mnode *key, const struct
 	if (x == ELEMENTSOF(bgp_extras))
 		return 0;
 	switch (bgp_extras[x].type) {
-	case BX_ASN: {
-		uint32_t as;
-
-		r = mdec_get_as_number(c, v, f, &as);
-		break;
-	}
 	case BX_IP: {
 		struct ip_addr a;
 
@@ -283,26 +264,6 @@ static int bgp_extra(const struct dctx *c, const struct mnode *key, const struct
 				      bgp_extras[x].values[1]);
 		break;
 	}
-	case BX_CIDRS:
-		r = mdec_want_seq(c, v, f, MODEL_MAX_PREFIX_ADVERTISEMENTS);
-		for (size_t j = 0; r >= 0 && j < mdec_count(v); j++) {
-			const struct mnode *e = v->values[j];
-			char g[sizeof(c->err->field)], h[sizeof(c->err->field)];
-			struct ip_prefix p;
-
-			mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-			r = mdec_require_map(c, e, g);
-			for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
-				mdec_join(h, sizeof(h), g, e->keys[m]->text);
-				if (strcmp(e->keys[m]->text, "cidr") == 0)
-					r = mdec_get_network(c, e->values[m], h, &p);
-				else
-					r = mdec_unknown(c, e->keys[m], h);
-			}
-			if (r >= 0 && !mnode_map_get(e, "cidr"))
-				r = mdec_fail_required(c, e, g, "cidr");
-		}
-		break;
 	}
 	if (r >= 0)
 		r = mdec_extra(c, key, v, f, &res->extra_spec, bgp_extras[x].why);
@@ -398,6 +359,9 @@ int mdec_bgppeer(const struct dctx *c, const struct mnode *spec, const struct mn
 			free(m);
 		} else if (strcmp(k, "keepOriginalNextHop") == 0) {
 			r = mdec_get_bool(c, v, f, &p->keep_original_next_hop);
+		} else if (strcmp(k, "localASNumber") == 0) {
+			/* Calico BGPPeer localASNumber: BIRD's "local as" for this session */
+			r = mdec_get_as_number(c, v, f, &p->local_as_number);
 		} else if (strcmp(k, "numAllowedLocalASNumbers") == 0) {
 			r = get_bounded(c, v, f, 0, 10, &u);
 			p->num_allowed_local_as_numbers = (uint8_t)u;
@@ -526,6 +490,57 @@ static int decode_communities(const struct dctx *c, const struct mnode *v, const
 	return 0;
 }
 
+/*
+ * decode_service_cidrs() - a BGPConfiguration service address list (serviceClusterIPs,
+ * serviceExternalIPs, serviceLoadBalancerIPs: [{cidr: <masked network>}], at most
+ * MODEL_MAX_SERVICE_CIDRS entries) at @v into a new array *@ret of *@n prefixes. Calico ("Advertise
+ * Kubernetes service IP addresses") advertises these ranges from every node; tabby's BIRD is
+ * IPv4-only, so an IPv6 range is stored and warned about but not advertised.
+ * Return: >= 0, -EINVAL (reported through @c) or -ENOMEM.
+ */
+static int decode_service_cidrs(const struct dctx *c, const struct mnode *v, const char *f,
+				struct ip_prefix **ret, size_t *n)
+{
+	int r = mdec_want_seq(c, v, f, MODEL_MAX_SERVICE_CIDRS);
+
+	if (r >= 0 && mdec_count(v)) {
+		free(*ret);
+		*n = 0;
+		*ret = calloc(v->n, sizeof(struct ip_prefix));
+		if (!*ret)
+			return -ENOMEM;
+	}
+	for (size_t j = 0; r >= 0 && j < mdec_count(v); j++) {
+		const struct mnode *e = v->values[j];
+		char g[sizeof(c->err->field)], h[sizeof(c->err->field)];
+		struct ip_prefix *p = &(*ret)[*n];
+
+		mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
+		r = mdec_require_map(c, e, g);
+		for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
+			mdec_join(h, sizeof(h), g, e->keys[m]->text);
+			if (strcmp(e->keys[m]->text, "cidr") == 0)
+				r = mdec_get_network(c, e->values[m], h, p);
+			else
+				r = mdec_unknown(c, e->keys[m], h);
+		}
+		if (r >= 0 && !mnode_map_get(e, "cidr"))
+			r = mdec_fail_required(c, e, g, "cidr");
+		if (r < 0)
+			break;
+		(*n)++;
+		if (p->addr.family == AF_INET6) {
+			char buf[IP_PREFIX_STRLEN];
+
+			r = mdec_warn(c, e, g,
+				      "IPv6 service range %s is stored but not advertised: "
+				      "tabby's BIRD configuration is IPv4-only",
+				      ip_prefix_format(p, buf));
+		}
+	}
+	return r;
+}
+
 static int decode_prefix_advertisements(const struct dctx *c, const struct mnode *v, const char *f,
 					struct model_bgp_configuration *b)
 {
@@ -641,37 +656,14 @@ int mdec_bgpconfig(const struct dctx *c, const struct mnode *spec, const struct 
 				r = mdec_fail(c, v, f, "must be between 1 and 65535");
 			b->listen_port = (uint16_t)port;
 		} else if (strcmp(k, "serviceClusterIPs") == 0) {
-			r = mdec_want_seq(c, v, f, MODEL_MAX_IP_NETWORKS);
-			if (r >= 0 && mdec_count(v)) {
-				b->service_cluster_ips = calloc(v->n, sizeof(struct ip_prefix));
-				if (!b->service_cluster_ips)
-					return -ENOMEM;
-			}
-			for (size_t j = 0; r >= 0 && j < mdec_count(v); j++) {
-				const struct mnode *e = v->values[j];
-				char g[sizeof(c->err->field)], h[sizeof(c->err->field)];
-
-				mdec_pathf(g, sizeof(g), "%s[%zu]", f, j);
-				r = mdec_require_map(c, e, g);
-				for (size_t m = 0; r >= 0 && m < mdec_count(e); m++) {
-					mdec_join(h, sizeof(h), g, e->keys[m]->text);
-					if (strcmp(e->keys[m]->text, "cidr") == 0)
-						r = mdec_get_network(
-						    c, e->values[m], h,
-						    &b->service_cluster_ips
-							 [b->n_service_cluster_ips]);
-					else
-						r = mdec_unknown(c, e->keys[m], h);
-				}
-				if (r >= 0 && !mnode_map_get(e, "cidr"))
-					r = mdec_fail_required(c, e, g, "cidr");
-				if (r >= 0)
-					b->n_service_cluster_ips++;
-			}
-			if (r >= 0 && mdec_count(v))
-				r = mdec_warn(c, spec->keys[i], f,
-					      "accepted and stored, but service addresses are not "
-					      "advertised yet");
+			r = decode_service_cidrs(c, v, f, &b->service_cluster_ips,
+						 &b->n_service_cluster_ips);
+		} else if (strcmp(k, "serviceExternalIPs") == 0) {
+			r = decode_service_cidrs(c, v, f, &b->service_external_ips,
+						 &b->n_service_external_ips);
+		} else if (strcmp(k, "serviceLoadBalancerIPs") == 0) {
+			r = decode_service_cidrs(c, v, f, &b->service_loadbalancer_ips,
+						 &b->n_service_loadbalancer_ips);
 		} else if (strcmp(k, "bindMode") == 0) {
 			r = get_enum(c, v, f, bind_modes, "None or NodeIP", &b->bind_mode);
 		} else if (strcmp(k, "nodeMeshPassword") == 0) {

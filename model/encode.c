@@ -633,6 +633,12 @@ static int build_spec(const struct model_resource *res, struct json_object *s)
 		if (r >= 0)
 			r = add_prefixes(s, "serviceClusterIPs", b->service_cluster_ips,
 					 b->n_service_cluster_ips, "cidr");
+		if (r >= 0)
+			r = add_prefixes(s, "serviceExternalIPs", b->service_external_ips,
+					 b->n_service_external_ips, "cidr");
+		if (r >= 0)
+			r = add_prefixes(s, "serviceLoadBalancerIPs", b->service_loadbalancer_ips,
+					 b->n_service_loadbalancer_ips, "cidr");
 		if (r >= 0 && b->listen_port)
 			r = add(s, "listenPort", json_object_new_int(b->listen_port));
 		if (r >= 0)
@@ -702,6 +708,8 @@ static int build_spec(const struct model_resource *res, struct json_object *s)
 			r = add_str(s, "sourceAddress", p->source_address);
 		if (r >= 0)
 			r = add_duration_s(s, "maxRestartTime", p->max_restart_time_s);
+		if (r >= 0 && p->local_as_number)
+			r = add_int(s, "localASNumber", p->local_as_number);
 		if (r >= 0 && p->num_allowed_local_as_numbers)
 			r = add_int(s, "numAllowedLocalASNumbers", p->num_allowed_local_as_numbers);
 		if (r >= 0 && p->ttl_security)

@@ -16,6 +16,7 @@
 #define MODEL_MAX_COMMUNITIES 64
 #define MODEL_MAX_PREFIX_ADVERTISEMENTS 256
 #define MODEL_MAX_IGNORED_INTERFACES 64
+#define MODEL_MAX_SERVICE_CIDRS 256 /* per BGPConfiguration service list (serviceClusterIPs, ...) */
 
 /* A password source: exactly one of secret (Calico's password.secretKeyRef: {name, key}, read from
  * the datastore key /tabby/v1/secrets/<name> whose JSON value maps key -> password) or file (a
@@ -44,6 +45,7 @@ struct model_bgp_peer {
 	uint16_t peer_port;  /* 0 = 179 */
 	char *peer_selector; /* selector over Node labels: peer with those nodes */
 	uint32_t as_number;  /* required with peerIP; with peerSelector: 0 = the peers' own AS */
+	uint32_t local_as_number; /* localASNumber: our AS toward this peer; 0 = the node's AS */
 	struct model_bgp_password password; /* all NULL = no MD5 password */
 	uint32_t keepalive_time_s;	    /* 0 = unset */
 	uint32_t hold_time_s;		    /* 0 = unset */

@@ -238,6 +238,8 @@ struct model_resource *model_resource_free(struct model_resource *r)
 	case MODEL_KIND_BGP_CONFIGURATION:
 		free(r->bgpconfig.log_severity_screen);
 		free(r->bgpconfig.service_cluster_ips);
+		free(r->bgpconfig.service_external_ips);
+		free(r->bgpconfig.service_loadbalancer_ips);
 		free(r->bgpconfig.bind_mode);
 		password_done(&r->bgpconfig.node_mesh_password);
 		strv_free(r->bgpconfig.ignored_interfaces);

@@ -119,12 +119,18 @@ struct model_workload_endpoint {
 
 /* BGPConfiguration spec (the walking skeleton's subset; more fields come with the BGP issue). */
 struct model_bgp_configuration {
-	uint32_t as_number;		       /* 0 = default 64512 */
-	int node_to_node_mesh_enabled;	       /* -1 absent (default true), 0, 1 */
-	char *log_severity_screen;	       /* "Info" default */
-	uint16_t listen_port;		       /* 0 = default 179 */
-	struct ip_prefix *service_cluster_ips; /* accepted and stored, not yet used */
+	uint32_t as_number;	       /* 0 = default 64512 */
+	int node_to_node_mesh_enabled; /* -1 absent (default true), 0, 1 */
+	char *log_severity_screen;     /* "Info" default */
+	uint16_t listen_port;	       /* 0 = default 179 */
+	/* Service address ranges every node advertises over BGP (Calico "Advertise Kubernetes
+	 * service IP addresses"); IPv6 ones are stored but not advertised yet. */
+	struct ip_prefix *service_cluster_ips;
 	size_t n_service_cluster_ips;
+	struct ip_prefix *service_external_ips;
+	size_t n_service_external_ips;
+	struct ip_prefix *service_loadbalancer_ips;
+	size_t n_service_loadbalancer_ips;
 	char *bind_mode; /* "None" (default) or "NodeIP" */
 	struct model_bgp_password node_mesh_password;
 	uint32_t node_mesh_max_restart_time_s; /* 0 = unset */

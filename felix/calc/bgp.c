@@ -155,6 +155,11 @@ static int peer_apply_spec(struct bgp_ctx *x, struct bgp_peer *p, const struct m
 	} else if (bp->next_hop_mode == MODEL_NEXT_HOP_SELF) {
 		p->next_hop = BGP_NEXT_HOP_SELF;
 	}
+	p->local_as = bp->local_as_number;
+	/* BIRD: "Only internal neighbor can be RR client". */
+	if (p->local_as && p->local_as != p->as_number) {
+		p->rr_client = false;
+	}
 	p->allow_local_as = bp->num_allowed_local_as_numbers;
 	p->bfd = bp->bfd_enabled;
 	p->bfd_interval_ms = bp->bfd_interval_ms;
@@ -384,6 +389,45 @@ static int add_communities(struct calc_desired *d, const struct model_bgp_config
 	return 0;
 }
 
+/* Service ranges of the default BGPConfiguration @cfg (serviceClusterIPs, serviceExternalIPs,
+ * serviceLoadBalancerIPs), copied into d->bgp_services: every node advertises them (Calico,
+ * "Advertise Kubernetes service IP addresses", reads them from the default configuration only).
+ * Return: 0 or -ENOMEM. */
+static int add_services(struct calc_desired *d, const struct model_bgp_configuration *cfg)
+{
+	if (!cfg) {
+		return 0;
+	}
+	const struct {
+		const struct ip_prefix *v;
+		size_t n;
+	} lists[] = {
+	    {cfg->service_cluster_ips, cfg->n_service_cluster_ips},
+	    {cfg->service_external_ips, cfg->n_service_external_ips},
+	    {cfg->service_loadbalancer_ips, cfg->n_service_loadbalancer_ips},
+	};
+	size_t total = 0;
+	for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+		total += lists[i].n;
+	}
+	if (total == 0) {
+		return 0;
+	}
+	d->bgp_services = calloc(total, sizeof(*d->bgp_services));
+	if (!d->bgp_services) {
+		return -ENOMEM;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+		for (size_t j = 0; j < lists[i].n; j++) {
+			d->bgp_services[k++] = ip_prefix_mask(lists[i].v[j]);
+		}
+	}
+	d->bgp.service_prefixes = d->bgp_services;
+	d->bgp.n_service_prefixes = total;
+	return 0;
+}
+
 int calc_bgp_compute(const struct calc_cache *c, const struct calc_options *o,
 		     struct calc_desired *d)
 {
@@ -462,6 +506,10 @@ int calc_bgp_compute(const struct calc_cache *c, const struct calc_options *o,
 		m->n_ignored_ifaces = pick->n_ignored_interfaces;
 	}
 	r = add_communities(d, nod && nod->n_prefix_advertisements ? nod : def);
+	if (r < 0) {
+		return r;
+	}
+	r = add_services(d, def);
 	if (r < 0) {
 		return r;
 	}

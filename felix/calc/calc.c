@@ -58,6 +58,7 @@ void calc_desired_done(struct calc_desired *d)
 	free(d->bgp_ignored_ifaces);
 	free(d->bgp_pcs);
 	free(d->bgp_communities);
+	free(d->bgp_services);
 	*d = (struct calc_desired){0};
 }
 

@@ -152,6 +152,7 @@ struct calc_desired {
 	const char **bgp_ignored_ifaces;
 	struct bgp_prefix_communities *bgp_pcs;
 	struct bgp_community *bgp_communities;
+	struct ip_prefix *bgp_services; /* storage for bgp.service_prefixes */
 	/* BGPPeers left out: secret missing or unreadable, or a selector that does not parse */
 	size_t bgp_skipped_peers;
 };

@@ -337,6 +337,60 @@ static void test_tor_shared_as(void **state)
 	check_case("tor-shared-as", &m);
 }
 
+/* Service ranges and localASNumber (Calico "Advertise Kubernetes service IP addresses" and
+ * BGPPeer localASNumber): a mesh peer, a ToR in AS 65000 that expects this node as AS 64700
+ * ("local as 64700"), and a peer whose localASNumber equals the node's AS (no "local as").
+ * serviceClusterIPs, serviceExternalIPs and serviceLoadBalancerIPs arrive concatenated, unsorted,
+ * with a duplicate and an IPv6 range: one static protocol "tabby_services" with the three IPv4
+ * ranges as blackholes, accepted first by the BGP export filter, never by the kernel's. */
+static void test_services_local_as(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16")};
+	struct ip_prefix blocks[] = {P("198.19.0.0/26")};
+	struct ip_prefix services[] = {P("198.18.241.0/24"), P("198.18.240.0/24"),
+				       P("2001:db8:5::/112"), P("198.18.242.16/28"),
+				       P("198.18.240.0/24")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.1.3"), .as_number = 64512, .passive = true},
+	    {.type = BGP_PEER_GLOBAL,
+	     .addr = A("198.18.1.0"),
+	     .as_number = 65000,
+	     .local_as = 64700},
+	    {.type = BGP_PEER_NODE, .addr = A("198.18.1.9"), .as_number = 65009, .local_as = 64512},
+	};
+	struct bgp_model m = {
+	    .node_name = "h1",
+	    .router_id = A("198.18.1.1"),
+	    .as_number = 64512,
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	    .service_prefixes = services,
+	    .n_service_prefixes = ELEMENTSOF(services),
+	};
+	char *a, *b;
+
+	check_case("services-local-as", &m);
+	/* input order of the service ranges does not matter */
+	a = render(&m);
+	struct ip_prefix rev[ELEMENTSOF(services)];
+	for (size_t i = 0; i < ELEMENTSOF(services); i++)
+		rev[i] = services[ELEMENTSOF(services) - 1 - i];
+	m.service_prefixes = rev;
+	b = render(&m);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	/* the IPv6 range is not rendered (IPv4-only) */
+	a = render(&m);
+	assert_null(strstr(a, "2001:db8:5"));
+	free(a);
+	(void)state;
+}
+
 /* Every BGPPeer and BGPConfiguration knob at once: MD5 password, per-peer timers, graceful
  * restart time, TTL security one hop and three hops (multihop, recursive next hop), next hop
  * self and keep, a peer port (part of the name), sourceAddress None (its own template), bindMode
@@ -639,6 +693,19 @@ static void test_invalid(void **state)
 		case 20: /* an hour bounds any recovery; more is a typo */
 			m.gr_wait_s = 3601;
 			break;
+		case 21:
+			m.service_prefixes = &unmasked;
+			m.n_service_prefixes = 1;
+			break;
+		case 22:
+			m.service_prefixes = NULL;
+			m.n_service_prefixes = 1;
+			break;
+		case 23: /* localASNumber that makes a route reflector client eBGP */
+			bad_peer.rr_client = true;
+			bad_peer.local_as = 64700;
+			m.peers = &bad_peer;
+			break;
 		default:
 			strbuf_done(&sb);
 			return;
@@ -666,6 +733,7 @@ int main(void)
 	    cmocka_unit_test(test_tor_shared_as),
 	    cmocka_unit_test(test_peer_options),
 	    cmocka_unit_test(test_communities_and_levels),
+	    cmocka_unit_test(test_services_local_as),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

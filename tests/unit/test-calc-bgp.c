@@ -223,6 +223,42 @@ static void test_selector_and_reverse_peering(void **state)
 	calc_cache_free(c);
 }
 
+/* Calico "Advertise Kubernetes service IP addresses": the default BGPConfiguration's service
+ * ranges reach every node's model (a per-node BGPConfiguration does not carry them); BGPPeer
+ * localASNumber becomes the peer's local_as and "local as" in bird.conf. */
+static void test_services_local_as(void **state)
+{
+	struct calc_cache *c;
+	assert_int_equal(calc_cache_new(&c), 0);
+	put(c, P "nodes/h1", node("h1", "198.18.0.11/24", "", ""));
+	put(c, P "bgpconfigurations/default",
+	    bgpconfig("default", "{\"serviceClusterIPs\":[{\"cidr\":\"198.18.240.0/24\"}],"
+				 "\"serviceExternalIPs\":[{\"cidr\":\"198.18.241.0/24\"}],"
+				 "\"serviceLoadBalancerIPs\":[{\"cidr\":\"198.18.242.0/28\"}]}"));
+	put(c, P "bgpconfigurations/node.h1",
+	    bgpconfig("node.h1", "{\"serviceClusterIPs\":[{\"cidr\":\"198.18.243.0/24\"}]}"));
+	put(c, P "bgppeers/tor",
+	    bgppeer("tor", "{\"peerIP\":\"198.18.0.1\",\"asNumber\":65000,"
+			   "\"localASNumber\":64700}"));
+	struct calc_options o = {.node_name = "h1"};
+	struct calc_desired d;
+	assert_int_equal(calc_compute(c, &o, &d), 0);
+	assert_int_equal(d.bgp.n_service_prefixes, 3);
+	assert_int_equal(d.bgp.n_peers, 1);
+	assert_int_equal(d.bgp.peers[0].local_as, 64700);
+	struct strbuf sb = {0};
+	assert_int_equal(bird_conf_render(&d.bgp, &sb), 0);
+	assert_non_null(strstr(strbuf_cstr(&sb), "\troute 198.18.240.0/24 blackhole;\n"
+						 "\troute 198.18.241.0/24 blackhole;\n"
+						 "\troute 198.18.242.0/28 blackhole;\n"));
+	assert_null(strstr(strbuf_cstr(&sb), "198.18.243.0"));
+	assert_non_null(strstr(strbuf_cstr(&sb), "\tlocal as 64700;\n"));
+	strbuf_done(&sb);
+	calc_desired_done(&d);
+	calc_cache_free(c);
+	(void)state;
+}
+
 /* A BGPPeer toward a node that the mesh already reaches: one session, the explicit one. */
 static void test_explicit_beats_mesh(void **state)
 {
@@ -449,6 +485,7 @@ int main(void)
 	    cmocka_unit_test(test_bgppeer_peer_selector),
 	    cmocka_unit_test(test_bgppeer_node_selector),
 	    cmocka_unit_test(test_bgppeer_selectors_reverse),
+	    cmocka_unit_test(test_services_local_as),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

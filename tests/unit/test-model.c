@@ -909,7 +909,11 @@ static void test_diag(void **state)
 	    "---\n" GNP_HEAD
 	    "  ingress:\n  - action: Allow\n    metadata:\n      annotations: {who: ops}\n"
 	    "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec:\n"
-	    "  peerIP: 198.18.0.1\n  asNumber: 64513\n  localASNumber: 64600\n";
+	    "  peerIP: 198.18.0.1\n  asNumber: 64513\n  localASNumber: 64600\n"
+	    "---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: "
+	    "default}\nspec:\n  serviceClusterIPs: [{cidr: 198.18.240.0/24}]\n"
+	    "  serviceExternalIPs: [{cidr: 198.18.241.0/24}, {cidr: \"2001:db8:5::/112\"}]\n"
+	    "  serviceLoadBalancerIPs: [{cidr: 198.18.242.16/28}]\n";
 	struct model_list l = {.items = (void *)0x1};
 	struct model_diag d = {};
 	char buf[1024];
@@ -925,21 +929,25 @@ static void test_diag(void **state)
 	l = (struct model_list){};
 	assert_int_equal(model_decode_diag(good, strlen(good), "g.yaml", &l, &d), 0);
 	assert_int_equal(d.n_errors, 0);
+	/* localASNumber and IPv4 service ranges are acted upon: no warning; an IPv6 service
+	 * range is stored but not advertised (IPv4-only BIRD) */
 	assert_int_equal(d.n_warnings, 4);
 	assert_string_equal(parse_err_format(&d.warnings[0], buf, sizeof(buf)),
 			    "g.yaml:6:3: spec.logSeverityScreen: accepted and stored, but tabby's "
 			    "felix does not act on it yet (FelixConfiguration default)");
 	assert_string_equal(parse_err_format(&d.warnings[3], buf, sizeof(buf)),
-			    "g.yaml:26:3: spec.localASNumber: accepted and stored, but BIRD peers "
-			    "with the node's own AS (BGPPeer p)");
+			    "g.yaml:33:49: spec.serviceExternalIPs[1]: IPv6 service range "
+			    "2001:db8:5::/112 is stored but not advertised: tabby's BIRD "
+			    "configuration is IPv4-only (BGPConfiguration default)");
 	model_diag_done(&d);
-	assert_int_equal(l.n, 3);
+	assert_int_equal(l.n, 4);
 
 	/* stored as written, and read back from the stored JSON */
 	static const char *const want_json[] = {
 	    "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"FelixConfiguration\","
 	    "\"metadata\":{\"name\":\"default\"},\"spec\":{\"logSeverityScreen\":\"Info\","
 	    "\"healthPort\":9099,\"kubeNodePortRanges\":[\"30000:32767\"]}}",
+	    NULL,
 	    NULL,
 	    NULL,
 	};
@@ -959,7 +967,10 @@ static void test_diag(void **state)
 	assert_non_null(l.items[1]->policy.ingress[0].metadata);
 	assert_string_equal(l.items[1]->policy.ingress[0].metadata,
 			    "{\"annotations\":{\"who\":\"ops\"}}");
-	assert_non_null(strstr(l.items[2]->extra_spec, "\"localASNumber\":64600"));
+	assert_int_equal(l.items[2]->bgppeer.local_as_number, 64600);
+	assert_int_equal(l.items[3]->bgpconfig.n_service_cluster_ips, 1);
+	assert_int_equal(l.items[3]->bgpconfig.n_service_external_ips, 2);
+	assert_int_equal(l.items[3]->bgpconfig.n_service_loadbalancer_ips, 1);
 	model_list_done(&l);
 }
 
