@@ -238,6 +238,12 @@ static int validate(const struct bgp_model *m)
 		return -EINVAL;
 	if ((m->n_peers && !m->peers) || (m->n_pools && !m->pools) || (m->n_blocks && !m->blocks))
 		return -EINVAL;
+	if (m->n_vxlan_pools > BIRD_CONF_MAX_PREFIXES || (m->n_vxlan_pools && !m->vxlan_pools))
+		return -EINVAL;
+	for (size_t i = 0; i < m->n_vxlan_pools; i++) {
+		if (!prefix_valid(&m->vxlan_pools[i]) || m->vxlan_pools[i].addr.family != AF_INET)
+			return -EINVAL;
+	}
 	for (size_t i = 0; i < m->n_pools; i++) {
 		if (!prefix_valid(&m->pools[i]))
 			return -EINVAL;
@@ -419,8 +425,8 @@ static const char *const template_name[_TEMPLATE_MAX] = {
 struct view {
 	const struct bgp_model *m;
 	struct ip_addr local;
-	struct ip_prefix *pools, *blocks;
-	size_t n_pools, n_blocks;
+	struct ip_prefix *pools, *blocks, *vxlan_pools;
+	size_t n_pools, n_blocks, n_vxlan_pools;
 	struct bgp_peer *peers;
 	size_t n_peers;
 	struct bgp_prefix_communities *pcs;
@@ -469,6 +475,11 @@ static void emit_kernel_filter(struct emitter *e, const struct view *w)
 	emit(e, "# Routes BIRD may install in the kernel: learned over BGP and inside an IP pool.\n"
 		"filter tabby_kernel_export {\n"
 		"\tif source != RTS_BGP then reject;\n");
+	if (w->n_vxlan_pools) {
+		emit(e, "\tif net ~ ");
+		emit_set(e, w->vxlan_pools, w->n_vxlan_pools, AF_INET, "+");
+		emit(e, " then reject; # VXLAN routes are handled by felix\n");
+	}
 	for (size_t f = 0; f < ELEMENTSOF(families); f++) {
 		if (count_family(w->pools, w->n_pools, families[f]) == 0)
 			continue;
@@ -542,7 +553,8 @@ static void emit_kernel(struct emitter *e, const struct view *w, const char *nam
 	emit(e,
 	     "protocol kernel%s%s {\n"
 	     "\t%s {\n"
-	     "\t\timport all;\n"
+	     "\t\t# felix's VXLAN routes are neither learned nor exported (its device)\n"
+	     "\t\timport where ifname != \"vxlan.tabby\";\n"
 	     "\t\texport filter tabby_kernel_export;\n"
 	     "\t};\n"
 	     "\tlearn;\n"
@@ -715,8 +727,8 @@ static void emit_all(struct emitter *e, const struct view *w)
 	emit(e, "protocol device {\n\tscan time %u;\n}\n\n", w->scan_s);
 	/* Connected routes are learned (next-hop resolution) but never exported: neither filter
 	 * accepts RTS_DEVICE. */
-	emit(e, "protocol direct {\n%s%s\tinterface -\"tby*\", ", w->has_v4 ? "\tipv4;\n" : "",
-	     w->has_v6 ? "\tipv6;\n" : "");
+	emit(e, "protocol direct {\n%s%s\tinterface -\"tby*\", -\"vxlan.tabby\", ",
+	     w->has_v4 ? "\tipv4;\n" : "", w->has_v6 ? "\tipv6;\n" : "");
 	for (size_t i = 0; i < m->n_ignored_ifaces; i++)
 		emit(e, "-\"%s\", ", m->ignored_ifaces[i]);
 	emit(e, "\"*\";\n}\n\n");
@@ -740,7 +752,7 @@ static void emit_all(struct emitter *e, const struct view *w)
 
 int bird_conf_render(const struct bgp_model *m, struct strbuf *out)
 {
-	_cleanup_free_ struct ip_prefix *pools = NULL, *blocks = NULL;
+	_cleanup_free_ struct ip_prefix *pools = NULL, *blocks = NULL, *vxlan_pools = NULL;
 	_cleanup_free_ struct bgp_peer *peers = NULL;
 	_cleanup_free_ struct bgp_prefix_communities *pcs = NULL;
 	struct view w = {.m = m};
@@ -764,6 +776,11 @@ int bird_conf_render(const struct bgp_model *m, struct strbuf *out)
 		return (int)n;
 	w.blocks = blocks;
 	w.n_blocks = (size_t)n;
+	n = sorted_prefixes(m->vxlan_pools, m->n_vxlan_pools, &vxlan_pools);
+	if (n < 0)
+		return (int)n;
+	w.vxlan_pools = vxlan_pools;
+	w.n_vxlan_pools = (size_t)n;
 	n = sorted_peers(m, &w.local, &peers);
 	if (n < 0)
 		return (int)n;

@@ -49,6 +49,7 @@ void calc_desired_done(struct calc_desired *d)
 	free(d->ifaces);
 	free(d->bgp.pools);
 	free(d->bgp.blocks);
+	free(d->bgp.vxlan_pools);
 	free(d->bgp.peers);
 	free(d->bgp_node_name);
 	free(d->bgp_log_file);
