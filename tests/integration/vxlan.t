@@ -169,4 +169,25 @@ check "CrossSubnet: h1's FDB has no entry for same-subnet h3" wait_for 10 bash -
 	"! ip netns exec ${HNS[1]} bridge fdb show dev vxlan.tabby | grep -q 'dst 198.18.1.3 '"
 check "CrossSubnet: h1 keeps its FDB entry for h2" bash -c \
 	"ip netns exec ${HNS[1]} bridge fdb show dev vxlan.tabby | grep -q 'dst 198.18.2.2 self permanent'"
+
+# A felix restart with VXLAN on keeps the device (same ifindex), deletes no route and loses no
+# packet of an encapsulated ping running across it.
+IDX=$(ip -n "${HNS[1]}" -o link show vxlan.tabby | cut -d: -f1)
+ip -n "${HNS[1]}" monitor route >"$T_TMP/monitor.log" 2>&1 &
+MON=$!; track_pid "$MON"
+ip netns exec "${WNS[1]}" ping -c 30 -i 0.2 -W 1 "${WIP[2]}" >"$T_TMP/ping.log" 2>&1 &
+PING=$!; track_pid "$PING"
+sleep 1
+kill -TERM "${FPID[1]}"; wait "${FPID[1]}"
+check "felix h1 exits 0 on SIGTERM" [ $? = 0 ]
+: >"$T_TMP/felix-h1.log"
+start_felix 1
+check "restarted felix h1 is in sync" wait_for 20 grep -q "in sync with the datastore" "$T_TMP/felix-h1.log"
+wait "$PING"
+kill "$MON"; wait "$MON" 2>/dev/null
+check "restart: vxlan.tabby kept (same ifindex $IDX)" \
+	[ "$(ip -n "${HNS[1]}" -o link show vxlan.tabby | cut -d: -f1)" = "$IDX" ]
+check "restart: no route was deleted" bash -c "! grep -q '^Deleted' $T_TMP/monitor.log"
+check "restart: the encapsulated ping lost no packet" grep -q " 0% packet loss" "$T_TMP/ping.log"
+check "restart: the device was not re-created" bash -c "! grep -q 'created vxlan.tabby' $T_TMP/felix-h1.log"
 summary

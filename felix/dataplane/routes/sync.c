@@ -1183,7 +1183,7 @@ static void sweep_route(struct dp_routes *d, const struct ip_prefix *dst, struct
 			continue;
 		}
 		int r = d->ops->delete_route(d->h, &a->r);
-		if (r < 0 && r != -ESRCH && r != -ENOENT) {
+		if (r < 0 && r != -ESRCH && r != -ENOENT && r != -ENODEV) {
 			log_debug_errno(r, "deleting a stale route failed: %m");
 			st->errors++;
 			RET_GATHER(ps->first_error, r);
@@ -1263,7 +1263,9 @@ static void sweep_neigh(struct dp_routes *d, const struct neigh_key *k, struct p
 		return;
 	}
 	int r = d->ops->delete_neigh(d->h, &a->n);
-	if (r < 0 && r != -ENOENT && r != -ESRCH) {
+	/* -ENODEV: the interface went (felix deleting vxlan.tabby) before its RTM_DELLINK was
+	 * read; the entry went with it. */
+	if (r < 0 && r != -ENOENT && r != -ESRCH && r != -ENODEV) {
 		log_debug_errno(r, "deleting a stale neighbour on %s failed: %m", k->ifname);
 		st->errors++;
 		RET_GATHER(ps->first_error, r);
