@@ -6,7 +6,10 @@
 # nolearning) and each host routes the other's block "via <tunnel addr> dev vxlan.tabby onlink";
 # Never removes the device and the routes and the ping fails; Always again works without a
 # restart; CrossSubnet encapsulates between the two subnets. A third host h3 in h1's subnet
-# (198.18.1.3/24) shows that CrossSubnet programs no VXLAN route between same-subnet hosts.
+# (198.18.1.3/24) shows that CrossSubnet programs no VXLAN route between same-subnet hosts: BIRD
+# (running on every host with the bird.conf felix wrote) routes them, unencapsulated. Under Always
+# BIRD installs no route of the pool and learns none of felix's vxlan.tabby routes. Last, a felix
+# restart keeps the device and loses no encapsulated packet.
 . "$(dirname "$0")/lib.sh"
 need_root
 command -v etcdctl >/dev/null || fail "etcdctl not installed"
@@ -59,6 +62,7 @@ ipv4Address: ${HADDR[$i]}
 datastoreEndpoints: "$TABBY_TEST_ETCD_UNIX"
 birdConfigFile: $T_TMP/bird-h$i.conf
 birdSocket: $T_TMP/bird-h$i.ctl
+birdFastTimers: true
 resyncIntervalSecs: 5
 ipamGCIntervalSecs: 0
 logSeverityScreen: Info
@@ -95,6 +99,21 @@ check "vxlan.tabby: local 198.18.1.2" grep -q "local 198.18.1.2 " <<<"$L"
 check "vxlan.tabby: MTU 1450 (uplink 1500 - 50)" grep -q "mtu 1450 " <<<"$L"
 check "vxlan.tabby carries the tunnel address /32" bash -c \
 	"ip -n ${HNS[1]} -4 addr show dev vxlan.tabby | grep -q 'inet $TUN1/32'"
+
+# BIRD on every host, with the bird.conf felix wrote (h1 and h3 share a subnet and peer; h2's
+# sessions stay down: the mesh template is single-hop and nothing routes BGP across for it).
+bird_start() { # I
+	local i=$1
+	wait_for 20 test -s "$T_TMP/bird-h$i.conf" || fail "felix h$i wrote no bird.conf"
+	ip netns exec "${HNS[$i]}" bird -f -c "$T_TMP/bird-h$i.conf" -s "$T_TMP/bird-h$i.ctl" \
+		</dev/null >>"$T_TMP/bird-h$i.out" 2>&1 &
+	track_pid $!
+	wait_for 10 test -S "$T_TMP/bird-h$i.ctl" || fail "BIRD on h$i did not start"
+}
+for i in 1 2 3; do bird_start "$i"; done
+birdc_() { local i=$1; shift; birdc -s "$T_TMP/bird-h$i.ctl" "$@"; }
+check "BIRD: h1 and h3 (same subnet) establish their session" wait_for 40 bash -c \
+	"birdc -s $T_TMP/bird-h1.ctl show protocols | grep -q 'Established'"
 
 # One workload per host through the real CNI plugin.
 conf() { # NODE
@@ -136,6 +155,12 @@ check "Always: w1 (h1) pings w2 (h2) across the router" wait_for 20 ping_ok 1 "$
 check "Always: w2 (h2) pings w1 (h1)" wait_for 10 ping_ok 2 "${WIP[1]}"
 check "Always: w3 (h3) pings w2 (h2)" wait_for 20 ping_ok 3 "${WIP[2]}"
 check "Always: h1 and h3 (same subnet) also go through VXLAN" wait_for 10 vx_route 1 "$(block_of 3)" "$(node_field 3 ipv4VXLANTunnelAddr)"
+check "Always: BIRD on h1 learned h3's block over BGP" wait_for 20 bash -c \
+	"birdc -s $T_TMP/bird-h1.ctl show route for $(block_of 3) | grep -q Mesh_198_18_1_3"
+check "Always: BIRD installs no kernel route of the VXLAN pool" bash -c \
+	"! ip -n ${HNS[1]} route show proto bird | grep -q '^198[.]19[.]'"
+check "Always: BIRD learns no vxlan.tabby route from the kernel" bash -c \
+	"! birdc -s $T_TMP/bird-h1.ctl show route where ifname = \"vxlan.tabby\" | grep -q '^198[.]19[.]'"
 
 # Never: the device, routes, neighbours and FDB go, the tunnel address is released.
 pool Never
@@ -160,7 +185,10 @@ for i in 1 2 3; do check "felix on h$i was not restarted" kill -0 "${FPID[$i]}";
 pool CrossSubnet
 B3=$(block_of 3)
 check "CrossSubnet: h1 has no VXLAN route to same-subnet h3's block" wait_for 20 bash -c \
-	"! ip -n ${HNS[1]} route show $B3 | grep -q ."
+	"! ip -n ${HNS[1]} route show $B3 | grep -q vxlan.tabby"
+check "CrossSubnet: h1 routes h3's block by BGP, unencapsulated (proto bird via 198.18.1.3)" \
+	wait_for 30 bash -c "ip -n ${HNS[1]} route show $B3 | grep -q 'via 198.18.1.3 dev eth0 proto bird'"
+check "CrossSubnet: w1 pings w3 (same subnet, plain)" wait_for 20 ping_ok 1 "${WIP[3]}"
 check "CrossSubnet: h1 still routes h2's block via vxlan.tabby" vx_route 1 "$B2" "$TUN2"
 check "CrossSubnet: h2 routes h3's block via vxlan.tabby" wait_for 10 vx_route 2 "$B3" "$(node_field 3 ipv4VXLANTunnelAddr)"
 check "CrossSubnet: w1 pings w2 across the router" wait_for 20 ping_ok 1 "${WIP[2]}"
