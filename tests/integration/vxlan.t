@@ -151,6 +151,8 @@ check "h1: permanent neighbour $TUN2 -> $MAC2 on vxlan.tabby" wait_for 10 bash -
 	"ip -n ${HNS[1]} neigh show dev vxlan.tabby | grep -q '^$TUN2 lladdr $MAC2 PERMANENT'"
 check "h1: FDB $MAC2 -> 198.18.2.2" wait_for 10 bash -c \
 	"ip netns exec ${HNS[1]} bridge fdb show dev vxlan.tabby | grep -q '^$MAC2 dst 198.18.2.2 self permanent'"
+check "tabbyctl ipam check: tunnel addresses are not leaks" bash -c \
+	"$T_BUILD/ctl/tabbyctl --datastore-endpoints $TABBY_DATASTORE_ENDPOINTS ipam check 2>&1 | grep -q 'Found 0 IPs that are allocated in IPAM but not actually in use'"
 check "Always: w1 (h1) pings w2 (h2) across the router" wait_for 20 ping_ok 1 "${WIP[2]}"
 check "Always: w2 (h2) pings w1 (h1)" wait_for 10 ping_ok 2 "${WIP[1]}"
 check "Always: w3 (h3) pings w2 (h2)" wait_for 20 ping_ok 3 "${WIP[2]}"

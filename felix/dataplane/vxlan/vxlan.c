@@ -90,9 +90,12 @@ int dp_vxlan_set_desired(struct dp_vxlan *v, const struct dp_vxlan_desired *want
 		    v->want.addr.family == want->addr.family &&
 		    (!want->addr.family || ip_addr_equal(&v->want.addr, &want->addr)) &&
 		    memcmp(v->want.mac, want->mac, 6) == 0 && v->want.mtu == want->mtu &&
-		    v->want.n_fdbs == want->n_fdbs &&
-		    (!want->n_fdbs ||
-		     memcmp(v->want.fdbs, want->fdbs, want->n_fdbs * sizeof(*want->fdbs)) == 0);
+		    v->want.n_fdbs == want->n_fdbs;
+	for (size_t i = 0; same && i < want->n_fdbs; i++) {
+		/* field by field: padding bytes are not compared */
+		same = memcmp(v->want.fdbs[i].mac, want->fdbs[i].mac, 6) == 0 &&
+		       ip_addr_equal(&v->want.fdbs[i].dst, &want->fdbs[i].dst);
+	}
 	if (same) {
 		return 0;
 	}
