@@ -12,7 +12,15 @@
  *   - router id, a bounded "graceful restart wait" (see bird_conf_render()), logging.
  *   - filter tabby_kernel_export: only routes learned over BGP (source = RTS_BGP) that lie in a
  *     pool reach the kernel. Kernel-learned routes are never exported back, so BIRD never echoes
- *     our own /32s nor installs anything outside the pools.
+ *     our own /32s nor installs anything outside the pools. Pools with vxlanMode Always are
+ *     rejected first: felix routes them through vxlan.tabby (Calico's confd renders
+ *     "reject; # VXLAN routes are handled by Felix" for them). Calico rejects CrossSubnet VXLAN
+ *     pools too, because its felix also programs the same-subnet routes; tabby's felix leaves
+ *     those to BGP (DESIGN.md "Host dataplane"), so a CrossSubnet pool stays accepted: its
+ *     same-subnet next hops are direct, and cross-subnet ones are not ("gateway direct"), so
+ *     BIRD never installs a route that competes with felix's VXLAN routes.
+ *   - kernel protocol import: routes on vxlan.tabby are not learned (felix owns them; with
+ *     `learn` they would otherwise enter BIRD's table as alien routes).
  *   - filter tabby_export_bgp: own blocks as aggregates; on a route reflector, routes learned
  *     over BGP inside the pools (reflected before the own-block rule below, so that a /32 that
  *     another node borrowed from one of our blocks still reaches the other clients); nothing

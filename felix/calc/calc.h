@@ -207,6 +207,7 @@ struct calc_options {
  *   neighs: a permanent entry per local workload address whose endpoint has a MAC.
  *   vxlan, and VXLAN routes/neighbours: see calc_vxlan_compute() in calc-internal.h.
  *   ifaces: every local workload interface name.
+ *   bgp.vxlan_pools: every IPv4 IPPool with vxlanMode Always (BIRD installs none of their routes).
  *   bgp: router id and session address = this Node's spec.bgp.ipv4Address; AS = the Node's
  *     asNumber, else BGPConfiguration "default" asNumber, else 64512; pools = enabled IPPools
  *     without disableBGPExport; blocks = the blocks above; node-to-node mesh peers = every other
