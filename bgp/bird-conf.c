@@ -12,7 +12,15 @@
  *   - router id, a bounded "graceful restart wait" (see bird_conf_render()), logging.
  *   - filter tabby_kernel_export: only routes learned over BGP (source = RTS_BGP) that lie in a
  *     pool reach the kernel. Kernel-learned routes are never exported back, so BIRD never echoes
- *     our own /32s nor installs anything outside the pools.
+ *     our own /32s nor installs anything outside the pools. Pools with vxlanMode Always are
+ *     rejected first: felix routes them through vxlan.tabby (Calico's confd renders
+ *     "reject; # VXLAN routes are handled by Felix" for them). Calico rejects CrossSubnet VXLAN
+ *     pools too, because its felix also programs the same-subnet routes; tabby's felix leaves
+ *     those to BGP (DESIGN.md "Host dataplane"), so a CrossSubnet pool stays accepted: its
+ *     same-subnet next hops are direct, and cross-subnet ones are not ("gateway direct"), so
+ *     BIRD never installs a route that competes with felix's VXLAN routes.
+ *   - kernel protocol import: routes on vxlan.tabby are not learned (felix owns them; with
+ *     `learn` they would otherwise enter BIRD's table as alien routes).
  *   - filter tabby_export_bgp: own blocks as aggregates; on a route reflector, routes learned
  *     over BGP inside the pools (reflected before the own-block rule below, so that a /32 that
  *     another node borrowed from one of our blocks still reaches the other clients); nothing
@@ -251,6 +259,12 @@ static int validate(const struct bgp_model *m)
 		return -EINVAL;
 	if ((m->n_peers && !m->peers) || (m->n_pools && !m->pools) || (m->n_blocks && !m->blocks))
 		return -EINVAL;
+	if (m->n_vxlan_pools > BIRD_CONF_MAX_PREFIXES || (m->n_vxlan_pools && !m->vxlan_pools))
+		return -EINVAL;
+	for (size_t i = 0; i < m->n_vxlan_pools; i++) {
+		if (!prefix_valid(&m->vxlan_pools[i]) || m->vxlan_pools[i].addr.family != AF_INET)
+			return -EINVAL;
+	}
 	for (size_t i = 0; i < m->n_pools; i++) {
 		if (!prefix_valid(&m->pools[i]))
 			return -EINVAL;
@@ -432,8 +446,8 @@ static const char *const template_name[_TEMPLATE_MAX] = {
 struct view {
 	const struct bgp_model *m;
 	struct ip_addr local;
-	struct ip_prefix *pools, *blocks, *services;
-	size_t n_pools, n_blocks, n_services;
+	struct ip_prefix *pools, *blocks, *services, *vxlan_pools;
+	size_t n_pools, n_blocks, n_services, n_vxlan_pools;
 	struct bgp_peer *peers;
 	size_t n_peers;
 	struct bgp_prefix_communities *pcs;
@@ -482,6 +496,11 @@ static void emit_kernel_filter(struct emitter *e, const struct view *w)
 	emit(e, "# Routes BIRD may install in the kernel: learned over BGP and inside an IP pool.\n"
 		"filter tabby_kernel_export {\n"
 		"\tif source != RTS_BGP then reject;\n");
+	if (w->n_vxlan_pools) {
+		emit(e, "\tif net ~ ");
+		emit_set(e, w->vxlan_pools, w->n_vxlan_pools, AF_INET, "+");
+		emit(e, " then reject; # VXLAN routes are handled by felix\n");
+	}
 	for (size_t f = 0; f < ELEMENTSOF(families); f++) {
 		if (count_family(w->pools, w->n_pools, families[f]) == 0)
 			continue;
@@ -557,7 +576,8 @@ static void emit_kernel(struct emitter *e, const struct view *w, const char *nam
 	emit(e,
 	     "protocol kernel%s%s {\n"
 	     "\t%s {\n"
-	     "\t\timport all;\n"
+	     "\t\t# felix's VXLAN routes are neither learned nor exported (its device)\n"
+	     "\t\timport where ifname != \"vxlan.tabby\";\n"
 	     "\t\texport filter tabby_kernel_export;\n"
 	     "\t};\n"
 	     "\tlearn;\n"
@@ -734,8 +754,8 @@ static void emit_all(struct emitter *e, const struct view *w)
 	emit(e, "protocol device {\n\tscan time %u;\n}\n\n", w->scan_s);
 	/* Connected routes are learned (next-hop resolution) but never exported: neither filter
 	 * accepts RTS_DEVICE. */
-	emit(e, "protocol direct {\n%s%s\tinterface -\"tby*\", ", w->has_v4 ? "\tipv4;\n" : "",
-	     w->has_v6 ? "\tipv6;\n" : "");
+	emit(e, "protocol direct {\n%s%s\tinterface -\"tby*\", -\"vxlan.tabby\", ",
+	     w->has_v4 ? "\tipv4;\n" : "", w->has_v6 ? "\tipv6;\n" : "");
 	for (size_t i = 0; i < m->n_ignored_ifaces; i++)
 		emit(e, "-\"%s\", ", m->ignored_ifaces[i]);
 	emit(e, "\"*\";\n}\n\n");
@@ -761,7 +781,8 @@ static void emit_all(struct emitter *e, const struct view *w)
 
 int bird_conf_render(const struct bgp_model *m, struct strbuf *out)
 {
-	_cleanup_free_ struct ip_prefix *pools = NULL, *blocks = NULL, *services = NULL;
+	_cleanup_free_ struct ip_prefix *pools = NULL, *blocks = NULL, *services = NULL,
+					*vxlan_pools = NULL;
 	_cleanup_free_ struct bgp_peer *peers = NULL;
 	_cleanup_free_ struct bgp_prefix_communities *pcs = NULL;
 	struct view w = {.m = m};
@@ -790,6 +811,11 @@ int bird_conf_render(const struct bgp_model *m, struct strbuf *out)
 		return (int)n;
 	w.services = services;
 	w.n_services = (size_t)n;
+	n = sorted_prefixes(m->vxlan_pools, m->n_vxlan_pools, &vxlan_pools);
+	if (n < 0)
+		return (int)n;
+	w.vxlan_pools = vxlan_pools;
+	w.n_vxlan_pools = (size_t)n;
 	n = sorted_peers(m, &w.local, &peers);
 	if (n < 0)
 		return (int)n;

@@ -105,6 +105,11 @@ struct bgp_model {
 	size_t n_pools;
 	struct ip_prefix *blocks; /* blocks affine to this node, sorted */
 	size_t n_blocks;
+	/* IPv4 pools with vxlanMode Always: felix programs their routes through vxlan.tabby, so
+	 * BIRD must not install BGP routes for them in the kernel (Calico's kernel filter:
+	 * "reject; # VXLAN routes are handled by Felix"). They are still exported over BGP. */
+	struct ip_prefix *vxlan_pools;
+	size_t n_vxlan_pools;
 	struct bgp_peer *peers; /* sorted by address (bird_conf_render sorts a copy anyway) */
 	size_t n_peers;
 	const char *log_file;	/* NULL = syslog */

@@ -855,6 +855,13 @@ static void scan_leaks(const struct ck_state *s, struct ck_report *rep)
 
 		if (a->n_owners > 0 && !node_gone)
 			continue;
+		/* A node's VXLAN tunnel address (felix's handle "vxlan-tunnel-addr-<node>",
+		 * CALC_VXLAN_HANDLE_PREFIX) has no endpoint: in use while its node exists, as in
+		 * Calico's ipam check. */
+		if (a->attr && a->attr->handle_id &&
+		    strncmp(a->attr->handle_id, "vxlan-tunnel-addr-", 18) == 0 &&
+		    node_exists(s, a->attr->handle_id + 18))
+			continue;
 		ip_addr_format(&a->addr, ip);
 		attr_string(a->attr, attrs, sizeof(attrs));
 		f.ip = ip;

@@ -1067,7 +1067,7 @@ static int print_table(const struct model_list *l, enum model_kind kind, bool al
 
 	switch (kind) {
 	case MODEL_KIND_IPPOOL:
-		/* -o wide: calicoctl's wide IPPool columns (no overlay modes: tabby has none) */
+		/* -o wide: calicoctl's wide IPPool columns, without IPIPMODE/VXLANMODE for now */
 		if (out == OUT_WIDE)
 			r = ctl_table_init(&t, (const char *const[]){
 						   "NAME", "CIDR", "BLOCKSIZE", "NAT", "DISABLED",

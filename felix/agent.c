@@ -42,6 +42,7 @@
 #include "felix/metrics.h"
 #include "felix/dataplane/policy/policy.h"
 #include "felix/dataplane/routes/routes.h"
+#include "felix/dataplane/vxlan/vxlan.h"
 #include "ipam/ipam.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -49,6 +50,9 @@
 
 #define FELIX_APPLY_INTERVAL_MS 50
 #define FELIX_BLOCK_RETRY_MS 5000
+/* Retry of a failed tunnel address assignment/release, and the wait for our own Node write to
+ * come back through the watch before the same step is tried again. */
+#define FELIX_VXLAN_RETRY_MS 3000
 #define FELIX_MAX_WATCH_FDS 16
 /* The IPAM leak GC's first campaign waits this long after start (ms): the cold start's snapshot
  * and first programming go first, and a felix in a crash loop never takes the leader lease. */
@@ -57,6 +61,7 @@
 /* The drivers, in apply order (STYLE.md 5.4). */
 enum {
 	DRV_POLICY,
+	DRV_VXLAN, /* the device before the routes through it */
 	DRV_ROUTES,
 	DRV_BIRD,
 	_DRV_MAX,
@@ -79,6 +84,13 @@ struct agent {
 	bool in_sync;
 	bool block_ok; /* ipam_ensure_block() succeeded */
 	bool recalc;   /* a driver's resync was queued: run set_desired even on a clean cache */
+	/* VXLAN tunnel address work found by the last calc (done in the loop, not in calc) */
+	bool vx_assign;	   /* assign one from vx_pool and record it on our Node */
+	bool vx_reassign;  /* our Node's address is outside every VXLAN pool: release first */
+	bool vx_release;   /* VXLAN is off: clear it from our Node and release it */
+	char *vx_pool;	   /* the pool to assign from */
+	uint8_t vx_mac[6]; /* our VTEP MAC (the Node's, else derived from the node name) */
+	uint64_t next_vx_ms;
 	uint64_t last_apply_ms;
 	uint64_t next_resync_ms;
 	uint64_t next_block_ms;
@@ -311,6 +323,134 @@ static void routes_log(const struct dp_driver *dv)
 	}
 }
 
+/* ---- VXLAN tunnel address (Calico: felix's "vxlan-tunnel-addr-<node>" allocation) ---- */
+
+/* A stable, locally administered unicast MAC for @node's VTEP (FNV-1a of the name): the same
+ * after a restart, so remote FDB entries stay right. Calico picks a random one and keeps it on
+ * the Node; ours is kept on the Node too. */
+static void vxlan_derive_mac(const char *node, uint8_t mac[static 6])
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = node; *p; p++) {
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	}
+	mac[0] = 0x66; /* locally administered (0x02), unicast (0x01 clear) */
+	for (int i = 1; i < 6; i++) {
+		mac[i] = (uint8_t)(h >> (8 * i));
+	}
+}
+
+/* Read-modify-write our Node's tunnel fields (@addr family 0: remove them). Return 0, -EAGAIN
+ * (lost a race), -ENOENT (no Node) or a datastore error. */
+static int vxlan_node_write(struct agent *a, const struct ip_addr *addr)
+{
+	_cleanup_strbuf_ struct strbuf key = {0}, val = {0};
+	_cleanup_(model_resource_freep) struct model_resource *node = NULL;
+	struct ds_kv kv = {0};
+	struct parse_err err = {0};
+	int r = model_key(MODEL_KIND_NODE, NULL, a->cfg->node_name, &key);
+
+	if (r >= 0) {
+		r = ds_get(a->ds, strbuf_cstr(&key), &kv, NULL);
+	}
+	if (r < 0) {
+		return r;
+	}
+	int64_t mod = kv.mod_revision;
+	r = model_decode_one(kv.value, kv.value_len, kv.key, &node, &err);
+	ds_kv_done(&kv);
+	if (r < 0 || node->kind != MODEL_KIND_NODE) {
+		return r < 0 ? r : -EINVAL;
+	}
+	char mac[18];
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a->vx_mac[0], a->vx_mac[1],
+		 a->vx_mac[2], a->vx_mac[3], a->vx_mac[4], a->vx_mac[5]);
+	struct model_node *n = &node->node;
+	bool same = addr->family ? n->ipv4_vxlan_tunnel_addr.family == AF_INET &&
+				       ip_addr_equal(&n->ipv4_vxlan_tunnel_addr, addr) &&
+				       n->vxlan_tunnel_mac && strcmp(n->vxlan_tunnel_mac, mac) == 0
+				 : !n->ipv4_vxlan_tunnel_addr.family && !n->vxlan_tunnel_mac;
+	if (same) {
+		return 0;
+	}
+	n->ipv4_vxlan_tunnel_addr = *addr;
+	free(n->vxlan_tunnel_mac);
+	n->vxlan_tunnel_mac = NULL;
+	if (addr->family) {
+		n->vxlan_tunnel_mac = strdup(mac);
+		if (!n->vxlan_tunnel_mac) {
+			return -ENOMEM;
+		}
+	}
+	free(node->meta.resource_version);
+	node->meta.resource_version = NULL;
+	r = model_encode_json(node, &val);
+	if (r < 0) {
+		return r;
+	}
+	r = ds_update(a->ds, strbuf_cstr(&key), val.buf, val.len, mod, NULL);
+	return r == -ESTALE ? -EAGAIN : r;
+}
+
+static int vxlan_node_write_retry(struct agent *a, const struct ip_addr *addr)
+{
+	int r = -EAGAIN;
+	for (int i = 0; i < 5 && r == -EAGAIN; i++) {
+		r = vxlan_node_write(a, addr);
+	}
+	return r;
+}
+
+/* Assign or release our tunnel address as the last calc asked (datastore round trips). */
+static void vxlan_tunnel_sync(struct agent *a, uint64_t now)
+{
+	char handle[sizeof(CALC_VXLAN_HANDLE_PREFIX) + MODEL_NAME_MAX];
+	char buf[IP_ADDR_STRLEN];
+	struct ip_addr none = {0}, addr = {0};
+	int r = 0;
+
+	snprintf(handle, sizeof(handle), "%s%s", CALC_VXLAN_HANDLE_PREFIX, a->cfg->node_name);
+	a->next_vx_ms = now + FELIX_VXLAN_RETRY_MS;
+	if (a->vx_release || a->vx_reassign) {
+		/* The Node first: remote hosts stop routing to the address before it is freed. */
+		r = vxlan_node_write_retry(a, &none);
+		if (r >= 0) {
+			r = ipam_release_handle(a->ds, handle, NULL);
+		}
+		if (r < 0) {
+			log_warn_errno(r,
+				       "releasing the VXLAN tunnel address failed, will retry: %m");
+			return;
+		}
+		log_info("released the VXLAN tunnel address (handle %s)", handle);
+		a->vx_release = a->vx_reassign = false;
+	}
+	if (!a->vx_assign || !a->vx_pool) {
+		return;
+	}
+	const char *pools[] = {a->vx_pool, NULL};
+	struct ipam_assign_args args = {
+	    .node = a->cfg->node_name,
+	    .handle = handle,
+	    .family = AF_INET,
+	    .pool_names = pools,
+	};
+	r = ipam_auto_assign(a->ds, &args, &addr, NULL);
+	if (r >= 0) {
+		r = vxlan_node_write_retry(a, &addr);
+	}
+	if (r < 0) {
+		log_warn_errno(r,
+			       "assigning the VXLAN tunnel address from pool %s failed, will "
+			       "retry: %m",
+			       a->vx_pool);
+		return;
+	}
+	log_info("VXLAN tunnel address %s (pool %s) recorded on Node %s",
+		 ip_addr_format(&addr, buf), a->vx_pool, a->cfg->node_name);
+	a->vx_assign = false;
+}
+
 /* ---- watch ---- */
 
 static int on_watch(void *userdata, const struct ds_watch_event *ev)
@@ -387,6 +527,34 @@ static void calc_and_set_desired(struct agent *a)
 		return;
 	}
 	a->n_routes = d.n_routes;
+	const struct calc_vxlan *vx = &d.vxlan;
+	if (vx->has_mac) {
+		memcpy(a->vx_mac, vx->mac, 6);
+	} else {
+		vxlan_derive_mac(a->cfg->node_name, a->vx_mac);
+	}
+	a->vx_assign = vx->enabled && vx->pool_name && (!vx->addr.family || !vx->has_mac);
+	a->vx_reassign = a->vx_assign && !vx->addr.family && vx->node_has_addr;
+	a->vx_release = !vx->enabled && vx->node_has_addr;
+	if (a->vx_assign && (!a->vx_pool || strcmp(a->vx_pool, vx->pool_name) != 0)) {
+		free(a->vx_pool);
+		a->vx_pool = strdup(vx->pool_name);
+		a->next_vx_ms = 0;
+	}
+	struct dp_vxlan_desired vw = {
+	    .enabled = vx->enabled,
+	    .local = a->cfg->ipv4_address.addr,
+	    .addr = vx->addr,
+	    .mtu = vx->mtu,
+	    .fdbs = vx->fdbs,
+	    .n_fdbs = vx->n_fdbs,
+	};
+	memcpy(vw.mac, a->vx_mac, 6);
+	r = dp_vxlan_set_desired(a->drv[DRV_VXLAN].d, &vw);
+	if (r < 0) {
+		log_error_errno(r, "vxlan: cannot take the desired state: %m");
+	}
+	a->drv[DRV_VXLAN].dirty |= r != 0;
 	/* A policy that does not compile is the driver's to report: it fails closed on apply. */
 	(void)dp_policy_set_desired(a->drv[DRV_POLICY].d, a->cache, d.ifaces, d.n_ifaces);
 	a->drv[DRV_POLICY].dirty |= felix_policy_wants_apply(a->drv[DRV_POLICY].d, 0);
@@ -488,6 +656,9 @@ static int64_t loop_timeout(struct agent *a, uint64_t now)
 	if (want) {
 		t = min_timeout(t, until(a->last_apply_ms + FELIX_APPLY_INTERVAL_MS, now));
 	}
+	if (a->vx_assign || a->vx_release || a->vx_reassign) {
+		t = min_timeout(t, until(a->next_vx_ms, now));
+	}
 	return t;
 }
 
@@ -566,6 +737,9 @@ static int agent_loop(struct agent *a)
 			policy_only(a);
 		}
 		apply_drivers(a, now);
+		if ((a->vx_assign || a->vx_release || a->vx_reassign) && now >= a->next_vx_ms) {
+			vxlan_tunnel_sync(a, now);
+		}
 	}
 	return 0;
 }
@@ -593,6 +767,13 @@ static int drivers_new(struct agent *a)
 		return r;
 	}
 	a->drv[DRV_ROUTES] = (struct dp_driver){.ops = &dp_routes_ops, .d = rt};
+
+	struct dp_vxlan *vx = NULL;
+	r = dp_vxlan_new(&vx);
+	if (r < 0) {
+		return r;
+	}
+	a->drv[DRV_VXLAN] = (struct dp_driver){.ops = &dp_vxlan_ops, .d = vx};
 
 	struct dp_bird *b = NULL;
 	struct dp_bird_config bc = {
@@ -703,6 +884,7 @@ out:
 	ds_watch_free(a.watch);
 	drivers_free(&a);
 	calc_cache_free(a.cache);
+	free(a.vx_pool);
 	ds_client_free(a.ds);
 	if (a.sigfd >= 0) {
 		close(a.sigfd);

@@ -183,6 +183,29 @@ static int load_used(struct ds_client *ds, struct snapshot *s)
 			s->used[s->n_used++] = res->wep.ip_networks[k].addr;
 		model_resource_free(res);
 	}
+	/* A Node's VXLAN tunnel address (felix's, handle "vxlan-tunnel-addr-<node>") is in use
+	 * too, as Calico's IPAM GC treats tunnel addresses (loaded after load_nodes()). */
+	for (size_t i = 0; i < s->node_kvs.n; i++) {
+		const struct ds_kv *kv = &s->node_kvs.items[i];
+		struct model_resource *res = NULL;
+		struct parse_err err = {0};
+
+		r = model_decode_one(kv->value, kv->value_len, kv->key, &res, &err);
+		if (r == -ENOMEM)
+			return r;
+		if (r >= 0 && res->kind == MODEL_KIND_NODE &&
+		    res->node.ipv4_vxlan_tunnel_addr.family) {
+			struct ip_addr *v = realloc(s->used, (s->n_used + 1) * sizeof(*v));
+
+			if (!v) {
+				model_resource_free(res);
+				return -ENOMEM;
+			}
+			s->used = v;
+			s->used[s->n_used++] = res->node.ipv4_vxlan_tunnel_addr;
+		}
+		model_resource_free(res);
+	}
 	return 0;
 }
 

@@ -1271,7 +1271,10 @@ static int felix_extra(const struct dctx *c, const struct mnode *key, const stru
 	}
 	if (r < 0)
 		return r;
-	return mdec_extra(c, key, v, f, &res->extra_spec, "tabby's felix does not act on it yet");
+	/* vxlanMTU is acted on (felix/calc/vxlan.c reads it from the stored settings). */
+	return mdec_extra(
+	    c, key, v, f, &res->extra_spec,
+	    strcmp(key->text, "vxlanMTU") == 0 ? NULL : "tabby's felix does not act on it yet");
 }
 
 int mdec_felixconfig(const struct dctx *c, const struct mnode *spec, const struct mnode *at,

@@ -89,17 +89,23 @@ static int decode_metadata(const struct dctx *c, const struct mnode *doc, const 
 	return 0;
 }
 
-static int decode_mode(const struct dctx *c, const struct mnode *v, const char *f, char **ret)
+/* ipipMode: this kernel has no IPIP module, so only Never is accepted; vxlanMode: Calico's
+ * Always, CrossSubnet or Never (IPPool reference, docs.tigera.io). */
+static int decode_mode(const struct dctx *c, const struct mnode *v, const char *f, bool vxlan,
+		       char **ret)
 {
 	int r = mdec_get_str(c, v, f, ret);
 
 	if (r < 0 || !*ret)
 		return r;
-	if (strcmp(*ret, "Never") != 0)
+	if (!vxlan && strcmp(*ret, "Never") != 0)
 		return mdec_fail(c, v, f,
-				 "\"%s\" is not supported: tabby has no overlay; only Never is "
-				 "supported",
-				 *ret);
+				 "\"%s\" is not supported: this kernel has no IPIP, so tabby has "
+				 "none; only Never is supported (use vxlanMode: %s to encapsulate)",
+				 *ret, strcmp(*ret, "CrossSubnet") == 0 ? "CrossSubnet" : "Always");
+	if (vxlan && strcmp(*ret, "Never") != 0 && strcmp(*ret, "Always") != 0 &&
+	    strcmp(*ret, "CrossSubnet") != 0)
+		return mdec_fail(c, v, f, "\"%s\": must be Always, CrossSubnet or Never", *ret);
 	return 0;
 }
 
@@ -107,7 +113,7 @@ static int decode_ippool(const struct dctx *c, const struct mnode *spec, const s
 			 struct model_resource *res)
 {
 	struct model_ippool *p = &res->ippool;
-	const struct mnode *cidr_n = NULL, *bs_n = NULL;
+	const struct mnode *cidr_n = NULL, *bs_n = NULL, *vx_n = NULL;
 	uint64_t bs = 0;
 	int r = mdec_want_map(c, spec, "spec");
 
@@ -127,9 +133,10 @@ static int decode_ippool(const struct dctx *c, const struct mnode *spec, const s
 			bs_n = v;
 			r = mdec_get_uint(c, v, f, &bs);
 		} else if (strcmp(k, "ipipMode") == 0) {
-			r = decode_mode(c, v, f, &p->ipip_mode);
+			r = decode_mode(c, v, f, false, &p->ipip_mode);
 		} else if (strcmp(k, "vxlanMode") == 0) {
-			r = decode_mode(c, v, f, &p->vxlan_mode);
+			vx_n = v;
+			r = decode_mode(c, v, f, true, &p->vxlan_mode);
 		} else if (strcmp(k, "natOutgoing") == 0) {
 			r = mdec_get_bool(c, v, f, &p->nat_outgoing);
 		} else if (strcmp(k, "disabled") == 0) {
@@ -169,6 +176,14 @@ static int decode_ippool(const struct dctx *c, const struct mnode *spec, const s
 		return -EINVAL;
 	if (!cidr_n || mdec_is_null(cidr_n))
 		return mdec_fail(c, cidr_n ? cidr_n : at, "spec.cidr", "required");
+	/* Calico: a pool cannot use both encapsulations (ipipMode is only ever Never here). */
+	if (model_ippool_vxlan_mode(p) != MODEL_ENCAP_NEVER && p->ipip_mode &&
+	    strcmp(p->ipip_mode, "Never") != 0)
+		return mdec_fail(c, vx_n, "spec.vxlanMode",
+				 "cannot be used together with ipipMode");
+	if (model_ippool_vxlan_mode(p) != MODEL_ENCAP_NEVER && p->cidr.addr.family != AF_INET)
+		return mdec_fail(c, vx_n, "spec.vxlanMode",
+				 "VXLAN is supported for IPv4 pools only");
 
 	int family = p->cidr.addr.family;
 	unsigned lo = family == AF_INET ? 20 : 116, hi = family == AF_INET ? 32 : 128;
@@ -274,10 +289,35 @@ static int decode_node(const struct dctx *c, const struct mnode *spec, const str
 		char f[sizeof(c->err->field)];
 
 		mdec_join(f, sizeof(f), "spec", k);
-		if (strcmp(k, "bgp") == 0)
-			r = decode_node_bgp(c, spec->values[i], &res->node);
-		else
+		const struct mnode *v = spec->values[i];
+
+		if (strcmp(k, "bgp") == 0) {
+			r = decode_node_bgp(c, v, &res->node);
+		} else if (strcmp(k, "ipv4VXLANTunnelAddr") == 0) {
+			char *t = NULL;
+
+			r = mdec_get_str(c, v, f, &t);
+			if (r >= 0 && t &&
+			    (ip_addr_parse(t, &res->node.ipv4_vxlan_tunnel_addr) < 0 ||
+			     res->node.ipv4_vxlan_tunnel_addr.family != AF_INET)) {
+				res->node.ipv4_vxlan_tunnel_addr = (struct ip_addr){0};
+				r = mdec_fail(c, v, f, "invalid IPv4 address \"%s\"", t);
+			}
+			free(t);
+		} else if (strcmp(k, "vxlanTunnelMACAddr") == 0) {
+			char mac[18];
+
+			r = mdec_get_str(c, v, f, &res->node.vxlan_tunnel_mac);
+			if (r >= 0 && res->node.vxlan_tunnel_mac) {
+				if (model_parse_mac(res->node.vxlan_tunnel_mac, mac) < 0)
+					r = mdec_fail(c, v, f, "invalid MAC address \"%s\"",
+						      res->node.vxlan_tunnel_mac);
+				else
+					memcpy(res->node.vxlan_tunnel_mac, mac, sizeof(mac));
+			}
+		} else {
 			r = mdec_unknown(c, spec->keys[i], f);
+		}
 		if (r < 0 && !mdec_go_on(c, r))
 			return r;
 	}

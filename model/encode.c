@@ -578,6 +578,16 @@ static int build_spec(const struct model_resource *res, struct json_object *s)
 		const struct model_node *n = &res->node;
 		struct json_object *bgp;
 
+		if (n->ipv4_vxlan_tunnel_addr.family == AF_INET) {
+			char t[IP_ADDR_STRLEN];
+
+			r = add_str(s, "ipv4VXLANTunnelAddr",
+				    ip_addr_format(&n->ipv4_vxlan_tunnel_addr, t));
+		}
+		if (r >= 0)
+			r = add_str(s, "vxlanTunnelMACAddr", n->vxlan_tunnel_mac);
+		if (r < 0)
+			break;
 		if (!n->has_ipv4 && !n->has_ipv6 && !n->as_number && !n->rr_cluster_id)
 			break;
 		bgp = json_object_new_object();

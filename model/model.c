@@ -220,6 +220,7 @@ struct model_resource *model_resource_free(struct model_resource *r)
 		break;
 	case MODEL_KIND_NODE:
 		free(r->node.rr_cluster_id);
+		free(r->node.vxlan_tunnel_mac);
 		break;
 	case MODEL_KIND_WORKLOAD_ENDPOINT:
 		free(r->wep.orchestrator);
@@ -429,4 +430,15 @@ int model_labels_remove(struct model_labels *l, const char *key)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+enum model_encap model_ippool_vxlan_mode(const struct model_ippool *p)
+{
+	if (!p->vxlan_mode)
+		return MODEL_ENCAP_NEVER;
+	if (strcmp(p->vxlan_mode, "Always") == 0)
+		return MODEL_ENCAP_ALWAYS;
+	if (strcmp(p->vxlan_mode, "CrossSubnet") == 0)
+		return MODEL_ENCAP_CROSS_SUBNET;
+	return MODEL_ENCAP_NEVER;
 }

@@ -71,7 +71,8 @@ struct model_meta {
 	char *creation_timestamp; /* RFC 3339, may be NULL */
 };
 
-/* IPPool spec (Calico: ipipMode/vxlanMode are accepted only as "Never": tabby has no overlay). */
+/* IPPool spec (Calico's IPPoolSpec). ipipMode is accepted only as "Never" (this kernel has no
+ * IPIP); vxlanMode is "Always", "CrossSubnet" or "Never" (IPv4 pools only). */
 struct model_ippool {
 	struct ip_prefix cidr; /* masked network */
 	uint8_t block_size;    /* IPv4 20..32 (default 26), IPv6 116..128 (default 122) */
@@ -80,7 +81,7 @@ struct model_ippool {
 	bool disable_bgp_export;
 	char *node_selector; /* selector text; NULL = "all()" */
 	char *ipip_mode;     /* "Never" or NULL */
-	char *vxlan_mode;    /* "Never" or NULL */
+	char *vxlan_mode;    /* "Always", "CrossSubnet", "Never" or NULL (= Never) */
 	char **allowed_uses; /* "Workload", "Tunnel"; NULL-terminated, may be NULL */
 };
 
@@ -93,7 +94,27 @@ struct model_node {
 	struct ip_prefix ipv6_address;
 	uint32_t as_number;  /* 0 = inherit the cluster's BGPConfiguration asNumber */
 	char *rr_cluster_id; /* routeReflectorClusterID, dotted quad, or NULL */
+	/* spec.ipv4VXLANTunnelAddr / spec.vxlanTunnelMACAddr (Calico NodeSpec): written by felix
+	 * when a VXLAN pool selects the node; family 0 / NULL when absent. */
+	struct ip_addr ipv4_vxlan_tunnel_addr;
+	char *vxlan_tunnel_mac; /* "aa:bb:cc:dd:ee:ff", lower case */
 };
+
+/* An IPPool's encapsulation mode (Calico's EncapMode). */
+enum model_encap {
+	MODEL_ENCAP_NEVER,
+	MODEL_ENCAP_ALWAYS,
+	MODEL_ENCAP_CROSS_SUBNET,
+	_MODEL_ENCAP_MAX,
+	_MODEL_ENCAP_INVALID = -22 /* -EINVAL */,
+};
+
+/**
+ * model_ippool_vxlan_mode() - @p's vxlanMode as an enum: absent or "Never" -> MODEL_ENCAP_NEVER,
+ * "Always", "CrossSubnet" (Calico IPPool reference). A decoded pool never holds anything else;
+ * an unknown text reads as Never.
+ */
+enum model_encap model_ippool_vxlan_mode(const struct model_ippool *p);
 
 /* WorkloadEndpoint spec (Calico WorkloadEndpointSpec). */
 struct model_workload_endpoint {

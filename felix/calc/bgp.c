@@ -439,7 +439,7 @@ int calc_bgp_compute(const struct calc_cache *c, const struct calc_options *o,
 	const struct model_bgp_configuration *def = bc ? &bc->bgpconfig : NULL;
 	const struct model_bgp_configuration *nod = bcn ? &bcn->bgpconfig : NULL;
 	struct bgp_model *m = &d->bgp;
-	size_t cap_pools = 0, cap_blocks = 0;
+	size_t cap_pools = 0, cap_blocks = 0, cap_vx = 0;
 	int r;
 
 	if (!me || !me->node.has_ipv4 || me->node.ipv4_address.addr.family != AF_INET) {
@@ -519,6 +519,15 @@ int calc_bgp_compute(const struct calc_cache *c, const struct calc_options *o,
 		switch (e->kind) {
 		case ENTRY_POOL: {
 			const struct model_ippool *p = &e->res->ippool;
+			if (model_ippool_vxlan_mode(p) == MODEL_ENCAP_ALWAYS &&
+			    p->cidr.addr.family == AF_INET) {
+				r = calc_grow(&m->vxlan_pools, m->n_vxlan_pools, &cap_vx,
+					      sizeof(*m->vxlan_pools));
+				if (r < 0) {
+					return r;
+				}
+				m->vxlan_pools[m->n_vxlan_pools++] = p->cidr;
+			}
 			if (p->disabled || p->disable_bgp_export ||
 			    (p->cidr.addr.family != AF_INET && !m->local_addr6.family)) {
 				break;

@@ -103,3 +103,26 @@ int calc_routes_compute(const struct calc_cache *c, const char *me,
  */
 int calc_bgp_compute(const struct calc_cache *c, const struct calc_options *o,
 		     struct calc_desired *d) _warn_unused_result_;
+
+/* ---- vxlan.c ---- */
+
+/**
+ * calc_vxlan_compute() - VXLAN (Calico's vxlanMode; DESIGN.md "Host dataplane") for node @me,
+ * after calc_routes_compute() filled @d (routes sorted by dst, neighbours by ifname, addr).
+ *   d->vxlan.enabled: some IPv4 pool (enabled or not) whose nodeSelector selects @me's Node
+ *     has vxlanMode Always or CrossSubnet; pool_name, addr, mac and mtu as in struct
+ *     calc_vxlan.
+ *   When enabled, for every IPAM block affine to another node R ("host:<R>") that lies in a
+ *     pool with vxlanMode Always, or CrossSubnet when R's spec.bgp.ipv4Address is outside the
+ *     subnet of our own ipv4Address (its prefix length: Calico's CrossSubnet rule), and R's
+ *     Node has ipv4Address, ipv4VXLANTunnelAddr and vxlanTunnelMACAddr:
+ *       route  <block> via <R tunnel addr> dev vxlan.tabby onlink (added to d->routes unless a
+ *              local route already claims that dst),
+ *       neigh  <R tunnel addr> <R MAC> dev vxlan.tabby (permanent; added to d->neighs),
+ *       fdb    <R MAC> dst <R ipv4Address> (d->vxlan.fdbs, sorted; one per MAC: should two
+ *              nodes claim one MAC, the smaller address wins, deterministically).
+ *   Not enabled, or our Node lacks an IPv4 address: no VXLAN routes (no device to use).
+ * Return: 0 or -ENOMEM (@d may then hold partial arrays, freed by calc_desired_done()).
+ */
+int calc_vxlan_compute(const struct calc_cache *c, const char *me,
+		       struct calc_desired *d) _warn_unused_result_;

@@ -26,6 +26,9 @@ int calc_compute(const struct calc_cache *c, const struct calc_options *o, struc
 	}
 	r = calc_routes_compute(c, o->node_name, &d);
 	if (r >= 0) {
+		r = calc_vxlan_compute(c, o->node_name, &d);
+	}
+	if (r >= 0) {
 		r = calc_bgp_compute(c, o, &d);
 	}
 	if (r < 0) {
@@ -46,6 +49,7 @@ void calc_desired_done(struct calc_desired *d)
 	free(d->ifaces);
 	free(d->bgp.pools);
 	free(d->bgp.blocks);
+	free(d->bgp.vxlan_pools);
 	free(d->bgp.peers);
 	free(d->bgp_node_name);
 	free(d->bgp_log_file);
@@ -59,6 +63,8 @@ void calc_desired_done(struct calc_desired *d)
 	free(d->bgp_pcs);
 	free(d->bgp_communities);
 	free(d->bgp_services);
+	free(d->vxlan.pool_name);
+	free(d->vxlan.fdbs);
 	*d = (struct calc_desired){0};
 }
 
@@ -72,6 +78,11 @@ int calc_desired_format(const struct calc_desired *d, struct strbuf *out)
 		if (rt->blackhole) {
 			r = strbuf_printf(out, "route %s blackhole\n",
 					  ip_prefix_format(&rt->dst, a));
+		} else if (rt->gateway.family) {
+			char g[IP_ADDR_STRLEN];
+			r = strbuf_printf(out, "route %s via %s dev %s onlink\n",
+					  ip_prefix_format(&rt->dst, a),
+					  ip_addr_format(&rt->gateway, g), rt->ifname);
 		} else {
 			r = strbuf_printf(out, "route %s dev %s\n", ip_prefix_format(&rt->dst, a),
 					  rt->ifname);
@@ -85,6 +96,30 @@ int calc_desired_format(const struct calc_desired *d, struct strbuf *out)
 	}
 	for (size_t i = 0; i < d->n_ifaces && r >= 0; i++) {
 		r = strbuf_printf(out, "iface %s\n", d->ifaces[i]);
+	}
+	const struct calc_vxlan *vx = &d->vxlan;
+	if (vx->enabled && r >= 0) {
+		r = strbuf_printf(out, "vxlan pool %s addr %s", vx->pool_name ? vx->pool_name : "-",
+				  vx->addr.family ? ip_addr_format(&vx->addr, a) : "-");
+		if (r >= 0 && vx->has_mac) {
+			r = strbuf_printf(out, " mac %02x:%02x:%02x:%02x:%02x:%02x", vx->mac[0],
+					  vx->mac[1], vx->mac[2], vx->mac[3], vx->mac[4],
+					  vx->mac[5]);
+		}
+		if (r >= 0 && vx->mtu) {
+			r = strbuf_printf(out, " mtu %u", vx->mtu);
+		}
+		if (r >= 0) {
+			r = strbuf_puts(out, "\n");
+		}
+	} else if (vx->node_has_addr && r >= 0) {
+		r = strbuf_puts(out, "vxlan off, release tunnel address\n");
+	}
+	for (size_t i = 0; i < vx->n_fdbs && r >= 0; i++) {
+		const struct calc_fdb *f = &vx->fdbs[i];
+		r = strbuf_printf(out, "fdb %02x:%02x:%02x:%02x:%02x:%02x dst %s\n", f->mac[0],
+				  f->mac[1], f->mac[2], f->mac[3], f->mac[4], f->mac[5],
+				  ip_addr_format(&f->dst, a));
 	}
 	if (!d->has_bgp || r < 0) {
 		return r;

@@ -119,12 +119,47 @@ int calc_cache_foreach(const struct calc_cache *c, enum model_kind kind,
  */
 const struct model_resource *calc_cache_get(const struct calc_cache *c, const char *key);
 
-/* One desired route: a workload /32 (/128) on its host veth, scope link, or a blackhole for a
- * block affine to this host. */
+/* One desired route: a workload /32 (/128) on its host veth, scope link, a blackhole for a
+ * block affine to this host, or a remote block through the VXLAN device
+ * ("<block> via <tunnel addr> dev vxlan.tabby onlink", scope universe). */
 struct calc_route {
 	struct ip_prefix dst;
 	bool blackhole;
 	char ifname[IFNAMSIZ]; /* "" for a blackhole */
+	struct ip_addr gateway; /* family 0: none (scope link); else the next hop, on-link */
+};
+
+/* The VXLAN device's name, VNI and UDP port (DESIGN.md "Host dataplane"; Calico uses
+ * vxlan.calico, VNI 4096, port 4789: FelixConfiguration vxlanVNI/vxlanPort defaults). */
+#define CALC_VXLAN_IFNAME "vxlan.tabby"
+#define CALC_VXLAN_VNI 4096
+#define CALC_VXLAN_PORT 4789
+/* Bytes of VXLAN over IPv4 overhead (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14):
+ * the device MTU is the uplink's minus this (Calico's vxlanMTU default rule). */
+#define CALC_VXLAN_OVERHEAD 50
+/* IPAM handle of a node's tunnel address (Calico: "vxlan-tunnel-addr-<node>"). */
+#define CALC_VXLAN_HANDLE_PREFIX "vxlan-tunnel-addr-"
+
+/* One desired FDB entry on the VXLAN device: a remote VTEP's MAC -> its node address. */
+struct calc_fdb {
+	uint8_t mac[6];
+	struct ip_addr dst; /* the remote Node's spec.bgp.ipv4Address */
+};
+
+/* This host's VXLAN state (calc_vxlan_compute()). */
+struct calc_vxlan {
+	bool enabled;	      /* an IPv4 pool selecting this node has vxlanMode Always/CrossSubnet */
+	char *pool_name;      /* enabled: the first such enabled pool (key order): where the
+				 tunnel address comes from; owned */
+	struct ip_addr addr;  /* this Node's ipv4VXLANTunnelAddr when it lies in a VXLAN pool;
+				 family 0 otherwise (the agent must assign one) */
+	bool node_has_addr;   /* this Node records any tunnel address or MAC (to clear) */
+	bool has_mac;	      /* this Node's vxlanTunnelMACAddr, parsed into mac */
+	uint8_t mac[6];
+	uint32_t mtu;	      /* FelixConfiguration vxlanMTU ("node.<name>", then "default");
+				 0 = not set: uplink MTU - CALC_VXLAN_OVERHEAD */
+	struct calc_fdb *fdbs; /* sorted by mac, unique */
+	size_t n_fdbs;
 };
 
 /* One desired permanent neighbour entry: the workload's address -> its MAC on the host veth. */
@@ -155,6 +190,7 @@ struct calc_desired {
 	struct ip_prefix *bgp_services; /* storage for bgp.service_prefixes */
 	/* BGPPeers left out: secret missing or unreadable, or a selector that does not parse */
 	size_t bgp_skipped_peers;
+	struct calc_vxlan vxlan;
 };
 
 struct calc_options {
@@ -170,7 +206,9 @@ struct calc_options {
  *     same address the one with the smaller key wins (deterministic), the other is skipped;
  *     plus one blackhole route per IPAM block whose affinity is "host:<node_name>".
  *   neighs: a permanent entry per local workload address whose endpoint has a MAC.
+ *   vxlan, and VXLAN routes/neighbours: see calc_vxlan_compute() in calc-internal.h.
  *   ifaces: every local workload interface name.
+ *   bgp.vxlan_pools: every IPv4 IPPool with vxlanMode Always (BIRD installs none of their routes).
  *   bgp: router id and session address = this Node's spec.bgp.ipv4Address; AS = the Node's
  *     asNumber, else BGPConfiguration "default" asNumber, else 64512; pools = enabled IPPools
  *     without disableBGPExport; blocks = the blocks above; node-to-node mesh peers = every other
@@ -214,6 +252,8 @@ void calc_desired_done(struct calc_desired *d);
 /**
  * calc_desired_format() - a stable text form of @d for tests and debug logs, appended to @out:
  *   "route 198.19.0.5/32 dev tbyaaaaaaaaaaa\n", "route 198.19.0.0/26 blackhole\n",
+ *   "route 198.19.1.0/26 via 198.19.1.0 dev vxlan.tabby onlink\n",
+ *   "vxlan pool p1 addr 198.19.0.0 mac 66:..[ mtu 1400]\n", "fdb 66:.. dst 198.18.2.2\n",
  *   "neigh 198.19.0.5 ee:.. dev tby..\n", "iface tby..\n",
  *   "bgp router-id 198.18.0.11 as 64512\n", "bgp pool ..", "bgp block ..",
  *   "bgp peer 198.18.0.12 as 64512 mesh [passive]\n".

@@ -148,6 +148,33 @@ static void test_mesh(void **state)
 	check_case("mesh", &m);
 }
 
+/* vxlanMode Always on one pool: BIRD exports its blocks but installs no BGP route of it in the
+ * kernel (felix routes it through vxlan.tabby; Calico's kernel filter rejects VXLAN pools). */
+static void test_vxlan(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/24"), P("198.19.1.0/24")};
+	struct ip_prefix vxlan[] = {P("198.19.0.0/24")};
+	struct ip_prefix blocks[] = {P("198.19.0.0/26")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.1.3"), .as_number = 64512},
+	};
+	struct bgp_model m = {
+	    .node_name = "h1",
+	    .router_id = A("198.18.1.2"),
+	    .as_number = 64512,
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .vxlan_pools = vxlan,
+	    .n_vxlan_pools = ELEMENTSOF(vxlan),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	};
+
+	check_case("vxlan", &m);
+}
+
 /* Lab section 3: h1 reflects for h2 and h3; a second block and pool show the prefix sets. */
 static void test_route_reflector(void **state)
 {
@@ -721,6 +748,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_single),
+	    cmocka_unit_test(test_vxlan),
 	    cmocka_unit_test(test_mesh),
 	    cmocka_unit_test(test_route_reflector),
 	    cmocka_unit_test(test_ipv6),

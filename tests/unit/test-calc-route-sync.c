@@ -598,6 +598,86 @@ static void test_neighbours_only_on_tby(void **state)
 	free(f);
 }
 
+/* VXLAN routes (felix/calc/vxlan.c): "<block> via <tunnel addr> dev vxlan.tabby onlink" is equal
+ * only with the same gateway and onlink; a wrong gateway is replaced, a gateway change in the
+ * desired state is written, the neighbour lives on vxlan.tabby, and a re-created device (new
+ * ifindex, routes gone without RTM_DELROUTE) gets everything back. */
+static struct calc_desired vx_desired(const char *gw)
+{
+	struct calc_desired d = {0};
+	d.routes = calloc(1, sizeof(*d.routes));
+	d.routes[0] = (struct calc_route){
+	    .dst = pfx("198.19.1.0/26"), .ifname = CALC_VXLAN_IFNAME, .gateway = pfx(gw).addr};
+	d.n_routes = 1;
+	d.neighs = calloc(1, sizeof(*d.neighs));
+	d.neighs[0] = (struct calc_neigh){
+	    .addr = pfx(gw).addr, .mac = {0x66, 0, 0, 0, 0, 2}, .ifname = CALC_VXLAN_IFNAME};
+	d.n_neighs = 1;
+	return d;
+}
+
+static void test_vxlan_gateway_routes(void **state)
+{
+	struct fake *f = fake_new();
+	struct route_table_stats st;
+	struct dp_routes *rt;
+	add_link(f, CALC_VXLAN_IFNAME, 10);
+	f->n_events = 0;
+	struct route_table_route wrong = mkroute("198.19.1.0/26", 10, PROTO, RTN_UNICAST);
+	wrong.scope = RT_SCOPE_UNIVERSE;
+	wrong.gateway = pfx("198.19.9.9/32").addr;
+	wrong.onlink = true;
+	f->routes[f->n_routes++] = wrong;
+	assert_int_equal(dp_routes_new(&fake_ops, f, PROTO, &rt), 0);
+	struct calc_desired d = vx_desired("198.19.1.1/32");
+	assert_int_equal(dp_routes_set_desired(rt, &d), 0);
+	calc_desired_done(&d);
+
+	assert_int_equal(apply(rt, 0, &st), DP_IDLE);
+	assert_int_equal(st.routes_programmed, 1);
+	const struct route_table_route *k = kfind(f, "198.19.1.0/26");
+	struct ip_prefix gw1 = pfx("198.19.1.1/32"), gw2 = pfx("198.19.1.2/32");
+	assert_true(ip_addr_equal(&k->gateway, &gw1.addr));
+	assert_true(k->onlink);
+	assert_int_equal(k->scope, RT_SCOPE_UNIVERSE);
+	assert_int_equal(k->ifindex, 10);
+	assert_int_equal(f->n_neighs, 1);
+	assert_int_equal(f->neighs[0].ifindex, 10);
+	assert_false(dispatch(rt, 1)); /* our echo changes nothing */
+	assert_int_equal(apply(rt, 2, &st), DP_IDLE);
+	assert_int_equal(st.routes_programmed, 0);
+
+	/* The remote node's tunnel address changes: same dst, new gateway. */
+	d = vx_desired("198.19.1.2/32");
+	assert_int_equal(dp_routes_set_desired(rt, &d), 0);
+	calc_desired_done(&d);
+	assert_int_equal(apply(rt, 3, &st), DP_IDLE);
+	assert_int_equal(st.routes_programmed, 1);
+	assert_true(ip_addr_equal(&kfind(f, "198.19.1.0/26")->gateway, &gw2.addr));
+	assert_int_equal(st.neighs_removed, 1);
+
+	/* The device is re-created (VXLAN off and on): its routes vanish without an event. */
+	del_link(f, 10);
+	assert_true(dispatch(rt, 4));
+	(void)apply(rt, 5, &st);
+	add_link(f, CALC_VXLAN_IFNAME, 11);
+	assert_true(dispatch(rt, 6));
+	assert_int_equal(apply(rt, 7, &st), DP_IDLE);
+	assert_int_equal(kfind(f, "198.19.1.0/26")->ifindex, 11);
+	assert_int_equal(f->n_neighs, 1);
+	assert_int_equal(f->neighs[0].ifindex, 11);
+
+	/* No longer desired: deleted at once. */
+	d = (struct calc_desired){0};
+	assert_int_equal(dp_routes_set_desired(rt, &d), 0);
+	assert_int_equal(apply(rt, 8, &st), DP_IDLE);
+	assert_int_equal(st.routes_removed, 1);
+	assert_null(kfind(f, "198.19.1.0/26"));
+	assert_int_equal(f->n_neighs, 0);
+	dp_routes_ops.free(rt);
+	free(f);
+}
+
 static void test_dump_failure_writes_nothing(void **state)
 {
 	struct fake *f = fake_new();
@@ -804,6 +884,7 @@ int main(void)
 	    cmocka_unit_test(test_undesired_goes_at_once),
 	    cmocka_unit_test(test_foreign_conflict_and_failure_isolated),
 	    cmocka_unit_test(test_neighbours_only_on_tby),
+	    cmocka_unit_test(test_vxlan_gateway_routes),
 	    cmocka_unit_test(test_dump_failure_writes_nothing),
 	    cmocka_unit_test(test_events_no_dump_in_steady_state),
 	    cmocka_unit_test(test_new_workload_costs_its_own_writes),

@@ -46,6 +46,12 @@ static const char *const valid_inputs[] = {
     "\"labels\":{\"a/b\":\"\",\"k\":\"true\",\"n\":\"123\"}},\"spec\":{\"cidr\":\"198.18.0.0/15\","
     "\"ipipMode\":\"Never\"}}",
     "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec: {}\n",
+    POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  vxlanMode: Always\n  ipipMode: Never\n",
+    POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  vxlanMode: CrossSubnet\n",
+    POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  vxlanMode: Never\n",
+    "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
+    "    ipv4Address: 198.18.1.2/24\n  ipv4VXLANTunnelAddr: 198.19.0.1\n"
+    "  vxlanTunnelMACAddr: 66:7C:01:02:03:04\n",
     "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n  bgp:\n"
     "    ipv4Address: 198.18.0.11\n    asNumber: 4294967295\n",
     "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\n"
@@ -205,8 +211,21 @@ static const struct bad_case bad_cases[] = {
     {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  blockSize: \"26\"\n",
      "pool.yaml:7:14: spec.blockSize: must be an integer"},
     {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  ipipMode: Always\n",
-     "pool.yaml:7:13: spec.ipipMode: \"Always\" is not supported: tabby has no overlay; only Never "
-     "is supported"},
+     "pool.yaml:7:13: spec.ipipMode: \"Always\" is not supported: this kernel has no IPIP, so "
+     "tabby has none; only Never is supported (use vxlanMode: Always to encapsulate)"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  ipipMode: CrossSubnet\n  vxlanMode: Never\n",
+     "pool.yaml:7:13: spec.ipipMode: \"CrossSubnet\" is not supported: this kernel has no IPIP, so "
+     "tabby has none; only Never is supported (use vxlanMode: CrossSubnet to encapsulate)"},
+    {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  vxlanMode: Sometimes\n",
+     "pool.yaml:7:14: spec.vxlanMode: \"Sometimes\": must be Always, CrossSubnet or Never"},
+    {POOL_HEAD "spec:\n  cidr: 2001:db8::/64\n  vxlanMode: Always\n",
+     "pool.yaml:7:14: spec.vxlanMode: VXLAN is supported for IPv4 pools only"},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n"
+     "  ipv4VXLANTunnelAddr: 2001:db8::1\n",
+     "-:6:24: spec.ipv4VXLANTunnelAddr: invalid IPv4 address \"2001:db8::1\""},
+    {"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: h1\nspec:\n"
+     "  vxlanTunnelMACAddr: 66:7c\n",
+     "-:6:23: spec.vxlanTunnelMACAddr: invalid MAC address \"66:7c\""},
     {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  natOutgoing: \"yes\"\n",
      "pool.yaml:7:16: spec.natOutgoing: must be a boolean (true or false)"},
     {POOL_HEAD "spec:\n  cidr: 198.19.0.0/16\n  ipip:\n    enabled: false\n",

@@ -216,8 +216,17 @@ static int route_from_nl(struct rtnl_route *rt, struct route_table_route *ret)
 	int nnh = rtnl_route_get_nnexthops(rt);
 	if (nnh == 1) {
 		struct rtnl_nexthop *nh = rtnl_route_nexthop_n(rt, 0);
+		struct nl_addr *gw = rtnl_route_nh_get_gateway(nh);
 		x.ifindex = rtnl_route_nh_get_ifindex(nh);
-		x.multipath = rtnl_route_nh_get_gateway(nh) != NULL;
+		if (gw) {
+			struct ip_prefix g;
+			if (addr_from_nl(gw, nl_addr_get_family(gw), &g) < 0) {
+				x.multipath = true; /* not representable: never equal to ours */
+			} else {
+				x.gateway = g.addr;
+			}
+		}
+		x.onlink = (rtnl_route_nh_get_flags(nh) & RTNH_F_ONLINK) != 0;
 	} else if (nnh > 1) {
 		x.multipath = true;
 	}
@@ -305,8 +314,10 @@ static struct rtnl_route *route_build(const struct route_table_route *x, bool wi
 	rtnl_route_set_priority(rt, x->priority);
 	(void)rtnl_route_set_dst(rt, dst);
 	nl_addr_put(dst);
+	/* Always the scope: without one libnl guesses it from the next hops, and a delete (no next
+	 * hop) of a gateway route (scope universe) would then ask for scope link and miss. */
+	rtnl_route_set_scope(rt, x->scope);
 	if (with_nh) {
-		rtnl_route_set_scope(rt, x->scope);
 		if (x->type == RTN_UNICAST) {
 			struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
 			if (!nh) {
@@ -314,6 +325,20 @@ static struct rtnl_route *route_build(const struct route_table_route *x, bool wi
 				return NULL;
 			}
 			rtnl_route_nh_set_ifindex(nh, x->ifindex);
+			if (x->gateway.family) {
+				struct nl_addr *gw =
+				    addr_to_nl(&x->gateway, ip_addr_bits(x->gateway.family));
+				if (!gw) {
+					rtnl_route_nh_free(nh);
+					rtnl_route_put(rt);
+					return NULL;
+				}
+				rtnl_route_nh_set_gateway(nh, gw);
+				nl_addr_put(gw);
+			}
+			if (x->onlink) {
+				rtnl_route_nh_set_flags(nh, RTNH_F_ONLINK);
+			}
 			rtnl_route_add_nexthop(rt, nh);
 		}
 	}

@@ -18,7 +18,10 @@
  *   - a route stamped with our protocol that nobody desires is deleted;
  *   - routes of any other protocol (kernel, boot, static, bird, ...) are never touched, not even
  *     when they sit on a destination we want (that destination then stays pending);
- *   - permanent neighbour entries are managed only on interfaces named "tby*";
+ *   - permanent neighbour entries are managed only on interfaces named "tby*" and on the
+ *     VXLAN device CALC_VXLAN_IFNAME (felix creates it; its neighbours are all ours);
+ *   - a route with a gateway ("<block> via <tunnel addr> dev vxlan.tabby onlink", scope
+ *     universe) is equal only to a kernel route with the same gateway, interface and onlink;
  *   - a desired item whose interface does not exist yet stays pending without blocking others.
  * The netlink backend (felix/dataplane/routes/netlink.c) implements the ops with libnl-route-3.
  */
@@ -52,7 +55,9 @@ struct route_table_route {
 	uint32_t table;
 	uint32_t priority; /* metric; ours are 0 */
 	int ifindex;	   /* output interface of the single next hop; 0 = none */
-	bool multipath;	   /* actual: more than one next hop, or a gateway: never equal to ours */
+	struct ip_addr gateway; /* of the single next hop; family 0 = none (VXLAN routes have one) */
+	bool onlink;		/* the single next hop has RTNH_F_ONLINK */
+	bool multipath;		/* actual: more than one next hop: never equal to ours */
 	char ifname[IFNAMSIZ]; /* desired only (logs); "" in dumps and events */
 };
 

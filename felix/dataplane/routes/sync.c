@@ -240,7 +240,8 @@ struct dp_routes {
 
 static bool is_our_ifname(const char *ifname)
 {
-	return strncmp(ifname, ROUTE_TABLE_IFPREFIX, strlen(ROUTE_TABLE_IFPREFIX)) == 0;
+	return strncmp(ifname, ROUTE_TABLE_IFPREFIX, strlen(ROUTE_TABLE_IFPREFIX)) == 0 ||
+	       strncmp(ifname, CALC_VXLAN_IFNAME, IFNAMSIZ) == 0;
 }
 
 /* ---- links ---- */
@@ -441,10 +442,12 @@ static struct route_table_route desired_route(const struct dp_routes *d, const s
 	struct route_table_route r = {
 	    .dst = c->dst,
 	    .type = c->blackhole ? RTN_BLACKHOLE : RTN_UNICAST,
-	    .scope = c->blackhole ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+	    .scope = c->blackhole || c->gateway.family ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
 	    .protocol = d->protocol,
 	    .table = ROUTE_TABLE_MAIN,
 	    .ifindex = c->blackhole ? 0 : ifindex,
+	    .gateway = c->blackhole ? (struct ip_addr){0} : c->gateway,
+	    .onlink = !c->blackhole && c->gateway.family != 0,
 	};
 	memcpy(r.ifname, c->ifname, IFNAMSIZ);
 	return r;
@@ -456,7 +459,14 @@ static bool route_equal(const struct route_table_route *want, const struct route
 	    have->scope != want->scope || have->multipath) {
 		return false;
 	}
-	return want->type != RTN_UNICAST || have->ifindex == want->ifindex;
+	if (want->type != RTN_UNICAST) {
+		return true;
+	}
+	if (have->gateway.family != want->gateway.family || have->onlink != want->onlink ||
+	    (want->gateway.family && !ip_addr_equal(&have->gateway, &want->gateway))) {
+		return false;
+	}
+	return have->ifindex == want->ifindex;
 }
 
 /* ---- marking ---- */
@@ -979,7 +989,10 @@ int dp_routes_set_desired(struct dp_routes *d, const struct calc_desired *in)
 			j++;
 		} else {
 			if (o->routes[i].blackhole != n.routes[j].blackhole ||
-			    strncmp(o->routes[i].ifname, n.routes[j].ifname, IFNAMSIZ) != 0) {
+			    strncmp(o->routes[i].ifname, n.routes[j].ifname, IFNAMSIZ) != 0 ||
+			    o->routes[i].gateway.family != n.routes[j].gateway.family ||
+			    (n.routes[j].gateway.family &&
+			     !ip_addr_equal(&o->routes[i].gateway, &n.routes[j].gateway))) {
 				mark_route(d, &n.routes[j].dst);
 			}
 			i++;
@@ -1170,7 +1183,7 @@ static void sweep_route(struct dp_routes *d, const struct ip_prefix *dst, struct
 			continue;
 		}
 		int r = d->ops->delete_route(d->h, &a->r);
-		if (r < 0 && r != -ESRCH && r != -ENOENT) {
+		if (r < 0 && r != -ESRCH && r != -ENOENT && r != -ENODEV) {
 			log_debug_errno(r, "deleting a stale route failed: %m");
 			st->errors++;
 			RET_GATHER(ps->first_error, r);
@@ -1250,7 +1263,9 @@ static void sweep_neigh(struct dp_routes *d, const struct neigh_key *k, struct p
 		return;
 	}
 	int r = d->ops->delete_neigh(d->h, &a->n);
-	if (r < 0 && r != -ENOENT && r != -ESRCH) {
+	/* -ENODEV: the interface went (felix deleting vxlan.tabby) before its RTM_DELLINK was
+	 * read; the entry went with it. */
+	if (r < 0 && r != -ENOENT && r != -ESRCH && r != -ENODEV) {
 		log_debug_errno(r, "deleting a stale neighbour on %s failed: %m", k->ifname);
 		st->errors++;
 		RET_GATHER(ps->first_error, r);
