@@ -401,7 +401,8 @@ int nft_prog_ifelem_cmp(const struct nft_prog_ifelem *a, const struct nft_prog_i
 
 /**
  * nft_prog_format() - the `nft -f` script of @p, as acl_render_nft() documents it: the
- * create/delete/define transaction of table inet tabby with every set, then every chain.
+ * create/delete/define transaction of table inet @p->table (tabby unless set) with every set,
+ * then every chain.
  * Appends to @out. Return: 0, -EINVAL (a malformed statement) or -ENOMEM.
  */
 int nft_prog_format(const struct nft_prog *p, struct strbuf *out) _warn_unused_result_;

@@ -3,7 +3,7 @@
 
 /*
  * An nft_prog (acl/nft-prog.h) as libnftnl objects: nf_tables netlink messages for family
- * inet, table "tabby", appended to a libnftnl batch (struct nftnl_batch: pages of
+ * inet, table "tabby" (or the owned table named in felix_nft_build.table), appended to a libnftnl batch (struct nftnl_batch: pages of
  * mnl_nlmsg_batch, sent as one sendmsg, so one transaction of any size). The expressions are
  * the ones nft 1.0.6 generates from acl_render_nft()'s text (checked with
  * `nft --debug=netlink` and by tests/integration/test-nft-build.c, which lists both in the
