@@ -150,8 +150,14 @@ check "felix still runs (not restarted)" kill -0 "$FELIX_PID"
 # On again, then pool B with natOutgoing too: both masqueraded, B still inside for A.
 pool pool-a 198.19.0.0/16 true false
 check "natOutgoing on again" wait_for 10 sees "$WA" 198.18.5.2 8080 198.18.5.1
+table_handle() { ip netns exec "$H" nft -a list table inet tabby-nat 2>/dev/null | sed -n '1s/.*# handle //p'; }
+H0=$(table_handle)
 pool pool-b 198.18.128.0/20 true true
 check "disabled pool with natOutgoing is masqueraded (Calico)" wait_for 10 sees "$WB" 198.18.5.2 8080 198.18.5.1
+if [ "$BACKEND" = nftables ]; then
+	check "a pool change is set elements only (same table)" test -n "$H0" -a "$(table_handle)" = "$H0"
+	check "a resync with nothing changed sends nothing (same table)" bash -c "sleep 4; [ \"\$(ip netns exec $H nft -a list table inet tabby-nat | sed -n '1s/.*# handle //p')\" = $H0 ]"
+fi
 check "A -> B still not masqueraded" sees "$WA" "$B" 8080 "$A"
 
 # Deleting a pool takes it out of both sets.
