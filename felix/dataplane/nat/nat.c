@@ -281,6 +281,14 @@ static int nft_send(struct dp_nat *n, const struct calc_nat *want, bool replace,
 	return r;
 }
 
+/* Read the listing of our table into n->listing: true when there is no table. */
+static bool table_absent(struct dp_nat *n)
+{
+	free(n->listing);
+	n->listing = nft_listing();
+	return n->listing && !n->listing[0];
+}
+
 static int apply_nft(struct dp_nat *n, size_t *ret_changed)
 {
 	bool want = calc_nat_active(&n->desired, AF_UNSPEC);
@@ -299,6 +307,10 @@ static int apply_nft(struct dp_nat *n, size_t *ret_changed)
 		}
 	}
 	if (n->known[0] && (calc_nat_equal(&n->actual, &n->desired) || (!have && !want))) {
+		r = 0;
+	} else if (!want && !n->known[0] && table_absent(n)) {
+		/* no table and none wanted (the common start): no transaction at all, which would
+		 * also move the nf_tables generation the policy driver's resync checks */
 		r = 0;
 	} else if (!want) {
 		r = nft_send(n, &n->desired, false, true, ret_changed);
@@ -323,8 +335,12 @@ static int apply_nft(struct dp_nat *n, size_t *ret_changed)
 static void remove_nft(struct dp_nat *n)
 {
 	size_t changed;
-	int r = nft_send(n, &(struct calc_nat){0}, false, true, &changed);
+	int r;
 
+	if (table_absent(n)) {
+		return;
+	}
+	r = nft_send(n, &(struct calc_nat){0}, false, true, &changed);
 	if (r < 0) {
 		log_warn("nat: deleting table inet " CALC_NAT_NFT_TABLE " failed: %s", n->err);
 	}
