@@ -615,6 +615,9 @@ static void put_stmt(struct out *o, const struct nft_prog_chain *c, const struct
 	case NFT_PROG_S_LOG:
 		P(o, "log prefix \"%s\"", str);
 		break;
+	case NFT_PROG_S_MASQ:
+		P(o, "masquerade");
+		break;
 	case NFT_PROG_S_VMAP:
 		P(o, "%s vmap @%s", side_word(s, "iifname", "oifname"), str);
 		break;
@@ -664,6 +667,8 @@ static const char *hook_word(enum nft_prog_hook h)
 		return "forward";
 	case NFT_PROG_HOOK_OUTPUT:
 		return "output";
+	case NFT_PROG_HOOK_POSTROUTING:
+		return "postrouting";
 	default:
 		return NULL;
 	}
@@ -677,9 +682,12 @@ static void put_chain(struct out *o, const struct nft_prog_chain *c)
 			o->r = -EINVAL;
 			return;
 		}
-		P(o, "\t\ttype filter hook %s priority ", hook_word(c->hook));
-		if (c->priority == 0)
+		bool nat = c->hook == NFT_PROG_HOOK_POSTROUTING;
+		P(o, "\t\ttype %s hook %s priority ", nat ? "nat" : "filter", hook_word(c->hook));
+		if (c->priority == 0 && !nat)
 			P(o, "filter");
+		else if (c->priority == 100 && nat)
+			P(o, "srcnat");
 		else
 			P(o, "%d", c->priority);
 		P(o, "; policy %s;\n", verdict_word(c->policy));
@@ -775,10 +783,12 @@ int nft_prog_format(const struct nft_prog *p, struct strbuf *out)
 	size_t n = 0;
 
 	P(&o, "#!/usr/sbin/nft -f\n");
-	P(&o, "# tabby policy (acl_render_nft); generated, do not edit. One transaction.\n");
-	P(&o, "table inet %s\n", NFT_PROG_TABLE);
-	P(&o, "delete table inet %s\n", NFT_PROG_TABLE);
-	P(&o, "table inet %s {\n", NFT_PROG_TABLE);
+	const char *t = p->table ? p->table : NFT_PROG_TABLE;
+	P(&o, "# %s; generated, do not edit. One transaction.\n",
+	  p->title ? p->title : "tabby policy (acl_render_nft)");
+	P(&o, "table inet %s\n", t);
+	P(&o, "delete table inet %s\n", t);
+	P(&o, "table inet %s {\n", t);
 	/* A blank line between two blocks, none before the closing brace. */
 	for (size_t i = 0; i < p->n_sets; i++) {
 		P(&o, "%s", n++ ? "\n" : "");

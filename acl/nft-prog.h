@@ -123,6 +123,7 @@ enum nft_prog_stmt_type {
 	NFT_PROG_S_MARK_AND, /* meta mark set meta mark & VALUE; u.value */
 	NFT_PROG_S_MARK_OR,  /* meta mark set meta mark | VALUE; u.value */
 	NFT_PROG_S_LOG,	     /* log prefix "TEXT"; ref: NUL-terminated prefix */
+	NFT_PROG_S_MASQ,     /* masquerade (base chains of hook POSTROUTING only) */
 	/* --- verdicts: the last statement of a rule when present --- */
 	NFT_PROG_S_VMAP,    /* iifname|oifname vmap @MAP; side; ref: map name */
 	NFT_PROG_S_VERDICT, /* accept|drop|return|jump CHAIN; key = enum nft_prog_verdict;
@@ -163,13 +164,14 @@ enum nft_prog_hook {
 	NFT_PROG_HOOK_INPUT,
 	NFT_PROG_HOOK_FORWARD,
 	NFT_PROG_HOOK_OUTPUT,
+	NFT_PROG_HOOK_POSTROUTING, /* type nat hook postrouting; priority 100 prints "srcnat" */
 	_NFT_PROG_HOOK_MAX,
 };
 
 struct nft_prog_chain {
 	char name[NFT_PROG_NAME_MAX];
 	char *comment;		      /* owned, NULL for none */
-	enum nft_prog_hook hook;      /* base chains: type filter hook HOOK */
+	enum nft_prog_hook hook;      /* base chains: type filter hook HOOK (POSTROUTING: nat) */
 	int32_t priority;	      /* base chains: 0 = "filter" */
 	enum nft_prog_verdict policy; /* base chains: ACCEPT or DROP */
 	struct nft_prog_rule *rules;
@@ -215,6 +217,8 @@ struct nft_prog_set {
 };
 
 struct nft_prog {
+	const char *table; /* static string: the inet table's name; NULL = NFT_PROG_TABLE */
+	const char *title; /* static string: the script's comment line; NULL = the policy's */
 	struct nft_prog_set **sets; /* creation (and print) order */
 	size_t n_sets, cap_sets;
 	struct nft_prog_chain **chains; /* declaration (and print) order */
@@ -397,7 +401,8 @@ int nft_prog_ifelem_cmp(const struct nft_prog_ifelem *a, const struct nft_prog_i
 
 /**
  * nft_prog_format() - the `nft -f` script of @p, as acl_render_nft() documents it: the
- * create/delete/define transaction of table inet tabby with every set, then every chain.
+ * create/delete/define transaction of table inet @p->table (tabby unless set) with every set,
+ * then every chain.
  * Appends to @out. Return: 0, -EINVAL (a malformed statement) or -ENOMEM.
  */
 int nft_prog_format(const struct nft_prog *p, struct strbuf *out) _warn_unused_result_;

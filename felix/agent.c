@@ -15,7 +15,7 @@
  *
  * After events, when the cache is dirty: calc (pure) -> each driver's set_desired() (memory) ->
  * apply() in the order of STYLE.md 5.4: policy (sets, ruleset, stale sets in one transaction),
- * routes, BIRD. Applies are throttled to one per FELIX_APPLY_INTERVAL_MS under an event storm,
+ * natOutgoing (on the backend the policy chose), routes, BIRD. Applies are throttled to one per FELIX_APPLY_INTERVAL_MS under an event storm,
  * but the first change after a quiet period is applied at once. A driver whose apply left
  * something pending names the time it wants to run again; a driver whose socket reports that
  * something we own changed under us is applied again. The periodic resync (resyncIntervalSecs
@@ -40,6 +40,7 @@
 #include "felix/health.h"
 #include "felix/ipam-gc.h"
 #include "felix/metrics.h"
+#include "felix/dataplane/nat/nat.h"
 #include "felix/dataplane/policy/policy.h"
 #include "felix/dataplane/routes/routes.h"
 #include "felix/dataplane/vxlan/vxlan.h"
@@ -61,6 +62,7 @@
 /* The drivers, in apply order (STYLE.md 5.4). */
 enum {
 	DRV_POLICY,
+	DRV_NAT,   /* after policy: it follows the backend the policy apply chose */
 	DRV_VXLAN, /* the device before the routes through it */
 	DRV_ROUTES,
 	DRV_BIRD,
@@ -558,6 +560,16 @@ static void calc_and_set_desired(struct agent *a)
 	/* A policy that does not compile is the driver's to report: it fails closed on apply. */
 	(void)dp_policy_set_desired(a->drv[DRV_POLICY].d, a->cache, d.ifaces, d.n_ifaces);
 	a->drv[DRV_POLICY].dirty |= felix_policy_wants_apply(a->drv[DRV_POLICY].d, 0);
+	struct calc_nat nat;
+	r = calc_nat_compute(a->cache, &nat);
+	if (r >= 0) {
+		r = dp_nat_set_desired(a->drv[DRV_NAT].d, &nat);
+		calc_nat_done(&nat);
+	}
+	if (r < 0) {
+		log_error_errno(r, "nat: cannot take the desired state: %m");
+	}
+	a->drv[DRV_NAT].dirty |= r > 0;
 	r = dp_routes_set_desired(a->drv[DRV_ROUTES].d, &d);
 	if (r < 0) {
 		log_error_errno(r, "routes: cannot take the desired state: %m");
@@ -589,6 +601,10 @@ static void apply_drivers(struct agent *a, uint64_t now)
 	bool any = false;
 	for (size_t i = 0; i < _DRV_MAX; i++) {
 		struct dp_driver *dv = &a->drv[i];
+		if (i == DRV_NAT &&
+		    dp_nat_set_backend(dv->d, felix_policy_dataplane(a->drv[DRV_POLICY].d))) {
+			dv->dirty = true;
+		}
 		if (!dv->dirty && !(dv->next_apply_ms && now >= dv->next_apply_ms)) {
 			continue;
 		}
@@ -760,6 +776,13 @@ static int drivers_new(struct agent *a)
 		return r;
 	}
 	a->drv[DRV_POLICY] = (struct dp_driver){.ops = &dp_policy_ops, .d = p};
+
+	struct dp_nat *nat = NULL;
+	r = dp_nat_new(&nat);
+	if (r < 0) {
+		return r;
+	}
+	a->drv[DRV_NAT] = (struct dp_driver){.ops = &dp_nat_ops, .d = nat};
 
 	struct dp_routes *rt = NULL;
 	r = dp_routes_netlink_new(cfg->route_protocol, &rt);

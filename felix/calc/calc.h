@@ -260,3 +260,96 @@ void calc_desired_done(struct calc_desired *d);
  * Return: 0 or -ENOMEM.
  */
 int calc_desired_format(const struct calc_desired *d, struct strbuf *out) _warn_unused_result_;
+
+/*
+ * natOutgoing (felix/calc/nat.c, pure). Calico's rule (felix masq_mgr.go and rules/nat.go,
+ * the IPAMPool the calculation graph sends has Masquerade = spec.natOutgoing whatever
+ * spec.disabled says): traffic from an address of a pool with natOutgoing to a destination
+ * outside EVERY pool is masqueraded with the host's address. "all" holds every pool, disabled
+ * ones included (a disabled pool still has workloads; IPAM only stops allocating from it);
+ * "masq" holds every pool with natOutgoing, disabled ones included.
+ */
+
+/* Limit on pools the nat calculation takes (STYLE.md 3: counts the datastore controls). */
+#define CALC_NAT_MAX_POOLS 4096
+
+/* The two prefix sets. Each array is sorted by ip_prefix_cmp() (IPv4 first), unique, and no
+ * prefix lies inside another of the same array (a pool inside a wider pool is covered by it:
+ * interval sets refuse overlapping elements). */
+struct calc_nat {
+	struct ip_prefix *masq; /* source prefixes to masquerade */
+	size_t n_masq;
+	struct ip_prefix *all; /* destinations that are never masqueraded */
+	size_t n_all;
+};
+
+/**
+ * calc_nat_from_pools() - the nat state of @pools[0..@n) (borrowed): see above.
+ * @ret: filled on success (calc_nat_done()); untouched on failure.
+ * Return: 0, -E2BIG (more than CALC_NAT_MAX_POOLS pools) or -ENOMEM.
+ */
+int calc_nat_from_pools(const struct model_ippool *pools, size_t n,
+			struct calc_nat *ret) _warn_unused_result_;
+
+/**
+ * calc_nat_compute() - calc_nat_from_pools() over every IPPool of the cache @c.
+ * Return: as calc_nat_from_pools().
+ */
+int calc_nat_compute(const struct calc_cache *c, struct calc_nat *ret) _warn_unused_result_;
+
+/** calc_nat_done() - free what @n owns; NULL-safe; @n becomes zeroed. */
+void calc_nat_done(struct calc_nat *n);
+
+/** calc_nat_copy() - a deep copy of @n into @ret (untouched on failure). Return: 0/-ENOMEM. */
+int calc_nat_copy(const struct calc_nat *n, struct calc_nat *ret) _warn_unused_result_;
+
+/** calc_nat_equal() - the same prefixes in both arrays. */
+bool calc_nat_equal(const struct calc_nat *a, const struct calc_nat *b);
+
+/** calc_nat_active() - some pool of @family (AF_INET, AF_INET6; AF_UNSPEC: any) masquerades. */
+bool calc_nat_active(const struct calc_nat *n, int family);
+
+/**
+ * calc_nat_format() - "masq 198.19.0.0/16\n" lines then "all 198.19.0.0/16\n" lines, appended
+ * to @out (tests, debug logs). Return: 0 or -ENOMEM.
+ */
+int calc_nat_format(const struct calc_nat *n, struct strbuf *out) _warn_unused_result_;
+
+/* Names of the objects natOutgoing owns (they never start with "tby-", which the policy's
+ * iptables driver sweeps). */
+#define CALC_NAT_NFT_TABLE "tabby-nat" /* family inet */
+#define CALC_NAT_IPT_CHAIN "tbynat-outgoing"
+#define CALC_NAT_IPT_HOOK_COMMENT "tby:nat"
+
+struct nft_prog;
+
+/**
+ * calc_nat_prog() - the nftables program of `table inet tabby-nat` for @n: interval sets masq4,
+ * all4, masq6, all6 (the prefixes of each family) and the base chain postrouting (type nat
+ * hook postrouting priority srcnat, policy accept) with two rules,
+ * "ip saddr @masq4 ip daddr != @all4 masquerade" and the same for ip6. The rules do not
+ * depend on @n, so a pool change is set elements only.
+ * @ret: the program (nft_prog_free()), untouched on failure. Return: 0 or -ENOMEM.
+ */
+int calc_nat_prog(const struct calc_nat *n, struct nft_prog **ret) _warn_unused_result_;
+
+/** calc_nat_render_nft() - the `nft -f` text of calc_nat_prog() (golden tests, debug), appended
+ * to @out. Return: 0, -EINVAL or -ENOMEM. */
+int calc_nat_render_nft(const struct calc_nat *n, struct strbuf *out) _warn_unused_result_;
+
+/** calc_nat_ipset_name() - "tbynat-masq4", "tbynat-all6", ... into @buf (32 bytes). */
+void calc_nat_ipset_name(bool masq, int family, char buf[static 32]);
+
+/**
+ * calc_nat_render_ipt() - the iptables form of @n for @family (AF_INET or AF_INET6), as
+ * Calico's cali-nat-outgoing: appended to @ipset, an `ipset restore` script that replaces the
+ * contents of the hash:net sets tbynat-masq{4,6} and tbynat-all{4,6} atomically (create
+ * -exist, fill a temporary set tbynat-tmp{4,6}, swap, destroy it); appended to @rules, an
+ * `iptables-restore --noflush` script for table nat: ":tbynat-outgoing - [0:0]" (declaring
+ * flushes it) and "-A tbynat-outgoing -m set --match-set tbynat-masq4 src -m set !
+ * --match-set tbynat-all4 dst -j MASQUERADE". When no pool of @family has natOutgoing,
+ * nothing is appended (the driver removes the family's objects).
+ * Return: 0, -EINVAL (family) or -ENOMEM.
+ */
+int calc_nat_render_ipt(const struct calc_nat *n, int family, struct strbuf *rules,
+			struct strbuf *ipset) _warn_unused_result_;

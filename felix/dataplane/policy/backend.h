@@ -173,3 +173,12 @@ int felix_ipt_remove(struct felix_ipt *x);
 /** felix_ipt_finish() - `ipset destroy` the tby- sets that the last applies no longer
  * reference. Return: 0 or a negative errno (logged). */
 int felix_ipt_finish(struct felix_ipt *x);
+
+/**
+ * felix_ipt_tool() - run @argv (argv[0] looked up in PATH) with @in[0..@in_len) on its stdin
+ * and wait for it; the iptables/ipset drivers' one way to the tools.
+ * @ret_out: NULL, or the tool's stdout and stderr together (NUL-terminated, free()).
+ * Return: the exit status (0 = success, 127 = not found, 128 = killed) or a negative errno
+ * (memfd, fork, wait).
+ */
+int felix_ipt_tool(char *const argv[], const char *in, size_t in_len, char **ret_out);

@@ -179,7 +179,7 @@ struct felix_ipt *felix_ipt_free(struct felix_ipt *x)
 
 /* Run @argv with @in on stdin; stdout+stderr into *ret_out (may be NULL). Return the exit
  * status (>= 0) or a negative errno. */
-static int tool(char *const argv[], const char *in, size_t in_len, char **ret_out)
+int felix_ipt_tool(char *const argv[], const char *in, size_t in_len, char **ret_out)
 {
 	int fin = memfd_create("tby-in", MFD_CLOEXEC);
 	int fout = memfd_create("tby-out", MFD_CLOEXEC);
@@ -276,7 +276,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	/* 1. sets */
 	if (ipset && ipset[0]) {
 		char *argv[] = {"ipset", "restore", "-exist", NULL};
-		r = tool(argv, ipset, strlen(ipset), &out);
+		r = felix_ipt_tool(argv, ipset, strlen(ipset), &out);
 		if (r != 0) {
 			first_line(err, errlen, "ipset restore", out);
 			free(out);
@@ -301,7 +301,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	/* 2. stale chains: ours (tby-) in the kernel, not declared any more */
 	{
 		char *argv[] = {save, "-t", "filter", NULL};
-		r = tool(argv, NULL, 0, &saved);
+		r = felix_ipt_tool(argv, NULL, 0, &saved);
 		if (r != 0) {
 			first_line(err, errlen, save, saved);
 			free(saved);
@@ -351,7 +351,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	}
 	{
 		char *argv[] = {restore, "--noflush", NULL};
-		r = tool(argv, text.buf, text.len, &out);
+		r = felix_ipt_tool(argv, text.buf, text.len, &out);
 		if (r != 0) {
 			first_line(err, errlen, restore, out);
 			free(out);
@@ -365,14 +365,14 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
 		char *chk[] = {(char *)ipt, "-w",	"-C", (char *)hooks[i][0], "-m", "comment",
 			       "--comment", "tby:hook", "-j", (char *)hooks[i][1], NULL};
-		r = tool(chk, NULL, 0, NULL);
+		r = felix_ipt_tool(chk, NULL, 0, NULL);
 		if (r == 0) {
 			continue;
 		}
 		char *ins[] = {
 		    (char *)ipt, "-w",	     "-I", (char *)hooks[i][0], "1", "-m", "comment",
 		    "--comment", "tby:hook", "-j", (char *)hooks[i][1], NULL};
-		r = tool(ins, NULL, 0, &out);
+		r = felix_ipt_tool(ins, NULL, 0, &out);
 		if (r != 0) {
 			first_line(err, errlen, "inserting the hook jump", out);
 			free(out);
@@ -476,7 +476,7 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 	}
 	if (sets.len) {
 		char *argv[] = {"ipset", "restore", "-exist", NULL};
-		r = tool(argv, sets.buf, sets.len, &out);
+		r = felix_ipt_tool(argv, sets.buf, sets.len, &out);
 		if (r != 0) {
 			first_line(err, errlen, "ipset restore", out);
 			free(out);
@@ -532,7 +532,7 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 	}
 	if (written || removed) {
 		char *argv[] = {restore, "--noflush", NULL};
-		r = tool(argv, text.buf, text.len, &out);
+		r = felix_ipt_tool(argv, text.buf, text.len, &out);
 		if (r != 0) {
 			first_line(err, errlen, restore, out);
 			free(out);
@@ -558,7 +558,7 @@ int felix_ipt_apply_sets(struct felix_ipt *x, const char *text, char *err, size_
 {
 	char *out = NULL;
 	char *argv[] = {"ipset", "restore", "-exist", NULL};
-	int r = tool(argv, text, strlen(text), &out);
+	int r = felix_ipt_tool(argv, text, strlen(text), &out);
 
 	if (r != 0) {
 		first_line(err, errlen, "ipset restore", out);
@@ -585,7 +585,7 @@ int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t 
 	}
 	char *fc[] = {"iptables", "-w", "-S", "tby-from-wl", NULL};
 	char *listing = NULL;
-	r = tool(fc, NULL, 0, &listing);
+	r = felix_ipt_tool(fc, NULL, 0, &listing);
 	if (r == 0 && listing && strstr(listing, "-i tby+ ") && strstr(listing, "-j DROP")) {
 		free(listing);
 		log_warn("policy not applied: new workload interfaces stay dropped (fail closed)");
@@ -596,7 +596,7 @@ int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t 
 
 	/* No rules of ours, or a previous version's: a DROP per interface they do not name. */
 	char *chk[] = {"iptables", "-w", "-S", "tby-forward", NULL};
-	r = tool(chk, NULL, 0, &listing);
+	r = felix_ipt_tool(chk, NULL, 0, &listing);
 	bool have = r == 0;
 	r = strbuf_puts(&text, "*filter\n");
 	if (r >= 0 && !have) {
@@ -627,7 +627,7 @@ int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t 
 		return r;
 	}
 	char *argv[] = {"iptables-restore", "--noflush", NULL};
-	r = tool(argv, text.buf, text.len, &out);
+	r = felix_ipt_tool(argv, text.buf, text.len, &out);
 	if (r != 0) {
 		first_line(err, errlen, "iptables-restore (fail closed)", out);
 		free(out);
@@ -636,10 +636,10 @@ int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t 
 	free(out);
 	char *hk[] = {"iptables",  "-w",       "-C", "FORWARD",	    "-m", "comment",
 		      "--comment", "tby:hook", "-j", "tby-forward", NULL};
-	if (tool(hk, NULL, 0, NULL) != 0) {
+	if (felix_ipt_tool(hk, NULL, 0, NULL) != 0) {
 		char *ins[] = {"iptables", "-w",	"-I",	    "FORWARD", "1",	      "-m",
 			       "comment",  "--comment", "tby:hook", "-j",      "tby-forward", NULL};
-		(void)tool(ins, NULL, 0, NULL);
+		(void)felix_ipt_tool(ins, NULL, 0, NULL);
 	}
 	log_warn("policy not applied: %zu new workload interface(s) fail closed (drop)", added);
 	return 0;
@@ -649,7 +649,7 @@ int felix_ipt_finish(struct felix_ipt *x)
 {
 	char *out = NULL;
 	char *argv[] = {"ipset", "list", "-n", NULL};
-	int r = tool(argv, NULL, 0, &out);
+	int r = felix_ipt_tool(argv, NULL, 0, &out);
 	if (r != 0) {
 		free(out);
 		return r < 0 ? r : -EIO;
@@ -666,7 +666,7 @@ int felix_ipt_finish(struct felix_ipt *x)
 				    (x->ipsets[1] && strstr(x->ipsets[1], pat));
 			if (!used) {
 				char *d[] = {"ipset", "destroy", p, NULL};
-				int q = tool(d, NULL, 0, NULL);
+				int q = felix_ipt_tool(d, NULL, 0, NULL);
 				if (q != 0) {
 					log_warn("ipset destroy %s failed (exit %d)", p, q);
 				}
@@ -694,11 +694,11 @@ int felix_ipt_remove(struct felix_ipt *x)
 			char *del[] = {
 			    ipt,	 "-w",	     "-D", (char *)hooks[i][0], "-m", "comment",
 			    "--comment", "tby:hook", "-j", (char *)hooks[i][1], NULL};
-			for (int k = 0; k < 4 && tool(del, NULL, 0, NULL) == 0; k++) {
+			for (int k = 0; k < 4 && felix_ipt_tool(del, NULL, 0, NULL) == 0; k++) {
 			}
 		}
 		char *sv[] = {save, "-t", "filter", NULL};
-		if (tool(sv, NULL, 0, &saved) != 0) {
+		if (felix_ipt_tool(sv, NULL, 0, &saved) != 0) {
 			free(saved);
 			continue;
 		}
@@ -717,7 +717,7 @@ int felix_ipt_remove(struct felix_ipt *x)
 				r = strbuf_puts(&text, "COMMIT\n");
 			}
 			char *argv[] = {restore, "--noflush", NULL};
-			if (r >= 0 && tool(argv, text.buf, text.len, NULL) != 0) {
+			if (r >= 0 && felix_ipt_tool(argv, text.buf, text.len, NULL) != 0) {
 				log_warn("%s: removing tby- chains failed", restore);
 				ret = -EIO;
 			}

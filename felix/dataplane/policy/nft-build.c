@@ -92,7 +92,8 @@ static int next(struct felix_nft_build *b)
 
 int felix_nft_build_begin(struct felix_nft_build *b, struct nftnl_batch *batch, uint32_t seq)
 {
-	*b = (struct felix_nft_build){.batch = batch, .seq = seq, .set_id = 1};
+	*b = (struct felix_nft_build){
+	    .batch = batch, .table = NFT_PROG_TABLE, .seq = seq, .set_id = 1};
 	nftnl_batch_begin(nftnl_batch_buffer(batch), b->seq++);
 	if (nftnl_batch_update(batch) < 0)
 		return -ENOMEM;
@@ -193,7 +194,7 @@ int felix_nft_build_table(struct felix_nft_build *b, bool add)
 
 	if (!t)
 		return -ENOMEM;
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_PROG_TABLE);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table);
 	nlh = msg(b, add ? NFT_MSG_NEWTABLE : NFT_MSG_DELTABLE, add ? NLM_F_CREATE : 0);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
@@ -202,9 +203,10 @@ int felix_nft_build_table(struct felix_nft_build *b, bool add)
 
 static uint32_t hooknum(enum nft_prog_hook h)
 {
-	return h == NFT_PROG_HOOK_INPUT	    ? NF_INET_LOCAL_IN
-	       : h == NFT_PROG_HOOK_FORWARD ? NF_INET_FORWARD
-					    : NF_INET_LOCAL_OUT;
+	return h == NFT_PROG_HOOK_INPUT		? NF_INET_LOCAL_IN
+	       : h == NFT_PROG_HOOK_FORWARD	? NF_INET_FORWARD
+	       : h == NFT_PROG_HOOK_POSTROUTING ? NF_INET_POST_ROUTING
+						: NF_INET_LOCAL_OUT;
 }
 
 int felix_nft_build_chain(struct felix_nft_build *b, const struct nft_prog_chain *c)
@@ -215,12 +217,13 @@ int felix_nft_build_chain(struct felix_nft_build *b, const struct nft_prog_chain
 
 	if (!ch)
 		return -ENOMEM;
-	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, NFT_PROG_TABLE);
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, b->table);
 	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, c->name);
 	if (c->hook != NFT_PROG_HOOK_NONE) {
 		nftnl_chain_set_u32(ch, NFTNL_CHAIN_HOOKNUM, hooknum(c->hook));
 		nftnl_chain_set_s32(ch, NFTNL_CHAIN_PRIO, c->priority);
-		nftnl_chain_set_str(ch, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_str(ch, NFTNL_CHAIN_TYPE,
+				    c->hook == NFT_PROG_HOOK_POSTROUTING ? "nat" : "filter");
 		nftnl_chain_set_u32(ch, NFTNL_CHAIN_POLICY,
 				    c->policy == NFT_PROG_V_DROP ? NF_DROP : NF_ACCEPT);
 	}
@@ -248,7 +251,7 @@ static int del_chain_or_rules(struct felix_nft_build *b, const char *name, bool 
 
 		if (!ch)
 			return -ENOMEM;
-		nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, NFT_PROG_TABLE);
+		nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, b->table);
 		nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, name);
 		nlh = msg(b, NFT_MSG_DELCHAIN, 0);
 		nftnl_chain_nlmsg_build_payload(nlh, ch);
@@ -258,7 +261,7 @@ static int del_chain_or_rules(struct felix_nft_build *b, const char *name, bool 
 
 		if (!r)
 			return -ENOMEM;
-		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_PROG_TABLE);
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, b->table);
 		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
 		nlh = msg(b, NFT_MSG_DELRULE, 0);
 		nftnl_rule_nlmsg_build_payload(nlh, r);
@@ -329,7 +332,7 @@ static int put_elems(struct felix_nft_build *b, const char *set, uint32_t set_id
 
 		if (!s)
 			return -ENOMEM;
-		nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_PROG_TABLE);
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, b->table);
 		nftnl_set_set_str(s, NFTNL_SET_NAME, set);
 		if (set_id)
 			nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
@@ -371,7 +374,7 @@ static int put_set(struct felix_nft_build *b, const struct set_desc *d)
 
 	if (!s)
 		return -ENOMEM;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_PROG_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, b->table);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
@@ -606,7 +609,7 @@ int felix_nft_build_del_set(struct felix_nft_build *b, const char *name)
 
 	if (!s)
 		return -ENOMEM;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_PROG_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, b->table);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nlh = msg(b, NFT_MSG_DELSET, 0);
 	nftnl_set_nlmsg_build_payload(nlh, s);
@@ -1212,6 +1215,8 @@ static int do_stmt(struct rb *x, const struct nft_prog_chain *c, const struct nf
 		}
 		return push(x, e);
 	}
+	case NFT_PROG_S_MASQ:
+		return push(x, nftnl_expr_alloc("masq"));
 	case NFT_PROG_S_VERDICT:
 		switch (s->key) {
 		case NFT_PROG_V_ACCEPT:
@@ -1245,7 +1250,7 @@ int felix_nft_build_rule(struct felix_nft_build *b, const struct nft_prog_chain 
 		ret = -EINVAL;
 		goto out;
 	}
-	nftnl_rule_set_str(x.r, NFTNL_RULE_TABLE, NFT_PROG_TABLE);
+	nftnl_rule_set_str(x.r, NFTNL_RULE_TABLE, b->table);
 	nftnl_rule_set_str(x.r, NFTNL_RULE_CHAIN, c->name);
 	for (uint32_t i = 0; i < r->n_stmts && ret >= 0; i++) {
 		const struct nft_prog_stmt *s = &c->stmts[r->stmt + i];

@@ -3,7 +3,7 @@
 
 /*
  * An nft_prog (acl/nft-prog.h) as libnftnl objects: nf_tables netlink messages for family
- * inet, table "tabby", appended to a libnftnl batch (struct nftnl_batch: pages of
+ * inet, table "tabby" (or the owned table named in felix_nft_build.table), appended to a libnftnl batch (struct nftnl_batch: pages of
  * mnl_nlmsg_batch, sent as one sendmsg, so one transaction of any size). The expressions are
  * the ones nft 1.0.6 generates from acl_render_nft()'s text (checked with
  * `nft --debug=netlink` and by tests/integration/test-nft-build.c, which lists both in the
@@ -28,6 +28,8 @@ struct mnl_socket;
 /* One batch being built. Fill with felix_nft_build_begin(); fields are read-only after. */
 struct felix_nft_build {
 	struct nftnl_batch *batch; /* borrowed */
+	const char *table;	   /* inet table of every message: NFT_PROG_TABLE after
+				    * felix_nft_build_begin(); another owned table may be set */
 	uint32_t seq;		   /* sequence number of the next message */
 	uint32_t first_seq;	   /* of the first message after BATCH_BEGIN */
 	uint32_t set_id;	   /* next NFTA_SET_ID for an anonymous set of this batch */
@@ -54,7 +56,7 @@ int felix_nft_build_end(struct felix_nft_build *b) _warn_unused_result_;
 int felix_nft_build_send(struct mnl_socket *nl, const struct felix_nft_build *b, char *err,
 			 size_t errlen) _warn_unused_result_;
 
-/** felix_nft_build_table() - NEWTABLE inet tabby (@add) or DELTABLE. Return: 0/-ENOMEM. */
+/** felix_nft_build_table() - NEWTABLE inet @b->table (@add) or DELTABLE. Return: 0/-ENOMEM. */
 int felix_nft_build_table(struct felix_nft_build *b, bool add) _warn_unused_result_;
 
 #define FELIX_NFT_BUILD_REPLACE 0x1 /* create table, delete it, create it: as the nft script */

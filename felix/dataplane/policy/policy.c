@@ -731,6 +731,11 @@ int felix_policy_apply(struct felix_policy *p, const struct calc_cache *c, char 
 	return p->stats.last_error;
 }
 
+enum model_dataplane felix_policy_dataplane(const struct felix_policy *p)
+{
+	return p->active == _MODEL_DATAPLANE_INVALID ? p->cfg_dataplane : p->active;
+}
+
 const struct dp_stats *felix_policy_stats(const struct felix_policy *p)
 {
 	return &p->stats;

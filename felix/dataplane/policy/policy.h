@@ -112,5 +112,11 @@ int dp_policy_refresh(struct felix_policy *p);
  */
 extern const struct dp_driver_ops dp_policy_ops;
 
+/**
+ * felix_policy_dataplane() - the backend the policy programs: the one of its last apply, or
+ * before any, the configured one (felix.yaml policyDataplane). The nat driver follows it.
+ */
+enum model_dataplane felix_policy_dataplane(const struct felix_policy *p);
+
 /** felix_policy_stats() - the stats felix_policy_apply() keeps (cumulative). */
 const struct dp_stats *felix_policy_stats(const struct felix_policy *p);
