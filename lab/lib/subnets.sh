@@ -311,6 +311,25 @@ check_outside() {
 	[ "$bad" -eq 0 ]
 }
 
+# host_paths N - how hN routes to w1 of every other host: "h2 via 198.18.1.12 dev eth0,
+# h3 via 198.19.0.191 dev vxlan.tabby (VXLAN)" (the router's address = the default route).
+host_paths() {
+	local m ip r out=""
+	for m in $(seq 1 "$HOSTS"); do
+		[ "$m" != "$1" ] || continue
+		ip=$(wl_ip "$m" 1)
+		[ -n "$ip" ] || continue
+		r=$(ip -n "$(host_ns "$1")" route get "$ip" 2>&1 | head -n 1 |
+			sed "s/^$ip //; s/ src [0-9.]*//; s/ uid [0-9]*//; s/  */ /g; s/ *\$//")
+		case "$r" in
+		*vxlan*) r+=" (VXLAN)" ;;
+		*"via $(host_gw "$1") "*) r+=" (default: the router)" ;;
+		esac
+		out+="${out:+, }h$m $r"
+	done
+	echo "$out"
+}
+
 # why_across N IP - why hN cannot reach IP (a workload across the router) without
 # encapsulation: the route hN takes for it, and what the router has for it.
 why_across() {
