@@ -1,4 +1,5 @@
-# lab/lib/bgp.sh - BGP topologies of the lab: mesh, rr, tor (sourced after common.sh).
+# lab/lib/bgp.sh - BGP topologies of the lab: mesh, rr, tor (sourced after common.sh); subnets
+# (the mesh across a plain router) is in lib/subnets.sh.
 # shellcheck shell=bash
 #
 #   mesh  every host peers with every other host over the shared bridge (the default).
@@ -28,6 +29,8 @@ LAB_P2P_PREFIX=198.18.1
 host_ip() {
 	if [ "$TOPOLOGY" = tor ]; then
 		echo "$LAB_P2P_PREFIX.$((2 * $1 - 1))"
+	elif [ "$TOPOLOGY" = subnets ]; then # lib/subnets.sh
+		echo "${LAB_SUBNET_PREFIX[$(host_subnet "$1")]}.$((10 + $1))"
 	else
 		echo "$LAB_FABRIC_PREFIX.$((10 + $1))"
 	fi
@@ -35,6 +38,8 @@ host_ip() {
 host_gw() {
 	if [ "$TOPOLOGY" = tor ]; then
 		echo "$LAB_P2P_PREFIX.$((2 * $1 - 2))"
+	elif [ "$TOPOLOGY" = subnets ]; then
+		echo "${LAB_SUBNET_PREFIX[$(host_subnet "$1")]}.1"
 	else
 		echo "$LAB_TOR_IP"
 	fi
@@ -50,10 +55,12 @@ host_as() {
 
 is_rr() { [ "$TOPOLOGY" = rr ] && { [ "$1" = 1 ] || [ "$1" = 2 ]; }; }
 
-# bgp_expected_sessions N - how many sessions hN has when the lab is converged.
+# bgp_expected_sessions N - how many sessions hN has when the lab is converged (subnets: the
+# hosts of its own subnet; the single-hop sessions across the router do not come up).
 bgp_expected_sessions() {
 	case "$TOPOLOGY" in
 	tor) echo 1 ;;
+	subnets) same_subnet_peers "$1" ;;
 	rr)
 		if is_rr "$1"; then
 			echo $((HOSTS - 1))
@@ -75,9 +82,9 @@ bgp_next_hop() {
 
 bgp_parse_topology() {
 	case "$TOPOLOGY" in
-	mesh | tor) ;;
+	mesh | tor | subnets) ;;
 	rr) [ "$HOSTS" -ge 3 ] || die "--topology rr needs at least 3 hosts (2 reflectors and a client)" ;;
-	*) die "--topology must be mesh, rr or tor, got '$TOPOLOGY'" ;;
+	*) die "--topology must be mesh, rr, tor or subnets, got '$TOPOLOGY'" ;;
 	esac
 	case "$HOST_AS" in
 	per-host | shared) ;;

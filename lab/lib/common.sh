@@ -95,6 +95,9 @@ load_state() {
 	. "$RUN/lab.env"
 	# shellcheck disable=SC1091
 	[ ! -f "$RUN/docker.env" ] || . "$RUN/docker.env" # lib/docker.sh (--docker)
+	# shellcheck disable=SC1091
+	[ ! -f "$RUN/subnets.env" ] || . "$RUN/subnets.env" # lib/subnets.sh (--encap, --nat)
+	return 0
 }
 
 # save_state - record the lab's parameters for later subcommands (values are %q-quoted).
