@@ -38,6 +38,9 @@ static size_t normalize(struct ip_prefix *v, size_t n)
 {
 	size_t k = 0;
 
+	if (n == 0) {
+		return 0; /* v may be NULL: qsort()'s argument must not be (C11 7.1.4) */
+	}
 	qsort(v, n, sizeof(*v), prefix_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (k && v[k - 1].addr.family == v[i].addr.family &&
