@@ -53,6 +53,7 @@ check "the leader is member $W, the one felix on h1 watches" [ "$L" = "$W" ]
 F0=$(failovers 1)
 LOG0=$(wc -l <"$RUN/h1/felix.log")
 pid=$(member_pid "$L")
+ns_add add-a # here, not in the background subshell: t_cleanup deletes it
 t0=$(now_ms)
 kill -9 "$pid"
 cni_add 2 add-a >/dev/null 2>&1 &
@@ -84,6 +85,7 @@ S=$(watched 1)
 F0=$(failovers 1)
 LOG0=$(wc -l <"$RUN/h1/felix.log")
 pid=$(member_pid "$S")
+ns_add add-b # here, not in the background subshell: t_cleanup deletes it
 t0=$(now_ms)
 kill -STOP "$pid"
 cni_add 2 add-b >/dev/null 2>&1 &

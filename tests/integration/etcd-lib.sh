@@ -140,7 +140,9 @@ cni_call() {
 cni_add() {
 	local n=$1 name=$2 cid t0 rc=0
 	cid=$(printf '%s %s %s' "$RUN" "$name" "$(date +%s%N)" | sha256sum | cut -c1-64)
-	ns_add "$name"
+	# A caller that runs this in the background (a subshell) creates the namespace first with
+	# ns_add, so that t_cleanup in the parent knows it.
+	[ -e "/run/netns/$T_PREFIX-$name" ] || ns_add "$name"
 	CNI_ADDED+=("$n $name $cid")
 	t0=$(now_ms)
 	cni_call "$n" ADD "$name" "$cid" >"$T_TMP/$name.json" 2>"$T_TMP/$name.cni.log" || rc=$?
