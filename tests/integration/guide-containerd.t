@@ -68,7 +68,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [plugins."io.containerd.internal.v1.opt"]
   path = "$C/opt"
 EOF
-g_in_h1 containerd --config "$C/config.toml" --log-level info >"$C/containerd.log" 2>&1 &
+# nsenter itself, not the g_in_h1 function: a function in the background is a subshell, so
+# $! would be that shell, and killing it would leave containerd running
+nsenter --mount="/proc/$G_MNT/ns/mnt" --net="/run/netns/$P-h1" containerd --config "$C/config.toml" --log-level info >"$C/containerd.log" 2>&1 &
 CTRD=$!
 wait_for 20 g_in_h1 ctr version || fail "private containerd did not start"
 ok "private containerd $(ctr version 2>/dev/null | awk '/Server:/ {s=1} s && /Version:/ {print $2; exit}') on $CONTAINERD_ADDRESS"

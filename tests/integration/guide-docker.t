@@ -75,7 +75,9 @@ check "tabby-docker names node h1 (from /var/lib/tabby/nodename)" \
 
 # ---- dockerd with its default paths -------------------------------------------------------------
 echo '{}' >"$G/daemon.json"
-g_in_h1 dockerd --config-file "$G/daemon.json" --bridge=none --iptables=false --ip6tables=false \
+# nsenter itself, not the g_in_h1 function: a function in the background is a subshell, so
+# $! would be that shell, and killing it would leave dockerd running
+nsenter --mount="/proc/$G_MNT/ns/mnt" --net="/run/netns/$P-h1" dockerd --config-file "$G/daemon.json" --bridge=none --iptables=false --ip6tables=false \
 	--ip-forward=false --ip-masq=false --storage-driver vfs \
 	--exec-opt native.cgroupdriver=cgroupfs --shutdown-timeout 2 >"$G/dockerd.log" 2>&1 &
 DPID=$!
