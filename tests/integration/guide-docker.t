@@ -66,7 +66,8 @@ read -r -a argv <<<"$exec_start"
 argv[0]=$TD
 mkdir -p "$G/root/var/lib/tabby-docker" # StateDirectory=tabby-docker
 check "no /run/docker/plugins before tabby-docker starts (it makes the directory)" [ ! -e "$G/root/run/docker" ]
-g_in_h1 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${argv[@]}" >"$G/tabby-docker.log" 2>&1 &
+# nsenter itself (env then execs the plugin), so $! is the plugin: see dockerd below
+nsenter --mount="/proc/$G_MNT/ns/mnt" --net="/run/netns/$P-h1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${argv[@]}" >"$G/tabby-docker.log" 2>&1 &
 TDPID=$!
 check "tabby-docker listens on /run/docker/plugins/tabby.sock (as h1 sees it)" \
 	wait_for 10 test -S "$G/root/run/docker/plugins/tabby.sock"
