@@ -33,6 +33,18 @@
  *                             eth0 <ip>/32 and the same routes as a CNI workload
  *   DeleteEndpoint / ReleaseAddress  undo; both idempotent
  *
+ * Dual-stack ("docker network create --ipv6"): libnetwork asks RequestPool once per family (V6
+ * true for IPv6) with the same --ipam-opt options. An IPv6 request takes the IPv6 pool named by
+ * --ipam-opt tabby.ipv6pool=NAME, else the one --subnet <IPv6 CIDR> names (holds or lies in, as
+ * for IPv4), else any enabled IPv6 pool; tabby.pool names the IPv4 pool and is ignored by the
+ * IPv6 request unless it names an IPv6 pool. Its PoolID starts with "tabby6:", so RequestAddress
+ * assigns an IPv6 address (a /128, the same IPAM handle scheme); the IPv6 gateway request gets
+ * fe80::ecee:eeff:feee:eeee/128, the host veth's link-local address (the EUI-64 address of
+ * ee:ee:ee:ee:ee:ee), and allocates nothing. CreateEndpoint then gets Interface.AddressIPv6 as
+ * well: the WEP lists both ipNetworks (IPv4 first) and the host routes both /32 and /128 to the
+ * veth; Join adds "::/0 via fe80::ecee:eeff:feee:eeee" to the container's routes when the
+ * network has IPv6, as the CNI plugin configures a dual-stack workload.
+ *
  * Names: the libnetwork protocol gives the driver neither the container nor the network name.
  * The network name is read from dockerd (GET /networks/<id>) at the first CreateEndpoint and
  * remembered in the state directory; the container id, name and labels are read after Join
@@ -83,11 +95,13 @@
 #include "model/model.h"
 
 #define POOL_ID_PREFIX "tabby:"
-#define POOL_ID_ANY POOL_ID_PREFIX "*"
+#define POOL_ID6_PREFIX "tabby6:" /* the same forms for an IPv6 pool: "tabby6:NAME", ... */
+#define POOL_ID_ANY "*"
 /* "tabby:in:a.b.c.d-len": every enabled pool inside that --subnet (pool names have no ':') */
-#define POOL_ID_IN POOL_ID_PREFIX "in:"
+#define POOL_ID_IN "in:"
 #define _cleanup_model_list_ _cleanup_(model_list_done)
 #define GATEWAY_ADDR "169.254.1.1"
+#define GATEWAY6_ADDR "fe80::ecee:eeff:feee:eeee" /* EUI-64 link-local of ee:ee:ee:ee:ee:ee */
 #define CONTAINER_IFNAME "eth0"
 #define LABEL_RETRY_MS 500
 #define LABEL_MAX_TRIES 120 /* one minute */
@@ -97,6 +111,7 @@ struct dk_network {
 	char *id;
 	char *name; /* Docker network name; NULL until read from dockerd */
 	char *pool; /* IPPool name the network is bound to; NULL = any pool */
+	bool ipv6;  /* created with --ipv6: endpoints get an IPv6 address and route too */
 };
 
 struct dk_pending {
@@ -247,6 +262,7 @@ static int network_save(const struct dk_driver *d, const struct dk_network *n)
 	json_object_object_add(o, "id", json_object_new_string(n->id));
 	json_object_object_add(o, "name", n->name ? json_object_new_string(n->name) : NULL);
 	json_object_object_add(o, "pool", n->pool ? json_object_new_string(n->pool) : NULL);
+	json_object_object_add(o, "ipv6", json_object_new_boolean(n->ipv6));
 	r = state_path(d, n->id, path, sizeof(path));
 	if (r < 0)
 		return r;
@@ -352,9 +368,12 @@ static int networks_load(struct dk_driver *d)
 			log_warn("%s: not a network state file, ignoring", path);
 			continue;
 		}
-		r = network_add(d, id, jstr(o, "name"), jstr(o, "pool"), NULL);
+		struct dk_network *n = NULL;
+
+		r = network_add(d, id, jstr(o, "name"), jstr(o, "pool"), &n);
 		if (r < 0)
 			break;
+		n->ipv6 = json_object_get_boolean(jobj(o, "ipv6"));
 		log_debug("remembered network %s (%s)", id,
 			  jstr(o, "name") ?: "name not known yet");
 	}
@@ -411,16 +430,21 @@ static int network_name(struct dk_driver *d, const char *id, const char **ret, c
 
 /* ---- pools ---- */
 
-static int pool_usable(const struct model_resource *p, char *why, size_t why_len)
+static const char *family_name(int family)
+{
+	return family == AF_INET6 ? "IPv6" : "IPv4";
+}
+
+/* @p is enabled and of @family (AF_INET or AF_INET6). */
+static int pool_usable(const struct model_resource *p, int family, char *why, size_t why_len)
 {
 	if (p->ippool.disabled) {
 		snprintf(why, why_len, "tabby IP pool %s is disabled", p->meta.name);
 		return -EINVAL;
 	}
-	if (p->ippool.cidr.addr.family != AF_INET) {
-		snprintf(why, why_len,
-			 "tabby IP pool %s is not IPv4 (IPv6 is not supported by tabby-docker yet)",
-			 p->meta.name);
+	if (p->ippool.cidr.addr.family != family) {
+		snprintf(why, why_len, "tabby IP pool %s is not an %s pool", p->meta.name,
+			 family_name(family));
 		return -EAFNOSUPPORT;
 	}
 	return 0;
@@ -434,8 +458,9 @@ static int pool_usable(const struct model_resource *p, char *why, size_t why_len
  * the network's pools.
  * Return: 0 (one pool), 1 (the pools inside @cidr), or -errno with @why.
  */
-static int pool_find(struct dk_driver *d, const char *name, const struct ip_prefix *cidr,
-		     char **ret_name, struct ip_prefix *ret_cidr, char *why, size_t why_len)
+static int pool_find(struct dk_driver *d, int family, const char *name,
+		     const struct ip_prefix *cidr, char **ret_name, struct ip_prefix *ret_cidr,
+		     char *why, size_t why_len)
 {
 	_cleanup_model_list_ struct model_list pools = {};
 	const struct model_resource *found = NULL;
@@ -453,7 +478,7 @@ static int pool_find(struct dk_driver *d, const char *name, const struct ip_pref
 
 		if (name ? strcmp(p->meta.name, name) == 0
 			 : ip_prefix_contains(&p->ippool.cidr, cidr)) {
-			r = pool_usable(p, why, why_len);
+			r = pool_usable(p, family, why, why_len);
 			if (r < 0)
 				return r;
 			found = p;
@@ -476,7 +501,7 @@ static int pool_find(struct dk_driver *d, const char *name, const struct ip_pref
 			const struct model_resource *p = pools.items[i];
 
 			if (ip_prefix_contains(cidr, &p->ippool.cidr) &&
-			    pool_usable(p, why, why_len) >= 0)
+			    pool_usable(p, family, why, why_len) >= 0)
 				inside = true;
 		}
 		if (!inside) {
@@ -509,7 +534,7 @@ static void names_free(char ***names)
 	*names = NULL;
 }
 
-/* The names of the enabled IPv4 pools inside @cidr: @ret NULL-terminated, malloc'ed. */
+/* The names of the enabled pools inside @cidr (of its family): @ret NULL-terminated, malloc'ed. */
 static int pools_inside(struct dk_driver *d, const struct ip_prefix *cidr, char ***ret)
 {
 	_cleanup_model_list_ struct model_list pools = {};
@@ -528,7 +553,7 @@ static int pools_inside(struct dk_driver *d, const struct ip_prefix *cidr, char 
 		const struct model_resource *p = pools.items[i];
 
 		if (!ip_prefix_contains(cidr, &p->ippool.cidr) ||
-		    pool_usable(p, why, sizeof(why)) < 0)
+		    pool_usable(p, cidr->addr.family, why, sizeof(why)) < 0)
 			continue;
 		names[n] = strdup(p->meta.name);
 		if (!names[n])
@@ -599,9 +624,9 @@ static size_t exposed_ports(struct json_object *req, struct model_named_port *po
 }
 
 static int wep_write(struct dk_driver *d, const char *ns, const char *ep_id,
-		     const char *host_ifname, const struct ip_addr *addr, const char *mac,
-		     const struct model_named_port *ports, size_t n_ports, char *why,
-		     size_t why_len)
+		     const char *host_ifname, const struct ip_addr *addrs, size_t n_addrs,
+		     const char *mac, const struct model_named_port *ports, size_t n_ports,
+		     char *why, size_t why_len)
 {
 	struct model_labels pending = {};
 	struct wl_error we = {};
@@ -623,8 +648,8 @@ static int wep_write(struct dk_driver *d, const char *ns, const char *ep_id,
 			     .endpoint = CONTAINER_IFNAME,
 			     .interface_name = host_ifname,
 			     .mac = mac,
-			     .addrs = addr,
-			     .n_addrs = 1,
+			     .addrs = addrs,
+			     .n_addrs = n_addrs,
 			     .labels = &pending,
 			     .ports = ports,
 			     .n_ports = n_ports,
@@ -758,8 +783,24 @@ static struct json_object *nd_create_network(struct dk_driver *d, struct json_ob
 
 	if (!id_valid(id))
 		return err_reply("NetworkID: missing or not a Docker id");
-	if (v6 && json_object_is_type(v6, json_type_array) && json_object_array_length(v6) > 0)
-		return err_reply("IPv6 is not supported by tabby-docker yet");
+	bool ipv6 =
+	    v6 && json_object_is_type(v6, json_type_array) && json_object_array_length(v6) > 0;
+
+	if (ipv6) {
+		const char *s6;
+		struct ip_prefix c6;
+
+		if (json_object_array_length(v6) != 1)
+			return err_reply("a tabby network takes at most one IPv6 pool");
+		s6 = jstr(json_object_array_get_idx(v6, 0), "Pool");
+		if (!s6 || ip_prefix_parse(s6, false, &c6) < 0 || c6.addr.family != AF_INET6)
+			return err_reply("IPv6Data.Pool: invalid \"%s\"", s6 ?: "");
+		if (c6.len != 0) {
+			r = pool_find(d, AF_INET6, NULL, &c6, NULL, NULL, why, sizeof(why));
+			if (r < 0)
+				return err_reply("%s", why);
+		}
+	}
 	if (!v4 || !json_object_is_type(v4, json_type_array) || json_object_array_length(v4) != 1)
 		return err_reply(
 		    "a tabby network needs exactly one IPv4 pool (--ipam-driver tabby)");
@@ -772,14 +813,14 @@ static struct json_object *nd_create_network(struct dk_driver *d, struct json_ob
 	if (!cidr_s || ip_prefix_parse(cidr_s, false, &cidr) < 0)
 		return err_reply("IPv4Data.Pool: invalid \"%s\"", cidr_s ?: "");
 	if (cidr.len != 0) {
-		r = pool_find(d, NULL, &cidr, &ipam_pool, NULL, why, sizeof(why));
+		r = pool_find(d, AF_INET, NULL, &cidr, &ipam_pool, NULL, why, sizeof(why));
 		if (r < 0)
 			return err_reply("%s", why);
 	}
 	if (want) {
 		_cleanup_free_ char *found = NULL;
 
-		r = pool_find(d, want, NULL, &found, NULL, why, sizeof(why));
+		r = pool_find(d, AF_INET, want, NULL, &found, NULL, why, sizeof(why));
 		if (r < 0)
 			return err_reply("%s", why);
 		/* IPv4Data.Pool is 0.0.0.0/0 unless --subnet was given (ipam_request_pool): then
@@ -799,12 +840,13 @@ static struct json_object *nd_create_network(struct dk_driver *d, struct json_ob
 		if (r < 0)
 			return err_reply("cannot remember network: %s", strerror(-r));
 	}
+	n->ipv6 = ipv6;
 	r = network_save(d, n);
 	if (r < 0) {
 		network_remove(d, id);
 		return err_reply("cannot save network state in %s: %s", d->state_dir, strerror(-r));
 	}
-	log_info("created network %.12s (pool %s)", id, ipam_pool ?: "any");
+	log_info("created network %.12s (pool %s%s)", id, ipam_pool ?: "any", ipv6 ? ", IPv6" : "");
 	return json_object_new_object();
 }
 
@@ -824,13 +866,16 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	const char *nid = jstr(req, "NetworkID"), *eid = jstr(req, "EndpointID");
 	struct json_object *iface = jobj(req, "Interface"), *reply, *ri;
 	const char *addr_s = jstr(iface, "Address"), *req_mac = jstr(iface, "MacAddress");
+	const char *addr6_s = jstr(iface, "AddressIPv6");
 	const char *ns;
 	struct ep_names names;
-	struct ip_prefix p;
+	struct ip_prefix p, p6;
+	struct ip_addr addrs[2];
+	size_t n_addrs = 1;
 	struct model_named_port ports[MODEL_MAX_NAMED_PORTS];
 	char port_names[MODEL_MAX_NAMED_PORTS][16];
 	size_t n_ports;
-	char mac[WL_PLUMB_MAC_STRLEN], why[384], buf[IP_ADDR_STRLEN];
+	char mac[WL_PLUMB_MAC_STRLEN], why[384], buf[IP_ADDR_STRLEN], buf6[IP_ADDR_STRLEN];
 	int r, k;
 
 	if (!id_valid(nid) || !id_valid(eid))
@@ -839,6 +884,12 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 	    p.addr.family != AF_INET)
 		return err_reply("endpoint has no IPv4 address: create the network with "
 				 "--ipam-driver tabby");
+	addrs[0] = p.addr;
+	if (addr6_s && *addr6_s) {
+		if (ip_prefix_parse(addr6_s, false, &p6) < 0 || p6.addr.family != AF_INET6)
+			return err_reply("Interface.AddressIPv6: invalid \"%s\"", addr6_s);
+		addrs[n_addrs++] = p6.addr;
+	}
 	if (req_mac && *req_mac && !mac_valid(req_mac))
 		return err_reply("Interface.MacAddress: invalid \"%s\"", req_mac);
 	r = network_name(d, nid, &ns, why, sizeof(why));
@@ -864,21 +915,26 @@ static struct json_object *nd_create_endpoint(struct dk_driver *d, struct json_o
 
 	/* 2. endpoint */
 	n_ports = exposed_ports(req, ports, port_names, ELEMENTSOF(ports));
-	r = wep_write(d, ns, eid, names.host, &p.addr, mac, ports, n_ports, why, sizeof(why));
+	r = wep_write(d, ns, eid, names.host, addrs, n_addrs, mac, ports, n_ports, why,
+		      sizeof(why));
 	if (r < 0) {
 		reply = err_reply("write WorkloadEndpoint: %s", why);
 		goto out_veth;
 	}
 
-	/* 3. host route and neighbour */
-	r = wl_plumb_host_route_add(names.host, &p.addr, mac);
-	if (r < 0) {
-		reply = err_reply("host route to %s: %s", names.host, strerror(-r));
-		goto out_wep;
+	/* 3. host route and neighbour, per address (the veth's deletion undoes them) */
+	for (size_t i = 0; i < n_addrs; i++) {
+		r = wl_plumb_host_route_add(names.host, &addrs[i], mac);
+		if (r < 0) {
+			reply = err_reply("host route for %s to %s: %s",
+					  ip_addr_format(&addrs[i], buf), names.host, strerror(-r));
+			goto out_wep;
+		}
 	}
 
-	log_info("endpoint %.12s on %s: %s on %s, mac %s", eid, ns, ip_addr_format(&p.addr, buf),
-		 names.host, mac);
+	log_info("endpoint %.12s on %s: %s%s%s on %s, mac %s", eid, ns,
+		 ip_addr_format(&p.addr, buf), n_addrs > 1 ? " and " : "",
+		 n_addrs > 1 ? ip_addr_format(&addrs[1], buf6) : "", names.host, mac);
 	reply = json_object_new_object();
 	ri = json_object_new_object();
 	if (!req_mac || !*req_mac)
@@ -954,6 +1010,7 @@ static struct json_object *nd_join(struct dk_driver *d, struct json_object *req)
 {
 	const char *nid = jstr(req, "NetworkID"), *eid = jstr(req, "EndpointID");
 	struct json_object *reply, *ifn, *routes;
+	struct dk_network *n;
 	struct dk_pending *p;
 	struct ep_names names;
 	const char *ns;
@@ -982,6 +1039,9 @@ static struct json_object *nd_join(struct dk_driver *d, struct json_object *req)
 	routes = json_object_new_array();
 	json_object_array_add(routes, static_route(DK_GATEWAY_CIDR, 1, NULL));
 	json_object_array_add(routes, static_route("0.0.0.0/0", 0, GATEWAY_ADDR));
+	n = network_find(d, nid);
+	if (n && n->ipv6) /* the host veth's link-local address is the IPv6 next hop */
+		json_object_array_add(routes, static_route("::/0", 0, GATEWAY6_ADDR));
 	json_object_object_add(reply, "StaticRoutes", routes);
 	json_object_object_add(reply, "DisableGatewayService", json_object_new_boolean(true));
 
@@ -1068,52 +1128,104 @@ static struct json_object *ipam_spaces(struct dk_driver *d, struct json_object *
 	return reply;
 }
 
+/* The PoolID prefix of @family: "tabby:" (IPv4) or "tabby6:" (IPv6). */
+static const char *pool_id_prefix(int family)
+{
+	return family == AF_INET6 ? POOL_ID6_PREFIX : POOL_ID_PREFIX;
+}
+
+/* The family of a tabby PoolID, and the part after its prefix in @ret_rest; 0 when @id is not
+ * one of ours. */
+static int pool_id_parse(const char *id, const char **ret_rest)
+{
+	if (id && strncmp(id, POOL_ID6_PREFIX, strlen(POOL_ID6_PREFIX)) == 0) {
+		*ret_rest = id + strlen(POOL_ID6_PREFIX);
+		return AF_INET6;
+	}
+	if (id && strncmp(id, POOL_ID_PREFIX, strlen(POOL_ID_PREFIX)) == 0) {
+		*ret_rest = id + strlen(POOL_ID_PREFIX);
+		return AF_INET;
+	}
+	return 0;
+}
+
+/* The pool name --ipam-opt gives for @family: IPv4 tabby.pool; IPv6 tabby.ipv6pool, else
+ * tabby.pool when that names an IPv6 pool (libnetwork passes one set of options to both
+ * families' RequestPool, so an IPv4 tabby.pool is not the IPv6 request's business). */
+static const char *pool_opt(struct dk_driver *d, struct json_object *opts, int family)
+{
+	_cleanup_model_list_ struct model_list pools = {};
+	const char *name = jstr(opts, "tabby.pool"), *name6 = jstr(opts, "tabby.ipv6pool");
+
+	if (family == AF_INET || name6)
+		return family == AF_INET ? name : name6;
+	if (!name || ipam_list_pools(d->ds, &pools) < 0)
+		return name; /* pool_find then reports it */
+	for (size_t i = 0; i < pools.n; i++)
+		if (strcmp(pools.items[i]->meta.name, name) == 0)
+			return pools.items[i]->ippool.cidr.addr.family == AF_INET6 ? name : NULL;
+	return name;
+}
+
 static struct json_object *ipam_request_pool(struct dk_driver *d, struct json_object *req)
 {
 	const char *pool_s = jstr(req, "Pool"), *sub = jstr(req, "SubPool");
-	const char *name = jstr(jobj(req, "Options"), "tabby.pool");
 	struct json_object *v6 = jobj(req, "V6"), *reply;
+	int family = v6 && json_object_get_boolean(v6) ? AF_INET6 : AF_INET;
+	const char *name = pool_opt(d, jobj(req, "Options"), family);
 	_cleanup_free_ char *found = NULL;
 	struct ip_prefix want = {}, cidr = {};
-	char why[384], buf[IP_PREFIX_STRLEN], id[MODEL_NAME_MAX + 16];
+	char why[384], buf[IP_PREFIX_STRLEN], id[MODEL_NAME_MAX + 64];
 	bool have_cidr = pool_s && *pool_s;
 	int r;
 
-	if (v6 && json_object_get_boolean(v6))
-		return err_reply("IPv6 is not supported by tabby-docker yet");
 	if (sub && *sub)
 		return err_reply("--ip-range is not supported: addresses come from the tabby "
 				 "pool's blocks");
-	if (have_cidr && (ip_prefix_parse(pool_s, false, &want) < 0 || want.addr.family != AF_INET))
-		return err_reply("Pool: invalid IPv4 CIDR \"%s\"", pool_s);
+	if (have_cidr && (ip_prefix_parse(pool_s, false, &want) < 0 || want.addr.family != family))
+		return err_reply("Pool: invalid %s CIDR \"%s\"", family_name(family), pool_s);
 	if (name || have_cidr) {
-		r = pool_find(d, name, have_cidr ? &want : NULL, &found, &cidr, why, sizeof(why));
+		r = pool_find(d, family, name, have_cidr ? &want : NULL, &found, &cidr, why,
+			      sizeof(why));
 		if (r < 0)
 			return err_reply("%s", why);
 		if (r == 1) {
 			/* --subnet holds pools: the network uses each of them */
 			char *dash;
 
-			snprintf(id, sizeof(id), "%s%s", POOL_ID_IN, ip_prefix_format(&want, buf));
+			snprintf(id, sizeof(id), "%s%s%s", pool_id_prefix(family), POOL_ID_IN,
+				 ip_prefix_format(&want, buf));
 			dash = strrchr(id, '/');
 			if (dash)
 				*dash = '-';
 		} else {
-			snprintf(id, sizeof(id), "%s%s", POOL_ID_PREFIX, found);
+			snprintf(id, sizeof(id), "%s%s", pool_id_prefix(family), found);
 		}
 		/* Without --subnet, libnetwork checks a returned pool against the host's routes
 		 * and asks again, forever, while any route overlaps it (requestPoolHelper; every
-		 * host of a tabby cluster routes parts of the pool). 0.0.0.0/0 skips that check
-		 * (types.IsIPNetValid), as Calico's IPAM driver does; PoolID keeps the name.
+		 * host of a tabby cluster routes parts of the pool). 0.0.0.0/0 (::/0) skips that
+		 * check (types.IsIPNetValid), as Calico's IPAM driver does; PoolID keeps the name.
 		 * With --subnet, the answer is --subnet itself: dockerd accepts --ip only inside
 		 * it, and the pool check above made sure it lies in or holds tabby pools. */
 		if (!have_cidr)
-			cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};
+			cidr = (struct ip_prefix){.addr = {.family = family}, .len = 0};
 		else
 			cidr = want;
 	} else {
-		snprintf(id, sizeof(id), "%s", POOL_ID_ANY);
-		cidr = (struct ip_prefix){.addr = {.family = AF_INET}, .len = 0};
+		if (family == AF_INET6) { /* there must be one, or every address request fails */
+			_cleanup_model_list_ struct model_list pools = {};
+			bool any = false;
+
+			r = ipam_list_pools(d->ds, &pools);
+			if (r < 0)
+				return err_reply("cannot read tabby IP pools: %s", ds_cause(r));
+			for (size_t i = 0; i < pools.n && !any; i++)
+				any = pool_usable(pools.items[i], AF_INET6, why, sizeof(why)) >= 0;
+			if (!any)
+				return err_reply("--ipv6: there is no enabled tabby IPv6 pool");
+		}
+		snprintf(id, sizeof(id), "%s%s", pool_id_prefix(family), POOL_ID_ANY);
+		cidr = (struct ip_prefix){.addr = {.family = family}, .len = 0};
 	}
 	reply = json_object_new_object();
 	json_object_object_add(reply, "PoolID", json_object_new_string(id));
@@ -1132,10 +1244,11 @@ static bool is_gateway_request(struct json_object *req)
 
 static struct json_object *ipam_request_address(struct dk_driver *d, struct json_object *req)
 {
-	const char *pool_id = jstr(req, "PoolID"), *pref = jstr(req, "Address");
+	const char *pool_id = jstr(req, "PoolID"), *pref = jstr(req, "Address"), *rest = NULL;
 	const char *names[2] = {};
 	_cleanup_(names_free) char **in_names = NULL;
-	struct ipam_assign_args args = {.node = d->node, .family = AF_INET};
+	int family = pool_id_parse(pool_id, &rest);
+	struct ipam_assign_args args = {.node = d->node, .family = family};
 	struct model_labels attrs = {};
 	struct json_object *reply;
 	struct ip_addr addr;
@@ -1143,32 +1256,36 @@ static struct json_object *ipam_request_address(struct dk_driver *d, struct json
 	char handle[64], buf[IP_ADDR_STRLEN], cidr[IP_PREFIX_STRLEN];
 	int r;
 
-	if (!pool_id || strncmp(pool_id, POOL_ID_PREFIX, strlen(POOL_ID_PREFIX)) != 0)
+	if (!family)
 		return err_reply("PoolID: \"%s\" is not a tabby pool", pool_id ?: "");
 	if (is_gateway_request(req)) {
-		/* proxy-ARP answers for it on every veth: nothing to allocate */
+		/* proxy-ARP answers for 169.254.1.1 on every veth, and the host veth's link-local
+		 * address is the IPv6 gateway: nothing to allocate */
 		reply = json_object_new_object();
-		json_object_object_add(reply, "Address", json_object_new_string(DK_GATEWAY_CIDR));
+		json_object_object_add(reply, "Address",
+				       json_object_new_string(family == AF_INET6
+								  ? GATEWAY6_ADDR "/128"
+								  : DK_GATEWAY_CIDR));
 		json_object_object_add(reply, "Data", json_object_new_object());
 		return reply;
 	}
-	if (strncmp(pool_id, POOL_ID_IN, strlen(POOL_ID_IN)) == 0) {
+	if (strncmp(rest, POOL_ID_IN, strlen(POOL_ID_IN)) == 0) {
 		char cbuf[IP_PREFIX_STRLEN], *dash;
 		struct ip_prefix in;
 
-		snprintf(cbuf, sizeof(cbuf), "%s", pool_id + strlen(POOL_ID_IN));
+		snprintf(cbuf, sizeof(cbuf), "%s", rest + strlen(POOL_ID_IN));
 		dash = strrchr(cbuf, '-');
 		if (dash)
 			*dash = '/';
-		if (!dash || ip_prefix_parse(cbuf, false, &in) < 0)
+		if (!dash || ip_prefix_parse(cbuf, false, &in) < 0 || in.addr.family != family)
 			return err_reply("PoolID: \"%s\" is not a tabby pool", pool_id);
 		r = pools_inside(d, &in, &in_names);
 		if (r < 0)
 			return err_reply("no enabled tabby IP pool inside %s: %s", cbuf,
 					 r == -ENOENT ? "none left" : ds_cause(r));
 		args.pool_names = (const char *const *)in_names;
-	} else if (strcmp(pool_id, POOL_ID_ANY) != 0) {
-		names[0] = pool_id + strlen(POOL_ID_PREFIX);
+	} else if (strcmp(rest, POOL_ID_ANY) != 0) {
+		names[0] = rest;
 		args.pool_names = names;
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -1182,9 +1299,10 @@ static struct json_object *ipam_request_address(struct dk_driver *d, struct json
 	args.attrs = &attrs;
 
 	if (pref && *pref) {
-		if (ip_addr_parse(pref, &addr) < 0 || addr.family != AF_INET) {
+		if (ip_addr_parse(pref, &addr) < 0 || addr.family != family) {
 			model_labels_done(&attrs);
-			return err_reply("Address: invalid IPv4 address \"%s\"", pref);
+			return err_reply("Address: invalid %s address \"%s\"", family_name(family),
+					 pref);
 		}
 		r = ipam_assign_ip(d->ds, &args, &addr);
 		if (r == -EEXIST) {
@@ -1202,8 +1320,10 @@ static struct json_object *ipam_request_address(struct dk_driver *d, struct json
 	if (r == -ENOSPC && names[0])
 		return err_reply("tabby IP pool %s is exhausted", names[0]);
 	if (r < 0)
-		return err_reply("cannot assign an address: %s", ds_cause(r));
-	snprintf(cidr, sizeof(cidr), "%s/32", ip_addr_format(&addr, buf));
+		return err_reply("cannot assign an %s address: %s", family_name(family),
+				 ds_cause(r));
+	snprintf(cidr, sizeof(cidr), "%s/%d", ip_addr_format(&addr, buf),
+		 family == AF_INET6 ? 128 : 32);
 	log_info("assigned %s (handle %s)", cidr, handle);
 	reply = json_object_new_object();
 	json_object_object_add(reply, "Address", json_object_new_string(cidr));
@@ -1219,7 +1339,8 @@ static struct json_object *ipam_release_address(struct dk_driver *d, struct json
 
 	if (!a || ip_addr_parse(a, &addr) < 0)
 		return err_reply("Address: invalid \"%s\"", a ?: "");
-	if (ip_addr_parse(GATEWAY_ADDR, &gw) >= 0 && ip_addr_equal(&addr, &gw))
+	if (ip_addr_parse(addr.family == AF_INET6 ? GATEWAY6_ADDR : GATEWAY_ADDR, &gw) >= 0 &&
+	    ip_addr_equal(&addr, &gw))
 		return json_object_new_object();
 	r = ipam_release_addr(d->ds, &addr, -1);
 	if (r == -ESTALE)

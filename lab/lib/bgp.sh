@@ -58,6 +58,14 @@ is_rr() { [ "$TOPOLOGY" = rr ] && { [ "$1" = 1 ] || [ "$1" = 2 ]; }; }
 # bgp_expected_sessions N - how many sessions hN has when the lab is converged (subnets: the
 # hosts of its own subnet; the single-hop sessions across the router do not come up).
 bgp_expected_sessions() {
+	local k
+	k=$(bgp_expected_sessions_v4 "$1")
+	# --ipv6 (lib/ipv6.sh): one IPv6 session beside every IPv4 one
+	if [ "${IPV6:-0}" = 1 ]; then echo $((2 * k)); else echo "$k"; fi
+}
+
+# bgp_expected_sessions_v4 N - the IPv4 sessions of hN (as many IPv6 ones with --ipv6).
+bgp_expected_sessions_v4() {
 	case "$TOPOLOGY" in
 	tor) echo 1 ;;
 	subnets) same_subnet_peers "$1" ;;
@@ -139,17 +147,38 @@ router bgp $LAB_TOR_AS
  neighbor HOSTS timers connect 1
  neighbor HOSTS bfd profile tabby-lab
 EOF
+		if [ "${IPV6:-0}" = 1 ]; then # lib/ipv6.sh: an IPv6 session per host, IPv6 routes only
+			cat <<EOF
+ neighbor HOSTS6 peer-group
+ neighbor HOSTS6 timers 3 9
+ neighbor HOSTS6 timers connect 1
+ neighbor HOSTS6 bfd profile tabby-lab
+EOF
+		fi
 		for n in $(seq 1 "$HOSTS"); do
 			as=$(host_as "$n")
 			echo " neighbor $(host_ip "$n") remote-as ${as:-$LAB_AS}"
 			echo " neighbor $(host_ip "$n") peer-group HOSTS"
+			if [ "${IPV6:-0}" = 1 ]; then
+				echo " neighbor $(host_ip6 "$n") remote-as ${as:-$LAB_AS}"
+				echo " neighbor $(host_ip6 "$n") peer-group HOSTS6"
+			fi
 		done
 		cat <<EOF
  address-family ipv4 unicast
   neighbor HOSTS activate
   maximum-paths 8
+EOF
+		[ "${IPV6:-0}" != 1 ] || echo "  no neighbor HOSTS6 activate"
+		echo " exit-address-family"
+		if [ "${IPV6:-0}" = 1 ]; then
+			cat <<EOF
+ address-family ipv6 unicast
+  neighbor HOSTS6 activate
+  maximum-paths 8
  exit-address-family
 EOF
+		fi
 	} >"$d/bgpd.conf"
 }
 
@@ -237,6 +266,7 @@ metadata:
 spec:
   bgp:
     ipv4Address: $(host_ip "$n")/$(host_plen)
+$([ "${IPV6:-0}" != 1 ] || echo "    ipv6Address: $(host_ip6 "$n")/$(host_plen6)")
     routeReflectorClusterID: $LAB_RR_CLUSTER
 EOF
 			done
@@ -254,6 +284,26 @@ metadata:
 spec:
   node: h$n
   peerIP: $(host_gw "$n")
+  asNumber: $LAB_TOR_AS
+  keepaliveTime: 3s
+  holdTime: 9s
+  bfd:
+    enabled: true
+    interval: 100ms
+    multiplier: 3
+EOF
+			[ "$HOST_AS" = shared ] && echo "  numAllowedLocalASNumbers: 1" >>"$f"
+			[ "${IPV6:-0}" = 1 ] || continue
+			# lib/ipv6.sh: the IPv6 session to the ToR, the same settings
+			cat >>"$f" <<EOF
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: tor-h$n-v6
+spec:
+  node: h$n
+  peerIP: $(host_gw6 "$n")
   asNumber: $LAB_TOR_AS
   keepaliveTime: 3s
   holdTime: 9s
@@ -281,11 +331,11 @@ EOF
 	tabbyctl apply -f "$f" >>"$RUN/tabbyctl.log" 2>&1 || fail_step "tabbyctl apply -f $f" "$RUN/tabbyctl.log"
 }
 
-# tor_bgp_established - sessions the ToR has in Established (FRR's summary shows a prefix count
-# in the State/PfxRcd column once a session is up).
+# tor_bgp_established [AF] - sessions the ToR has in Established for address family AF
+# (ipv4Unicast, the default, or ipv6Unicast), from FRR's JSON summary.
 tor_bgp_established() {
-	frr_vtysh -c 'show ip bgp summary json' |
-		python3 -c 'import json,sys; d=json.load(sys.stdin); p=d.get("ipv4Unicast",{}).get("peers",{}); print(sum(1 for v in p.values() if v.get("state")=="Established"))' 2>/dev/null ||
+	frr_vtysh -c 'show bgp summary json' |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); p=d.get(sys.argv[1],{}).get("peers",{}); print(sum(1 for v in p.values() if v.get("state")=="Established"))' "${1:-ipv4Unicast}" 2>/dev/null ||
 		echo 0
 }
 

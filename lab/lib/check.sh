@@ -42,7 +42,12 @@ all_workloads() {
 
 # An entry "N M" of all_workloads is a CNI workload (M a number) or a Docker container (M "dK").
 ent_name() { if [[ $2 == d* ]]; then echo "h$1-$2"; else wl_name "$1" "$2"; fi; }
-ent_ip() { if [[ $2 == d* ]]; then docker_ip "$1"; else wl_ip "$1" "$2"; fi; }
+# ent_ip N M [FAMILY] - the entry's address of FAMILY 4 (default) or 6 (lib/ipv6.sh).
+ent_ip() {
+	if [ "${3:-4}" = 6 ]; then
+		if [[ $2 == d* ]]; then docker_ip6 "$1"; else wl_ip6 "$1" "$2"; fi
+	elif [[ $2 == d* ]]; then docker_ip "$1"; else wl_ip "$1" "$2"; fi
+}
 ent_where() { if [[ $2 == d* ]]; then echo "docker on h$1"; else echo "netns $(wl_ns "$1" "$2")"; fi; }
 # ent_ping N M IP - the entry pings IP.
 ent_ping() { if [[ $2 == d* ]]; then docker_ping_ok "$1" "$3"; else ping_ok "$(wl_ns "$1" "$2")" "$3"; fi; }
@@ -51,30 +56,20 @@ ent_ping() { if [[ $2 == d* ]]; then docker_ping_ok "$1" "$3"; else ping_ok "$(w
 # and the pool does not encapsulate (lib/subnets.sh).
 expect_fail() { [ "${ENCAP:-none}" = none ] && across_router "$1" "$2"; }
 
-# lab_check - the ping matrix, the hosts, the workloads, and one summary line; in the subnets
-# topology also the outside (check_outside). Pairs across the subnets router are expected to
-# fail without encapsulation (cell "x") and to pass with it. Returns 1 only on an unexpected
-# result: a pair that should pass and fails (FAIL), a pair that should fail and passes (PASS!),
-# or an outside result that does not match natOutgoing.
-lab_check() {
-	local -a wls
-	local src dst sn sm dn dm ip passed=0 failed=0 cell w=8 n est blocks xfail=0 xpass=0 why=""
-	local sub mode
-	# What to expect across the router follows the pool as the datastore has it now (--encap
-	# only chose its first vxlanMode).
-	if [ "$TOPOLOGY" = subnets ]; then
-		mode=$(pool_field vxlanMode)
-		local ENCAP
-		case "$mode" in
-		Always) ENCAP=vxlan ;;
-		CrossSubnet) ENCAP=crosssubnet ;;
-		*) ENCAP=none ;;
-		esac
+# ping_matrix FAMILY - ping every entry from every entry on another host over IPv4 (4) or IPv6
+# (6) and print the matrix. Sets M_PASSED, M_FAILED, M_XFAIL, M_XPASS (pairs across the subnets
+# router, see lab_check) and M_WHY (one failed pair across the router, explained). Uses the
+# caller's wls, ENCAP and mode.
+ping_matrix() {
+	local fam=$1 sn sm dn dm ip cell w=8 dst
+	M_PASSED=0 M_FAILED=0 M_XFAIL=0 M_XPASS=0 M_WHY=""
+	if [ "$fam" = 6 ]; then
+		say "Ping matrix, IPv6: every workload to every workload on another host (row = from, column = to)"
+	elif [ "${IPV6:-0}" = 1 ]; then
+		say "Ping matrix, IPv4: every workload to every workload on another host (row = from, column = to)"
+	else
+		say "Ping matrix: every workload to every workload on another host (row = from, column = to)"
 	fi
-	mapfile -t wls < <(all_workloads)
-	[ "${#wls[@]}" -gt 0 ] || die "no workloads recorded in $RUN/workloads"
-
-	say "Ping matrix: every workload to every workload on another host (row = from, column = to)"
 	if [ "$TOPOLOGY" = subnets ]; then
 		if [ "${ENCAP:-none}" = none ]; then
 			say "(topology subnets, IPPool vxlanMode ${mode:-?}: x = no reply, expected across the router; PASS! = answered although it should not be)"
@@ -92,7 +87,7 @@ lab_check() {
 			read -r dn dm <<<"${wls[j]}"
 			[ "$sn" != "$dn" ] || continue
 			(
-				ip=$(ent_ip "$dn" "$dm")
+				ip=$(ent_ip "$dn" "$dm" "$fam")
 				if [ -n "$ip" ] && ent_ping "$sn" "$sm" "$ip"; then echo 0; else echo 1; fi >"$dir/$i-$j"
 			) &
 			running=$((running + 1))
@@ -117,21 +112,21 @@ lab_check() {
 			if [ "$sn" = "$dn" ]; then
 				cell="-"
 			else
-				ip=$(ent_ip "$dn" "$dm")
+				ip=$(ent_ip "$dn" "$dm" "$fam")
 				if [ "$(cat "$dir/$i-$j" 2>/dev/null)" = 0 ]; then
 					cell=ok
-					passed=$((passed + 1))
+					M_PASSED=$((M_PASSED + 1))
 					if expect_fail "$sn" "$dn"; then
 						cell=PASS!
-						xpass=$((xpass + 1))
+						M_XPASS=$((M_XPASS + 1))
 					fi
 				else
 					cell=FAIL
-					failed=$((failed + 1))
+					M_FAILED=$((M_FAILED + 1))
 					if expect_fail "$sn" "$dn"; then
 						cell=x
-						xfail=$((xfail + 1))
-						[ -n "$why" ] || why="$(ent_name "$sn" "$sm") -> $(ent_name "$dn" "$dm") ($ip): $(why_across "$sn" "$ip")"
+						M_XFAIL=$((M_XFAIL + 1))
+						[ -n "$M_WHY" ] || M_WHY="$(ent_name "$sn" "$sm") -> $(ent_name "$dn" "$dm") ($ip): $(why_across "$sn" "$ip")"
 					fi
 				fi
 			fi
@@ -140,6 +135,42 @@ lab_check() {
 		printf '\n'
 	done
 	rm -rf -- "$dir"
+}
+
+# lab_check - the ping matrix, the hosts, the workloads, and one summary line; in the subnets
+# topology also the outside (check_outside). Pairs across the subnets router are expected to
+# fail without encapsulation (cell "x") and to pass with it. Returns 1 only on an unexpected
+# result: a pair that should pass and fails (FAIL), a pair that should fail and passes (PASS!),
+# or an outside result that does not match natOutgoing.
+lab_check() {
+	local -a wls
+	local src sn sm n est blocks sub mode fam v4 v6 passed=0 failed=0 xfail=0 xpass=0 why=""
+	local -A fpassed ffailed
+	# What to expect across the router follows the pool as the datastore has it now (--encap
+	# only chose its first vxlanMode).
+	if [ "$TOPOLOGY" = subnets ]; then
+		mode=$(pool_field vxlanMode)
+		local ENCAP
+		case "$mode" in
+		Always) ENCAP=vxlan ;;
+		CrossSubnet) ENCAP=crosssubnet ;;
+		*) ENCAP=none ;;
+		esac
+	fi
+	mapfile -t wls < <(all_workloads)
+	[ "${#wls[@]}" -gt 0 ] || die "no workloads recorded in $RUN/workloads"
+
+	for fam in $(families); do
+		[ "$fam" = 4 ] || say ""
+		ping_matrix "$fam"
+		fpassed[$fam]=$M_PASSED
+		ffailed[$fam]=$M_FAILED
+		passed=$((passed + M_PASSED))
+		failed=$((failed + M_FAILED))
+		xfail=$((xfail + M_XFAIL))
+		xpass=$((xpass + M_XPASS))
+		[ -n "$why" ] || why=$M_WHY
+	done
 
 	say ""
 	say "Hosts (tabbyctl node status, tabbyctl ipam show --show-blocks):"
@@ -149,16 +180,26 @@ lab_check() {
 		blocks=$(host_blocks "$n")
 		sub=""
 		[ "$TOPOLOGY" != subnets ] || sub=" (subnet $(subnet_name "$(host_subnet "$n")"))"
+		[ "${IPV6:-0}" != 1 ] || sub=" $(host_ip6 "$n")"
 		printf '  h%-3s %-15s%s BGP sessions Established: %s/%s  blocks: %s\n' "$n" \
 			"$(host_ip "$n")" "$sub" "$est" "$(bgp_expected_sessions "$n")" "${blocks:-none}"
+		if [ "${IPV6:-0}" = 1 ]; then
+			read -r v4 v6 <<<"$(bird_sessions_by_family "$n")"
+			say "       of which IPv4 $v4/$(bgp_expected_sessions_v4 "$n"), IPv6 $v6/$(bgp_expected_sessions_v4 "$n") (birdc show protocols all: the channel of each session)"
+		fi
 		[ "$TOPOLOGY" != subnets ] || say "       paths: $(host_paths "$n")"
 	done
 	say ""
 	say "Workloads:"
 	for src in "${wls[@]}"; do
 		read -r sn sm <<<"$src"
-		printf '  %-8s %-15s %s\n' "$(ent_name "$sn" "$sm")" "$(ent_ip "$sn" "$sm")" \
-			"$(ent_where "$sn" "$sm")"
+		if [ "${IPV6:-0}" = 1 ]; then
+			printf '  %-8s %-15s %-22s %s\n' "$(ent_name "$sn" "$sm")" "$(ent_ip "$sn" "$sm")" \
+				"$(ent_ip "$sn" "$sm" 6)" "$(ent_where "$sn" "$sm")"
+		else
+			printf '  %-8s %-15s %s\n' "$(ent_name "$sn" "$sm")" "$(ent_ip "$sn" "$sm")" \
+				"$(ent_where "$sn" "$sm")"
+		fi
 	done
 	if [ "$TOPOLOGY" = subnets ]; then
 		say "  (subnets: sessions Established out of those with the hosts of the same subnet; the"
@@ -170,6 +211,11 @@ lab_check() {
 		sub="$((failed - xfail + xpass)) unexpected"
 		[ $((failed - xfail + xpass)) = 0 ] || sub+=": $((failed - xfail)) FAIL, $xpass PASS! (answered across the router although the pool does not encapsulate)"
 		say "$passed passed, $failed failed ($xfail pairs across the router failed: expected without encapsulation (--encap vxlan|crosssubnet), the router has no route to the pool; $sub)"
+	elif [ "${IPV6:-0}" = 1 ]; then
+		for fam in $(families); do
+			say "IPv$fam: ${fpassed[$fam]} passed, ${ffailed[$fam]} failed"
+		done
+		say "$passed passed, $failed failed"
 	else
 		say "$passed passed, $failed failed"
 	fi
@@ -182,12 +228,12 @@ lab_check() {
 }
 
 lab_status() {
-	local name f pid state n ns
+	local name f pid state n ns v4 v6
 	if ! load_state; then
 		say "no lab in $RUN"
 		return 0
 	fi
-	say "lab in $RUN: prefix $PREFIX, $HOSTS hosts x $WORKLOADS workloads, build $BUILD"
+	say "lab in $RUN: prefix $PREFIX, $HOSTS hosts x $WORKLOADS workloads, topology $TOPOLOGY$([ "${IPV6:-0}" != 1 ] || echo ", dual-stack (--ipv6)"), build $BUILD"
 	say "etcd: $(etcd_endpoint) and $(etcd_http)"
 	say "processes:"
 	for f in "$RUN"/pids/*.pid; do
@@ -211,7 +257,18 @@ lab_status() {
 	for n in $(seq 1 "$HOSTS"); do
 		printf '  h%-3s BGP Established %s/%s  blocks: %s\n' "$n" "$(bgp_established "$n")" \
 			"$(bgp_expected_sessions "$n")" "$(host_blocks "$n")"
+		if [ "${IPV6:-0}" = 1 ]; then
+			read -r v4 v6 <<<"$(bird_sessions_by_family "$n")"
+			printf '       IPv4 BGP Established %s/%s, IPv6 BGP Established %s/%s (%s)\n' "$v4" \
+				"$(bgp_expected_sessions_v4 "$n")" "$v6" "$(bgp_expected_sessions_v4 "$n")" \
+				"$(host_ip6 "$n")"
+		fi
 	done
+	if [ "$TOPOLOGY" = tor ]; then
+		printf '  ToR (FRR): IPv4 sessions Established %s/%s' "$(tor_bgp_established ipv4Unicast)" "$HOSTS"
+		[ "${IPV6:-0}" != 1 ] || printf ', IPv6 %s/%s' "$(tor_bgp_established ipv6Unicast)" "$HOSTS"
+		printf '\n'
+	fi
 	if [ -x "$(tabbyctl_bin)" ]; then
 		say "tabbyctl ipam show --show-blocks:"
 		tabbyctl ipam show --show-blocks 2>&1 | sed 's/^/  /' || true

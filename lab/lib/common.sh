@@ -97,6 +97,8 @@ load_state() {
 	[ ! -f "$RUN/docker.env" ] || . "$RUN/docker.env" # lib/docker.sh (--docker)
 	# shellcheck disable=SC1091
 	[ ! -f "$RUN/subnets.env" ] || . "$RUN/subnets.env" # lib/subnets.sh (--encap, --nat)
+	# shellcheck disable=SC1091
+	[ ! -f "$RUN/ipv6.env" ] || . "$RUN/ipv6.env" # lib/ipv6.sh (--ipv6)
 	return 0
 }
 

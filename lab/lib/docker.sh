@@ -173,6 +173,16 @@ docker_ip() {
 	)
 }
 
+# docker_ip6 N - the IPv6 address of hN-d1 ("" unless the lab is dual-stack, lib/ipv6.sh).
+docker_ip6() {
+	(
+		DK_IP6=""
+		# shellcheck disable=SC1090
+		. "$RUN/docker/h$1-d1.env"
+		echo "$DK_IP6"
+	)
+}
+
 # docker_ping_ok N IP - two echo requests from hN-d1 (one retry, as ping_ok).
 docker_ping_ok() {
 	dk "$1" exec "h$1-d1" ping -q -c 2 -W 1 "$2" >/dev/null 2>&1 ||

@@ -25,6 +25,7 @@ write_felix_config() {
 # tabby-felix configuration of lab host h$n (written by tabby-lab; see configs/felix.yaml)
 nodeName: h$n
 ipv4Address: $(host_ip "$n")/$(host_plen)
+$(felix_ipv6_config "$n")
 $(a=$(host_as "$n"); [ -z "$a" ] || echo "asNumber: $a")
 datastoreEndpoints: $(etcd_endpoint)
 $([ "${ETCD_TLS:-0}" != 1 ] || printf 'datastoreCAFile: %s\ndatastoreCertFile: %s\ndatastoreKeyFile: %s\n' \
@@ -190,6 +191,11 @@ wait_converged() {
 			across_router "$n" "$m" && continue
 			wait_for "$LAB_T_BGP" route_via "$n" "$ip" "$m" ||
 				fail_step "h$n has no route to $ip (h$m-w1) via $(bgp_next_hop "$n" "$m") after ${LAB_T_BGP}s" \
+					"$RUN/h$n/felix.log"
+			[ "${IPV6:-0}" = 1 ] || continue
+			ip=$(wl_ip6 "$m" 1)
+			wait_for "$LAB_T_BGP" route6_bgp "$n" "$ip" ||
+				fail_step "h$n has no IPv6 route from BGP to $ip (h$m-w1) after ${LAB_T_BGP}s (ip -6 -n $(host_ns "$n") route; birdc -s $RUN/h$n/bird.ctl show route)" \
 					"$RUN/h$n/felix.log"
 		done
 	done

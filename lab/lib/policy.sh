@@ -65,18 +65,20 @@ policy_ports() {
 
 write_tcp_server() {
 	cat >"$RUN/policy/tcp-server.py" <<'EOF'
-# A TCP listener per port on one address; accepts and closes every connection (tabby-lab).
+# A TCP listener per port on each address (comma-separated: the IPv4 and, dual-stack, the IPv6
+# one); accepts and closes every connection (tabby-lab).
 import selectors, socket, sys
 
-addr, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
+addrs, ports = sys.argv[1].split(","), [int(p) for p in sys.argv[2:]]
 sel = selectors.DefaultSelector()
-for port in ports:
-    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(128)
-    sel.register(s, selectors.EVENT_READ)
-print("listening on", addr, *ports, flush=True)
+for addr in addrs:
+    for port in ports:
+        s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, port))
+        s.listen(128)
+        sel.register(s, selectors.EVENT_READ)
+print("listening on", *addrs, *ports, flush=True)
 while True:
     for key, _ in sel.select():
         try:
@@ -90,18 +92,18 @@ EOF
 # servers_start - one TCP server per workload, on the ports of expected-policy.txt.
 servers_start() {
 	# shellcheck disable=SC2034 # the .env files set all of them
-	local f name ports WL_HOST WL_NAME WL_NETNS WL_CID WL_IP
+	local f name ports WL_HOST WL_NAME WL_NETNS WL_CID WL_IP WL_IP6
 	mkdir -p "$RUN/policy/pids"
 	write_tcp_server
 	read -r -a ports <<<"$(policy_ports)"
 	for f in "$RUN"/workloads/*.env; do
 		[ -e "$f" ] || continue
-		WL_IP=""
+		WL_IP="" WL_IP6=""
 		# shellcheck disable=SC1090
 		. "$f"
 		[ -n "$WL_IP" ] || continue
 		name=$WL_NAME
-		ip netns exec "$WL_NETNS" python3 "$RUN/policy/tcp-server.py" "$WL_IP" "${ports[@]}" \
+		ip netns exec "$WL_NETNS" python3 "$RUN/policy/tcp-server.py" "$WL_IP${WL_IP6:+,$WL_IP6}" "${ports[@]}" \
 			</dev/null >>"$RUN/policy/srv-$name.log" 2>&1 &
 		echo $! >"$RUN/policy/pids/srv-$name.pid"
 	done
@@ -188,8 +190,9 @@ wl_env_get() {
 # moment after the datastore has it; the last round is what is reported. Prints expected vs
 # observed per flow and "N passed, M failed".
 lab_check_policy() {
-	local -a src dst port want got note pids
-	local i n=0 skipped=0 passed=0 failed=0 end bad s d p w rest ns ip dir
+	local -a src dst port want got note pids fam
+	local i n=0 skipped=0 passed=0 failed=0 end bad s d p w rest ns ip dir f var
+	local -A fpassed=([4]=0 [6]=0) ffailed=([4]=0 [6]=0)
 	[ -f "$LAB_POLICY_FLOWS" ] || die "missing $LAB_POLICY_FLOWS"
 	while read -r s d p w rest; do
 		case "$s" in '' | '#'*) continue ;; esac
@@ -197,8 +200,11 @@ lab_check_policy() {
 			skipped=$((skipped + 1))
 			continue
 		fi
-		src[n]=$s dst[n]=$d port[n]=$p want[n]=$w note[n]=$rest got[n]=""
-		n=$((n + 1))
+		# every flow once per family of the lab (lib/ipv6.sh: --ipv6 adds IPv6)
+		for f in $(families); do
+			src[n]=$s dst[n]=$d port[n]=$p want[n]=$w note[n]=$rest got[n]="" fam[n]=$f
+			n=$((n + 1))
+		done
 	done <"$LAB_POLICY_FLOWS"
 	[ "$n" -gt 0 ] || die "no flow of $LAB_POLICY_FLOWS has both workloads in this lab (run up with --hosts 2 --workloads 3 or more)"
 	[ "$POLICY" = 1 ] || warn "this lab was brought up with --no-policy: the denied flows will connect"
@@ -208,7 +214,9 @@ lab_check_policy() {
 		pids=()
 		for i in $(seq 0 $((n - 1))); do
 			ns=$(wl_env_get "${src[i]}" WL_NETNS)
-			ip=$(wl_env_get "${dst[i]}" WL_IP)
+			var=WL_IP
+			[ "${fam[i]}" = 4 ] || var=WL_IP6
+			ip=$(wl_env_get "${dst[i]}" "$var")
 			probe "$ns" "$ip" "${port[i]}" >"$dir/$i" &
 			pids+=($!)
 		done
@@ -224,22 +232,31 @@ lab_check_policy() {
 	rm -rf -- "$dir"
 
 	say "Policy flows (configs/examples/expected-policy.txt; dataplane $DATAPLANE; TCP connect, ${LAB_POLICY_CONNECT_TIMEOUT}s timeout)"
-	printf '  %-6s %-6s %-15s %-5s  %-8s %-8s %s\n' SRC DST "DST-IP" PORT EXPECTED OBSERVED ""
+	w=15
+	[ "${IPV6:-0}" != 1 ] || w=22
+	printf '  %-6s %-6s %-*s %-5s  %-8s %-8s %s\n' SRC DST "$w" "DST-IP" PORT EXPECTED OBSERVED ""
 	for i in $(seq 0 $((n - 1))); do
 		if [ "${got[i]}" = "${want[i]}" ]; then
 			passed=$((passed + 1))
+			fpassed[${fam[i]}]=$((fpassed[${fam[i]}] + 1))
 			rest=ok
 		else
 			failed=$((failed + 1))
+			ffailed[${fam[i]}]=$((ffailed[${fam[i]}] + 1))
 			rest=FAIL
 		fi
-		printf '  %-6s %-6s %-15s %-5s  %-8s %-8s %-4s  %s\n' "${src[i]}" "${dst[i]}" \
-			"$(wl_env_get "${dst[i]}" WL_IP)" "${port[i]}" "${want[i]}" "${got[i]}" "$rest" \
+		var=WL_IP
+		[ "${fam[i]}" = 4 ] || var=WL_IP6
+		printf '  %-6s %-6s %-*s %-5s  %-8s %-8s %-4s  %s\n' "${src[i]}" "${dst[i]}" "$w" \
+			"$(wl_env_get "${dst[i]}" "$var")" "${port[i]}" "${want[i]}" "${got[i]}" "$rest" \
 			"${note[i]}"
 	done
 	[ "$skipped" = 0 ] || say "  ($skipped flow(s) skipped: their workloads are not in this lab)"
 	if [ "$failed" -gt 0 ]; then
 		say "  explain one: $(tabbyctl_bin) --datastore-endpoints $(etcd_endpoint) policy explain default/SRC --to DST-IP --port PORT"
+	fi
+	if [ "${IPV6:-0}" = 1 ]; then
+		for f in $(families); do say "IPv$f: ${fpassed[$f]} passed, ${ffailed[$f]} failed"; done
 	fi
 	say "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ]

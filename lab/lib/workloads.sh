@@ -15,10 +15,12 @@ write_net_conf() {
 	shift 2
 	local tls=""
 	[ "${ETCD_TLS:-0}" != 1 ] || tls=$(etcd_tls_dir)
-	LAB_ETCD_TLS_DIR=$tls python3 - "$n" "$(etcd_endpoint)" "$LAB_NETWORK" "$LAB_POOL_NAME" "$@" >"$file" <<'EOF'
+	LAB_ETCD_TLS_DIR=$tls LAB_POOL6=$([ "${IPV6:-0}" != 1 ] || echo "$LAB_POOL6_NAME") \
+		python3 - "$n" "$(etcd_endpoint)" "$LAB_NETWORK" "$LAB_POOL_NAME" "$@" >"$file" <<'EOF'
 import json, os, sys
 n, endpoint, network, pool = sys.argv[1:5]
 tls = os.environ.get("LAB_ETCD_TLS_DIR")
+pool6 = os.environ.get("LAB_POOL6")  # lib/ipv6.sh --ipv6: dual-stack
 labels = [dict(zip(("key", "value"), kv.split("=", 1))) for kv in sys.argv[5:]]
 conf = {
     "cniVersion": "1.0.0",
@@ -29,6 +31,8 @@ conf = {
     "log_level": "info",
     "ipam": {"type": "tabby-ipam", "ipv4_pools": [pool]},
 }
+if pool6:
+    conf["ipam"].update({"assign_ipv4": "true", "assign_ipv6": "true", "ipv6_pools": [pool6]})
 if tls:  # lib/etcd.sh --etcd-tls
     conf["etcd_ca_cert_file"] = tls + "/ca.crt"
     conf["etcd_cert_file"] = tls + "/client.crt"
@@ -72,11 +76,15 @@ wl_add() {
 	ip=$(json_get "$d/$name.json" 'd["ips"][0]["address"].split("/")[0]' 2>/dev/null) ||
 		fail_step "CNI ADD of $name returned no address: $d/$name.json" "$d/$name.log"
 	printf 'WL_IP=%q\n' "$ip" >>"$d/$name.env"
+	[ "${IPV6:-0}" = 1 ] || return 0
+	ip=$(json_get "$d/$name.json" '[a["address"].split("/")[0] for a in d["ips"] if ":" in a["address"]][0]' 2>/dev/null) ||
+		fail_step "CNI ADD of $name returned no IPv6 address (--ipv6): $d/$name.json" "$d/$name.log"
+	printf 'WL_IP6=%q\n' "$ip" >>"$d/$name.env"
 }
 
 # wl_del NAME - CNI DEL with the saved ADD result as prevResult. Never fatal: `down` goes on.
 wl_del() {
-	local name=$1 d="$RUN/workloads" WL_HOST WL_NAME WL_NETNS WL_CID WL_IP=""
+	local name=$1 d="$RUN/workloads" WL_HOST WL_NAME WL_NETNS WL_CID WL_IP="" WL_IP6=""
 	# shellcheck disable=SC1090
 	. "$d/$name.env"
 	python3 - "$d/$name.conf" "$d/$name.json" >"$d/$name.del.conf" <<'EOF'
