@@ -15,9 +15,11 @@
 #                 Every mount dockerd makes stays in its private mount namespace and goes with it.
 #   image         `docker import` of a busybox-static rootfs: tabby-busybox:lab
 #   network       docker network create --driver tabby --ipam-driver tabby
-#                 --ipam-opt tabby.pool=default-ipv4-ippool tabby  (WEP namespace "tabby")
+#                 --ipam-opt tabby.pool=default-ipv4-ippool tabby  (WEP namespace "tabby");
+#                 with --ipv6 (lib/ipv6.sh) also --ipv6 --subnet 198.19.0.0/16 --subnet
+#                 2001:db8:19::/112: every container dual-stack
 #   container     hN-d1: busybox httpd on :8080 answering hello-from-hN-d1, label role=docker;
-#                 recorded in $RUN/docker/hN-d1.env (DK_HOST, DK_NAME, DK_CID, DK_IP)
+#                 recorded in $RUN/docker/hN-d1.env (DK_HOST, DK_NAME, DK_CID, DK_IP, DK_IP6)
 # /run/docker/plugins must exist as a mount point; if /run/docker did not exist, `up` records
 # that it made it ($RUN/docker/made-run-docker) and `down` removes the two (empty) directories.
 # While the lab runs, /run/docker/plugins/.in-use-<prefix> keeps the host's directory non-empty:
@@ -124,10 +126,14 @@ docker_container_add() {
 	ip=$(dk "$n" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
 	[ -n "$ip" ] || fail_step "$name on h$n got no address" "$(docker_dir "$n")/tabby-docker.log"
 	printf 'DK_CID=%q\nDK_IP=%q\n' "$cid" "$ip" >>"$d/$name.env"
+	[ "${IPV6:-0}" = 1 ] || return 0
+	ip=$(dk "$n" inspect -f '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}' "$name")
+	[ -n "$ip" ] || fail_step "$name on h$n got no IPv6 address (--ipv6)" "$(docker_dir "$n")/tabby-docker.log"
+	printf 'DK_IP6=%q\n' "$ip" >>"$d/$name.env"
 }
 
 docker_up() {
-	local n log
+	local n log v6
 	[ "$LAB_DOCKER" = 1 ] || return 0
 	step "Docker: dockerd + tabby-docker per host, network $LAB_DOCKER_NET, container hN-d1"
 	mkdir -p "$RUN/docker"
@@ -146,8 +152,10 @@ docker_up() {
 		log="$(docker_dir "$n")/docker-cli.log"
 		dk "$n" import "$RUN/docker/busybox.tar" "$LAB_DOCKER_IMAGE" >>"$log" 2>&1 ||
 			fail_step "docker import on h$n" "$log"
+		v6=()
+		[ "${IPV6:-0}" != 1 ] || v6=(--ipv6 --subnet "$LAB_POOL_CIDR" --subnet "$LAB_POOL6_CIDR")
 		dk "$n" network create --driver tabby --ipam-driver tabby \
-			--ipam-opt "tabby.pool=$LAB_POOL_NAME" "$LAB_DOCKER_NET" >>"$log" 2>&1 ||
+			--ipam-opt "tabby.pool=$LAB_POOL_NAME" "${v6[@]}" "$LAB_DOCKER_NET" >>"$log" 2>&1 ||
 			fail_step "docker network create $LAB_DOCKER_NET on h$n" "$log"
 		docker_container_add "$n"
 	done
