@@ -72,6 +72,14 @@ else
 fi
 . "$RUN/lab.env"
 ctl() { "$T_BUILD/ctl/tabbyctl" --datastore-endpoints "unix://$RUN/etcd/etcd.sock:$ETCD_PORT" "$@"; }
+# wep_has V4 V6 - a WorkloadEndpoint of the namespace "tabby" has ipNetworks exactly [V4, V6]
+wep_has() {
+	ctl get wep -n tabby -o json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+items = d.get("items", [d]) if isinstance(d, dict) else d
+sys.exit(not any(w["spec"].get("ipNetworks") == sys.argv[1:] for w in items))' "$@"
+}
 
 check "the Docker network has IPv6 enabled" \
 	test "$(dk 1 network inspect -f '{{.EnableIPv6}}' tabby)" = true
@@ -80,17 +88,11 @@ for n in $(seq 1 "$H"); do
 	v6=$(env_get "$RUN/docker/h$n-d1.env" DK_IP6)
 	check "h$n-d1 has an IPv4 address of 198.19.0.0/16 ($v4)" in_pool "$v4" 198.19.0.0/16
 	check "h$n-d1 has an IPv6 address of 2001:db8:19::/112 ($v6)" in_pool "$v6" 2001:db8:19::/112
-	check "h$n-d1's WorkloadEndpoint lists $v4/32 and $v6/128" bash -c \
-		"$(declare -f ctl); ctl get wep -n tabby -o json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-items = d.get(\"items\", [d]) if isinstance(d, dict) else d
-nets = [w[\"spec\"].get(\"ipNetworks\", []) for w in items]
-sys.exit(not any(n == [\"$v4/32\", \"$v6/128\"] for n in nets))'"
+	check "h$n-d1's WorkloadEndpoint lists $v4/32 and $v6/128" wep_has "$v4/32" "$v6/128"
 	check "h$n routes $v6/128 to a tby veth" \
 		bash -c "ip -6 -n $P-h$n route show $v6/128 | grep -q 'dev tby'"
 	check "h$n-d1's IPv6 default route is via fe80::ecee:eeff:feee:eeee" \
-		bash -c "$(declare -f dk); RUN=$RUN; dk $n exec h$n-d1 ip -6 route | grep -q 'default via fe80::ecee:eeff:feee:eeee'"
+		bash -c "DOCKER_HOST=unix://$RUN/docker/h$n/docker.sock docker exec h$n-d1 ip -6 route | grep -q 'default via fe80::ecee:eeff:feee:eeee'"
 done
 D1=$(env_get "$RUN/docker/h1-d1.env" DK_IP6)
 D2=$(env_get "$RUN/docker/h2-d1.env" DK_IP6)
@@ -100,7 +102,7 @@ check "h1-d1 pings h2-w1 (CNI) over IPv6 ($W2)" dk 1 exec h1-d1 ping -c 2 -W 1 "
 check "h2-w1 (CNI) fetches hello-from-h1-d1 over IPv6 from [$D1]:8080" \
 	test "$(http_from_ns "$P-h2-w1" "$D1")" = hello-from-h1-d1
 check "a ping from h1-d1 to 2001:db8:19::fff0 (nobody's) fails" \
-	bash -c "! { $(declare -f dk); RUN=$RUN; dk 1 exec h1-d1 ping -c 1 -W 1 2001:db8:19::fff0; } >/dev/null 2>&1"
+	bash -c "! DOCKER_HOST=unix://$RUN/docker/h1/docker.sock docker exec h1-d1 ping -c 1 -W 1 2001:db8:19::fff0 >/dev/null 2>&1"
 
 entries=$((2 * H))
 pairs=$((entries * (entries - 2)))
