@@ -1,12 +1,13 @@
 #!/bin/bash
-# lab-ipv6.t - the dual-stack lab end to end, through lab/tabby-lab up --ipv6: etcd, 2 hosts each
-# with tabby-felix and BIRD (IPv4 and IPv6 BGP sessions), one workload per host made by the tabby
-# CNI plugin with an IPv4 and an IPv6 address. Asserts real behaviour: `check` pings both pairs
-# over both families ("IPv4: 2 passed, 0 failed", "IPv6: 2 passed, 0 failed", total last), the
-# workloads hold <v6>/128 with a default route via fe80::ecee:eeff:feee:eeee, each host has an
-# IPv6 block of default-ipv6-ippool and a BGP route to the other's, a ping to an IPv6 address
-# nobody holds fails, and `down` leaves no namespace or process. LAB_IPV6_TOPOLOGIES (default
-# "mesh") may add rr or tor.
+# lab-ipv6.t - the dual-stack lab end to end, through lab/tabby-lab up --ipv6, once per BGP
+# topology (mesh, tor, rr; LAB_IPV6_TOPOLOGIES picks fewer): etcd, 2 hosts (rr: 3) each with
+# tabby-felix and BIRD (IPv4 and IPv6 BGP sessions; tor: FRR peering over both families), one
+# workload per host made by the tabby CNI plugin with an IPv4 and an IPv6 address. Asserts real
+# behaviour: `check` pings every pair across hosts over both families ("IPv4: 2 passed, 0
+# failed", "IPv6: 2 passed, 0 failed", the total last), the workloads hold <v6>/128 with a
+# default route via fe80::ecee:eeff:feee:eeee, the hosts route the /128 to the veth and learn the
+# other's IPv6 block over BGP, a ping to an IPv6 address nobody holds fails, `status` shows the
+# IPv6 sessions, and `down` leaves no namespace or process. About 35 s for the three.
 #
 # Runs on the already built tree ($TABBY_BUILD_DIR) without apt, with its own namespace prefix
 # and run directory, so it never touches a lab a user has running.
@@ -45,7 +46,7 @@ env_of() { sed -n "s/^$2=//p" "$RUN/workloads/$1.env"; }
 proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 netns_left() { ip netns list | awk '{print $1}' | grep -c "^$P-" || true; }
 
-for topo in ${LAB_IPV6_TOPOLOGIES:-mesh}; do
+for topo in ${LAB_IPV6_TOPOLOGIES:-mesh tor rr}; do
 	H=2
 	[ "$topo" != rr ] || H=3
 	pairs=$((H * (H - 1)))
