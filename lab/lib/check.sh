@@ -79,7 +79,9 @@ ping_matrix() {
 	fi
 	# The pings run in parallel, LAB_CHECK_PARALLEL at a time (a pair that gets no reply costs
 	# its whole timeout, twice), each writing 0 (answered) or 1 to $dir/<row>-<column>.
-	local dir i j running=0
+	# Waits name the pings' PIDs: under `demo` this shell also has etcd, felix and the TCP
+	# servers as children, and a bare `wait` would wait for them too (forever).
+	local dir i j pids=() p
 	dir=$(mktemp -d "$RUN/check.XXXXXX")
 	for i in "${!wls[@]}"; do
 		read -r sn sm <<<"${wls[i]}"
@@ -90,14 +92,14 @@ ping_matrix() {
 				ip=$(ent_ip "$dn" "$dm" "$fam")
 				if [ -n "$ip" ] && ent_ping "$sn" "$sm" "$ip"; then echo 0; else echo 1; fi >"$dir/$i-$j"
 			) &
-			running=$((running + 1))
-			if [ "$running" -ge "${LAB_CHECK_PARALLEL:-32}" ]; then
-				wait
-				running=0
+			pids+=($!)
+			if [ "${#pids[@]}" -ge "${LAB_CHECK_PARALLEL:-32}" ]; then
+				for p in "${pids[@]}"; do wait "$p" || true; done
+				pids=()
 			fi
 		done
 	done
-	wait
+	for p in "${pids[@]}"; do wait "$p" || true; done
 	printf '%-*s' "$w" ""
 	for dst in "${wls[@]}"; do
 		read -r dn dm <<<"$dst"

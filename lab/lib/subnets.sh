@@ -273,10 +273,14 @@ check_outside() {
 	say ""
 	say "Outside: TCP to $LAB_OUTSIDE_IP:$LAB_OUTSIDE_PORT in $(out_ns) (beyond the router, no route to the pool); IPPool natOutgoing: ${nat:-?}"
 	dir=$(mktemp -d "$RUN/outside.XXXXXX")
+	local pids=() p
 	for n in $(seq 1 "$HOSTS"); do
-		[ ! -f "$RUN/workloads/$(wl_name "$n" 1).env" ] || outside_probe "$(wl_ns "$n" 1)" >"$dir/$n" &
+		[ -f "$RUN/workloads/$(wl_name "$n" 1).env" ] || continue
+		outside_probe "$(wl_ns "$n" 1)" >"$dir/$n" &
+		pids+=($!)
 	done
-	wait
+	# the probes' PIDs only: under `demo` this shell's children include the lab's daemons
+	for p in "${pids[@]}"; do wait "$p" || true; done
 	for n in $(seq 1 "$HOSTS"); do
 		wl=$(wl_name "$n" 1)
 		[ -f "$dir/$n" ] || continue
