@@ -355,6 +355,7 @@ static int networks_load(struct dk_driver *d)
 		return log_error_errno(-errno, "opendir %s: %m", dir);
 	while ((de = readdir(dh))) {
 		_cleanup_(json_putp) struct json_object *o = NULL;
+		struct dk_network *n = NULL;
 		char path[4400];
 		const char *id;
 		size_t len = strlen(de->d_name);
@@ -368,8 +369,6 @@ static int networks_load(struct dk_driver *d)
 			log_warn("%s: not a network state file, ignoring", path);
 			continue;
 		}
-		struct dk_network *n = NULL;
-
 		r = network_add(d, id, jstr(o, "name"), jstr(o, "pool"), &n);
 		if (r < 0)
 			break;
@@ -456,6 +455,8 @@ static int pool_usable(const struct model_resource *p, int family, char *why, si
  * @cidr holds enabled pools, all of those (return 1, *@ret_name NULL): --subnet can be any
  * CIDR that overlaps the pools by containment, so `docker run --ip` works for any address of
  * the network's pools.
+ * Only pools of @family (AF_INET or AF_INET6) qualify; a pool named by @name of the other
+ * family is an error.
  * Return: 0 (one pool), 1 (the pools inside @cidr), or -errno with @why.
  */
 static int pool_find(struct dk_driver *d, int family, const char *name,
