@@ -43,6 +43,7 @@ struct fake {
 	size_t n_events;
 	bool overrun; /* the next read_events() reports ENOBUFS */
 	bool no_sysctl_log;
+	bool no_ipv6; /* net/ipv6/... sysctls fail with ENOENT (IPv6 off on the host) */
 };
 
 static void ev_push(struct fake *f, struct fake_event e)
@@ -199,6 +200,9 @@ static int f_dump_links(void *h, route_table_link_cb cb, void *ud)
 static int f_write_sysctl(void *h, const char *path, const char *value)
 {
 	struct fake *f = h;
+	if (f->no_ipv6 && strncmp(path, "net/ipv6/", 9) == 0) {
+		return -ENOENT;
+	}
 	if (f->no_sysctl_log) {
 		return 0;
 	}
@@ -410,6 +414,65 @@ static unsigned dumps(const struct fake *f)
 	return f->route_dumps + f->neigh_dumps + f->link_dumps;
 }
 
+/* Dual stack: IPv6 workload /128s, neighbours and block blackholes are reconciled like the
+ * IPv4 ones (same protocol stamp, same sweep); a host without IPv6 on the interface still gets
+ * its IPv4 sysctls and nothing stays pending. */
+static void test_dual_stack(void **state)
+{
+	struct fake *f = fake_new();
+	struct route_table_stats st;
+	struct dp_routes *rt;
+	f->no_ipv6 = true;
+	add_link(f, "eth0", 2);
+	add_link(f, "tbyaaaaaaaaaaa", 5);
+	f->n_events = 0;
+	kroute(f, "2001:db8:18::/64", 2, RTPROT_KERNEL, RTN_UNICAST); /* foreign */
+	kroute(f, "2001:db8:19::9/128", 5, PROTO, RTN_UNICAST);	      /* ours, stale */
+	kroute(f, "2001:db8:19::80/122", 0, PROTO, RTN_BLACKHOLE);    /* ours, stale block */
+
+	struct calc_desired d = {0};
+	d.routes = calloc(4, sizeof(*d.routes));
+	d.routes[0] = (struct calc_route){.dst = pfx("198.19.0.5/32"), .ifname = "tbyaaaaaaaaaaa"};
+	d.routes[1] = (struct calc_route){.dst = pfx("2001:db8:19::/122"), .blackhole = true};
+	d.routes[2] =
+	    (struct calc_route){.dst = pfx("2001:db8:19::5/128"), .ifname = "tbyaaaaaaaaaaa"};
+	d.n_routes = 3;
+	d.neighs = calloc(2, sizeof(*d.neighs));
+	d.neighs[0] = (struct calc_neigh){.addr = pfx("198.19.0.5/32").addr,
+					  .mac = {2, 0, 0, 0, 0, 5},
+					  .ifname = "tbyaaaaaaaaaaa"};
+	d.neighs[1] = (struct calc_neigh){.addr = pfx("2001:db8:19::5/128").addr,
+					  .mac = {2, 0, 0, 0, 0, 5},
+					  .ifname = "tbyaaaaaaaaaaa"};
+	d.n_neighs = 2;
+	d.ifaces = calloc(1, sizeof(*d.ifaces));
+	snprintf(d.ifaces[0], IFNAMSIZ, "tbyaaaaaaaaaaa");
+	d.n_ifaces = 1;
+	assert_int_equal(dp_routes_new(&fake_ops, f, PROTO, &rt), 0);
+	assert_int_equal(dp_routes_set_desired(rt, &d), 0);
+	calc_desired_done(&d);
+
+	apply(rt, 1000, &st);
+	assert_int_equal(st.routes_programmed, 3);
+	assert_int_equal(kfind(f, "2001:db8:19::5/128")->ifindex, 5);
+	assert_int_equal(kfind(f, "2001:db8:19::5/128")->protocol, PROTO);
+	assert_int_equal(kfind(f, "2001:db8:19::5/128")->scope, RT_SCOPE_LINK);
+	assert_int_equal(kfind(f, "2001:db8:19::/122")->type, RTN_BLACKHOLE);
+	assert_int_equal(f->n_neighs, 2);
+	/* IPv4 sysctls written, IPv6 ones skipped (ENOENT), the interface is configured. */
+	assert_int_equal(f->n_sysctl, 5);
+	assert_int_equal(st.ifaces_configured, 1);
+	/* Past the grace period our stale IPv6 routes go; the kernel's stays. */
+	assert_int_equal(apply(rt, 1000 + ROUTE_TABLE_STALE_GRACE_MS, &st), DP_IDLE);
+	assert_int_equal(st.routes_removed, 2);
+	assert_null(kfind(f, "2001:db8:19::9/128"));
+	assert_null(kfind(f, "2001:db8:19::80/122"));
+	assert_non_null(kfind(f, "2001:db8:18::/64"));
+	assert_true(g_ds.in_sync);
+	dp_routes_ops.free(rt);
+	free(f);
+}
+
 static void test_mark_and_sweep(void **state)
 {
 	struct fake *f = fake_new();
@@ -444,8 +507,11 @@ static void test_mark_and_sweep(void **state)
 	assert_int_equal(f->n_neighs, 1);
 	assert_int_equal(f->neighs[0].ifindex, 5);
 	assert_true(f->neighs[0].permanent);
-	assert_int_equal(f->n_sysctl, 5);
+	assert_int_equal(f->n_sysctl, 8);
 	assert_string_equal(f->sysctl_log[4], "net/ipv4/neigh/tbyaaaaaaaaaaa/proxy_delay=0");
+	assert_string_equal(f->sysctl_log[5], "net/ipv6/conf/tbyaaaaaaaaaaa/accept_ra=0");
+	assert_string_equal(f->sysctl_log[6], "net/ipv6/conf/tbyaaaaaaaaaaa/forwarding=1");
+	assert_string_equal(f->sysctl_log[7], "net/ipv6/conf/tbyaaaaaaaaaaa/proxy_ndp=1");
 	/* The echoes of our own writes change nothing. */
 	assert_false(dispatch(rt, 1001));
 
@@ -464,7 +530,7 @@ static void test_mark_and_sweep(void **state)
 	assert_int_equal(f->replaces, replaces);
 	assert_int_equal(f->deletes, deletes);
 	assert_int_equal(st.ifaces_configured, 0);
-	assert_int_equal(f->n_sysctl, 5);
+	assert_int_equal(f->n_sysctl, 8);
 
 	/* The missing interface appears: its link event wakes the driver; its route and
 	 * sysctls follow, without a dump; nothing is pending. */
@@ -474,7 +540,7 @@ static void test_mark_and_sweep(void **state)
 	assert_false(st.dumped);
 	assert_int_equal(st.routes_programmed, 1);
 	assert_int_equal(kfind(f, "198.19.0.6/32")->ifindex, 7);
-	assert_int_equal(f->n_sysctl, 10);
+	assert_int_equal(f->n_sysctl, 16);
 	assert_true(g_ds.in_sync);
 	assert_int_equal(g_ds.pending, 0);
 	assert_int_equal(dumps(f), 5);
@@ -776,7 +842,7 @@ static void test_events_no_dump_in_steady_state(void **state)
 	assert_int_equal(st.routes_programmed, 1);
 	assert_int_equal(st.neighs_programmed, 1);
 	assert_int_equal(st.ifaces_configured, 1);
-	assert_int_equal(f->n_sysctl, sysctls + 5);
+	assert_int_equal(f->n_sysctl, sysctls + 8);
 	assert_int_equal(kfind(f, "198.19.0.5/32")->ifindex, 15);
 	assert_false(dispatch(rt, t++));
 
@@ -881,6 +947,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mark_and_sweep),
+	    cmocka_unit_test(test_dual_stack),
 	    cmocka_unit_test(test_undesired_goes_at_once),
 	    cmocka_unit_test(test_foreign_conflict_and_failure_isolated),
 	    cmocka_unit_test(test_neighbours_only_on_tby),

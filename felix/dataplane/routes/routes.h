@@ -55,9 +55,10 @@ struct route_table_route {
 	uint32_t table;
 	uint32_t priority; /* metric; ours are 0 */
 	int ifindex;	   /* output interface of the single next hop; 0 = none */
-	struct ip_addr gateway; /* of the single next hop; family 0 = none (VXLAN routes have one) */
-	bool onlink;		/* the single next hop has RTNH_F_ONLINK */
-	bool multipath;		/* actual: more than one next hop: never equal to ours */
+	struct ip_addr
+	    gateway;	       /* of the single next hop; family 0 = none (VXLAN routes have one) */
+	bool onlink;	       /* the single next hop has RTNH_F_ONLINK */
+	bool multipath;	       /* actual: more than one next hop: never equal to ours */
 	char ifname[IFNAMSIZ]; /* desired only (logs); "" in dumps and events */
 };
 
@@ -167,7 +168,8 @@ const struct route_table_stats *dp_routes_last_stats(const struct dp_routes *d);
  *     and neighbours (bounded retries on NLM_F_DUMP_INTR in the backend) and mark every desired
  *     and every owned item; then for each marked item only: write the workload sysctls
  *     (proxy_arp=1, forwarding=1, route_localnet=1, rp_filter=1, neigh proxy_delay=0:
- *     DESIGN.md "Host dataplane") once per interface instance (ifindex), delete our stale
+ *     DESIGN.md "Host dataplane"; IPv6 accept_ra=0, forwarding=1, proxy_ndp=1 as Calico,
+ *     skipped when the host has no IPv6 on the interface) once per interface instance (ifindex), delete our stale
  *     routes and neighbours, then add/replace what is missing or different. Returns
  *     ROUTE_TABLE_RETRY_MS while an item is pending or failed, the time left of a stale item's
  *     grace period, or DP_IDLE. A failed dump writes nothing and returns ROUTE_TABLE_RETRY_MS

@@ -1109,22 +1109,33 @@ static bool stale_due(struct pass *ps, uint64_t first_ms, bool was_desired)
 static int configure_iface(struct dp_routes *d, const char *ifname)
 {
 	/* DESIGN.md "Host dataplane"; proxy_delay=0 because the default (80, i.e. up to 0.8 s)
-	 * delays every proxy-ARP reply (lab README gotcha 2). */
+	 * delays every proxy-ARP reply (lab README gotcha 2). The IPv6 ones are Calico's for a
+	 * workload interface (felix's intdataplane "configureInterface"): no router
+	 * advertisements taken from the workload, forwarding, and proxy NDP, so the host answers
+	 * the workload's neighbour solicitations for its gateway. */
 	static const struct {
+		const char *family;
 		const char *dir;
 		const char *knob;
 		const char *value;
 	} knobs[] = {
-	    {"conf", "forwarding", "1"},     {"conf", "rp_filter", "1"},
-	    {"conf", "route_localnet", "1"}, {"conf", "proxy_arp", "1"},
-	    {"neigh", "proxy_delay", "0"},
+	    {"ipv4", "conf", "forwarding", "1"},     {"ipv4", "conf", "rp_filter", "1"},
+	    {"ipv4", "conf", "route_localnet", "1"}, {"ipv4", "conf", "proxy_arp", "1"},
+	    {"ipv4", "neigh", "proxy_delay", "0"},   {"ipv6", "conf", "accept_ra", "0"},
+	    {"ipv6", "conf", "forwarding", "1"},     {"ipv6", "conf", "proxy_ndp", "1"},
 	};
 	int ret = 0;
 	for (size_t i = 0; i < ELEMENTSOF(knobs); i++) {
 		char path[128];
-		snprintf(path, sizeof(path), "net/ipv4/%s/%s/%s", knobs[i].dir, ifname,
-			 knobs[i].knob);
-		RET_GATHER(ret, d->ops->write_sysctl(d->h, path, knobs[i].value));
+		snprintf(path, sizeof(path), "net/%s/%s/%s/%s", knobs[i].family, knobs[i].dir,
+			 ifname, knobs[i].knob);
+		int r = d->ops->write_sysctl(d->h, path, knobs[i].value);
+		/* No net/ipv6/conf/<if>: IPv6 is off on this host or interface (ipv6.disable=1,
+		 * disable_ipv6 at creation). A vanished interface fails the IPv4 knobs too. */
+		if (r == -ENOENT && strcmp(knobs[i].family, "ipv6") == 0) {
+			continue;
+		}
+		RET_GATHER(ret, r);
 	}
 	return ret;
 }
