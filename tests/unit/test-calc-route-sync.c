@@ -89,13 +89,24 @@ static ssize_t f_route_find(struct fake *f, const struct route_table_route *r)
 /* The kernel's side of a route write (ours or anybody's), with its event. */
 static void k_route_set(struct fake *f, const struct route_table_route *r)
 {
-	ssize_t i = f_route_find(f, r);
+	struct route_table_route key = *r;
+	if (key.dst.addr.family == AF_INET6 && key.priority == 0) {
+		key.priority = 1024;
+	}
+	ssize_t i = f_route_find(f, &key);
 	if (i < 0) {
 		assert_true(f->n_routes < ELEMENTSOF(f->routes));
 		i = (ssize_t)f->n_routes++;
 	}
 	f->routes[i] = *r;
 	f->routes[i].ifname[0] = '\0';
+	/* Like the kernel: IPv6 routes have no scope, and metric 0 means 1024. */
+	if (r->dst.addr.family == AF_INET6) {
+		f->routes[i].scope = RT_SCOPE_UNIVERSE;
+		if (f->routes[i].priority == 0) {
+			f->routes[i].priority = 1024;
+		}
+	}
 	ev_push(f, (struct fake_event){.kind = EV_ROUTE, .r = f->routes[i]});
 }
 
@@ -323,10 +334,13 @@ static void set_link_up(struct fake *f, int index, bool up)
 
 static struct route_table_route mkroute(const char *dst, int ifindex, uint8_t proto, uint8_t type)
 {
+	struct ip_prefix p = pfx(dst);
+	bool v6 = p.addr.family == AF_INET6;
 	return (struct route_table_route){
-	    .dst = pfx(dst),
+	    .dst = p,
 	    .type = type,
-	    .scope = type == RTN_BLACKHOLE ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+	    .scope = type == RTN_BLACKHOLE || v6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+	    .priority = v6 ? 1024 : 0,
 	    .protocol = proto,
 	    .table = ROUTE_TABLE_MAIN,
 	    .ifindex = ifindex,
@@ -357,6 +371,7 @@ static void kdel(struct fake *f, const char *dst)
 static const struct route_table_route *kfind(struct fake *f, const char *dst)
 {
 	struct route_table_route key = {.dst = pfx(dst), .table = ROUTE_TABLE_MAIN};
+	key.priority = key.dst.addr.family == AF_INET6 ? 1024 : 0;
 	ssize_t i = f_route_find(f, &key);
 	return i < 0 ? NULL : &f->routes[i];
 }
@@ -456,7 +471,7 @@ static void test_dual_stack(void **state)
 	assert_int_equal(st.routes_programmed, 3);
 	assert_int_equal(kfind(f, "2001:db8:19::5/128")->ifindex, 5);
 	assert_int_equal(kfind(f, "2001:db8:19::5/128")->protocol, PROTO);
-	assert_int_equal(kfind(f, "2001:db8:19::5/128")->scope, RT_SCOPE_LINK);
+	assert_int_equal(kfind(f, "2001:db8:19::5/128")->priority, ROUTE_TABLE_IPV6_METRIC);
 	assert_int_equal(kfind(f, "2001:db8:19::/122")->type, RTN_BLACKHOLE);
 	assert_int_equal(f->n_neighs, 2);
 	/* IPv4 sysctls written, IPv6 ones skipped (ENOENT), the interface is configured. */
@@ -469,6 +484,14 @@ static void test_dual_stack(void **state)
 	assert_null(kfind(f, "2001:db8:19::80/122"));
 	assert_non_null(kfind(f, "2001:db8:18::/64"));
 	assert_true(g_ds.in_sync);
+	/* Steady state: our IPv6 routes as the kernel reports them (metric 1024, scope
+	 * universe) are what we want; nothing is rewritten, nothing flaps. */
+	unsigned replaces = f->replaces, deletes = f->deletes;
+	dp_routes_ops.queue_resync(rt);
+	assert_int_equal(apply(rt, 9000, &st), DP_IDLE);
+	assert_int_equal(apply(rt, 12000, &st), DP_IDLE);
+	assert_int_equal(f->replaces, replaces);
+	assert_int_equal(f->deletes, deletes);
 	dp_routes_ops.free(rt);
 	free(f);
 }
