@@ -182,6 +182,29 @@ for n in $H_ALL; do
 	done
 done
 
+# Our IPv6 routes are recognised on read-back (metric 1024, no scope): no apply removed any.
+for n in $H_ALL; do
+	check "h$n's felix never removed a route of its own (no IPv6 flapping)" bash -c \
+		"! grep -q 'removed [1-9]' $T_TMP/h$n/felix.log"
+done
+# A restart with no memory deletes and replaces none of our IPv6 routes.
+ip -n "${HNS[2]}" -6 monitor route >"$T_TMP/monitor6.log" 2>&1 &
+MON_PID=$!; track_pid "$MON_PID"
+sleep 0.5
+# The monitor sees deletions (a throwaway foreign route proves it).
+ip -n "${HNS[2]}" -6 route add 2001:db8:77::/64 via 2001:db8:18::1 proto static
+ip -n "${HNS[2]}" -6 route del 2001:db8:77::/64
+kill -TERM "${FPID[2]}"; wait "${FPID[2]}" 2>/dev/null
+: >"$T_TMP/h2/felix.log"
+start_felix 2
+wait_for 20 grep -q "in sync with the datastore" "$T_TMP/h2/felix.log" || fail "restarted h2 felix not in sync"
+sleep 4 # more than one resync interval (3 s)
+kill "$MON_PID"; wait "$MON_PID" 2>/dev/null
+check "the IPv6 route monitor captured the throwaway deletion" grep -q '^Deleted 2001:db8:77::/64' "$T_TMP/monitor6.log"
+check "h2's felix restart left its IPv6 routes alone" bash -c \
+	"! grep -E '2001:db8:19:.*proto 81' $T_TMP/monitor6.log"
+check "w1 still pings w2 over IPv6 after h2's felix restart" ping6_ok 1 "${IP6[2]}"
+
 # Route reflector: mesh off, h1 reflects. The Node is felix's registration plus what the admin
 # adds; felix keeps fields it does not own.
 node_set_rr() {
