@@ -756,6 +756,8 @@ static void apply_drivers(struct agent *a, uint64_t now)
 	felix_health_note_policy(&a->health, &a->metrics, &a->drv[DRV_POLICY].stats);
 	felix_health_note_routes(&a->health, &a->metrics, &a->drv[DRV_ROUTES].stats, a->n_routes);
 	felix_health_note_bird(&a->health, &a->metrics, a->drv[DRV_BIRD].d);
+	felix_health_note_driver(&a->health, &a->metrics, "nat", &a->drv[DRV_NAT].stats);
+	felix_health_note_driver(&a->health, &a->metrics, "vxlan", &a->drv[DRV_VXLAN].stats);
 	a->metrics.apply_total++;
 	felix_metrics_observe_apply(&a->metrics, clock_mono_us() - t0);
 	felix_metrics_count_endpoints(&a->metrics, a->cache, a->cfg->node_name);
