@@ -155,6 +155,13 @@ check "... and their handle records" bash -c "$(declare -f handle_gone ectl); ha
 conf | cni DEL c1 >/dev/null
 check "DEL again is a no-op" [ $? = 0 ]
 
+# --- the leak GC releases a leaked dual-stack allocation, both families
+conf | cni ADD leak >"$T_TMP/out" || fail "ADD leak"
+run "$CTL" ipam gc --grace 0
+[ "$RC" = 0 ] || { show; fail "ipam gc --grace 0"; }
+check "ipam gc --grace 0 releases both addresses of an allocation no endpoint uses" \
+	bash -c "$(declare -f in_use handle_gone ectl); [ \"\$(in_use)\" = 0 ] && handle_gone leak"
+
 # --- assign_ipv6 without a usable IPv6 pool: 104, and no IPv4 address stays behind
 conf ',"ipv6_pools":["no-such-pool"]' | cni ADD nov6 >"$T_TMP/out"
 check "ipv6_pools naming no pool: 104 naming assign_ipv6 and ipv6_pools" \
