@@ -1377,8 +1377,8 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 	if (r >= 0)
 		r = usable_pools_of(&all, args->family, args->pool_names, &pools);
 	if (r >= 0 && pools.n == 0)
-		r = log_debug_errno(-ENOENT, "no usable IP pool of family %d for node %s",
-				    args->family, args->node);
+		r = log_debug_errno(-ENOENT, "no usable IPv%d pool for node %s",
+				    args->family == AF_INET6 ? 6 : 4, args->node);
 	if (r >= 0)
 		r = config_decode(rd[1].kvs.n ? &rd[1].kvs.items[0] : NULL, &cfg);
 	for (unsigned pass = 0; r >= 0; pass++) {
