@@ -8,6 +8,9 @@
 # each exec is timed (fork + exec + wait) with date +%s%N. The first 5 calls of each kind warm
 # up (block claims) and are not counted. Prints p50/p99 of each and the ratio dual / IPv4-only:
 #   FIGURE ipam_add_ipv4_p50_ms <ms>   FIGURE ipam_add_dual_p50_ms <ms>   RATIO p50 <x>
+# Then 20 more ADDs of each kind, one kind after the other, counting etcd's gRPC calls (its
+# /metrics; the JSON gateway makes one per request) per ADD:
+#   FIGURE ipam_add_ipv4_etcd_calls <n>   FIGURE ipam_add_dual_etcd_calls <n>
 # Env: BUILD (default <repo>/build-bench, or TABBY_BUILD_DIR).
 . "$(dirname "$0")/lib.sh"
 N=${1:-100}
@@ -53,4 +56,11 @@ for name, path in (("ipv4", sys.argv[1]), ("dual", sys.argv[2])):
 print("RATIO p50 dual/ipv4 %.2f" % (r["dual"][0] / r["ipv4"][0]))
 print("RATIO p99 dual/ipv4 %.2f" % (r["dual"][1] / r["ipv4"][1]))
 EOF
+grpc_calls() { curl -sf "$ETCD_HTTP/metrics" | awk '/^grpc_server_handled_total/ {s += $2} END {print s + 0}'; }
+for kind in v4 ds; do
+	before=$(grpc_calls)
+	for i in $(seq 1000 1019); do add "$kind" "$i"; done
+	after=$(grpc_calls)
+	echo "FIGURE ipam_add_$([ $kind = v4 ] && echo ipv4 || echo dual)_etcd_calls $(((after - before) / 20))"
+done
 b_load
