@@ -5,7 +5,9 @@
  * IPAM over the datastore: every write is an etcd compare-and-swap (create: key absent; update:
  * mod_revision unchanged), retried on conflict up to IPAM_CAS_RETRIES times (Calico
  * libcalico-go lib/ipam/ipam.go semantics). Keys (DESIGN.md "Datastore"):
- *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h)
+ *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h); an IPv6 block is
+ *                                                    named the same way from its canonical
+ *                                                    address (ipam_block_name()): 2001:db8:19::40-122
  *   /tabby/v1/ipam/affinities/<node>/<a.b.c.d-len>  {"state":"pending","since":<ms>}|{"state":"confirmed"}
  *   /tabby/v1/ipam/handles/<handle>                 {"handleID":"..","block":{"<a.b.c.d-len>":count}}
  *   /tabby/v1/ipam/config                            {"strictAffinity":false,"maxBlocksPerHost":0}
