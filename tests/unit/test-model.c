@@ -513,6 +513,22 @@ static const struct bad_case bad_cases[] = {
     {NP_HEAD "  ingress:\n  - action: Allow\n    source: {nets: [198.18.0.0/24]}\n"
 	     "    destination: {notNets: [2001:db8::/32]}\n",
      "np.yaml:10:28: spec.ingress[0].destination.notNets: rule contains both IPv4 and IPv6 CIDRs"},
+    {NP_HEAD
+     "  ingress:\n  - action: Allow\n    ipVersion: 6\n    source: {notNets: [198.18.0.0/24]}\n",
+     "np.yaml:10:24: spec.ingress[0].source.notNets[0]: 198.18.0.0/24 does not match the rule's "
+     "ipVersion 6"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    source: {nets: [198.18.0.0/24, 2001:db8::/32]}\n",
+     "np.yaml:9:20: spec.ingress[0].source.nets: rule contains both IPv4 and IPv6 CIDRs"},
+    {NP_HEAD "  egress:\n  - action: Allow\n    protocol: ICMP\n"
+	     "    destination: {nets: [2001:db8::/64]}\n",
+     "np.yaml:10:26: spec.egress[0].destination.nets[0]: 2001:db8::/64 does not match protocol "
+     "ICMP, which is IPv4"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: ICMPv6\n    icmp: {type: 128}\n"
+	     "    source: {nets: [198.18.0.0/24]}\n",
+     "np.yaml:11:21: spec.ingress[0].source.nets[0]: 198.18.0.0/24 does not match protocol "
+     "ICMPv6, which is IPv6"},
+    {NP_HEAD "  ingress:\n  - action: Allow\n    protocol: ICMPv6\n    ipVersion: 4\n",
+     "np.yaml:10:16: spec.ingress[0].ipVersion: must be 6 with protocol ICMPv6"},
     {NP_HEAD "  ingress:\n  - action: Allow\n    ipVersion: 5\n",
      "np.yaml:9:16: spec.ingress[0].ipVersion: must be 4 or 6"},
     {NP_HEAD "  ingress:\n  - action: allow\n",
