@@ -20,6 +20,21 @@ ip -n "$H" addr add 2001:db8:18::11/64 dev eth0 nodad
 ip -n "$H" -6 route add default via 2001:db8:18::1 dev eth0
 ip -n "$TOR" -6 route add 2001:db8:19::/112 via 2001:db8:18::11 dev th1
 
+# IPv6 objects felix does not own and must never touch: a table ip6 of nft, an ip6tables
+# chain and FORWARD rule, an inet6 ipset.
+ip netns exec "$H" nft -f - <<'EON'
+table ip6 foreign6 {
+	chain c {
+		counter comment "foreign6"
+	}
+}
+EON
+ip netns exec "$H" ip6tables -N keep6
+ip netns exec "$H" ip6tables -A keep6 -m comment --comment foreign6 -j RETURN
+ip netns exec "$H" ip6tables -A FORWARD -p tcp --dport 6553 -m comment --comment foreign6 -j DROP
+ip netns exec "$H" ipset create foreign6 hash:net family inet6
+ip netns exec "$H" ipset add foreign6 2001:db8:77::/48
+
 ectl put /tabby/v1/ippools/default-ipv4-ippool \
 	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
 
@@ -269,9 +284,24 @@ check "the client re-learnt its gateway by NS/NA" bash -c "ip -n $CLI_NS -6 neig
 check "the web workload re-learnt its gateway by NS/NA" bash -c "ip -n $WEB_NS -6 neigh show $GW6 dev eth0 | grep -q 'lladdr ee:ee:ee:ee:ee:ee'"
 ectl del /tabby/v1/globalnetworkpolicies/lockdown >/dev/null
 
+# Restart: IPv6 enforcement continues while felix is down and after it comes back.
+check "before the restart: other -> [web]:80 denied" cannot "$OTH_NS" "$WEB6" 80
+kill -TERM "$FELIX_PID"; wait "$FELIX_PID"
+check "felix down: IPv6 denied flow still denied" cannot "$OTH_NS" "$WEB6" 80
+check "felix down: IPv6 allowed flow still allowed" can "$CLI_NS" "$WEB6" 80
+mv "$T_TMP/felix.log" "$T_TMP/felix.log.1"
+start_felix
+check "restarted felix replaced its rules in full" wait_for 20 grep -q "policy applied ($BACKEND, full)" "$T_TMP/felix.log"
+check "after restart: IPv6 denied flow denied" cannot "$OTH_NS" "$WEB6" 80
+check "after restart: IPv6 allowed flow allowed" can "$CLI_NS" "$WEB6" 80
+
+check "foreign table ip6 foreign6 survives" bash -c "ip netns exec $H nft list table ip6 foreign6 | grep -q 'comment \"foreign6\"'"
+check "foreign ip6tables chain keep6 survives" bash -c "ip netns exec $H ip6tables -S keep6 | grep -q foreign6"
+check "foreign ip6tables FORWARD rule survives" bash -c "ip netns exec $H ip6tables -S FORWARD | grep -q foreign6"
+check "foreign inet6 ipset survives with its member" bash -c "ip netns exec $H ipset list foreign6 | grep -q '^2001:db8:77::/48'"
 if [ "$BACKEND" = nftables ]; then
 	check "nft: an IPv6 selector set holds web's client addresses" bash -c "ip netns exec $H nft list table inet tabby | grep -A4 'set s6-' | grep -q '$CLI6'"
-	check "nft: steady-state applies were incremental" grep -q 'policy applied (nftables, incremental)' "$T_TMP/felix.log"
+	check "nft: steady-state applies were incremental" grep -q 'policy applied (nftables, incremental)' "$T_TMP/felix.log.1"
 else
 	check "ip6tables: hook jump inserted exactly once" bash -c "[ \$(ip netns exec $H ip6tables -S FORWARD | grep -c 'tby-forward') = 1 ]"
 	check "ip6tables: tby- chains present" bash -c "ip netns exec $H ip6tables -S | grep -q '^-N tby-fw-'"
