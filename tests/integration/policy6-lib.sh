@@ -241,6 +241,16 @@ workload client2 prod '{"app":"client"}'; CLI2_NS=$WNS
 check "new workload in the selector: client2 -> [web]:80 allowed" until_can "$CLI2_NS" "$WEB6" 80
 check "new workload: client2 -> [web]:9090 denied" cannot "$CLI2_NS" "$WEB6" 9090
 
+# A remote workload (node h2) in the selector: its IPv6 address joins the set by an element
+# update only. The tor plays it, sending from that address.
+FAR6=2001:db8:19:1::9
+ip -n "$TOR" addr add "$FAR6/128" dev lo nodad
+check "remote control: the tor as $FAR6 -> [web]:80 denied" cannot "$TOR" "$WEB6" 80 "$FAR6"
+ectl put /tabby/v1/workloadendpoints/prod/h2-cni-far-eth0 '{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"h2-cni-far-eth0","namespace":"prod","labels":{"app":"client"}},"spec":{"orchestrator":"cni","node":"h2","containerID":"far","endpoint":"eth0","interfaceName":"tbyfar","ipNetworks":["198.19.9.9/32","'$FAR6'/128"]}}' >/dev/null
+check "remote workload in the selector: $FAR6 -> [web]:80 allowed" until_can "$TOR" "$WEB6" 80 "$FAR6"
+ectl del /tabby/v1/workloadendpoints/prod/h2-cni-far-eth0 >/dev/null
+check "remote workload gone: $FAR6 -> [web]:80 denied again" until_cannot "$TOR" "$WEB6" 80 "$FAR6"
+
 # Anti-spoofing over IPv6: the client sends from an address that is not its own. Without the
 # check the ping would work: the host routes the spoofed address back to the client's veth.
 SPOOF6=2001:db8:19::99
