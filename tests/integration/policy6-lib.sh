@@ -132,9 +132,15 @@ workload() {
 	local mac cid
 	mac=$(ip -n "$w" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 	cid=$(printf '%s' "$name" | sha1sum | cut -c1-12)
-	ectl put "/tabby/v1/workloadendpoints/$kns/h1-cni-$cid-eth0" '{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"h1-cni-'$cid'-eth0","namespace":"'$kns'","labels":'"$labels"'},"spec":{"orchestrator":"cni","node":"h1","containerID":"'$cid'","endpoint":"eth0","interfaceName":"'$ifn'","mac":"'$mac'","ipNetworks":["'$ip'/32","'$ip6'/128"]}}' >/dev/null
+	WEP_KEY=/tabby/v1/workloadendpoints/$kns/h1-cni-$cid-eth0
+	WEP_JSON='{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"h1-cni-'$cid'-eth0","namespace":"'$kns'","labels":'"$labels"'},"spec":{"orchestrator":"cni","node":"h1","containerID":"'$cid'","endpoint":"eth0","interfaceName":"'$ifn'","mac":"'$mac'","ipNetworks":["'$ip'/32","'$ip6'/128"]}}'
 	WIP=$ip; WIP6=$ip6; WIF=$ifn; WNS=$w
-	wait_for 10 bash -c "ip -n $H route show $ip/32 | grep -q proto"
+	if [ -z "${NO_WEP:-}" ]; then
+		ectl put "$WEP_KEY" "$WEP_JSON" >/dev/null
+		wait_for 10 bash -c "ip -n $H route show $ip/32 | grep -q proto"
+	else
+		ip -n "$H" route add "$ip/32" dev "$ifn" metric 64 proto static
+	fi
 	# The test's own /128 (metric 64, proto static): felix's routes driver on this branch
 	# flaps its IPv6 routes (felix6's part of issue 9); routes of another protocol and metric
 	# are not its own, so it leaves this one alone and it wins over any of felix's.
@@ -250,6 +256,18 @@ ectl put /tabby/v1/workloadendpoints/prod/h2-cni-far-eth0 '{"apiVersion":"projec
 check "remote workload in the selector: $FAR6 -> [web]:80 allowed" until_can "$TOR" "$WEB6" 80 "$FAR6"
 ectl del /tabby/v1/workloadendpoints/prod/h2-cni-far-eth0 >/dev/null
 check "remote workload gone: $FAR6 -> [web]:80 denied again" until_cannot "$TOR" "$WEB6" 80 "$FAR6"
+
+# Fail closed over IPv6: a workload interface felix has no endpoint for yet (the CNI plugin
+# routes it before felix programs it) can neither send nor receive; its NDP still passes.
+NO_WEP=1 workload late prod '{"app":"client"}'; LATE6=$WIP6; LATE_NS=$WNS
+serve "$LATE_NS" "$LATE6" 80
+sleep 1
+check "fail closed: unprogrammed late -> [web]:80 dropped" cannot "$LATE_NS" "$WEB6" 80
+check "fail closed: client -> unprogrammed [late]:80 dropped" cannot "$CLI_NS" "$LATE6" 80
+check "fail closed: its NDP passes (it resolved its gateway)" bash -c "ip -n $LATE_NS -6 neigh show $GW6 dev eth0 | grep -q 'lladdr ee:ee:ee:ee:ee:ee'"
+ectl put "$WEP_KEY" "$WEP_JSON" >/dev/null
+check "programmed: late (app=client) -> [web]:80 allowed" until_can "$LATE_NS" "$WEB6" 80
+check "programmed: client -> [late]:80 (no policy) open" can "$CLI_NS" "$LATE6" 80
 
 # Anti-spoofing over IPv6: the client sends from an address that is not its own. Without the
 # check the ping would work: the host routes the spoofed address back to the client's veth.
