@@ -337,5 +337,15 @@ else
 	check "ipset: IPv6 sets are family inet6" bash -c "ip netns exec $H ipset list | grep -A3 '^Name: tby-s6-' | grep -q 'family inet6'"
 	check "no nft table of ours with iptables" bash -c "! ip netns exec $H nft list table inet tabby >/dev/null 2>&1"
 fi
+# No policy left: felix removes its IPv6 sets too (and keeps the foreign inet6 ipset).
+ectl del /tabby/v1/networkpolicies/prod/web >/dev/null
+ectl del --prefix /tabby/v1/kubernetesnetworkpolicies/ >/dev/null
+check "no policy: other -> [web]:80 open again" until_can "$OTH_NS" "$WEB6" 80
+if [ "$BACKEND" = nftables ]; then
+	check "nft: no IPv6 set left" wait_for 10 bash -c "! ip netns exec $H nft list table inet tabby | grep -q 'set [snp]6-'"
+else
+	check "ipset: no tby- inet6 set left" wait_for 20 bash -c "! ip netns exec $H ipset list -n | grep -q '^tby-[snp]6-'"
+	check "ipset: the foreign inet6 set is still there" bash -c "ip netns exec $H ipset list -n | grep -qx foreign6"
+fi
 check "status file ok" wait_for 5 grep -q '"ok":true' "$STATUS"
 summary
