@@ -265,6 +265,11 @@ sleep 1
 check "fail closed: unprogrammed late -> [web]:80 dropped" cannot "$LATE_NS" "$WEB6" 80
 check "fail closed: client -> unprogrammed [late]:80 dropped" cannot "$CLI_NS" "$LATE6" 80
 check "fail closed: its NDP passes (it resolved its gateway)" bash -c "ip -n $LATE_NS -6 neigh show $GW6 dev eth0 | grep -q 'lladdr ee:ee:ee:ee:ee:ee'"
+# First programmed with its IPv4 address only: it may send no IPv6 at all (anti-spoofing per
+# family), while its IPv4 works; then its endpoint gains the IPv6 address.
+ectl put "$WEP_KEY" "${WEP_JSON/\",\"$LATE6\/128/}" >/dev/null
+check "IPv4-only endpoint: late -> web:80 over IPv4 allowed" until_can "$LATE_NS" "$WEB" 80
+check "IPv4-only endpoint: late sends no IPv6 (-> [web]:80 dropped)" cannot "$LATE_NS" "$WEB6" 80
 ectl put "$WEP_KEY" "$WEP_JSON" >/dev/null
 check "programmed: late (app=client) -> [web]:80 allowed" until_can "$LATE_NS" "$WEB6" 80
 check "programmed: client -> [late]:80 (no policy) open" can "$CLI_NS" "$LATE6" 80
