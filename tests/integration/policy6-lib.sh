@@ -3,8 +3,9 @@
 # felix and a private etcd, a tor, and dual-stack workloads wired by hand the way the CNI plugin
 # does it (IPV6-CONTRACT.md): IPv4 <ip>/32 and IPv6 2001:db8:19::<n>/128 on eth0, default routes
 # via 169.254.1.1 and via fe80::ecee:eeff:feee:eeee (the EUI-64 link-local of the host veth's MAC
-# ee:ee:ee:ee:ee:ee), host routes <ip>/32 and <v6>/128 dev tbyX. The gateway's neighbour entry
-# in the workload is learnt by real neighbour discovery, which the policy must let through.
+# ee:ee:ee:ee:ee:ee); felix programs the host routes <ip>/32 and <v6>/128 dev tbyX. The
+# gateway's neighbour entry in the workload is learnt by real neighbour discovery, which the
+# policy must let through.
 # Source it with BACKEND=nftables|iptables set.
 . "$(dirname "${BASH_SOURCE[0]}")/policy-setup.sh"
 
@@ -138,13 +139,13 @@ workload() {
 	if [ -z "${NO_WEP:-}" ]; then
 		ectl put "$WEP_KEY" "$WEP_JSON" >/dev/null
 		wait_for 10 bash -c "ip -n $H route show $ip/32 | grep -q proto"
+		wait_for 10 bash -c "ip -n $H -6 route show $ip6/128 | grep -q proto"
 	else
+		# Routed before felix knows it, as the CNI plugin does (our own routes, which felix
+		# leaves alone: another protocol and metric).
 		ip -n "$H" route add "$ip/32" dev "$ifn" metric 64 proto static
+		ip -n "$H" -6 route add "$ip6/128" dev "$ifn" metric 64 proto static
 	fi
-	# The test's own /128 (metric 64, proto static): felix's routes driver on this branch
-	# flaps its IPv6 routes (felix6's part of issue 9); routes of another protocol and metric
-	# are not its own, so it leaves this one alone and it wins over any of felix's.
-	ip -n "$H" -6 route add "$ip6/128" dev "$ifn" metric 64 proto static
 }
 
 cat <<EOF | apply
