@@ -438,9 +438,7 @@ static int check_rule(const struct dctx *c, const char *field, const struct mode
 
 	if (!fam && rl->protocol.set && (rl->protocol.number == 1 || rl->protocol.number == 58)) {
 		fam = rl->protocol.number == 1 ? 4 : 6;
-		why = rl->protocol.number == 1 ? "protocol ICMP, which is IPv"
-					       : "protocol ICMPv6, "
-						 "which is IPv";
+		why = fam == 4 ? "protocol ICMP, which is IPv" : "protocol ICMPv6, which is IPv";
 	}
 	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
 		bool v4 = false, v6 = false;
