@@ -22,7 +22,8 @@
  *       always pass (input: MLD, RS, NS, NA from "tby*" workloads as Calico, neighbour
  *       discovery on other interfaces; output: neighbour discovery); then dispatch.
  *       input: from-workload chains, then defaultEndpointToHostAction for wl-ifaces
- *       (Drop: drop, Accept: accept, Return: continue), then host endpoints. output: to-workload chains, then host endpoints.
+ *       (Drop: drop, Accept: accept, Return: continue), then host endpoints. output:
+ *       to-workload chains, then host endpoints.
  *       Fail closed (issue 8): right after the workload dispatch, a packet from (forward,
  *       input) or to (forward, output) a "tby*" interface that is not in wl-ifaces is
  *       dropped, as Calico drops traffic of a workload interface it has not programmed yet.
