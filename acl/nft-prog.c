@@ -458,6 +458,12 @@ static const char *verdict_word(unsigned v)
 static const char *icmpv6_type_name(uint8_t t)
 {
 	switch (t) {
+	case 130:
+		return "mld-listener-query";
+	case 131:
+		return "mld-listener-report";
+	case 132:
+		return "mld-listener-done";
 	case 133:
 		return "nd-router-solicit";
 	case 134:

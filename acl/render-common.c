@@ -23,6 +23,18 @@ static const struct model_proto_port failsafe_out[] = {
     PP(6, 5473), PP(6, 6443), PP(6, 6666), PP(6, 6667),
 };
 
+/*
+ * ICMPv6 that the host must exchange whatever the policy says (Calico's felix, rules/static.go
+ * ICMPv6Filter and filterWorkloadToHostChain): from a workload to the host, multicast listener
+ * query/report/done (130-132), router solicitation (133) and neighbour solicitation and
+ * advertisement (135, 136) are accepted before any policy; a router advertisement (134) from a
+ * workload is not. On other interfaces (input) and towards any interface (output: the host's
+ * own answers and solicitations, also to workloads) neighbour discovery (RFC 4861, 133-136)
+ * passes.
+ */
+const uint8_t acl_icmp6_from_wl[ACL_ICMP6_FROM_WL_N] = {130, 131, 132, 133, 135, 136};
+const uint8_t acl_icmp6_nd[ACL_ICMP6_ND_N] = {133, 134, 135, 136};
+
 const struct model_proto_port *acl_default_failsafe(bool inbound, size_t *ret_n)
 {
 	*ret_n = inbound ? ELEMENTSOF(failsafe_in) : ELEMENTSOF(failsafe_out);

@@ -33,6 +33,14 @@ bool acl_ifname_ok(const char *ifname);
 void acl_rule_label(char *buf, size_t size, const struct acl_policy *p, enum acl_dir dir,
 		    unsigned index);
 
+/* ICMPv6 types always accepted from workloads to the host (Calico's ICMPv6Filter: MLD
+ * 130-132, RS 133, NS 135, NA 136), and neighbour discovery (133-136) accepted on input from
+ * other interfaces and on output. Defined in render-common.c. */
+#define ACL_ICMP6_FROM_WL_N 6
+#define ACL_ICMP6_ND_N 4
+extern const uint8_t acl_icmp6_from_wl[ACL_ICMP6_FROM_WL_N];
+extern const uint8_t acl_icmp6_nd[ACL_ICMP6_ND_N];
+
 const struct acl_host_config *acl_host_or_default(const struct acl_host_config *h);
 const struct model_proto_port *acl_failsafe(const struct acl_host_config *h, bool inbound,
 					    size_t *ret_n);

@@ -455,10 +455,22 @@ static void emit_base(struct ipt *o, const char *name)
 	flush_rule(o);
 	L(o, " -m conntrack --ctstate INVALID -j DROP");
 	flush_rule(o);
-	if (o->fam == AF_INET6 && strcmp(name, "tby-forward") != 0) {
-		/* Neighbour discovery: router solicit/advert, neighbour solicit/advert. */
-		for (int t = 133; t <= 136; t++) {
-			L(o, " -p 58 -m icmp6 --icmpv6-type %d -j ACCEPT", t);
+	if (o->fam == AF_INET6 && strcmp(name, "tby-input") == 0) {
+		/* As the nft base chains (render-nft.c, acl_icmp6_from_wl): Calico's workload list,
+		 * then neighbour discovery on other interfaces. */
+		for (size_t i = 0; i < ACL_ICMP6_FROM_WL_N; i++) {
+			L(o, " -i %s+ -p 58 -m icmp6 --icmpv6-type %u -j ACCEPT", WL_PREFIX,
+			  acl_icmp6_from_wl[i]);
+			flush_rule(o);
+		}
+		for (size_t i = 0; i < ACL_ICMP6_ND_N; i++) {
+			L(o, " ! -i %s+ -p 58 -m icmp6 --icmpv6-type %u -j ACCEPT", WL_PREFIX,
+			  acl_icmp6_nd[i]);
+			flush_rule(o);
+		}
+	} else if (o->fam == AF_INET6 && strcmp(name, "tby-output") == 0) {
+		for (size_t i = 0; i < ACL_ICMP6_ND_N; i++) {
+			L(o, " -p 58 -m icmp6 --icmpv6-type %u -j ACCEPT", acl_icmp6_nd[i]);
 			flush_rule(o);
 		}
 	}

@@ -18,10 +18,12 @@
  *   set {s,n,p}{4,6}-<id>    selector sets, literal nets, named ports (ip . proto . port);
  *                            <id> = acl_set.id (FNV-1a 64 of the set's definition)
  *   chain forward/input/output  base chains, filter priority, policy accept:
- *       ct state established,related accept; ct state invalid drop; ICMPv6 neighbour
- *       discovery accept (input/output); then dispatch. input: from-workload chains, then
- *       defaultEndpointToHostAction for wl-ifaces (Drop: drop, Accept: accept, Return:
- *       continue), then host endpoints. output: to-workload chains, then host endpoints.
+ *       ct state established,related accept; ct state invalid drop; ICMPv6 that must
+ *       always pass (input: MLD, RS, NS, NA from "tby*" workloads as Calico, neighbour
+ *       discovery on other interfaces; output: neighbour discovery); then dispatch.
+ *       input: from-workload chains, then defaultEndpointToHostAction for wl-ifaces
+ *       (Drop: drop, Accept: accept, Return: continue), then host endpoints. output:
+ *       to-workload chains, then host endpoints.
  *       Fail closed (issue 8): right after the workload dispatch, a packet from (forward,
  *       input) or to (forward, output) a "tby*" interface that is not in wl-ifaces is
  *       dropped, as Calico drops traffic of a workload interface it has not programmed yet.
@@ -282,11 +284,26 @@ static int dispatch_set(struct nft_prog *p, const char *name, struct acl_ruleset
 
 /* ---- base chains ---- */
 
+/* "[iifname [!=] "tby*"] icmpv6 type { ... } accept" */
+static int icmp6_accept(struct nft_prog_chain *c, int wl, const uint8_t *types, size_t n,
+			const char *comment)
+{
+	int r;
+
+	if (wl >= 0 && (r = st_str(c, NFT_PROG_S_IFNAME, wl ? NFT_PROG_EQ : NFT_PROG_NEQ, 0,
+				   NFT_PROG_SRC, "tby*")) < 0)
+		return r;
+	if ((r = st_ref(c, NFT_PROG_S_ICMP_TYPE_IN, NFT_PROG_EQ, NFT_PROG_FAM_IPV6, 0, types, n)) <
+		0 ||
+	    (r = st_verdict(c, NFT_PROG_V_ACCEPT)) < 0)
+		return r;
+	return nft_prog_chain_end_rule(c, comment);
+}
+
 static int base_chain(struct nft_prog *p, const char *name, enum nft_prog_hook hook,
 		      struct nft_prog_chain **ret)
 {
 	_cleanup_(nft_prog_chain_freep) struct nft_prog_chain *c = NULL;
-	static const uint8_t nd[] = {133, 134, 135, 136};
 	int r;
 
 	r = nft_prog_chain_new(name, NULL, &c);
@@ -303,12 +320,13 @@ static int base_chain(struct nft_prog *p, const char *name, enum nft_prog_hook h
 	if ((r = st(c, NFT_PROG_S_CT_STATE, NFT_PROG_EQ, 0, 0, NFT_PROG_CT_INVALID)) < 0 ||
 	    (r = st_verdict(c, NFT_PROG_V_DROP)) < 0 || (r = nft_prog_chain_end_rule(c, NULL)) < 0)
 		return r;
-	if (hook != NFT_PROG_HOOK_FORWARD) {
-		/* ICMPv6 neighbour discovery (RFC 4861) must reach and leave the host. */
-		if ((r = st_ref(c, NFT_PROG_S_ICMP_TYPE_IN, NFT_PROG_EQ, NFT_PROG_FAM_IPV6, 0, nd,
-				sizeof(nd))) < 0 ||
-		    (r = st_verdict(c, NFT_PROG_V_ACCEPT)) < 0 ||
-		    (r = nft_prog_chain_end_rule(c, NULL)) < 0)
+	if (hook == NFT_PROG_HOOK_INPUT) {
+		if ((r = icmp6_accept(c, 1, acl_icmp6_from_wl, ACL_ICMP6_FROM_WL_N,
+				      "workload ICMPv6 MLD and neighbour discovery")) < 0 ||
+		    (r = icmp6_accept(c, 0, acl_icmp6_nd, ACL_ICMP6_ND_N, NULL)) < 0)
+			return r;
+	} else if (hook == NFT_PROG_HOOK_OUTPUT) {
+		if ((r = icmp6_accept(c, -1, acl_icmp6_nd, ACL_ICMP6_ND_N, NULL)) < 0)
 			return r;
 	}
 	*ret = c;

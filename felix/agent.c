@@ -2,8 +2,10 @@
 /*
  * DOC: tabby-felix's main loop (STYLE.md section 5, DESIGN.md "Inside tabby-felix").
  *
- * Start-up: register this host's Node (read-modify-write, retried until the datastore answers),
- * claim a block of each IPv4 pool (ipam_ensure_block), then start one watch on /tabby/v1/.
+ * Start-up: register this host's Node (read-modify-write, retried until the datastore answers)
+ * with its ipv4Address and, unless ipv6Address is "none", its IPv6 address (static, or the first
+ * global IPv6 address of the interface that carries ipv4Address), claim a block of each IPv4
+ * pool and of each IPv6 pool (ipam_ensure_block per family), then start one watch on /tabby/v1/.
  * Watch events only decode and update the calc cache. Nothing is written to the kernel before the
  * watch delivered its first complete snapshot (SNAPSHOT_END): until then we do not know which of
  * our routes are still wanted, and sweeping early would delete live workloads' routes.
@@ -31,6 +33,9 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
 
 #include "datastore/datastore.h"
 #include "felix/agent.h"
@@ -84,8 +89,10 @@ struct agent {
 	int sigfd;
 	bool stop;
 	bool in_sync;
-	bool block_ok; /* ipam_ensure_block() succeeded */
-	bool recalc;   /* a driver's resync was queued: run set_desired even on a clean cache */
+	bool block_ok;	       /* ipam_ensure_block(AF_INET) succeeded */
+	bool block6_ok;	       /* ipam_ensure_block(AF_INET6) succeeded */
+	struct ip_prefix ipv6; /* the address on our Node's bgp.ipv6Address; family 0 = none */
+	bool recalc; /* a driver's resync was queued: run set_desired even on a clean cache */
 	/* VXLAN tunnel address work found by the last calc (done in the loop, not in calc) */
 	bool vx_assign;	   /* assign one from vx_pool and record it on our Node */
 	bool vx_reassign;  /* our Node's address is outside every VXLAN pool: release first */
@@ -96,6 +103,7 @@ struct agent {
 	uint64_t last_apply_ms;
 	uint64_t next_resync_ms;
 	uint64_t next_block_ms;
+	uint64_t next_block6_ms; /* UINT64_MAX: no IPv6 pool, wait for one to appear */
 	unsigned seed;
 };
 
@@ -221,15 +229,23 @@ static int node_register_once(struct agent *a)
 	if (cfg->as_number) {
 		want.as_number = cfg->as_number;
 	}
+	want.has_ipv6 = a->ipv6.addr.family == AF_INET6;
+	want.ipv6_address = want.has_ipv6 ? a->ipv6 : (struct ip_prefix){0};
+	bool same6 = node->node.has_ipv6 == want.has_ipv6 &&
+		     (!want.has_ipv6 || memcmp(&node->node.ipv6_address, &want.ipv6_address,
+					       sizeof(want.ipv6_address)) == 0);
 	if (exists && node->node.has_ipv4 &&
 	    memcmp(&node->node.ipv4_address, &want.ipv4_address, sizeof(want.ipv4_address)) == 0 &&
-	    node->node.as_number == want.as_number) {
+	    node->node.as_number == want.as_number && same6) {
 		log_info("Node %s already registered", cfg->node_name);
 		return 0;
 	}
 	node->node.has_ipv4 = true;
 	node->node.ipv4_address = cfg->ipv4_address;
 	node->node.as_number = want.as_number;
+	/* ipv6Address "none" removes an address an earlier run (or an admin) recorded. */
+	node->node.has_ipv6 = want.has_ipv6;
+	node->node.ipv6_address = want.ipv6_address;
 	/* The datastore owns these; do not write them back. */
 	free(node->meta.resource_version);
 	node->meta.resource_version = NULL;
@@ -246,17 +262,112 @@ static int node_register_once(struct agent *a)
 		return -EAGAIN;
 	}
 	if (r >= 0) {
-		char buf[IP_PREFIX_STRLEN];
-		log_info("registered Node %s with address %s", cfg->node_name,
-			 ip_prefix_format(&cfg->ipv4_address, buf));
+		char buf[IP_PREFIX_STRLEN], buf6[IP_PREFIX_STRLEN] = "none";
+		if (want.has_ipv6) {
+			ip_prefix_format(&want.ipv6_address, buf6);
+		}
+		log_info("registered Node %s with address %s, IPv6 address %s", cfg->node_name,
+			 ip_prefix_format(&cfg->ipv4_address, buf), buf6);
 	}
 	return r;
+}
+
+/*
+ * ipv6Address "autodetect" (Calico's IP6 autodetection, method first-found restricted to one
+ * interface): the first usable (felix_ipv6_address_usable()), global-scope IPv6 address, in
+ * the kernel's dump order, on the interface that holds @v4. Addresses that are tentative (DAD
+ * running), failed DAD or deprecated are passed over: BGP cannot bind them.
+ * Return: 1 found (@ret set), 0 none, or -errno from netlink.
+ */
+static int ipv6_autodetect(const struct ip_addr *v4, struct ip_prefix *ret)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_cache *cache = NULL;
+	int ifindex = 0, found = 0, r;
+
+	if (!sk) {
+		return -ENOMEM;
+	}
+	r = nl_connect(sk, NETLINK_ROUTE);
+	if (r >= 0) {
+		r = rtnl_addr_alloc_cache(sk, &cache);
+	}
+	if (r < 0) {
+		nl_socket_free(sk);
+		return r == -NLE_NOMEM ? -ENOMEM : -EIO;
+	}
+	for (int pass = 0; pass < 2 && !found; pass++) {
+		for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+			struct rtnl_addr *ad = (struct rtnl_addr *)o;
+			struct nl_addr *local = rtnl_addr_get_local(ad);
+			int fam = rtnl_addr_get_family(ad);
+			struct ip_addr x = {.family = (uint8_t)fam};
+			if (!local || (fam != AF_INET && fam != AF_INET6) ||
+			    nl_addr_get_len(local) != ip_addr_bits(fam) / 8) {
+				continue;
+			}
+			memcpy(x.bytes, nl_addr_get_binary_addr(local), ip_addr_bits(fam) / 8);
+			if (pass == 0) {
+				/* Pass 0: the interface that holds ipv4Address. */
+				if (fam == AF_INET && ip_addr_equal(&x, v4)) {
+					ifindex = rtnl_addr_get_ifindex(ad);
+					break;
+				}
+				continue;
+			}
+			unsigned flags = (unsigned)rtnl_addr_get_flags(ad);
+			if (fam != AF_INET6 || rtnl_addr_get_ifindex(ad) != ifindex ||
+			    rtnl_addr_get_scope(ad) != RT_SCOPE_UNIVERSE ||
+			    (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED)) ||
+			    !felix_ipv6_address_usable(&x)) {
+				continue;
+			}
+			*ret = (struct ip_prefix){.addr = x,
+						  .len = (uint8_t)rtnl_addr_get_prefixlen(ad)};
+			found = 1;
+			break;
+		}
+		if (pass == 0 && !ifindex) {
+			break;
+		}
+	}
+	nl_cache_free(cache);
+	nl_socket_free(sk);
+	return found;
+}
+
+/* The IPv6 address our Node carries, from the configuration (into a->ipv6). Autodetection
+ * that finds nothing leaves the node IPv4-only (logged): a later restart picks it up. */
+static void ipv6_choose(struct agent *a)
+{
+	const struct felix_config *cfg = a->cfg;
+	char buf[IP_PREFIX_STRLEN];
+	a->ipv6 = (struct ip_prefix){0};
+	if (cfg->ipv6_mode == FELIX_IPV6_STATIC) {
+		a->ipv6 = cfg->ipv6_address;
+		return;
+	}
+	if (cfg->ipv6_mode != FELIX_IPV6_AUTODETECT) {
+		return;
+	}
+	int r = ipv6_autodetect(&cfg->ipv4_address.addr, &a->ipv6);
+	if (r < 0) {
+		log_warn_errno(r, "ipv6Address autodetect: reading the addresses failed (%m); "
+				  "running IPv4 only");
+	} else if (r == 0) {
+		log_warn("ipv6Address autodetect: no global IPv6 address on the interface of %s; "
+			 "running IPv4 only",
+			 ip_prefix_format(&cfg->ipv4_address, buf));
+	} else {
+		log_info("ipv6Address autodetect: %s", ip_prefix_format(&a->ipv6, buf));
+	}
 }
 
 /* Retry until registered, the backoff interruptible by SIGTERM. */
 static int node_register(struct agent *a)
 {
 	int delay = 100;
+	ipv6_choose(a);
 	for (;;) {
 		a->health.loop_ms = clock_mono_ms();
 		int r = node_register_once(a);
@@ -283,23 +394,42 @@ static int node_register(struct agent *a)
 	}
 }
 
-static void ensure_block(struct agent *a, uint64_t now)
+/* Claim a block of each pool of @family (IPv4: retried every FELIX_BLOCK_RETRY_MS until it
+ * succeeds; IPv6: the same, except that with no IPv6 pool at all it waits for an IPPool event,
+ * as most clusters have none). */
+static void ensure_block_family(struct agent *a, int family, uint64_t now)
 {
+	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+	bool *ok = family == AF_INET ? &a->block_ok : &a->block6_ok;
+	uint64_t *next = family == AF_INET ? &a->next_block_ms : &a->next_block6_ms;
 	unsigned claimed = 0;
-	int r = ipam_ensure_block(a->ds, a->cfg->node_name, AF_INET, &claimed);
+	int r = ipam_ensure_block(a->ds, a->cfg->node_name, family, &claimed);
 	if (r >= 0) {
-		a->block_ok = true;
+		*ok = true;
 		if (claimed) {
-			log_info("claimed %u IPv4 block(s) for %s", claimed, a->cfg->node_name);
+			log_info("claimed %u %s block(s) for %s", claimed, fam, a->cfg->node_name);
 		}
 		return;
 	}
 	if (r == -ENOENT) {
-		log_info("no IPv4 pool yet; will claim a block when one exists");
-	} else {
-		log_warn_errno(r, "claiming an IPv4 block failed, will retry: %m");
+		if (family == AF_INET) {
+			log_info("no IPv4 pool yet; will claim a block when one exists");
+		}
+		*next = family == AF_INET ? now + FELIX_BLOCK_RETRY_MS : UINT64_MAX;
+		return;
 	}
-	a->next_block_ms = now + FELIX_BLOCK_RETRY_MS;
+	log_warn_errno(r, "claiming an %s block failed, will retry: %m", fam);
+	*next = now + FELIX_BLOCK_RETRY_MS;
+}
+
+static void ensure_block(struct agent *a, uint64_t now)
+{
+	if (!a->block_ok && now >= a->next_block_ms) {
+		ensure_block_family(a, AF_INET, now);
+	}
+	if (!a->block6_ok && now >= a->next_block6_ms) {
+		ensure_block_family(a, AF_INET6, now);
+	}
 }
 
 static void policy_note_key(struct agent *a, const char *key)
@@ -474,10 +604,11 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 			log_warn("%s, ignoring", parse_err_format(&err, msg, sizeof(msg)));
 		} else if (r < 0) {
 			return log_error_errno(r, "cache update for %s failed: %m", ev->kv->key);
-		} else if (r > 0 && !a->block_ok &&
+		} else if (r > 0 && (!a->block_ok || !a->block6_ok) &&
 			   strncmp(ev->kv->key, MODEL_KEY_PREFIX "ippools/",
 				   strlen(MODEL_KEY_PREFIX "ippools/")) == 0) {
 			a->next_block_ms = 0; /* a pool appeared: claim now */
+			a->next_block6_ms = 0;
 		}
 		break;
 	case DS_WATCH_DELETE:
@@ -625,6 +756,8 @@ static void apply_drivers(struct agent *a, uint64_t now)
 	felix_health_note_policy(&a->health, &a->metrics, &a->drv[DRV_POLICY].stats);
 	felix_health_note_routes(&a->health, &a->metrics, &a->drv[DRV_ROUTES].stats, a->n_routes);
 	felix_health_note_bird(&a->health, &a->metrics, a->drv[DRV_BIRD].d);
+	felix_health_note_driver(&a->health, &a->metrics, "nat", &a->drv[DRV_NAT].stats);
+	felix_health_note_driver(&a->health, &a->metrics, "vxlan", &a->drv[DRV_VXLAN].stats);
 	a->metrics.apply_total++;
 	felix_metrics_observe_apply(&a->metrics, clock_mono_us() - t0);
 	felix_metrics_count_endpoints(&a->metrics, a->cache, a->cfg->node_name);
@@ -652,6 +785,9 @@ static int64_t loop_timeout(struct agent *a, uint64_t now)
 	t = min_timeout(t, felix_health_server_timeout_ms(a->http, now));
 	if (!a->block_ok) {
 		t = min_timeout(t, until(a->next_block_ms, now));
+	}
+	if (!a->block6_ok && a->next_block6_ms != UINT64_MAX) {
+		t = min_timeout(t, until(a->next_block6_ms, now));
 	}
 	if (!a->in_sync) {
 		return t;
@@ -725,7 +861,8 @@ static int agent_loop(struct agent *a)
 			break;
 		}
 		now = clock_mono_ms();
-		if (!a->block_ok && now >= a->next_block_ms) {
+		if ((!a->block_ok && now >= a->next_block_ms) ||
+		    (!a->block6_ok && now >= a->next_block6_ms)) {
 			ensure_block(a, now);
 		}
 		if (!a->in_sync) {

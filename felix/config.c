@@ -23,6 +23,7 @@ enum key_type {
 	KEY_STRING,
 	KEY_NODENAME,
 	KEY_PREFIX4,
+	KEY_IPV6,
 	KEY_ASN,
 	KEY_BOOL,
 	KEY_PROTO,
@@ -47,6 +48,7 @@ struct key_def {
 static const struct key_def keys[] = {
     KEY("nodeName", KEY_NODENAME, node_name),
     KEY("ipv4Address", KEY_PREFIX4, ipv4_address),
+    KEY("ipv6Address", KEY_IPV6, ipv6_mode),
     KEY("asNumber", KEY_ASN, as_number),
     KEY("datastoreEndpoints", KEY_STRING, datastore_endpoints),
     KEY("datastoreCAFile", KEY_STRING, datastore_ca_file),
@@ -101,6 +103,36 @@ static bool valid_node_name(const char *s)
 		return false;
 	}
 	return true;
+}
+
+bool felix_ipv6_address_usable(const struct ip_addr *a)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	bool zero_head = true;
+
+	if (!a || a->family != AF_INET6) {
+		return false;
+	}
+	for (int i = 0; i < 15; i++) {
+		zero_head = zero_head && a->bytes[i] == 0;
+	}
+	if (zero_head && (a->bytes[15] == 0 || a->bytes[15] == 1)) {
+		return false; /* :: and ::1 */
+	}
+	if (a->bytes[0] == 0xff || (a->bytes[0] == 0xfe && (a->bytes[1] & 0xc0) == 0x80)) {
+		return false; /* multicast, link-local */
+	}
+	return memcmp(a->bytes, mapped, sizeof(mapped)) != 0;
+}
+
+const char *felix_ipv6_mode_to_string(enum felix_ipv6_mode m)
+{
+	static const char *const names[_FELIX_IPV6_MAX] = {
+	    [FELIX_IPV6_NONE] = "none",
+	    [FELIX_IPV6_STATIC] = "static",
+	    [FELIX_IPV6_AUTODETECT] = "autodetect",
+	};
+	return m >= 0 && m < _FELIX_IPV6_MAX ? names[m] : "?";
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *ret)
@@ -161,6 +193,38 @@ static int key_set(struct felix_config *c, const struct key_def *k, const char *
 					     value);
 		}
 		*(struct ip_prefix *)slot = p;
+		return 0;
+	}
+	case KEY_IPV6: {
+		/* Calico's IP6 takes "none", "autodetect" or an address with its length. */
+		struct ip_prefix p;
+		if (strcasecmp(value, "none") == 0) {
+			c->ipv6_mode = FELIX_IPV6_NONE;
+			c->ipv6_address = (struct ip_prefix){0};
+			return 0;
+		}
+		if (strcasecmp(value, "autodetect") == 0) {
+			c->ipv6_mode = FELIX_IPV6_AUTODETECT;
+			c->ipv6_address = (struct ip_prefix){0};
+			return 0;
+		}
+		if (ip_prefix_parse(value, false, &p) < 0 || p.addr.family != AF_INET6 ||
+		    !strchr(value, '/') || p.len == 0) {
+			return parse_err_set(err, file, line, col, field,
+					     "invalid IPv6 address \"%s\" (an address with its "
+					     "prefix length, e.g. 2001:db8:18::11/64, or "
+					     "\"autodetect\" or \"none\")",
+					     value);
+		}
+		if (!felix_ipv6_address_usable(&p.addr)) {
+			return parse_err_set(err, file, line, col, field,
+					     "\"%s\" is not a global unicast IPv6 address "
+					     "(link-local, multicast, loopback and unspecified "
+					     "addresses cannot carry BGP sessions)",
+					     value);
+		}
+		c->ipv6_mode = FELIX_IPV6_STATIC;
+		c->ipv6_address = p;
 		return 0;
 	}
 	case KEY_ASN:

@@ -33,9 +33,23 @@
 #define FELIX_DEFAULT_METRICS_HOST "127.0.0.1"
 #define FELIX_DEFAULT_METRICS_PORT 9091
 
+/* How this host's IPv6 address is chosen (config key ipv6Address). */
+enum felix_ipv6_mode {
+	FELIX_IPV6_NONE,       /* "none": no IPv6 address on the Node, no IPv6 BGP sessions */
+	FELIX_IPV6_STATIC,     /* "<addr>/<len>" */
+	FELIX_IPV6_AUTODETECT, /* "autodetect" */
+	_FELIX_IPV6_MAX,
+	_FELIX_IPV6_INVALID = -22,
+};
+
 struct felix_config {
 	char *node_name;	       /* nodeName; default: the hostname passed in */
 	struct ip_prefix ipv4_address; /* ipv4Address: host address + subnet length; required */
+	/* ipv6Address (Calico's IP6): "none" (default, IPv4 only), "<addr>/<len>" (static, in
+	 * ipv6_address) or "autodetect" (the agent picks the first global IPv6 address of the
+	 * interface that carries ipv4Address at start: felix_ipv6_autodetect()) */
+	enum felix_ipv6_mode ipv6_mode;
+	struct ip_prefix ipv6_address; /* FELIX_IPV6_STATIC only */
 	uint32_t as_number;	       /* asNumber; 0 = inherit the cluster's */
 	char *datastore_endpoints;  /* datastoreEndpoints; NULL = leave to the datastore defaults */
 	char *datastore_ca_file;    /* datastoreCAFile; NULL = system CAs */
@@ -80,6 +94,17 @@ struct felix_config {
 int felix_config_parse(const char *buf, size_t len, const char *file, char *const *env,
 		       const char *hostname, struct felix_config *ret,
 		       struct parse_err *err) _warn_unused_result_;
+
+/**
+ * felix_ipv6_address_usable() - @a is an IPv6 address a Node can carry as ipv6Address and BGP
+ * can use as a session address: global unicast in the sense of RFC 4291 section 2.4 (not
+ * unspecified, loopback, multicast ff00::/8, link-local fe80::/10, IPv4-mapped ::ffff:0:0/96).
+ * Unique local addresses (fc00::/7) count: the kernel gives them global scope. Pure.
+ */
+bool felix_ipv6_address_usable(const struct ip_addr *a);
+
+/** felix_ipv6_mode_to_string() - "none", "static", "autodetect" ("?" when out of range). */
+const char *felix_ipv6_mode_to_string(enum felix_ipv6_mode m);
 
 /** felix_config_done() - free what @c owns; NULL-safe. */
 void felix_config_done(struct felix_config *c);

@@ -93,6 +93,34 @@ void felix_health_note_bird(struct felix_health *h, struct felix_metrics *m,
 	m->bird_config_rejected_total = c.rejected;
 }
 
+void felix_health_note_driver(struct felix_health *h, struct felix_metrics *m, const char *name,
+			      const struct dp_stats *st)
+{
+	struct felix_driver_health *dh = NULL;
+	for (size_t i = 0; i < ELEMENTSOF(h->drivers) && !dh; i++) {
+		if (!h->drivers[i].name || strcmp(h->drivers[i].name, name) == 0) {
+			dh = &h->drivers[i];
+		}
+	}
+	if (!dh) {
+		return;
+	}
+	if (strcmp(name, "nat") == 0) {
+		m->nat_errors_total = st->errors;
+	} else if (strcmp(name, "vxlan") == 0) {
+		m->vxlan_errors_total = st->errors;
+	}
+	dh->name = name;
+	/* last_ok_ms: an apply that found nothing to change still succeeded */
+	if (st->last_ok_ms == 0 && st->last_error == 0) {
+		return;
+	}
+	dh->applied = true;
+	dh->in_sync = st->in_sync;
+	dh->last_error = st->last_error;
+	snprintf(dh->error, sizeof(dh->error), "%s", st->error);
+}
+
 /* ---- request handling ---- */
 
 struct listener {
@@ -194,8 +222,24 @@ static int readiness(const struct felix_health *h, uint64_t now, char **ret_body
 		bgp = bird_reachable(h->bird_socket) ? FELIX_BGP_OK : FELIX_BGP_NOT_RUNNING;
 	}
 	bool policy_ok = h->policy_applied && h->policy_error == 0;
-	bool ready =
-	    live && ds && h->dataplane == FELIX_DATAPLANE_OK && bgp == FELIX_BGP_OK && policy_ok;
+	bool drivers_ok = true;
+	struct json_object *drv = json_object_new_object();
+	for (size_t i = 0; i < ELEMENTSOF(h->drivers) && h->drivers[i].name; i++) {
+		const struct felix_driver_health *dh = &h->drivers[i];
+		struct json_object *d = json_object_new_object();
+		drivers_ok &= dh->last_error == 0;
+		json_object_object_add(d, "applied", json_object_new_boolean(dh->applied));
+		json_object_object_add(d, "inSync", json_object_new_boolean(dh->in_sync));
+		if (dh->last_error < 0 || dh->error[0]) {
+			json_object_object_add(
+			    d, "error",
+			    json_object_new_string(dh->error[0] ? dh->error
+								: strerror(-dh->last_error)));
+		}
+		json_object_object_add(drv, dh->name, d);
+	}
+	bool ready = live && ds && h->dataplane == FELIX_DATAPLANE_OK && bgp == FELIX_BGP_OK &&
+		     policy_ok && drivers_ok;
 
 	struct json_object *o = json_object_new_object();
 	struct json_object *pol = policy_ok ? NULL : policy_status(h->status_file);
@@ -230,6 +274,7 @@ static int readiness(const struct felix_health *h, uint64_t now, char **ret_body
 			       json_object_new_string(dataplane_name(h->dataplane)));
 	json_object_object_add(o, "bgp", json_object_new_string(bgp_name(bgp)));
 	json_object_object_add(o, "policy", pol);
+	json_object_object_add(o, "drivers", drv);
 	if (asprintf(ret_body, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) <
 	    0) {
 		*ret_body = NULL;

@@ -66,6 +66,9 @@ struct ds_watch;
  * What the agent knows about itself. The agent owns it and updates it in place; the HTTP
  * server reads it at request time. Pointers are weak (borrowed from the agent).
  */
+/* Slots of struct felix_health.drivers. */
+#define FELIX_HEALTH_MAX_DRIVERS 4
+
 struct felix_health {
 	uint64_t loop_ms;	      /* CLOCK_MONOTONIC ms of the main loop's last turn */
 	const struct ds_watch *watch; /* NULL until the watch exists */
@@ -75,6 +78,15 @@ struct felix_health {
 	int policy_error;	 /* 0, or the -errno of the last policy apply (then pending) */
 	const char *bird_socket; /* birdSocket, probed at /readiness */
 	const char *status_file; /* statusFile, read for the policy error text */
+	/* The drivers with no state of their own above (natOutgoing, VXLAN), as last noted by
+	 * felix_health_note_driver(); /readiness lists them and is false while one is failing. */
+	struct felix_driver_health {
+		const char *name; /* static string: the driver's ops name; NULL = unused slot */
+		bool applied;	  /* an apply has run */
+		bool in_sync;	  /* struct dp_stats.in_sync of the last apply */
+		int last_error;	  /* 0, or the -errno of the last apply */
+		char error[256];  /* struct dp_stats.error */
+	} drivers[FELIX_HEALTH_MAX_DRIVERS];
 };
 
 /** felix_health_init() - initial state (everything pending) for the agent of @cfg (borrowed). */
@@ -101,6 +113,16 @@ void felix_health_note_policy(struct felix_health *h, struct felix_metrics *m,
  */
 void felix_health_note_bird(struct felix_health *h, struct felix_metrics *m,
 			    const struct dp_bird *b);
+
+/**
+ * felix_health_note_driver() - the stats @st (borrowed) of driver @name (a static string such
+ * as "nat" or "vxlan") after an apply. /readiness shows it under "drivers" and is not ready
+ * while its last apply failed; the driver's cumulative error count goes to
+ * felix_nat_errors_total or felix_vxlan_errors_total by name. A name beyond
+ * FELIX_HEALTH_MAX_DRIVERS distinct ones is ignored.
+ */
+void felix_health_note_driver(struct felix_health *h, struct felix_metrics *m, const char *name,
+			      const struct dp_stats *st);
 
 struct felix_health_server;
 

@@ -270,6 +270,11 @@ int felix_metrics_render(const struct felix_metrics *m, bool in_sync, struct str
 	RET_GATHER(r, u64(out, "felix_bird_config_rejected_total", "counter",
 			  "Rendered BIRD configs refused by bird -p or by configure.",
 			  m->bird_config_rejected_total));
+	RET_GATHER(r, u64(out, "felix_nat_errors_total", "counter",
+			  "natOutgoing applies that failed (retried).", m->nat_errors_total));
+	RET_GATHER(r, u64(out, "felix_vxlan_errors_total", "counter",
+			  "VXLAN device, route or FDB applies that failed (retried).",
+			  m->vxlan_errors_total));
 	if (p.have_stat) {
 		RET_GATHER(r, dbl(out, "process_cpu_seconds_total", "counter",
 				  "Total user and system CPU time spent in seconds.", p.cpu_s));

@@ -27,6 +27,9 @@
  *   felix_bird_reconfigure_total          counter  successful `configure` commands to BIRD
  *   felix_bird_config_rejected_total      counter  rendered configs refused by `bird -p` or by
  *                                                  BIRD's `configure` (each distinct text once)
+ *   felix_nat_errors_total                counter  natOutgoing applies that failed (retried)
+ *   felix_vxlan_errors_total              counter  VXLAN device/route/FDB applies that failed
+ *                                                  (retried)
  *   process_cpu_seconds_total             counter  user + system CPU time (/proc/self/stat)
  *   process_resident_memory_bytes         gauge    resident set size
  *   process_virtual_memory_bytes          gauge    virtual memory size
@@ -68,6 +71,8 @@ struct felix_metrics {
 	uint64_t policy_errors_total;
 	uint64_t bird_reconfigure_total;
 	uint64_t bird_config_rejected_total;
+	uint64_t nat_errors_total;
+	uint64_t vxlan_errors_total;
 };
 
 /** felix_metrics_observe_apply() - add one apply pass of @duration_us microseconds. */

@@ -5,7 +5,9 @@
  * IPAM over the datastore: every write is an etcd compare-and-swap (create: key absent; update:
  * mod_revision unchanged), retried on conflict up to IPAM_CAS_RETRIES times (Calico
  * libcalico-go lib/ipam/ipam.go semantics). Keys (DESIGN.md "Datastore"):
- *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h)
+ *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h); an IPv6 block is
+ *                                                    named the same way from its canonical
+ *                                                    address (ipam_block_name()): 2001:db8:19::40-122
  *   /tabby/v1/ipam/affinities/<node>/<a.b.c.d-len>  {"state":"pending","since":<ms>}|{"state":"confirmed"}
  *   /tabby/v1/ipam/handles/<handle>                 {"handleID":"..","block":{"<a.b.c.d-len>":count}}
  *   /tabby/v1/ipam/config                            {"strictAffinity":false,"maxBlocksPerHost":0}
@@ -52,8 +54,9 @@ struct ipam_assign_args {
 	const struct model_labels
 	    *attrs; /* secondary attributes (node, namespace, pod); may be NULL */
 	int family; /* AF_INET or AF_INET6 */
-	const char *const *pool_names; /* NULL-terminated names to restrict to; NULL = every
-						 enabled pool of @family whose nodeSelector is all() */
+	const char *const *pool_names; /* NULL-terminated pool names or CIDRs ("2001:db8::/112",
+					  equal to the pool's cidr) to restrict to; NULL = every
+					  enabled pool of @family whose nodeSelector is all() */
 	/* ipam_auto_assign() only; may be NULL: a key that must exist (the CNI plugin passes its
 	 * Node's), read in the same request as the IPAM state; when absent the call returns
 	 * -ENODEV and assigns nothing */
@@ -90,12 +93,13 @@ int ipam_read_config(struct ds_client *ds, struct ipam_config *ret) _warn_unused
  * when strict affinity is off, by borrowing a free address from any other block.
  * Idempotent per handle: when the handle already holds an address of @family, that one is
  * returned.
- * Round trips (etcd JSON gateway) in the common case, a handle new to a node that has room in a
- * block: one read-only txn for the handle record, the IPAM config, the pools, the node's
+ * Round trips (etcd JSON gateway) in the common case, a handle new to a node (or one that holds
+ * only an address of the other family: a dual-stack ADD's second call) on a node that has room
+ * in a block: one read-only txn for the handle record, the IPAM config, the pools, the node's
  * affinities and @args->require_key (ds_read_many()); one block read; one txn that writes the
- * block and creates the handle record together (ds_cas_many()). When that txn loses a race the
- * block and the record are written one after the other, with compare-and-swap retries, as
- * before.
+ * block and creates (or updates, from the record as read) the handle record together
+ * (ds_cas_many()). When that txn loses a race the block and the record are written one after
+ * the other, with compare-and-swap retries, as before.
  * @ret_addr: the address. @ret_block: may be NULL; the block it came from.
  * Return: 0, -ENOENT (no usable pool), -ENOSPC (every pool exhausted), -EBUSY (CAS retries
  * exhausted), -EPROTO (a block or handle record did not decode), -ENODEV (@args->require_key is
@@ -136,7 +140,10 @@ int ipam_release_addr(struct ds_client *ds, const struct ip_addr *addr,
 
 /**
  * ipam_claim_block() - claim one new block for @node from @pool (two-phase, see above).
- * Return: 0, -ENOSPC (no free block left in the pool), -EBUSY, or a datastore error.
+ * The search is bounded by the number of blocks that already exist, whatever the pool's size
+ * (an IPv6 /64 pool with /122 blocks is never enumerated).
+ * Return: 0, -ENOSPC (no free block left in the pool), -EBUSY (IPAM_CAS_RETRIES claims lost to
+ * other hosts), or a datastore error.
  */
 int ipam_claim_block(struct ds_client *ds, const char *node, const struct model_resource *pool,
 		     struct ip_prefix *ret) _warn_unused_result_;
@@ -149,6 +156,18 @@ int ipam_claim_block(struct ds_client *ds, const char *node, const struct model_
  */
 int ipam_ensure_block(struct ds_client *ds, const char *node, int family,
 		      unsigned *ret_claimed) _warn_unused_result_;
+
+/**
+ * ipam_handle_addrs() - the addresses @handle holds: the blocks its handle record names, read
+ * and searched for the handle's allocations (an address whose block lost its record entry is
+ * not found; "tabbyctl ipam check" reports those). A dual-stack handle holds one IPv4 and one
+ * IPv6 address.
+ * @ret: may be NULL; up to @max addresses, sorted (IPv4 before IPv6, then by address).
+ * Return: how many it holds (may exceed @max), 0 when the handle has no record, -EPROTO (the
+ * record or a block does not decode), or a datastore error.
+ */
+int ipam_handle_addrs(struct ds_client *ds, const char *handle, struct ip_addr *ret,
+		      unsigned max) _warn_unused_result_;
 
 /**
  * ipam_list_blocks() - every block in the datastore, sorted by cidr.

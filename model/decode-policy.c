@@ -374,7 +374,8 @@ static int decode_entity(const struct dctx *c, const struct mnode *m, const char
 static const char *const action_names[_MODEL_ACTION_MAX] = {"Allow", "Deny", "Log", "Pass"};
 
 /* Calico validateRule: ports need a protocol with ports, ICMP matches need ICMP, the IP version
- * agrees with ICMP/ICMPv6 and with every CIDR, and one rule does not mix address families. */
+ * agrees with ICMP/ICMPv6 and with every CIDR, and one rule does not mix address families
+ * (issue 9: nor CIDRs of one family with protocol ICMP/ICMPv6 of the other). */
 static int check_rule(const struct dctx *c, const char *field, const struct model_rule *rl,
 		      const struct mnode *m, const struct entity_nodes *src,
 		      const struct entity_nodes *dst)
@@ -429,6 +430,16 @@ static int check_rule(const struct dctx *c, const char *field, const struct mode
 					 p->number == 1 ? "ICMP" : "ICMPv6");
 		}
 	}
+	/* The family a rule is limited to: its ipVersion, else what protocol ICMP (4) or ICMPv6
+	 * (6) implies; a CIDR of the other family would make it a rule that can never match
+	 * (Calico's validator checks ipVersion only; tabby also refuses the implied case). */
+	unsigned fam = rl->ip_version;
+	const char *why = "the rule's ipVersion";
+
+	if (!fam && rl->protocol.set && (rl->protocol.number == 1 || rl->protocol.number == 58)) {
+		fam = rl->protocol.number == 1 ? 4 : 6;
+		why = fam == 4 ? "protocol ICMP, which is IPv" : "protocol ICMPv6, which is IPv";
+	}
 	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
 		bool v4 = false, v6 = false;
 
@@ -440,12 +451,12 @@ static int check_rule(const struct dctx *c, const char *field, const struct mode
 
 			v4 |= is4;
 			v6 |= !is4;
-			if (rl->ip_version && rl->ip_version != (is4 ? 4 : 6)) {
+			if (fam && fam != (is4 ? 4u : 6u)) {
 				mdec_pathf(f, sizeof(f), "%s.%s[%zu]", field, parts[i].name, j);
 				return mdec_fail(c, parts[i].n->values[j], f,
-						 "%s does not match the rule's ipVersion %u",
-						 ip_prefix_format(&parts[i].nets[j], buf),
-						 rl->ip_version);
+						 "%s does not match %s%s%u",
+						 ip_prefix_format(&parts[i].nets[j], buf), why,
+						 rl->ip_version ? " " : "", fam);
 			}
 		}
 		if ((v4 && v6) || (v4 && seen6) || (v6 && seen4)) {

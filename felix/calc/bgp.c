@@ -7,6 +7,11 @@
  * (peerIP, or nodeSelector/peerSelector as Calico selectors via acl/selector.h, with reverse
  * peering), passwords from cached secrets, and per-node BGPConfiguration overrides. The rules
  * are in calc.h above calc_desired_done(). One session per neighbour address and port.
+ *
+ * Dual stack (issue 9): every session between two tabby nodes exists once per family, IPv4
+ * between their ipv4Address and IPv6 between their ipv6Address, when both nodes have one. Each
+ * session carries its own family only (bgp/bird-conf.c), as Calico's confd renders bird.cfg and
+ * bird6.cfg: the IPv6 routes never need an IPv4 next hop.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,22 +73,42 @@ static bool node_v4(const struct model_resource *n, struct ip_addr *ret)
 	return true;
 }
 
+/* The session address of node @n in @family: spec.bgp.ipv4Address, or spec.bgp.ipv6Address
+ * when this node has one too (IPv6 sessions run between the nodes' IPv6 addresses only, so a
+ * node without one takes part in none). */
+static bool node_addr(const struct bgp_ctx *x, const struct model_resource *n, int family,
+		      struct ip_addr *ret)
+{
+	if (family == AF_INET) {
+		return node_v4(n, ret);
+	}
+	if (!x->d->bgp.local_addr6.family || !n->node.has_ipv6 ||
+	    n->node.ipv6_address.addr.family != AF_INET6) {
+		return false;
+	}
+	*ret = n->node.ipv6_address.addr;
+	return true;
+}
+
+/* Both session families, IPv4 first (DESIGN.md "BGP": separate IPv6 sessions). */
+static const int node_families[] = {AF_INET, AF_INET6};
+
 static const char *node_cluster(const struct model_resource *n)
 {
 	const char *id = n->node.rr_cluster_id;
 	return id && *id ? id : NULL;
 }
 
-/* A session with another tabby node: its AS, one passive side (the higher address waits), and
+/* A session with another tabby node over @family: its AS, one passive side (the higher address waits), and
  * "rr client" when we reflect and it is not a reflector of our cluster (Calico). */
 static struct bgp_peer node_peer(const struct bgp_ctx *x, const struct model_resource *n,
-				 enum bgp_peer_type type)
+				 enum bgp_peer_type type, int family)
 {
 	const struct bgp_model *m = &x->d->bgp;
 	struct bgp_peer p = {.type = type};
-	node_v4(n, &p.addr);
+	node_addr(x, n, family, &p.addr);
 	p.as_number = n->node.as_number ? n->node.as_number : x->cluster_as;
-	p.passive = ip_addr_cmp(&p.addr, &m->local_addr) < 0;
+	p.passive = ip_addr_cmp(&p.addr, family == AF_INET6 ? &m->local_addr6 : &m->local_addr) < 0;
 	const char *theirs = node_cluster(n);
 	p.rr_client = x->my_cluster && (!theirs || strcmp(theirs, x->my_cluster) != 0) &&
 		      p.as_number == m->as_number;
@@ -227,14 +252,16 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 				return r;
 			}
 		}
-		for (size_t i = 0; peersel && i < c->n; i++) {
+		for (size_t k = 0; peersel && k < c->n * ELEMENTSOF(node_families); k++) {
+			size_t i = k / ELEMENTSOF(node_families);
+			int fam = node_families[k % ELEMENTSOF(node_families)];
 			const struct model_resource *n = c->v[i].res;
 			struct ip_addr a;
-			if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_v4(n, &a) ||
+			if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_addr(x, n, fam, &a) ||
 			    !sel_match(peersel, &n->meta.labels)) {
 				continue;
 			}
-			struct bgp_peer p = node_peer(x, n, type);
+			struct bgp_peer p = node_peer(x, n, type, fam);
 			if (bp->as_number) {
 				p.as_number = bp->as_number;
 				p.rr_client = p.rr_client && p.as_number == x->d->bgp.as_number;
@@ -254,14 +281,16 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 	if (!reverse || !peersel || !sel_match(peersel, &x->me->meta.labels)) {
 		return 0;
 	}
-	for (size_t i = 0; i < c->n; i++) {
+	for (size_t k = 0; k < c->n * ELEMENTSOF(node_families); k++) {
+		size_t i = k / ELEMENTSOF(node_families);
+		int fam = node_families[k % ELEMENTSOF(node_families)];
 		const struct model_resource *n = c->v[i].res;
 		struct ip_addr a;
-		if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_v4(n, &a) ||
+		if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_addr(x, n, fam, &a) ||
 		    !bgppeer_applies(bp, nodesel, n)) {
 			continue;
 		}
-		struct bgp_peer p = node_peer(x, n, type);
+		struct bgp_peer p = node_peer(x, n, type, fam);
 		r = peer_apply_spec(x, &p, bp);
 		if (r == -ENOENT) {
 			x->d->bgp_skipped_peers++;
@@ -288,22 +317,24 @@ static int add_node_peers(struct bgp_ctx *x, const struct model_bgp_configuratio
 	if (!mesh && !any_rr) {
 		return 0;
 	}
-	for (size_t i = 0; i < c->n; i++) {
+	for (size_t k = 0; k < c->n * ELEMENTSOF(node_families); k++) {
+		size_t i = k / ELEMENTSOF(node_families);
+		int fam = node_families[k % ELEMENTSOF(node_families)];
 		const struct model_resource *n = c->v[i].res;
 		struct ip_addr a;
-		if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_v4(n, &a)) {
+		if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_addr(x, n, fam, &a)) {
 			continue;
 		}
 		struct bgp_peer p;
 		int prio = PRIO_MESH;
 		if (mesh) {
-			p = node_peer(x, n, BGP_PEER_MESH);
+			p = node_peer(x, n, BGP_PEER_MESH, fam);
 			p.rr_client = false;
 		} else {
 			if (!x->my_cluster && !node_cluster(n)) {
 				continue; /* two clients do not peer */
 			}
-			p = node_peer(x, n, BGP_PEER_NODE);
+			p = node_peer(x, n, BGP_PEER_NODE, fam);
 			prio = PRIO_RR;
 		}
 		if (def) {

@@ -125,10 +125,15 @@ int calc_desired_format(const struct calc_desired *d, struct strbuf *out)
 		return r;
 	}
 	const struct bgp_model *m = &d->bgp;
-	r = strbuf_printf(out, "bgp router-id %s as %u%s%s%s\n", ip_addr_format(&m->router_id, a),
-			  m->as_number, m->fast_timers ? " fast-timers" : "",
+	char a6[IP_ADDR_STRLEN] = "";
+	if (m->local_addr6.family) {
+		ip_addr_format(&m->local_addr6, a6);
+	}
+	r = strbuf_printf(out, "bgp router-id %s as %u%s%s%s%s%s\n",
+			  ip_addr_format(&m->router_id, a), m->as_number,
+			  m->fast_timers ? " fast-timers" : "",
 			  m->rr_cluster_id ? " rr-cluster-id " : "",
-			  m->rr_cluster_id ? m->rr_cluster_id : "");
+			  m->rr_cluster_id ? m->rr_cluster_id : "", *a6 ? " ipv6 " : "", a6);
 	for (size_t i = 0; i < m->n_pools && r >= 0; i++) {
 		r = strbuf_printf(out, "bgp pool %s\n", ip_prefix_format(&m->pools[i], a));
 	}

@@ -215,6 +215,11 @@ struct calc_options {
  *     Node with an IPv4 address unless BGPConfiguration "default" sets nodeToNodeMeshEnabled
  *     false. A mesh peer is passive (we wait for it to connect) when its address is lower than
  *     ours, so the higher address is always the passive side and exactly one TCP session forms.
+ *   Dual stack: with spec.bgp.ipv6Address on this Node, bgp.local_addr6 is it, IPv6 pools and
+ *     blocks are in the model, and every session with another Node that has an ipv6Address
+ *     (mesh, route reflector, peerSelector and reverse peering) exists twice: once between the
+ *     IPv4 addresses and once between the IPv6 addresses (the higher IPv6 address passive).
+ *     Without it: IPv4 pools, blocks and node sessions only (BGPPeers with an IPv6 peerIP stay).
  * @ret: filled on success (free with calc_desired_done()); untouched on failure.
  * Return: 0, -EINVAL (no node name) or -ENOMEM.
  */

@@ -7,11 +7,13 @@
 #   expected.ipset  `ipset restore` in that namespace (ipsets are per netns);
 #   expected.ipt    `iptables-restore --noflush --test`, then a real `iptables-restore --noflush`
 #                   and `iptables-save` shows the tagged rules.
+#   expected.ip6t   the same with ip6tables-restore, after `ipset restore` of expected.ipset6
+#                   (family inet6 sets).
 # Needs root (unshare -n, netfilter).
 . "$(dirname "$0")/lib.sh"
 
 need_root
-for t in nft iptables-restore ipset unshare; do
+for t in nft iptables-restore ip6tables-restore ipset unshare; do
 	command -v $t >/dev/null || { echo "skipped: $t not installed"; exit 77; }
 done
 GOLDEN="$T_SRC/tests/golden/acl"
@@ -62,6 +64,29 @@ for d in "$GOLDEN"/*/; do
 	else
 		echo "$out"
 		fail "iptables-restore/ipset reject $c"
+	fi
+
+	# ip6tables (issue 9): the IPv6 text and its inet6 ipsets, the same way.
+	if out=$(unshare -n sh -c '
+		set -e
+		ipset restore <"$1"
+		ip6tables-restore --noflush --test <"$2"
+		ip6tables-restore --noflush <"$2"
+		ip6tables-save -t filter
+		ipset list -t' sh "$d/expected.ipset6" "$d/expected.ip6t" 2>&1); then
+		want=$(grep -c '^-[AI] ' "$d/expected.ip6t")
+		got=$(grep -c -- '--comment "\?tby:' <<<"$out")
+		sets=$(grep -c '^create tby-[snp]6-' "$d/expected.ipset6")
+		fam6=$(grep -c 'family inet6' <<<"$out")
+		if [ "$want" = "$got" ] && [ "$fam6" -ge "$sets" ]; then
+			ok "ip6tables-restore + ipset inet6 load $c ($got tagged rules, $sets sets)"
+		else
+			echo "$out"
+			fail "ip6tables-save shows $got tagged rules for $c (text: $want), $fam6 inet6 sets (script: $sets)"
+		fi
+	else
+		echo "$out"
+		fail "ip6tables-restore/ipset reject $c"
 	fi
 done
 [ "$n" -ge 10 ] || fail "expected at least 10 golden cases in $GOLDEN, found $n"

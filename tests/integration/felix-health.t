@@ -85,6 +85,7 @@ BIRD_PID=$!
 track_pid "$BIRD_PID"
 check "/readiness 200 with BIRD running" wait_for 10 ready_with 200 '"ready":true'
 check "/readiness says bgp ok" body_has '"bgp":"ok"'
+check "/readiness lists the natOutgoing and VXLAN drivers, each in sync" body_has '"drivers":{"nat":{"applied":true,"inSync":true},"vxlan":{"applied":true,"inSync":true}}'
 
 # 4. Metrics: text format, endpoint and route gauges.
 check "/metrics 200" status_is 200 /metrics "$MP"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Policy compiler + renderers: golden cases built from C structs (tests/golden/acl/<case>/
- * expected.nft, expected.ipt, expected.ipset; UPDATE_GOLDEN=1 rewrites them), each with
+ * expected.nft, expected.ipt, expected.ipset, and for IPv6 expected.ip6t, expected.ipset6;
+ * UPDATE_GOLDEN=1 rewrites them), each with
  * acl_explain() verdicts that pin the semantics, plus determinism (input order does not change
  * a byte), tier/policy ordering, set sharing and set membership.
  * The golden files are loaded by the real tools in tests/integration/acl-render.t.
@@ -274,41 +275,45 @@ static void check_golden(const char *name, const char *file, const char *text)
 	free(want);
 }
 
-static void render_all(const struct case_in *c, const struct built *b, char **nft, char **ipt,
-		       char **ipset)
+/* Renders nft, iptables (IPv4) and ip6tables (IPv6) text with their ipset scripts:
+ * out[0] nft, out[1] ipt, out[2] ipset, out[3] ip6t, out[4] ipset6. */
+#define N_RENDER 5
+static const char *const render_files[N_RENDER] = {"expected.nft", "expected.ipt", "expected.ipset",
+						   "expected.ip6t", "expected.ipset6"};
+
+static void render_all(const struct case_in *c, const struct built *b, char *out[N_RENDER])
 {
 	struct acl_render_input in = {.idx = b->idx,
 				      .members = b->m,
 				      .rulesets = b->rs,
 				      .n_rulesets = b->n_rs,
 				      .host = c->host};
-	struct strbuf s1 = {0}, s2 = {0}, s3 = {0};
+	struct strbuf s[N_RENDER] = {0};
 
-	assert_int_equal(acl_render_nft(&in, &s1), 0);
-	assert_int_equal(acl_render_ipt(&in, AF_INET, ACL_IPT_HOOKS, &s2, &s3), 0);
-	*nft = strbuf_steal(&s1);
-	*ipt = strbuf_steal(&s2);
-	*ipset = strbuf_steal(&s3);
+	assert_int_equal(acl_render_nft(&in, &s[0]), 0);
+	assert_int_equal(acl_render_ipt(&in, AF_INET, ACL_IPT_HOOKS, &s[1], &s[2]), 0);
+	assert_int_equal(acl_render_ipt(&in, AF_INET6, ACL_IPT_HOOKS, &s[3], &s[4]), 0);
+	for (size_t i = 0; i < N_RENDER; i++)
+		out[i] = strbuf_steal(&s[i]);
 }
 
 /* Renders, compares with the golden files, then rebuilds with the policies, tiers and
  * rulesets in reverse order: the same bytes. */
 static void check_case(const struct case_in *c, struct built *b)
 {
-	char *nft, *ipt, *ipset, *nft2, *ipt2, *ipset2;
+	char *out[N_RENDER], *out2[N_RENDER];
 	struct model_resource *rp[16], *rt[8];
 	struct case_in rev = *c;
 	struct built b2;
 
 	build(c, b);
-	render_all(c, b, &nft, &ipt, &ipset);
-	check_golden(c->name, "expected.nft", nft);
-	check_golden(c->name, "expected.ipt", ipt);
-	check_golden(c->name, "expected.ipset", ipset);
+	render_all(c, b, out);
+	for (size_t i = 0; i < N_RENDER; i++)
+		check_golden(c->name, render_files[i], out[i]);
 #ifdef TEST_ACL_GOLDEN_HOOK
 	/* tests/integration/test-nft-build.c includes this file and loads every case into the
 	 * kernel both ways (nft text and libnftnl objects). */
-	TEST_ACL_GOLDEN_HOOK(c, b, nft);
+	TEST_ACL_GOLDEN_HOOK(c, b, out[0]);
 #endif
 
 	assert_true(c->n_policies <= ELEMENTSOF(rp) && c->n_tiers <= ELEMENTSOF(rt));
@@ -325,17 +330,13 @@ static void check_case(const struct case_in *c, struct built *b)
 		b2.rs[i] = b2.rs[b2.n_rs - 1 - i];
 		b2.rs[b2.n_rs - 1 - i] = t;
 	}
-	render_all(&rev, &b2, &nft2, &ipt2, &ipset2);
-	assert_string_equal(nft, nft2);
-	assert_string_equal(ipt, ipt2);
-	assert_string_equal(ipset, ipset2);
+	render_all(&rev, &b2, out2);
+	for (size_t i = 0; i < N_RENDER; i++) {
+		assert_string_equal(out[i], out2[i]);
+		free(out[i]);
+		free(out2[i]);
+	}
 	built_done(&b2);
-	free(nft);
-	free(ipt);
-	free(ipset);
-	free(nft2);
-	free(ipt2);
-	free(ipset2);
 }
 
 /* ---- explain helpers ---- */
@@ -740,6 +741,76 @@ static void test_anti_spoof(void **state)
 	built_done(&b);
 }
 
+/* Issue 9: one policy, both families. Rules that name a family (ipVersion, ICMP/ICMPv6, nets)
+ * appear only in that family's rendering (nft: under `meta nfproto`; only in the ip6tables or
+ * the iptables text); a selector rule appears in both, with the family's own set. */
+static void test_ipv6(void **state)
+{
+	struct model_resource *pol[] = {
+	    RES_NP("prod", "dual", .selector = "app == 'web'",
+		   INGRESS({.action = MODEL_ACTION_ALLOW,
+			    .ip_version = 6,
+			    TCP,
+			    .destination = {.ports = (struct model_port[]){{80, 80, NULL}},
+					    .n_ports = 1}},
+			   {.action = MODEL_ACTION_ALLOW,
+			    .ip_version = 4,
+			    TCP,
+			    .destination = {.ports = (struct model_port[]){{8080, 8080, NULL}},
+					    .n_ports = 1}},
+			   {.action = MODEL_ACTION_ALLOW,
+			    TCP,
+			    .source = {.nets = (struct ip_prefix[]){P("2001:db8:18::/64")},
+				       .n_nets = 1,
+				       .not_nets = (struct ip_prefix[]){P("2001:db8:18::1/128")},
+				       .n_not_nets = 1},
+			    .destination = {.ports = (struct model_port[]){{443, 443, NULL}},
+					    .n_ports = 1}},
+			   {.action = MODEL_ACTION_ALLOW,
+			    .protocol = {.set = true, .number = 58},
+			    .icmp = {.set = true, .type = 128, .code = 0}},
+			   {.action = MODEL_ACTION_ALLOW,
+			    .protocol = {.set = true, .number = 1},
+			    .icmp = {.set = true, .type = 8, .code = -1}},
+			   {.action = MODEL_ACTION_DENY,
+			    .source = {.not_nets = (struct ip_prefix[]){P("198.18.0.0/15")},
+				       .n_not_nets = 1}},
+			   {.action = MODEL_ACTION_ALLOW, .source = {.selector = "app == 'db'"}})),
+	};
+	struct case_in c = {.name = "ipv6", .policies = pol, .n_policies = 1};
+	struct built b;
+	const char *w6 = "2001:db8:19::2", *w4 = "198.19.0.2";
+
+	check_case(&c, &b);
+	/* ipVersion 6 / 4 */
+	expect(&b, WEB, IN, PKT("2001:db8:1::1", w6, 6, 80), ALLOW, ACL_REASON_RULE, "prod/dual",
+	       0);
+	expect(&b, WEB, IN, PKT("198.18.1.1", w4, 6, 80), DENY, ACL_REASON_TIER_DEFAULT, NULL, -1);
+	expect(&b, WEB, IN, PKT("198.19.1.1", w4, 6, 8080), ALLOW, ACL_REASON_RULE, "prod/dual", 1);
+	expect(&b, WEB, IN, PKT("2001:db8:1::1", w6, 6, 8080), DENY, ACL_REASON_RULE, "prod/dual",
+	       5);
+	/* IPv6 nets and notNets */
+	expect(&b, WEB, IN, PKT("2001:db8:18::2", w6, 6, 443), ALLOW, ACL_REASON_RULE, "prod/dual",
+	       2);
+	expect(&b, WEB, IN, PKT("2001:db8:18::1", w6, 6, 443), DENY, ACL_REASON_RULE, "prod/dual",
+	       5);
+	/* ICMPv6 echo request, ICMP echo request; not the other way round */
+	expect(&b, WEB, IN, PKT("2001:db8:1::1", w6, 58, 128), ALLOW, ACL_REASON_RULE, "prod/dual",
+	       3);
+	expect(&b, WEB, IN, PKT("198.19.1.1", w4, 1, 8), ALLOW, ACL_REASON_RULE, "prod/dual", 4);
+	expect(&b, WEB, IN, PKT("2001:db8:1::1", w6, 58, 129), DENY, ACL_REASON_RULE, "prod/dual",
+	       5);
+	/* notNets of the other family only: matches every IPv6 packet (Calico drops the CIDRs of
+	 * the other family from a negated match); an IPv4 source inside the notNets does not. */
+	expect(&b, WEB, IN, PKT("198.19.0.3", w4, 17, 53), ALLOW, ACL_REASON_RULE, "prod/dual", 6);
+	/* one family per rule in the IR: the selector rule is the only one both renderings share */
+	assert_int_equal(b.rs[WEB]->dir[IN].tiers[0].policies[0]->rules[IN][2].src.nets->has_v6,
+			 true);
+	assert_int_equal(b.rs[WEB]->dir[IN].tiers[0].policies[0]->rules[IN][2].src.nets->has_v4,
+			 false);
+	built_done(&b);
+}
+
 static void test_workload_to_host(void **state)
 {
 	static const char *const names[] = {"wl-to-host-drop", "wl-to-host-accept",
@@ -927,6 +998,7 @@ int main(void)
 	    cmocka_unit_test(test_log_continues),
 	    cmocka_unit_test(test_deny_before_allow),
 	    cmocka_unit_test(test_anti_spoof),
+	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_workload_to_host),
 	    cmocka_unit_test(test_host_endpoint),
 	    cmocka_unit_test(test_profiles),

@@ -304,6 +304,122 @@ static void test_rr_client(void **state)
 	check_case("rr-client", &m);
 }
 
+/* Dual stack (issue 9), the lab's 3-node mesh with 2001:db8:18::<n>: every pair has an IPv4
+ * session between the ipv4Addresses (IPv4 channel only) and a separate IPv6 session between
+ * the ipv6Addresses (IPv6 channel only, template tabby_peer6 with the node's IPv6 source); the
+ * higher address of each family is passive. The own IPv6 block is exported as an aggregate,
+ * borrowed /128s inside the IPv6 pool as host routes, and kernel6 installs BGP routes of the
+ * IPv6 pool. */
+static void test_mesh_dual(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16"), P("2001:db8:19::/112")};
+	struct ip_prefix blocks[] = {P("198.19.0.64/26"), P("2001:db8:19::40/122")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.11"), .as_number = 64512, .passive = true},
+	    {.type = BGP_PEER_MESH, .addr = A("198.18.0.13"), .as_number = 64512},
+	    {.type = BGP_PEER_MESH,
+	     .addr = A("2001:db8:18::11"),
+	     .as_number = 64512,
+	     .passive = true},
+	    {.type = BGP_PEER_MESH, .addr = A("2001:db8:18::13"), .as_number = 64512},
+	};
+	struct bgp_model m = {
+	    .node_name = "h2",
+	    .router_id = A("198.18.0.12"),
+	    .local_addr = A("198.18.0.12"),
+	    .local_addr6 = A("2001:db8:18::12"),
+	    .as_number = 64512,
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	    .keepalive_s = 3,
+	    .hold_s = 9,
+	    .fast_timers = true,
+	};
+
+	check_case("mesh-dual", &m);
+}
+
+/* Dual stack, topology rr: h1 reflects in cluster 244.0.0.1 for h2 and h3 in both families;
+ * it re-announces the IPv6 routes it learned inside the IPv6 pool like the IPv4 ones. */
+static void test_rr_dual(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16"), P("2001:db8:19::/112")};
+	struct ip_prefix blocks[] = {P("198.19.0.0/26"), P("2001:db8:19::/122")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_NODE,
+	     .addr = A("198.18.0.12"),
+	     .as_number = 64512,
+	     .rr_client = true},
+	    {.type = BGP_PEER_NODE,
+	     .addr = A("198.18.0.13"),
+	     .as_number = 64512,
+	     .rr_client = true},
+	    {.type = BGP_PEER_NODE,
+	     .addr = A("2001:db8:18::12"),
+	     .as_number = 64512,
+	     .rr_client = true},
+	    {.type = BGP_PEER_NODE,
+	     .addr = A("2001:db8:18::13"),
+	     .as_number = 64512,
+	     .rr_client = true},
+	};
+	struct bgp_model m = {
+	    .node_name = "h1",
+	    .router_id = A("198.18.0.11"),
+	    .local_addr = A("198.18.0.11"),
+	    .local_addr6 = A("2001:db8:18::11"),
+	    .as_number = 64512,
+	    .rr_cluster_id = "244.0.0.1",
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	    .fast_timers = true,
+	};
+
+	check_case("rr-dual", &m);
+}
+
+/* Dual stack, topology tor: one eBGP session to the ToR per family (BGPPeers with an IPv4 and
+ * an IPv6 peerIP), each with its own family's channel and "next hop self" as for IPv4. */
+static void test_tor_ipv6(void **state)
+{
+	struct ip_prefix pools[] = {P("198.19.0.0/16"), P("2001:db8:19::/112")};
+	struct ip_prefix blocks[] = {P("198.19.0.0/26"), P("2001:db8:19::/122")};
+	struct bgp_peer peers[] = {
+	    {.type = BGP_PEER_GLOBAL,
+	     .addr = A("2001:db8:18::1"),
+	     .as_number = 65000,
+	     .next_hop = BGP_NEXT_HOP_SELF},
+	    {.type = BGP_PEER_GLOBAL,
+	     .addr = A("198.18.0.1"),
+	     .as_number = 65000,
+	     .next_hop = BGP_NEXT_HOP_SELF},
+	};
+	struct bgp_model m = {
+	    .node_name = "h1",
+	    .router_id = A("198.18.0.11"),
+	    .local_addr = A("198.18.0.11"),
+	    .local_addr6 = A("2001:db8:18::11"),
+	    .as_number = 64601,
+	    .pools = pools,
+	    .n_pools = ELEMENTSOF(pools),
+	    .blocks = blocks,
+	    .n_blocks = ELEMENTSOF(blocks),
+	    .peers = peers,
+	    .n_peers = ELEMENTSOF(peers),
+	    .fast_timers = true,
+	};
+
+	check_case("tor-ipv6", &m);
+}
+
 /* Topology tor, one AS per host (lab recipe section 4): h1 on its /31 has one eBGP session to
  * the FRR ToR, a node-specific BGPPeer with BFD, and no mesh. */
 static void test_tor(void **state)
@@ -750,6 +866,9 @@ int main(void)
 	    cmocka_unit_test(test_single),
 	    cmocka_unit_test(test_vxlan),
 	    cmocka_unit_test(test_mesh),
+	    cmocka_unit_test(test_mesh_dual),
+	    cmocka_unit_test(test_rr_dual),
+	    cmocka_unit_test(test_tor_ipv6),
 	    cmocka_unit_test(test_route_reflector),
 	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_peer_names),

@@ -128,6 +128,100 @@ static void test_route_reflectors(void **state)
 
 /* Global and node-specific BGPPeers with peerIP; the MD5 password comes from the cached secret
  * and never shows in the text form; a missing secret leaves the peer out. */
+static char *pool(const char *name, const char *cidr, int block_size)
+{
+	char *s;
+	assert_true(asprintf(&s,
+			     HDR "\"kind\":\"IPPool\",\"metadata\":{\"name\":\"%s\"},"
+				 "\"spec\":{\"cidr\":\"%s\",\"blockSize\":%d}}",
+			     name, cidr, block_size) > 0);
+	return s;
+}
+
+/* Dual stack (issue 9): separate IPv6 sessions between the nodes' ipv6Address, beside the IPv4
+ * ones, in the mesh, the route-reflector topology and from BGPPeers (peerIP and peerSelector);
+ * a node without an IPv6 address has IPv4 sessions only, and exports no IPv6 pool. */
+static void test_dual_stack(void **state)
+{
+	struct calc_cache *c;
+	assert_int_equal(calc_cache_new(&c), 0);
+	put(c, P "nodes/h1",
+	    node("h1", "198.18.0.11/24", ",\"ipv6Address\":\"2001:db8:18::11/64\"", ""));
+	put(c, P "nodes/h2",
+	    node("h2", "198.18.0.12/24", ",\"ipv6Address\":\"2001:db8:18::12/64\"",
+		 "\"rack\":\"a\""));
+	put(c, P "nodes/h3", node("h3", "198.18.0.13/24", "", "\"rack\":\"a\""));
+	put(c, P "ippools/v4", pool("v4", "198.19.0.0/16", 26));
+	put(c, P "ippools/v6", pool("v6", "2001:db8:19::/112", 122));
+	/* Mesh: h1 has both families with h2, IPv4 only with h3; h2 (the higher address of
+	 * each family) is the passive side of both its sessions with h1. */
+	assert_bgp(c, "h1",
+		   "bgp router-id 198.18.0.11 as 64512 ipv6 2001:db8:18::11\n"
+		   "bgp pool 198.19.0.0/16\n"
+		   "bgp pool 2001:db8:19::/112\n"
+		   "bgp peer 198.18.0.12 as 64512 mesh\n"
+		   "bgp peer 198.18.0.13 as 64512 mesh\n"
+		   "bgp peer 2001:db8:18::12 as 64512 mesh\n");
+	assert_bgp(c, "h2",
+		   "bgp router-id 198.18.0.12 as 64512 ipv6 2001:db8:18::12\n"
+		   "bgp pool 198.19.0.0/16\n"
+		   "bgp pool 2001:db8:19::/112\n"
+		   "bgp peer 198.18.0.11 as 64512 mesh passive\n"
+		   "bgp peer 198.18.0.13 as 64512 mesh\n"
+		   "bgp peer 2001:db8:18::11 as 64512 mesh passive\n");
+	assert_bgp(c, "h3",
+		   "bgp router-id 198.18.0.13 as 64512\n"
+		   "bgp pool 198.19.0.0/16\n"
+		   "bgp peer 198.18.0.11 as 64512 mesh passive\n"
+		   "bgp peer 198.18.0.12 as 64512 mesh passive\n");
+
+	/* Route reflector h1 (cluster 244.0.0.1), mesh off: its clients in both families. */
+	put(c, P "nodes/h1",
+	    node("h1", "198.18.0.11/24",
+		 ",\"ipv6Address\":\"2001:db8:18::11/64\",\"routeReflectorClusterID\":"
+		 "\"244.0.0.1\"",
+		 ""));
+	put(c, P "bgpconfigurations/default",
+	    bgpconfig("default", "{\"nodeToNodeMeshEnabled\":false}"));
+	assert_bgp(c, "h1",
+		   "bgp router-id 198.18.0.11 as 64512 rr-cluster-id 244.0.0.1 ipv6 "
+		   "2001:db8:18::11\n"
+		   "bgp pool 198.19.0.0/16\n"
+		   "bgp pool 2001:db8:19::/112\n"
+		   "bgp peer 198.18.0.12 as 64512 node rr-client\n"
+		   "bgp peer 198.18.0.13 as 64512 node rr-client\n"
+		   "bgp peer 2001:db8:18::12 as 64512 node rr-client\n");
+	assert_bgp(c, "h2",
+		   "bgp router-id 198.18.0.12 as 64512 ipv6 2001:db8:18::12\n"
+		   "bgp pool 198.19.0.0/16\n"
+		   "bgp pool 2001:db8:19::/112\n"
+		   "bgp peer 198.18.0.11 as 64512 node passive\n"
+		   "bgp peer 2001:db8:18::11 as 64512 node passive\n");
+
+	/* A ToR over IPv6 (global BGPPeer peerIP) and a peerSelector over both families. */
+	put(c, P "bgppeers/tor6",
+	    bgppeer("tor6", "{\"peerIP\":\"2001:db8:18::1\",\"asNumber\":65000}"));
+	put(c, P "bgppeers/rack",
+	    bgppeer("rack", "{\"node\":\"h1\",\"peerSelector\":\"rack == 'a'\"}"));
+	assert_bgp(c, "h1",
+		   "bgp router-id 198.18.0.11 as 64512 rr-cluster-id 244.0.0.1 ipv6 "
+		   "2001:db8:18::11\n"
+		   "bgp pool 198.19.0.0/16\n"
+		   "bgp pool 2001:db8:19::/112\n"
+		   "bgp peer 198.18.0.12 as 64512 node rr-client\n"
+		   "bgp peer 198.18.0.13 as 64512 node rr-client\n"
+		   "bgp peer 2001:db8:18::1 as 65000 global\n"
+		   "bgp peer 2001:db8:18::12 as 64512 node rr-client\n");
+	/* h3 has no IPv6 address: the IPv6 ToR session still renders (the kernel picks the
+	 * source), but no IPv6 session with another node and no IPv6 pool to export. */
+	assert_bgp(c, "h3",
+		   "bgp router-id 198.18.0.13 as 64512\n"
+		   "bgp pool 198.19.0.0/16\n"
+		   "bgp peer 198.18.0.11 as 64512 node passive\n"
+		   "bgp peer 2001:db8:18::1 as 65000 global\n");
+	calc_cache_free(c);
+}
+
 static void test_bgppeer_ip_and_password(void **state)
 {
 	struct calc_cache *c = rr_cluster();
@@ -478,6 +572,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_route_reflectors),
+	    cmocka_unit_test(test_dual_stack),
 	    cmocka_unit_test(test_bgppeer_ip_and_password),
 	    cmocka_unit_test(test_selector_and_reverse_peering),
 	    cmocka_unit_test(test_explicit_beats_mesh),

@@ -43,6 +43,7 @@ struct fake {
 	size_t n_events;
 	bool overrun; /* the next read_events() reports ENOBUFS */
 	bool no_sysctl_log;
+	bool no_ipv6; /* net/ipv6/... sysctls fail with ENOENT (IPv6 off on the host) */
 };
 
 static void ev_push(struct fake *f, struct fake_event e)
@@ -88,13 +89,24 @@ static ssize_t f_route_find(struct fake *f, const struct route_table_route *r)
 /* The kernel's side of a route write (ours or anybody's), with its event. */
 static void k_route_set(struct fake *f, const struct route_table_route *r)
 {
-	ssize_t i = f_route_find(f, r);
+	struct route_table_route key = *r;
+	if (key.dst.addr.family == AF_INET6 && key.priority == 0) {
+		key.priority = 1024;
+	}
+	ssize_t i = f_route_find(f, &key);
 	if (i < 0) {
 		assert_true(f->n_routes < ELEMENTSOF(f->routes));
 		i = (ssize_t)f->n_routes++;
 	}
 	f->routes[i] = *r;
 	f->routes[i].ifname[0] = '\0';
+	/* Like the kernel: IPv6 routes have no scope, and metric 0 means 1024. */
+	if (r->dst.addr.family == AF_INET6) {
+		f->routes[i].scope = RT_SCOPE_UNIVERSE;
+		if (f->routes[i].priority == 0) {
+			f->routes[i].priority = 1024;
+		}
+	}
 	ev_push(f, (struct fake_event){.kind = EV_ROUTE, .r = f->routes[i]});
 }
 
@@ -199,6 +211,9 @@ static int f_dump_links(void *h, route_table_link_cb cb, void *ud)
 static int f_write_sysctl(void *h, const char *path, const char *value)
 {
 	struct fake *f = h;
+	if (f->no_ipv6 && strncmp(path, "net/ipv6/", 9) == 0) {
+		return -ENOENT;
+	}
 	if (f->no_sysctl_log) {
 		return 0;
 	}
@@ -319,10 +334,13 @@ static void set_link_up(struct fake *f, int index, bool up)
 
 static struct route_table_route mkroute(const char *dst, int ifindex, uint8_t proto, uint8_t type)
 {
+	struct ip_prefix p = pfx(dst);
+	bool v6 = p.addr.family == AF_INET6;
 	return (struct route_table_route){
-	    .dst = pfx(dst),
+	    .dst = p,
 	    .type = type,
-	    .scope = type == RTN_BLACKHOLE ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+	    .scope = type == RTN_BLACKHOLE || v6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+	    .priority = v6 ? 1024 : 0,
 	    .protocol = proto,
 	    .table = ROUTE_TABLE_MAIN,
 	    .ifindex = ifindex,
@@ -353,6 +371,7 @@ static void kdel(struct fake *f, const char *dst)
 static const struct route_table_route *kfind(struct fake *f, const char *dst)
 {
 	struct route_table_route key = {.dst = pfx(dst), .table = ROUTE_TABLE_MAIN};
+	key.priority = key.dst.addr.family == AF_INET6 ? 1024 : 0;
 	ssize_t i = f_route_find(f, &key);
 	return i < 0 ? NULL : &f->routes[i];
 }
@@ -410,6 +429,73 @@ static unsigned dumps(const struct fake *f)
 	return f->route_dumps + f->neigh_dumps + f->link_dumps;
 }
 
+/* Dual stack: IPv6 workload /128s, neighbours and block blackholes are reconciled like the
+ * IPv4 ones (same protocol stamp, same sweep); a host without IPv6 on the interface still gets
+ * its IPv4 sysctls and nothing stays pending. */
+static void test_dual_stack(void **state)
+{
+	struct fake *f = fake_new();
+	struct route_table_stats st;
+	struct dp_routes *rt;
+	f->no_ipv6 = true;
+	add_link(f, "eth0", 2);
+	add_link(f, "tbyaaaaaaaaaaa", 5);
+	f->n_events = 0;
+	kroute(f, "2001:db8:18::/64", 2, RTPROT_KERNEL, RTN_UNICAST); /* foreign */
+	kroute(f, "2001:db8:19::9/128", 5, PROTO, RTN_UNICAST);	      /* ours, stale */
+	kroute(f, "2001:db8:19::80/122", 0, PROTO, RTN_BLACKHOLE);    /* ours, stale block */
+
+	struct calc_desired d = {0};
+	d.routes = calloc(4, sizeof(*d.routes));
+	d.routes[0] = (struct calc_route){.dst = pfx("198.19.0.5/32"), .ifname = "tbyaaaaaaaaaaa"};
+	d.routes[1] = (struct calc_route){.dst = pfx("2001:db8:19::/122"), .blackhole = true};
+	d.routes[2] =
+	    (struct calc_route){.dst = pfx("2001:db8:19::5/128"), .ifname = "tbyaaaaaaaaaaa"};
+	d.n_routes = 3;
+	d.neighs = calloc(2, sizeof(*d.neighs));
+	d.neighs[0] = (struct calc_neigh){.addr = pfx("198.19.0.5/32").addr,
+					  .mac = {2, 0, 0, 0, 0, 5},
+					  .ifname = "tbyaaaaaaaaaaa"};
+	d.neighs[1] = (struct calc_neigh){.addr = pfx("2001:db8:19::5/128").addr,
+					  .mac = {2, 0, 0, 0, 0, 5},
+					  .ifname = "tbyaaaaaaaaaaa"};
+	d.n_neighs = 2;
+	d.ifaces = calloc(1, sizeof(*d.ifaces));
+	snprintf(d.ifaces[0], IFNAMSIZ, "tbyaaaaaaaaaaa");
+	d.n_ifaces = 1;
+	assert_int_equal(dp_routes_new(&fake_ops, f, PROTO, &rt), 0);
+	assert_int_equal(dp_routes_set_desired(rt, &d), 0);
+	calc_desired_done(&d);
+
+	apply(rt, 1000, &st);
+	assert_int_equal(st.routes_programmed, 3);
+	assert_int_equal(kfind(f, "2001:db8:19::5/128")->ifindex, 5);
+	assert_int_equal(kfind(f, "2001:db8:19::5/128")->protocol, PROTO);
+	assert_int_equal(kfind(f, "2001:db8:19::5/128")->priority, ROUTE_TABLE_IPV6_METRIC);
+	assert_int_equal(kfind(f, "2001:db8:19::/122")->type, RTN_BLACKHOLE);
+	assert_int_equal(f->n_neighs, 2);
+	/* IPv4 sysctls written, IPv6 ones skipped (ENOENT), the interface is configured. */
+	assert_int_equal(f->n_sysctl, 5);
+	assert_int_equal(st.ifaces_configured, 1);
+	/* Past the grace period our stale IPv6 routes go; the kernel's stays. */
+	assert_int_equal(apply(rt, 1000 + ROUTE_TABLE_STALE_GRACE_MS, &st), DP_IDLE);
+	assert_int_equal(st.routes_removed, 2);
+	assert_null(kfind(f, "2001:db8:19::9/128"));
+	assert_null(kfind(f, "2001:db8:19::80/122"));
+	assert_non_null(kfind(f, "2001:db8:18::/64"));
+	assert_true(g_ds.in_sync);
+	/* Steady state: our IPv6 routes as the kernel reports them (metric 1024, scope
+	 * universe) are what we want; nothing is rewritten, nothing flaps. */
+	unsigned replaces = f->replaces, deletes = f->deletes;
+	dp_routes_ops.queue_resync(rt);
+	assert_int_equal(apply(rt, 9000, &st), DP_IDLE);
+	assert_int_equal(apply(rt, 12000, &st), DP_IDLE);
+	assert_int_equal(f->replaces, replaces);
+	assert_int_equal(f->deletes, deletes);
+	dp_routes_ops.free(rt);
+	free(f);
+}
+
 static void test_mark_and_sweep(void **state)
 {
 	struct fake *f = fake_new();
@@ -444,8 +530,11 @@ static void test_mark_and_sweep(void **state)
 	assert_int_equal(f->n_neighs, 1);
 	assert_int_equal(f->neighs[0].ifindex, 5);
 	assert_true(f->neighs[0].permanent);
-	assert_int_equal(f->n_sysctl, 5);
+	assert_int_equal(f->n_sysctl, 8);
 	assert_string_equal(f->sysctl_log[4], "net/ipv4/neigh/tbyaaaaaaaaaaa/proxy_delay=0");
+	assert_string_equal(f->sysctl_log[5], "net/ipv6/conf/tbyaaaaaaaaaaa/accept_ra=0");
+	assert_string_equal(f->sysctl_log[6], "net/ipv6/conf/tbyaaaaaaaaaaa/forwarding=1");
+	assert_string_equal(f->sysctl_log[7], "net/ipv6/conf/tbyaaaaaaaaaaa/proxy_ndp=1");
 	/* The echoes of our own writes change nothing. */
 	assert_false(dispatch(rt, 1001));
 
@@ -464,7 +553,7 @@ static void test_mark_and_sweep(void **state)
 	assert_int_equal(f->replaces, replaces);
 	assert_int_equal(f->deletes, deletes);
 	assert_int_equal(st.ifaces_configured, 0);
-	assert_int_equal(f->n_sysctl, 5);
+	assert_int_equal(f->n_sysctl, 8);
 
 	/* The missing interface appears: its link event wakes the driver; its route and
 	 * sysctls follow, without a dump; nothing is pending. */
@@ -474,7 +563,7 @@ static void test_mark_and_sweep(void **state)
 	assert_false(st.dumped);
 	assert_int_equal(st.routes_programmed, 1);
 	assert_int_equal(kfind(f, "198.19.0.6/32")->ifindex, 7);
-	assert_int_equal(f->n_sysctl, 10);
+	assert_int_equal(f->n_sysctl, 16);
 	assert_true(g_ds.in_sync);
 	assert_int_equal(g_ds.pending, 0);
 	assert_int_equal(dumps(f), 5);
@@ -776,7 +865,7 @@ static void test_events_no_dump_in_steady_state(void **state)
 	assert_int_equal(st.routes_programmed, 1);
 	assert_int_equal(st.neighs_programmed, 1);
 	assert_int_equal(st.ifaces_configured, 1);
-	assert_int_equal(f->n_sysctl, sysctls + 5);
+	assert_int_equal(f->n_sysctl, sysctls + 8);
 	assert_int_equal(kfind(f, "198.19.0.5/32")->ifindex, 15);
 	assert_false(dispatch(rt, t++));
 
@@ -881,6 +970,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mark_and_sweep),
+	    cmocka_unit_test(test_dual_stack),
 	    cmocka_unit_test(test_undesired_goes_at_once),
 	    cmocka_unit_test(test_foreign_conflict_and_failure_isolated),
 	    cmocka_unit_test(test_neighbours_only_on_tby),

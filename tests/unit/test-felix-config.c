@@ -197,6 +197,18 @@ static void test_errors(void **state)
 	     "felix.yaml:3:13: healthHost: invalid listen address \"felix.example\""},
 	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nhealthEnabled: sometimes\n", NULL,
 	     "felix.yaml:3:16: healthEnabled: invalid boolean"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nipv6Address: 2001:db8:18::11\n", NULL,
+	     "felix.yaml:3:14: ipv6Address: invalid IPv6 address \"2001:db8:18::11\""},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nipv6Address: 198.18.0.11/24\n", NULL,
+	     "felix.yaml:3:14: ipv6Address: invalid IPv6 address"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nipv6Address: auto\n", NULL,
+	     "felix.yaml:3:14: ipv6Address: invalid IPv6 address \"auto\""},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\nipv6Address: fe80::1/64\n", NULL,
+	     "felix.yaml:3:14: ipv6Address: \"fe80::1/64\" is not a global unicast"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\n", "TABBY_IPV6ADDRESS=ff02::1/64",
+	     "environment: TABBY_IPV6ADDRESS: \"ff02::1/64\" is not a global unicast"},
+	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\n", "TABBY_IPV6ADDRESS=2001:db8::1/129",
+	     "environment: TABBY_IPV6ADDRESS: invalid IPv6 address"},
 	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\n", "TABBY_PROMETHEUSMETRICSPORT=9091x",
 	     "environment: TABBY_PROMETHEUSMETRICSPORT: invalid port"},
 	    {"nodeName: h1\nipv4Address: 198.18.0.11/24\n",
@@ -213,6 +225,65 @@ static void test_errors(void **state)
 				 cases[i].msg);
 		}
 		assert_string_equal(c.node_name, "untouched");
+	}
+}
+
+static void test_ipv6_address(void **state)
+{
+	struct felix_config c;
+	char buf[IP_PREFIX_STRLEN];
+	char *env_none[] = {"TABBY_IPV4ADDRESS=198.18.0.11/24", NULL};
+	assert_int_equal(parse("nodeName: h1\n", env_none, NULL, &c, NULL, 0), 0);
+	assert_int_equal(c.ipv6_mode, FELIX_IPV6_NONE); /* default: IPv4 only */
+	felix_config_done(&c);
+
+	assert_int_equal(
+	    parse("nodeName: h1\nipv6Address: 2001:db8:18::11/64\n", env_none, NULL, &c, NULL, 0),
+	    0);
+	assert_int_equal(c.ipv6_mode, FELIX_IPV6_STATIC);
+	assert_string_equal(ip_prefix_format(&c.ipv6_address, buf), "2001:db8:18::11/64");
+	felix_config_done(&c);
+
+	/* The environment overrides the file, in every direction. */
+	char *env_auto[] = {"TABBY_IPV4ADDRESS=198.18.0.11/24", "TABBY_IPV6ADDRESS=AutoDetect",
+			    NULL};
+	assert_int_equal(
+	    parse("nodeName: h1\nipv6Address: 2001:db8:18::11/64\n", env_auto, NULL, &c, NULL, 0),
+	    0);
+	assert_int_equal(c.ipv6_mode, FELIX_IPV6_AUTODETECT);
+	assert_int_equal(c.ipv6_address.addr.family, 0);
+	assert_string_equal(felix_ipv6_mode_to_string(c.ipv6_mode), "autodetect");
+	felix_config_done(&c);
+	char *env_off[] = {"TABBY_IPV4ADDRESS=198.18.0.11/24", "TABBY_IPV6ADDRESS=none", NULL};
+	assert_int_equal(
+	    parse("nodeName: h1\nipv6Address: 2001:db8:18::11/64\n", env_off, NULL, &c, NULL, 0),
+	    0);
+	assert_int_equal(c.ipv6_mode, FELIX_IPV6_NONE);
+	assert_int_equal(c.ipv6_address.addr.family, 0);
+	felix_config_done(&c);
+
+	static const struct {
+		const char *addr;
+		bool usable;
+	} cases[] = {
+	    {"2001:db8:18::11", true},
+	    {"fd00::1", true},
+	    {"::", false},
+	    {"::1", false},
+	    {"fe80::1", false},
+	    {"febf::1", false},
+	    {"fec0::1", true},
+	    {"ff02::1", false},
+	    {"::ffff:198.18.0.1", false},
+	    {"198.18.0.1", false},
+	    {"2001:db8::ffff:0:1", true},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct ip_addr a;
+		assert_int_equal(ip_addr_parse(cases[i].addr, &a), 0);
+		if (felix_ipv6_address_usable(&a) != cases[i].usable) {
+			fail_msg("%s: expected usable=%d", cases[i].addr, cases[i].usable);
+		}
 	}
 }
 
@@ -236,6 +307,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_nodename_file),
 	    cmocka_unit_test(test_file_and_env), cmocka_unit_test(test_health_and_metrics),
 	    cmocka_unit_test(test_errors),	 cmocka_unit_test(test_empty_values_and_document),
+	    cmocka_unit_test(test_ipv6_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,19 +45,24 @@
 #define ROUTE_TABLE_DUMP_RETRIES 5
 /* apply() asks to be called again this soon while an item is pending or failed. */
 #define ROUTE_TABLE_RETRY_MS 1000
+/* The metric of our IPv6 routes: the kernel's default for IPv6 (IP6_RT_PRIO_USER), which it
+ * substitutes for 0; IPv4 routes have metric 0. */
+#define ROUTE_TABLE_IPV6_METRIC 1024
 
 /* A route as the kernel holds it (actual) or as we want it (desired). */
 struct route_table_route {
 	struct ip_prefix dst;
-	uint8_t type;	  /* RTN_UNICAST or RTN_BLACKHOLE (or anything else, for actual routes) */
-	uint8_t scope;	  /* RT_SCOPE_LINK for workload routes, RT_SCOPE_UNIVERSE for blackholes */
+	uint8_t type;  /* RTN_UNICAST or RTN_BLACKHOLE (or anything else, for actual routes) */
+	uint8_t scope; /* RT_SCOPE_LINK for IPv4 workload routes, RT_SCOPE_UNIVERSE for blackholes,
+			     gateway routes and every IPv6 route (IPv6 has no scopes) */
 	uint8_t protocol; /* rtm_protocol */
 	uint32_t table;
-	uint32_t priority; /* metric; ours are 0 */
+	uint32_t priority; /* metric; ours are 0 (IPv4) or ROUTE_TABLE_IPV6_METRIC (IPv6) */
 	int ifindex;	   /* output interface of the single next hop; 0 = none */
-	struct ip_addr gateway; /* of the single next hop; family 0 = none (VXLAN routes have one) */
-	bool onlink;		/* the single next hop has RTNH_F_ONLINK */
-	bool multipath;		/* actual: more than one next hop: never equal to ours */
+	struct ip_addr
+	    gateway;	       /* of the single next hop; family 0 = none (VXLAN routes have one) */
+	bool onlink;	       /* the single next hop has RTNH_F_ONLINK */
+	bool multipath;	       /* actual: more than one next hop: never equal to ours */
 	char ifname[IFNAMSIZ]; /* desired only (logs); "" in dumps and events */
 };
 
@@ -167,7 +172,8 @@ const struct route_table_stats *dp_routes_last_stats(const struct dp_routes *d);
  *     and neighbours (bounded retries on NLM_F_DUMP_INTR in the backend) and mark every desired
  *     and every owned item; then for each marked item only: write the workload sysctls
  *     (proxy_arp=1, forwarding=1, route_localnet=1, rp_filter=1, neigh proxy_delay=0:
- *     DESIGN.md "Host dataplane") once per interface instance (ifindex), delete our stale
+ *     DESIGN.md "Host dataplane"; IPv6 accept_ra=0, forwarding=1, proxy_ndp=1 as Calico,
+ *     skipped when the host has no IPv6 on the interface) once per interface instance (ifindex), delete our stale
  *     routes and neighbours, then add/replace what is missing or different. Returns
  *     ROUTE_TABLE_RETRY_MS while an item is pending or failed, the time left of a stale item's
  *     grace period, or DP_IDLE. A failed dump writes nothing and returns ROUTE_TABLE_RETRY_MS

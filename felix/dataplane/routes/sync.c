@@ -436,13 +436,26 @@ static bool want_iface(const struct dp_routes *d, const char *ifname)
 					   sizeof(*d->want.ifaces), ifname_cmp);
 }
 
+/*
+ * The metric our routes carry: 0 for IPv4; for IPv6 the kernel turns a metric of 0 into 1024
+ * (IP6_RT_PRIO_USER, net/ipv6/route.c), so we ask for 1024 outright, and recognise our route
+ * on read-back by it, like `ip -6 route` shows it.
+ */
+static uint32_t route_prio(const struct ip_prefix *dst)
+{
+	return dst->addr.family == AF_INET6 ? ROUTE_TABLE_IPV6_METRIC : 0;
+}
+
 static struct route_table_route desired_route(const struct dp_routes *d, const struct calc_route *c,
 					      int ifindex)
 {
+	/* IPv6 has no route scopes: the kernel reports every IPv6 route as universe. */
+	bool link = !c->blackhole && !c->gateway.family && c->dst.addr.family == AF_INET;
 	struct route_table_route r = {
 	    .dst = c->dst,
 	    .type = c->blackhole ? RTN_BLACKHOLE : RTN_UNICAST,
-	    .scope = c->blackhole || c->gateway.family ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+	    .scope = link ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
+	    .priority = route_prio(&c->dst),
 	    .protocol = d->protocol,
 	    .table = ROUTE_TABLE_MAIN,
 	    .ifindex = c->blackhole ? 0 : ifindex,
@@ -680,7 +693,7 @@ static bool route_fulfils(const struct dp_routes *d, const struct calc_route *c,
 		ifindex = l->l.ifindex;
 	}
 	struct route_table_route want = desired_route(d, c, ifindex);
-	return r->priority == 0 && route_equal(&want, r);
+	return r->priority == route_prio(&c->dst) && route_equal(&want, r);
 }
 
 static int ev_route(void *userdata, bool del, const struct route_table_route *r)
@@ -1109,22 +1122,33 @@ static bool stale_due(struct pass *ps, uint64_t first_ms, bool was_desired)
 static int configure_iface(struct dp_routes *d, const char *ifname)
 {
 	/* DESIGN.md "Host dataplane"; proxy_delay=0 because the default (80, i.e. up to 0.8 s)
-	 * delays every proxy-ARP reply (lab README gotcha 2). */
+	 * delays every proxy-ARP reply (lab README gotcha 2). The IPv6 ones are Calico's for a
+	 * workload interface (felix's intdataplane "configureInterface"): no router
+	 * advertisements taken from the workload, forwarding, and proxy NDP, so the host answers
+	 * the workload's neighbour solicitations for its gateway. */
 	static const struct {
+		const char *family;
 		const char *dir;
 		const char *knob;
 		const char *value;
 	} knobs[] = {
-	    {"conf", "forwarding", "1"},     {"conf", "rp_filter", "1"},
-	    {"conf", "route_localnet", "1"}, {"conf", "proxy_arp", "1"},
-	    {"neigh", "proxy_delay", "0"},
+	    {"ipv4", "conf", "forwarding", "1"},     {"ipv4", "conf", "rp_filter", "1"},
+	    {"ipv4", "conf", "route_localnet", "1"}, {"ipv4", "conf", "proxy_arp", "1"},
+	    {"ipv4", "neigh", "proxy_delay", "0"},   {"ipv6", "conf", "accept_ra", "0"},
+	    {"ipv6", "conf", "forwarding", "1"},     {"ipv6", "conf", "proxy_ndp", "1"},
 	};
 	int ret = 0;
 	for (size_t i = 0; i < ELEMENTSOF(knobs); i++) {
 		char path[128];
-		snprintf(path, sizeof(path), "net/ipv4/%s/%s/%s", knobs[i].dir, ifname,
-			 knobs[i].knob);
-		RET_GATHER(ret, d->ops->write_sysctl(d->h, path, knobs[i].value));
+		snprintf(path, sizeof(path), "net/%s/%s/%s/%s", knobs[i].family, knobs[i].dir,
+			 ifname, knobs[i].knob);
+		int r = d->ops->write_sysctl(d->h, path, knobs[i].value);
+		/* No net/ipv6/conf/<if>: IPv6 is off on this host or interface (ipv6.disable=1,
+		 * disable_ipv6 at creation). A vanished interface fails the IPv4 knobs too. */
+		if (r == -ENOENT && strcmp(knobs[i].family, "ipv6") == 0) {
+			continue;
+		}
+		RET_GATHER(ret, r);
 	}
 	return ret;
 }
@@ -1172,7 +1196,7 @@ static void sweep_route(struct dp_routes *d, const struct ip_prefix *dst, struct
 		next = x->next;
 		struct aroute *a = container_of(x, struct aroute, by_dst);
 		if (x->hash != h || !ip_prefix_equal(&a->r.dst, dst) ||
-		    a->r.protocol != d->protocol || (c && a->r.priority == 0)) {
+		    a->r.protocol != d->protocol || (c && a->r.priority == route_prio(dst))) {
 			continue;
 		}
 		if (c) {
@@ -1218,7 +1242,7 @@ static void program_route(struct dp_routes *d, const struct ip_prefix *dst, stru
 		ifindex = l->l.ifindex;
 	}
 	struct route_table_route want = desired_route(d, c, ifindex);
-	struct aroute *have = route_find(d, dst, 0);
+	struct aroute *have = route_find(d, dst, route_prio(dst));
 	if (have && have->r.protocol != d->protocol) {
 		/* Someone else's route on our destination: never touch it. Its deletion event
 		 * marks the destination again. */
