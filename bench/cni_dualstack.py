@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Driver of bench/cni-dualstack.sh. Runs INSIDE the host network namespace (ip netns exec).
+
+For i in 0..N-1 it runs two tabby ADDs, each into its own fresh netns: IPv4-only into
+"<prefix>-v<i>" and dual-stack into "<prefix>-d<i>" (IPv4-only first on even i, dual-stack first
+on odd i), then the DELs (with prevResult, as libcni sends it) in the same order. Each call is
+timed around fork + exec + wait (benchlib.cni_exec). Prints both sides' percentiles, the ratio
+dual/IPv4-only at p50, p90 and p99, and the median of the N pairwise ratios. Every dual-stack
+result is checked to hold one IPv4 /32 and one IPv6 /128, every IPv4-only one a single /32.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+
+def confs(a):
+    """(IPv4-only config, dual-stack config) for the chosen IPAM."""
+    base = bl.cni_conf("dsbench", a.node, a.endpoint, a.log_level)
+    v4, ds = json.loads(json.dumps(base)), json.loads(json.dumps(base))
+    if a.ipam == "host-local":
+        r4 = [{"subnet": "198.19.0.0/16"}]
+        r6 = [{"subnet": "2001:db8:19::/64"}]
+        v4["ipam"] = {"type": "host-local", "dataDir": a.data_dir, "ranges": [r4]}
+        ds["ipam"] = {"type": "host-local", "dataDir": a.data_dir, "ranges": [r4, r6]}
+    else:
+        v4["ipam"].update({"assign_ipv4": "true", "assign_ipv6": "false"})
+        ds["ipam"].update({"assign_ipv4": "true", "assign_ipv6": "true",
+                           "ipv6_pools": ["default-ipv6-ippool"]})
+    return v4, ds
+
+
+def families(out):
+    return sorted(ip["address"].split("/")[1] for ip in json.loads(out)["ips"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, required=True)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--node", required=True)
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--netns-prefix", required=True)
+    ap.add_argument("--log-level", default="info")
+    ap.add_argument("--ipam", choices=["tabby-ipam", "host-local"], default="tabby-ipam")
+    ap.add_argument("--ref-cni-path", default="/usr/lib/cni")
+    ap.add_argument("--data-dir", required=True)
+    a = ap.parse_args()
+
+    tabby = os.path.join(a.build, "cni", "tabby")
+    cni_path = os.path.dirname(tabby) + ":" + a.ref_cni_path
+    bl.Etcd(a.endpoint).put("/tabby/v1/nodes/" + a.node, bl.node_json(a.node, "198.18.0.11/24"))
+    conf = dict(zip(("v4", "ds"), confs(a)))
+    want = {"v4": ["32"], "ds": ["128", "32"]}
+    ms = {(k, c): [] for k in conf for c in ("ADD", "DEL")}
+    results = {}
+    tag = "bench-ds-%d" % os.getpid()
+
+    def call(kind, cmd, i):
+        cid = bl.container_id(tag + kind, i)
+        c = dict(conf[kind])
+        if cmd == "DEL":
+            c["prevResult"] = results[(kind, i)]
+        t, rc, out, err = bl.cni_exec(tabby, cmd, cid, "/run/netns/%s-%s%d" % (
+            a.netns_prefix, "v" if kind == "v4" else "d", i), c, pod="ds-%s-%d" % (kind, i),
+            cni_path=cni_path)
+        if rc != 0:
+            print("%s %s #%d failed rc=%d\nstdout: %s\nstderr: %s"
+                  % (kind, cmd, i, rc, out[:2000], err[-2000:]), file=sys.stderr)
+            sys.exit(1)
+        if cmd == "ADD":
+            if families(out) != want[kind]:
+                sys.exit("%s ADD #%d: unexpected addresses %s" % (kind, i, out))
+            results[(kind, i)] = json.loads(out)
+        ms[(kind, cmd)].append(t)
+
+    for cmd in ("ADD", "DEL"):
+        for i in range(a.n):
+            order = ("v4", "ds") if i % 2 == 0 else ("ds", "v4")
+            for kind in order:
+                call(kind, cmd, i)
+
+    for cmd in ("ADD", "DEL"):
+        v4, ds = ms[("v4", cmd)], ms[("ds", cmd)]
+        print(bl.fmt_stats("IPv4-only %s" % cmd, v4), flush=True)
+        print(bl.fmt_stats("dual-stack %s" % cmd, ds), flush=True)
+        s4, s6 = bl.stats(v4), bl.stats(ds)
+        pair = statistics.median(d / v for d, v in zip(ds, v4))
+        print("    ratio dual-stack/IPv4-only %s: p50 %.2fx (%.2f / %.2f ms), p90 %.2fx, "
+              "p99 %.2fx; median of %d pairwise ratios %.2fx"
+              % (cmd, s6["p50"] / s4["p50"], s6["p50"], s4["p50"], s6["p90"] / s4["p90"],
+                 s6["p99"] / s4["p99"], len(v4), pair), flush=True)
+
+
+if __name__ == "__main__":
+    main()
