@@ -338,28 +338,56 @@ static int parse_ports(struct json_object *l, struct cni_conf *c, struct cni_err
 	return 0;
 }
 
-/* One IPv4 address "a.b.c.d" or "a.b.c.d/len" (the CNI "ips" convention carries a length). */
+/* One address "a.b.c.d", "2001:db8::5", or either with "/len" (the CNI "ips" convention
+ * carries a length, which is ignored). */
 static int parse_one_ip(const char *s, const char *field, int code, struct ip_addr *ret,
 			struct cni_error *e)
 {
 	struct ip_prefix p;
 	char q[64];
 
-	if (s && strchr(s, '/') ? ip_prefix_parse(s, false, &p) < 0 : ip_addr_parse(s, &p.addr) < 0)
+	if (!s ||
+	    (strchr(s, '/') ? ip_prefix_parse(s, false, &p) < 0 : ip_addr_parse(s, &p.addr) < 0))
 		return cni_fail(e, -EINVAL, code, "%s: \"%s\" is not an IP address", field,
 				wl_quote(s, q, sizeof(q)));
-	if (p.addr.family != AF_INET)
-		return cni_fail(e, -EINVAL, code,
-				"%s: %s: only IPv4 addresses are supported by tabby", field, s);
 	*ret = p.addr;
 	return 0;
 }
 
-/* runtimeConfig.ips / args.cni.ips: a list of one IPv4 address. */
+static const char *family_name(int family)
+{
+	return family == AF_INET6 ? "IPv6" : "IPv4";
+}
+
+/* Add @a (from @field) to @ips: at most one address per family, and an address of a family
+ * already there must be the same one (two sources that agree). Return: 0 or -EINVAL. */
+static int ips_add(struct cni_ips *ips, const struct ip_addr *a, const char *field, int code,
+		   struct cni_error *e)
+{
+	bool v6 = a->family == AF_INET6;
+	bool *has = v6 ? &ips->has_v6 : &ips->has_v4;
+	struct ip_addr *cur = v6 ? &ips->v6 : &ips->v4;
+	const char **from = v6 ? &ips->v6_from : &ips->v4_from;
+	char b1[IP_ADDR_STRLEN], b2[IP_ADDR_STRLEN];
+
+	if (*has && strcmp(*from, field) == 0)
+		return cni_fail(
+		    e, -EINVAL, code, "%s: two %s addresses (%s, %s): at most one per family",
+		    field, family_name(a->family), ip_addr_format(cur, b1), ip_addr_format(a, b2));
+	if (*has && !ip_addr_equal(a, cur))
+		return cni_fail(e, -EINVAL, code, "%s: %s disagrees with %s %s", field,
+				ip_addr_format(a, b1), *from, ip_addr_format(cur, b2));
+	*has = true;
+	*cur = *a;
+	*from = field;
+	return 0;
+}
+
+/* runtimeConfig.ips / args.cni.ips: a list of at most one address per family. */
 static int parse_ips(struct json_object *l, const char *field, struct cni_conf *c,
 		     struct cni_error *e)
 {
-	struct ip_addr a;
+	struct cni_ips mine = {0};
 	size_t n;
 	int r;
 
@@ -367,29 +395,26 @@ static int parse_ips(struct json_object *l, const char *field, struct cni_conf *
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
 				"%s: must be a list of addresses", field);
 	n = json_object_array_length(l);
-	if (n == 0)
-		return 0;
-	if (n > 1)
+	if (n > 2)
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
-				"%s: %zu addresses, tabby assigns one IPv4 address per interface",
+				"%s: %zu addresses, tabby assigns at most one IPv4 and one IPv6 "
+				"address per interface",
 				field, n);
-	if (!json_object_is_type(json_object_array_get_idx(l, 0), json_type_string))
-		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s[0]: must be a string",
-				field);
-	r = parse_one_ip(json_object_get_string(json_object_array_get_idx(l, 0)), field,
-			 CNI_ERR_INVALID_CONFIG, &a, e);
-	if (r < 0)
-		return r;
-	if (c->has_ip && !ip_addr_equal(&a, &c->ip)) {
-		char b1[IP_ADDR_STRLEN], b2[IP_ADDR_STRLEN];
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(l, i);
+		struct ip_addr a;
 
-		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "%s: %s disagrees with %s %s",
-				field, ip_addr_format(&a, b1), c->ip_from,
-				ip_addr_format(&c->ip, b2));
+		if (!json_object_is_type(v, json_type_string))
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+					"%s[%zu]: must be a string", field, i);
+		r = parse_one_ip(json_object_get_string(v), field, CNI_ERR_INVALID_CONFIG, &a, e);
+		if (r >= 0)
+			r = ips_add(&mine, &a, field, CNI_ERR_INVALID_CONFIG, e);
+		if (r >= 0)
+			r = ips_add(&c->ips, &a, field, CNI_ERR_INVALID_CONFIG, e);
+		if (r < 0)
+			return r;
 	}
-	c->has_ip = true;
-	c->ip = a;
-	c->ip_from = field;
 	return 0;
 }
 
@@ -456,13 +481,74 @@ static bool network_name_valid(const char *s)
 	return true;
 }
 
+/* ipam.<key>: a list of pool names or CIDRs into @ret (NULL-terminated; NULL when absent or
+ * empty). Return: 0, -EINVAL (code 7 naming the field) or -ENOMEM. */
+static int parse_pools(struct json_object *ipam, const char *key, const char ***ret,
+		       struct cni_error *e)
+{
+	struct json_object *pools, *v;
+	size_t n;
+
+	if (!json_object_object_get_ex(ipam, key, &pools) ||
+	    json_object_is_type(pools, json_type_null))
+		return 0;
+	if (!json_object_is_type(pools, json_type_array))
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"ipam.%s: must be a list of pool names", key);
+	n = json_object_array_length(pools);
+	if (n > CNI_MAX_POOLS)
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "ipam.%s: more than %d", key,
+				CNI_MAX_POOLS);
+	if (n == 0)
+		return 0;
+	*ret = calloc(n + 1, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v = json_object_array_get_idx(pools, i);
+		if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
+			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+					"ipam.%s[%zu]: must be a pool name", key, i);
+		(*ret)[i] = json_object_get_string(v);
+	}
+	return 0;
+}
+
+/* ipam.<key> (assign_ipv4, assign_ipv6): Calico takes the strings "true"/"false"; a JSON
+ * boolean is accepted too. Absent or null: @ret keeps its default. Return: 0 or -EINVAL. */
+static int parse_assign(struct json_object *ipam, const char *key, bool *ret, struct cni_error *e)
+{
+	struct json_object *v;
+	const char *s;
+	char q[64];
+
+	if (!json_object_object_get_ex(ipam, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (json_object_is_type(v, json_type_boolean)) {
+		*ret = json_object_get_boolean(v);
+		return 0;
+	}
+	s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	if (s && strcmp(s, "true") == 0)
+		*ret = true;
+	else if (s && strcmp(s, "false") == 0)
+		*ret = false;
+	else
+		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+				"ipam.%s: must be \"true\" or \"false\", got %s", key,
+				s ? wl_quote(s, q, sizeof(q)) : json_object_to_json_string(v));
+	return 0;
+}
+
 static int parse_conf(struct cni_conf *c, bool need_ipam, struct cni_error *e)
 {
 	struct json_tokener *tok;
-	struct json_object *ipam = NULL, *pools, *v;
+	struct json_object *ipam = NULL, *v;
 	enum json_tokener_error jerr;
 	int r;
 
+	c->assign_ipv4 = true; /* Calico's defaults */
+	c->assign_ipv6 = false;
 	tok = json_tokener_new();
 	if (!tok)
 		return -ENOMEM;
@@ -560,32 +646,20 @@ static int parse_conf(struct cni_conf *c, bool need_ipam, struct cni_error *e)
 					"ipam: must be an object");
 		if (get_string(ipam, "type", "ipam.type", &c->ipam_type, e) < 0)
 			return -EINVAL;
-		if (json_object_object_get_ex(ipam, "ipv4_pools", &pools) &&
-		    !json_object_is_type(pools, json_type_null)) {
-			size_t n;
-
-			if (!json_object_is_type(pools, json_type_array))
-				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
-						"ipam.ipv4_pools: must be a list of pool names");
-			n = json_object_array_length(pools);
-			if (n > CNI_MAX_POOLS)
-				return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
-						"ipam.ipv4_pools: more than %d", CNI_MAX_POOLS);
-			if (n > 0) {
-				c->ipv4_pools = calloc(n + 1, sizeof(*c->ipv4_pools));
-				if (!c->ipv4_pools)
-					return -ENOMEM;
-			}
-			for (size_t i = 0; i < n; i++) {
-				v = json_object_array_get_idx(pools, i);
-				if (!json_object_is_type(v, json_type_string) ||
-				    !*json_object_get_string(v))
-					return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG,
-							"ipam.ipv4_pools[%zu]: must be a pool name",
-							i);
-				c->ipv4_pools[i] = json_object_get_string(v);
-			}
-		}
+		r = parse_pools(ipam, "ipv4_pools", &c->ipv4_pools, e);
+		if (r >= 0)
+			r = parse_pools(ipam, "ipv6_pools", &c->ipv6_pools, e);
+		if (r >= 0)
+			r = parse_assign(ipam, "assign_ipv4", &c->assign_ipv4, e);
+		if (r >= 0)
+			r = parse_assign(ipam, "assign_ipv6", &c->assign_ipv6, e);
+		if (r < 0)
+			return r;
+		if (!c->assign_ipv4 && !c->assign_ipv6)
+			return cni_fail(
+			    e, -EINVAL, CNI_ERR_INVALID_CONFIG,
+			    "ipam.assign_ipv4, ipam.assign_ipv6: both are false, at least "
+			    "one family must be assigned");
 	} else {
 		ipam = NULL;
 	}
@@ -637,6 +711,7 @@ void cni_conf_done(struct cni_conf *c)
 		free(c->ports[i].name);
 	free(c->ports);
 	free(c->ipv4_pools);
+	free(c->ipv6_pools);
 	json_object_put(c->root);
 	free(c->raw);
 	*c = (struct cni_conf){};
@@ -885,30 +960,90 @@ int cni_handle_id(const struct cni_conf *c, const struct cni_env *env, char **re
 	return 0;
 }
 
-int cni_pinned_ip(const struct cni_conf *c, const struct cni_env *env, struct ip_addr *ret,
-		  struct cni_error *e)
+int cni_pinned_ips(const struct cni_conf *c, const struct cni_env *env, struct cni_ips *ret,
+		   struct cni_error *e)
 {
-	struct ip_addr a;
+	struct cni_ips ips = c->ips;
 	int r;
 
 	if (env->ip) {
-		r = parse_one_ip(env->ip, "CNI_ARGS IP", CNI_ERR_INVALID_ENV, &a, e);
-		if (r < 0)
-			return r;
-		if (c->has_ip && !ip_addr_equal(&a, &c->ip)) {
-			char b[IP_ADDR_STRLEN];
+		_cleanup_free_ char *copy = strdup(env->ip);
+		struct cni_ips mine = {0};
+		char *save = NULL;
 
-			return cni_fail(e, -EINVAL, CNI_ERR_INVALID_ENV,
-					"CNI_ARGS IP: %s disagrees with %s %s", env->ip, c->ip_from,
-					ip_addr_format(&c->ip, b));
+		if (!copy)
+			return -ENOMEM;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			struct ip_addr a;
+
+			r = parse_one_ip(t, "CNI_ARGS IP", CNI_ERR_INVALID_ENV, &a, e);
+			if (r >= 0)
+				r = ips_add(&mine, &a, "CNI_ARGS IP", CNI_ERR_INVALID_ENV, e);
+			if (r >= 0)
+				r = ips_add(&ips, &a, "CNI_ARGS IP", CNI_ERR_INVALID_ENV, e);
+			if (r < 0)
+				return r;
 		}
-		*ret = a;
-		return 1;
 	}
-	if (c->has_ip) {
-		*ret = c->ip;
-		return 1;
+	if (ips.has_v4 && !c->assign_ipv4) {
+		char b[IP_ADDR_STRLEN];
+
+		return cni_fail(e, -EINVAL,
+				strcmp(ips.v4_from, "CNI_ARGS IP") == 0 ? CNI_ERR_INVALID_ENV
+									: CNI_ERR_INVALID_CONFIG,
+				"%s: %s is an IPv4 address but ipam.assign_ipv4 is false",
+				ips.v4_from, ip_addr_format(&ips.v4, b));
 	}
+	if (ips.has_v6 && !c->assign_ipv6) {
+		char b[IP_ADDR_STRLEN];
+
+		return cni_fail(e, -EINVAL,
+				strcmp(ips.v6_from, "CNI_ARGS IP") == 0 ? CNI_ERR_INVALID_ENV
+									: CNI_ERR_INVALID_CONFIG,
+				"%s: %s is an IPv6 address but ipam.assign_ipv6 is false",
+				ips.v6_from, ip_addr_format(&ips.v6, b));
+	}
+	*ret = ips;
+	return ips.has_v4 + ips.has_v6;
+}
+
+int cni_result_ips(struct json_object *res, const char *what, struct cni_ips *ret,
+		   struct cni_error *e)
+{
+	struct json_object *ips, *v;
+	struct cni_ips out = {0};
+
+	if (!res || !json_object_object_get_ex(res, "ips", &ips) ||
+	    !json_object_is_type(ips, json_type_array))
+		return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips: missing", what);
+	for (size_t i = 0; i < json_object_array_length(ips); i++) {
+		struct json_object *ip = json_object_array_get_idx(ips, i);
+		struct ip_prefix p;
+		bool v6;
+
+		if (!json_object_is_type(ip, json_type_object) ||
+		    !json_object_object_get_ex(ip, "address", &v) ||
+		    !json_object_is_type(v, json_type_string))
+			return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips[%zu].address: missing",
+					what, i);
+		if (ip_prefix_parse(json_object_get_string(v), false, &p) < 0)
+			return cni_fail(e, -EINVAL, CNI_ERR_DECODE,
+					"%s.ips[%zu].address: invalid \"%s\"", what, i,
+					json_object_get_string(v));
+		v6 = p.addr.family == AF_INET6;
+		if (v6 ? out.has_v6 : out.has_v4)
+			return cni_fail(e, -EINVAL, CNI_ERR_DECODE,
+					"%s.ips[%zu].address: a second %s address", what, i,
+					family_name(p.addr.family));
+		if (v6) {
+			out.has_v6 = true;
+			out.v6 = p.addr;
+		} else {
+			out.has_v4 = true;
+			out.v4 = p.addr;
+		}
+	}
+	*ret = out;
 	return 0;
 }
 

@@ -28,7 +28,7 @@ struct json_object;
  *   101 the datastore is unavailable (unreachable or timed out)
  *   102 a local failure (kernel, memory); the message names the step
  *   103 CHECK found the attachment missing or different
- *   104 no usable IP pool (none enabled, or ipam.ipv4_pools names none)
+ *   104 no usable IP pool (none enabled, or ipam.ipv4_pools / ipam.ipv6_pools names none)
  *   105 invalid data in the datastore (a record that does not decode)
  *   106 an argument is too long (or a name or key built from it)
  *   107 the requested address is already in use
@@ -98,6 +98,13 @@ enum cni_version cni_version_parse(const char *s);
  */
 void cni_version_print(const char *requested);
 
+/* Up to one address per family: pinned addresses, an IPAM result. */
+struct cni_ips {
+	bool has_v4, has_v6;
+	struct ip_addr v4, v6;
+	const char *v4_from, *v6_from; /* pinned: where each came from ("CNI_ARGS IP", ...) */
+};
+
 /* Network configuration as both plugins read it. Strings point into @root. */
 struct cni_conf {
 	struct json_object *root;
@@ -114,15 +121,19 @@ struct cni_conf {
 	const char *ca_file, *cert_file, *key_file;
 	const char *log_level;
 	unsigned mtu; /* "mtu" (Calico's key): bytes, CNI_MTU_MIN..CNI_MTU_MAX; 0 = absent */
-	const char **ipv4_pools;	/* NULL-terminated; NULL = every pool */
+	const char **ipv4_pools; /* NULL-terminated; NULL = every pool */
+	const char **ipv6_pools; /* NULL-terminated; NULL = every IPv6 pool */
+	/* the address families to assign (Calico's ipam.assign_ipv4, default true, and
+	 * ipam.assign_ipv6, default false); at least one is true. The main plugin configures
+	 * exactly these families; the IPAM result holds one address of each. */
+	bool assign_ipv4, assign_ipv6;
 	struct model_labels labels;	/* args.cni.labels */
 	struct model_named_port *ports; /* args.cni.ports; names owned */
 	size_t n_ports;
 	const char *service_account; /* args.cni.serviceAccount; may be NULL */
-	/* the one address asked for by runtimeConfig.ips (the "ips" capability) or args.cni.ips */
-	bool has_ip;
-	struct ip_addr ip;
-	const char *ip_from;		 /* "runtimeConfig.ips" or "args.cni.ips" */
+	/* the addresses asked for by runtimeConfig.ips (the "ips" capability) or args.cni.ips: at
+	 * most one per family (v4_from/v6_from: "runtimeConfig.ips" or "args.cni.ips") */
+	struct cni_ips ips;
 	struct json_object *prev_result; /* borrowed from root; may be NULL */
 };
 
@@ -242,13 +253,26 @@ int cni_handle_id(const struct cni_conf *c, const struct cni_env *env, char **re
 #define CNI_MAX_HANDLE 512 /* ipam.h: handles are at most 512 bytes */
 
 /**
- * cni_pinned_ip() - the one address the runtime asked for, from CNI_ARGS IP=, runtimeConfig.ips
- * or args.cni.ips (those given must agree).
- * Return: 1 with @ret filled, 0 when none was asked for, or -EINVAL (@e code 4 or 7 naming the
- * source: not an address, IPv6, or two sources disagree).
+ * cni_pinned_ips() - the addresses the runtime asked for, at most one per family: CNI_ARGS
+ * IP=a[,b] (Calico's pinned addresses), runtimeConfig.ips and args.cni.ips (those given must
+ * agree per family). A pinned address of a family that ipam.assign_ipv4/assign_ipv6 does not
+ * request is refused: the families a container gets come from the configuration alone.
+ * Return: how many (0..2) with @ret filled (v4_from/v6_from name the source), or -EINVAL (@e
+ * code 4 or 7 naming the source: not an address, two of one family, a family not requested,
+ * or two sources disagree).
  */
-int cni_pinned_ip(const struct cni_conf *c, const struct cni_env *env, struct ip_addr *ret,
-		  struct cni_error *e) _warn_unused_result_;
+int cni_pinned_ips(const struct cni_conf *c, const struct cni_env *env, struct cni_ips *ret,
+		   struct cni_error *e) _warn_unused_result_;
+
+/**
+ * cni_result_ips() - the addresses of a CNI result's (or IPAM result's) "ips" list, at most one
+ * per family (SPEC.md "Success": ips[].address is "ADDR/LEN").
+ * @what: the name of the result in messages ("ipam result").
+ * Return: 0 with @ret filled (has_v4/has_v6 say which), or -EINVAL with @e code 6 naming the
+ * field (no ips list, an entry without a valid address, two addresses of one family).
+ */
+int cni_result_ips(struct json_object *res, const char *what, struct cni_ips *ret,
+		   struct cni_error *e) _warn_unused_result_;
 
 /**
  * cni_wl_error() - the CNI error for a workload-module error @we (cni/workload.h) and return

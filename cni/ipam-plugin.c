@@ -31,12 +31,12 @@ static int build_attrs(const struct cni_env *env, const char *node, struct model
 
 /*
  * The address the runtime asked for (CNI_ARGS IP=, runtimeConfig.ips, args.cni.ips): it must lie
- * in an enabled pool (of ipam.ipv4_pools when given); its block is claimed for this node when it
- * does not exist yet, else the address is borrowed from the block as it is (Calico's AssignIP).
- * An address held by another handle fails, and nothing is allocated then.
+ * in an enabled pool (of ipam.ipv4_pools / ipam.ipv6_pools when given); its block is claimed for
+ * this node when it does not exist yet, else the address is borrowed from the block as it is
+ * (Calico's AssignIP). An address held by another handle fails, and nothing is allocated then.
  */
 static int assign_pinned(struct ds_client *ds, const struct ipam_assign_args *args,
-			 const struct ip_addr *addr, const struct cni_conf *c, struct cni_error *e)
+			 const struct ip_addr *addr, const char *from, struct cni_error *e)
 {
 	char buf[IP_ADDR_STRLEN];
 	int r;
@@ -45,11 +45,14 @@ static int assign_pinned(struct ds_client *ds, const struct ipam_assign_args *ar
 	r = ipam_assign_ip(ds, args, addr);
 	if (r == -EEXIST)
 		return cni_fail(e, r, CNI_ERR_ADDRESS_IN_USE,
-				"requested address %s is already in use by another container", buf);
+				"%s: requested address %s is already in use by another container",
+				from, buf);
 	if (r == -ENOENT)
 		return cni_fail(e, r, CNI_ERR_ADDRESS_NOT_IN_POOL,
-				"requested address %s lies in no enabled IP pool%s", buf,
-				c->ipv4_pools ? " of ipam.ipv4_pools" : "");
+				"%s: requested address %s lies in no enabled IP pool%s", from, buf,
+				!args->pool_names	   ? ""
+				: args->family == AF_INET6 ? " of ipam.ipv6_pools"
+							   : " of ipam.ipv4_pools");
 	if (r < 0) {
 		log_error_errno(r, "assign %s to %s: %m", buf, args->handle);
 		return cni_datastore_error(e, r, false, "IPAM assign");
@@ -90,21 +93,44 @@ static int host_lock(const struct cni_conf *c, struct cni_error *e)
 	return fd;
 }
 
-int cni_ipam_add(const struct cni_conf *c, const struct cni_env *env, struct ds_client *ds,
-		 const char *node, const char *require_key, struct ip_addr *ret_addr,
-		 struct model_list *ret_pools, struct cni_error *e)
+/* The CNI error of a failed automatic assignment of @family. */
+static int auto_assign_error(const struct cni_conf *c, int family, int r, struct cni_error *e)
+{
+	bool v6 = family == AF_INET6;
+	const char *key = v6 ? "ipam.assign_ipv6" : "ipam.assign_ipv4";
+	const char *pools = v6 ? "ipam.ipv6_pools" : "ipam.ipv4_pools";
+	bool named = v6 ? c->ipv6_pools != NULL : c->ipv4_pools != NULL;
+
+	if (r == -ENOENT)
+		return cni_fail(e, r, CNI_ERR_NO_POOL, "%s, %s: no usable %s pool (%s)", key, pools,
+				v6 ? "IPv6" : "IPv4",
+				named ? "none of the pools named is enabled for workloads"
+				      : "no enabled pool of that family with nodeSelector all()");
+	if (r == -ENOSPC)
+		return cni_fail(e, r, CNI_ERR_POOL_EXHAUSTED, "%s: every %s pool%s%s is exhausted",
+				key, v6 ? "IPv6" : "IPv4", named ? " of " : "", named ? pools : "");
+	return cni_datastore_error(e, r, false, "IPAM assign");
+}
+
+int cni_ipam_add_ips(const struct cni_conf *c, const struct cni_env *env, struct ds_client *ds,
+		     const char *node, const char *require_key, struct cni_ips *ret,
+		     struct model_list *ret_pools, struct cni_error *e)
 {
 	_cleanup_free_ char *handle = NULL;
 	struct model_labels attrs = {};
-	struct ip_addr addr = {};
-	struct ip_prefix block = {};
+	struct cni_ips pinned = {}, out = {};
 	char abuf[IP_ADDR_STRLEN], bbuf[IP_PREFIX_STRLEN];
 	_cleanup_(lock_closep) int lock = -1;
-	int r;
+	const char *req = require_key;
+	bool pools_given = false;
+	int r, n_pinned;
 
 	r = cni_handle_id(c, env, &handle, e);
 	if (r < 0)
 		return r;
+	n_pinned = cni_pinned_ips(c, env, &pinned, e);
+	if (n_pinned < 0)
+		return n_pinned;
 	lock = host_lock(c, e);
 	if (lock < 0)
 		return lock;
@@ -113,22 +139,11 @@ int cni_ipam_add(const struct cni_conf *c, const struct cni_env *env, struct ds_
 		model_labels_done(&attrs);
 		return cni_fail(e, r, CNI_ERR_INTERNAL, "IPAM attributes: %s", strerror(-r));
 	}
-
-	struct ipam_assign_args args = {
-	    .node = node,
-	    .handle = handle,
-	    .attrs = &attrs,
-	    .family = AF_INET,
-	    .pool_names = c->ipv4_pools,
-	    .require_key = require_key,
-	    .ret_pools = ret_pools,
-	};
-	r = cni_pinned_ip(c, env, &addr, e);
-	if (r > 0 && require_key) {
-		/* ipam_assign_ip() has no require_key: read it on its own */
+	if (n_pinned > 0 && req) {
+		/* ipam_assign_ip() has no require_key: read it on its own, before anything */
 		struct ds_kv kv = {};
 
-		r = ds_get(ds, require_key, &kv, NULL);
+		r = ds_get(ds, req, &kv, NULL);
 		ds_kv_done(&kv);
 		if (r == -ENOENT) {
 			model_labels_done(&attrs);
@@ -138,51 +153,132 @@ int cni_ipam_add(const struct cni_conf *c, const struct cni_env *env, struct ds_
 			model_labels_done(&attrs);
 			return cni_datastore_error(e, r, false, "IPAM assign");
 		}
-		r = 1;
+		req = NULL;
 	}
-	if (r > 0) {
-		r = assign_pinned(ds, &args, &addr, c, e);
-		model_labels_done(&attrs);
-		if (r < 0)
-			return r;
-	} else if (r == 0) {
-		r = ipam_auto_assign(ds, &args, &addr, &block);
-		model_labels_done(&attrs);
-		if (r == -ENODEV)
-			return r;
-		if (r < 0) {
-			log_error_errno(r, "assign an address for %s on %s: %m", handle, node);
-			return cni_datastore_error(e, r, false, "IPAM assign");
+
+	/* IPv4 first, then IPv6: all or nothing */
+	for (int i = 0; i < 2; i++) {
+		int family = i == 0 ? AF_INET : AF_INET6;
+		bool want = i == 0 ? c->assign_ipv4 : c->assign_ipv6;
+		bool pin = i == 0 ? pinned.has_v4 : pinned.has_v6;
+		struct ip_addr addr = i == 0 ? pinned.v4 : pinned.v6;
+		struct ip_prefix block = {};
+		struct ipam_assign_args args = {
+		    .node = node,
+		    .handle = handle,
+		    .attrs = &attrs,
+		    .family = family,
+		    .pool_names = i == 0 ? c->ipv4_pools : c->ipv6_pools,
+		};
+
+		if (!want)
+			continue;
+		if (pin) {
+			r = assign_pinned(ds, &args, &addr,
+					  i == 0 ? pinned.v4_from : pinned.v6_from, e);
+		} else {
+			args.require_key = req;
+			args.ret_pools = pools_given ? NULL : ret_pools;
+			r = ipam_auto_assign(ds, &args, &addr, &block);
+			if (r >= 0)
+				pools_given = true;
+			else if (r != -ENODEV) {
+				log_error_errno(r, "assign an %s address for %s on %s: %m",
+						i == 0 ? "IPv4" : "IPv6", handle, node);
+				r = auto_assign_error(c, family, r, e);
+			}
+			req = NULL;
 		}
-	} else {
-		model_labels_done(&attrs);
-		return r;
+		if (r < 0) {
+			if (out.has_v4) {
+				/* all or nothing: the IPv4 address of this ADD goes too */
+				unsigned released = 0;
+				int q = ipam_release_handle(ds, handle, &released);
+
+				if (q < 0)
+					log_error_errno(q,
+							"releasing %s after the failed IPv6 "
+							"assignment: %m (leaked until \"tabbyctl "
+							"ipam check\")",
+							handle);
+				else
+					log_info("released %u address(es) of %s: the IPv6 "
+						 "assignment failed",
+						 released, handle);
+			}
+			if (pools_given && ret_pools) {
+				model_list_done(ret_pools);
+				*ret_pools = (struct model_list){0};
+			}
+			model_labels_done(&attrs);
+			return r;
+		}
+		log_info("assigned %s to %s (block %s, node %s)", ip_addr_format(&addr, abuf),
+			 handle, block.addr.family ? ip_prefix_format(&block, bbuf) : "?", node);
+		if (i == 0) {
+			out.has_v4 = true;
+			out.v4 = addr;
+		} else {
+			out.has_v6 = true;
+			out.v6 = addr;
+		}
 	}
-	ip_addr_format(&addr, abuf);
-	log_info("assigned %s to %s (block %s, node %s)", abuf, handle,
-		 block.addr.family ? ip_prefix_format(&block, bbuf) : "?", node);
-	*ret_addr = addr;
+	model_labels_done(&attrs);
+	*ret = out;
 	return 0;
+}
+
+int cni_ipam_add(const struct cni_conf *c, const struct cni_env *env, struct ds_client *ds,
+		 const char *node, const char *require_key, struct ip_addr *ret_addr,
+		 struct model_list *ret_pools, struct cni_error *e)
+{
+	struct cni_ips ips = {};
+	int r;
+
+	r = cni_ipam_add_ips(c, env, ds, node, require_key, &ips, ret_pools, e);
+	if (r < 0)
+		return r;
+	*ret_addr = ips.has_v4 ? ips.v4 : ips.v6;
+	return 0;
+}
+
+static void add_ip(const struct cni_conf *c, struct json_object *ips, const struct ip_addr *a)
+{
+	char abuf[IP_ADDR_STRLEN], cidr[IP_PREFIX_STRLEN];
+	struct json_object *ip = json_object_new_object();
+
+	snprintf(cidr, sizeof(cidr), "%s/%u", ip_addr_format(a, abuf), ip_addr_bits(a->family));
+	if (c->version < CNI_VERSION_1_0_0)
+		json_object_object_add(ip, "version",
+				       json_object_new_string(a->family == AF_INET6 ? "6" : "4"));
+	json_object_object_add(ip, "address", json_object_new_string(cidr));
+	json_object_array_add(ips, ip);
+}
+
+void cni_ipam_print_result_ips(const struct cni_conf *c, const struct cni_ips *ips)
+{
+	struct json_object *res = json_object_new_object();
+	struct json_object *list = json_object_new_array();
+
+	json_object_object_add(res, "cniVersion", json_object_new_string(c->cni_version));
+	if (ips->has_v4)
+		add_ip(c, list, &ips->v4);
+	if (ips->has_v6)
+		add_ip(c, list, &ips->v6);
+	json_object_object_add(res, "ips", list);
+	json_object_object_add(res, "dns", json_object_new_object());
+	cni_print_json(res);
+	json_object_put(res);
 }
 
 void cni_ipam_print_result(const struct cni_conf *c, const struct ip_addr *addr)
 {
-	char abuf[IP_ADDR_STRLEN], cidr[IP_PREFIX_STRLEN];
-	struct json_object *res, *ips, *ip;
+	struct cni_ips ips = {.has_v4 = addr->family == AF_INET,
+			      .has_v6 = addr->family == AF_INET6,
+			      .v4 = *addr,
+			      .v6 = *addr};
 
-	snprintf(cidr, sizeof(cidr), "%s/32", ip_addr_format(addr, abuf));
-	res = json_object_new_object();
-	ips = json_object_new_array();
-	ip = json_object_new_object();
-	json_object_object_add(res, "cniVersion", json_object_new_string(c->cni_version));
-	if (c->version < CNI_VERSION_1_0_0)
-		json_object_object_add(ip, "version", json_object_new_string("4"));
-	json_object_object_add(ip, "address", json_object_new_string(cidr));
-	json_object_array_add(ips, ip);
-	json_object_object_add(res, "ips", ips);
-	json_object_object_add(res, "dns", json_object_new_object());
-	cni_print_json(res);
-	json_object_put(res);
+	cni_ipam_print_result_ips(c, &ips);
 }
 
 int cni_ipam_del(const struct cni_conf *c, const struct cni_env *env, struct ds_client *ds,
@@ -213,21 +309,30 @@ int cni_ipam_check(const struct cni_conf *c, const struct cni_env *env, struct d
 		   struct cni_error *e)
 {
 	_cleanup_free_ char *handle = NULL;
-	_cleanup_free_ char *key = NULL;
-	struct ds_kv kv = {};
+	struct ip_addr held[8];
+	bool v4 = false, v6 = false;
 	int r;
 
 	r = cni_handle_id(c, env, &handle, e);
 	if (r < 0)
 		return r;
-	if (asprintf(&key, "%s%s", IPAM_KEY_HANDLES, handle) < 0)
-		return -ENOMEM;
-	r = ds_get(ds, key, &kv, NULL);
-	if (r == -ENOENT)
-		return cni_fail(e, r, CNI_ERR_CHECK_FAILED, "IPAM handle %s holds no address",
+	r = ipam_handle_addrs(ds, handle, held, ELEMENTSOF(held));
+	if (r == 0)
+		return cni_fail(e, -ENOENT, CNI_ERR_CHECK_FAILED, "IPAM handle %s holds no address",
 				handle);
 	if (r < 0)
 		return cni_datastore_error(e, r, true, "IPAM check");
-	ds_kv_done(&kv);
+	for (int i = 0; i < r && i < (int)ELEMENTSOF(held); i++) {
+		v4 = v4 || held[i].family == AF_INET;
+		v6 = v6 || held[i].family == AF_INET6;
+	}
+	if (c->assign_ipv4 && !v4)
+		return cni_fail(e, -ENOENT, CNI_ERR_CHECK_FAILED,
+				"IPAM handle %s holds no IPv4 address (ipam.assign_ipv4 is true)",
+				handle);
+	if (c->assign_ipv6 && !v6)
+		return cni_fail(e, -ENOENT, CNI_ERR_CHECK_FAILED,
+				"IPAM handle %s holds no IPv6 address (ipam.assign_ipv6 is true)",
+				handle);
 	return 0;
 }

@@ -2,10 +2,13 @@
 /**
  * DOC: tabby-ipam, the CNI IPAM plugin
  *
- * ADD assigns one IPv4 address to the handle "<network name>.<container id>" from the node's
- * blocks (ipam_auto_assign(), idempotent per handle) and returns it as a CNI IPAM result (ips
- * only; SPEC.md "IP Allocation"). DEL releases every address of the handle (idempotent). CHECK
- * verifies the handle still holds an address. The main plugin calls it as a delegate with the
+ * ADD assigns one address per requested family (ipam.assign_ipv4, default "true";
+ * ipam.assign_ipv6, default "false": Calico's keys) to the handle "<network name>.<container
+ * id>" from the node's blocks (ipam_auto_assign(), idempotent per handle), or the pinned ones,
+ * and returns them as a CNI IPAM result, IPv4 first (ips only; SPEC.md "IP Allocation"). It is
+ * all or nothing: when the IPv6 address cannot be assigned, the IPv4 one is released again.
+ * DEL releases every address of the handle, both families (idempotent). CHECK verifies the
+ * handle still holds an address of each requested family. The main plugin calls it as a delegate with the
  * same environment and stdin.
  *
  * The commands live in cni/ipam-plugin.c, which the tabby plugin also calls in its own process
@@ -35,7 +38,7 @@ static int run(const char *cmd, const struct cni_conf *c, const struct cni_env *
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
 	_cleanup_free_ char *node = NULL;
-	struct ip_addr addr = {};
+	struct cni_ips ips = {};
 	int r;
 
 	if (strcmp(cmd, "ADD") == 0) {
@@ -47,9 +50,9 @@ static int run(const char *cmd, const struct cni_conf *c, const struct cni_env *
 	if (r < 0)
 		return r;
 	if (strcmp(cmd, "ADD") == 0) {
-		r = cni_ipam_add(c, env, ds, node, NULL, &addr, NULL, e);
+		r = cni_ipam_add_ips(c, env, ds, node, NULL, &ips, NULL, e);
 		if (r >= 0)
-			cni_ipam_print_result(c, &addr);
+			cni_ipam_print_result_ips(c, &ips);
 		return r;
 	}
 	if (strcmp(cmd, "DEL") == 0)

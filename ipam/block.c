@@ -887,6 +887,35 @@ int ipam_pool_block_at(const struct ip_prefix *pool, uint8_t block_size, uint32_
 	return 0;
 }
 
+int ipam_pool_block_index(const struct ip_prefix *pool, uint8_t block_size, const struct ip_addr *a,
+			  uint32_t *ret)
+{
+	unsigned bits = ip_addr_bits(pool->addr.family);
+	uint32_t idx = 0;
+
+	if (!bits || !a || block_size > bits || block_size < pool->len ||
+	    !ip_prefix_contains_addr(pool, a))
+		return -EINVAL;
+	/* bit b of the address, counted from the most significant one */
+	for (unsigned b = pool->len; b < block_size; b++) {
+		if (idx >= UINT32_C(1) << 30)
+			return -ERANGE; /* one more bit makes it 2^31 or more */
+		idx = idx << 1 | ((a->bytes[b / 8] >> (7 - b % 8)) & 1u);
+	}
+	*ret = idx;
+	return 0;
+}
+
+struct ip_addr ipam_prefix_last(const struct ip_prefix *p)
+{
+	struct ip_addr a = ip_prefix_mask(*p).addr;
+	unsigned bits = ip_addr_bits(a.family);
+
+	for (unsigned b = p->len; b < bits; b++)
+		a.bytes[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+	return a;
+}
+
 uint32_t ipam_backoff_us(unsigned attempt, uint32_t rnd)
 {
 	uint32_t window = IPAM_BACKOFF_MAX_US;

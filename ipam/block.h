@@ -149,6 +149,23 @@ uint32_t ipam_pool_block_count(const struct ip_prefix *pool, uint8_t block_size)
 int ipam_pool_block_at(const struct ip_prefix *pool, uint8_t block_size, uint32_t index,
 		       struct ip_prefix *ret) _warn_unused_result_;
 
+/**
+ * ipam_pool_block_index() - the inverse of ipam_pool_block_at(): the index of the block of
+ * /@block_size in @pool that holds @a (the bits of @a between the pool's prefix length and
+ * @block_size, as a number). Works for any pool size: the arithmetic is bit by bit over the
+ * 32 or 128 address bits, never over the blocks.
+ * Return: 0 with @ret filled; -EINVAL (@a not in @pool, or @block_size does not fit the pool);
+ * -ERANGE (the index is 2^31 or more: beyond the blocks ipam_pool_block_count() counts, which
+ * only happens in pools of more than 2^31 blocks, e.g. a /64 with /122 blocks).
+ */
+int ipam_pool_block_index(const struct ip_prefix *pool, uint8_t block_size, const struct ip_addr *a,
+			  uint32_t *ret) _warn_unused_result_;
+
+/**
+ * ipam_prefix_last() - the highest address of @p (host bits all set).
+ */
+struct ip_addr ipam_prefix_last(const struct ip_prefix *p);
+
 /** ipam_block_addr_at() - the address of @ordinal (< b->n) in @b. */
 struct ip_addr ipam_block_addr_at(const struct ipam_block *b, uint32_t ordinal);
 

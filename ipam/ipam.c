@@ -328,8 +328,13 @@ static int usable_pools_of(struct model_list *pall, int family, const char *cons
 		if (keep && names) {
 			bool named = false;
 
-			for (const char *const *n = names; *n; n++)
-				named = named || strcmp(*n, p->meta.name) == 0;
+			for (const char *const *n = names; *n && !named; n++) {
+				struct ip_prefix c;
+
+				named = strcmp(*n, p->meta.name) == 0 ||
+					(ip_prefix_parse(*n, true, &c) == 0 &&
+					 ip_prefix_equal(&c, &p->ippool.cidr));
+			}
 			keep = named;
 		}
 		if (keep && !selector_is_all(p->ippool.node_selector)) {
@@ -845,14 +850,24 @@ static int claim_specific(struct ds_client *ds, const char *node, const struct i
 	return 0;
 }
 
-/* Candidate blocks in ascending order, skipping every one that overlaps an existing block. */
+/*
+ * Candidate blocks in ascending order, skipping every one that overlaps an existing block.
+ * Bounded for any pool size (an IPv6 /48 or /64 pool holds 2^58 or more /122 blocks): the search
+ * walks the sorted list of existing blocks instead of the pool's blocks, jumping past each
+ * existing block that overlaps the candidate (ipam_pool_block_index() of its last address), so
+ * it looks at no more candidates than there are existing blocks, plus the claims lost to
+ * concurrent claimers, which are capped at IPAM_CAS_RETRIES. Only the first 2^31 blocks of a
+ * pool are used (ipam_pool_block_count()).
+ * Return: 0, -ENOSPC (no free block), -EBUSY (lost IPAM_CAS_RETRIES races), or an error.
+ */
 static int claim_block(struct ds_client *ds, const char *node, const struct model_resource *pool,
 		       const struct ipam_config *cfg, struct ip_prefix *ret)
 {
 	_cleanup_free_ struct ip_prefix *existing = NULL;
 	const struct ip_prefix *pc = &pool->ippool.cidr;
 	uint8_t bs = pool->ippool.block_size;
-	uint32_t count = ipam_pool_block_count(pc, bs);
+	uint32_t count = ipam_pool_block_count(pc, bs), i = 0;
+	unsigned lost = 0;
 	size_t n = 0, j = 0;
 	int r;
 
@@ -862,9 +877,11 @@ static int claim_block(struct ds_client *ds, const char *node, const struct mode
 	r = existing_block_cidrs(ds, &existing, &n);
 	if (r < 0)
 		return r;
-	for (uint32_t i = 0; i < count; i++) {
+	while (i < count) {
+		const struct ip_prefix *over = NULL;
 		struct ip_prefix c;
-		bool taken = false;
+		struct ip_addr last;
+		uint32_t li;
 
 		r = ipam_pool_block_at(pc, bs, i, &c);
 		if (r < 0)
@@ -873,17 +890,30 @@ static int claim_block(struct ds_client *ds, const char *node, const struct mode
 		while (j < n && ip_prefix_cmp(&existing[j], &c) < 0 &&
 		       !ip_prefix_overlaps(&existing[j], &c))
 			j++;
-		for (size_t k = j; k < n && !taken; k++) {
+		for (size_t k = j; k < n && !over; k++) {
 			if (ip_prefix_overlaps(&existing[k], &c))
-				taken = true;
+				over = &existing[k];
 			else if (ip_prefix_cmp(&existing[k], &c) > 0)
 				break;
 		}
-		if (taken)
+		if (over) {
+			/* the next candidate is the first block past the end of @over */
+			last = ipam_prefix_last(over);
+			if (!ip_prefix_contains_addr(pc, &last) ||
+			    ipam_pool_block_index(pc, bs, &last, &li) < 0)
+				break;
+			i = li + 1;
 			continue;
+		}
 		r = claim_specific(ds, node, &c, cfg);
-		if (r == -EEXIST)
+		if (r == -EEXIST) {
+			if (++lost >= IPAM_CAS_RETRIES)
+				return log_warn_errno(-EBUSY,
+						      "IP pool %s: lost %u block claims in a row",
+						      pool->meta.name, lost);
+			i++;
 			continue;
+		}
 		if (r < 0)
 			return r;
 		*ret = c;
@@ -1152,6 +1182,50 @@ static int handle_lookup(struct ds_client *ds, const char *handle, int family,
 		}
 	}
 	return 0;
+}
+
+static int addr_cmp(const void *a, const void *b)
+{
+	return ip_addr_cmp(a, b);
+}
+
+int ipam_handle_addrs(struct ds_client *ds, const char *handle, struct ip_addr *ret, unsigned max)
+{
+	struct ip_addr found[IPAM_HANDLE_MAX_BLOCKS * 4];
+	struct handle_rec h = {0};
+	unsigned total = 0, kept = 0;
+	int64_t rev;
+	int r;
+
+	if (!name_ok(handle))
+		return -EINVAL;
+	r = handle_read(ds, handle, &h, &rev);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < h.n; i++) {
+		_cleanup_block_ struct ipam_block b = {0};
+		struct ip_prefix c;
+		int64_t brev;
+		unsigned k;
+
+		if (ipam_block_name_parse(h.items[i].name, &c) < 0)
+			continue;
+		r = block_read(ds, &c, &b, &brev);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		k = ipam_block_addrs_by_handle(&b, handle, found + kept,
+					       (unsigned)ELEMENTSOF(found) - kept);
+		total += k;
+		kept += MIN(k, (unsigned)ELEMENTSOF(found) - kept);
+	}
+	qsort(found, kept, sizeof(found[0]), addr_cmp);
+	if (ret)
+		memcpy(ret, found, sizeof(found[0]) * MIN(kept, max));
+	return (int)total;
 }
 
 /* After a block write: record it under the handle, or undo the block write. */

@@ -52,8 +52,9 @@ struct ipam_assign_args {
 	const struct model_labels
 	    *attrs; /* secondary attributes (node, namespace, pod); may be NULL */
 	int family; /* AF_INET or AF_INET6 */
-	const char *const *pool_names; /* NULL-terminated names to restrict to; NULL = every
-						 enabled pool of @family whose nodeSelector is all() */
+	const char *const *pool_names; /* NULL-terminated pool names or CIDRs ("2001:db8::/112",
+					  equal to the pool's cidr) to restrict to; NULL = every
+					  enabled pool of @family whose nodeSelector is all() */
 	/* ipam_auto_assign() only; may be NULL: a key that must exist (the CNI plugin passes its
 	 * Node's), read in the same request as the IPAM state; when absent the call returns
 	 * -ENODEV and assigns nothing */
@@ -136,7 +137,10 @@ int ipam_release_addr(struct ds_client *ds, const struct ip_addr *addr,
 
 /**
  * ipam_claim_block() - claim one new block for @node from @pool (two-phase, see above).
- * Return: 0, -ENOSPC (no free block left in the pool), -EBUSY, or a datastore error.
+ * The search is bounded by the number of blocks that already exist, whatever the pool's size
+ * (an IPv6 /64 pool with /122 blocks is never enumerated).
+ * Return: 0, -ENOSPC (no free block left in the pool), -EBUSY (IPAM_CAS_RETRIES claims lost to
+ * other hosts), or a datastore error.
  */
 int ipam_claim_block(struct ds_client *ds, const char *node, const struct model_resource *pool,
 		     struct ip_prefix *ret) _warn_unused_result_;
@@ -149,6 +153,18 @@ int ipam_claim_block(struct ds_client *ds, const char *node, const struct model_
  */
 int ipam_ensure_block(struct ds_client *ds, const char *node, int family,
 		      unsigned *ret_claimed) _warn_unused_result_;
+
+/**
+ * ipam_handle_addrs() - the addresses @handle holds: the blocks its handle record names, read
+ * and searched for the handle's allocations (an address whose block lost its record entry is
+ * not found; "tabbyctl ipam check" reports those). A dual-stack handle holds one IPv4 and one
+ * IPv6 address.
+ * @ret: may be NULL; up to @max addresses, sorted (IPv4 before IPv6, then by address).
+ * Return: how many it holds (may exceed @max), 0 when the handle has no record, -EPROTO (the
+ * record or a block does not decode), or a datastore error.
+ */
+int ipam_handle_addrs(struct ds_client *ds, const char *handle, struct ip_addr *ret,
+		      unsigned max) _warn_unused_result_;
 
 /**
  * ipam_list_blocks() - every block in the datastore, sorted by cidr.

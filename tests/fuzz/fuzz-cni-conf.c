@@ -34,7 +34,10 @@ static void parse_one(const uint8_t *data, size_t size, bool need_ipam)
 			FUZZ_ASSERT(
 			    model_port_name_is_valid(c.ports[i].name) && c.ports[i].port > 0,
 			    "invalid port %s/%u accepted", c.ports[i].name, c.ports[i].port);
-		FUZZ_ASSERT(!c.has_ip || c.ip.family == AF_INET, "non-IPv4 pinned address");
+		FUZZ_ASSERT((!c.ips.has_v4 || c.ips.v4.family == AF_INET) &&
+				(!c.ips.has_v6 || c.ips.v6.family == AF_INET6),
+			    "pinned address of the wrong family");
+		FUZZ_ASSERT(c.assign_ipv4 || c.assign_ipv6, "no family to assign");
 		FUZZ_ASSERT(!c.service_account || (model_name_is_valid(c.service_account) &&
 						   strlen(c.service_account) <= 63),
 			    "invalid serviceAccount %s accepted", c.service_account);

@@ -109,7 +109,7 @@ check "IP= and runtimeConfig.ips disagree: code 4 naming both" is_error "$T_TMP/
 conf | cni ADD badip "/run/netns/$C5" "IP=198.19.12.300" >"$T_TMP/out"
 check "IP=198.19.12.300: code 4" is_error "$T_TMP/out" 4 "CNI_ARGS IP"
 conf ',"args":{"cni":{"ips":["2001:db8::1"]}}' | cni ADD v6 "/run/netns/$C5" "" >"$T_TMP/out"
-check "an IPv6 address: code 7, IPv4 only" is_error "$T_TMP/out" 7 "only IPv4"
+check "an IPv6 address while ipam.assign_ipv6 is false: code 7 naming both" is_error "$T_TMP/out" 7 "args.cni.ips: 2001:db8::1 is an IPv6 address but ipam.assign_ipv6 is false"
 conf ',"args":{"cni":{"ips":["198.19.12.92","198.19.12.93"]}}' | cni ADD two "/run/netns/$C5" "" >"$T_TMP/out"
 check "two addresses: code 7" is_error "$T_TMP/out" 7 "args.cni.ips"
 for c in twice badip v6 two; do nothing_left "$c" || fail "$c left something"; done

@@ -485,6 +485,74 @@ static void test_pool_math(void **state)
 	}
 }
 
+/* ipam_pool_block_index() inverts ipam_pool_block_at(), for 128-bit pools too, and
+ * ipam_prefix_last() gives the address a claim jumps past (golden values). */
+static void test_pool_block_index(void **state)
+{
+	static const struct {
+		const char *pool;
+		uint8_t block_size;
+		const char *addr;
+		int ret;
+		uint32_t index;
+	} cases[] = {
+	    {"198.19.0.0/16", 26, "198.19.0.0", 0, 0},
+	    {"198.19.0.0/16", 26, "198.19.0.63", 0, 0},
+	    {"198.19.0.0/16", 26, "198.19.0.64", 0, 1},
+	    {"198.19.0.0/16", 26, "198.19.255.255", 0, 1023},
+	    {"198.19.0.0/16", 26, "198.20.0.0", -EINVAL, 0},
+	    {"198.19.0.0/16", 26, "2001:db8::1", -EINVAL, 0},
+	    {"198.19.0.0/24", 20, "198.19.0.1", -EINVAL, 0},
+	    {"2001:db8:19::/112", 122, "2001:db8:19::", 0, 0},
+	    {"2001:db8:19::/112", 122, "2001:db8:19::7f", 0, 1},
+	    {"2001:db8:19::/112", 122, "2001:db8:19::ffff", 0, 1023},
+	    {"2001:db8:19::/112", 128, "2001:db8:19::ffff", 0, 65535},
+	    {"2001:db8:19::/112", 116, "2001:db8:19::1000", 0, 1},
+	    {"2001:db8:19::/112", 122, "2001:db8:18::", -EINVAL, 0},
+	    /* /64 with /122 blocks: 2^58 blocks, the first 2^31 are used */
+	    {"2001:db8::/64", 122, "2001:db8::1:40", 0, 1025},
+	    {"2001:db8::/64", 122, "2001:db8::1f:ffff:ffc0", 0, 0x7fffffffu},
+	    {"2001:db8::/64", 122, "2001:db8::20:0:0", -ERANGE, 0},
+	    {"2001:db8::/64", 122, "2001:db8::ffff:ffff:ffff:ffff", -ERANGE, 0},
+	    {"2001:db8::/48", 122, "2001:db8:0:0:ffff::", -ERANGE, 0},
+	    {"2001:db8::/32", 48, "2001:db8:ffff::", 0, 65535},
+	};
+	static const struct {
+		const char *prefix, *last;
+	} lasts[] = {
+	    {"198.19.0.64/26", "198.19.0.127"},
+	    {"198.19.0.0/16", "198.19.255.255"},
+	    {"198.19.0.7/32", "198.19.0.7"},
+	    {"2001:db8:19::40/122", "2001:db8:19::7f"},
+	    {"2001:db8:19::/112", "2001:db8:19::ffff"},
+	    {"2001:db8::/64", "2001:db8::ffff:ffff:ffff:ffff"},
+	    {"2001:db8::5/128", "2001:db8::5"},
+	};
+	(void)state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct ip_prefix pool = P(cases[i].pool), blk;
+		struct ip_addr a;
+		uint32_t idx = 0xdeadbeef;
+
+		assert_int_equal(ip_addr_parse(cases[i].addr, &a), 0);
+		assert_int_equal(ipam_pool_block_index(&pool, cases[i].block_size, &a, &idx),
+				 cases[i].ret);
+		if (cases[i].ret < 0) {
+			assert_int_equal(idx, 0xdeadbeef);
+			continue;
+		}
+		assert_int_equal(idx, cases[i].index);
+		assert_int_equal(ipam_pool_block_at(&pool, cases[i].block_size, idx, &blk), 0);
+		assert_true(ip_prefix_contains_addr(&blk, &a));
+	}
+	for (size_t i = 0; i < ELEMENTSOF(lasts); i++) {
+		struct ip_prefix p = P(lasts[i].prefix);
+		struct ip_addr a = ipam_prefix_last(&p);
+
+		assert_string_equal(fmt_addr(&a), lasts[i].last);
+	}
+}
+
 static void test_names(void **state)
 {
 	static const struct {
@@ -557,11 +625,17 @@ static void test_backoff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fill_block),	  cmocka_unit_test(test_release_sequence),
-	    cmocka_unit_test(test_assign_addr),	  cmocka_unit_test(test_release_handle),
-	    cmocka_unit_test(test_ipv6_block),	  cmocka_unit_test(test_json_round_trip),
-	    cmocka_unit_test(test_decode_errors), cmocka_unit_test(test_pool_math),
-	    cmocka_unit_test(test_names),	  cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_fill_block),
+	    cmocka_unit_test(test_release_sequence),
+	    cmocka_unit_test(test_assign_addr),
+	    cmocka_unit_test(test_release_handle),
+	    cmocka_unit_test(test_ipv6_block),
+	    cmocka_unit_test(test_json_round_trip),
+	    cmocka_unit_test(test_decode_errors),
+	    cmocka_unit_test(test_pool_math),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_pool_block_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
