@@ -183,46 +183,30 @@ static int wep_delete(struct ds_client *ds, const struct attach *a, struct cni_e
 	return r < 0 ? cni_wl_error(e, r, &we, false, retryable) : 0;
 }
 
-/* The addresses of a result's ips[] ("a.b.c.d/len", "x::y/len"): one or two, at most one per
- * family (the prefix lengths are ignored: the container gets host prefixes), IPv4 first. */
+/* @ips as a workload's addresses, IPv4 first. */
+static void addrs_from_ips(const struct cni_ips *ips, struct wl_addrs *ret)
+{
+	*ret = (struct wl_addrs){};
+	if (ips->has_v4)
+		ret->a[ret->n++] = ips->v4;
+	if (ips->has_v6)
+		ret->a[ret->n++] = ips->v6;
+}
+
+/* The addresses of a result's ips[] (cni_result_ips(): at most one per family; the prefix
+ * lengths are ignored, the container gets host prefixes), at least one. */
 static int result_ips(struct json_object *res, struct wl_addrs *ret, const char *what,
 		      struct cni_error *e)
 {
-	struct json_object *ips, *v;
-	struct wl_addrs w = {};
+	struct cni_ips ips;
+	int r;
 
-	if (!res || !json_object_object_get_ex(res, "ips", &ips) ||
-	    !json_object_is_type(ips, json_type_array))
-		return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips: missing", what);
-	for (size_t i = 0; i < json_object_array_length(ips); i++) {
-		struct json_object *ip = json_object_array_get_idx(ips, i);
-		struct ip_prefix p;
-
-		if (!json_object_object_get_ex(ip, "address", &v) ||
-		    !json_object_is_type(v, json_type_string))
-			return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips[%zu].address: missing",
-					what, i);
-		if (ip_prefix_parse(json_object_get_string(v), false, &p) < 0)
-			return cni_fail(e, -EINVAL, CNI_ERR_DECODE,
-					"%s.ips[%zu].address: invalid \"%s\"", what, i,
-					json_object_get_string(v));
-		if (addrs_get(&w, p.addr.family))
-			return cni_fail(e, -EINVAL, CNI_ERR_DECODE,
-					"%s.ips[%zu].address: a second IPv%c address \"%s\" (tabby "
-					"takes one per family)",
-					what, i, p.addr.family == AF_INET ? '4' : '6',
-					json_object_get_string(v));
-		w.a[w.n++] = p.addr;
-	}
-	if (w.n == 0)
+	r = cni_result_ips(res, what, &ips, e);
+	if (r < 0)
+		return r;
+	if (!ips.has_v4 && !ips.has_v6)
 		return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips: no address", what);
-	if (w.n == 2 && w.a[0].family == AF_INET6) {
-		struct ip_addr t = w.a[0];
-
-		w.a[0] = w.a[1];
-		w.a[1] = t;
-	}
-	*ret = w;
+	addrs_from_ips(&ips, ret);
 	return 0;
 }
 
@@ -330,9 +314,12 @@ static int ipam_add(struct ds_client *ds, const struct attach *a, struct wl_addr
 		r = model_key(MODEL_KIND_NODE, NULL, a->node, &nkey);
 		if (r < 0)
 			return cni_fail(e, r, CNI_ERR_INTERNAL, "Node key: %s", strerror(-r));
-		*ret = (struct wl_addrs){.n = 1};
-		r = cni_ipam_add(c, a->env, ds, a->node, strbuf_cstr(&nkey), &ret->a[0], ret_pools,
-				 e);
+		struct cni_ips ips = {};
+
+		r = cni_ipam_add_ips(c, a->env, ds, a->node, strbuf_cstr(&nkey), &ips, ret_pools,
+				     e);
+		if (r >= 0)
+			addrs_from_ips(&ips, ret);
 		if (r != -ENODEV)
 			return r;
 		/* the Node is absent: word the error as node_check() does */

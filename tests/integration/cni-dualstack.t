@@ -10,7 +10,9 @@
 # (forwarded) and to a second workload; CHECK passes, and fails naming the missing route after
 # the host /128 or the container's IPv6 default route is deleted; a failure injected after the
 # IPv6 step, or a result with two IPv6 addresses, leaves no veth, no address held and no WEP;
-# an IPv6-only workload; fixed addresses of both families (static IPAM); DEL leaves nothing.
+# an IPv6-only workload; fixed addresses of both families (static IPAM); then tabby-ipam with
+# ipam.assign_ipv6 (auto-assigned, an injected IPv6 failure releasing both, pinned IP=v4,v6);
+# DEL leaves nothing.
 source "${TABBY_SOURCE_DIR:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_root
 
@@ -136,7 +138,7 @@ check "ping6 workload ds1 -> workload ds2 ($B6) on the same host" ip netns exec 
 check "ping workload ds1 -> workload ds2 ($B4) over IPv4 too" ip netns exec "$C1" ping -q -c 1 -W 2 "$B4"
 
 # --- CHECK
-checkconf() { conf | python3 -c 'import json,sys; c=json.load(sys.stdin); c["prevResult"]=json.load(open(sys.argv[1])); print(json.dumps(c))' "$1"; }
+checkconf() { conf "${2:-}" | python3 -c 'import json,sys; c=json.load(sys.stdin); c["prevResult"]=json.load(open(sys.argv[1])); print(json.dumps(c))' "$1"; }
 checkconf "$T_TMP/r1" | cni CHECK ds1 "/run/netns/$C1" >"$T_TMP/out"
 check "CHECK ds1 passes" test $? = 0 -a ! -s "$T_TMP/out"
 in_h ip -6 route del "$A6" dev "$V1"
@@ -183,6 +185,42 @@ check "static IPAM (IPv6 listed first): the result lists 198.19.20.77/32 then 20
 	[ "$(py '[i["address"] for i in d["ips"]]' "$T_TMP/r5")" = "['198.19.20.77/32', '2001:db8:20::77/128']" ]
 check "... ping6 ds1 -> 2001:db8:20::77" ip netns exec "$C1" ping -6 -q -c 1 -W 2 2001:db8:20::77
 conf "$STATIC" | cni DEL fixed "/run/netns/$C5" >/dev/null || fail "DEL fixed"
+
+# --- tabby-ipam, dual stack (ipam.assign_ipv6), auto-assigned and pinned
+if [ -x "$T_BUILD/cni/tabby-ipam" ]; then
+	ectl put /tabby/v1/ippools/ds4 '{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"ds4"},"spec":{"cidr":"198.19.22.0/24","blockSize":26}}' >/dev/null || fail "put IPPool ds4"
+	ectl put /tabby/v1/ippools/ds6 '{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"ds6"},"spec":{"cidr":"2001:db8:19::/112","blockSize":122}}' >/dev/null || fail "put IPPool ds6"
+	TI='{"type":"tabby-ipam","assign_ipv4":"true","assign_ipv6":"true","ipv4_pools":["ds4"],"ipv6_pools":["ds6"]}'
+	handle() { ectl get --keys-only "/tabby/v1/ipam/handles/dsnet.$1"; }
+	conf "$TI" | cni ADD ti1 "/run/netns/$C3" >"$T_TMP/r6" || { cat "$LOG" "$T_TMP/r6"; fail "ADD ti1 (tabby-ipam)"; }
+	check "tabby-ipam dual stack: 198.19.22.x/32 and 2001:db8:19::x/128" \
+		bash -c "[[ '$(py '" ".join(i["address"] for i in d["ips"])' "$T_TMP/r6")' == 198.19.22.*/32\ 2001:db8:19::*/128 ]]"
+	T6=$(py 'd["ips"][1]["address"].split("/")[0]' "$T_TMP/r6")
+	check "... ping6 ds2 -> $T6" ip netns exec "$C2" ping -6 -q -c 1 -W 2 "$T6"
+	checkconf "$T_TMP/r6" "$TI" | cni CHECK ti1 "/run/netns/$C3" >"$T_TMP/out"
+	check "... CHECK passes" test $? = 0 -a ! -s "$T_TMP/out"
+	conf "$TI" | cni DEL ti1 "/run/netns/$C3" >/dev/null || fail "DEL ti1"
+	check "... DEL releases both: no handle, no veth, no WEP" \
+		bash -c "[ -z \"$(handle ti1)\" ] && ! ip netns exec $H ip link show $(veth_of ns1.ti1) >/dev/null 2>&1 && [ -z \"$(wep_of ti1)\" ]"
+	T_ENV=(TABBY_CNI_FAIL_AFTER=ipv6)
+	conf "$TI" | cni ADD ti2 "/run/netns/$C3" >"$T_TMP/out"
+	T_ENV=()
+	check "tabby-ipam: failure after the IPv6 step: code 102" is_error "$T_TMP/out" 102 "ipv6"
+	check "... no handle (both addresses released), no veth, no WEP" \
+		bash -c "[ -z \"$(handle ti2)\" ] && ! ip netns exec $H ip link show $(veth_of ns1.ti2) >/dev/null 2>&1 && [ -z \"$(wep_of ti2)\" ]"
+	nsenter --net="/run/netns/$H" env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=pin6 \
+		CNI_NETNS="/run/netns/$C6" CNI_IFNAME=eth0 CNI_PATH="$T_BUILD/cni" \
+		CNI_ARGS="K8S_POD_NAMESPACE=ns1;IP=198.19.22.50,2001:db8:19::50" "$PLUGIN" \
+		< <(conf "$TI") >"$T_TMP/r7" 2>>"$LOG" || { cat "$LOG" "$T_TMP/r7"; fail "ADD pinned pin6"; }
+	check "pinned IP=198.19.22.50,2001:db8:19::50: the container holds both" \
+		bash -c "ip netns exec $C6 ip -o addr show dev eth0 | grep -q 'inet 198.19.22.50/32' && ip netns exec $C6 ip -o addr show dev eth0 | grep -q 'inet6 2001:db8:19::50/128'"
+	check "... host route 2001:db8:19::50/128 proto 81 and ping6 ds1 -> it" \
+		bash -c "ip netns exec $H ip -6 route show 2001:db8:19::50 | grep -q 'proto 81' && ip netns exec $C1 ping -6 -q -c 1 -W 2 2001:db8:19::50 >/dev/null"
+	conf "$TI" | cni DEL pin6 "/run/netns/$C6" >/dev/null || fail "DEL pin6"
+	check "... DEL frees it" [ -z "$(handle pin6)" ]
+else
+	echo "# tabby-ipam not built: its dual-stack part skipped"
+fi
 
 # --- DEL
 for c in ds1:C1 ds2:C2; do
