@@ -804,11 +804,14 @@ static int addr6_dump(struct nl_sock *sk, int ifindex, struct nl_cache **ret)
 	if (r < 0)
 		return nl_fail(r, "alloc addr cache");
 	r = nl_send_simple(sk, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof(ifa));
+	if (r >= 0)
+		r = nl_cache_pickup(sk, cache);
+	/* off again: libnl's own dump requests (rtgenmsg headers) fail strict checking */
+	one = 0;
+	(void)setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one,
+			 sizeof(one));
 	if (r < 0)
 		return nl_fail(r, "dump addresses");
-	r = nl_cache_pickup(sk, cache);
-	if (r < 0)
-		return nl_fail(r, "read addresses");
 	*ret = TAKE_PTR(cache);
 	return 0;
 }
