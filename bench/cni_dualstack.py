@@ -7,6 +7,8 @@ on odd i), then the DELs (with prevResult, as libcni sends it) in the same order
 timed around fork + exec + wait (benchlib.cni_exec). Prints both sides' percentiles, the ratio
 dual/IPv4-only at p50, p90 and p99, and the median of the N pairwise ratios. Every dual-stack
 result is checked to hold one IPv4 /32 and one IPv6 /128, every IPv4-only one a single /32.
+With --ipam tabby-ipam it then times the tabby-ipam binary alone the same way (the IPAM share of
+the difference: tabby runs the same code in its own process).
 """
 import argparse
 import json
@@ -84,16 +86,39 @@ def main():
             for kind in order:
                 call(kind, cmd, i)
 
-    for cmd in ("ADD", "DEL"):
-        v4, ds = ms[("v4", cmd)], ms[("ds", cmd)]
-        print(bl.fmt_stats("IPv4-only %s" % cmd, v4), flush=True)
-        print(bl.fmt_stats("dual-stack %s" % cmd, ds), flush=True)
+    # The IPAM share (tabby-ipam only): the tabby-ipam binary alone, same configs, its own
+    # container ids, interleaved likewise. Its ADD does no kernel work.
+    ipam_ms = {(k, c): [] for k in conf for c in ("ADD", "DEL")}
+    ipam = os.path.join(a.build, "cni", "tabby-ipam")
+    if a.ipam == "tabby-ipam":
+        for cmd in ("ADD", "DEL"):
+            for i in range(a.n):
+                for kind in (("v4", "ds") if i % 2 == 0 else ("ds", "v4")):
+                    cid = bl.container_id(tag + "ipam" + kind, i)
+                    t, rc, out, err = bl.cni_exec(ipam, cmd, cid, "/run/netns/%s-v%d" % (
+                        a.netns_prefix, i), conf[kind], cni_path=cni_path)
+                    if rc != 0:
+                        sys.exit("tabby-ipam %s %s #%d failed: %s %s" % (kind, cmd, i, out,
+                                                                         err[-2000:]))
+                    ipam_ms[(kind, cmd)].append(t)
+
+    def report(label, table, cmd):
+        v4, ds = table[("v4", cmd)], table[("ds", cmd)]
+        if not v4:
+            return
+        print(bl.fmt_stats("%sIPv4-only %s" % (label, cmd), v4), flush=True)
+        print(bl.fmt_stats("%sdual-stack %s" % (label, cmd), ds), flush=True)
         s4, s6 = bl.stats(v4), bl.stats(ds)
         pair = statistics.median(d / v for d, v in zip(ds, v4))
-        print("    ratio dual-stack/IPv4-only %s: p50 %.2fx (%.2f / %.2f ms), p90 %.2fx, "
+        print("    ratio %sdual-stack/IPv4-only %s: p50 %.2fx (%.2f / %.2f ms), p90 %.2fx, "
               "p99 %.2fx; median of %d pairwise ratios %.2fx"
-              % (cmd, s6["p50"] / s4["p50"], s6["p50"], s4["p50"], s6["p90"] / s4["p90"],
-                 s6["p99"] / s4["p99"], len(v4), pair), flush=True)
+              % (label, cmd, s6["p50"] / s4["p50"], s6["p50"], s4["p50"],
+                 s6["p90"] / s4["p90"], s6["p99"] / s4["p99"], len(v4), pair), flush=True)
+
+    for cmd in ("ADD", "DEL"):
+        report("", ms, cmd)
+    for cmd in ("ADD", "DEL"):
+        report("tabby-ipam alone, ", ipam_ms, cmd)
 
 
 if __name__ == "__main__":
