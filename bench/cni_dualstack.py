@@ -102,6 +102,24 @@ def main():
                                                                          err[-2000:]))
                     ipam_ms[(kind, cmd)].append(t)
 
+    # etcd calls per tabby-ipam ADD of each kind (not interleaved: the counters are global);
+    # 20 fresh container ids each, after the blocks exist.
+    calls = {}
+    if a.ipam == "tabby-ipam":
+        etcd = bl.Etcd(a.endpoint)
+        for kind in ("v4", "ds"):
+            before = bl.etcd_counters(etcd.metrics())
+            for i in range(20):
+                cid = bl.container_id(tag + "count" + kind, i)
+                r = bl.cni_exec(ipam, "ADD", cid, "/run/netns/%s-v0" % a.netns_prefix,
+                                conf[kind], cni_path=cni_path)
+                if r[1] != 0:
+                    sys.exit("tabby-ipam count %s #%d failed: %s" % (kind, i, r[2]))
+            d = bl.counters_delta(before, bl.etcd_counters(etcd.metrics()))
+            calls[kind] = ", ".join("%s %.2f" % (k[3:], v / 20) for k, v in d.items()
+                                    if k.startswith("kv.") and v)
+            calls[kind] += "; WAL fsyncs %.2f" % (d.get("wal_fsync_count", 0) / 20)
+
     def report(label, table, cmd):
         v4, ds = table[("v4", cmd)], table[("ds", cmd)]
         if not v4:
@@ -119,6 +137,9 @@ def main():
         report("", ms, cmd)
     for cmd in ("ADD", "DEL"):
         report("tabby-ipam alone, ", ipam_ms, cmd)
+    for kind, label in (("v4", "IPv4-only"), ("ds", "dual-stack")):
+        if kind in calls:
+            print("etcd calls per tabby-ipam %s ADD: %s" % (label, calls[kind]), flush=True)
 
 
 if __name__ == "__main__":
