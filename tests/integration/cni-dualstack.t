@@ -46,7 +46,7 @@ ip netns exec "$H" ip link set up0 up
 ip netns exec "$H" ip route add default via 198.18.0.1 dev up0
 ip netns exec "$H" ip -6 route add default via 2001:db8:18::1 dev up0
 ip netns exec "$TOR" ip -6 route add 2001:db8:20::/64 via 2001:db8:18::11 dev down0
-for i in 1 2 3 4 5 6; do ns_add "c$i"; eval "C$i=\$NS_LAST"; done
+for i in 1 2 3 4 5 6 7; do ns_add "c$i"; eval "C$i=\$NS_LAST"; done
 
 LOG=$T_TMP/plugin.log
 HL=$T_TMP/host-local
@@ -185,6 +185,20 @@ check "static IPAM (IPv6 listed first): the result lists 198.19.20.77/32 then 20
 	[ "$(py '[i["address"] for i in d["ips"]]' "$T_TMP/r5")" = "['198.19.20.77/32', '2001:db8:20::77/128']" ]
 check "... ping6 ds1 -> 2001:db8:20::77" ip netns exec "$C1" ping -6 -q -c 1 -W 2 2001:db8:20::77
 conf "$STATIC" | cni DEL fixed "/run/netns/$C5" >/dev/null || fail "DEL fixed"
+
+# --- IPv6 switched off by default on the host and in the container netns: ADD turns it on
+# where it needs it (the host veth, the container) and the workload still works at once
+in_h sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+ip netns exec "$C7" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+conf | cni ADD off6 "/run/netns/$C7" >"$T_TMP/r8" || { cat "$LOG" "$T_TMP/r8"; fail "ADD off6"; }
+in_h sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+V8=$(veth_of ns1.off6)
+in_h ip -6 -o addr show dev "$V8" scope link >"$T_TMP/ll8"
+check "default.disable_ipv6=1 on the host: $V8 has disable_ipv6=0 and its link-local next hop" \
+	bash -c "[ \$(ip netns exec $H cat /proc/sys/net/ipv6/conf/$V8/disable_ipv6) = 0 ] && grep -q 'inet6 fe80::ecee:eeff:feee:eeee/64' $T_TMP/ll8 && ! grep -q tentative $T_TMP/ll8"
+check "... IPv6 off in the container netns: ADD turned it on, ping6 to the host works" \
+	ip netns exec "$C7" ping -6 -q -c 1 -W 2 2001:db8:18::11
+conf | cni DEL off6 "/run/netns/$C7" >/dev/null || fail "DEL off6"
 
 # --- tabby-ipam, dual stack (ipam.assign_ipv6), auto-assigned and pinned
 if [ -x "$T_BUILD/cni/tabby-ipam" ]; then
