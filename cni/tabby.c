@@ -31,8 +31,8 @@
  *
  * Test hook: TABBY_CNI_FAIL_AFTER=ipam|veth|wep|route makes ADD fail right after that step,
  * to exercise the unwinding; =ipv6 right after the IPv6 part of step 4 (its host route and
- * next hop), when every IPv4 piece is in place. It is read from the environment only; nothing sets it in
- * production.
+ * next hop), when every IPv4 piece is in place. It is read from the environment only; nothing
+ * sets it in production.
  */
 
 #include <errno.h>

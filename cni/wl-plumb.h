@@ -55,8 +55,9 @@ int wl_plumb_peer_ifname(const char *host_ifname,
  * route_localnet=1, rp_filter=1 (ipv4/conf/<if>) and proxy_delay=0 (ipv4/neigh/<if>), written
  * through /proc/sys/net of the current netns. When the kernel has IPv6, also ipv6/conf/<if>
  * accept_dad=0, addr_gen_mode=0 (EUI-64) and accept_ra=0, before the peer comes up (so before
- * the kernel gives the host end its link-local address WL_PLUMB_GATEWAY6, usable at once). A link already named @host_ifname (a leftover or a repeated
- * ADD, as Calico does) is deleted first.
+ * the kernel gives the host end its link-local address WL_PLUMB_GATEWAY6, usable at once). A
+ * link already named @host_ifname (a leftover or a repeated ADD, as Calico does) is deleted
+ * first.
  * @peer_netns_fd: the peer is created directly in that netns (IFLA_NET_NS_FD), down; -1 keeps it
  *                 in the current netns (Docker moves it itself).
  * @mtu: the MTU of both ends in bytes (cni_veth_mtu()); 0 leaves the kernel's default (1500).
