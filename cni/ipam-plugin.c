@@ -213,8 +213,10 @@ int cni_ipam_add_ips(const struct cni_conf *c, const struct cni_env *env, struct
 			model_labels_done(&attrs);
 			return r;
 		}
-		log_info("assigned %s to %s (block %s, node %s)", ip_addr_format(&addr, abuf),
-			 handle, block.addr.family ? ip_prefix_format(&block, bbuf) : "?", node);
+		if (!pin)
+			log_info("assigned %s to %s (block %s, node %s)",
+				 ip_addr_format(&addr, abuf), handle,
+				 block.addr.family ? ip_prefix_format(&block, bbuf) : "?", node);
 		if (i == 0) {
 			out.has_v4 = true;
 			out.v4 = addr;

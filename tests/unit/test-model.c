@@ -203,6 +203,13 @@ static const struct bad_case bad_cases[] = {
      "pool.yaml:7:14: spec.blockSize: must be between 20 and 32 for an IPv4 pool"},
     {POOL_HEAD "spec:\n  blockSize: 26\n  cidr: 2001:db8::/48\n",
      "pool.yaml:6:14: spec.blockSize: must be between 116 and 128 for an IPv6 pool"},
+    {POOL_HEAD "spec:\n  cidr: 2001:db8:19::/112\n  blockSize: 115\n",
+     "pool.yaml:7:14: spec.blockSize: must be between 116 and 128 for an IPv6 pool"},
+    {POOL_HEAD "spec:\n  cidr: 2001:db8:19::/112\n  blockSize: 129\n",
+     "pool.yaml:7:14: spec.blockSize: must be between 116 and 128 for an IPv6 pool"},
+    {POOL_HEAD "spec:\n  cidr: 2001:db8:19::/124\n",
+     "pool.yaml:6:9: spec.cidr: pool /124 is smaller than one block (blockSize 122): the "
+     "prefix length must be at most the block size"},
     {POOL_HEAD "spec:\n  cidr: 198.19.0.0/28\n",
      "pool.yaml:6:9: spec.cidr: pool /28 is smaller than one block (blockSize 26): the prefix "
      "length must be at most the block size"},
@@ -761,6 +768,29 @@ static void test_validate_pools(void **state)
 			    "two.yaml:8: spec.cidr: IPPool \"p2\" (198.19.0.0/24) overlaps with "
 			    "IPPool \"p1\" (198.19.0.0/16)");
 	model_list_done(&l);
+
+	/* IPv6 pools: blockSize defaults to 122; 116 and 128 are the bounds; /48 and /64 pools */
+	static const struct {
+		const char *cidr, *bs;
+		unsigned want;
+	} v6[] = {
+	    {"2001:db8:19::/112", NULL, 122},
+	    {"2001:db8::/64", NULL, 122},
+	    {"2001:db8::/48", "116", 116},
+	    {"2001:db8:19::/112", "128", 128},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(v6); i++) {
+		char doc[512];
+		struct model_resource *r = NULL;
+		struct parse_err pe = {0};
+
+		snprintf(doc, sizeof(doc), POOL_HEAD "spec:\n  cidr: %s\n%s%s%s", v6[i].cidr,
+			 v6[i].bs ? "  blockSize: " : "", v6[i].bs ? v6[i].bs : "",
+			 v6[i].bs ? "\n" : "");
+		assert_int_equal(model_decode_one(doc, strlen(doc), "v6.yaml", &r, &pe), 0);
+		assert_int_equal(r->ippool.block_size, v6[i].want);
+		model_resource_free(r);
+	}
 }
 
 static void test_kinds_keys_labels(void **state)
