@@ -55,8 +55,8 @@ RANGES='[[{"subnet":"198.19.20.0/24"}],[{"subnet":"2001:db8:20::/64"}]]'
 conf() {
 	local ipam=${1:-}
 	[ -n "$ipam" ] || ipam='{"type":"host-local","dataDir":"'"$HL"'","ranges":'"$RANGES"'}'
-	printf '{"cniVersion":"1.0.0","name":"dsnet","type":"tabby","nodename":"h1","datastore_endpoints":"%s","log_level":"debug","ipam":%s}' \
-		"$TABBY_TEST_ETCD_UNIX" "$ipam"
+	printf '{"cniVersion":"%s","name":"dsnet","type":"tabby","nodename":"h1","datastore_endpoints":"%s","log_level":"debug","ipam":%s}' \
+		"${VER:-1.0.0}" "$TABBY_TEST_ETCD_UNIX" "$ipam"
 }
 T_ENV=()
 # cni CMD CONTAINERID NETNS < config
@@ -168,10 +168,11 @@ conf '{"type":"host-local","dataDir":"'"$HL"'","ranges":[[{"subnet":"2001:db8:20
 check "an IPAM result with two IPv6 addresses: code 6 naming it" is_error "$T_TMP/out" 6 "a second IPv6 address"
 check "... nothing left, the addresses released" nothing_left two6
 
-# --- IPv6 only
-conf '{"type":"host-local","dataDir":"'"$HL"'","ranges":[[{"subnet":"2001:db8:20::/64"}]]}' |
+# --- IPv6 only, with a 0.4.0 result (ips[].version)
+VER=0.4.0 conf '{"type":"host-local","dataDir":"'"$HL"'","ranges":[[{"subnet":"2001:db8:20::/64"}]]}' |
 	cni ADD only6 "/run/netns/$C4" >"$T_TMP/r4" || { cat "$LOG" "$T_TMP/r4"; fail "ADD only6"; }
 check "IPv6-only ADD: one address, a /128" bash -c "[ $(py 'len(d["ips"])' "$T_TMP/r4") = 1 ] && [[ $(py 'd["ips"][0]["address"]' "$T_TMP/r4") == 2001:db8:20::*/128 ]]"
+check "... cniVersion 0.4.0: ips[0].version \"6\"" [ "$(py '(d["cniVersion"], d["ips"][0]["version"])' "$T_TMP/r4")" = "('0.4.0', '6')" ]
 check "... the container has no IPv4 address and no IPv4 default route" \
 	bash -c "! ip netns exec $C4 ip -4 -o addr show dev eth0 | grep -q inet && [ -z \"\$(ip netns exec $C4 ip -4 route show default)\" ]"
 check "... and reaches the host over IPv6" ip netns exec "$C4" ping -6 -q -c 1 -W 2 2001:db8:18::11
