@@ -63,19 +63,47 @@
 
 /* ---- ipam show --------------------------------------------------------------------------- */
 
-static void count_pct(uint64_t n, uint64_t total, char *buf, size_t size)
+/* @v in decimal into @buf (at least 40 bytes: 2^128 has 39 digits). */
+static void u128_format(unsigned __int128 v, char *buf, size_t size)
+{
+	char tmp[48];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + (int)(v % 10));
+		v /= 10;
+	} while (v && n < sizeof(tmp));
+	for (size_t i = 0; i < n && i + 1 < size; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[MIN(n, size - 1)] = '\0';
+}
+
+static void count_pct(unsigned __int128 n, unsigned __int128 total, char *buf, size_t size)
 {
 	double pct = total ? (double)n * 100.0 / (double)total : 0.0;
+	char num[48];
 
-	snprintf(buf, size, "%" PRIu64 " (%.0f%%)", n, pct);
+	u128_format(n, num, sizeof(num));
+	snprintf(buf, size, "%s (%.0f%%)", num, pct);
+}
+
+/* The number of addresses in @cidr, exact also for IPv6 pools as large as a /1
+ * (ip_prefix_size() saturates at 2^62); ::/0 (2^128) is shown as 2^128 - 1. */
+static unsigned __int128 prefix_size128(const struct ip_prefix *cidr)
+{
+	unsigned host = ip_addr_bits(cidr->addr.family) - cidr->len;
+
+	if (host >= 128)
+		return ~(unsigned __int128)0;
+	return (unsigned __int128)1 << host;
 }
 
 static int add_row(struct ctl_table *t, const char *group, const struct ip_prefix *cidr,
-		   uint64_t total, uint64_t used, const char *affinity, bool blocks)
+		   unsigned __int128 total, uint64_t used, const char *affinity, bool blocks)
 {
-	char c[IP_PREFIX_STRLEN], tot[32], u[48], f[48];
+	char c[IP_PREFIX_STRLEN], tot[48], u[64], f[64];
 
-	snprintf(tot, sizeof(tot), "%" PRIu64, total);
+	u128_format(total, tot, sizeof(tot));
 	count_pct(used, total, u, sizeof(u));
 	count_pct(total - used, total, f, sizeof(f));
 	return ctl_table_add(t, (const char *const[]){group, ip_prefix_format(cidr, c), tot, u, f,
@@ -124,7 +152,7 @@ static int ipam_show(struct ds_client *ds, bool show_blocks)
 		for (size_t b = 0; b < n_blocks; b++)
 			if (ip_prefix_contains(cidr, &blocks[b].cidr))
 				used += ipam_block_in_use(&blocks[b]);
-		r = add_row(&t, "IP Pool", cidr, ip_prefix_size(cidr), used, NULL, show_blocks);
+		r = add_row(&t, "IP Pool", cidr, prefix_size128(cidr), used, NULL, show_blocks);
 		for (size_t b = 0; r >= 0 && show_blocks && b < n_blocks; b++) {
 			if (placed[b] || !ip_prefix_contains(cidr, &blocks[b].cidr))
 				continue;

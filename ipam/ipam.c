@@ -435,42 +435,67 @@ struct assigned {
 
 static int handle_encode(const char *handle, const struct handle_rec *h, struct strbuf *out);
 
+/* The handle record as ipam_auto_assign()'s first read saw it, for the one-txn write below. */
+struct handle_snap {
+	bool fast;	       /* worth trying: nothing has contradicted the snapshot yet */
+	bool present;	       /* the record existed: @rec and @rev are what was read */
+	struct handle_rec rec; /* the record (empty when absent) */
+	int64_t rev;	       /* its mod_revision */
+};
+
 /*
- * Write block @b back if its key still has @rev and, in the same txn, create the record of
- * @handle holding @a->handle_count addresses in that block, if the record is still absent: the
- * two writes land together or not at all (ds_cas_many()), where block_write() followed by
- * handle_set_block() takes three round trips. Return: 0, -ESTALE (either compare failed: nothing
- * was written) or a datastore error.
+ * Write block @b back if its key still has @rev and, in the same txn, write the record of
+ * @handle with @a->handle_count addresses in that block: created when @snap says it was absent
+ * (and it still is), else updated from @snap->rec if it still has @snap->rev (a dual-stack ADD's
+ * second family, whose handle already holds the first). The two writes land together or not at
+ * all (ds_cas_many()), where block_write() followed by handle_set_block() takes four round
+ * trips. Return: 0, -ESTALE (either compare failed: nothing was written), -E2BIG (the record
+ * holds IPAM_HANDLE_MAX_BLOCKS blocks already: nothing was written) or a datastore error.
  */
 static int block_write_with_handle(struct ds_client *ds, const struct ipam_block *b, int64_t rev,
-				   const char *handle, const struct assigned *a)
+				   const char *handle, const struct assigned *a,
+				   const struct handle_snap *snap)
 {
 	_cleanup_strbuf_ struct strbuf bsb = {0}, hsb = {0};
-	char bkey[IPAM_KEY_MAX], hkey[IPAM_KEY_MAX];
-	struct handle_rec h = {.n = 1};
+	char bkey[IPAM_KEY_MAX], hkey[IPAM_KEY_MAX], name[IPAM_BLOCK_NAME_MAX];
+	struct handle_rec h = snap->rec;
+	size_t i;
 	int r;
 
+	if (!snap->present)
+		h.n = 0;
+	ipam_block_name(&a->block, name);
+	for (i = 0; i < h.n; i++)
+		if (strcmp(h.items[i].name, name) == 0)
+			break;
+	if (i == h.n) {
+		if (h.n >= IPAM_HANDLE_MAX_BLOCKS)
+			return -E2BIG;
+		snprintf(h.items[h.n++].name, IPAM_BLOCK_NAME_MAX, "%s", name);
+	}
+	h.items[i].count = a->handle_count;
 	r = ipam_block_encode_json(b, &bsb);
 	if (r < 0)
 		return r;
-	ipam_block_name(&a->block, h.items[0].name);
-	h.items[0].count = a->handle_count;
 	r = handle_encode(handle, &h, &hsb);
 	if (r < 0)
 		return r;
 	key_block(bkey, &b->cidr);
 	key_handle(hkey, handle);
-	return ds_cas_many(
-	    ds,
-	    (const struct ds_cas[]){
-		{.kind = DS_CAS_UPDATE,
-		 .key = bkey,
-		 .value = strbuf_cstr(&bsb),
-		 .len = bsb.len,
-		 .mod_revision = rev},
-		{.kind = DS_CAS_CREATE, .key = hkey, .value = strbuf_cstr(&hsb), .len = hsb.len},
-	    },
-	    2, NULL);
+	return ds_cas_many(ds,
+			   (const struct ds_cas[]){
+			       {.kind = DS_CAS_UPDATE,
+				.key = bkey,
+				.value = strbuf_cstr(&bsb),
+				.len = bsb.len,
+				.mod_revision = rev},
+			       {.kind = snap->present ? DS_CAS_UPDATE : DS_CAS_CREATE,
+				.key = hkey,
+				.value = strbuf_cstr(&hsb),
+				.len = hsb.len,
+				.mod_revision = snap->rev},
+			   },
+			   2, NULL);
 }
 
 /*
@@ -481,7 +506,7 @@ static int block_write_with_handle(struct ds_client *ds, const struct ipam_block
  */
 static int block_assign_one(struct ds_client *ds, const struct ip_prefix *cidr,
 			    const char *only_node, const struct ipam_assign_args *args,
-			    bool *handle_absent, struct assigned *ret)
+			    struct handle_snap *snap, struct assigned *ret)
 {
 	for (unsigned attempt = 0; attempt < IPAM_CAS_RETRIES; attempt++) {
 		_cleanup_block_ struct ipam_block b = {0};
@@ -511,14 +536,15 @@ static int block_assign_one(struct ds_client *ds, const struct ip_prefix *cidr,
 		a.sequence = ipam_block_sequence_of(&b, &a.addr);
 		a.handle_count = ipam_block_addrs_by_handle(&b, args->handle, NULL, 0);
 		a.fresh = true;
-		if (handle_absent && *handle_absent) {
-			/* The handle had no record when this ADD began: write the block and a new
-			 * record in one txn (block unchanged since read, record still absent). */
-			r = block_write_with_handle(ds, &b, rev, args->handle, &a);
-			if (r == -ESTALE) {
-				/* the block changed, or the record appeared: go the long way */
-				*handle_absent = false;
-				cas_backoff(attempt);
+		if (snap && snap->fast) {
+			/* Write the block and the handle record in one txn (block unchanged since
+			 * read, record unchanged since this ADD read it). */
+			r = block_write_with_handle(ds, &b, rev, args->handle, &a, snap);
+			if (r == -ESTALE || r == -E2BIG) {
+				/* the block or the record changed: go the long way */
+				snap->fast = false;
+				if (r == -ESTALE)
+					cas_backoff(attempt);
 				continue;
 			}
 			if (r < 0)
@@ -1265,7 +1291,7 @@ static bool args_ok(const struct ipam_assign_args *args)
  */
 static int auto_assign_pass(struct ds_client *ds, const struct ipam_assign_args *args,
 			    const struct ipam_config *cfg, const struct model_list *pools,
-			    struct ds_kvs *pre_affs, bool *handle_absent, struct assigned *ret)
+			    struct ds_kvs *pre_affs, struct handle_snap *snap, struct assigned *ret)
 {
 	_cleanup_free_ struct affinity *affs = NULL;
 	_cleanup_free_ struct ip_prefix *all = NULL;
@@ -1281,7 +1307,7 @@ static int auto_assign_pass(struct ds_client *ds, const struct ipam_assign_args 
 	for (size_t i = 0; i < n_affs; i++) {
 		if (affs[i].cidr.addr.family != args->family || !pool_holding(pools, &affs[i].cidr))
 			continue;
-		r = block_assign_one(ds, &affs[i].cidr, args->node, args, handle_absent, ret);
+		r = block_assign_one(ds, &affs[i].cidr, args->node, args, snap, ret);
 		if (r != 0)
 			return r;
 	}
@@ -1297,7 +1323,7 @@ static int auto_assign_pass(struct ds_client *ds, const struct ipam_assign_args 
 			continue;
 		if (r < 0)
 			return r;
-		r = block_assign_one(ds, &c, args->node, args, handle_absent, ret);
+		r = block_assign_one(ds, &c, args->node, args, snap, ret);
 		/* 0: other assignments on this node filled the new block first */
 		return r;
 	}
@@ -1314,7 +1340,7 @@ static int auto_assign_pass(struct ds_client *ds, const struct ipam_assign_args 
 	for (size_t i = 0; i < n_all; i++) {
 		if (all[i].addr.family != args->family || !pool_holding(pools, &all[i]))
 			continue;
-		r = block_assign_one(ds, &all[i], NULL, args, handle_absent, ret);
+		r = block_assign_one(ds, &all[i], NULL, args, snap, ret);
 		if (r == 0)
 			continue;
 		if (r > 0 && ret->fresh)
@@ -1345,7 +1371,7 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 	    {.key = aprefix, .prefix = true},
 	    {.key = args ? args->require_key : NULL},
 	};
-	bool handle_absent;
+	struct handle_snap snap = {0};
 	int r;
 
 	if (!args_ok(args) || (args->require_key && !*args->require_key))
@@ -1371,14 +1397,19 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 			*args->ret_pools = TAKE_LIST(read_pools);
 		return 0;
 	}
-	handle_absent = rd[0].kvs.n == 0;
+	/* the one-txn write needs the record as read: absent, or decoded with its revision */
+	snap.fast = rd[0].kvs.n == 0 ||
+		    (r >= 0 && handle_decode(rd[0].kvs.items[0].key, rd[0].kvs.items[0].value,
+					     rd[0].kvs.items[0].value_len, &snap.rec) == 0);
+	snap.present = rd[0].kvs.n > 0;
+	snap.rev = snap.present ? rd[0].kvs.items[0].mod_revision : 0;
 	if (r >= 0)
 		r = pools_decode(&rd[2].kvs, &all);
 	if (r >= 0)
 		r = usable_pools_of(&all, args->family, args->pool_names, &pools);
 	if (r >= 0 && pools.n == 0)
-		r = log_debug_errno(-ENOENT, "no usable IP pool of family %d for node %s",
-				    args->family, args->node);
+		r = log_debug_errno(-ENOENT, "no usable IPv%d pool for node %s",
+				    args->family == AF_INET6 ? 6 : 4, args->node);
 	if (r >= 0)
 		r = config_decode(rd[1].kvs.n ? &rd[1].kvs.items[0] : NULL, &cfg);
 	for (unsigned pass = 0; r >= 0; pass++) {
@@ -1387,8 +1418,7 @@ int ipam_auto_assign(struct ds_client *ds, const struct ipam_assign_args *args,
 			break;
 		}
 		/* the prefetched affinities serve the first pass only */
-		r = auto_assign_pass(ds, args, &cfg, &pools, pass ? NULL : &rd[3].kvs,
-				     &handle_absent, &a);
+		r = auto_assign_pass(ds, args, &cfg, &pools, pass ? NULL : &rd[3].kvs, &snap, &a);
 		if (r > 0)
 			break;
 		if (r == 0)

@@ -5,7 +5,9 @@
  * IPAM over the datastore: every write is an etcd compare-and-swap (create: key absent; update:
  * mod_revision unchanged), retried on conflict up to IPAM_CAS_RETRIES times (Calico
  * libcalico-go lib/ipam/ipam.go semantics). Keys (DESIGN.md "Datastore"):
- *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h)
+ *   /tabby/v1/ipam/blocks/<a.b.c.d-len>             block JSON (ipam/block.h); an IPv6 block is
+ *                                                    named the same way from its canonical
+ *                                                    address (ipam_block_name()): 2001:db8:19::40-122
  *   /tabby/v1/ipam/affinities/<node>/<a.b.c.d-len>  {"state":"pending","since":<ms>}|{"state":"confirmed"}
  *   /tabby/v1/ipam/handles/<handle>                 {"handleID":"..","block":{"<a.b.c.d-len>":count}}
  *   /tabby/v1/ipam/config                            {"strictAffinity":false,"maxBlocksPerHost":0}
@@ -91,12 +93,13 @@ int ipam_read_config(struct ds_client *ds, struct ipam_config *ret) _warn_unused
  * when strict affinity is off, by borrowing a free address from any other block.
  * Idempotent per handle: when the handle already holds an address of @family, that one is
  * returned.
- * Round trips (etcd JSON gateway) in the common case, a handle new to a node that has room in a
- * block: one read-only txn for the handle record, the IPAM config, the pools, the node's
+ * Round trips (etcd JSON gateway) in the common case, a handle new to a node (or one that holds
+ * only an address of the other family: a dual-stack ADD's second call) on a node that has room
+ * in a block: one read-only txn for the handle record, the IPAM config, the pools, the node's
  * affinities and @args->require_key (ds_read_many()); one block read; one txn that writes the
- * block and creates the handle record together (ds_cas_many()). When that txn loses a race the
- * block and the record are written one after the other, with compare-and-swap retries, as
- * before.
+ * block and creates (or updates, from the record as read) the handle record together
+ * (ds_cas_many()). When that txn loses a race the block and the record are written one after
+ * the other, with compare-and-swap retries, as before.
  * @ret_addr: the address. @ret_block: may be NULL; the block it came from.
  * Return: 0, -ENOENT (no usable pool), -ENOSPC (every pool exhausted), -EBUSY (CAS retries
  * exhausted), -EPROTO (a block or handle record did not decode), -ENODEV (@args->require_key is

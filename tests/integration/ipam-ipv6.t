@@ -102,6 +102,11 @@ run "$CTL" ipam show
 [ "$RC" = 0 ] || { show; fail "ipam show"; }
 check "show: the IPv6 pool row with 65536 addresses, 2 in use" \
 	grep -qE '^\| *IP Pool *\| *2001:db8:19::/112 *\| *65536 *\| *2 \(0%\) *\| *65534 \(100%\) *\|' "$T_TMP/out"
+pool big48 2001:db8:30::/48 ',"disabled":true'
+run "$CTL" ipam show
+check "show: a /48 pool counts its 2^80 addresses exactly" \
+	grep -qE '^\| *IP Pool *\| *2001:db8:30::/48 *\| *1208925819614629174706176 *\| *0 \(0%\) *\| *1208925819614629174706176 \(100%\) *\|' "$T_TMP/out"
+ectl del /tabby/v1/ippools/big48 >/dev/null
 run "$CTL" ipam show --show-blocks
 check "show --show-blocks: the IPv6 block with its affinity" \
 	grep -qE '^\| *Block *\| *2001:db8:19::/122 *\| *64 *\| *2 \(3%\) *\| *62 \(97%\) *\| *host:h1 *\|' "$T_TMP/out"
