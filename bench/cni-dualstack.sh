@@ -18,6 +18,9 @@
 #   IPAM=host-local  Debian's host-local, exec'ed by tabby, with one range (198.19.0.0/16) or two
 #                    (plus 2001:db8:19::/64): the difference is then the plumbing's IPv6 part
 #                    plus host-local's second range.
+#   IPAM=static      Debian's static with fixed addresses per call (198.19.x.y, plus
+#                    2001:db8:19::n): no IPAM state at all, so the difference is the plumbing's
+#                    IPv6 part alone.
 #   BUILD (default <repo>/build-bench), CNI_LOG_LEVEL (default info), REF_CNI_PATH
 #   (default /usr/lib/cni, where host-local is).
 . "$(dirname "$0")/lib.sh"

@@ -24,7 +24,9 @@ def confs(a):
     """(IPv4-only config, dual-stack config) for the chosen IPAM."""
     base = bl.cni_conf("dsbench", a.node, a.endpoint, a.log_level)
     v4, ds = json.loads(json.dumps(base)), json.loads(json.dumps(base))
-    if a.ipam == "host-local":
+    if a.ipam == "static":
+        pass  # per call: see static_conf()
+    elif a.ipam == "host-local":
         r4 = [{"subnet": "198.19.0.0/16"}]
         r6 = [{"subnet": "2001:db8:19::/64"}]
         v4["ipam"] = {"type": "host-local", "dataDir": a.data_dir, "ranges": [r4]}
@@ -48,7 +50,8 @@ def main():
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--netns-prefix", required=True)
     ap.add_argument("--log-level", default="info")
-    ap.add_argument("--ipam", choices=["tabby-ipam", "host-local"], default="tabby-ipam")
+    ap.add_argument("--ipam", choices=["tabby-ipam", "host-local", "static"],
+                    default="tabby-ipam")
     ap.add_argument("--ref-cni-path", default="/usr/lib/cni")
     ap.add_argument("--data-dir", required=True)
     a = ap.parse_args()
@@ -62,9 +65,20 @@ def main():
     results = {}
     tag = "bench-ds-%d" % os.getpid()
 
+    def static_conf(kind, i):
+        """static IPAM: fixed addresses per call, so no IPAM state at all; the two kinds differ
+        only by the IPv6 address, which isolates the plumbing's IPv6 part."""
+        c = dict(conf[kind])
+        addrs = [{"address": "198.19.%d.%d/16" % (i // 250 + (100 if kind == "ds" else 0),
+                                                  i % 250 + 1)}]
+        if kind == "ds":
+            addrs.append({"address": "2001:db8:19::%x/64" % (i + 1)})
+        c["ipam"] = {"type": "static", "addresses": addrs}
+        return c
+
     def call(kind, cmd, i):
         cid = bl.container_id(tag + kind, i)
-        c = dict(conf[kind])
+        c = static_conf(kind, i) if a.ipam == "static" else dict(conf[kind])
         if cmd == "DEL":
             c["prevResult"] = results[(kind, i)]
         t, rc, out, err = bl.cni_exec(tabby, cmd, cid, "/run/netns/%s-%s%d" % (
