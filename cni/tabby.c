@@ -3,16 +3,24 @@
  * DOC: tabby, the CNI plugin
  *
  * ADD attaches a container the Calico way (wl-plumb.c) in four steps, each undone in reverse
- * when a later one fails, so a failed ADD leaves nothing behind (DESIGN.md "CNI"):
+ * when a later one fails, so a failed ADD leaves nothing behind (DESIGN.md "CNI"). A workload
+ * has one IPv4 address, one IPv6 address or one of each (dual stack); ADD is all-or-nothing
+ * across both families: a failure in the IPv6 part undoes the IPv4 part too.
  *   1. ipam:  the IPAM plugin named by ipam.type (SPEC.md "Delegated plugins"): tabby-ipam runs
  *             in this process (cni/ipam-plugin.h: no second exec, one datastore connection, the
- *             Node check folded into IPAM's first read); any other is exec'ed
- *   2. veth:  veth pair, host sysctls, container address and routes; both ends get the
- *             config's "mtu", else the host interface's MTU less the VXLAN overhead of the
- *             address's pool (cni/mtu.h; the pools come with IPAM's own read, vxlanMTU is
- *             read only for a VXLAN pool, neither when "mtu" is set)
- *   3. wep:   the WorkloadEndpoint in the datastore (felix and the other hosts learn from it)
- *   4. route: host /32 route (proto TABBY_ROUTE_PROTO) and permanent neighbour
+ *             Node check folded into IPAM's first read); any other is exec'ed. Its result has
+ *             at most one address per family.
+ *   2. veth:  veth pair, host sysctls, container addresses and routes (IPv4: <v4>/32, default
+ *             via 169.254.1.1; IPv6: <v6>/128 without DAD, default via the host end's
+ *             link-local fe80::ecee:eeff:feee:eeee); both ends get the config's "mtu", else the
+ *             host interface's MTU less the VXLAN overhead of the addresses' pools (cni/mtu.h;
+ *             the pools come with IPAM's own read, vxlanMTU is read only for a VXLAN pool,
+ *             neither when "mtu" is set)
+ *   3. wep:   the WorkloadEndpoint in the datastore (felix and the other hosts learn from it),
+ *             ipNetworks [<v4>/32, <v6>/128]
+ *   4. route: host /32 and /128 routes (proto TABBY_ROUTE_PROTO) and permanent neighbours; for
+ *             IPv6 the host end's sysctls (proxy_ndp, forwarding), then a wait until its
+ *             link-local next hop is usable, so that success means the workload can send
  * The WEP goes before the host route so that felix never sees a routed address it cannot
  * attribute to an endpoint. A repeated ADD returns the same address (the IPAM handle is per
  * container) and rebuilds the veth, as Calico does.
@@ -22,8 +30,9 @@
  * that the runtime retries, as Calico does; the veth is gone by then.
  *
  * Test hook: TABBY_CNI_FAIL_AFTER=ipam|veth|wep|route makes ADD fail right after that step,
- * to exercise the unwinding. It is read from the environment only; nothing sets it in
- * production.
+ * to exercise the unwinding; =ipv6 right after the IPv6 part of step 4 (its host route and
+ * next hop), when every IPv4 piece is in place. It is read from the environment only; nothing
+ * sets it in production.
  */
 
 #include <errno.h>
@@ -44,6 +53,33 @@
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "model/model.h"
+
+/* The addresses of one workload: 1 or 2, at most one per family, IPv4 first. */
+struct wl_addrs {
+	struct ip_addr a[2];
+	size_t n;
+};
+
+static const struct ip_addr *addrs_get(const struct wl_addrs *w, int family)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->a[i].family == family)
+			return &w->a[i];
+	return NULL;
+}
+
+/* "198.19.0.5/32, 2001:db8::5/128" for logs. */
+static const char *addrs_format(const struct wl_addrs *w, char *buf, size_t len)
+{
+	char one[IP_ADDR_STRLEN];
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < w->n && at < len; i++)
+		at += snprintf(buf + at, len - at, "%s%s/%u", i ? ", " : "",
+			       ip_addr_format(&w->a[i], one), ip_addr_bits(w->a[i].family));
+	return buf;
+}
 
 struct attach {
 	const struct cni_conf *conf;
@@ -107,7 +143,7 @@ static int injected(struct cni_error *e, const char *step)
 			"injected failure after step %s (TABBY_CNI_FAIL_AFTER)", step);
 }
 
-static int wep_write(struct ds_client *ds, const struct attach *a, const struct ip_addr *addr,
+static int wep_write(struct ds_client *ds, const struct attach *a, const struct wl_addrs *addrs,
 		     const char *mac, struct cni_error *e)
 {
 	const struct cni_conf *c = a->conf;
@@ -126,8 +162,8 @@ static int wep_write(struct ds_client *ds, const struct attach *a, const struct 
 			     .pod = a->env->pod_name,
 			     .interface_name = a->host_ifname,
 			     .mac = mac,
-			     .addrs = addr,
-			     .n_addrs = 1,
+			     .addrs = addrs->a,
+			     .n_addrs = addrs->n,
 			     .labels = &c->labels,
 			     .ports = c->ports,
 			     .n_ports = c->n_ports,
@@ -147,45 +183,41 @@ static int wep_delete(struct ds_client *ds, const struct attach *a, struct cni_e
 	return r < 0 ? cni_wl_error(e, r, &we, false, retryable) : 0;
 }
 
-/* The first IPv4 address of a result's ips[] ("a.b.c.d/len"). */
-static int result_ipv4(struct json_object *res, struct ip_addr *ret, const char *what,
-		       struct cni_error *e)
+/* @ips as a workload's addresses, IPv4 first. */
+static void addrs_from_ips(const struct cni_ips *ips, struct wl_addrs *ret)
 {
-	struct json_object *ips, *v;
-
-	if (!res || !json_object_object_get_ex(res, "ips", &ips) ||
-	    !json_object_is_type(ips, json_type_array))
-		return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips: missing", what);
-	for (size_t i = 0; i < json_object_array_length(ips); i++) {
-		struct json_object *ip = json_object_array_get_idx(ips, i);
-		struct ip_prefix p;
-
-		if (!json_object_object_get_ex(ip, "address", &v) ||
-		    !json_object_is_type(v, json_type_string))
-			return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips[%zu].address: missing",
-					what, i);
-		if (ip_prefix_parse(json_object_get_string(v), false, &p) < 0)
-			return cni_fail(e, -EINVAL, CNI_ERR_DECODE,
-					"%s.ips[%zu].address: invalid \"%s\"", what, i,
-					json_object_get_string(v));
-		if (p.addr.family == AF_INET) {
-			*ret = p.addr;
-			return 0;
-		}
-	}
-	return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips: no IPv4 address", what);
+	*ret = (struct wl_addrs){};
+	if (ips->has_v4)
+		ret->a[ret->n++] = ips->v4;
+	if (ips->has_v6)
+		ret->a[ret->n++] = ips->v6;
 }
 
-static void print_add_result(const struct attach *a, const struct ip_addr *addr, const char *mac)
+/* The addresses of a result's ips[] (cni_result_ips(): at most one per family; the prefix
+ * lengths are ignored, the container gets host prefixes), at least one. */
+static int result_ips(struct json_object *res, struct wl_addrs *ret, const char *what,
+		      struct cni_error *e)
+{
+	struct cni_ips ips;
+	int r;
+
+	r = cni_result_ips(res, what, &ips, e);
+	if (r < 0)
+		return r;
+	if (!ips.has_v4 && !ips.has_v6)
+		return cni_fail(e, -EINVAL, CNI_ERR_DECODE, "%s.ips: no address", what);
+	addrs_from_ips(&ips, ret);
+	return 0;
+}
+
+static void print_add_result(const struct attach *a, const struct wl_addrs *addrs, const char *mac)
 {
 	struct json_object *res = json_object_new_object();
 	struct json_object *ifs = json_object_new_array();
 	struct json_object *hif = json_object_new_object();
 	struct json_object *cif = json_object_new_object();
 	struct json_object *ips = json_object_new_array();
-	struct json_object *ip = json_object_new_object();
 	struct json_object *routes = json_object_new_array();
-	struct json_object *rt = json_object_new_object();
 	char buf[IP_ADDR_STRLEN], cidr[IP_PREFIX_STRLEN];
 
 	json_object_object_add(res, "cniVersion", json_object_new_string(a->conf->cni_version));
@@ -198,18 +230,28 @@ static void print_add_result(const struct attach *a, const struct ip_addr *addr,
 	json_object_array_add(ifs, cif);
 	json_object_object_add(res, "interfaces", ifs);
 
-	snprintf(cidr, sizeof(cidr), "%s/32", ip_addr_format(addr, buf));
-	if (a->conf->version < CNI_VERSION_1_0_0)
-		json_object_object_add(ip, "version", json_object_new_string("4"));
-	json_object_object_add(ip, "address", json_object_new_string(cidr));
-	json_object_object_add(ip, "gateway", json_object_new_string(WL_PLUMB_GATEWAY));
-	json_object_object_add(ip, "interface", json_object_new_int(1));
-	json_object_array_add(ips, ip);
-	json_object_object_add(res, "ips", ips);
+	for (size_t i = 0; i < addrs->n; i++) {
+		struct json_object *ip = json_object_new_object();
+		struct json_object *rt = json_object_new_object();
+		bool v6 = addrs->a[i].family == AF_INET6;
+		const char *gw = v6 ? WL_PLUMB_GATEWAY6 : WL_PLUMB_GATEWAY;
 
-	json_object_object_add(rt, "dst", json_object_new_string("0.0.0.0/0"));
-	json_object_object_add(rt, "gw", json_object_new_string(WL_PLUMB_GATEWAY));
-	json_object_array_add(routes, rt);
+		snprintf(cidr, sizeof(cidr), "%s/%u", ip_addr_format(&addrs->a[i], buf),
+			 v6 ? 128 : 32);
+		if (a->conf->version < CNI_VERSION_1_0_0)
+			json_object_object_add(ip, "version",
+					       json_object_new_string(v6 ? "6" : "4"));
+		json_object_object_add(ip, "address", json_object_new_string(cidr));
+		json_object_object_add(ip, "gateway", json_object_new_string(gw));
+		json_object_object_add(ip, "interface", json_object_new_int(1));
+		json_object_array_add(ips, ip);
+
+		json_object_object_add(rt, "dst",
+				       json_object_new_string(v6 ? "::/0" : "0.0.0.0/0"));
+		json_object_object_add(rt, "gw", json_object_new_string(gw));
+		json_object_array_add(routes, rt);
+	}
+	json_object_object_add(res, "ips", ips);
 	json_object_object_add(res, "routes", routes);
 	json_object_object_add(res, "dns", json_object_new_object());
 	cni_print_json(res);
@@ -257,10 +299,10 @@ static int node_check(struct ds_client *ds, const struct attach *a, struct cni_e
 	return 0;
 }
 
-/* Step 1: the address, and the Node check. Nothing is allocated when it fails. @ret_pools: may
+/* Step 1: the addresses, and the Node check. Nothing is allocated when it fails. @ret_pools: may
  * be NULL; the IPPools the in-process IPAM read on the way, when it read them (else left
  * empty). */
-static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr *ret,
+static int ipam_add(struct ds_client *ds, const struct attach *a, struct wl_addrs *ret,
 		    struct model_list *ret_pools, struct cni_error *e)
 {
 	const struct cni_conf *c = a->conf;
@@ -272,7 +314,12 @@ static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr
 		r = model_key(MODEL_KIND_NODE, NULL, a->node, &nkey);
 		if (r < 0)
 			return cni_fail(e, r, CNI_ERR_INTERNAL, "Node key: %s", strerror(-r));
-		r = cni_ipam_add(c, a->env, ds, a->node, strbuf_cstr(&nkey), ret, ret_pools, e);
+		struct cni_ips ips = {};
+
+		r = cni_ipam_add_ips(c, a->env, ds, a->node, strbuf_cstr(&nkey), &ips, ret_pools,
+				     e);
+		if (r >= 0)
+			addrs_from_ips(&ips, ret);
 		if (r != -ENODEV)
 			return r;
 		/* the Node is absent: word the error as node_check() does */
@@ -287,7 +334,7 @@ static int ipam_add(struct ds_client *ds, const struct attach *a, struct ip_addr
 	r = cni_delegate(a->env->path, c->ipam_type, "ADD", c, &res, e);
 	if (r < 0)
 		return r; /* the IPAM plugin keeps nothing on failure */
-	r = result_ipv4(res, ret, "ipam result", e);
+	r = result_ips(res, ret, "ipam result", e);
 	json_object_put(res);
 	if (r < 0)
 		ipam_undo(ds, a);
@@ -370,10 +417,11 @@ static int host_mtu(struct ds_client *ds, const struct attach *a, unsigned *ret,
 	return 0;
 }
 
-/* The MTU of both veth ends: the config's "mtu", else from the host interface and the pool
- * @addr came from (cni_veth_mtu()). @known_pools: the IPPools IPAM read, or empty: then they are
- * read here (an exec'ed IPAM plugin, a requested address). */
-static int veth_mtu(struct ds_client *ds, const struct attach *a, const struct ip_addr *addr,
+/* The MTU of both veth ends: the config's "mtu", else from the host interface and the pools
+ * @addrs came from (cni_veth_mtu(); encapsulated when either pool encapsulates). @known_pools:
+ * the IPPools IPAM read, or empty: then they are read here (an exec'ed IPAM plugin, a requested
+ * address). */
+static int veth_mtu(struct ds_client *ds, const struct attach *a, const struct wl_addrs *addrs,
 		    const struct model_list *known_pools, unsigned *ret, struct cni_error *e)
 {
 	_cleanup_(model_list_done) struct model_list read_pools = {};
@@ -395,7 +443,9 @@ static int veth_mtu(struct ds_client *ds, const struct attach *a, const struct i
 			return cni_datastore_error(e, r, false, "mtu: read IPPools");
 		pools = &read_pools;
 	}
-	encap = cni_mtu_pool_encapsulates(cni_mtu_pool_of(pools, addr));
+	encap = false;
+	for (size_t i = 0; i < addrs->n; i++)
+		encap = encap || cni_mtu_pool_encapsulates(cni_mtu_pool_of(pools, &addrs->a[i]));
 	if (encap) {
 		r = felix_vxlan_mtu(ds, a->node, &vxlan);
 		if (r < 0)
@@ -412,9 +462,9 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
 	_cleanup_(model_list_done) struct model_list pools = {};
 	struct attach a;
-	struct ip_addr addr = {};
+	struct wl_addrs addrs = {};
 	char mac[WL_PLUMB_MAC_STRLEN] = "";
-	char buf[IP_ADDR_STRLEN];
+	char buf[2 * IP_PREFIX_STRLEN + 4];
 	unsigned mtu = 0;
 	int r, k;
 
@@ -427,7 +477,7 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 
 	/* 1. address */
 	/* without "mtu", the pools IPAM reads anyway tell whether the address encapsulates */
-	r = ipam_add(ds, &a, &addr, c->mtu ? NULL : &pools, e);
+	r = ipam_add(ds, &a, &addrs, c->mtu ? NULL : &pools, e);
 	if (r < 0)
 		goto out;
 	if (fail_after("ipam")) {
@@ -436,7 +486,7 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	}
 
 	/* 2. veth and container side */
-	r = veth_mtu(ds, &a, &addr, &pools, &mtu, e);
+	r = veth_mtu(ds, &a, &addrs, &pools, &mtu, e);
 	if (r < 0)
 		goto out_ipam;
 	r = wl_plumb_veth_create(a.host_ifname, a.peer_ifname, a.netns_fd, mtu, env->container_id,
@@ -445,7 +495,8 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 		cni_fail(e, r, CNI_ERR_INTERNAL, "create veth %s: %s", a.host_ifname, strerror(-r));
 		goto out_ipam;
 	}
-	r = wl_plumb_container_setup(a.netns_fd, a.peer_ifname, env->ifname, &addr, mac, NULL);
+	r = wl_plumb_container_setup(a.netns_fd, a.peer_ifname, env->ifname, addrs.a, addrs.n, mac,
+				     NULL);
 	if (r < 0) {
 		if (r == -EEXIST)
 			cni_fail(e, r, CNI_ERR_INTERNAL,
@@ -461,7 +512,7 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	}
 
 	/* 3. endpoint */
-	r = wep_write(ds, &a, &addr, mac, e);
+	r = wep_write(ds, &a, &addrs, mac, e);
 	if (r < 0)
 		goto out_veth;
 	if (fail_after("wep")) {
@@ -469,12 +520,28 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 		goto out_wep;
 	}
 
-	/* 4. host route and neighbour */
-	r = wl_plumb_host_route_add(a.host_ifname, &addr, mac);
-	if (r < 0) {
-		cni_fail(e, r, CNI_ERR_INTERNAL, "host route to %s: %s", a.host_ifname,
-			 strerror(-r));
-		goto out_wep;
+	/* 4. host routes and neighbours, IPv4 first */
+	for (size_t i = 0; i < addrs.n; i++) {
+		r = wl_plumb_host_route_add(a.host_ifname, &addrs.a[i], mac);
+		if (r < 0) {
+			cni_fail(e, r, CNI_ERR_INTERNAL, "host route to %s for %s: %s",
+				 a.host_ifname, ip_addr_format(&addrs.a[i], buf), strerror(-r));
+			goto out_wep;
+		}
+	}
+	if (addrs_get(&addrs, AF_INET6)) {
+		/* the container's IPv6 next hop must answer before ADD reports success */
+		r = wl_plumb_host_gateway6_wait(a.host_ifname, WL_PLUMB_GATEWAY6_WAIT_MS);
+		if (r < 0) {
+			cni_fail(e, r, CNI_ERR_INTERNAL,
+				 "host veth %s: IPv6 next hop %s not usable: %s", a.host_ifname,
+				 WL_PLUMB_GATEWAY6, strerror(-r));
+			goto out_wep;
+		}
+		if (fail_after("ipv6")) {
+			r = injected(e, "ipv6");
+			goto out_wep;
+		}
 	}
 	if (fail_after("route")) {
 		r = injected(e, "route");
@@ -482,8 +549,8 @@ static int cmd_add(const struct cni_conf *c, const struct cni_env *env, struct c
 	}
 
 	log_info("ADD %s: %s on %s mtu %u (container %s)", a.workload_id,
-		 ip_addr_format(&addr, buf), a.host_ifname, mtu, env->container_id);
-	print_add_result(&a, &addr, mac);
+		 addrs_format(&addrs, buf, sizeof(buf)), a.host_ifname, mtu, env->container_id);
+	print_add_result(&a, &addrs, mac);
 	attach_done(&a);
 	return 0;
 
@@ -539,7 +606,7 @@ static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct
 {
 	_cleanup_(ds_client_freep) struct ds_client *ds = NULL;
 	_cleanup_(model_resource_freep) struct model_resource *wep = NULL;
-	struct ip_addr addr = {};
+	struct wl_addrs addrs = {};
 	struct attach a;
 	char why[256] = "";
 	int r;
@@ -549,7 +616,7 @@ static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct
 				"CHECK needs cniVersion 0.4.0 or later, got %s", c->cni_version);
 	if (!c->prev_result)
 		return cni_fail(e, -EINVAL, CNI_ERR_INVALID_CONFIG, "prevResult: missing");
-	r = result_ipv4(c->prev_result, &addr, "prevResult", e);
+	r = result_ips(c->prev_result, &addrs, "prevResult", e);
 	if (r < 0)
 		return r;
 
@@ -562,7 +629,8 @@ static int cmd_check(const struct cni_conf *c, const struct cni_env *env, struct
 	r = ipam_call(ds, &a, "CHECK", e);
 	if (r < 0)
 		goto out;
-	r = wl_plumb_check(a.host_ifname, a.netns_fd, env->ifname, &addr, c->mtu, why, sizeof(why));
+	r = wl_plumb_check(a.host_ifname, a.netns_fd, env->ifname, addrs.a, addrs.n, c->mtu, why,
+			   sizeof(why));
 	if (r == -ENOENT) {
 		cni_fail(e, r, CNI_ERR_CHECK_FAILED, "%s", why);
 		goto out;
