@@ -101,7 +101,7 @@
 #define POOL_ID_IN "in:"
 #define _cleanup_model_list_ _cleanup_(model_list_done)
 #define GATEWAY_ADDR "169.254.1.1"
-#define GATEWAY6_ADDR "fe80::ecee:eeff:feee:eeee" /* EUI-64 link-local of ee:ee:ee:ee:ee:ee */
+#define GATEWAY6_ADDR WL_PLUMB_GATEWAY6 /* the host veth's EUI-64 link-local address */
 #define CONTAINER_IFNAME "eth0"
 #define LABEL_RETRY_MS 500
 #define LABEL_MAX_TRIES 120 /* one minute */
