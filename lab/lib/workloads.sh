@@ -84,6 +84,7 @@ wl_add() {
 
 # wl_del NAME - CNI DEL with the saved ADD result as prevResult. Never fatal: `down` goes on.
 wl_del() {
+	# shellcheck disable=SC2034 # the .env file sets all of them; local keeps them from leaking
 	local name=$1 d="$RUN/workloads" WL_HOST WL_NAME WL_NETNS WL_CID WL_IP="" WL_IP6=""
 	# shellcheck disable=SC1090
 	. "$d/$name.env"
