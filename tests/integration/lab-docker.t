@@ -15,31 +15,8 @@ done
 
 H=2
 W=1
-LAB="$T_SRC/lab/tabby-lab"
-export TABBY_LAB_PREFIX="td$$"
-export TABBY_LAB_RUN="$T_TMP/lab"
-export TABBY_BUILD_DIR="$T_BUILD"
-export TABBY_LAB_NO_INSTALL=1 TABBY_LAB_NO_BUILD=1
-RUN=$TABBY_LAB_RUN
-P=$TABBY_LAB_PREFIX
-for b in felix/tabby-felix cni/tabby cni/tabby-ipam ctl/tabbyctl docker/tabby-docker; do
-	[ -x "$T_BUILD/$b" ] || fail "missing $T_BUILD/$b: build the tree first"
-done
-
-lab_teardown() {
-	local rc=$?
-	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -d "$RUN" ]; then
-		echo "# --- lab logs (test failed) ---"
-		for f in "$RUN"/h*/felix.log "$RUN"/docker/h*/*.log; do
-			[ -s "$f" ] || continue
-			echo "# $f:"
-			tail -n 15 "$f" | sed 's/^/#   /'
-		done
-	fi
-	[ -e "$RUN/.tabby-lab" ] && "$LAB" down >/dev/null 2>&1
-	t_cleanup
-}
-trap lab_teardown EXIT
+. "$(dirname "$0")/lab-lib.sh"
+lab_setup td docker/tabby-docker
 
 dk() { local n=$1; shift; DOCKER_HOST="unix://$RUN/docker/h$n/docker.sock" docker "$@"; }
 env_get() { sed -n "s/^$2=//p" "$1"; }

@@ -14,33 +14,10 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 
-LAB="$T_SRC/lab/tabby-lab"
-export TABBY_LAB_PREFIX="t6$$"
-export TABBY_LAB_RUN="$T_TMP/lab"
-export TABBY_BUILD_DIR="$T_BUILD"
-export TABBY_LAB_NO_INSTALL=1 TABBY_LAB_NO_BUILD=1
-RUN=$TABBY_LAB_RUN
-P=$TABBY_LAB_PREFIX
+. "$(dirname "$0")/lab-lib.sh"
+lab_setup t6
 
-for b in felix/tabby-felix cni/tabby cni/tabby-ipam ctl/tabbyctl; do
-	[ -x "$T_BUILD/$b" ] || fail "missing $T_BUILD/$b: build the tree first"
-done
 [ -e /proc/sys/net/ipv6 ] || { echo "skipped: the kernel has no IPv6"; exit 77; }
-
-lab_teardown() {
-	local rc=$?
-	if [ "$rc" != 0 ] && [ -d "$RUN" ]; then
-		echo "# --- lab logs (test failed) ---"
-		for f in "$RUN"/h*/felix.log "$RUN"/h*/bird.log "$RUN"/workloads/*.log; do
-			[ -s "$f" ] || continue
-			echo "# $f:"
-			tail -n 15 "$f" | sed 's/^/#   /'
-		done
-	fi
-	[ -e "$RUN/.tabby-lab" ] && "$LAB" down >/dev/null 2>&1
-	t_cleanup
-}
-trap lab_teardown EXIT
 
 env_of() { sed -n "s/^$2=//p" "$RUN/workloads/$1.env"; }
 proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }

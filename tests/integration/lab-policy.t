@@ -12,36 +12,12 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 
-LAB="$T_SRC/lab/tabby-lab"
-export TABBY_LAB_PREFIX="tp$$"
-export TABBY_LAB_RUN="$T_TMP/lab"
-export TABBY_BUILD_DIR="$T_BUILD"
-export TABBY_LAB_NO_INSTALL=1 TABBY_LAB_NO_BUILD=1
-RUN=$TABBY_LAB_RUN
-P=$TABBY_LAB_PREFIX
+. "$(dirname "$0")/lab-lib.sh"
+lab_setup tp
 FLOWS="$T_SRC/configs/examples/expected-policy.txt"
 
-for b in felix/tabby-felix cni/tabby cni/tabby-ipam ctl/tabbyctl; do
-	[ -x "$T_BUILD/$b" ] || fail "missing $T_BUILD/$b: build the tree first"
-done
 command -v iptables-restore >/dev/null && command -v ipset >/dev/null && command -v nft >/dev/null ||
 	{ echo "skipped: needs nft, iptables-restore and ipset"; exit 77; }
-
-# On any exit: show the lab's logs when something failed, then take the lab down.
-lab_teardown() {
-	local rc=$?
-	if [ "$rc" != 0 ] && [ -d "$RUN" ]; then
-		echo "# --- lab logs (test failed) ---"
-		for f in "$RUN"/h*/felix.log "$RUN"/policy/*.log "$RUN"/tabbyctl.log; do
-			[ -s "$f" ] || continue
-			echo "# $f:"
-			tail -n 15 "$f" | sed 's/^/#   /'
-		done
-	fi
-	[ -e "$RUN/.tabby-lab" ] && "$LAB" down >/dev/null 2>&1
-	t_cleanup
-}
-trap lab_teardown EXIT
 
 ctl() { "$T_BUILD/ctl/tabbyctl" --datastore-endpoints "unix://$RUN/etcd/etcd.sock:$ETCD_PORT" "$@"; }
 netns_left() { ip netns list | awk '{print $1}' | grep -c "^$P-" || true; }

@@ -11,33 +11,8 @@ need_root
 
 H=3
 W=2
-LAB="$T_SRC/lab/tabby-lab"
-export TABBY_LAB_PREFIX="tl$$"
-export TABBY_LAB_RUN="$T_TMP/lab"
-export TABBY_BUILD_DIR="$T_BUILD"
-export TABBY_LAB_NO_INSTALL=1 TABBY_LAB_NO_BUILD=1
-RUN=$TABBY_LAB_RUN
-P=$TABBY_LAB_PREFIX
-
-for b in felix/tabby-felix cni/tabby cni/tabby-ipam ctl/tabbyctl; do
-	[ -x "$T_BUILD/$b" ] || fail "missing $T_BUILD/$b: build the tree first"
-done
-
-# On any exit: show the lab's logs when something failed, then take the lab down.
-lab_teardown() {
-	local rc=$?
-	if [ "$rc" != 0 ] && [ -d "$RUN" ]; then
-		echo "# --- lab logs (test failed) ---"
-		for f in "$RUN"/h*/felix.log "$RUN"/h*/bird.log "$RUN"/workloads/*.log; do
-			[ -s "$f" ] || continue
-			echo "# $f:"
-			tail -n 15 "$f" | sed 's/^/#   /'
-		done
-	fi
-	[ -e "$RUN/.tabby-lab" ] && "$LAB" down >/dev/null 2>&1
-	t_cleanup
-}
-trap lab_teardown EXIT
+. "$(dirname "$0")/lab-lib.sh"
+lab_setup tl
 
 ctl() { "$T_BUILD/ctl/tabbyctl" --datastore-endpoints "$ENDPOINT" "$@"; }
 etcdget() { ETCDCTL_API=3 etcdctl --endpoints "http://127.0.0.1:$ETCD_PORT" get "$@"; }

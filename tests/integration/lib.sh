@@ -10,6 +10,10 @@
 #   track_pid PID                kill PID on exit
 #   wait_for SECS CMD...         poll CMD every 0.1 s until it succeeds
 #   ok MSG / fail MSG            TAP-ish output; fail exits 1
+#   who_serve NS IP PORT         TCP server in NS on IP:PORT that answers every connection with
+#                                the source address it sees (tracked; waits until it listens)
+#   who_ask NS DST PORT          connect from NS (1 s timeout), print what the server saw;
+#                                exit status 1 when the connection fails
 set -u
 T_SRC=${TABBY_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 T_BUILD=${TABBY_BUILD_DIR:-$T_SRC/build}
@@ -119,3 +123,33 @@ ns_add() {
 	ip netns exec "$ns" ip link set lo up
 	NS_LAST=$ns
 }
+
+# who.py / ask.py of who_serve and who_ask, written on first use.
+who_scripts() {
+	[ -e "$T_TMP/who.py" ] && return 0
+	cat >"$T_TMP/who.py" <<'EOP'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
+print("ready", flush=True)
+while True:
+    c, a = s.accept()
+    try: c.sendall((a[0] + "\n").encode())
+    except OSError: pass
+    c.close()
+EOP
+	cat >"$T_TMP/ask.py" <<'EOP'
+import socket, sys
+s = socket.socket(); s.settimeout(1.0)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode().strip())
+except OSError: sys.exit(1)
+EOP
+}
+who_serve() {
+	who_scripts
+	ip netns exec "$1" python3 "$T_TMP/who.py" "$2" "$3" >"$T_TMP/who-$2-$3.log" 2>&1 &
+	track_pid $!
+	wait_for 5 grep -q ready "$T_TMP/who-$2-$3.log" || fail "TCP server on $2:$3 did not start"
+}
+who_ask() { who_scripts && ip netns exec "$1" python3 "$T_TMP/ask.py" "$2" "$3"; }

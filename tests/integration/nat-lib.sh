@@ -48,31 +48,8 @@ start_felix() {
 }
 trap 'rc=$?; [ $rc = 0 ] || { echo "--- felix.log"; tail -40 "$T_TMP/felix.log"; }; t_cleanup' EXIT
 
-# who.py: a server that answers every connection with the peer address it sees.
-cat >"$T_TMP/who.py" <<'EOP'
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
-print("ready", flush=True)
-while True:
-    c, a = s.accept()
-    try: c.sendall((a[0] + "\n").encode())
-    except OSError: pass
-    c.close()
-EOP
-cat >"$T_TMP/ask.py" <<'EOP'
-import socket, sys
-s = socket.socket(); s.settimeout(1.0)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode().strip())
-except OSError: sys.exit(1)
-EOP
-serve() { # NS IP PORT
-	ip netns exec "$1" python3 "$T_TMP/who.py" "$2" "$3" >"$T_TMP/who-$2.log" 2>&1 &
-	track_pid $!
-	wait_for 5 grep -q ready "$T_TMP/who-$2.log"
-}
-ask() { ip netns exec "$1" python3 "$T_TMP/ask.py" "$2" "$3"; }
+serve() { who_serve "$@"; } # NS IP PORT
+ask() { who_ask "$@"; }
 sees() { [ "$(ask "$1" "$2" "$3")" = "$4" ]; } # NS DST PORT EXPECTED-SOURCE
 fails() { ! ask "$1" "$2" "$3" >/dev/null; }
 

@@ -66,26 +66,6 @@ for i in 1 2; do
 	check "h$i has vxlan.tabby" wait_for 30 bash -c "ip -n ${HNS[$i]} link show vxlan.tabby 2>/dev/null | grep -q UP"
 done
 
-# who.py answers every connection with the peer address it sees; ask.py prints that answer.
-cat >"$T_TMP/who.py" <<'EOP'
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
-print("ready", flush=True)
-while True:
-    c, a = s.accept()
-    try: c.sendall((a[0] + "\n").encode())
-    except OSError: pass
-    c.close()
-EOP
-cat >"$T_TMP/ask.py" <<'EOP'
-import socket, sys
-s = socket.socket(); s.settimeout(1.0)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2]))); print(s.recv(100).decode().strip())
-except OSError: sys.exit(1)
-EOP
-
 add_workload() { # HOST NAME ROLE -> WNS, WIP
 	local i=$1 name=$2 role=$3 out
 	ns_add "$name"; WNS=$NS_LAST
@@ -101,12 +81,8 @@ add_workload() { # HOST NAME ROLE -> WNS, WIP
 add_workload 1 wc client; WC=$WNS; CIP=$WIP
 add_workload 1 wo other; WO=$WNS; OIP=$WIP
 add_workload 2 ws server; WS=$WNS; SIP=$WIP
-for p in 8080 8081; do
-	ip netns exec "$WS" python3 "$T_TMP/who.py" "$SIP" "$p" >"$T_TMP/who-$p.log" 2>&1 &
-	track_pid $!
-	wait_for 5 grep -q ready "$T_TMP/who-$p.log" || fail "server on $p did not start"
-done
-ask() { ip netns exec "$1" python3 "$T_TMP/ask.py" "$2" "$3"; }
+for p in 8080 8081; do who_serve "$WS" "$SIP" "$p"; done
+ask() { who_ask "$@"; }
 sees() { [ "$(ask "$1" "$2" "$3")" = "$4" ]; } # NS DST PORT EXPECTED-SOURCE
 fails() { ! ask "$1" "$2" "$3" >/dev/null; }
 
