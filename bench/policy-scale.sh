@@ -88,7 +88,11 @@ rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$FELIX_PID/status"; 
 idle_cpu() { # cores used by felix over IDLE_S seconds (utime+stime from /proc/PID/stat)
 	local a b
 	a=$(awk '{print $14 + $15}' "/proc/$FELIX_PID/stat")
-	sleep "$IDLE_S"
+	if [ -n "${PERF_IDLE:-}" ]; then # PERF_IDLE=FILE: also a perf profile of the idle window
+		perf record -q -g -o "$PERF_IDLE.$1" -p "$FELIX_PID" -- sleep "$IDLE_S" >/dev/null 2>&1
+	else
+		sleep "$IDLE_S"
+	fi
 	b=$(awk '{print $14 + $15}' "/proc/$FELIX_PID/stat")
 	awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" -v s="$IDLE_S" 'BEGIN {printf "%.5f", (b - a) / hz / s}'
 }
@@ -179,7 +183,7 @@ for be in nftables iptables; do
 	fig "$be" cold_start_ms "$START_MS"
 	settle
 	fig "$be" rss_mib "$(rss_mib)"
-	fig "$be" idle_cpu_cores "$(idle_cpu)"
+	fig "$be" idle_cpu_cores "$(idle_cpu "$be")"
 	s=$SET
 	[ "$be" = iptables ] && s=tby-$SET
 	PYH remote-latency --endpoint "$ETCD_UNIX" --host-ns "$HOST_NS" --backend "$be" --set "$s" \
