@@ -138,7 +138,86 @@ static int load_nodes(struct ds_client *ds, struct snapshot *s)
 	return 0;
 }
 
-/* Every address a WorkloadEndpoint lists. One that does not decode stops the run. */
+/* Append @a to s->used (growing it to at least double). Return: 0 or -ENOMEM. */
+static int used_add(struct snapshot *s, size_t *cap, const struct ip_addr *a)
+{
+	if (s->n_used == *cap) {
+		size_t ncap = *cap * 2 + 16;
+		struct ip_addr *v = realloc(s->used, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->used = v;
+		*cap = ncap;
+	}
+	s->used[s->n_used++] = *a;
+	return 0;
+}
+
+/*
+ * The addresses of one WorkloadEndpoint value: its spec.ipNetworks, read with json-c alone.
+ * The GC needs nothing else of the resource, and a full model decode of every endpoint (libyaml,
+ * every field validated) was most of a GC pass's CPU at 100,000 endpoints (bench/README.md,
+ * issue 8 idle CPU). Being lenient here is safe: an endpoint whose other fields are bad keeps
+ * its addresses in use. What cannot be read (not JSON, kind not WorkloadEndpoint, ipNetworks
+ * not a list of prefixes) stops the run, as before.
+ * Return: 0, -ENOMEM, or -EPROTO with the reason in @why.
+ */
+static int wep_used(struct snapshot *s, size_t *cap, const struct ds_kv *kv, char *why,
+		    size_t whylen)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *root, *v, *spec, *nets;
+	int r = 0;
+
+	if (!tok)
+		return -ENOMEM;
+	root = json_tokener_parse_ex(tok, kv->value, (int)kv->value_len);
+	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(root, json_type_object)) {
+		snprintf(why, whylen, "not a JSON object");
+		r = -EPROTO;
+		goto out;
+	}
+	if (json_object_object_get_ex(root, "kind", &v) &&
+	    (!json_object_is_type(v, json_type_string) ||
+	     strcmp(json_object_get_string(v), "WorkloadEndpoint") != 0)) {
+		snprintf(why, whylen, "not a WorkloadEndpoint");
+		r = -EPROTO;
+		goto out;
+	}
+	if (!json_object_object_get_ex(root, "spec", &spec) ||
+	    !json_object_is_type(spec, json_type_object)) {
+		snprintf(why, whylen, "spec: missing or not an object");
+		r = -EPROTO;
+		goto out;
+	}
+	if (!json_object_object_get_ex(spec, "ipNetworks", &nets))
+		goto out; /* no addresses */
+	if (!json_object_is_type(nets, json_type_array)) {
+		snprintf(why, whylen, "spec.ipNetworks: not a list");
+		r = -EPROTO;
+		goto out;
+	}
+	for (size_t i = 0; i < json_object_array_length(nets) && r >= 0; i++) {
+		struct json_object *e = json_object_array_get_idx(nets, i);
+		struct ip_prefix pfx;
+
+		if (!json_object_is_type(e, json_type_string) ||
+		    ip_prefix_parse(json_object_get_string(e), false, &pfx) < 0) {
+			snprintf(why, whylen, "spec.ipNetworks[%zu]: not an address or prefix", i);
+			r = -EPROTO;
+			break;
+		}
+		r = used_add(s, cap, &pfx.addr);
+	}
+out:
+	json_object_put(root);
+	json_tokener_free(tok);
+	return r;
+}
+
+/* Every address a WorkloadEndpoint lists. One that cannot be read stops the run. */
 static int load_used(struct ds_client *ds, struct snapshot *s)
 {
 	size_t cap = 0;
@@ -150,38 +229,17 @@ static int load_used(struct ds_client *ds, struct snapshot *s)
 		return -E2BIG;
 	for (size_t i = 0; i < s->wep_kvs.n; i++) {
 		const struct ds_kv *kv = &s->wep_kvs.items[i];
-		struct model_resource *res = NULL;
-		struct parse_err err = {0};
-		char buf[256];
+		char why[128];
 
-		r = model_decode_one(kv->value, kv->value_len, kv->key, &res, &err);
+		r = wep_used(s, &cap, kv, why, sizeof(why));
 		if (r == -ENOMEM)
 			return r;
-		if (r < 0 || res->kind != MODEL_KIND_WORKLOAD_ENDPOINT) {
-			if (res)
-				model_resource_free(res);
+		if (r < 0)
 			return log_error_errno(
 			    -EPROTO,
 			    "%s: %s: its addresses are unknown, so no allocation "
 			    "can be called leaked; fix or delete it first",
-			    kv->key,
-			    r < 0 ? parse_err_format(&err, buf, sizeof(buf))
-				  : "not a WorkloadEndpoint");
-		}
-		if (s->n_used + res->wep.n_ip_networks > cap) {
-			size_t ncap = (cap + res->wep.n_ip_networks) * 2 + 16;
-			struct ip_addr *v = realloc(s->used, ncap * sizeof(*v));
-
-			if (!v) {
-				model_resource_free(res);
-				return -ENOMEM;
-			}
-			s->used = v;
-			cap = ncap;
-		}
-		for (size_t k = 0; k < res->wep.n_ip_networks; k++)
-			s->used[s->n_used++] = res->wep.ip_networks[k].addr;
-		model_resource_free(res);
+			    kv->key, why);
 	}
 	/* A Node's VXLAN tunnel address (felix's, handle "vxlan-tunnel-addr-<node>") is in use
 	 * too, as Calico's IPAM GC treats tunnel addresses (loaded after load_nodes()). */
@@ -195,14 +253,10 @@ static int load_used(struct ds_client *ds, struct snapshot *s)
 			return r;
 		if (r >= 0 && res->kind == MODEL_KIND_NODE &&
 		    res->node.ipv4_vxlan_tunnel_addr.family) {
-			struct ip_addr *v = realloc(s->used, (s->n_used + 1) * sizeof(*v));
-
-			if (!v) {
+			if (used_add(s, &cap, &res->node.ipv4_vxlan_tunnel_addr) < 0) {
 				model_resource_free(res);
 				return -ENOMEM;
 			}
-			s->used = v;
-			s->used[s->n_used++] = res->node.ipv4_vxlan_tunnel_addr;
 		}
 		model_resource_free(res);
 	}

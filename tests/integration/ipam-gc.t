@@ -103,5 +103,14 @@ check "another gc has nothing to do" grep -q '^0 stale affinities, 0 empty block
 ctl ipam gc --grace 5x >"$T_TMP/bad.out" 2>&1
 rc=$?
 check "--grace 5x is refused (exit $rc) naming the flag" bash -c "[ $rc != 0 ] && grep -q -- '--grace: \"5x\" is not a duration' '$T_TMP/bad.out'"
+# A WorkloadEndpoint whose addresses cannot be read stops the run: nothing may be called leaked.
+ectl put /tabby/v1/workloadendpoints/default/h1-cni-bad-eth0 '{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"h1-cni-bad-eth0","namespace":"default"},"spec":{"node":"h1","ipNetworks":["198.19.0.300/32"]}}' >/dev/null
+r0=$(rev)
+ctl ipam gc --grace 0 >"$T_TMP/badwep.out" 2>&1
+rc=$?
+check "an unreadable WorkloadEndpoint stops the gc (exit $rc), naming its key and field" bash -c \
+	"[ $rc != 0 ] && grep -q 'h1-cni-bad-eth0: spec.ipNetworks\[0\]: not an address or prefix' '$T_TMP/badwep.out'"
+check "... and the gc changed nothing (etcd revision $r0)" [ "$(rev)" = "$r0" ]
+ectl del /tabby/v1/workloadendpoints/default/h1-cni-bad-eth0 >/dev/null
 cni "$PLUGIN" h1 DEL inuse1 "/run/netns/$C1" >/dev/null || fail "CNI DEL inuse1"
 summary
