@@ -73,16 +73,48 @@ etcd_spawn() {
 	ETCD_PID=$!
 	echo "$ETCD_PID" >"$ETCD_DIR/etcd.pid"
 	export TABBY_TEST_ETCD_PID=$ETCD_PID
-	wait_for 20 curl -sf "http://127.0.0.1:$ETCD_PORT/health" || {
-		echo "etcd did not start"; cat "$ETCD_DIR/etcd.log"; return 1; }
+	local st
+	for _ in $(seq 1 200); do
+		curl -sf -m 2 "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && return 0
+		# exited (a zombie until our shell reaps it): no use waiting longer
+		st=$(awk '{print $3}' "/proc/$ETCD_PID/stat" 2>/dev/null) || break
+		[ "$st" = Z ] && break
+		sleep 0.1
+	done
+	echo "etcd did not start"
+	cat "$ETCD_DIR/etcd.log"
+	return 1
 }
 
 etcd_start() {
 	command -v etcd >/dev/null || { echo "etcd not installed (run ./tests/run)"; exit 1; }
 	ETCD_DIR=${ETCD_DIR:-$T_TMP/etcd}
 	mkdir -p "$ETCD_DIR/data"
-	ETCD_PORT=${ETCD_PORT:-$(free_port)}
-	ETCD_PEER_PORT=${ETCD_PEER_PORT:-$(free_port)}
+	# Ports we pick ourselves may be taken by another process between free_port and etcd's bind
+	# (tests run side by side): then pick again, up to 5 times.
+	local pick=1 try
+	[ -n "${ETCD_PORT:-}" ] && pick=0
+	for try in 1 2 3 4 5; do
+		if [ "$pick" = 1 ]; then
+			ETCD_PORT=$(free_port)
+			ETCD_PEER_PORT=$(free_port)
+			[ "$ETCD_PEER_PORT" != "$ETCD_PORT" ] || continue
+		fi
+		ETCD_PEER_PORT=${ETCD_PEER_PORT:-$(free_port)}
+		etcd_export
+		etcd_spawn && return 0
+		[ "$pick" = 1 ] && grep -q 'address already in use' "$ETCD_DIR/etcd.log" 2>/dev/null || exit 1
+		echo "# etcd: a port was taken meanwhile (try $try), picking others"
+		kill "$ETCD_PID" 2>/dev/null
+		etcd_wait_gone "$ETCD_PID" 50
+		rm -rf "$ETCD_DIR/data" && mkdir -p "$ETCD_DIR/data"
+		: >"$ETCD_DIR/etcd.log"
+	done
+	exit 1
+}
+
+# The environment of the etcd on ETCD_PORT/ETCD_PEER_PORT in ETCD_DIR (etcd_start).
+etcd_export() {
 	ETCD_OWNER=$$
 	export TABBY_DATASTORE_ENDPOINTS="http://127.0.0.1:$ETCD_PORT"
 	export TABBY_TEST_ETCD_UNIX="unix://$ETCD_DIR/etcd.sock:$ETCD_PORT"
@@ -91,7 +123,6 @@ etcd_start() {
 	with_etcd="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/with-etcd"
 	export TABBY_TEST_ETCD_CTL="$with_etcd --ctl"
 	export TABBY_TEST_ETCD_RESTART="$with_etcd --ctl restart"
-	etcd_spawn || exit 1
 }
 
 # Waits for PID to be gone (or a zombie: it may be another process's child).
