@@ -50,8 +50,7 @@ struct route_table_nl {
 	int ev_err;
 };
 
-/* libnl's NLE_* codes to -errno. */
-static int nl_to_errno(int nle)
+int route_table_nl_errno(int nle)
 {
 	switch (abs(nle)) {
 	case 0:
@@ -114,7 +113,7 @@ static int monitor_open(struct route_table_nl *nl)
 		r = nl_socket_set_nonblocking(nl->mon);
 	}
 	if (r < 0) {
-		return nl_to_errno(r);
+		return route_table_nl_errno(r);
 	}
 	int fd = nl_socket_get_fd(nl->mon);
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -141,7 +140,7 @@ int route_table_nl_new(struct route_table_nl **ret)
 	}
 	int r = nl_connect(nl->sk, NETLINK_ROUTE);
 	if (r < 0) {
-		r = nl_to_errno(r);
+		r = route_table_nl_errno(r);
 		route_table_nl_free(nl);
 		return r;
 	}
@@ -279,7 +278,7 @@ static int nl_dump_routes(void *h, int family, uint32_t table, route_table_route
 		log_debug("route dump interrupted, retrying");
 	}
 	if (r < 0) {
-		return nl_to_errno(r);
+		return route_table_nl_errno(r);
 	}
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_route *rt = (struct rtnl_route *)o;
@@ -354,7 +353,7 @@ static int nl_replace_route(void *h, const struct route_table_route *x)
 	}
 	int r = rtnl_route_add(nl->sk, rt, NLM_F_REPLACE);
 	rtnl_route_put(rt);
-	return nl_to_errno(r);
+	return route_table_nl_errno(r);
 }
 
 static int nl_delete_route(void *h, const struct route_table_route *x)
@@ -367,7 +366,7 @@ static int nl_delete_route(void *h, const struct route_table_route *x)
 	}
 	int r = rtnl_route_delete(nl->sk, rt, 0);
 	rtnl_route_put(rt);
-	return nl_to_errno(r);
+	return route_table_nl_errno(r);
 }
 
 static int nl_dump_neighs(void *h, int family, route_table_neigh_cb cb, void *userdata)
@@ -383,7 +382,7 @@ static int nl_dump_neighs(void *h, int family, route_table_neigh_cb cb, void *us
 		}
 	}
 	if (r < 0) {
-		return nl_to_errno(r);
+		return route_table_nl_errno(r);
 	}
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_neigh *n = (struct rtnl_neigh *)o;
@@ -411,7 +410,7 @@ static int nl_dump_links(void *h, route_table_link_cb cb, void *userdata)
 		r = rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &cache);
 	}
 	if (r < 0) {
-		return nl_to_errno(r);
+		return route_table_nl_errno(r);
 	}
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct route_table_link x;
@@ -457,7 +456,7 @@ static int nl_replace_neigh(void *h, const struct route_table_neigh *x)
 	}
 	int r = rtnl_neigh_add(nl->sk, n, NLM_F_CREATE | NLM_F_REPLACE);
 	rtnl_neigh_put(n);
-	return nl_to_errno(r);
+	return route_table_nl_errno(r);
 }
 
 static int nl_delete_neigh(void *h, const struct route_table_neigh *x)
@@ -469,7 +468,7 @@ static int nl_delete_neigh(void *h, const struct route_table_neigh *x)
 	}
 	int r = rtnl_neigh_delete(nl->sk, n, 0);
 	rtnl_neigh_put(n);
-	return nl_to_errno(r);
+	return route_table_nl_errno(r);
 }
 
 static int nl_write_sysctl(void *h, const char *path, const char *value)
@@ -569,7 +568,7 @@ static int nl_read_events(void *h, const struct route_table_events *ev, void *us
 		}
 		if (r < 0) {
 			/* libnl reports the kernel's ENOBUFS (events dropped) as NLE_NOMEM. */
-			r = r == -NLE_NOMEM ? -ENOBUFS : nl_to_errno(r);
+			r = r == -NLE_NOMEM ? -ENOBUFS : route_table_nl_errno(r);
 			break;
 		}
 		if (nl->ev_err < 0) {

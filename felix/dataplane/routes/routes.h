@@ -206,3 +206,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct route_table_nl *, route_table_nl_free);
  * (closed by dp_routes_ops.free). Return: 0, -EINVAL, -ENOMEM or -errno from the sockets.
  */
 int dp_routes_netlink_new(uint8_t protocol, struct dp_routes **ret) _warn_unused_result_;
+
+/**
+ * route_table_nl_errno() - libnl's NLE_* code @nle (negative or positive; 0 = success) as a
+ * negative errno, for every netlink driver (routes, VXLAN). The mapping follows the kernel's own
+ * errno where libnl folded it: NLE_OBJ_NOTFOUND is what libnl makes of ESRCH (route delete) and
+ * ENOENT (neighbour, FDB delete), returned as -ESRCH, so callers that treat "already gone" as
+ * success accept both -ESRCH and -ENOENT. NLE_NOATTR/NLE_MISSING_ATTR give -ENODATA; any code
+ * without an errno counterpart gives -EIO.
+ * Return: 0 or a negative errno.
+ */
+int route_table_nl_errno(int nle);

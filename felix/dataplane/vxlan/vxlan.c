@@ -23,6 +23,7 @@
 #include <netlink/route/link/vxlan.h>
 #include <netlink/route/neighbour.h>
 
+#include "felix/dataplane/routes/routes.h"
 #include "felix/dataplane/vxlan/vxlan.h"
 #include "lib/log.h"
 
@@ -35,28 +36,10 @@ struct dp_vxlan {
 	bool have_want;
 };
 
+/* libnl's NLE_* codes as -errno, the one mapping of the netlink drivers. */
 static int nlerr(int nle)
 {
-	switch (abs(nle)) {
-	case 0:
-		return 0;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_INVAL:
-		return -EINVAL;
-	case NLE_BUSY:
-		return -EBUSY;
-	default:
-		return -EIO;
-	}
+	return route_table_nl_errno(nle);
 }
 
 int dp_vxlan_new(struct dp_vxlan **ret)
@@ -333,7 +316,7 @@ static int sync_fdb(struct dp_vxlan *v, int ifindex, unsigned *changed)
 			continue;
 		}
 		int q = nlerr(rtnl_neigh_delete(v->sk, n, 0));
-		if (q < 0 && q != -ENOENT && r >= 0) {
+		if (q < 0 && q != -ENOENT && q != -ESRCH && r >= 0) {
 			r = q;
 		}
 		(*changed)++;
