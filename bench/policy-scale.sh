@@ -176,7 +176,7 @@ SET=$(ip netns exec "$HOST_NS" nft -t list table inet tabby | grep -B3 "role == 
 [ -n "$SET" ] || { echo "no set for role r7"; exit 1; }
 W0IP=$(ip -n "$W0" -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
 ST=0
-for be in nftables iptables; do
+for be in ${BACKENDS:-nftables iptables}; do
 	backend "$be"
 	felix_stop
 	felix_start "$be"
@@ -190,8 +190,11 @@ for be in nftables iptables; do
 		--count "$K" --start "$((REMOTE + ST))" | tee -a "$FIGS.raw" || exit 1
 	PYH local-latency --endpoint "$ETCD_UNIX" --host-ns "$HOST_NS" --backend "$be" --count "$K" \
 		--start "$((LOCAL + ST))" --build "$BUILD" --netns-prefix "$B_PREFIX" --node "$NODE" | tee -a "$FIGS.raw" || exit 1
-	PYH flip --endpoint "$ETCD_UNIX" --host-ns "$HOST_NS" --backend "$be" --count "$K" \
-		--netns-prefix "$B_PREFIX" --ip "$W0IP" | tee -a "$FIGS.raw" || exit 1
+	PERF=()
+	[ -n "${PERF_FLIP:-}" ] && PERF=(perf record -q -g -o "$PERF_FLIP.$be" -p "$FELIX_PID" --)
+	"${PERF[@]}" ip netns exec "$HOST_NS" python3 "$B_DIR/policy_scale.py" flip --endpoint "$ETCD_UNIX" \
+		--host-ns "$HOST_NS" --backend "$be" --count "$K" --netns-prefix "$B_PREFIX" --ip "$W0IP" |
+		tee -a "$FIGS.raw" || exit 1
 	ST=$((ST + K))
 	echo "  applies during the $be runs:"
 	grep "policy applied ($be" "$B_TMP/felix.log" | tail -$((4 * K)) | sed 's/.*policy applied/    policy applied/' | cut -c1-200

@@ -25,11 +25,14 @@ struct work {
 	size_t n_translated;
 	const struct model_resource **allpols;
 	struct parse_err *err;
+	bool index_only; /* set before calc_policy_prepare(): skip endpoints and network sets */
 };
 
 /* Everything of calc_policy_compute() up to and including acl_index_new(): fills @w (free with
  * calc_policy_work_done() in every case) and @p's idx, host, fc, dataplane and stats (except
- * local_endpoints). Return: 0 or as calc_policy_compute(). */
+ * local_endpoints). With @w->index_only set beforehand, endpoints and network sets are not
+ * collected (w->eps, w->netsets stay empty; stats.endpoints and stats.netsets are 0): the
+ * index alone, O(policies) instead of O(endpoints). Return: 0 or as calc_policy_compute(). */
 int calc_policy_prepare(const struct calc_cache *c, const struct calc_policy_options *o,
 			struct work *w, struct calc_policy *p, struct parse_err *err);
 void calc_policy_work_done(struct work *w);

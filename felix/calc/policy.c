@@ -330,6 +330,10 @@ int calc_policy_prepare(const struct calc_cache *c, const struct calc_policy_opt
 	    {MODEL_KIND_FELIX_CONFIGURATION, &w->fcs},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+		if (w->index_only && (kinds[i].p == &w->weps || kinds[i].p == &w->heps ||
+				      kinds[i].p == &w->nsets || kinds[i].p == &w->gnsets)) {
+			continue;
+		}
 		r = collect(c, kinds[i].kind, kinds[i].p);
 		if (r < 0) {
 			return r;
@@ -347,10 +351,10 @@ int calc_policy_prepare(const struct calc_cache *c, const struct calc_policy_opt
 	p->dataplane = p->fc.dataplane;
 
 	r = build_policies(w);
-	if (r >= 0) {
+	if (r >= 0 && !w->index_only) {
 		r = build_endpoints(w, o->node_name);
 	}
-	if (r >= 0) {
+	if (r >= 0 && !w->index_only) {
 		r = build_netsets(w);
 	}
 	if (r < 0) {

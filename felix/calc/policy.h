@@ -94,6 +94,8 @@ struct calc_policy_update {
 	bool full; /* rebuilt from the cache: index, members and rulesets are new */
 	bool
 	    rulesets_changed; /* incremental: a local endpoint's ruleset appeared, went or changed */
+	bool policies_changed; /* incremental: a new index (a policy or tier changed, the sets are
+				* the same ones): any policy's rules may differ; rulesets_changed */
 	const struct calc_policy_change *changes; /* incremental: net member changes, sorted by
 						     set then member; borrowed until the next update */
 	size_t n_changes;

@@ -327,6 +327,8 @@ static void render(const struct calc_policy *p, struct strbuf *out)
 	assert_int_equal(acl_render_nft(&in, out), 0);
 }
 
+static unsigned policy_incremental; /* updates that took a new index without a full pass */
+
 static void run_sequence(uint64_t seed, unsigned steps, unsigned *ret_incremental)
 {
 	_cleanup_(calc_cache_freep) struct calc_cache *c = NULL;
@@ -424,6 +426,8 @@ static void run_sequence(uint64_t seed, unsigned steps, unsigned *ret_incrementa
 
 		if (!up.full) {
 			incremental++;
+			policy_incremental += up.policies_changed;
+			assert_true(!up.policies_changed || up.rulesets_changed);
 			assert_true(have_prev);
 			struct copy x = {0};
 			copy_of(prev.members, &x);
@@ -462,8 +466,74 @@ static void test_random_sequences(void **state)
 	for (uint64_t seed = 1; seed <= 12; seed++) {
 		run_sequence(seed * 0x9e3779b97f4a7c15ull, 250, &incremental);
 	}
-	/* Most steps must have taken the incremental path, or the test proves little. */
+	/* Most steps must have taken the incremental path, or the test proves little; and some
+	 * policy edits must have kept their sets (the policy pass, checked against the reference
+	 * like every other step). */
 	assert_true(incremental > 12 * 250 / 2);
+	assert_true(policy_incremental > 12);
+}
+
+/* A policy edit that keeps every set (ports, action, order, the policy's own selector) takes
+ * a new index without a full pass; one with a new rule selector is a full pass. Both agree
+ * with the reference. */
+static void put_gnp(struct calc_cache *c, struct calc_policy_inc *s, unsigned order,
+		    const char *sel, const char *src, unsigned port)
+{
+	char v[1024];
+	snprintf(v, sizeof(v),
+		 "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"GlobalNetworkPolicy\","
+		 "\"metadata\":{\"name\":\"g\"},\"spec\":{\"order\":%u,\"selector\":\"%s\","
+		 "\"ingress\":[{\"action\":\"Allow\",\"protocol\":\"TCP\",\"source\":"
+		 "{\"selector\":\"%s\"},\"destination\":{\"ports\":[%u]}}]}}",
+		 order, sel, src, port);
+	put(c, s, P "globalnetworkpolicies/g", v);
+}
+
+static void test_policy_edit(void **state)
+{
+	_cleanup_(calc_cache_freep) struct calc_cache *c = NULL;
+	_cleanup_(calc_policy_inc_freep) struct calc_policy_inc *s = NULL;
+	struct calc_policy_options o = {.node_name = "h1"};
+	struct calc_policy_update up;
+	struct parse_err err = {0};
+
+	rng = 7;
+	assert_int_equal(calc_cache_new(&c), 0);
+	assert_int_equal(calc_policy_inc_new(&o, &s), 0);
+	for (unsigned i = 0; i < 12; i++) {
+		random_wep(c, s, i);
+	}
+	put_gnp(c, s, 10, "all()", "app == 'web'", 80);
+	assert_int_equal(calc_policy_inc_update(s, c, &up, &err), 0);
+	assert_true(up.full);
+
+	struct {
+		unsigned order;
+		const char *sel, *src;
+		unsigned port;
+		bool full;
+	} steps[] = {
+	    {10, "all()", "app == 'web'", 8080, false},	   /* a port */
+	    {20, "all()", "app == 'web'", 8080, false},	   /* the order */
+	    {20, "has(app)", "app == 'web'", 8080, false}, /* the policy's own selector */
+	    {20, "has(app)", "app == 'db'", 8080, true},   /* a new set */
+	};
+	for (size_t k = 0; k < ELEMENTSOF(steps); k++) {
+		put_gnp(c, s, steps[k].order, steps[k].sel, steps[k].src, steps[k].port);
+		random_wep(c, s, (unsigned)k); /* an endpoint in the same update */
+		assert_int_equal(calc_policy_inc_update(s, c, &up, &err), 0);
+		assert_int_equal(up.full, steps[k].full);
+		assert_int_equal(up.policies_changed, !steps[k].full);
+		struct calc_policy ref = {0};
+		assert_int_equal(calc_policy_compute(c, &o, &ref, &err), 0);
+		const struct calc_policy *got = calc_policy_inc_get(s);
+		members_equal(got->members, ref.members, (unsigned)k);
+		_cleanup_strbuf_ struct strbuf a = {0}, b = {0};
+		render(got, &a);
+		render(&ref, &b);
+		assert_string_equal(strbuf_cstr(&a), strbuf_cstr(&b));
+		calc_policy_done(&ref);
+	}
 }
 
 /* An error leaves no state behind; the next update is full and matches the reference. */
@@ -512,6 +582,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_random_sequences),
+	    cmocka_unit_test(test_policy_edit),
 	    cmocka_unit_test(test_error_then_recover),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

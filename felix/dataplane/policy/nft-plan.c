@@ -65,6 +65,7 @@ struct noted {
 struct nft_plan {
 	struct nft_delta *eng;
 	bool full, rulesets;
+	bool policies; /* a new index: policy chains in the graph may have new rules */
 	struct noted *noted;
 	size_t n_noted, cap_noted;
 	struct node_tab nodes;
@@ -552,7 +553,7 @@ void nft_plan_forget(struct nft_plan *p)
 
 bool nft_plan_pending(const struct nft_plan *p)
 {
-	return p->full || p->rulesets || p->n_noted;
+	return p->full || p->rulesets || p->policies || p->n_noted;
 }
 
 static void set_name_of(const struct acl_set *s, int fam, char buf[static NFT_PROG_NAME_MAX])
@@ -568,6 +569,7 @@ int nft_plan_note(struct nft_plan *p, const struct calc_policy *cp,
 		return 0;
 	}
 	p->rulesets |= up->rulesets_changed;
+	p->policies |= up->policies_changed;
 	if (p->full) {
 		return 0;
 	}
@@ -758,6 +760,52 @@ static int unstage_endpoint(struct nft_plan *p, const struct ep *e)
 	return r;
 }
 
+/* Restage @pol's chain for @d when the graph holds it (an endpoint uses it): the delta engine
+ * writes it only when its rules changed. */
+static int restage_policy(struct nft_plan *p, const struct acl_policy *pol, enum acl_dir d)
+{
+	char name[NFT_PROG_NAME_MAX];
+	nft_prog_policy_chain_name(pol, d, name);
+	struct node *n = node_find(&p->nodes, name);
+	if (!n || n->fresh) {
+		return 0;
+	}
+	struct nft_prog_chain *c = NULL;
+	int r = nft_prog_policy_chain(pol, d, &c);
+	if (r < 0) {
+		snprintf(p->err, p->errlen, "chain %s: error %d", name, r);
+		return r;
+	}
+	r = nft_prog_add_chain(p->prog, c);
+	if (r >= 0) {
+		r = stage_chain(p, c);
+	}
+	char **refs;
+	size_t n_refs;
+	if (r >= 0) {
+		r = chain_refs(c, &refs, &n_refs);
+	}
+	return r >= 0 ? node_set_refs(p, n, refs, n_refs, NULL) : r;
+}
+
+/* Every policy and profile chain of the new index that the graph holds (calc's
+ * policies_changed); chains of policies that went are dropped by the endpoints' restaging. */
+static int restage_policies(struct nft_plan *p, const struct acl_index *idx)
+{
+	int r = 0;
+	for (int d = 0; d < _ACL_DIR_MAX && r >= 0; d++) {
+		for (size_t t = 0; t < idx->n_tiers && r >= 0; t++) {
+			for (size_t i = 0; i < idx->tiers[t].n_policies && r >= 0; i++) {
+				r = restage_policy(p, idx->tiers[t].policies[i], (enum acl_dir)d);
+			}
+		}
+		for (size_t i = 0; i < idx->n_profiles && r >= 0; i++) {
+			r = restage_policy(p, &idx->profiles[i], (enum acl_dir)d);
+		}
+	}
+	return r;
+}
+
 static bool wildcard(const char *ifname)
 {
 	return strcmp(ifname, "*") == 0;
@@ -770,6 +818,12 @@ static int stage_incremental(struct nft_plan *p, const struct calc_policy *cp)
 	int r = 0;
 
 	nft_delta_begin(p->eng, 0);
+	if (p->policies) {
+		r = restage_policies(p, cp->idx);
+		if (r < 0) {
+			return r;
+		}
+	}
 	if (p->rulesets) {
 		_cleanup_free_ struct ep *cur = calloc(cp->n_rulesets + 1, sizeof(*cur));
 		if (!cur) {
@@ -916,7 +970,7 @@ int nft_plan_commit(struct nft_plan *p, const struct calc_policy *cp, struct nft
 		nft_plan_queue_full(p);
 		return r;
 	}
-	p->full = p->rulesets = false;
+	p->full = p->rulesets = p->policies = false;
 	p->n_noted = 0;
 	return 0;
 }
