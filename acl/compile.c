@@ -996,7 +996,9 @@ int acl_compile(const struct acl_index *idx, const struct acl_endpoint *ep,
 		for (size_t i = 0; i < ep->n_profiles; i++) {
 			struct acl_policy key = {.name = ep->profiles[i]};
 			const struct acl_policy *p =
-			    bsearch(&key, idx->profiles, idx->n_profiles, sizeof(key), cmp_profile);
+			    idx->n_profiles ? bsearch(&key, idx->profiles, idx->n_profiles,
+						      sizeof(key), cmp_profile)
+					    : NULL; /* no Profile exists (profiles is NULL then) */
 
 			if (p)
 				dd->profiles[dd->n_profiles++] = p;

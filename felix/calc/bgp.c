@@ -571,16 +571,16 @@ int calc_bgp_compute(const struct calc_cache *c, const struct calc_options *o,
 			break;
 		}
 		case ENTRY_BLOCK:
-			if (e->block.deleted ||
-			    (e->block.cidr.addr.family != AF_INET && !m->local_addr6.family) ||
-			    !ipam_block_is_affine_to(&e->block, o->node_name)) {
+			if (e->block->deleted ||
+			    (e->block->cidr.addr.family != AF_INET && !m->local_addr6.family) ||
+			    !ipam_block_is_affine_to(e->block, o->node_name)) {
 				break;
 			}
 			r = calc_grow(&m->blocks, m->n_blocks, &cap_blocks, sizeof(*m->blocks));
 			if (r < 0) {
 				return r;
 			}
-			m->blocks[m->n_blocks++] = e->block.cidr;
+			m->blocks[m->n_blocks++] = e->block->cidr;
 			break;
 		default:
 			break;

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +33,123 @@ int calc_cache_new(struct calc_cache **ret)
 	return 0;
 }
 
-static void entry_done(struct entry *e)
+/* ---- interned strings ---- */
+
+static size_t istr_slot(const struct calc_cache *c, const char *s)
 {
+	size_t mask = c->strs_cap - 1;
+	size_t i = hash_fnv1a(HASH_FNV1A_INIT, s, strlen(s)) & mask;
+	while (c->strs[i] && strcmp(c->strs[i]->s, s) != 0) {
+		i = (i + 1) & mask;
+	}
+	return i;
+}
+
+static int istr_reserve(struct calc_cache *c)
+{
+	if ((c->strs_n + 1) * 2 <= c->strs_cap) {
+		return 0;
+	}
+	size_t cap = c->strs_cap ? c->strs_cap * 2 : 256;
+	struct istr **old = c->strs;
+	size_t old_cap = c->strs_cap;
+	c->strs = calloc(cap, sizeof(*c->strs));
+	if (!c->strs) {
+		c->strs = old;
+		return -ENOMEM;
+	}
+	c->strs_cap = cap;
+	for (size_t i = 0; i < old_cap; i++) {
+		if (old[i]) {
+			c->strs[istr_slot(c, old[i]->s)] = old[i];
+		}
+	}
+	free(old);
+	return 0;
+}
+
+/* Replace the heap string *@p by the shared copy (one more reference); NULL stays NULL. On
+ * -ENOMEM *@p is unchanged and still owned. */
+static int istr_take(struct calc_cache *c, char **p)
+{
+	if (!*p) {
+		return 0;
+	}
+	if (istr_reserve(c) < 0) {
+		return -ENOMEM;
+	}
+	size_t i = istr_slot(c, *p);
+	if (!c->strs[i]) {
+		size_t l = strlen(*p);
+		struct istr *x = malloc(sizeof(*x) + l + 1);
+		if (!x) {
+			return -ENOMEM;
+		}
+		x->refs = 0;
+		memcpy(x->s, *p, l + 1);
+		c->strs[i] = x;
+		c->strs_n++;
+	}
+	c->strs[i]->refs++;
+	free(*p);
+	*p = c->strs[i]->s;
+	return 0;
+}
+
+/* Drop one reference to the shared string *@p (from istr_take()) and set *@p to NULL. */
+static void istr_drop(struct calc_cache *c, char **p)
+{
+	if (!*p) {
+		return;
+	}
+	size_t i = istr_slot(c, *p);
+	*p = NULL;
+	struct istr *x = c->strs[i];
+	if (!x || --x->refs) {
+		return;
+	}
+	free(x);
+	c->strs[i] = NULL;
+	c->strs_n--;
+	/* linear probing: move up what the hole would hide */
+	size_t mask = c->strs_cap - 1;
+	for (size_t j = (i + 1) & mask; c->strs[j]; j = (j + 1) & mask) {
+		struct istr *y = c->strs[j];
+		c->strs[j] = NULL;
+		c->strs[istr_slot(c, y->s)] = y;
+	}
+}
+
+/* The strings of a trimmed entry's resource that it does not own, in one list. */
+static size_t trimmed_strs(struct model_resource *res, char ***v, size_t cap)
+{
+	size_t n = 0;
+	char **fixed[] = {&res->meta.namespace, &res->wep.node, &res->wep.orchestrator};
+	for (size_t i = 0; i < ELEMENTSOF(fixed) && n < cap; i++) {
+		v[n++] = fixed[i];
+	}
+	for (size_t i = 0; i < res->meta.labels.n && n + 2 <= cap; i++) {
+		v[n++] = &res->meta.labels.items[i].key;
+		v[n++] = &res->meta.labels.items[i].value;
+	}
+	return n;
+}
+
+static void entry_done_in(struct calc_cache *c, struct entry *e)
+{
+	if (e->trimmed && e->res) {
+		char **v[3 + 2 * MODEL_MAX_LABELS];
+		size_t n = trimmed_strs(e->res, v, ELEMENTSOF(v));
+		for (size_t i = 0; i < n; i++) {
+			istr_drop(c, v[i]);
+		}
+		e->res->meta.name = NULL; /* borrows e->key */
+	}
 	free(e->key);
 	model_resource_free(e->res);
-	if (e->kind == ENTRY_BLOCK) {
-		ipam_block_done(&e->block);
+	if (e->block) {
+		ipam_block_done(e->block);
+		free(e->block);
 	}
 	for (size_t i = 0; i < e->n_secret; i++) {
 		free(e->secret[i].key);
@@ -56,9 +168,10 @@ struct calc_cache *calc_cache_free(struct calc_cache *c)
 		return NULL;
 	}
 	for (size_t i = 0; i < c->n; i++) {
-		entry_done(&c->v[i]);
+		entry_done_in(c, &c->v[i]);
 	}
 	free(c->v);
+	free(c->strs); /* every string went with its last entry */
 	free(c->local_node);
 	free(c);
 	return NULL;
@@ -107,7 +220,7 @@ ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
 static void cache_remove_at(struct calc_cache *c, size_t i)
 {
 	c->dp_dirty |= !entry_is_remote_wep(c, &c->v[i]);
-	entry_done(&c->v[i]);
+	entry_done_in(c, &c->v[i]);
 	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
 	c->n--;
 	c->dirty = true;
@@ -260,17 +373,22 @@ static int entry_decode(struct entry *e, const char *key, const char *ns, size_t
 	if (e->kind == ENTRY_BLOCK) {
 		struct ip_prefix want;
 		char buf[IPAM_BLOCK_NAME_MAX];
-		r = ipam_block_decode_json(value, len, &e->block, err);
+		_cleanup_free_ struct ipam_block *b = calloc(1, sizeof(*b));
+		if (!b) {
+			return -ENOMEM;
+		}
+		r = ipam_block_decode_json(value, len, b, err);
 		if (r < 0) {
 			return r;
 		}
-		if (ipam_block_name_parse(name, &want) < 0 ||
-		    !ip_prefix_equal(&want, &e->block.cidr)) {
-			ipam_block_done(&e->block);
-			return parse_err_set(err, key, 0, 0, "cidr",
-					     "block cidr %s does not match the key",
-					     ipam_block_name(&e->block.cidr, buf));
+		if (ipam_block_name_parse(name, &want) < 0 || !ip_prefix_equal(&want, &b->cidr)) {
+			r = parse_err_set(err, key, 0, 0, "cidr",
+					  "block cidr %s does not match the key",
+					  ipam_block_name(&b->cidr, buf));
+			ipam_block_done(b);
+			return r;
 		}
+		e->block = TAKE_PTR(b);
 		return 0;
 	}
 	if (e->kind == ENTRY_SECRET) {
@@ -298,6 +416,46 @@ static int entry_decode(struct entry *e, const char *key, const char *ns, size_t
 	return 0;
 }
 
+/* A remote WorkloadEndpoint keeps only what the calculators read of it (policy: namespace,
+ * labels, orchestrator, node, ipNetworks, ports, profiles, serviceAccountName). Its container
+ * ID, pod, workload, endpoint, interface, MAC and metadata strings are dropped, its name
+ * borrows the key (at @name_at), and its namespace, node, orchestrator and label strings are
+ * shared with the other endpoints (istr_take()). At 100,000 remote endpoints this halves
+ * the cache. Return: 0 or -ENOMEM (@e then owns what it owned before, minus dropped fields). */
+static int remote_wep_trim(struct calc_cache *c, struct entry *e, ptrdiff_t name_at)
+{
+	struct model_resource *res = e->res;
+	struct model_workload_endpoint *w = &res->wep;
+	char **drop[] = {&w->workload,
+			 &w->container_id,
+			 &w->pod,
+			 &w->endpoint,
+			 &w->interface_name,
+			 &w->mac,
+			 &res->meta.uid,
+			 &res->meta.resource_version,
+			 &res->meta.creation_timestamp,
+			 &res->extra_spec};
+	for (size_t i = 0; i < ELEMENTSOF(drop); i++) {
+		free(*drop[i]);
+		*drop[i] = NULL;
+	}
+	char **v[3 + 2 * MODEL_MAX_LABELS];
+	size_t n = trimmed_strs(res, v, ELEMENTSOF(v));
+	for (size_t i = 0; i < n; i++) {
+		if (istr_take(c, v[i]) < 0) {
+			for (size_t j = 0; j < i; j++) {
+				istr_drop(c, v[j]); /* NULL: not freed again by the model */
+			}
+			return -ENOMEM;
+		}
+	}
+	free(res->meta.name);
+	res->meta.name = e->key + name_at;
+	e->trimmed = true;
+	return 0;
+}
+
 int calc_cache_put(struct calc_cache *c, const char *key, const char *value, size_t len,
 		   struct parse_err *err)
 {
@@ -313,7 +471,7 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 	ssize_t i = calc_cache_find(c, key);
 	if (r < 0) {
 		if (e.kind == ENTRY_SECRET) {
-			entry_done(&e); /* a partly decoded secret */
+			entry_done_in(c, &e); /* a partly decoded secret */
 		}
 		if (i >= 0) {
 			cache_remove_at(c, (size_t)i);
@@ -322,25 +480,32 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 	}
 	e.key = strdup(key);
 	if (!e.key) {
-		entry_done(&e);
+		entry_done_in(c, &e);
 		return -ENOMEM;
+	}
+	if (entry_is_remote_wep(c, &e)) {
+		r = remote_wep_trim(c, &e, name - key);
+		if (r < 0) {
+			entry_done_in(c, &e);
+			return r;
+		}
 	}
 	if (i >= 0) {
 		c->dp_dirty |= !entry_is_remote_wep(c, &c->v[i]) || !entry_is_remote_wep(c, &e);
-		entry_done(&c->v[i]);
+		entry_done_in(c, &c->v[i]);
 		c->v[i] = e;
 	} else {
 		c->dp_dirty |= !entry_is_remote_wep(c, &e);
 		size_t at = (size_t)(-i - 1);
 		if (c->n >= CALC_CACHE_MAX_ENTRIES) {
-			entry_done(&e);
+			entry_done_in(c, &e);
 			return -E2BIG;
 		}
 		if (c->n == c->cap) {
 			size_t cap = c->cap ? c->cap * 2 : 64;
 			struct entry *v = reallocarray(c->v, cap, sizeof(*v));
 			if (!v) {
-				entry_done(&e);
+				entry_done_in(c, &e);
 				return -ENOMEM;
 			}
 			c->v = v;
@@ -378,7 +543,7 @@ size_t calc_cache_sweep(struct calc_cache *c)
 		if (c->v[i].seen) {
 			c->v[w++] = c->v[i];
 		} else {
-			entry_done(&c->v[i]);
+			entry_done_in(c, &c->v[i]);
 			dropped++;
 		}
 	}

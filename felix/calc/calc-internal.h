@@ -37,14 +37,23 @@ struct entry {
 	enum entry_kind kind;
 	bool seen; /* confirmed during the current snapshot */
 	struct model_resource *res;
-	struct ipam_block block;  /* ENTRY_BLOCK */
+	struct ipam_block *block; /* ENTRY_BLOCK (a pointer: most entries are endpoints) */
 	struct secret_kv *secret; /* ENTRY_SECRET */
 	size_t n_secret;
+	bool trimmed; /* a remote endpoint: res's strings are interned or borrow @key (cache.c) */
+};
+
+/* A string shared by the cache's remote endpoints (label keys and values, namespace, node). */
+struct istr {
+	uint32_t refs;
+	char s[];
 };
 
 struct calc_cache {
 	struct entry *v; /* sorted by key */
 	size_t n, cap;
+	struct istr **strs; /* interned strings: open addressing, linear probing, power of two */
+	size_t strs_cap, strs_n;
 	bool dirty;
 	bool dp_dirty;	  /* a change calc_compute() reads (see calc_cache_dp_dirty()) */
 	char *local_node; /* calc_cache_set_local_node(); NULL: every change is dp_dirty */

@@ -72,7 +72,7 @@ int calc_routes_compute(const struct calc_cache *c, const char *me, struct calc_
 	for (size_t i = 0; i < c->n && r >= 0; i++) {
 		const struct entry *e = &c->v[i];
 		if (e->kind == ENTRY_BLOCK) {
-			if (e->block.deleted || !ipam_block_is_affine_to(&e->block, me)) {
+			if (e->block->deleted || !ipam_block_is_affine_to(e->block, me)) {
 				continue;
 			}
 			r = calc_grow(&items, n_items, &cap_items, sizeof(*items));
@@ -80,7 +80,7 @@ int calc_routes_compute(const struct calc_cache *c, const char *me, struct calc_
 				break;
 			}
 			items[n_items++] = (struct route_item){
-			    .r = {.dst = e->block.cidr, .blackhole = true}, .order = i};
+			    .r = {.dst = e->block->cidr, .blackhole = true}, .order = i};
 			continue;
 		}
 		if (e->kind != ENTRY_WEP) {

@@ -144,15 +144,15 @@ int calc_vxlan_compute(const struct calc_cache *c, const char *me, struct calc_d
 
 	for (size_t i = 0; i < c->n && r >= 0; i++) {
 		const struct entry *e = &c->v[i];
-		if (e->kind != ENTRY_BLOCK || e->block.deleted || !e->block.affinity ||
-		    strncmp(e->block.affinity, "host:", 5) != 0 ||
-		    strcmp(e->block.affinity + 5, me) == 0)
+		if (e->kind != ENTRY_BLOCK || e->block->deleted || !e->block->affinity ||
+		    strncmp(e->block->affinity, "host:", 5) != 0 ||
+		    strcmp(e->block->affinity + 5, me) == 0)
 			continue;
-		enum model_encap mode = block_mode(c, &e->block.cidr);
+		enum model_encap mode = block_mode(c, &e->block->cidr);
 		if (mode == MODEL_ENCAP_NEVER)
 			continue;
 		const struct model_resource *rn =
-		    calc_cache_get_named(c, "nodes", e->block.affinity + 5);
+		    calc_cache_get_named(c, "nodes", e->block->affinity + 5);
 		uint8_t mac[6];
 		if (!rn || !rn->node.has_ipv4 ||
 		    rn->node.ipv4_vxlan_tunnel_addr.family != AF_INET ||
@@ -162,14 +162,14 @@ int calc_vxlan_compute(const struct calc_cache *c, const char *me, struct calc_d
 		if (mode == MODEL_ENCAP_CROSS_SUBNET &&
 		    ip_prefix_contains_addr(&my_subnet, &n->ipv4_address.addr))
 			continue; /* same subnet: routed by BGP, no encapsulation */
-		struct calc_route key = {.dst = e->block.cidr};
+		struct calc_route key = {.dst = e->block->cidr};
 		if (bsearch(&key, d->routes, d->n_routes, sizeof(*d->routes), calc_prefix_cmp))
 			continue; /* a local route claims it */
 		r = calc_grow(&routes, n_routes, &cap_routes, sizeof(*routes));
 		if (r < 0)
 			break;
-		routes[n_routes] =
-		    (struct calc_route){.dst = e->block.cidr, .gateway = n->ipv4_vxlan_tunnel_addr};
+		routes[n_routes] = (struct calc_route){.dst = e->block->cidr,
+						       .gateway = n->ipv4_vxlan_tunnel_addr};
 		snprintf(routes[n_routes].ifname, IFNAMSIZ, "%s", CALC_VXLAN_IFNAME);
 		n_routes++;
 

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* felix/calc/cache.c: remote WorkloadEndpoints are stored trimmed (only what the calculators
+ * read, with shared strings); local ones whole. Replacing, deleting and sweeping entries gives
+ * every shared string back (ASan in the sanitizer run checks the frees). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "felix/calc/calc-internal.h"
+#include "felix/calc/calc.h"
+#include "model/model.h"
+
+#define P "/tabby/v1/"
+
+static void wep(struct calc_cache *c, unsigned i, const char *node, const char *app)
+{
+	char key[256], v[2048];
+	const char *ns = i % 2 ? "ns1" : "ns0";
+	snprintf(key, sizeof(key), P "workloadendpoints/%s/%s-cni-c%u-eth0", ns, node, i);
+	snprintf(v, sizeof(v),
+		 "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"WorkloadEndpoint\","
+		 "\"metadata\":{\"name\":\"%s-cni-c%u-eth0\",\"namespace\":\"%s\",\"uid\":\"u%u\","
+		 "\"labels\":{\"app\":\"%s\",\"role\":\"r%u\"}},"
+		 "\"spec\":{\"orchestrator\":\"cni\",\"workload\":\"pod%u\",\"node\":\"%s\","
+		 "\"containerID\":\"c%u\",\"pod\":\"pod%u\",\"endpoint\":\"eth0\","
+		 "\"interfaceName\":\"tby%011u\",\"mac\":\"ee:00:00:00:00:%02x\","
+		 "\"ipNetworks\":[\"198.18.%u.%u/32\"],\"profiles\":[\"kns.%s\"],"
+		 "\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":80}]}}",
+		 node, i, ns, i, app, i % 2, i, node, i, i, i, i % 256, i / 256, i % 256, ns);
+	struct parse_err err = {0};
+	int r = calc_cache_put(c, key, v, strlen(v), &err);
+	if (r != 1) {
+		char buf[1024];
+		fail_msg("put %s: %d %s", key, r, parse_err_format(&err, buf, sizeof(buf)));
+	}
+}
+
+static const struct model_resource *get(struct calc_cache *c, unsigned i, const char *node)
+{
+	char key[256];
+	snprintf(key, sizeof(key), P "workloadendpoints/%s/%s-cni-c%u-eth0", i % 2 ? "ns1" : "ns0",
+		 node, i);
+	return calc_cache_get(c, key);
+}
+
+static void del(struct calc_cache *c, unsigned i, const char *node)
+{
+	char key[256];
+	snprintf(key, sizeof(key), P "workloadendpoints/%s/%s-cni-c%u-eth0", i % 2 ? "ns1" : "ns0",
+		 node, i);
+	assert_int_equal(calc_cache_delete(c, key), 1);
+}
+
+static void test_remote_trimmed(void **state)
+{
+	_cleanup_(calc_cache_freep) struct calc_cache *c = NULL;
+	char app[16], name[64];
+
+	assert_int_equal(calc_cache_new(&c), 0);
+	assert_int_equal(calc_cache_set_local_node(c, "h1"), 0);
+	for (unsigned i = 0; i < 300; i++) {
+		snprintf(app, sizeof(app), "app%u", i % 3);
+		wep(c, i, "h2", app);
+	}
+	wep(c, 1000, "h1", "app0");
+
+	/* local: whole */
+	const struct model_resource *l = get(c, 1000, "h1");
+	assert_non_null(l);
+	assert_string_equal(l->wep.container_id, "c1000");
+	assert_string_equal(l->wep.interface_name, "tby00000001000");
+	assert_string_equal(l->wep.mac, "ee:00:00:00:00:e8");
+	assert_string_equal(l->meta.uid, "u1000");
+
+	/* remote: what policy reads, nothing else */
+	for (unsigned i = 0; i < 300; i++) {
+		const struct model_resource *r = get(c, i, "h2");
+		assert_non_null(r);
+		snprintf(name, sizeof(name), "h2-cni-c%u-eth0", i);
+		assert_string_equal(r->meta.name, name);
+		assert_string_equal(r->meta.namespace, i % 2 ? "ns1" : "ns0");
+		assert_string_equal(r->wep.node, "h2");
+		assert_string_equal(r->wep.orchestrator, "cni");
+		snprintf(app, sizeof(app), "app%u", i % 3);
+		assert_string_equal(model_labels_get(&r->meta.labels, "app"), app);
+		assert_int_equal(r->wep.n_ip_networks, 1);
+		assert_int_equal(r->wep.n_ports, 1);
+		assert_int_equal(r->wep.n_profiles, 1);
+		assert_null(r->wep.container_id);
+		assert_null(r->wep.interface_name);
+		assert_null(r->wep.mac);
+		assert_null(r->meta.uid);
+	}
+	/* shared: one copy of each string */
+	assert_ptr_equal(get(c, 0, "h2")->meta.namespace, get(c, 2, "h2")->meta.namespace);
+	assert_ptr_equal(model_labels_get(&get(c, 0, "h2")->meta.labels, "app"),
+			 model_labels_get(&get(c, 3, "h2")->meta.labels, "app"));
+	/* ns0 ns1 h2 cni app role app0 app1 app2 r0 r1 */
+	assert_int_equal(c->strs_n, 11);
+
+	/* replace with a new label value, delete some, sweep the rest but a few */
+	wep(c, 5, "h2", "fresh");
+	assert_string_equal(model_labels_get(&get(c, 5, "h2")->meta.labels, "app"), "fresh");
+	assert_int_equal(c->strs_n, 12);
+	wep(c, 5, "h2", "app2");
+	assert_int_equal(c->strs_n, 11);
+	for (unsigned i = 0; i < 100; i++) {
+		del(c, i, "h2");
+	}
+	calc_cache_mark_all(c);
+	wep(c, 1000, "h1", "app0");
+	for (unsigned i = 200; i < 203; i++) {
+		snprintf(app, sizeof(app), "app%u", i % 3);
+		wep(c, i, "h2", app);
+	}
+	assert_int_equal(calc_cache_sweep(c), 197);
+	assert_non_null(get(c, 201, "h2"));
+	assert_null(get(c, 150, "h2"));
+	for (unsigned i = 200; i < 203; i++) {
+		del(c, i, "h2");
+	}
+	assert_int_equal(c->strs_n, 0);
+	assert_non_null(get(c, 1000, "h1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_remote_trimmed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
