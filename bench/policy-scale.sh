@@ -68,7 +68,10 @@ felix_start() {
 	local n0 t0
 	n0=$(grep -c "policy applied ($1, full)" "$B_TMP/felix.log" 2>/dev/null || true)
 	t0=$(now_ms)
-	ip netns exec "$HOST_NS" "$FELIX" --config "$B_TMP/felix.yaml" 2>>"$B_TMP/felix.log" &
+	local perf=()
+	# PERF_COLD=FILE: the per-backend cold start under perf (FILE.<backend>; adds perf's cost)
+	[ -n "${PERF_COLD:-}" ] && [ -n "${2:-}" ] && perf=(perf record -q -g -o "$PERF_COLD.$2" --)
+	"${perf[@]}" ip netns exec "$HOST_NS" "$FELIX" --config "$B_TMP/felix.yaml" 2>>"$B_TMP/felix.log" &
 	FELIX_PID=$!
 	b_track_pid "$FELIX_PID"
 	for _ in $(seq 1 90000); do
@@ -77,6 +80,10 @@ felix_start() {
 		sleep 0.01
 	done
 	START_MS=$(($(now_ms) - t0))
+	if [ ${#perf[@]} -gt 0 ]; then # measure and stop felix, not perf
+		b_track_pid "$(pgrep -P "$FELIX_PID" | head -1)"
+		FELIX_PID=$(pgrep -P "$FELIX_PID" | head -1)
+	fi
 }
 felix_stop() {
 	kill "$FELIX_PID"
@@ -179,7 +186,7 @@ ST=0
 for be in ${BACKENDS:-nftables iptables}; do
 	backend "$be"
 	felix_stop
-	felix_start "$be"
+	felix_start "$be" "$be"
 	fig "$be" cold_start_ms "$START_MS"
 	settle
 	fig "$be" rss_mib "$(rss_mib)"

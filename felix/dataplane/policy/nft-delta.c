@@ -118,11 +118,12 @@ static struct elem_rec *elem_find(const struct elem_tab *t, const struct nft_del
 
 static int elem_reserve(struct elem_tab *t, size_t n)
 {
-	if ((n + 1) * 2 <= t->cap) {
+	/* load factor at most 3/4: a set of 100,000 elements is the largest thing felix keeps */
+	if ((n + 1) * 4 <= t->cap * 3) {
 		return 0;
 	}
 	size_t nc = t->cap ? t->cap : 16;
-	while ((n + 1) * 2 > nc) {
+	while ((n + 1) * 4 > nc * 3) {
 		nc *= 2;
 	}
 	struct elem_tab nt = {.v = calloc(nc, sizeof(*nt.v)), .cap = nc, .n = t->n};
