@@ -198,6 +198,18 @@ static bool entry_is_remote_wep(const struct calc_cache *c, const struct entry *
 	return c->local_node && node && strcmp(node, c->local_node) != 0;
 }
 
+/* Does calc_compute() (routes, VXLAN, BGP) or calc_nat_compute() read @e? Not a remote
+ * endpoint, and not a kind only policy reads (policies, tiers, network sets, host endpoints,
+ * profiles, namespaces; FelixConfiguration is read by the VXLAN calculation). */
+static bool entry_in_compute(const struct calc_cache *c, const struct entry *e)
+{
+	if (e->kind >= ENTRY_POLICY_BASE &&
+	    e->kind != ENTRY_POLICY_BASE + MODEL_KIND_FELIX_CONFIGURATION) {
+		return false;
+	}
+	return !entry_is_remote_wep(c, e);
+}
+
 /* Index of @key, or -(insertion point) - 1. */
 ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
 {
@@ -219,7 +231,7 @@ ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
 
 static void cache_remove_at(struct calc_cache *c, size_t i)
 {
-	c->dp_dirty |= !entry_is_remote_wep(c, &c->v[i]);
+	c->dp_dirty |= entry_in_compute(c, &c->v[i]);
 	entry_done_in(c, &c->v[i]);
 	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
 	c->n--;
@@ -491,11 +503,11 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 		}
 	}
 	if (i >= 0) {
-		c->dp_dirty |= !entry_is_remote_wep(c, &c->v[i]) || !entry_is_remote_wep(c, &e);
+		c->dp_dirty |= entry_in_compute(c, &c->v[i]) || entry_in_compute(c, &e);
 		entry_done_in(c, &c->v[i]);
 		c->v[i] = e;
 	} else {
-		c->dp_dirty |= !entry_is_remote_wep(c, &e);
+		c->dp_dirty |= entry_in_compute(c, &e);
 		size_t at = (size_t)(-i - 1);
 		if (c->n >= CALC_CACHE_MAX_ENTRIES) {
 			entry_done_in(c, &e);

@@ -87,7 +87,9 @@ void calc_cache_clear_dirty(struct calc_cache *c);
  * set, a change of a WorkloadEndpoint of another node, before and after, leaves
  * calc_cache_dp_dirty() alone: calc_compute()'s routes, neighbours, interfaces and BGP model do
  * not read remote endpoints (only policy does, through felix/calc/policy-inc.c), so a remote
- * endpoint write costs no pass over the whole cache.
+ * endpoint write costs no pass over the whole cache. Nor do the kinds only policy reads
+ * (policies, tiers, network sets, host endpoints, profiles, namespaces), set or not. Remote
+ * endpoints are also stored trimmed (cache.c remote_wep_trim()).
  * Return: 0 or -ENOMEM (the old node is then kept).
  */
 int calc_cache_set_local_node(struct calc_cache *c, const char *node) _warn_unused_result_;
@@ -95,7 +97,9 @@ int calc_cache_set_local_node(struct calc_cache *c, const char *node) _warn_unus
 /**
  * calc_cache_dp_dirty() - a change since calc_cache_clear_dirty() that calc_compute() may see:
  * anything but a WorkloadEndpoint whose spec.node was and is another node than the one set
- * by calc_cache_set_local_node() (every change counts when none is set).
+ * by calc_cache_set_local_node() (every endpoint change counts when none is set), and but the
+ * kinds only policy reads (NetworkPolicy, GlobalNetworkPolicy, KubernetesNetworkPolicy, Tier,
+ * NetworkSet, GlobalNetworkSet, HostEndpoint, Profile, Namespace).
  */
 bool calc_cache_dp_dirty(const struct calc_cache *c);
 
@@ -125,7 +129,7 @@ const struct model_resource *calc_cache_get(const struct calc_cache *c, const ch
 struct calc_route {
 	struct ip_prefix dst;
 	bool blackhole;
-	char ifname[IFNAMSIZ]; /* "" for a blackhole */
+	char ifname[IFNAMSIZ];	/* "" for a blackhole */
 	struct ip_addr gateway; /* family 0: none (scope link); else the next hop, on-link */
 };
 
@@ -148,15 +152,15 @@ struct calc_fdb {
 
 /* This host's VXLAN state (calc_vxlan_compute()). */
 struct calc_vxlan {
-	bool enabled;	      /* an IPv4 pool selecting this node has vxlanMode Always/CrossSubnet */
-	char *pool_name;      /* enabled: the first such enabled pool (key order): where the
+	bool enabled;	     /* an IPv4 pool selecting this node has vxlanMode Always/CrossSubnet */
+	char *pool_name;     /* enabled: the first such enabled pool (key order): where the
 				 tunnel address comes from; owned */
-	struct ip_addr addr;  /* this Node's ipv4VXLANTunnelAddr when it lies in a VXLAN pool;
+	struct ip_addr addr; /* this Node's ipv4VXLANTunnelAddr when it lies in a VXLAN pool;
 				 family 0 otherwise (the agent must assign one) */
-	bool node_has_addr;   /* this Node records any tunnel address or MAC (to clear) */
-	bool has_mac;	      /* this Node's vxlanTunnelMACAddr, parsed into mac */
+	bool node_has_addr;  /* this Node records any tunnel address or MAC (to clear) */
+	bool has_mac;	     /* this Node's vxlanTunnelMACAddr, parsed into mac */
 	uint8_t mac[6];
-	uint32_t mtu;	      /* FelixConfiguration vxlanMTU ("node.<name>", then "default");
+	uint32_t mtu;	       /* FelixConfiguration vxlanMTU ("node.<name>", then "default");
 				 0 = not set: uplink MTU - CALC_VXLAN_OVERHEAD */
 	struct calc_fdb *fdbs; /* sorted by mac, unique */
 	size_t n_fdbs;
