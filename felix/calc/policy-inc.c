@@ -768,21 +768,16 @@ static bool same_sets(const struct acl_index *a, const struct acl_index *b)
 	return true;
 }
 
-/* The acl view of the local endpoint @key, as update_key() builds it; @ret_name and @addrs
- * (calc_policy_endpoint_n_addrs() + 1 entries) are the caller's to free. Return: 0, -ENOENT
- * (not an endpoint of the cache, or not local), -ENOMEM or -EINVAL. */
-static int local_endpoint(const struct calc_policy_inc *s, const struct calc_cache *c,
-			  const char *key, char **ret_name, struct ip_addr **ret_addrs,
-			  struct acl_endpoint *ep, struct parse_err *err)
+/* The acl view of endpoint @res (with its Namespace's labels from @c); @ret_name and
+ * @ret_addrs (calc_policy_endpoint_n_addrs() + 1 entries) are the caller's to free, also on
+ * failure. Return: 0, -ENOMEM or -EINVAL (@err says why). */
+static int endpoint_view(const struct calc_policy_inc *s, const struct calc_cache *c,
+			 const struct model_resource *res, char **ret_name,
+			 struct ip_addr **ret_addrs, struct acl_endpoint *ep, struct parse_err *err)
 {
-	const struct model_resource *res = calc_cache_get(c, key);
 	const struct model_labels *nsl = NULL;
 	int r;
 
-	if (!res ||
-	    (res->kind != MODEL_KIND_WORKLOAD_ENDPOINT && res->kind != MODEL_KIND_HOST_ENDPOINT)) {
-		return -ENOENT;
-	}
 	if (res->kind == MODEL_KIND_WORKLOAD_ENDPOINT) {
 		_cleanup_strbuf_ struct strbuf nk = {0};
 		r = model_key(MODEL_KIND_NAMESPACE, NULL, res->meta.namespace, &nk);
@@ -796,7 +791,31 @@ static int local_endpoint(const struct calc_policy_inc *s, const struct calc_cac
 	if (!*ret_addrs) {
 		return -ENOMEM;
 	}
-	r = calc_policy_endpoint(res, s->node, nsl, ret_name, *ret_addrs, ep, err);
+	return calc_policy_endpoint(res, s->node, nsl, ret_name, *ret_addrs, ep, err);
+}
+
+/* The workload or host endpoint @key of @c, or NULL. */
+static const struct model_resource *endpoint_get(const struct calc_cache *c, const char *key)
+{
+	const struct model_resource *res = calc_cache_get(c, key);
+	if (res && res->kind != MODEL_KIND_WORKLOAD_ENDPOINT &&
+	    res->kind != MODEL_KIND_HOST_ENDPOINT) {
+		return NULL;
+	}
+	return res;
+}
+
+/* The acl view of the local endpoint @key, as endpoint_view(). Return: as endpoint_view(), or
+ * -ENOENT (not an endpoint of the cache, or not local). */
+static int local_endpoint(const struct calc_policy_inc *s, const struct calc_cache *c,
+			  const char *key, char **ret_name, struct ip_addr **ret_addrs,
+			  struct acl_endpoint *ep, struct parse_err *err)
+{
+	const struct model_resource *res = endpoint_get(c, key);
+	if (!res) {
+		return -ENOENT;
+	}
+	int r = endpoint_view(s, c, res, ret_name, ret_addrs, ep, err);
 	if (r < 0) {
 		return r;
 	}
@@ -891,34 +910,16 @@ out:
 static int update_key(struct calc_policy_inc *s, const struct calc_cache *c, const char *key,
 		      struct contribs *cs, bool *rs_changed, struct parse_err *err)
 {
-	const struct model_resource *res = calc_cache_get(c, key);
+	const struct model_resource *res = endpoint_get(c, key);
 	struct ep_rec *old = map_get(s, key);
 	struct acl_endpoint ep = {0};
 	_cleanup_free_ char *name = NULL;
 	_cleanup_free_ struct ip_addr *addrs = NULL;
 	int r;
 
-	if (res && res->kind != MODEL_KIND_WORKLOAD_ENDPOINT &&
-	    res->kind != MODEL_KIND_HOST_ENDPOINT) {
-		res = NULL;
-	}
 	cs->n = 0;
 	if (res) {
-		const struct model_labels *nsl = NULL;
-		if (res->kind == MODEL_KIND_WORKLOAD_ENDPOINT) {
-			_cleanup_strbuf_ struct strbuf nk = {0};
-			r = model_key(MODEL_KIND_NAMESPACE, NULL, res->meta.namespace, &nk);
-			if (r < 0) {
-				return r;
-			}
-			const struct model_resource *ns = calc_cache_get(c, strbuf_cstr(&nk));
-			nsl = ns && ns->kind == MODEL_KIND_NAMESPACE ? &ns->meta.labels : NULL;
-		}
-		addrs = calloc(calc_policy_endpoint_n_addrs(res) + 1, sizeof(*addrs));
-		if (!addrs) {
-			return -ENOMEM;
-		}
-		r = calc_policy_endpoint(res, s->node, nsl, &name, addrs, &ep, err);
+		r = endpoint_view(s, c, res, &name, &addrs, &ep, err);
 		if (r < 0) {
 			return r;
 		}
