@@ -195,8 +195,11 @@ for be in ${BACKENDS:-nftables iptables}; do
 	[ "$be" = iptables ] && s=tby-$SET
 	PYH remote-latency --endpoint "$ETCD_UNIX" --host-ns "$HOST_NS" --backend "$be" --set "$s" \
 		--count "$K" --start "$((REMOTE + ST))" | tee -a "$FIGS.raw" || exit 1
-	PYH local-latency --endpoint "$ETCD_UNIX" --host-ns "$HOST_NS" --backend "$be" --count "$K" \
-		--start "$((LOCAL + ST))" --build "$BUILD" --netns-prefix "$B_PREFIX" --node "$NODE" | tee -a "$FIGS.raw" || exit 1
+	PERF=()
+	[ -n "${PERF_LOCAL:-}" ] && PERF=(perf record -q -g -o "$PERF_LOCAL.$be" -p "$FELIX_PID" --)
+	"${PERF[@]}" ip netns exec "$HOST_NS" python3 "$B_DIR/policy_scale.py" local-latency --endpoint "$ETCD_UNIX" \
+		--host-ns "$HOST_NS" --backend "$be" --count "$K" --start "$((LOCAL + ST))" --build "$BUILD" \
+		--netns-prefix "$B_PREFIX" --node "$NODE" | tee -a "$FIGS.raw" || exit 1
 	PERF=()
 	[ -n "${PERF_FLIP:-}" ] && PERF=(perf record -q -g -o "$PERF_FLIP.$be" -p "$FELIX_PID" --)
 	"${PERF[@]}" ip netns exec "$HOST_NS" python3 "$B_DIR/policy_scale.py" flip --endpoint "$ETCD_UNIX" \

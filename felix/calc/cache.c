@@ -210,6 +210,15 @@ static bool entry_in_compute(const struct calc_cache *c, const struct entry *e)
 	return !entry_is_remote_wep(c, e);
 }
 
+/* Count @e in (@d 1) or out (@d -1) of the endpoint tallies. */
+static void tally(struct calc_cache *c, const struct entry *e, int d)
+{
+	if (e->kind == ENTRY_WEP) {
+		c->n_weps += (size_t)(ssize_t)d;
+		c->n_trimmed += e->trimmed ? (size_t)(ssize_t)d : 0;
+	}
+}
+
 /* Index of @key, or -(insertion point) - 1. */
 ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
 {
@@ -232,6 +241,7 @@ ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
 static void cache_remove_at(struct calc_cache *c, size_t i)
 {
 	c->dp_dirty |= entry_in_compute(c, &c->v[i]);
+	tally(c, &c->v[i], -1);
 	entry_done_in(c, &c->v[i]);
 	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
 	c->n--;
@@ -504,6 +514,8 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 	}
 	if (i >= 0) {
 		c->dp_dirty |= entry_in_compute(c, &c->v[i]) || entry_in_compute(c, &e);
+		tally(c, &c->v[i], -1);
+		tally(c, &e, 1);
 		entry_done_in(c, &c->v[i]);
 		c->v[i] = e;
 	} else {
@@ -526,6 +538,7 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 		memmove(&c->v[at + 1], &c->v[at], (c->n - at) * sizeof(c->v[0]));
 		c->v[at] = e;
 		c->n++;
+		tally(c, &e, 1);
 	}
 	c->dirty = true;
 	return 1;
@@ -555,6 +568,7 @@ size_t calc_cache_sweep(struct calc_cache *c)
 		if (c->v[i].seen) {
 			c->v[w++] = c->v[i];
 		} else {
+			tally(c, &c->v[i], -1);
 			entry_done_in(c, &c->v[i]);
 			dropped++;
 		}
@@ -581,6 +595,16 @@ void calc_cache_clear_dirty(struct calc_cache *c)
 {
 	c->dirty = false;
 	c->dp_dirty = false;
+}
+
+int calc_cache_endpoint_counts(const struct calc_cache *c, size_t *ret_local, size_t *ret_remote)
+{
+	if (!c->local_node) {
+		return -ENODATA;
+	}
+	*ret_local = c->n_weps - c->n_trimmed;
+	*ret_remote = c->n_trimmed;
+	return 0;
 }
 
 size_t calc_cache_size(const struct calc_cache *c)

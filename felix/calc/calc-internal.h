@@ -54,6 +54,7 @@ struct calc_cache {
 	size_t n, cap;
 	struct istr **strs; /* interned strings: open addressing, linear probing, power of two */
 	size_t strs_cap, strs_n;
+	size_t n_weps, n_trimmed; /* WorkloadEndpoint entries; of them remote (trimmed) */
 	bool dirty;
 	bool dp_dirty;	  /* a change calc_compute() reads (see calc_cache_dp_dirty()) */
 	char *local_node; /* calc_cache_set_local_node(); NULL: every change is dp_dirty */

@@ -103,6 +103,14 @@ int calc_cache_set_local_node(struct calc_cache *c, const char *node) _warn_unus
  */
 bool calc_cache_dp_dirty(const struct calc_cache *c);
 
+/**
+ * calc_cache_endpoint_counts() - WorkloadEndpoints held, as local (of the node set with
+ * calc_cache_set_local_node() when they were stored) and remote ones, in O(1).
+ * Return: 0, or -ENODATA when no local node is set.
+ */
+int calc_cache_endpoint_counts(const struct calc_cache *c, size_t *ret_local,
+			       size_t *ret_remote) _warn_unused_result_;
+
 /** calc_cache_size() - entries held. */
 size_t calc_cache_size(const struct calc_cache *c);
 

@@ -83,8 +83,8 @@ int calc_routes_compute(const struct calc_cache *c, const char *me, struct calc_
 			    .r = {.dst = e->block->cidr, .blackhole = true}, .order = i};
 			continue;
 		}
-		if (e->kind != ENTRY_WEP) {
-			continue;
+		if (e->kind != ENTRY_WEP || e->trimmed) {
+			continue; /* trimmed: a remote endpoint (cache.c) */
 		}
 		const struct model_workload_endpoint *w = &e->res->wep;
 		if (!w->node || strcmp(w->node, me) != 0 ||

@@ -101,6 +101,10 @@ static void test_remote_trimmed(void **state)
 	assert_ptr_equal(get(c, 0, "h2")->meta.namespace, get(c, 2, "h2")->meta.namespace);
 	assert_ptr_equal(model_labels_get(&get(c, 0, "h2")->meta.labels, "app"),
 			 model_labels_get(&get(c, 3, "h2")->meta.labels, "app"));
+	size_t nl = 0, nr = 0;
+	assert_int_equal(calc_cache_endpoint_counts(c, &nl, &nr), 0);
+	assert_int_equal(nl, 1);
+	assert_int_equal(nr, 300);
 	/* ns0 ns1 h2 cni app role app0 app1 app2 r0 r1 */
 	assert_int_equal(c->strs_n, 11);
 
@@ -127,6 +131,16 @@ static void test_remote_trimmed(void **state)
 	}
 	assert_int_equal(c->strs_n, 0);
 	assert_non_null(get(c, 1000, "h1"));
+	assert_int_equal(calc_cache_endpoint_counts(c, &nl, &nr), 0);
+	assert_int_equal(nl, 1);
+	assert_int_equal(nr, 0);
+	del(c, 1000, "h1");
+	assert_int_equal(calc_cache_endpoint_counts(c, &nl, &nr), 0);
+	assert_int_equal(nl + nr, 0);
+
+	_cleanup_(calc_cache_freep) struct calc_cache *none = NULL;
+	assert_int_equal(calc_cache_new(&none), 0);
+	assert_int_equal(calc_cache_endpoint_counts(none, &nl, &nr), -ENODATA);
 }
 
 int main(void)
