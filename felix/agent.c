@@ -17,8 +17,10 @@
  *
  * After events, when the cache is dirty: calc (pure) -> each driver's set_desired() (memory) ->
  * apply() in the order of STYLE.md 5.4: policy (sets, ruleset, stale sets in one transaction),
- * natOutgoing (on the backend the policy chose), routes, BIRD. Applies are throttled to one per FELIX_APPLY_INTERVAL_MS under an event storm,
- * but the first change after a quiet period is applied at once. A driver whose apply left
+ * natOutgoing (on the backend the policy chose), routes, BIRD. Applies are throttled to one per
+ * FELIX_APPLY_INTERVAL_MS under an event storm, after a burst of FELIX_APPLY_BURST (a generic
+ * cell rate algorithm): the few applies one CNI ADD causes (its block, then its endpoint) run
+ * at once, a storm of changes is batched. A driver whose apply left
  * something pending names the time it wants to run again; a driver whose socket reports that
  * something we own changed under us is applied again. The periodic resync (resyncIntervalSecs
  * +- 10 %) queues a resync on every driver. Signals: SIGTERM/SIGINT stop the loop and leave every
@@ -55,6 +57,7 @@
 #include "model/model.h"
 
 #define FELIX_APPLY_INTERVAL_MS 50
+#define FELIX_APPLY_BURST 4
 #define FELIX_BLOCK_RETRY_MS 5000
 /* Retry of a failed tunnel address assignment/release, and the wait for our own Node write to
  * come back through the watch before the same step is tried again. */
@@ -100,7 +103,7 @@ struct agent {
 	char *vx_pool;	   /* the pool to assign from */
 	uint8_t vx_mac[6]; /* our VTEP MAC (the Node's, else derived from the node name) */
 	uint64_t next_vx_ms;
-	uint64_t last_apply_ms;
+	uint64_t apply_tat_ms; /* the apply throttle's theoretical arrival time (apply_next_ms()) */
 	uint64_t next_resync_ms;
 	uint64_t next_block_ms;
 	uint64_t next_block6_ms; /* UINT64_MAX: no IPv6 pool, wait for one to appear */
@@ -752,7 +755,7 @@ static void apply_drivers(struct agent *a, uint64_t now)
 	}
 	/* Step 5 of the apply order: stale ipsets go after routes and BIRD. */
 	felix_policy_finish(a->drv[DRV_POLICY].d);
-	a->last_apply_ms = now;
+	a->apply_tat_ms = MAX(a->apply_tat_ms, now) + FELIX_APPLY_INTERVAL_MS;
 	felix_health_note_policy(&a->health, &a->metrics, &a->drv[DRV_POLICY].stats);
 	felix_health_note_routes(&a->health, &a->metrics, &a->drv[DRV_ROUTES].stats, a->n_routes);
 	felix_health_note_bird(&a->health, &a->metrics, a->drv[DRV_BIRD].d);
@@ -778,6 +781,14 @@ static int64_t until(uint64_t when, uint64_t now)
 	return when > now ? (int64_t)(when - now) : 0;
 }
 
+/* The earliest time of the next apply: FELIX_APPLY_BURST applies may run back to back, then
+ * one per FELIX_APPLY_INTERVAL_MS until the bucket refills (GCRA). */
+static uint64_t apply_next_ms(const struct agent *a)
+{
+	uint64_t slack = (FELIX_APPLY_BURST - 1) * FELIX_APPLY_INTERVAL_MS;
+	return a->apply_tat_ms > slack ? a->apply_tat_ms - slack : 0;
+}
+
 /* Milliseconds poll() may sleep, or -1. */
 static int64_t loop_timeout(struct agent *a, uint64_t now)
 {
@@ -800,13 +811,12 @@ static int64_t loop_timeout(struct agent *a, uint64_t now)
 	for (size_t i = 0; i < _DRV_MAX; i++) {
 		want |= a->drv[i].dirty;
 		if (a->drv[i].next_apply_ms) {
-			t = min_timeout(
-			    t, MAX(until(a->drv[i].next_apply_ms, now),
-				   until(a->last_apply_ms + FELIX_APPLY_INTERVAL_MS, now)));
+			t = min_timeout(t, MAX(until(a->drv[i].next_apply_ms, now),
+					       until(apply_next_ms(a), now)));
 		}
 	}
 	if (want) {
-		t = min_timeout(t, until(a->last_apply_ms + FELIX_APPLY_INTERVAL_MS, now));
+		t = min_timeout(t, until(apply_next_ms(a), now));
 	}
 	if (a->vx_assign || a->vx_release || a->vx_reassign) {
 		t = min_timeout(t, until(a->next_vx_ms, now));
@@ -880,7 +890,7 @@ static int agent_loop(struct agent *a)
 			/* A few short etcd requests when due (campaign, keepalive, a GC pass). */
 			a->next_gc_ms = now + (uint64_t)felix_ipam_gc_tick(a->gc, (int64_t)now);
 		}
-		if (now < a->last_apply_ms + FELIX_APPLY_INTERVAL_MS) {
+		if (now < apply_next_ms(a)) {
 			continue;
 		}
 		if (a->recalc || calc_cache_dp_dirty(a->cache)) {
