@@ -1034,37 +1034,30 @@ int calc_policy_inc_update(struct calc_policy_inc *s, const struct calc_cache *c
 
 	s->n_changes = 0;
 	*ret = (struct calc_policy_update){0};
-	if (s->full || !s->have) {
-		pending_clear(s);
-		r = full_pass(s, c, err);
-		if (r < 0) {
-			return r;
-		}
-		ret->full = true;
-		return 0;
-	}
-	if (s->policies) {
+	bool full = s->full || !s->have;
+	if (!full && s->policies) {
 		bool done = false;
 		s->policies = false;
 		r = policy_pass(s, c, &done, err);
 		if (r < 0) {
-			/* the old state stands, but the update is lost: rebuild next time */
+			/* the state is dropped: the next update is a full pass */
 			pending_clear(s);
 			state_drop(s);
 			s->full = true;
 			return r;
 		}
-		if (!done) {
-			pending_clear(s);
-			r = full_pass(s, c, err);
-			if (r < 0) {
-				return r;
-			}
-			ret->full = true;
-			return 0;
+		full = !done; /* other sets: a full pass */
+		ret->policies_changed = done;
+		ret->rulesets_changed = done;
+	}
+	if (full) {
+		pending_clear(s);
+		r = full_pass(s, c, err);
+		if (r < 0) {
+			return r;
 		}
-		ret->policies_changed = true;
-		ret->rulesets_changed = true;
+		*ret = (struct calc_policy_update){.full = true};
+		return 0;
 	}
 	if (s->n_pending > 1) {
 		qsort(s->pending, s->n_pending, sizeof(char *), str_cmp);
