@@ -363,6 +363,40 @@ static const struct acl_policy *find_policy(const struct acl_ruleset *rs, const 
 static int node_set_refs(struct nft_plan *p, struct node *n, char **refs, size_t n_refs,
 			 const struct acl_ruleset *rs);
 
+/* Render @pol's chain for @d (called @name), stage it, and give node @n (NULL: a new node)
+ * the chain's references; *@ret (when given) is the node. @rs: as node_create(). */
+static int stage_policy_chain(struct nft_plan *p, const struct acl_policy *pol, enum acl_dir d,
+			      const char *name, struct node *n, const struct acl_ruleset *rs,
+			      struct node **ret)
+{
+	struct nft_prog_chain *c = NULL;
+	int r = nft_prog_policy_chain(pol, d, &c);
+	if (r < 0) {
+		snprintf(p->err, p->errlen, "chain %s: error %d", name, r);
+		return r;
+	}
+	r = nft_prog_add_chain(p->prog, c);
+	if (r >= 0) {
+		r = stage_chain(p, c);
+	}
+	if (r >= 0 && !n) {
+		n = node_new(p, name, true, false);
+		r = n ? 0 : -ENOMEM;
+	}
+	char **refs;
+	size_t n_refs;
+	if (r >= 0) {
+		r = chain_refs(c, &refs, &n_refs);
+	}
+	if (r >= 0) {
+		r = node_set_refs(p, n, refs, n_refs, rs);
+	}
+	if (ret) {
+		*ret = n;
+	}
+	return r;
+}
+
 /* Build and stage the chain or set @name (first use), as a new node. @rs: the endpoint
  * whose chain refers to it (to find a policy). */
 static int node_create(struct nft_plan *p, const char *name, const struct acl_ruleset *rs,
@@ -374,36 +408,11 @@ static int node_create(struct nft_plan *p, const char *name, const struct acl_ru
 	if (chain) {
 		enum acl_dir d;
 		const struct acl_policy *pol = rs ? find_policy(rs, name, &d) : NULL;
-		struct nft_prog_chain *c = NULL;
 		if (!pol) {
 			snprintf(p->err, p->errlen, "chain %s: no policy of that name", name);
 			return -EINVAL;
 		}
-		r = nft_prog_policy_chain(pol, d, &c);
-		if (r < 0) {
-			snprintf(p->err, p->errlen, "chain %s: error %d", name, r);
-			return r;
-		}
-		r = nft_prog_add_chain(p->prog, c);
-		if (r < 0) {
-			return r;
-		}
-		r = stage_chain(p, c);
-		if (r < 0) {
-			return r;
-		}
-		struct node *n = node_new(p, name, true, false);
-		if (!n) {
-			return -ENOMEM;
-		}
-		char **refs;
-		size_t n_refs;
-		r = chain_refs(c, &refs, &n_refs);
-		if (r >= 0) {
-			r = node_set_refs(p, n, refs, n_refs, rs);
-		}
-		*ret = n;
-		return r;
+		return stage_policy_chain(p, pol, d, name, NULL, rs, ret);
 	}
 	/* an address set: {s,n,p}{4,6}-<id> */
 	if (root_name(name, false)) {
@@ -770,22 +779,7 @@ static int restage_policy(struct nft_plan *p, const struct acl_policy *pol, enum
 	if (!n || n->fresh) {
 		return 0;
 	}
-	struct nft_prog_chain *c = NULL;
-	int r = nft_prog_policy_chain(pol, d, &c);
-	if (r < 0) {
-		snprintf(p->err, p->errlen, "chain %s: error %d", name, r);
-		return r;
-	}
-	r = nft_prog_add_chain(p->prog, c);
-	if (r >= 0) {
-		r = stage_chain(p, c);
-	}
-	char **refs;
-	size_t n_refs;
-	if (r >= 0) {
-		r = chain_refs(c, &refs, &n_refs);
-	}
-	return r >= 0 ? node_set_refs(p, n, refs, n_refs, NULL) : r;
+	return stage_policy_chain(p, pol, d, name, n, NULL, NULL);
 }
 
 /* Every policy and profile chain of the new index that the graph holds (calc's
