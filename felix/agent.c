@@ -642,6 +642,50 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 	return 0;
 }
 
+struct in_use_acc {
+	struct ip_addr *v;
+	size_t n, cap;
+};
+
+static int in_use_add(const struct model_resource *res, void *userdata)
+{
+	struct in_use_acc *acc = userdata;
+
+	for (size_t i = 0; i < res->wep.n_ip_networks; i++) {
+		if (acc->n == acc->cap) {
+			size_t ncap = acc->cap * 2 + 1024;
+			struct ip_addr *v = realloc(acc->v, ncap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			acc->v = v;
+			acc->cap = ncap;
+		}
+		acc->v[acc->n++] = res->wep.ip_networks[i].addr;
+	}
+	return 0;
+}
+
+/* felix_ipam_gc_config.in_use: the addresses of every cached WorkloadEndpoint, once the watch
+ * is in sync (before that, -EAGAIN: the GC pass reads them from the datastore). */
+static int gc_in_use(void *userdata, struct ip_addr **ret, size_t *ret_n)
+{
+	struct agent *a = userdata;
+	struct in_use_acc acc = {0};
+	int r;
+
+	if (!a->in_sync)
+		return -EAGAIN;
+	r = calc_cache_foreach(a->cache, MODEL_KIND_WORKLOAD_ENDPOINT, in_use_add, &acc);
+	if (r < 0) {
+		free(acc.v);
+		return r;
+	}
+	*ret = acc.v;
+	*ret_n = acc.n;
+	return 0;
+}
+
 /* ---- drivers ---- */
 
 /* calc (pure) -> every driver's set_desired() (memory only). */
@@ -1040,6 +1084,8 @@ int felix_agent_run(const struct felix_config *cfg)
 		struct felix_ipam_gc_config gcc = {
 		    .node = cfg->node_name,
 		    .interval_ms = (int64_t)cfg->ipam_gc_interval_s * 1000,
+		    .in_use = gc_in_use,
+		    .in_use_userdata = &a,
 		};
 		a.gc = felix_ipam_gc_new(a.ds, &gcc);
 		a.next_gc_ms = clock_mono_ms() + FELIX_GC_START_DELAY_MS;

@@ -5,7 +5,8 @@
  * Periodic IPAM leak garbage collection inside felix, run by exactly one felix of the cluster
  * (issue 12 item 4; Calico runs it in kube-controllers, once per cluster). Election: the felix
  * that creates /tabby/v1/ipam/gc-leader (value: its node name) attached to its etcd lease leads;
- * it keeps the lease alive every ttl/3 and runs ipam_gc_run() (ipam/ipam-gc.h) every interval.
+ * it keeps the lease alive every ttl/3 and runs ipam_gc_run() (ipam/ipam-gc.h) every interval,
+ * unless nothing was written to the datastore since a pass that found nothing to do.
  * When the leader dies, its lease expires after ttl and the key goes with it; the others try to
  * create the key every ttl/2, so another one takes over within ~1.5 x ttl. A leader that finds
  * its lease gone or the key no longer its own stops collecting at once.
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "datastore/datastore.h"
+#include "lib/cidr.h"
 
 #define FELIX_IPAM_GC_LEADER_KEY "/tabby/v1/ipam/gc-leader"
 #define FELIX_IPAM_GC_DEFAULT_INTERVAL_MS (5 * 60 * 1000)
@@ -33,6 +35,11 @@ struct felix_ipam_gc_config {
 	int64_t interval_ms; /* between GC passes while leading; 0 = 5 minutes */
 	int64_t grace_ms;    /* leak grace period; 0 = IPAM_GC_DEFAULT_GRACE_MS (15 min); < 0 = 0 */
 	int64_t ttl_s;	     /* leader lease TTL; 0 = 30 s */
+	/* may be NULL: every address the WorkloadEndpoints of a watch-fed cache list, as a
+	 * malloc'ed array the collector frees; a negative return (not in sync yet, -ENOMEM) makes
+	 * the pass read them from the datastore. Passed to ipam_gc_run_hinted(). */
+	int (*in_use)(void *userdata, struct ip_addr **ret, size_t *ret_n);
+	void *in_use_userdata;
 };
 
 /**
@@ -57,6 +64,16 @@ bool felix_ipam_gc_is_leader(const struct felix_ipam_gc *gc);
 
 /** felix_ipam_gc_passes() - how many GC passes this collector ran (for logs and tests). */
 unsigned felix_ipam_gc_passes(const struct felix_ipam_gc *gc);
+
+/**
+ * felix_ipam_gc_quiet() - how many due passes were skipped because the datastore revision had
+ * not moved since a pass that changed nothing and left no leak mark or pending affinity waiting
+ * on a grace period (such a pass would plan nothing again).
+ */
+unsigned felix_ipam_gc_quiet(const struct felix_ipam_gc *gc);
+
+/** felix_ipam_gc_hinted() - passes decided with the in_use hint alone (no endpoint read). */
+unsigned felix_ipam_gc_hinted(const struct felix_ipam_gc *gc);
 
 /** felix_ipam_gc_free() - revoke the lease if leading (the key goes with it); NULL-safe. */
 void felix_ipam_gc_free(struct felix_ipam_gc *gc);

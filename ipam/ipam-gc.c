@@ -217,11 +217,48 @@ out:
 	return r;
 }
 
-/* Every address a WorkloadEndpoint lists. One that cannot be read stops the run. */
-static int load_used(struct ds_client *ds, struct snapshot *s)
+/* A Node's VXLAN tunnel address (felix's, handle "vxlan-tunnel-addr-<node>") is in use too, as
+ * Calico's IPAM GC treats tunnel addresses (after load_nodes()). */
+static int load_tunnel_used(struct snapshot *s, size_t *cap)
+{
+	int r;
+
+	for (size_t i = 0; i < s->node_kvs.n; i++) {
+		const struct ds_kv *kv = &s->node_kvs.items[i];
+		struct model_resource *res = NULL;
+		struct parse_err err = {0};
+
+		r = model_decode_one(kv->value, kv->value_len, kv->key, &res, &err);
+		if (r == -ENOMEM)
+			return r;
+		if (r >= 0 && res->kind == MODEL_KIND_NODE &&
+		    res->node.ipv4_vxlan_tunnel_addr.family) {
+			if (used_add(s, cap, &res->node.ipv4_vxlan_tunnel_addr) < 0) {
+				model_resource_free(res);
+				return -ENOMEM;
+			}
+		}
+		model_resource_free(res);
+	}
+	return 0;
+}
+
+/* Every address in use: those a WorkloadEndpoint lists, read from the datastore, or when
+ * @hint is not NULL, those @hint lists (an earlier view: see ipam_gc_run_hinted()); then each
+ * Node's VXLAN tunnel address. A WorkloadEndpoint that cannot be read stops the run. */
+static int load_used(struct ds_client *ds, struct snapshot *s, const struct ipam_gc_hint *hint)
 {
 	size_t cap = 0;
-	int r = ds_range_prefix(ds, MODEL_KEY_PREFIX "workloadendpoints/", 0, &s->wep_kvs);
+	int r;
+
+	s->n_used = 0;
+	if (hint) {
+		for (size_t i = 0; i < hint->n_in_use; i++)
+			if (used_add(s, &cap, &hint->in_use[i]) < 0)
+				return -ENOMEM;
+		return load_tunnel_used(s, &cap);
+	}
+	r = ds_range_prefix(ds, MODEL_KEY_PREFIX "workloadendpoints/", 0, &s->wep_kvs);
 
 	if (r < 0)
 		return r;
@@ -241,26 +278,7 @@ static int load_used(struct ds_client *ds, struct snapshot *s)
 			    "can be called leaked; fix or delete it first",
 			    kv->key, why);
 	}
-	/* A Node's VXLAN tunnel address (felix's, handle "vxlan-tunnel-addr-<node>") is in use
-	 * too, as Calico's IPAM GC treats tunnel addresses (loaded after load_nodes()). */
-	for (size_t i = 0; i < s->node_kvs.n; i++) {
-		const struct ds_kv *kv = &s->node_kvs.items[i];
-		struct model_resource *res = NULL;
-		struct parse_err err = {0};
-
-		r = model_decode_one(kv->value, kv->value_len, kv->key, &res, &err);
-		if (r == -ENOMEM)
-			return r;
-		if (r >= 0 && res->kind == MODEL_KIND_NODE &&
-		    res->node.ipv4_vxlan_tunnel_addr.family) {
-			if (used_add(s, &cap, &res->node.ipv4_vxlan_tunnel_addr) < 0) {
-				model_resource_free(res);
-				return -ENOMEM;
-			}
-		}
-		model_resource_free(res);
-	}
-	return 0;
+	return load_tunnel_used(s, &cap);
 }
 
 static int load_marks(struct ds_client *ds, struct snapshot *s)
@@ -360,8 +378,51 @@ static int apply(struct ds_client *ds, const struct ipam_gc_action *a)
 	return -EINVAL;
 }
 
+/* Plan over @s (loaded) with what load_used() finds in use. */
+static int plan_with(struct ds_client *ds, struct snapshot *s, const struct ipam_gc_hint *hint,
+		     int64_t now_ms, int64_t grace_ms, struct ipam_gc_action **plan, size_t *n)
+{
+	int r = load_used(ds, s, hint);
+
+	if (r >= 0) {
+		struct ipam_gc_input in = {.blocks = s->blocks,
+					   .block_revs = s->block_revs,
+					   .n_blocks = s->n_blocks,
+					   .affs = s->affs,
+					   .n_affs = s->n_affs,
+					   .nodes = s->nodes,
+					   .n_nodes = s->n_nodes,
+					   .in_use = s->used,
+					   .n_in_use = s->n_used,
+					   .marks = s->marks,
+					   .n_marks = s->n_marks,
+					   .now_ms = now_ms,
+					   .grace_ms = grace_ms};
+
+		r = ipam_gc_plan(&in, plan, n);
+	}
+	return r;
+}
+
+/* Whether @plan acts on an address (mark, unmark, release): the decisions that read in-use. */
+static bool plan_reads_in_use(const struct ipam_gc_action *plan, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (plan[i].kind == IPAM_GC_MARK || plan[i].kind == IPAM_GC_UNMARK ||
+		    plan[i].kind == IPAM_GC_RELEASE)
+			return true;
+	return false;
+}
+
 int ipam_gc_run(struct ds_client *ds, int64_t now_ms, int64_t grace_ms, bool dry_run,
 		ipam_gc_report_fn report, void *userdata, struct ipam_gc_counts *ret)
+{
+	return ipam_gc_run_hinted(ds, now_ms, grace_ms, dry_run, NULL, report, userdata, ret);
+}
+
+int ipam_gc_run_hinted(struct ds_client *ds, int64_t now_ms, int64_t grace_ms, bool dry_run,
+		       const struct ipam_gc_hint *hint, ipam_gc_report_fn report, void *userdata,
+		       struct ipam_gc_counts *ret)
 {
 	struct snapshot s = {0};
 	struct ipam_gc_counts c = {0};
@@ -369,7 +430,7 @@ int ipam_gc_run(struct ds_client *ds, int64_t now_ms, int64_t grace_ms, bool dry
 	size_t n = 0;
 	int r;
 
-	if (!ds || grace_ms < 0)
+	if (!ds || grace_ms < 0 || (hint && hint->n_in_use && !hint->in_use))
 		return -EINVAL;
 	r = load_blocks(ds, &s);
 	if (r >= 0)
@@ -377,26 +438,19 @@ int ipam_gc_run(struct ds_client *ds, int64_t now_ms, int64_t grace_ms, bool dry
 	if (r >= 0)
 		r = load_nodes(ds, &s);
 	if (r >= 0)
-		r = load_used(ds, &s);
-	if (r >= 0)
 		r = load_marks(ds, &s);
-	if (r >= 0) {
-		struct ipam_gc_input in = {.blocks = s.blocks,
-					   .block_revs = s.block_revs,
-					   .n_blocks = s.n_blocks,
-					   .affs = s.affs,
-					   .n_affs = s.n_affs,
-					   .nodes = s.nodes,
-					   .n_nodes = s.n_nodes,
-					   .in_use = s.used,
-					   .n_in_use = s.n_used,
-					   .marks = s.marks,
-					   .n_marks = s.n_marks,
-					   .now_ms = now_ms,
-					   .grace_ms = grace_ms};
-
-		r = ipam_gc_plan(&in, &plan, &n);
+	if (r >= 0 && hint) {
+		r = plan_with(ds, &s, hint, now_ms, grace_ms, &plan, &n);
+		if (r >= 0 && !plan_reads_in_use(plan, n))
+			c.hinted = 1;
+		else {
+			free(plan);
+			plan = NULL;
+			n = 0;
+		}
 	}
+	if (r >= 0 && !c.hinted)
+		r = plan_with(ds, &s, NULL, now_ms, grace_ms, &plan, &n);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		int q = dry_run ? 0 : apply(ds, &plan[i]);
 
@@ -427,6 +481,13 @@ int ipam_gc_run(struct ds_client *ds, int64_t now_ms, int64_t grace_ms, bool dry
 			c.unmarked++;
 			break;
 		}
+	}
+	if (r >= 0) {
+		c.waiting =
+		    (unsigned)s.n_marks + c.marked; /* marks read or written: conservative */
+		for (size_t i = 0; i < s.n_affs; i++)
+			c.waiting += !s.affs[i].confirmed && s.affs[i].pending_since_ms;
+		c.waiting += c.skipped;
 	}
 	free(plan);
 	snapshot_done(&s);

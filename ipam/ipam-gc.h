@@ -22,6 +22,18 @@ typedef void (*ipam_gc_report_fn)(const struct ipam_gc_action *a, int result, vo
 
 struct ipam_gc_counts {
 	unsigned affinities, blocks, released, marked, unmarked, skipped;
+	/* records a later pass may act on with no datastore change, only because time passed:
+	 * leak marks left after this pass (their grace runs) and affinities still pending
+	 * (a claim may be in flight). 0 = a rerun over the same data would plan nothing. */
+	unsigned waiting;
+	/* 1: the hint alone decided (no WorkloadEndpoint was read); see ipam_gc_run_hinted() */
+	unsigned hinted;
+};
+
+/* Addresses a caller already knows in use, from a datastore watch it keeps (felix's cache). */
+struct ipam_gc_hint {
+	const struct ip_addr *in_use; /* every address its WorkloadEndpoints list */
+	size_t n_in_use;
 };
 
 /**
@@ -39,3 +51,19 @@ struct ipam_gc_counts {
 int ipam_gc_run(struct ds_client *ds, int64_t now_ms, int64_t grace_ms, bool dry_run,
 		ipam_gc_report_fn report, void *userdata,
 		struct ipam_gc_counts *ret) _warn_unused_result_;
+
+/**
+ * ipam_gc_run_hinted() - ipam_gc_run(), but first planned with @hint's addresses as the ones in
+ * use instead of reading every WorkloadEndpoint. The datastore read is needed only for a decision
+ * about an address (mark, unmark, release), so when that plan has none, it is applied as it is
+ * (deleting stale affinities and empty blocks does not read what is in use); otherwise the hint
+ * is dropped and the pass reads every WorkloadEndpoint, exactly as ipam_gc_run(). A stale hint
+ * can therefore only delay a mark by one pass (an address it still lists) or cost the full read
+ * (an address it misses); it never releases an address in use. At 100,000 endpoints the read
+ * and decode of every WorkloadEndpoint is most of a pass (bench/README.md, idle CPU).
+ * @hint: may be NULL (= ipam_gc_run()). Other arguments and return: as ipam_gc_run();
+ * @ret->hinted says which way the pass went.
+ */
+int ipam_gc_run_hinted(struct ds_client *ds, int64_t now_ms, int64_t grace_ms, bool dry_run,
+		       const struct ipam_gc_hint *hint, ipam_gc_report_fn report, void *userdata,
+		       struct ipam_gc_counts *ret) _warn_unused_result_;
