@@ -627,7 +627,9 @@ static void ds_page_done(struct ds_watch *w, CURLcode cc)
 		r = ds_page_take(w, reply);
 	curl_multi_remove_handle(w->multi, w->page.easy);
 	w->page.attached = false;
-	if (w->page.body.cap > DS_PAGE_BYTES * 2)
+	/* Kept between pages; released once the snapshot is complete (or failed), since a page
+	 * buffer grows to ~8 MiB and the stream does not need it. */
+	if (w->page.body.cap > DS_PAGE_BYTES * 2 || r < 0 || w->state != DS_W_SNAPSHOT)
 		strbuf_done(&w->page.body);
 	else
 		strbuf_reset(&w->page.body);

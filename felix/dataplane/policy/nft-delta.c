@@ -22,6 +22,9 @@
 #include "felix/dataplane/policy/nft-delta.h"
 #include "lib/array.h"
 
+/* Pending element operations kept allocated between transactions (see pend_clear()). */
+#define NFT_DELTA_PEND_KEEP 4096
+
 struct elem_rec {
 	uint8_t key[NFT_DELTA_KEY_MAX];
 	uint8_t len, plen, verdict;
@@ -336,6 +339,13 @@ static void pend_clear(struct nft_delta *d)
 		free((char *)d->pend[i].e.chain);
 	}
 	d->n_pend = 0;
+	/* A complete transaction stages every element (100,000 and more, ~56 bytes each); an
+	 * incremental one a handful. Do not keep the big one's capacity for the small ones. */
+	if (d->cap_pend > NFT_DELTA_PEND_KEEP) {
+		free(d->pend);
+		d->pend = NULL;
+		d->cap_pend = 0;
+	}
 }
 
 /* Drop the transaction: fresh objects freed, programmed ones unstaged. */
