@@ -165,7 +165,15 @@ struct model_bgp_configuration {
 
 struct model_resource {
 	enum model_kind kind;
+	/* 1-based line of the document's start in its YAML/JSON source (for later cross checks);
+	 * 0 when decoded from the datastore */
+	unsigned source_line;
 	struct model_meta meta;
+	/* JSON object text of spec fields that Calico documents and tabby accepts and stores but
+	 * does not act on yet (decoding warns about each); encoded back into spec as written.
+	 * NULL = none. */
+	char *extra_spec;
+	/* Last: see MODEL_RESOURCE_SIZE_OF(). */
 	union {
 		struct model_ippool ippool;
 		struct model_node node;
@@ -181,14 +189,13 @@ struct model_resource {
 		struct model_k8s_network_policy knp;
 		/* MODEL_KIND_NAMESPACE has no spec: only meta.labels */
 	};
-	/* JSON object text of spec fields that Calico documents and tabby accepts and stores but
-	 * does not act on yet (decoding warns about each); encoded back into spec as written.
-	 * NULL = none. */
-	char *extra_spec;
-	/* 1-based line of the document's start in its YAML/JSON source (for later cross checks);
-	 * 0 when decoded from the datastore */
-	unsigned source_line;
 };
+
+/* Bytes of a model_resource of @kind up to the end of its spec: felix's cache stores remote
+ * WorkloadEndpoints (100,000 and more) in an allocation of this size, not of the union's
+ * largest member (the union comes last for that). */
+#define MODEL_RESOURCE_SIZE_OF(member) \
+	(offsetof(struct model_resource, member) + sizeof(((struct model_resource *)0)->member))
 
 /**
  * model_kind_from_string() - "IPPool" (Calico's kind name; also the lower-case plural "ippools"

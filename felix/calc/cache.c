@@ -19,9 +19,8 @@
 #include "lib/array.h"
 #include "model/model.h"
 
-/* Limits on a secret value (STYLE.md section 3). */
-#define CALC_SECRET_MAX_KEYS 256
-#define CALC_SECRET_MAX_BYTES 65536
+_Static_assert(ENTRY_POLICY_BASE + _MODEL_KIND_MAX <= UINT8_MAX, "struct entry.kind is a uint8_t");
+_Static_assert(CALC_SECRET_MAX_KEYS <= UINT16_MAX, "struct entry.n_secret is a uint16_t");
 
 int calc_cache_new(struct calc_cache **ret)
 {
@@ -475,6 +474,14 @@ static int remote_wep_trim(struct calc_cache *c, struct entry *e, ptrdiff_t name
 	free(res->meta.name);
 	res->meta.name = e->key + name_at;
 	e->trimmed = true;
+	/* Move it into an allocation of its own size (200 bytes, not 240): every reader looks at
+	 * kind, meta and wep only. The full-size block goes back to malloc for the next decode. */
+	struct model_resource *small = malloc(MODEL_RESOURCE_SIZE_OF(wep));
+	if (small) {
+		memcpy(small, res, MODEL_RESOURCE_SIZE_OF(wep));
+		free(res);
+		e->res = small;
+	}
 	return 0;
 }
 

@@ -32,14 +32,15 @@ struct secret_kv {
 	char *value; /* never logged */
 };
 
+/* 40 bytes: the cache holds one per datastore key (100,000 and more). */
 struct entry {
 	char *key;
-	enum entry_kind kind;
-	bool seen; /* confirmed during the current snapshot */
 	struct model_resource *res;
 	struct ipam_block *block; /* ENTRY_BLOCK (a pointer: most entries are endpoints) */
 	struct secret_kv *secret; /* ENTRY_SECRET */
-	size_t n_secret;
+	uint16_t n_secret;	  /* <= CALC_SECRET_MAX_KEYS */
+	uint8_t kind;		  /* enum entry_kind */
+	bool seen;		  /* confirmed during the current snapshot */
 	bool trimmed; /* a remote endpoint: res's strings are interned or borrow @key (cache.c) */
 };
 
