@@ -70,7 +70,7 @@ felix_start() {
 	t0=$(now_ms)
 	local perf=()
 	# PERF_COLD=FILE: the per-backend cold start under perf (FILE.<backend>; adds perf's cost)
-	[ -n "${PERF_COLD:-}" ] && [ -n "${2:-}" ] && perf=(perf record -q -g -o "$PERF_COLD.$2" --)
+	[ -n "${PERF_COLD:-}" ] && [ -n "${2:-}" ] && perf=(perf record -q ${PERF_CG:--g} -o "$PERF_COLD.$2" --)
 	"${perf[@]}" ip netns exec "$HOST_NS" "$FELIX" --config "$B_TMP/felix.yaml" 2>>"$B_TMP/felix.log" &
 	FELIX_PID=$!
 	b_track_pid "$FELIX_PID"
@@ -96,7 +96,7 @@ idle_cpu() { # cores used by felix over IDLE_S seconds (utime+stime from /proc/P
 	local a b
 	a=$(awk '{print $14 + $15}' "/proc/$FELIX_PID/stat")
 	if [ -n "${PERF_IDLE:-}" ]; then # PERF_IDLE=FILE: also a perf profile of the idle window
-		perf record -q -g -o "$PERF_IDLE.$1" -p "$FELIX_PID" -- sleep "$IDLE_S" >/dev/null 2>&1
+		perf record -q ${PERF_CG:--g} -o "$PERF_IDLE.$1" -p "$FELIX_PID" -- sleep "$IDLE_S" >/dev/null 2>&1
 	else
 		sleep "$IDLE_S"
 	fi
@@ -196,12 +196,12 @@ for be in ${BACKENDS:-nftables iptables}; do
 	PYH remote-latency --endpoint "$ETCD_UNIX" --host-ns "$HOST_NS" --backend "$be" --set "$s" \
 		--count "$K" --start "$((REMOTE + ST))" | tee -a "$FIGS.raw" || exit 1
 	PERF=()
-	[ -n "${PERF_LOCAL:-}" ] && PERF=(perf record -q -g -o "$PERF_LOCAL.$be" -p "$FELIX_PID" --)
+	[ -n "${PERF_LOCAL:-}" ] && PERF=(perf record -q ${PERF_CG:--g} -o "$PERF_LOCAL.$be" -p "$FELIX_PID" --)
 	"${PERF[@]}" ip netns exec "$HOST_NS" python3 "$B_DIR/policy_scale.py" local-latency --endpoint "$ETCD_UNIX" \
 		--host-ns "$HOST_NS" --backend "$be" --count "$K" --start "$((LOCAL + ST))" --build "$BUILD" \
 		--netns-prefix "$B_PREFIX" --node "$NODE" | tee -a "$FIGS.raw" || exit 1
 	PERF=()
-	[ -n "${PERF_FLIP:-}" ] && PERF=(perf record -q -g -o "$PERF_FLIP.$be" -p "$FELIX_PID" --)
+	[ -n "${PERF_FLIP:-}" ] && PERF=(perf record -q ${PERF_CG:--g} -o "$PERF_FLIP.$be" -p "$FELIX_PID" --)
 	"${PERF[@]}" ip netns exec "$HOST_NS" python3 "$B_DIR/policy_scale.py" flip --endpoint "$ETCD_UNIX" \
 		--host-ns "$HOST_NS" --backend "$be" --count "$K" --netns-prefix "$B_PREFIX" --ip "$W0IP" |
 		tee -a "$FIGS.raw" || exit 1

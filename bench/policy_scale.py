@@ -134,13 +134,14 @@ def cmd_remote_latency(a):
     kernel ipset has no event group, so arrival = first successful `ipset test` (polled)."""
     etcd = bl.Etcd(a.endpoint)
     mon = nfmon.NfMon() if a.backend == "nftables" else None
-    ms = []
+    ms, puts = [], []
     for k in range(a.count):
         (key, val), ip = remote_kv(a.start + k, role="r7")
         ipb = socket.inet_aton(ip)
         mark = mon.mark() if mon else 0
         t0 = time.monotonic()
         etcd.put(key, val)
+        puts.append((time.monotonic() - t0) * 1000)
         if mon:
             t = mon.wait(lambda e: e.msg == "newsetelem" and e.table == "tabby" and e.name == a.set
                          and ipb in e.raw, since=mark)
@@ -153,6 +154,10 @@ def cmd_remote_latency(a):
         time.sleep(0.2)
     print(bl.fmt_stats("  remote endpoint write -> set element in kernel (%s)" % a.backend, ms),
           flush=True)
+    # The etcd put itself (until its reply: the write committed, WAL fsync included) is part of
+    # each sample; shown per sample so that a slow commit is told apart from a slow felix.
+    print("    samples (ms, etcd put reply / element in kernel): %s" %
+          ", ".join("%.1f/%.1f" % (p, m) for p, m in zip(puts, ms)), flush=True)
     fig(a.backend, "remote_elem_p99_ms", bl.percentile(sorted(ms), 99))
     fig(a.backend, "remote_elem_p50_ms", bl.percentile(sorted(ms), 50))
 
