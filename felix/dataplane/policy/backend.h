@@ -176,9 +176,11 @@ int felix_ipt_finish(struct felix_ipt *x);
 
 /**
  * felix_ipt_tool() - run @argv (argv[0] looked up in PATH) with @in[0..@in_len) on its stdin
- * and wait for it; the iptables/ipset drivers' one way to the tools.
+ * and wait for it; the iptables/ipset drivers' one way to the tools. Spawned with
+ * posix_spawnp() (no copy of felix's page tables) and an empty signal mask (felix blocks the
+ * signals its signalfd reads; the tool must not inherit that).
  * @ret_out: NULL, or the tool's stdout and stderr together (NUL-terminated, free()).
- * Return: the exit status (0 = success, 127 = not found, 128 = killed) or a negative errno
- * (memfd, fork, wait).
+ * Return: the exit status (0 = success, 127 = not found or not executable, 128 = killed) or a
+ * negative errno (memfd, spawn, wait).
  */
 int felix_ipt_tool(char *const argv[], const char *in, size_t in_len, char **ret_out);
