@@ -205,7 +205,8 @@ int calc_vxlan_compute(const struct calc_cache *c, const char *me, struct calc_d
 	if (r < 0)
 		return r;
 	/* Several blocks of one node share its neighbour and FDB entry: keep one of each. */
-	qsort(d->neighs, d->n_neighs, sizeof(*d->neighs), vx_neigh_cmp);
+	if (d->n_neighs) /* qsort(NULL, 0, ...) is undefined (UBSan) */
+		qsort(d->neighs, d->n_neighs, sizeof(*d->neighs), vx_neigh_cmp);
 	size_t w = 0;
 	for (size_t i = 0; i < d->n_neighs; i++) {
 		if (w && vx_neigh_cmp(&d->neighs[w - 1], &d->neighs[i]) == 0)
