@@ -200,10 +200,8 @@ void model_labels_done(struct model_labels *l)
 	l->n = 0;
 }
 
-struct model_resource *model_resource_free(struct model_resource *r)
+static void meta_done(struct model_resource *r)
 {
-	if (!r)
-		return NULL;
 	free(r->meta.name);
 	free(r->meta.namespace);
 	model_labels_done(&r->meta.labels);
@@ -211,6 +209,34 @@ struct model_resource *model_resource_free(struct model_resource *r)
 	free(r->meta.uid);
 	free(r->meta.creation_timestamp);
 	free(r->extra_spec);
+}
+
+/* What a WorkloadEndpoint's spec owns before its local-only fields. */
+static void wep_head_done(struct model_workload_endpoint *w)
+{
+	free(w->orchestrator);
+	free(w->node);
+	free(w->service_account_name);
+	free(w->ip_networks);
+	strv_free(w->profiles);
+	named_ports_free(w->ports, w->n_ports);
+}
+
+struct model_resource *model_resource_free_wep_head(struct model_resource *r)
+{
+	if (!r)
+		return NULL;
+	meta_done(r);
+	wep_head_done(&r->wep);
+	free(r);
+	return NULL;
+}
+
+struct model_resource *model_resource_free(struct model_resource *r)
+{
+	if (!r)
+		return NULL;
+	meta_done(r);
 	switch (r->kind) {
 	case MODEL_KIND_IPPOOL:
 		free(r->ippool.node_selector);
@@ -223,18 +249,13 @@ struct model_resource *model_resource_free(struct model_resource *r)
 		free(r->node.vxlan_tunnel_mac);
 		break;
 	case MODEL_KIND_WORKLOAD_ENDPOINT:
-		free(r->wep.orchestrator);
+		wep_head_done(&r->wep);
 		free(r->wep.workload);
-		free(r->wep.node);
 		free(r->wep.container_id);
 		free(r->wep.pod);
 		free(r->wep.endpoint);
 		free(r->wep.interface_name);
 		free(r->wep.mac);
-		free(r->wep.service_account_name);
-		free(r->wep.ip_networks);
-		strv_free(r->wep.profiles);
-		named_ports_free(r->wep.ports, r->wep.n_ports);
 		break;
 	case MODEL_KIND_BGP_CONFIGURATION:
 		free(r->bgpconfig.log_severity_screen);

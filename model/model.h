@@ -116,16 +116,12 @@ enum model_encap {
  */
 enum model_encap model_ippool_vxlan_mode(const struct model_ippool *p);
 
-/* WorkloadEndpoint spec (Calico WorkloadEndpointSpec). */
+/* WorkloadEndpoint spec (Calico WorkloadEndpointSpec). The fields that only the owning host
+ * reads come last (from @workload on): felix's cache stores a remote endpoint without them
+ * (MODEL_WEP_HEAD_SIZE, model_resource_free_wep_head()). */
 struct model_workload_endpoint {
-	char *orchestrator;   /* "cni", "k8s", "libnetwork"; required */
-	char *workload;	      /* may be NULL */
-	char *node;	      /* required: the host that owns it */
-	char *container_id;   /* required for cni */
-	char *pod;	      /* K8S_POD_NAME; may be NULL */
-	char *endpoint;	      /* "eth0" */
-	char *interface_name; /* host-side veth, "tby" + 11 hex; required */
-	char *mac;	      /* container-side MAC "aa:bb:..", may be NULL */
+	char *orchestrator; /* "cni", "k8s", "libnetwork"; required */
+	char *node;	    /* required: the host that owns it */
 	struct ip_prefix
 	    *ip_networks; /* host prefixes (/32 or /128), at most MODEL_MAX_IP_NETWORKS */
 	size_t n_ip_networks;
@@ -136,6 +132,13 @@ struct model_workload_endpoint {
 	size_t n_ports;
 	char *service_account_name; /* serviceAccountName; may be NULL (policy matches the label
 				       projectcalico.org/serviceaccount) */
+	/* Local-only from here on (the owning host's routes, neighbours and interfaces). */
+	char *workload;	      /* may be NULL */
+	char *container_id;   /* required for cni */
+	char *pod;	      /* K8S_POD_NAME; may be NULL */
+	char *endpoint;	      /* "eth0" */
+	char *interface_name; /* host-side veth, "tby" + 11 hex; required */
+	char *mac;	      /* container-side MAC "aa:bb:..", may be NULL */
 };
 
 /* BGPConfiguration spec (the walking skeleton's subset; more fields come with the BGP issue). */
@@ -197,6 +200,10 @@ struct model_resource {
 #define MODEL_RESOURCE_SIZE_OF(member) \
 	(offsetof(struct model_resource, member) + sizeof(((struct model_resource *)0)->member))
 
+/* Bytes of a WorkloadEndpoint resource up to its local-only fields (wep.workload on). A
+ * resource in an allocation of this size is freed with model_resource_free_wep_head(). */
+#define MODEL_WEP_HEAD_SIZE offsetof(struct model_resource, wep.workload)
+
 /**
  * model_kind_from_string() - "IPPool" (Calico's kind name; also the lower-case plural "ippools"
  * and singular "ippool" accepted by calicoctl get) to the enum.
@@ -232,6 +239,13 @@ bool model_kind_is_namespaced(enum model_kind kind);
  */
 struct model_resource *model_resource_free(struct model_resource *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct model_resource *, model_resource_free);
+
+/**
+ * model_resource_free_wep_head() - free a WorkloadEndpoint @r held in MODEL_WEP_HEAD_SIZE
+ * bytes: its metadata, the spec fields before wep.workload and @r itself; the local-only
+ * fields are not read (they are not there). NULL-safe. Return: NULL.
+ */
+struct model_resource *model_resource_free_wep_head(struct model_resource *r);
 
 /* A list of decoded resources in document order. */
 struct model_list {

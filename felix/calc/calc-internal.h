@@ -42,6 +42,8 @@ struct entry {
 	uint8_t kind;		  /* enum entry_kind */
 	bool seen;		  /* confirmed during the current snapshot */
 	bool trimmed; /* a remote endpoint: res's strings are interned or borrow @key (cache.c) */
+	bool packed;  /* trimmed, and res is one block of MODEL_WEP_HEAD_SIZE bytes followed by
+		       * its labels, ipNetworks and @key (cache.c remote_wep_trim()) */
 };
 
 /* A string shared by the cache's remote endpoints (label keys and values, namespace, node). */

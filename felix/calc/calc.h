@@ -89,8 +89,10 @@ void calc_cache_clear_dirty(struct calc_cache *c);
  * not read remote endpoints (only policy does, through felix/calc/policy-inc.c), so a remote
  * endpoint write costs no pass over the whole cache. Nor do the kinds only policy reads
  * (policies, tiers, network sets, host endpoints, profiles, namespaces), set or not. Remote
- * endpoints are also stored trimmed (cache.c remote_wep_trim()).
- * Return: 0 or -ENOMEM (the old node is then kept).
+ * endpoints are also stored trimmed, without their local-only fields (cache.c
+ * remote_wep_trim()), so the node is set once, before the first remote endpoint comes in.
+ * Return: 0, -EBUSY (a different node while remote endpoints are stored) or -ENOMEM (the
+ * old node is then kept).
  */
 int calc_cache_set_local_node(struct calc_cache *c, const char *node) _warn_unused_result_;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* felix/calc/cache.c: remote WorkloadEndpoints are stored trimmed (only what the calculators
- * read, with shared strings); local ones whole. Replacing, deleting and sweeping entries gives
+ * read, with shared strings, in one block without the local-only fields); local ones whole. Replacing, deleting and sweeping entries gives
  * every shared string back (ASan in the sanitizer run checks the frees). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,13 +90,23 @@ static void test_remote_trimmed(void **state)
 		snprintf(app, sizeof(app), "app%u", i % 3);
 		assert_string_equal(model_labels_get(&r->meta.labels, "app"), app);
 		assert_int_equal(r->wep.n_ip_networks, 1);
+		char net[IP_PREFIX_STRLEN], want[IP_PREFIX_STRLEN];
+		snprintf(want, sizeof(want), "198.18.%u.%u/32", i / 256, i % 256);
+		assert_string_equal(ip_prefix_format(&r->wep.ip_networks[0], net), want);
 		assert_int_equal(r->wep.n_ports, 1);
 		assert_int_equal(r->wep.n_profiles, 1);
-		assert_null(r->wep.container_id);
-		assert_null(r->wep.interface_name);
-		assert_null(r->wep.mac);
+		assert_string_equal(r->wep.profiles[0], i % 2 ? "kns.ns1" : "kns.ns0");
 		assert_null(r->meta.uid);
+		/* One block: the head (no local-only fields), labels, addresses, the key. */
+		const char *b = (const char *)r, *end = b + MODEL_WEP_HEAD_SIZE + 256;
+		assert_true((const char *)r->meta.labels.items >= b + MODEL_WEP_HEAD_SIZE);
+		assert_true((const char *)r->wep.ip_networks > (const char *)r->meta.labels.items);
+		assert_true(r->meta.name > (const char *)r->wep.ip_networks && r->meta.name < end);
 	}
+	/* The node cannot change under trimmed endpoints: they lack the local-only fields. */
+	assert_int_equal(calc_cache_set_local_node(c, "h2"), -EBUSY);
+	assert_int_equal(calc_cache_set_local_node(c, NULL), -EBUSY);
+	assert_int_equal(calc_cache_set_local_node(c, "h1"), 0);
 	/* shared: one copy of each string */
 	assert_ptr_equal(get(c, 0, "h2")->meta.namespace, get(c, 2, "h2")->meta.namespace);
 	assert_ptr_equal(model_labels_get(&get(c, 0, "h2")->meta.labels, "app"),
