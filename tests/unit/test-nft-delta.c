@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "felix/dataplane/policy/nft-delta.h"
+#include "lib/macro.h"
 #include "lib/strbuf.h"
 
 struct rec {
@@ -356,12 +357,62 @@ static void test_many_elements(void **state)
 	strbuf_done(&rc.sb);
 }
 
+/* Element slots widen as longer keys and the first jump target come in (nft-delta.c
+ * elem_reserve()); every element, its verdict and its chain survive each move, and a
+ * changed target still reads as one delete and one add. */
+static void test_slot_widening(void **state)
+{
+	struct rec rc = {0};
+	struct nft_delta_sink sink = {.send = rec_send, .ctx = &rc};
+	struct nft_delta *d = NULL;
+	struct nft_delta_result res;
+	struct nft_delta_elem got;
+	const char *keys[] = {"a", "bb", "ccccc", "dddddddddddd", "eeeeeeeeeeeeeeeeeeeeeeee"};
+
+	assert_int_equal(nft_delta_new(&sink, &d), 0);
+	nft_delta_begin(d, NFT_DELTA_COMPLETE);
+	put(d, NFT_DELTA_MAP, "m", 0);
+	commit_ok(d, &res);
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		nft_delta_begin(d, 0);
+		/* plain verdicts first; the jumps (and their pointers) come with the third key */
+		elem(d, "m", keys[i], i < 2 ? "drop" : keys[i], true);
+		commit_ok(d, &res);
+		for (size_t j = 0; j <= i; j++) {
+			struct nft_delta_elem e = E(keys[j], NULL);
+			assert_true(nft_delta_has_elem(d, "m", &e, &got));
+			assert_int_equal(got.len, strlen(keys[j]));
+			assert_memory_equal(got.key, keys[j], got.len);
+			if (j < 2) {
+				assert_int_equal(got.verdict, NFT_DELTA_V_DROP);
+				assert_null(got.chain);
+			} else {
+				assert_int_equal(got.verdict, NFT_DELTA_V_JUMP);
+				assert_string_equal(got.chain, keys[j]);
+			}
+		}
+	}
+	nft_delta_begin(d, 0);
+	elem(d, "m", "ccccc", "other", true);
+	elem(d, "m", "a", NULL, false);
+	commit_ok(d, &res);
+	assert_string_equal(strbuf_cstr(&rc.sb), "elem-del m ccccc:ccccc\n"
+						 "elem-del m a:drop\n"
+						 "elem-add m ccccc:other\n");
+	struct nft_delta_elem c = E("ccccc", NULL);
+	assert_true(nft_delta_has_elem(d, "m", &c, &got));
+	assert_string_equal(got.chain, "other");
+	nft_delta_free(d);
+	strbuf_done(&rc.sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_replace_then_deltas),
 	    cmocka_unit_test(test_failure_forgets),
 	    cmocka_unit_test(test_many_elements),
+	    cmocka_unit_test(test_slot_widening),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,21 +21,27 @@
 
 #include "felix/dataplane/policy/nft-delta.h"
 #include "lib/array.h"
+#include "lib/macro.h"
 
 /* Pending element operations kept allocated between transactions (see pend_clear()). */
 #define NFT_DELTA_PEND_KEEP 4096
 
+/* One slot of an element table: this header, then the table's @klen key bytes, then (in a
+ * table with @chains) the NFT_DELTA_V_JUMP target, a char *. A slot of an IPv4 set is 12
+ * bytes, so 100,000 elements take 1.5-3 MB, not the 4-8 MB of fixed 40-byte slots. */
 struct elem_rec {
-	uint8_t key[NFT_DELTA_KEY_MAX];
-	uint8_t len, plen, verdict;
 	bool used;
+	uint8_t len, plen, verdict;
 	uint32_t seen; /* epoch of the complete transaction that staged it */
-	char *chain;   /* maps: NFT_DELTA_V_JUMP target */
+	uint8_t key[];
 };
 
 struct elem_tab {
-	struct elem_rec *v;
-	size_t cap, n; /* cap: 0 or a power of two */
+	uint8_t *v;	 /* cap slots of @stride bytes */
+	size_t cap, n;	 /* cap: 0 or a power of two */
+	uint8_t klen;	 /* key bytes per slot: the longest key so far, rounded up */
+	bool chains;	 /* slots carry a chain pointer (a map element jumped somewhere) */
+	uint16_t stride; /* sizeof(struct elem_rec) + klen (+ sizeof(char *)) */
 };
 
 enum stage_state {
@@ -95,19 +101,35 @@ static uint64_t elem_hash(const uint8_t *key, uint8_t len, uint8_t plen)
 	return hash_fnv1a(h, &plen, 1);
 }
 
-static bool elem_same_key(const struct elem_rec *r, const struct nft_delta_elem *e)
+static struct elem_rec *rec_at(const struct elem_tab *t, size_t i)
 {
-	return r->len == e->len && r->plen == e->plen && memcmp(r->key, e->key, e->len) == 0;
+	return (struct elem_rec *)(t->v + i * t->stride);
+}
+
+/* The chain pointer of slot @r, or NULL when the table keeps none. */
+static char **rec_chain(const struct elem_tab *t, const struct elem_rec *r)
+{
+	return t->chains ? (char **)((uint8_t *)r + sizeof(*r) + t->klen) : NULL;
+}
+
+static bool elem_same_key(const struct elem_rec *r, const uint8_t *key, uint8_t len, uint8_t plen)
+{
+	return r->len == len && r->plen == plen && memcmp(r->key, key, len) == 0;
+}
+
+static size_t slot_of(const struct elem_tab *t, const uint8_t *key, uint8_t len, uint8_t plen)
+{
+	size_t mask = t->cap - 1;
+	size_t i = elem_hash(key, len, plen) & mask;
+	while (rec_at(t, i)->used && !elem_same_key(rec_at(t, i), key, len, plen)) {
+		i = (i + 1) & mask;
+	}
+	return i;
 }
 
 static size_t elem_slot(const struct elem_tab *t, const struct nft_delta_elem *e)
 {
-	size_t mask = t->cap - 1;
-	size_t i = elem_hash(e->key, e->len, e->plen) & mask;
-	while (t->v[i].used && !elem_same_key(&t->v[i], e)) {
-		i = (i + 1) & mask;
-	}
-	return i;
+	return slot_of(t, e->key, e->len, e->plen);
 }
 
 static struct elem_rec *elem_find(const struct elem_tab *t, const struct nft_delta_elem *e)
@@ -115,29 +137,44 @@ static struct elem_rec *elem_find(const struct elem_tab *t, const struct nft_del
 	if (!t->cap) {
 		return NULL;
 	}
-	struct elem_rec *r = &t->v[elem_slot(t, e)];
+	struct elem_rec *r = rec_at(t, elem_slot(t, e));
 	return r->used ? r : NULL;
 }
 
-static int elem_reserve(struct elem_tab *t, size_t n)
+/* Room for @n elements with keys of @klen bytes (and a chain pointer when @chains): a larger
+ * table, or wider slots, moves every element. Return: 0 or -ENOMEM (@t unchanged). */
+static int elem_reserve(struct elem_tab *t, size_t n, uint8_t klen, bool chains)
 {
+	chains = chains || t->chains;
+	/* keys padded to 4 bytes (8 when a pointer follows, to keep it aligned) */
+	size_t pad = chains ? sizeof(char *) : 4;
+	uint8_t nk = (uint8_t)((MAX(klen, t->klen) + pad - 1) / pad * pad);
 	/* load factor at most 3/4: a set of 100,000 elements is the largest thing felix keeps */
-	if ((n + 1) * 4 <= t->cap * 3) {
+	if ((n + 1) * 4 <= t->cap * 3 && nk == t->klen && chains == t->chains) {
 		return 0;
 	}
 	size_t nc = t->cap ? t->cap : 16;
 	while ((n + 1) * 4 > nc * 3) {
 		nc *= 2;
 	}
-	struct elem_tab nt = {.v = calloc(nc, sizeof(*nt.v)), .cap = nc, .n = t->n};
+	struct elem_tab nt = {
+	    .cap = nc,
+	    .n = t->n,
+	    .klen = nk,
+	    .chains = chains,
+	    .stride = (uint16_t)(sizeof(struct elem_rec) + nk + (chains ? sizeof(char *) : 0))};
+	nt.v = calloc(nc, nt.stride);
 	if (!nt.v) {
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < t->cap; i++) {
-		if (t->v[i].used) {
-			struct nft_delta_elem k = {.len = t->v[i].len, .plen = t->v[i].plen};
-			memcpy(k.key, t->v[i].key, k.len);
-			nt.v[elem_slot(&nt, &k)] = t->v[i];
+		const struct elem_rec *o = rec_at(t, i);
+		if (o->used) {
+			struct elem_rec *x = rec_at(&nt, slot_of(&nt, o->key, o->len, o->plen));
+			memcpy(x, o, sizeof(*o) + o->len);
+			if (nt.chains) {
+				*rec_chain(&nt, x) = t->chains ? *rec_chain(t, o) : NULL;
+			}
 		}
 	}
 	free(t->v);
@@ -148,30 +185,30 @@ static int elem_reserve(struct elem_tab *t, size_t n)
 /* Insert or update @e. */
 static int elem_put(struct elem_tab *t, const struct nft_delta_elem *e, uint32_t epoch)
 {
-	int r = elem_reserve(t, t->n + 1);
+	bool jump = e->verdict == NFT_DELTA_V_JUMP && e->chain;
+	int r = elem_reserve(t, t->n + 1, e->len, jump);
 	if (r < 0) {
 		return r;
 	}
 	char *chain = NULL;
-	if (e->verdict == NFT_DELTA_V_JUMP && e->chain) {
-		chain = strdup(e->chain);
-		if (!chain) {
-			return -ENOMEM;
-		}
+	if (jump && !(chain = strdup(e->chain))) {
+		return -ENOMEM;
 	}
-	struct elem_rec *x = &t->v[elem_slot(t, e)];
+	struct elem_rec *x = rec_at(t, elem_slot(t, e));
 	if (x->used) {
-		free(x->chain);
+		if (t->chains) {
+			free(*rec_chain(t, x));
+		}
 	} else {
 		t->n++;
 	}
-	*x = (struct elem_rec){.len = e->len,
-			       .plen = e->plen,
-			       .verdict = e->verdict,
-			       .used = true,
-			       .seen = epoch,
-			       .chain = chain};
+	memset(x, 0, t->stride);
+	*x = (struct elem_rec){
+	    .len = e->len, .plen = e->plen, .verdict = e->verdict, .used = true, .seen = epoch};
 	memcpy(x->key, e->key, e->len);
+	if (t->chains) {
+		*rec_chain(t, x) = chain;
+	}
 	return 0;
 }
 
@@ -183,18 +220,21 @@ static void elem_remove(struct elem_tab *t, const struct nft_delta_elem *e)
 	}
 	size_t mask = t->cap - 1;
 	size_t i = elem_slot(t, e);
-	if (!t->v[i].used) {
+	if (!rec_at(t, i)->used) {
 		return;
 	}
-	free(t->v[i].chain);
-	t->v[i] = (struct elem_rec){0};
+	if (t->chains) {
+		free(*rec_chain(t, rec_at(t, i)));
+	}
+	memset(rec_at(t, i), 0, t->stride);
 	t->n--;
-	for (size_t j = (i + 1) & mask; t->v[j].used; j = (j + 1) & mask) {
-		size_t home = elem_hash(t->v[j].key, t->v[j].len, t->v[j].plen) & mask;
+	for (size_t j = (i + 1) & mask; rec_at(t, j)->used; j = (j + 1) & mask) {
+		const struct elem_rec *y = rec_at(t, j);
+		size_t home = elem_hash(y->key, y->len, y->plen) & mask;
 		/* move j into the hole at i when its home is not in (i, j] (cyclically) */
 		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-			t->v[i] = t->v[j];
-			t->v[j] = (struct elem_rec){0};
+			memcpy(rec_at(t, i), y, t->stride);
+			memset(rec_at(t, j), 0, t->stride);
 			i = j;
 		}
 	}
@@ -202,27 +242,31 @@ static void elem_remove(struct elem_tab *t, const struct nft_delta_elem *e)
 
 static void elem_tab_done(struct elem_tab *t)
 {
-	for (size_t i = 0; i < t->cap; i++) {
-		free(t->v[i].chain);
+	for (size_t i = 0; t->chains && i < t->cap; i++) {
+		free(*rec_chain(t, rec_at(t, i)));
 	}
 	free(t->v);
 	*t = (struct elem_tab){0};
 }
 
-static struct nft_delta_elem elem_of(const struct elem_rec *r)
+static struct nft_delta_elem elem_of(const struct elem_tab *t, const struct elem_rec *r)
 {
-	struct nft_delta_elem e = {
-	    .len = r->len, .plen = r->plen, .verdict = r->verdict, .chain = r->chain};
+	struct nft_delta_elem e = {.len = r->len,
+				   .plen = r->plen,
+				   .verdict = r->verdict,
+				   .chain = t->chains ? *rec_chain(t, r) : NULL};
 	memcpy(e.key, r->key, r->len);
 	return e;
 }
 
-static bool elem_same_data(const struct elem_rec *r, const struct nft_delta_elem *e)
+static bool elem_same_data(const struct elem_tab *t, const struct elem_rec *r,
+			   const struct nft_delta_elem *e)
 {
 	if (r->verdict != e->verdict) {
 		return false;
 	}
-	return r->verdict != NFT_DELTA_V_JUMP || strcmp(r->chain ?: "", e->chain ?: "") == 0;
+	const char *chain = t->chains ? *rec_chain(t, r) : NULL;
+	return r->verdict != NFT_DELTA_V_JUMP || strcmp(chain ?: "", e->chain ?: "") == 0;
 }
 
 /* ---- objects ---- */
@@ -527,15 +571,15 @@ int nft_delta_elem(struct nft_delta *d, const char *set, const struct nft_delta_
 		if (!x || (d->flags & NFT_DELTA_COMPLETE)) {
 			return 0;
 		}
-		struct nft_delta_elem old = elem_of(x);
+		struct nft_delta_elem old = elem_of(&o->elems, x);
 		return pend_add(d, NFT_DELTA_OP_ELEM_DEL, o, &old);
 	}
 	if (x) {
 		x->seen = d->epoch;
-		if (elem_same_data(x, e)) {
+		if (elem_same_data(&o->elems, x, e)) {
 			return 0;
 		}
-		struct nft_delta_elem old = elem_of(x);
+		struct nft_delta_elem old = elem_of(&o->elems, x);
 		int r = pend_add(d, NFT_DELTA_OP_ELEM_DEL, o, &old);
 		if (r < 0) {
 			return r;
@@ -573,7 +617,7 @@ bool nft_delta_has_elem(const struct nft_delta *d, const char *set, const struct
 	const struct obj *o = obj_find(&d->objs, NFT_DELTA_SET, set);
 	const struct elem_rec *x = o && o->kind != NFT_DELTA_CHAIN ? elem_find(&o->elems, e) : NULL;
 	if (x && ret) {
-		*ret = elem_of(x);
+		*ret = elem_of(&o->elems, x);
 	}
 	return x != NULL;
 }
@@ -618,9 +662,9 @@ static int sweep(struct nft_delta *d)
 			continue;
 		}
 		for (size_t j = 0; j < o->elems.cap && r >= 0; j++) {
-			const struct elem_rec *x = &o->elems.v[j];
+			const struct elem_rec *x = rec_at(&o->elems, j);
 			if (x->used && x->seen != d->epoch) {
-				struct nft_delta_elem e = elem_of(x);
+				struct nft_delta_elem e = elem_of(&o->elems, x);
 				r = pend_add(d, NFT_DELTA_OP_ELEM_DEL, o, &e);
 			}
 		}
