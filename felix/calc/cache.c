@@ -17,6 +17,7 @@
 
 #include "felix/calc/calc-internal.h"
 #include "lib/array.h"
+#include "lib/macro.h"
 #include "model/model.h"
 
 _Static_assert(ENTRY_POLICY_BASE + _MODEL_KIND_MAX <= UINT8_MAX, "struct entry.kind is a uint8_t");
@@ -230,13 +231,39 @@ static void tally(struct calc_cache *c, const struct entry *e, int d)
 	}
 }
 
+#define WEP_KEY_PREFIX MODEL_KEY_PREFIX "workloadendpoints/"
+#define WEP_KEY_PREFIX_LEN (sizeof(WEP_KEY_PREFIX) - 1)
+
+/* strcmp(@e's key, @s) (@n 0) or strncmp(@e's key, @s, @n). A packed entry keeps only the
+ * name of its key: the whole key is WEP_KEY_PREFIX, the (shared) namespace, '/' and that. */
+static int entry_key_cmp(const struct entry *e, const char *s, size_t n)
+{
+	if (!e->packed) {
+		return n ? strncmp(e->key, s, n) : strcmp(e->key, s);
+	}
+	const char *part[] = {WEP_KEY_PREFIX, e->res->meta.namespace, "/", e->key};
+	for (size_t i = 0;; i++) {
+		if (i + 1 == ELEMENTSOF(part)) {
+			return n ? strncmp(part[i], s, n) : strcmp(part[i], s);
+		}
+		/* stops at the end of @s: the next part is compared only after a whole match */
+		size_t l = strlen(part[i]);
+		int d = strncmp(part[i], s, n ? MIN(n, l) : l);
+		if (d || (n && n <= l)) {
+			return d;
+		}
+		s += l;
+		n -= n ? l : 0;
+	}
+}
+
 /* Index of @key, or -(insertion point) - 1. */
 ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
 {
 	size_t lo = 0, hi = c->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int d = strcmp(c->v[mid].key, key);
+		int d = entry_key_cmp(&c->v[mid], key, 0);
 		if (d == 0) {
 			return (ssize_t)mid;
 		}
@@ -455,21 +482,30 @@ static size_t align_up(size_t n, size_t a)
 }
 
 /* Move trimmed @e into one allocation: the resource up to its local-only fields
- * (MODEL_WEP_HEAD_SIZE, 152 of 240 bytes), then its labels array, its ipNetworks and its key
- * (the name borrows the key at @name_at). One malloc chunk of ~290 bytes instead of five
- * (~370 bytes with malloc's headers and rounding) per remote endpoint. Without memory @e
- * stays as it is (still valid, one block per part). */
+ * (MODEL_WEP_HEAD_SIZE, 152 of 240 bytes), then its labels array, its ipNetworks and the name
+ * part of its key (entry_key_cmp() puts the key together; the name is meta.name). One malloc
+ * chunk of ~240 bytes instead of five (~370 bytes with malloc's headers and rounding) per
+ * remote endpoint. Without memory, or with a key that is not WEP_KEY_PREFIX
+ * "<namespace>/<name>" at @name_at, @e stays as it is (still valid, one block per part). */
 static void remote_wep_pack(struct entry *e, ptrdiff_t name_at)
 {
 	struct model_resource *res = e->res;
 	size_t n_labels = res->meta.labels.n;
 	size_t n_nets = res->wep.n_ip_networks;
-	size_t key_len = strlen(e->key) + 1;
+	const char *ns = res->meta.namespace;
+	size_t ns_len = ns ? strlen(ns) : 0;
+	if (!ns || strncmp(e->key, WEP_KEY_PREFIX, WEP_KEY_PREFIX_LEN) != 0 ||
+	    strncmp(e->key + WEP_KEY_PREFIX_LEN, ns, ns_len) != 0 ||
+	    name_at != (ptrdiff_t)(WEP_KEY_PREFIX_LEN + ns_len + 1) || e->key[name_at - 1] != '/') {
+		return; /* key_classify() and entry_decode() let no such entry in */
+	}
+	const char *name = e->key + name_at;
+	size_t name_len = strlen(name) + 1;
 	size_t at_labels = align_up(MODEL_WEP_HEAD_SIZE, _Alignof(struct model_label));
 	size_t at_nets =
 	    align_up(at_labels + n_labels * sizeof(struct model_label), _Alignof(struct ip_prefix));
-	size_t at_key = at_nets + n_nets * sizeof(struct ip_prefix);
-	char *b = malloc(at_key + key_len);
+	size_t at_name = at_nets + n_nets * sizeof(struct ip_prefix);
+	char *b = malloc(at_name + name_len);
 	if (!b) {
 		return;
 	}
@@ -484,13 +520,13 @@ static void remote_wep_pack(struct entry *e, ptrdiff_t name_at)
 		memcpy(b + at_nets, res->wep.ip_networks, n_nets * sizeof(struct ip_prefix));
 		p->wep.ip_networks = (struct ip_prefix *)(b + at_nets);
 	}
-	memcpy(b + at_key, e->key, key_len);
+	memcpy(b + at_name, name, name_len);
 	free(res->meta.labels.items);
 	free(res->wep.ip_networks);
 	free(res);
 	free(e->key);
-	e->key = b + at_key;
-	p->meta.name = e->key + name_at;
+	e->key = b + at_name;
+	p->meta.name = e->key;
 	e->res = p;
 	e->packed = true;
 }
@@ -682,7 +718,7 @@ int calc_cache_foreach(const struct calc_cache *c, enum model_kind kind,
 	int l = snprintf(prefix, sizeof(prefix), MODEL_KEY_PREFIX "%s/", plural);
 	ssize_t i = calc_cache_find(c, prefix);
 	for (size_t j = i >= 0 ? (size_t)i : (size_t)(-i - 1);
-	     j < c->n && strncmp(c->v[j].key, prefix, (size_t)l) == 0; j++) {
+	     j < c->n && entry_key_cmp(&c->v[j], prefix, (size_t)l) == 0; j++) {
 		if (!c->v[j].res || c->v[j].res->kind != kind) {
 			continue;
 		}

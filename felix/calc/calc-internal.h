@@ -43,7 +43,9 @@ struct entry {
 	bool seen;		  /* confirmed during the current snapshot */
 	bool trimmed; /* a remote endpoint: res's strings are interned or borrow @key (cache.c) */
 	bool packed;  /* trimmed, and res is one block of MODEL_WEP_HEAD_SIZE bytes followed by
-		       * its labels, ipNetworks and @key (cache.c remote_wep_trim()) */
+		       * its labels, ipNetworks and @key, which then holds only the name: the
+		       * key is "/tabby/v1/workloadendpoints/<namespace>/<name>" (cache.c
+		       * remote_wep_pack(), entry_key_cmp()) */
 };
 
 /* A string shared by the cache's remote endpoints (label keys and values, namespace, node). */

@@ -57,6 +57,13 @@ static void del(struct calc_cache *c, unsigned i, const char *node)
 	assert_int_equal(calc_cache_delete(c, key), 1);
 }
 
+static int count_cb(const struct model_resource *res, void *userdata)
+{
+	(void)res;
+	(*(size_t *)userdata)++;
+	return 0;
+}
+
 static void test_remote_trimmed(void **state)
 {
 	_cleanup_(calc_cache_freep) struct calc_cache *c = NULL;
@@ -103,6 +110,20 @@ static void test_remote_trimmed(void **state)
 		assert_true((const char *)r->wep.ip_networks > (const char *)r->meta.labels.items);
 		assert_true(r->meta.name > (const char *)r->wep.ip_networks && r->meta.name < end);
 	}
+	/* Keys without their common prefix still sort and scan as whole keys: the local
+	 * endpoint (a whole key) sits among the packed ones, and a scan by kind sees all. */
+	size_t n_seen = 0;
+	assert_int_equal(calc_cache_foreach(c, MODEL_KIND_WORKLOAD_ENDPOINT, count_cb, &n_seen), 0);
+	assert_int_equal(n_seen, 301);
+	assert_null(calc_cache_get(c, P "workloadendpoints/"));
+	assert_null(calc_cache_get(c, P "workloadendpoints"));
+	assert_null(calc_cache_get(c, P "workloadendpoints/ns0/h2-cni-c0-eth"));
+	assert_null(calc_cache_get(c, P "workloadendpoints/ns0/h2-cni-c0-eth00"));
+	assert_null(calc_cache_get(c, P "workloadendpoints/ns0h2-cni-c0-eth0"));
+	assert_null(calc_cache_get(c, P "workloadendpoints/ns0/"));
+	assert_null(calc_cache_get(c, P "workloadendpoints/ns"));
+	assert_null(calc_cache_get(c, P "workloadendpoints/ns/0/h2-cni-c0-eth0"));
+	assert_non_null(calc_cache_get(c, P "workloadendpoints/ns0/h2-cni-c0-eth0"));
 	/* The node cannot change under trimmed endpoints: they lack the local-only fields. */
 	assert_int_equal(calc_cache_set_local_node(c, "h2"), -EBUSY);
 	assert_int_equal(calc_cache_set_local_node(c, NULL), -EBUSY);
