@@ -176,7 +176,7 @@ struct model_resource {
 	 * does not act on yet (decoding warns about each); encoded back into spec as written.
 	 * NULL = none. */
 	char *extra_spec;
-	/* Last: see MODEL_RESOURCE_SIZE_OF(). */
+	/* Last: see MODEL_WEP_HEAD_SIZE. */
 	union {
 		struct model_ippool ippool;
 		struct model_node node;
@@ -194,14 +194,9 @@ struct model_resource {
 	};
 };
 
-/* Bytes of a model_resource of @kind up to the end of its spec: felix's cache stores remote
- * WorkloadEndpoints (100,000 and more) in an allocation of this size, not of the union's
- * largest member (the union comes last for that). */
-#define MODEL_RESOURCE_SIZE_OF(member) \
-	(offsetof(struct model_resource, member) + sizeof(((struct model_resource *)0)->member))
-
-/* Bytes of a WorkloadEndpoint resource up to its local-only fields (wep.workload on). A
- * resource in an allocation of this size is freed with model_resource_free_wep_head(). */
+/* Bytes of a WorkloadEndpoint resource up to its local-only fields (wep.workload on): felix's
+ * cache stores remote WorkloadEndpoints (100,000 and more) in an allocation of this size (the
+ * union comes last for that). Such a resource is freed with model_resource_free_wep_head(). */
 #define MODEL_WEP_HEAD_SIZE offsetof(struct model_resource, wep.workload)
 
 /**
