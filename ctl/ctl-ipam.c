@@ -403,7 +403,7 @@ static int load_weps(struct ds_client *ds, struct ck_state *s)
 	size_t n_uses = 0;
 	int r;
 
-	r = ds_range_prefix(ds, MODEL_KEY_PREFIX "workloadendpoints/", 0, &kvs);
+	r = ds_range_prefix(ds, MODEL_WEP_KEY_PREFIX, 0, &kvs);
 	if (r < 0)
 		return ctl_ds_error(r);
 	if (kvs.n > CK_MAX_WEPS) {

@@ -258,7 +258,7 @@ static int load_used(struct ds_client *ds, struct snapshot *s, const struct ipam
 				return -ENOMEM;
 		return load_tunnel_used(s, &cap);
 	}
-	r = ds_range_prefix(ds, MODEL_KEY_PREFIX "workloadendpoints/", 0, &s->wep_kvs);
+	r = ds_range_prefix(ds, MODEL_WEP_KEY_PREFIX, 0, &s->wep_kvs);
 
 	if (r < 0)
 		return r;

@@ -22,6 +22,8 @@
 
 #define MODEL_API_VERSION "projectcalico.org/v3"
 #define MODEL_KEY_PREFIX "/tabby/v1/"
+/* Where WorkloadEndpoints live: MODEL_WEP_KEY_PREFIX "<namespace>/<name>" (model_key()). */
+#define MODEL_WEP_KEY_PREFIX MODEL_KEY_PREFIX "workloadendpoints/"
 /* Limits on counts the datastore controls (STYLE.md section 3). */
 #define MODEL_MAX_LABELS 256
 #define MODEL_MAX_IP_NETWORKS 16

@@ -231,23 +231,23 @@ static void tally(struct calc_cache *c, const struct entry *e, int d)
 	}
 }
 
-#define WEP_KEY_PREFIX MODEL_KEY_PREFIX "workloadendpoints/"
-#define WEP_KEY_PREFIX_LEN (sizeof(WEP_KEY_PREFIX) - 1)
+#define WEP_KEY_PREFIX_LEN (sizeof(MODEL_WEP_KEY_PREFIX) - 1)
 
 /* strcmp(@e's key, @s) (@n 0) or strncmp(@e's key, @s, @n). A packed entry keeps only the
- * name of its key: the whole key is WEP_KEY_PREFIX, the (shared) namespace, '/' and that. */
+ * name of its key: the whole key is MODEL_WEP_KEY_PREFIX, the (shared) namespace, '/' and that. */
 static int entry_key_cmp(const struct entry *e, const char *s, size_t n)
 {
 	if (!e->packed) {
 		return n ? strncmp(e->key, s, n) : strcmp(e->key, s);
 	}
-	const char *part[] = {WEP_KEY_PREFIX, e->res->meta.namespace, "/", e->key};
+	const char *part[] = {MODEL_WEP_KEY_PREFIX, e->res->meta.namespace, "/", e->key};
+	size_t len[] = {WEP_KEY_PREFIX_LEN, strlen(e->res->meta.namespace), 1};
 	for (size_t i = 0;; i++) {
 		if (i + 1 == ELEMENTSOF(part)) {
 			return n ? strncmp(part[i], s, n) : strcmp(part[i], s);
 		}
 		/* stops at the end of @s: the next part is compared only after a whole match */
-		size_t l = strlen(part[i]);
+		size_t l = len[i];
 		int d = strncmp(part[i], s, n ? MIN(n, l) : l);
 		if (d || (n && n <= l)) {
 			return d;
@@ -485,7 +485,7 @@ static size_t align_up(size_t n, size_t a)
  * (MODEL_WEP_HEAD_SIZE, 152 of 240 bytes), then its labels array, its ipNetworks and the name
  * part of its key (entry_key_cmp() puts the key together; the name is meta.name). One malloc
  * chunk of ~240 bytes instead of five (~370 bytes with malloc's headers and rounding) per
- * remote endpoint. Without memory, or with a key that is not WEP_KEY_PREFIX
+ * remote endpoint. Without memory, or with a key that is not MODEL_WEP_KEY_PREFIX
  * "<namespace>/<name>" at @name_at, @e stays as it is (still valid, one block per part). */
 static void remote_wep_pack(struct entry *e, ptrdiff_t name_at)
 {
@@ -494,7 +494,7 @@ static void remote_wep_pack(struct entry *e, ptrdiff_t name_at)
 	size_t n_nets = res->wep.n_ip_networks;
 	const char *ns = res->meta.namespace;
 	size_t ns_len = ns ? strlen(ns) : 0;
-	if (!ns || strncmp(e->key, WEP_KEY_PREFIX, WEP_KEY_PREFIX_LEN) != 0 ||
+	if (!ns || strncmp(e->key, MODEL_WEP_KEY_PREFIX, WEP_KEY_PREFIX_LEN) != 0 ||
 	    strncmp(e->key + WEP_KEY_PREFIX_LEN, ns, ns_len) != 0 ||
 	    name_at != (ptrdiff_t)(WEP_KEY_PREFIX_LEN + ns_len + 1) || e->key[name_at - 1] != '/') {
 		return; /* key_classify() and entry_decode() let no such entry in */

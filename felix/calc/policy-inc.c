@@ -82,15 +82,13 @@ struct calc_policy_inc {
 
 /* ---- endpoint records by key ---- */
 
-#define WEP_KEY_PREFIX MODEL_KEY_PREFIX "workloadendpoints/"
-
-/* What a record keeps of @key: a WorkloadEndpoint key without WEP_KEY_PREFIX (28 of its ~70
+/* What a record keeps of @key: a WorkloadEndpoint key without MODEL_WEP_KEY_PREFIX (28 of its ~70
  * bytes, at 100,000 endpoints ~2 MB), any other key whole. A tail starts with a namespace,
  * never with '/', so tails and whole keys do not meet, and key_tail() of a tail is itself. */
 static const char *key_tail(const char *key)
 {
-	size_t n = sizeof(WEP_KEY_PREFIX) - 1;
-	return strncmp(key, WEP_KEY_PREFIX, n) == 0 ? key + n : key;
+	size_t n = sizeof(MODEL_WEP_KEY_PREFIX) - 1;
+	return strncmp(key, MODEL_WEP_KEY_PREFIX, n) == 0 ? key + n : key;
 }
 
 static uint64_t key_hash(const char *k)

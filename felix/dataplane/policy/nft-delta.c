@@ -112,6 +112,12 @@ static char **rec_chain(const struct elem_tab *t, const struct elem_rec *r)
 	return t->chains ? (char **)((uint8_t *)r + sizeof(*r) + t->klen) : NULL;
 }
 
+/* The jump target slot @r holds, or NULL. */
+static const char *rec_target(const struct elem_tab *t, const struct elem_rec *r)
+{
+	return t->chains ? *rec_chain(t, r) : NULL;
+}
+
 static bool elem_same_key(const struct elem_rec *r, const uint8_t *key, uint8_t len, uint8_t plen)
 {
 	return r->len == len && r->plen == plen && memcmp(r->key, key, len) == 0;
@@ -251,10 +257,8 @@ static void elem_tab_done(struct elem_tab *t)
 
 static struct nft_delta_elem elem_of(const struct elem_tab *t, const struct elem_rec *r)
 {
-	struct nft_delta_elem e = {.len = r->len,
-				   .plen = r->plen,
-				   .verdict = r->verdict,
-				   .chain = t->chains ? *rec_chain(t, r) : NULL};
+	struct nft_delta_elem e = {
+	    .len = r->len, .plen = r->plen, .verdict = r->verdict, .chain = rec_target(t, r)};
 	memcpy(e.key, r->key, r->len);
 	return e;
 }
@@ -265,7 +269,7 @@ static bool elem_same_data(const struct elem_tab *t, const struct elem_rec *r,
 	if (r->verdict != e->verdict) {
 		return false;
 	}
-	const char *chain = t->chains ? *rec_chain(t, r) : NULL;
+	const char *chain = rec_target(t, r);
 	return r->verdict != NFT_DELTA_V_JUMP || strcmp(chain ?: "", e->chain ?: "") == 0;
 }
 
