@@ -252,27 +252,31 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 				return r;
 			}
 		}
-		for (size_t k = 0; peersel && k < c->n * ELEMENTSOF(node_families); k++) {
-			size_t i = k / ELEMENTSOF(node_families);
-			int fam = node_families[k % ELEMENTSOF(node_families)];
-			const struct model_resource *n = c->v[i].res;
-			struct ip_addr a;
-			if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_addr(x, n, fam, &a) ||
-			    !sel_match(peersel, &n->meta.labels)) {
-				continue;
-			}
-			struct bgp_peer p = node_peer(x, n, type, fam);
-			if (bp->as_number) {
-				p.as_number = bp->as_number;
-				p.rr_client = p.rr_client && p.as_number == x->d->bgp.as_number;
-			}
-			r = peer_apply_spec(x, &p, bp);
-			if (r == -ENOENT) {
-				x->d->bgp_skipped_peers++;
-				continue;
-			}
-			if (r < 0 || (r = peer_add(x, &p, PRIO_BGPPEER)) < 0) {
-				return r;
+		const struct entry *e;
+		CACHE_FOR_EACH (c, e) {
+			for (size_t f = 0; peersel && f < ELEMENTSOF(node_families); f++) {
+				int fam = node_families[f];
+				const struct model_resource *n = e->res;
+				struct ip_addr a;
+				if (e->kind != ENTRY_NODE || n == x->me ||
+				    !node_addr(x, n, fam, &a) ||
+				    !sel_match(peersel, &n->meta.labels)) {
+					continue;
+				}
+				struct bgp_peer p = node_peer(x, n, type, fam);
+				if (bp->as_number) {
+					p.as_number = bp->as_number;
+					p.rr_client =
+					    p.rr_client && p.as_number == x->d->bgp.as_number;
+				}
+				r = peer_apply_spec(x, &p, bp);
+				if (r == -ENOENT) {
+					x->d->bgp_skipped_peers++;
+					continue;
+				}
+				if (r < 0 || (r = peer_add(x, &p, PRIO_BGPPEER)) < 0) {
+					return r;
+				}
 			}
 		}
 	}
@@ -281,23 +285,25 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 	if (!reverse || !peersel || !sel_match(peersel, &x->me->meta.labels)) {
 		return 0;
 	}
-	for (size_t k = 0; k < c->n * ELEMENTSOF(node_families); k++) {
-		size_t i = k / ELEMENTSOF(node_families);
-		int fam = node_families[k % ELEMENTSOF(node_families)];
-		const struct model_resource *n = c->v[i].res;
-		struct ip_addr a;
-		if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_addr(x, n, fam, &a) ||
-		    !bgppeer_applies(bp, nodesel, n)) {
-			continue;
-		}
-		struct bgp_peer p = node_peer(x, n, type, fam);
-		r = peer_apply_spec(x, &p, bp);
-		if (r == -ENOENT) {
-			x->d->bgp_skipped_peers++;
-			continue;
-		}
-		if (r < 0 || (r = peer_add(x, &p, PRIO_BGPPEER)) < 0) {
-			return r;
+	const struct entry *e;
+	CACHE_FOR_EACH (c, e) {
+		for (size_t f = 0; f < ELEMENTSOF(node_families); f++) {
+			int fam = node_families[f];
+			const struct model_resource *n = e->res;
+			struct ip_addr a;
+			if (e->kind != ENTRY_NODE || n == x->me || !node_addr(x, n, fam, &a) ||
+			    !bgppeer_applies(bp, nodesel, n)) {
+				continue;
+			}
+			struct bgp_peer p = node_peer(x, n, type, fam);
+			r = peer_apply_spec(x, &p, bp);
+			if (r == -ENOENT) {
+				x->d->bgp_skipped_peers++;
+				continue;
+			}
+			if (r < 0 || (r = peer_add(x, &p, PRIO_BGPPEER)) < 0) {
+				return r;
+			}
 		}
 	}
 	return 0;
@@ -309,50 +315,52 @@ static int add_node_peers(struct bgp_ctx *x, const struct model_bgp_configuratio
 {
 	const struct calc_cache *c = x->c;
 	bool any_rr = false;
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->v[i].kind == ENTRY_NODE && node_cluster(c->v[i].res)) {
+	const struct entry *e;
+	CACHE_FOR_EACH (c, e) {
+		if (e->kind == ENTRY_NODE && node_cluster(e->res)) {
 			any_rr = true;
 		}
 	}
 	if (!mesh && !any_rr) {
 		return 0;
 	}
-	for (size_t k = 0; k < c->n * ELEMENTSOF(node_families); k++) {
-		size_t i = k / ELEMENTSOF(node_families);
-		int fam = node_families[k % ELEMENTSOF(node_families)];
-		const struct model_resource *n = c->v[i].res;
-		struct ip_addr a;
-		if (c->v[i].kind != ENTRY_NODE || n == x->me || !node_addr(x, n, fam, &a)) {
-			continue;
-		}
-		struct bgp_peer p;
-		int prio = PRIO_MESH;
-		if (mesh) {
-			p = node_peer(x, n, BGP_PEER_MESH, fam);
-			p.rr_client = false;
-		} else {
-			if (!x->my_cluster && !node_cluster(n)) {
-				continue; /* two clients do not peer */
-			}
-			p = node_peer(x, n, BGP_PEER_NODE, fam);
-			prio = PRIO_RR;
-		}
-		if (def) {
-			p.gr_time_s = def->node_mesh_max_restart_time_s <= 65535
-					  ? def->node_mesh_max_restart_time_s
-					  : 0;
-			int r = peer_set_password(x, &p, &def->node_mesh_password);
-			if (r == -ENOENT) {
-				x->d->bgp_skipped_peers++;
+	CACHE_FOR_EACH (c, e) {
+		for (size_t f = 0; f < ELEMENTSOF(node_families); f++) {
+			int fam = node_families[f];
+			const struct model_resource *n = e->res;
+			struct ip_addr a;
+			if (e->kind != ENTRY_NODE || n == x->me || !node_addr(x, n, fam, &a)) {
 				continue;
 			}
+			struct bgp_peer p;
+			int prio = PRIO_MESH;
+			if (mesh) {
+				p = node_peer(x, n, BGP_PEER_MESH, fam);
+				p.rr_client = false;
+			} else {
+				if (!x->my_cluster && !node_cluster(n)) {
+					continue; /* two clients do not peer */
+				}
+				p = node_peer(x, n, BGP_PEER_NODE, fam);
+				prio = PRIO_RR;
+			}
+			if (def) {
+				p.gr_time_s = def->node_mesh_max_restart_time_s <= 65535
+						  ? def->node_mesh_max_restart_time_s
+						  : 0;
+				int r = peer_set_password(x, &p, &def->node_mesh_password);
+				if (r == -ENOENT) {
+					x->d->bgp_skipped_peers++;
+					continue;
+				}
+				if (r < 0) {
+					return r;
+				}
+			}
+			int r = peer_add(x, &p, prio);
 			if (r < 0) {
 				return r;
 			}
-		}
-		int r = peer_add(x, &p, prio);
-		if (r < 0) {
-			return r;
 		}
 	}
 	return 0;
@@ -545,8 +553,8 @@ int calc_bgp_compute(const struct calc_cache *c, const struct calc_options *o,
 		return r;
 	}
 
-	for (size_t i = 0; i < c->n; i++) {
-		const struct entry *e = &c->v[i];
+	const struct entry *e;
+	CACHE_FOR_EACH (c, e) {
 		switch (e->kind) {
 		case ENTRY_POOL: {
 			const struct model_ippool *p = &e->res->ippool;
@@ -594,9 +602,10 @@ int calc_bgp_compute(const struct calc_cache *c, const struct calc_options *o,
 	}
 
 	r = add_node_peers(&x, def, mesh);
-	for (size_t i = 0; r >= 0 && i < c->n; i++) {
-		if (c->v[i].kind == ENTRY_BGPPEER) {
-			r = add_bgppeer(&x, &c->v[i].res->bgppeer);
+	struct cache_it it = {0, 0};
+	while (r >= 0 && (e = cache_it_next(c, &it)) != NULL) {
+		if (e->kind == ENTRY_BGPPEER) {
+			r = add_bgppeer(&x, &e->res->bgppeer);
 		}
 	}
 	if (r < 0) {

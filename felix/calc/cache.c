@@ -176,10 +176,13 @@ struct calc_cache *calc_cache_free(struct calc_cache *c)
 	if (!c) {
 		return NULL;
 	}
-	for (size_t i = 0; i < c->n; i++) {
-		entry_done_in(c, &c->v[i]);
+	for (size_t k = 0; k < c->n_ch; k++) {
+		for (size_t i = 0; i < c->ch[k]->n; i++) {
+			entry_done_in(c, &c->ch[k]->v[i]);
+		}
+		free(c->ch[k]);
 	}
-	free(c->v);
+	free(c->ch);
 	free(c->strs); /* every string went with its last entry */
 	free(c->local_node);
 	free(c);
@@ -257,15 +260,35 @@ static int entry_key_cmp(const struct entry *e, const char *s, size_t n)
 	}
 }
 
-/* Index of @key, or -(insertion point) - 1. */
-ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
+/*
+ * Where @key is (return true) or would be inserted (false): *@ret is chunk and index, in the
+ * last chunk whose first key is <= @key (the first chunk when none is); {0, 0} when the cache
+ * is empty. The index may be the chunk's size (after its last entry).
+ */
+static bool cache_find(const struct calc_cache *c, const char *key, struct cache_it *ret)
 {
-	size_t lo = 0, hi = c->n;
+	size_t lo = 0, hi = c->n_ch;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int d = entry_key_cmp(&c->v[mid], key, 0);
+		if (entry_key_cmp(&c->ch[mid]->v[0], key, 0) <= 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	*ret = (struct cache_it){lo ? lo - 1 : 0, 0};
+	if (!c->n_ch) {
+		return false;
+	}
+	const struct cache_chunk *k = c->ch[ret->ch];
+	lo = 0;
+	hi = k->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = entry_key_cmp(&k->v[mid], key, 0);
 		if (d == 0) {
-			return (ssize_t)mid;
+			ret->i = mid;
+			return true;
 		}
 		if (d < 0) {
 			lo = mid + 1;
@@ -273,17 +296,101 @@ ssize_t calc_cache_find(const struct calc_cache *c, const char *key)
 			hi = mid;
 		}
 	}
-	return -(ssize_t)lo - 1;
+	ret->i = lo;
+	return false;
 }
 
-static void cache_remove_at(struct calc_cache *c, size_t i)
+/* The cached entry of @key, or NULL. */
+static struct entry *cache_lookup(const struct calc_cache *c, const char *key)
 {
-	c->dp_dirty |= entry_in_compute(c, &c->v[i]);
-	tally(c, &c->v[i], -1);
-	entry_done_in(c, &c->v[i]);
-	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
+	struct cache_it at;
+	return key && cache_find(c, key, &at) ? &c->ch[at.ch]->v[at.i] : NULL;
+}
+
+/* Remove chunk @k from the chunk list (it is freed by the caller). */
+static void chunk_unlink(struct calc_cache *c, size_t k)
+{
+	memmove(&c->ch[k], &c->ch[k + 1], (c->n_ch - k - 1) * sizeof(c->ch[0]));
+	c->n_ch--;
+}
+
+/* Insert @e at @at (from cache_find(), not found). Return: 0 or -ENOMEM (nothing changed). */
+static int cache_insert(struct calc_cache *c, struct cache_it at, const struct entry *e)
+{
+	if (!c->n_ch || c->ch[at.ch]->n == CACHE_CHUNK) {
+		/* A new chunk after @at's: empty when @e goes past the end of a full chunk (or
+		 * there is none), else the upper half of @at's chunk. */
+		int r = calc_grow(&c->ch, c->n_ch, &c->cap_ch, sizeof(c->ch[0]));
+		if (r < 0) {
+			return r;
+		}
+		struct cache_chunk *nk = malloc(sizeof(*nk));
+		if (!nk) {
+			return -ENOMEM;
+		}
+		size_t pos = c->n_ch ? at.ch + 1 : 0;
+		memmove(&c->ch[pos + 1], &c->ch[pos], (c->n_ch - pos) * sizeof(c->ch[0]));
+		c->ch[pos] = nk;
+		c->n_ch++;
+		nk->n = 0;
+		if (pos == 0 || at.i == CACHE_CHUNK) {
+			at = (struct cache_it){pos, 0};
+		} else {
+			struct cache_chunk *k = c->ch[at.ch];
+			size_t half = CACHE_CHUNK / 2;
+			memcpy(nk->v, &k->v[half], (CACHE_CHUNK - half) * sizeof(k->v[0]));
+			nk->n = CACHE_CHUNK - half;
+			k->n = half;
+			if (at.i > half) {
+				at = (struct cache_it){pos, at.i - half};
+			}
+		}
+	}
+	struct cache_chunk *k = c->ch[at.ch];
+	memmove(&k->v[at.i + 1], &k->v[at.i], (k->n - at.i) * sizeof(k->v[0]));
+	k->v[at.i] = *e;
+	k->n++;
+	c->n++;
+	return 0;
+}
+
+/* After a removal from chunk @k: free it when empty, or merge it with a neighbour when the two
+ * fill at most half a chunk (so that deletions do not leave many nearly empty chunks). */
+static void chunk_settle(struct calc_cache *c, size_t k)
+{
+	struct cache_chunk *a = c->ch[k];
+	if (!a->n) {
+		chunk_unlink(c, k);
+		free(a);
+		return;
+	}
+	if (a->n > CACHE_CHUNK / 4) {
+		return;
+	}
+	size_t lo = k;
+	if (k > 0 && c->ch[k - 1]->n + a->n <= CACHE_CHUNK / 2) {
+		lo = k - 1;
+	} else if (k + 1 >= c->n_ch || a->n + c->ch[k + 1]->n > CACHE_CHUNK / 2) {
+		return;
+	}
+	struct cache_chunk *dst = c->ch[lo], *src = c->ch[lo + 1];
+	memcpy(&dst->v[dst->n], src->v, src->n * sizeof(src->v[0]));
+	dst->n += src->n;
+	chunk_unlink(c, lo + 1);
+	free(src);
+}
+
+static void cache_remove_at(struct calc_cache *c, struct cache_it at)
+{
+	struct cache_chunk *k = c->ch[at.ch];
+	c->dp_dirty |= entry_in_compute(c, &k->v[at.i]);
+	tally(c, &k->v[at.i], -1);
+	entry_done_in(c, &k->v[at.i]);
+	memmove(&k->v[at.i], &k->v[at.i + 1], (k->n - at.i - 1) * sizeof(k->v[0]));
+	k->n--;
 	c->n--;
 	c->dirty = true;
+	chunk_settle(c, at.ch);
 }
 
 /*
@@ -585,13 +692,14 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 
 	struct entry e = {.kind = (enum entry_kind)kind, .seen = true};
 	int r = entry_decode(&e, key, ns, ns_len, name, value, len, err);
-	ssize_t i = calc_cache_find(c, key);
+	struct cache_it at;
+	bool found = cache_find(c, key, &at);
 	if (r < 0) {
 		if (e.kind == ENTRY_SECRET) {
 			entry_done_in(c, &e); /* a partly decoded secret */
 		}
-		if (i >= 0) {
-			cache_remove_at(c, (size_t)i);
+		if (found) {
+			cache_remove_at(c, at);
 		}
 		return r;
 	}
@@ -607,32 +715,24 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 			return r;
 		}
 	}
-	if (i >= 0) {
-		c->dp_dirty |= entry_in_compute(c, &c->v[i]) || entry_in_compute(c, &e);
-		tally(c, &c->v[i], -1);
+	if (found) {
+		struct entry *old = &c->ch[at.ch]->v[at.i];
+		c->dp_dirty |= entry_in_compute(c, old) || entry_in_compute(c, &e);
+		tally(c, old, -1);
 		tally(c, &e, 1);
-		entry_done_in(c, &c->v[i]);
-		c->v[i] = e;
+		entry_done_in(c, old);
+		*old = e;
 	} else {
-		c->dp_dirty |= entry_in_compute(c, &e);
-		size_t at = (size_t)(-i - 1);
 		if (c->n >= CALC_CACHE_MAX_ENTRIES) {
 			entry_done_in(c, &e);
 			return -E2BIG;
 		}
-		if (c->n == c->cap) {
-			size_t cap = c->cap ? c->cap * 2 : 64;
-			struct entry *v = reallocarray(c->v, cap, sizeof(*v));
-			if (!v) {
-				entry_done_in(c, &e);
-				return -ENOMEM;
-			}
-			c->v = v;
-			c->cap = cap;
+		r = cache_insert(c, at, &e);
+		if (r < 0) {
+			entry_done_in(c, &e);
+			return r;
 		}
-		memmove(&c->v[at + 1], &c->v[at], (c->n - at) * sizeof(c->v[0]));
-		c->v[at] = e;
-		c->n++;
+		c->dp_dirty |= entry_in_compute(c, &e);
 		tally(c, &e, 1);
 	}
 	c->dirty = true;
@@ -641,34 +741,47 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 
 int calc_cache_delete(struct calc_cache *c, const char *key)
 {
-	ssize_t i = calc_cache_find(c, key);
-	if (i < 0) {
+	struct cache_it at;
+	if (!cache_find(c, key, &at)) {
 		return 0;
 	}
-	cache_remove_at(c, (size_t)i);
+	cache_remove_at(c, at);
 	return 1;
 }
 
 void calc_cache_mark_all(struct calc_cache *c)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		c->v[i].seen = false;
+	for (size_t k = 0; k < c->n_ch; k++) {
+		for (size_t i = 0; i < c->ch[k]->n; i++) {
+			c->ch[k]->v[i].seen = false;
+		}
 	}
 }
 
 size_t calc_cache_sweep(struct calc_cache *c)
 {
-	size_t w = 0, dropped = 0;
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->v[i].seen) {
-			c->v[w++] = c->v[i];
+	size_t dropped = 0, wk = 0;
+	for (size_t k = 0; k < c->n_ch; k++) {
+		struct cache_chunk *ch = c->ch[k];
+		size_t w = 0;
+		for (size_t i = 0; i < ch->n; i++) {
+			if (ch->v[i].seen) {
+				ch->v[w++] = ch->v[i];
+			} else {
+				tally(c, &ch->v[i], -1);
+				entry_done_in(c, &ch->v[i]);
+				dropped++;
+			}
+		}
+		ch->n = w;
+		if (w) {
+			c->ch[wk++] = ch;
 		} else {
-			tally(c, &c->v[i], -1);
-			entry_done_in(c, &c->v[i]);
-			dropped++;
+			free(ch);
 		}
 	}
-	c->n = w;
+	c->n_ch = wk;
+	c->n -= dropped;
 	if (dropped) {
 		c->dirty = true;
 		c->dp_dirty = true;
@@ -716,13 +829,14 @@ int calc_cache_foreach(const struct calc_cache *c, enum model_kind kind,
 		return -EINVAL;
 	}
 	int l = snprintf(prefix, sizeof(prefix), MODEL_KEY_PREFIX "%s/", plural);
-	ssize_t i = calc_cache_find(c, prefix);
-	for (size_t j = i >= 0 ? (size_t)i : (size_t)(-i - 1);
-	     j < c->n && entry_key_cmp(&c->v[j], prefix, (size_t)l) == 0; j++) {
-		if (!c->v[j].res || c->v[j].res->kind != kind) {
+	struct cache_it it;
+	cache_find(c, prefix, &it);
+	for (const struct entry *e;
+	     (e = cache_it_next(c, &it)) && entry_key_cmp(e, prefix, (size_t)l) == 0;) {
+		if (!e->res || e->res->kind != kind) {
 			continue;
 		}
-		int r = cb(c->v[j].res, userdata);
+		int r = cb(e->res, userdata);
 		if (r < 0) {
 			return r;
 		}
@@ -732,8 +846,8 @@ int calc_cache_foreach(const struct calc_cache *c, enum model_kind kind,
 
 const struct model_resource *calc_cache_get(const struct calc_cache *c, const char *key)
 {
-	ssize_t i = key ? calc_cache_find(c, key) : -1;
-	return i >= 0 ? c->v[i].res : NULL;
+	const struct entry *e = cache_lookup(c, key);
+	return e ? e->res : NULL;
 }
 
 const struct model_resource *calc_cache_get_named(const struct calc_cache *c, const char *plural,
@@ -741,21 +855,21 @@ const struct model_resource *calc_cache_get_named(const struct calc_cache *c, co
 {
 	char key[512];
 	snprintf(key, sizeof(key), MODEL_KEY_PREFIX "%s/%s", plural, name);
-	ssize_t i = calc_cache_find(c, key);
-	return i >= 0 ? c->v[i].res : NULL;
+	const struct entry *e = cache_lookup(c, key);
+	return e ? e->res : NULL;
 }
 
 const char *calc_cache_secret(const struct calc_cache *c, const char *name, const char *key)
 {
 	char k[512];
 	snprintf(k, sizeof(k), MODEL_KEY_PREFIX "secrets/%s", name);
-	ssize_t i = calc_cache_find(c, k);
-	if (i < 0 || c->v[i].kind != ENTRY_SECRET) {
+	const struct entry *e = cache_lookup(c, k);
+	if (!e || e->kind != ENTRY_SECRET) {
 		return NULL;
 	}
-	for (size_t j = 0; j < c->v[i].n_secret; j++) {
-		if (strcmp(c->v[i].secret[j].key, key) == 0) {
-			return c->v[i].secret[j].value;
+	for (size_t j = 0; j < e->n_secret; j++) {
+		if (strcmp(e->secret[j].key, key) == 0) {
+			return e->secret[j].value;
 		}
 	}
 	return NULL;

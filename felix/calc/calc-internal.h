@@ -54,9 +54,24 @@ struct istr {
 	char s[];
 };
 
+/*
+ * The cache's entries, sorted by key, live in chunks of at most CACHE_CHUNK entries: a new key
+ * shifts at most one chunk (10 KiB) instead of the whole array (4 MB at 100,000 endpoints), so
+ * one remote endpoint costs microseconds however large the cache is. A full chunk is split in
+ * two, except that a key past its end starts a new chunk, so that a snapshot (keys in order)
+ * fills every chunk.
+ */
+#define CACHE_CHUNK 256
+
+struct cache_chunk {
+	size_t n;
+	struct entry v[CACHE_CHUNK];
+};
+
 struct calc_cache {
-	struct entry *v; /* sorted by key */
-	size_t n, cap;
+	struct cache_chunk **ch; /* in key order; none is empty */
+	size_t n_ch, cap_ch;
+	size_t n;	    /* entries in all chunks */
 	struct istr **strs; /* interned strings: open addressing, linear probing, power of two */
 	size_t strs_cap, strs_n;
 	size_t n_weps, n_trimmed; /* WorkloadEndpoint entries; of them remote (trimmed) */
@@ -67,11 +82,25 @@ struct calc_cache {
 
 /* ---- cache.c ---- */
 
-/**
- * calc_cache_find() - binary search for the full datastore @key.
- * Return: its index in c->v, or -(insertion point) - 1 when it is not cached.
- */
-ssize_t calc_cache_find(const struct calc_cache *c, const char *key);
+/* A position in the cache: chunk @ch, entry @i within it. */
+struct cache_it {
+	size_t ch, i;
+};
+
+/* The entry at @it, moving @it past it; NULL at the end. */
+static inline const struct entry *cache_it_next(const struct calc_cache *c, struct cache_it *it)
+{
+	for (; it->ch < c->n_ch; it->ch++, it->i = 0) {
+		if (it->i < c->ch[it->ch]->n) {
+			return &c->ch[it->ch]->v[it->i++];
+		}
+	}
+	return NULL;
+}
+
+/* Every cached entry (const struct entry *@e) in key order. */
+#define CACHE_FOR_EACH(c, e) \
+	for (struct cache_it it_##e = {0, 0}; ((e) = cache_it_next((c), &it_##e)) != NULL;)
 
 /**
  * calc_cache_get_named() - the resource at MODEL_KEY_PREFIX "@plural/@name" ("nodes", "h1"), or

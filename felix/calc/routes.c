@@ -69,8 +69,9 @@ int calc_routes_compute(const struct calc_cache *c, const char *me, struct calc_
 	size_t n_items = 0, cap_items = 0, cap_neigh = 0, cap_if = 0;
 	int r = 0;
 
-	for (size_t i = 0; i < c->n && r >= 0; i++) {
-		const struct entry *e = &c->v[i];
+	const struct entry *e;
+	size_t order = 0; /* the entry's position in the cache (key order) */
+	for (struct cache_it it = {0, 0}; r >= 0 && (e = cache_it_next(c, &it)) != NULL; order++) {
 		if (e->kind == ENTRY_BLOCK) {
 			if (e->block->deleted || !ipam_block_is_affine_to(e->block, me)) {
 				continue;
@@ -80,7 +81,7 @@ int calc_routes_compute(const struct calc_cache *c, const char *me, struct calc_
 				break;
 			}
 			items[n_items++] = (struct route_item){
-			    .r = {.dst = e->block->cidr, .blackhole = true}, .order = i};
+			    .r = {.dst = e->block->cidr, .blackhole = true}, .order = order};
 			continue;
 		}
 		if (e->kind != ENTRY_WEP || e->trimmed) {
@@ -100,7 +101,7 @@ int calc_routes_compute(const struct calc_cache *c, const char *me, struct calc_
 			if (r < 0) {
 				break;
 			}
-			items[n_items] = (struct route_item){.r = {.dst = p}, .order = i};
+			items[n_items] = (struct route_item){.r = {.dst = p}, .order = order};
 			snprintf(items[n_items].r.ifname, IFNAMSIZ, "%s", w->interface_name);
 			n_items++;
 			any = true;

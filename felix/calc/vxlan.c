@@ -68,8 +68,8 @@ static uint32_t felix_vxlan_mtu(const struct calc_cache *c, const char *name)
 /* The VXLAN mode of the pool holding @block, or Never. */
 static enum model_encap block_mode(const struct calc_cache *c, const struct ip_prefix *block)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		const struct entry *e = &c->v[i];
+	const struct entry *e;
+	CACHE_FOR_EACH (c, e) {
 		if (e->kind == ENTRY_POOL && e->res &&
 		    e->res->ippool.cidr.addr.family == block->addr.family &&
 		    ip_prefix_contains(&e->res->ippool.cidr, block))
@@ -97,8 +97,8 @@ static int fdb_cmp(const void *a, const void *b)
 static int local_state(const struct calc_cache *c, const char *me,
 		       const struct model_resource *my_node, struct calc_vxlan *vx)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		const struct entry *e = &c->v[i];
+	const struct entry *e;
+	CACHE_FOR_EACH (c, e) {
 		if (e->kind != ENTRY_POOL || !e->res)
 			continue;
 		const struct model_ippool *p = &e->res->ippool;
@@ -142,8 +142,8 @@ int calc_vxlan_compute(const struct calc_cache *c, const char *me, struct calc_d
 		return r;
 	const struct ip_prefix my_subnet = ip_prefix_mask(my_node->node.ipv4_address);
 
-	for (size_t i = 0; i < c->n && r >= 0; i++) {
-		const struct entry *e = &c->v[i];
+	const struct entry *e;
+	for (struct cache_it it = {0, 0}; r >= 0 && (e = cache_it_next(c, &it)) != NULL;) {
 		if (e->kind != ENTRY_BLOCK || e->block->deleted || !e->block->affinity ||
 		    strncmp(e->block->affinity, "host:", 5) != 0 ||
 		    strcmp(e->block->affinity + 5, me) == 0)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* felix/calc/cache.c: remote WorkloadEndpoints are stored trimmed (only what the calculators
  * read, with shared strings, in one block without the local-only fields); local ones whole. Replacing, deleting and sweeping entries gives
- * every shared string back (ASan in the sanitizer run checks the frees). */
+ * every shared string back (ASan in the sanitizer run checks the frees). Entries live in sorted
+ * chunks that split, merge and go away as keys come and go. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -174,10 +175,100 @@ static void test_remote_trimmed(void **state)
 	assert_int_equal(calc_cache_endpoint_counts(none, &nl, &nr), -ENODATA);
 }
 
+/* @e's full datastore key into @buf (a packed entry keeps only the name). */
+static const char *full_key(const struct entry *e, char *buf, size_t size)
+{
+	if (!e->packed) {
+		return e->key;
+	}
+	snprintf(buf, size, "%s%s/%s", MODEL_WEP_KEY_PREFIX, e->res->meta.namespace, e->key);
+	return buf;
+}
+
+/* The chunk invariants: no chunk empty or over CACHE_CHUNK, the sizes add up to c->n, keys
+ * strictly increase over the whole iteration, and each is found by calc_cache_get(). */
+static void check_chunks(const struct calc_cache *c)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < c->n_ch; k++) {
+		assert_true(c->ch[k]->n > 0 && c->ch[k]->n <= CACHE_CHUNK);
+		n += c->ch[k]->n;
+	}
+	assert_int_equal(n, c->n);
+	char prev[512] = "", buf[512];
+	size_t seen = 0;
+	const struct entry *e;
+	CACHE_FOR_EACH (c, e) {
+		const char *key = full_key(e, buf, sizeof(buf));
+		assert_true(strcmp(prev, key) < 0);
+		assert_ptr_equal(calc_cache_get(c, key), e->res);
+		snprintf(prev, sizeof(prev), "%s", key);
+		seen++;
+	}
+	assert_int_equal(seen, c->n);
+}
+
+/* Entries live in chunks: keys in order (a snapshot) fill every chunk; keys in random order
+ * split chunks; deletions free or merge them; the order and lookups hold throughout. */
+static void test_chunks(void **state)
+{
+	(void)state;
+	_cleanup_(calc_cache_freep) struct calc_cache *c = NULL;
+	assert_int_equal(calc_cache_new(&c), 0);
+	assert_int_equal(calc_cache_set_local_node(c, "h1"), 0);
+	enum { N = 3000 };
+	for (unsigned k = 0; k < N; k++) {
+		wep(c, 10000 + 2 * k, "h2", "app0"); /* ns0, keys ascending */
+	}
+	check_chunks(c);
+	assert_int_equal(c->n_ch, (N + CACHE_CHUNK - 1) / CACHE_CHUNK);
+
+	unsigned perm[N];
+	uint32_t x = 12345;
+	for (unsigned k = 0; k < N; k++) {
+		perm[k] = k;
+	}
+	for (unsigned k = N - 1; k > 0; k--) {
+		x = x * 1103515245u + 12345u;
+		unsigned j = (x >> 8) % (k + 1), t = perm[k];
+		perm[k] = perm[j];
+		perm[j] = t;
+	}
+	for (unsigned k = 0; k < N; k++) {
+		wep(c, 10001 + 2 * perm[k], k % 2 ? "h2" : "h1", "app1"); /* ns1, random order */
+	}
+	check_chunks(c);
+	assert_int_equal(c->n, 2 * N);
+	size_t count = 0;
+	assert_int_equal(calc_cache_foreach(c, MODEL_KIND_WORKLOAD_ENDPOINT, count_cb, &count), 0);
+	assert_int_equal(count, 2 * N);
+
+	for (unsigned k = 0; k < N; k++) {
+		if (k % 10) {
+			del(c, 10000 + 2 * perm[k], "h2");
+			del(c, 10001 + 2 * perm[k], k % 2 ? "h2" : "h1");
+		}
+	}
+	check_chunks(c);
+	assert_int_equal(c->n, 2 * (N / 10));
+	/* merged (for this sequence): no two neighbours both a quarter full or less */
+	for (size_t k = 0; k + 1 < c->n_ch; k++) {
+		assert_false(c->ch[k]->n <= CACHE_CHUNK / 4 && c->ch[k + 1]->n <= CACHE_CHUNK / 4);
+	}
+	calc_cache_mark_all(c);
+	assert_int_equal(calc_cache_sweep(c), 2 * (N / 10));
+	assert_int_equal(c->n_ch, 0);
+	check_chunks(c);
+	wep(c, 10000, "h2", "app0");
+	check_chunks(c);
+	assert_non_null(get(c, 10000, "h2"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_remote_trimmed),
+	    cmocka_unit_test(test_chunks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
