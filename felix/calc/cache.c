@@ -2,8 +2,9 @@
 /*
  * DOC: felix calculation: the resource cache (pure)
  *
- * A key-sorted array of decoded datastore values, so iteration order is the key order and every
- * calculator's output is deterministic without extra sorting of the inputs. Watch callbacks only
+ * Decoded datastore values in key order (sorted chunks of CACHE_CHUNK entries, see
+ * calc-internal.h), so iteration order is the key order and every calculator's output is
+ * deterministic without extra sorting of the inputs. Watch callbacks only
  * decode and store here (Felix's OnUpdate rule); the calculators (routes.c, bgp.c, policy.c)
  * read it. A value that fails to decode removes the key's old entry: keeping a stale route for a
  * resource we can no longer read would be worse than dropping it.
