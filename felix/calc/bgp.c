@@ -218,6 +218,30 @@ static bool bgppeer_applies(const struct model_bgp_peer *bp, const struct sel *n
 	return true;
 }
 
+/* The session BGPPeer @bp makes with Node @n over family @fam (@peer_as: the BGPPeer's
+ * asNumber, when set, replaces the node's; not for reverse peering, where the far end is us).
+ * A peer whose password secret is missing is counted in bgp_skipped_peers and skipped.
+ * Return: 0, or a negative errno from peer_apply_spec()/peer_add(). */
+static int bgppeer_node_session(struct bgp_ctx *x, const struct model_bgp_peer *bp,
+				const struct model_resource *n, enum bgp_peer_type type, int fam,
+				bool peer_as)
+{
+	struct bgp_peer p = node_peer(x, n, type, fam);
+	if (peer_as && bp->as_number) {
+		p.as_number = bp->as_number;
+		p.rr_client = p.rr_client && p.as_number == x->d->bgp.as_number;
+	}
+	int r = peer_apply_spec(x, &p, bp);
+	if (r == -ENOENT) {
+		x->d->bgp_skipped_peers++;
+		return 0;
+	}
+	if (r < 0 || (r = peer_add(x, &p, PRIO_BGPPEER)) < 0) {
+		return r;
+	}
+	return 0;
+}
+
 static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 {
 	_cleanup_(sel_freep) struct sel *nodesel = NULL, *peersel = NULL;
@@ -263,18 +287,8 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 				    !sel_match(peersel, &n->meta.labels)) {
 					continue;
 				}
-				struct bgp_peer p = node_peer(x, n, type, fam);
-				if (bp->as_number) {
-					p.as_number = bp->as_number;
-					p.rr_client =
-					    p.rr_client && p.as_number == x->d->bgp.as_number;
-				}
-				r = peer_apply_spec(x, &p, bp);
-				if (r == -ENOENT) {
-					x->d->bgp_skipped_peers++;
-					continue;
-				}
-				if (r < 0 || (r = peer_add(x, &p, PRIO_BGPPEER)) < 0) {
+				r = bgppeer_node_session(x, bp, n, type, fam, true);
+				if (r < 0) {
 					return r;
 				}
 			}
@@ -295,13 +309,8 @@ static int add_bgppeer(struct bgp_ctx *x, const struct model_bgp_peer *bp)
 			    !bgppeer_applies(bp, nodesel, n)) {
 				continue;
 			}
-			struct bgp_peer p = node_peer(x, n, type, fam);
-			r = peer_apply_spec(x, &p, bp);
-			if (r == -ENOENT) {
-				x->d->bgp_skipped_peers++;
-				continue;
-			}
-			if (r < 0 || (r = peer_add(x, &p, PRIO_BGPPEER)) < 0) {
+			r = bgppeer_node_session(x, bp, n, type, fam, false);
+			if (r < 0) {
 				return r;
 			}
 		}
