@@ -34,26 +34,26 @@ int base64_encode(const void *data, size_t len, char **ret)
 	return 0;
 }
 
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+/* 1 + the value of each byte of the base64 alphabet (RFC 4648 section 4, table 1); 0 for every
+ * other byte. */
+static const uint8_t b64_dec[256] = {
+    0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,
+    0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	63, 0,	0,  0,	64,
+    53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 0,	0,  0,	0,  0,	0,  0,	1,  2,	3,  4,	5,  6,	7,
+    8,	9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 0,  0,	0,  0,	0,
+    0,	27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
+    50, 51, 52, 0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,
+    0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,
+    0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,
+    0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,
+    0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,
+    0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,  0,	0,
+};
 
 int base64_decode(const char *text, size_t text_len, char **ret, size_t *ret_len)
 {
-	uint32_t acc = 0;
-	unsigned nbits = 0;
-	size_t o = 0;
+	const unsigned char *in = (const unsigned char *)text;
+	size_t o = 0, i = 0;
 	char *out;
 
 	while (text_len > 0 && text[text_len - 1] == '=')
@@ -63,22 +63,38 @@ int base64_decode(const char *text, size_t text_len, char **ret, size_t *ret_len
 	out = malloc(text_len * 3 / 4 + 1);
 	if (!out)
 		return -ENOMEM;
-	for (size_t i = 0; i < text_len; i++) {
-		int v = b64_value(text[i]);
+	/* whole quanta: 4 characters -> 3 bytes */
+	for (; i + 4 <= text_len; i += 4) {
+		unsigned a = b64_dec[in[i]], b = b64_dec[in[i + 1]], c = b64_dec[in[i + 2]],
+			 d = b64_dec[in[i + 3]];
 
-		if (v < 0) {
-			free(out);
-			return -EINVAL;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		nbits += 6;
-		if (nbits >= 8) {
-			nbits -= 8;
-			out[o++] = (char)((acc >> nbits) & 0xff);
-		}
+		if (!a || !b || !c || !d)
+			goto invalid;
+		uint32_t v = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6 | (d - 1);
+
+		out[o++] = (char)(v >> 16);
+		out[o++] = (char)(v >> 8);
+		out[o++] = (char)v;
+	}
+	/* the final 2 or 3 characters (padding optional): 1 or 2 bytes; bits beyond them are
+	 * ignored */
+	if (i < text_len) {
+		unsigned a = b64_dec[in[i]], b = b64_dec[in[i + 1]];
+		unsigned c = i + 2 < text_len ? b64_dec[in[i + 2]] : 1;
+
+		if (!a || !b || !c)
+			goto invalid;
+		uint32_t v = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6;
+
+		out[o++] = (char)(v >> 16);
+		if (i + 2 < text_len)
+			out[o++] = (char)(v >> 8);
 	}
 	out[o] = '\0';
 	*ret = out;
 	*ret_len = o;
 	return 0;
+invalid:
+	free(out);
+	return -EINVAL;
 }
