@@ -26,6 +26,18 @@ T_FAILED=0
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "skipped: needs root"; exit 77; }; }
 
+# When python3 on PATH is a version manager's shim (pyenv: a shell script that picks the version
+# on every start, ~0.4 s each on 2 cores), put the interpreter it resolves to first on PATH, as
+# $T_TMP/bin/python3, for this test and everything it starts (the lab, `ip netns exec python3`):
+# the same interpreter, without the shim's cost on each of the hundreds of starts a test makes.
+t_python_direct() {
+	local py
+	py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || return 0
+	[ -x "$py" ] && [ "$(command -v python3)" != "$py" ] || return 0
+	mkdir -p "$T_TMP/bin" && ln -s "$py" "$T_TMP/bin/python3" && PATH="$T_TMP/bin:$PATH"
+}
+t_python_direct
+
 track_pid() { T_PIDS+=("$1"); }
 
 t_cleanup() {
