@@ -23,6 +23,11 @@ ctl() { "$T_BUILD/ctl/tabbyctl" --datastore-endpoints "unix://$RUN/etcd/etcd.soc
 netns_left() { ip netns list | awk '{print $1}' | grep -c "^$P-" || true; }
 proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 nflows=$(grep -cvE '^[[:space:]]*(#|$)' "$FLOWS")
+# db_open N - hN-w1 (a client) connects to h2-w3 (db) on 5432 within 1.5 s, as check --policy probes
+db_open() {
+	ip netns exec "$P-$1-w1" timeout 1.5 bash -c \
+		"exec 3<>/dev/tcp/$(sed -n 's/^WL_IP=//p' "$RUN/workloads/h2-w3.env")/5432" 2>/dev/null
+}
 
 for dp in nftables iptables; do
 	# ---- up ---------------------------------------------------------------------------------
@@ -63,8 +68,15 @@ for dp in nftables iptables; do
 
 	# ---- take the security tier's Deny away: the client -> db flows now connect --------------
 	ctl delete globalnetworkpolicy security.deny-client-to-db >/dev/null
+	# Up to 10 s for felix to program that (both client -> db flows connect), then one round of
+	# check --policy: rounds never match now, so its own wait would always run out (10 s).
+	end=$((SECONDS + 10))
+	until db_open h1 && db_open h2; do
+		[ "$SECONDS" -lt "$end" ] || break
+		sleep 0.2
+	done
 	rc=0
-	TABBY_LAB_POLICY_WAIT=10 "$LAB" check --policy >"$T_TMP/policy2.out" 2>&1 || rc=$?
+	TABBY_LAB_POLICY_WAIT=0 "$LAB" check --policy >"$T_TMP/policy2.out" 2>&1 || rc=$?
 	sed 's/^/#   /' "$T_TMP/policy2.out"
 	failed=$(grep -E ' FAIL ' "$T_TMP/policy2.out" | awk '{print $1, $2, $4, $5, $6}' | sort)
 	check "[$dp] without the tier policy, exactly the client -> db flows fail (they connect)" \
