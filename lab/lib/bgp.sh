@@ -233,12 +233,7 @@ frr_down() {
 	for daemon in bgpd bfdd zebra; do
 		pid=$(cat "$RUN/pids/frr-$daemon.pid" 2>/dev/null) || continue
 		if frr_pid_is_ours "$pid"; then
-			kill "$pid" 2>/dev/null || true
-			for _ in $(seq 1 50); do
-				frr_pid_is_ours "$pid" || break
-				sleep 0.1
-			done
-			frr_pid_is_ours "$pid" && kill -9 "$pid" 2>/dev/null
+			stop_proc "$pid" 5
 		fi
 		rm -f "$RUN/pids/frr-$daemon.pid"
 	done

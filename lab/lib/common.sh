@@ -132,21 +132,57 @@ pid_is_ours() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$RUN/"
 }
 
-# stop_pid NAME - SIGTERM the recorded process, wait up to 5 s, then SIGKILL; forget the record.
+# proc_running PID START - process PID, started at START (clock ticks after boot, field 22 of
+# /proc/PID/stat; so a reused PID does not count), still runs: it exists and is not a zombie.
+# A process that is exiting has already lost its cmdline (pid_is_ours fails) but may still
+# hold its sockets and namespaces for a while (seen: 1.4 s on a loaded machine).
+proc_running() {
+	local s start=$2
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	# shellcheck disable=SC2086 # split the fields after "(comm) "
+	set -- $s
+	[ "$1" != Z ] && [ "${20}" = "$start" ]
+}
+
+# proc_start PID - field 22 of /proc/PID/stat (empty when PID is gone).
+proc_start() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	s=${s##*) }
+	# shellcheck disable=SC2086
+	set -- $s
+	echo "${20}"
+}
+
+# stop_proc PID SECS [WHAT] - SIGTERM process PID (the caller checked that it is ours), wait up
+# to SECS seconds for it to be gone or a zombie, then SIGKILL it and wait up to 2 s more. WHAT,
+# when given, is named in a warning before the SIGKILL.
+stop_proc() {
+	local pid=$1 secs=$2 what=${3:-} start
+	start=$(proc_start "$pid")
+	[ -n "$start" ] || return 0
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 $((secs * 10))); do
+		proc_running "$pid" "$start" || return 0
+		sleep 0.1
+	done
+	proc_running "$pid" "$start" || return 0
+	[ -z "$what" ] || warn "$what (pid $pid) ignored SIGTERM for $secs s, sending SIGKILL"
+	kill -9 "$pid" 2>/dev/null || true
+	for _ in $(seq 1 20); do
+		proc_running "$pid" "$start" || return 0
+		sleep 0.1
+	done
+}
+
+# stop_pid NAME - stop the recorded process (stop_proc, 5 s) if it is ours; forget the record.
 stop_pid() {
-	local f="$RUN/pids/$1.pid" pid i
+	local f="$RUN/pids/$1.pid" pid
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f")
 	if pid_is_ours "$pid"; then
-		kill "$pid" 2>/dev/null || true
-		for i in $(seq 1 50); do
-			pid_is_ours "$pid" || break
-			sleep 0.1
-		done
-		if pid_is_ours "$pid"; then
-			warn "$1 (pid $pid) ignored SIGTERM for 5 s, sending SIGKILL"
-			kill -9 "$pid" 2>/dev/null || true
-		fi
+		stop_proc "$pid" 5 "$1"
 	fi
 	rm -f "$f"
 }

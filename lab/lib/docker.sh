@@ -237,15 +237,7 @@ docker_stop_pid() {
 	local f="$RUN/pids/$1.pid" pid
 	pid=$(cat "$f")
 	if pid_is_ours "$pid"; then
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 1 150); do
-			pid_is_ours "$pid" || break
-			sleep 0.1
-		done
-		if pid_is_ours "$pid"; then
-			warn "$1 (pid $pid) ignored SIGTERM for 15 s, sending SIGKILL"
-			kill -9 "$pid" 2>/dev/null || true
-		fi
+		stop_proc "$pid" 15 "$1"
 	fi
 	rm -f "$f"
 }

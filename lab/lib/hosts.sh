@@ -146,13 +146,14 @@ bird_restart() {
 	local n=$1 pid
 	pid=$(cat "$RUN/pids/bird-h$n.pid" 2>/dev/null) || die "no BIRD recorded for h$n"
 	if pid_is_ours "$pid"; then
+		local start
+		start=$(proc_start "$pid")
 		kill -9 "$pid"
-		local i
-		for i in $(seq 1 50); do
-			pid_is_ours "$pid" || break
+		for _ in $(seq 1 50); do
+			proc_running "$pid" "$start" || break
 			sleep 0.1
 		done
-		! pid_is_ours "$pid" || die "BIRD (pid $pid) on h$n survived SIGKILL for 5 s"
+		! proc_running "$pid" "$start" || die "BIRD (pid $pid) on h$n survived SIGKILL for 5 s"
 	fi
 	rm -f "$RUN/pids/bird-h$n.pid"
 	bird_start "$n" -R

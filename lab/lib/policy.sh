@@ -118,17 +118,12 @@ servers_start() {
 
 # servers_stop - SIGTERM every recorded server that still is ours, SIGKILL after 2 s.
 servers_stop() {
-	local f pid i
+	local f pid
 	for f in "$RUN"/policy/pids/*.pid; do
 		[ -e "$f" ] || continue
 		pid=$(cat "$f")
 		if pid_is_ours "$pid"; then
-			kill "$pid" 2>/dev/null || true
-			for i in $(seq 1 20); do
-				pid_is_ours "$pid" || break
-				sleep 0.1
-			done
-			pid_is_ours "$pid" && kill -9 "$pid" 2>/dev/null
+			stop_proc "$pid" 2
 		fi
 		rm -f "$f"
 	done
