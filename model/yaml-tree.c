@@ -9,9 +9,9 @@
  * Calico manifest needs them and they allow "billion laughs" inputs.
  *
  * Every node, scalar text and child array of a stream comes from the stream's arena (blocks
- * from 16 KiB, doubling up to 1 MiB) and goes with it in mnode_stream_done(): a datastore value
- * of ~40 nodes costs no malloc() at all instead of ~100 (felix decodes 100,000 of them at a
- * cold start), since the first block is kept for the next parse.
+ * from 4 KiB, doubling up to 1 MiB) and goes with it in mnode_stream_done(): a datastore value
+ * of ~40 nodes costs one or two malloc() calls instead of ~100 (felix decodes 100,000 of them
+ * at a cold start).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -24,7 +24,7 @@
 #define MNODE_MAX_DEPTH 64
 #define MNODE_MAX_DOCS 10000
 
-#define ARENA_FIRST 16384 /* a datastore value's tree fits (a WorkloadEndpoint: ~5 KiB) */
+#define ARENA_FIRST 4096
 #define ARENA_MAX_BLOCK (1024 * 1024)
 #if defined(__SANITIZE_ADDRESS__)
 #define ARENA_EXACT 1 /* one block per allocation, so that ASan checks each one's bounds */
@@ -40,25 +40,6 @@ struct mnode_arena {
 
 /* @size zeroed bytes from the arena *@a (a new block when the current one is full), aligned
  * for any type; NULL when out of memory. */
-/*
- * One first-size block kept per thread between parses: felix parses 100,000 values in a row at
- * a cold start, and a block malloc'd and freed around each one left holes that the values it
- * keeps (each about 230 bytes) were carved from, growing the heap (RSS +3 MiB at 100,000).
- */
-static _Thread_local struct mnode_arena *arena_spare;
-
-static struct mnode_arena *arena_block(size_t bs)
-{
-	struct mnode_arena *b;
-
-	if (!ARENA_EXACT && bs == ARENA_FIRST && arena_spare) {
-		b = arena_spare;
-		arena_spare = NULL;
-		return b;
-	}
-	return malloc(sizeof(*b) + bs);
-}
-
 static void *arena_zalloc(struct mnode_arena **a, size_t size)
 {
 	struct mnode_arena *b = *a;
@@ -69,7 +50,7 @@ static void *arena_zalloc(struct mnode_arena **a, size_t size)
 
 		if (bs < size || ARENA_EXACT)
 			bs = size;
-		b = arena_block(bs);
+		b = malloc(sizeof(*b) + bs);
 		if (!b)
 			return NULL;
 		b->next = *a;
@@ -90,10 +71,7 @@ void mnode_stream_done(struct mnode_stream *s)
 	while (s->arena) {
 		struct mnode_arena *next = s->arena->next;
 
-		if (!ARENA_EXACT && s->arena->size == ARENA_FIRST && !arena_spare)
-			arena_spare = s->arena;
-		else
-			free(s->arena);
+		free(s->arena);
 		s->arena = next;
 	}
 	free(s->docs);
