@@ -47,12 +47,9 @@ enum mnode_scalar_kind {
 };
 
 /* The documents of one input, in order. A document may be NULL (empty document). */
-struct mnode_arena;
-
 struct mnode_stream {
 	struct mnode **docs;
 	size_t n;
-	struct mnode_arena *arena; /* holds every node of @docs (yaml-tree.c) */
 };
 
 /**
@@ -65,8 +62,11 @@ struct mnode_stream {
 int mnode_parse(const char *buf, size_t len, const char *file, struct mnode_stream *ret,
 		struct parse_err *err) _warn_unused_result_;
 
-/** mnode_stream_done() - free every document tree (the stream's arena). NULL-safe. */
+/** mnode_stream_done() - free every document tree. NULL-safe. */
 void mnode_stream_done(struct mnode_stream *s);
+
+/** mnode_free() - free one tree. NULL-safe. Return: NULL. */
+struct mnode *mnode_free(struct mnode *n);
 
 /** mnode_scalar_kind() - resolve a scalar by the YAML 1.2 core schema (quoted = string). */
 enum mnode_scalar_kind mnode_scalar_kind(const struct mnode *n);

@@ -7,14 +7,8 @@
  * mappings, sequences and scalars that remembers the 1-based line and column of each node. JSON
  * input goes through the same parser, since JSON is YAML flow syntax. Aliases are refused: no
  * Calico manifest needs them and they allow "billion laughs" inputs.
- *
- * Every node, scalar text and child array of a stream comes from the stream's arena (blocks
- * from 4 KiB, doubling up to 1 MiB) and goes with it in mnode_stream_done(): a datastore value
- * of ~40 nodes costs one or two malloc() calls instead of ~100 (felix decodes 100,000 of them
- * at a cold start).
  */
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -24,56 +18,29 @@
 #define MNODE_MAX_DEPTH 64
 #define MNODE_MAX_DOCS 10000
 
-#define ARENA_FIRST 4096
-#define ARENA_MAX_BLOCK (1024 * 1024)
-#if defined(__SANITIZE_ADDRESS__)
-#define ARENA_EXACT 1 /* one block per allocation, so that ASan checks each one's bounds */
-#else
-#define ARENA_EXACT 0
-#endif
-
-struct mnode_arena {
-	struct mnode_arena *next; /* the previous (smaller) block */
-	size_t used, size;
-	max_align_t data[];
-};
-
-/* @size zeroed bytes from the arena *@a (a new block when the current one is full), aligned
- * for any type; NULL when out of memory. */
-static void *arena_zalloc(struct mnode_arena **a, size_t size)
+struct mnode *mnode_free(struct mnode *n)
 {
-	struct mnode_arena *b = *a;
-
-	size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-	if (!b || b->size - b->used < size) {
-		size_t bs = b ? (b->size < ARENA_MAX_BLOCK ? 2 * b->size : b->size) : ARENA_FIRST;
-
-		if (bs < size || ARENA_EXACT)
-			bs = size;
-		b = malloc(sizeof(*b) + bs);
-		if (!b)
-			return NULL;
-		b->next = *a;
-		b->used = 0;
-		b->size = bs;
-		*a = b;
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n->n; i++) {
+		if (n->keys)
+			mnode_free(n->keys[i]);
+		mnode_free(n->values[i]);
 	}
-	void *p = (char *)b->data + b->used;
-
-	b->used += size;
-	return memset(p, 0, size);
+	free(n->keys);
+	free(n->values);
+	free(n->text);
+	free(n);
+	return NULL;
 }
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct mnode *, mnode_free);
 
 void mnode_stream_done(struct mnode_stream *s)
 {
 	if (!s)
 		return;
-	while (s->arena) {
-		struct mnode_arena *next = s->arena->next;
-
-		free(s->arena);
-		s->arena = next;
-	}
+	for (size_t i = 0; i < s->n; i++)
+		mnode_free(s->docs[i]);
 	free(s->docs);
 	s->docs = NULL;
 	s->n = 0;
@@ -94,28 +61,11 @@ static int grow(void *pp, size_t n, size_t size)
 	return 0;
 }
 
-/* As grow(), for a node's child array in the arena (the old array stays there, unused). */
-static int arena_grow(struct mnode_arena **a, struct mnode ***p, size_t n)
+static int mnode_append(struct mnode *parent, struct mnode *key, struct mnode *value)
 {
-	struct mnode **q;
-
-	if (n != 0 && (n & (n - 1)) != 0)
-		return 0;
-	q = arena_zalloc(a, (n ? 2 * n : 1) * sizeof(*q));
-	if (!q)
+	if (grow(&parent->values, parent->n, sizeof(*parent->values)) < 0)
 		return -ENOMEM;
-	if (n)
-		memcpy(q, *p, n * sizeof(*q));
-	*p = q;
-	return 0;
-}
-
-static int mnode_append(struct mnode_arena **a, struct mnode *parent, struct mnode *key,
-			struct mnode *value)
-{
-	if (arena_grow(a, &parent->values, parent->n) < 0)
-		return -ENOMEM;
-	if (parent->type == MNODE_MAP && arena_grow(a, &parent->keys, parent->n) < 0)
+	if (parent->type == MNODE_MAP && grow(&parent->keys, parent->n, sizeof(*parent->keys)) < 0)
 		return -ENOMEM;
 	if (parent->type == MNODE_MAP)
 		parent->keys[parent->n] = key;
@@ -123,10 +73,9 @@ static int mnode_append(struct mnode_arena **a, struct mnode *parent, struct mno
 	return 0;
 }
 
-static struct mnode *mnode_new(struct mnode_arena **a, enum mnode_type type,
-			       const yaml_mark_t *mark)
+static struct mnode *mnode_new(enum mnode_type type, const yaml_mark_t *mark)
 {
-	struct mnode *n = arena_zalloc(a, sizeof(*n));
+	struct mnode *n = calloc(1, sizeof(*n));
 
 	if (!n)
 		return NULL;
@@ -140,12 +89,24 @@ static struct mnode *mnode_new(struct mnode_arena **a, enum mnode_type type,
 struct builder {
 	const char *file;
 	struct parse_err *err;
-	struct mnode_arena **arena; /* the stream's */
 	struct mnode *stack[MNODE_MAX_DEPTH];
 	size_t depth;
 	struct mnode *pending_key[MNODE_MAX_DEPTH]; /* per open mapping: key awaiting its value */
 	struct mnode *root;
 };
+
+static void builder_done(struct builder *b)
+{
+	for (size_t i = 0; i < b->depth; i++)
+		mnode_free(b->pending_key[i]);
+	/* stack[0] is the root; everything else is reachable from it once attached */
+	if (b->depth)
+		mnode_free(b->stack[0]);
+	else
+		mnode_free(b->root);
+	b->depth = 0;
+	b->root = NULL;
+}
 
 /* Attach a complete node (scalar, or container being opened) to the current parent. */
 static int builder_add(struct builder *b, struct mnode *n)
@@ -159,21 +120,27 @@ static int builder_add(struct builder *b, struct mnode *n)
 	if (parent->type == MNODE_MAP) {
 		if (!b->pending_key[b->depth - 1]) {
 			if (n->type != MNODE_SCALAR) {
-				return parse_err_set(b->err, b->file, n->line, n->column, NULL,
-						     "invalid YAML: mapping keys must be scalars");
+				int r = parse_err_set(b->err, b->file, n->line, n->column, NULL,
+						      "invalid YAML: mapping keys must be scalars");
+				mnode_free(n);
+				return r;
 			}
 			b->pending_key[b->depth - 1] = n;
 			return 0;
 		}
 		struct mnode *key = b->pending_key[b->depth - 1];
 
-		if (mnode_append(b->arena, parent, key, n) < 0)
+		if (mnode_append(parent, key, n) < 0) {
+			mnode_free(n);
 			return -ENOMEM;
+		}
 		b->pending_key[b->depth - 1] = NULL;
 		return 0;
 	}
-	if (mnode_append(b->arena, parent, NULL, n) < 0)
+	if (mnode_append(parent, NULL, n) < 0) {
+		mnode_free(n);
 		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -186,7 +153,7 @@ static int builder_open(struct builder *b, enum mnode_type type, const yaml_mark
 		return parse_err_set(b->err, b->file, (unsigned)mark->line + 1,
 				     (unsigned)mark->column + 1, NULL,
 				     "invalid YAML: nested more than %d levels", MNODE_MAX_DEPTH);
-	n = mnode_new(b->arena, type, mark);
+	n = mnode_new(type, mark);
 	if (!n)
 		return -ENOMEM;
 	if (b->depth == 0) {
@@ -207,6 +174,7 @@ static void builder_close(struct builder *b)
 	struct mnode *n = b->stack[--b->depth];
 
 	/* libyaml guarantees balanced events, so a pending key cannot remain here */
+	mnode_free(b->pending_key[b->depth]);
 	b->pending_key[b->depth] = NULL;
 	if (b->depth == 0)
 		b->root = n;
@@ -238,14 +206,16 @@ static int scalar_text_offset(const yaml_event_t *ev)
 
 static int builder_scalar(struct builder *b, const yaml_event_t *ev)
 {
-	struct mnode *n = mnode_new(b->arena, MNODE_SCALAR, &ev->start_mark);
+	struct mnode *n = mnode_new(MNODE_SCALAR, &ev->start_mark);
 
 	if (!n)
 		return -ENOMEM;
 	n->text_len = ev->data.scalar.length;
-	n->text = arena_zalloc(b->arena, n->text_len + 1);
-	if (!n->text)
+	n->text = malloc(n->text_len + 1);
+	if (!n->text) {
+		mnode_free(n);
 		return -ENOMEM;
+	}
 	memcpy(n->text, ev->data.scalar.value, n->text_len);
 	n->text[n->text_len] = '\0';
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
@@ -281,8 +251,8 @@ int mnode_parse(const char *buf, size_t len, const char *file, struct mnode_stre
 		struct parse_err *err)
 {
 	yaml_parser_t parser;
+	struct builder b = {.file = file, .err = err};
 	struct mnode_stream s = {};
-	struct builder b = {.file = file, .err = err, .arena = &s.arena};
 	bool done = false;
 	int r = 0;
 
@@ -337,6 +307,7 @@ int mnode_parse(const char *buf, size_t len, const char *file, struct mnode_stre
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
+	builder_done(&b);
 	if (r < 0) {
 		mnode_stream_done(&s);
 		return r;
