@@ -132,27 +132,32 @@ pid_is_ours() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$RUN/"
 }
 
-# proc_running PID START - process PID, started at START (clock ticks after boot, field 22 of
-# /proc/PID/stat; so a reused PID does not count), still runs: it exists and is not a zombie.
-# A process that is exiting has already lost its cmdline (pid_is_ours fails) but may still
-# hold its sockets and namespaces for a while (seen: 1.4 s on a loaded machine).
-proc_running() {
-	local s start=$2
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	s=${s##*) }
-	# shellcheck disable=SC2086 # split the fields after "(comm) "
-	set -- $s
-	[ "$1" != Z ] && [ "${20}" = "$start" ]
-}
-
-# proc_start PID - field 22 of /proc/PID/stat (empty when PID is gone).
-proc_start() {
+# proc_stat PID - "STATE START" of process PID from /proc/PID/stat (fields 3 and 22; START is
+# its start time in clock ticks after boot), nothing when PID is gone.
+proc_stat() {
 	local s
 	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
 	s=${s##*) }
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086 # split the fields after "(comm) "
 	set -- $s
-	echo "${20}"
+	echo "$1 ${20}"
+}
+
+# proc_start PID - the START of proc_stat (empty when PID is gone).
+proc_start() {
+	local st
+	st=$(proc_stat "$1")
+	echo "${st#* }"
+}
+
+# proc_running PID START - process PID, started at START (so that a reused PID does not count),
+# still runs: it exists and is not a zombie. A process that is exiting has already lost its
+# cmdline (pid_is_ours fails) but may still hold its sockets and namespaces for a while (seen:
+# 1.4 s on a loaded machine).
+proc_running() {
+	local st
+	st=$(proc_stat "$1")
+	[ -n "$st" ] && [ "${st%% *}" != Z ] && [ "${st#* }" = "$2" ]
 }
 
 # stop_proc PID SECS [WHAT] - SIGTERM process PID (the caller checked that it is ours), wait up

@@ -26,7 +26,7 @@ nflows=$(grep -cvE '^[[:space:]]*(#|$)' "$FLOWS")
 # db_open N - hN-w1 (a client) connects to h2-w3 (db) on 5432 within 1.5 s, as check --policy probes
 db_open() {
 	ip netns exec "$P-$1-w1" timeout 1.5 bash -c \
-		"exec 3<>/dev/tcp/$(sed -n 's/^WL_IP=//p' "$RUN/workloads/h2-w3.env")/5432" 2>/dev/null
+		"exec 3<>/dev/tcp/$(. "$RUN/workloads/h2-w3.env" && echo "$WL_IP")/5432" 2>/dev/null
 }
 
 for dp in nftables iptables; do
