@@ -149,6 +149,7 @@ int ds_client_new(const struct ds_config *cfg, struct ds_client **ret)
 		return -ENOMEM;
 	}
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DS_DEFAULT_TIMEOUT_MS;
+	c->snapshot_json = cfg->snapshot_json;
 
 	p = cfg->endpoints;
 	for (;;) {
@@ -446,14 +447,21 @@ int ds_reply_error(json_object *o)
 	if (code == 0)
 		return 0;
 	log_debug("datastore: etcd error code %" PRId64 ": %s", code, msg ? msg : "");
+	return ds_grpc_errno(code);
+}
+
+int ds_grpc_errno(int64_t code)
+{
 	switch (code) {
-	case 4:
+	case 0:
+		return 0;
+	case 4: /* DeadlineExceeded */
 		return -ETIMEDOUT;
-	case 5:
+	case 5: /* NotFound */
 		return -ENOENT;
-	case 11:
+	case 11: /* OutOfRange: "mvcc: required revision has been compacted" */
 		return -ERANGE;
-	case 14:
+	case 14: /* Unavailable */
 		return -EAGAIN;
 	default:
 		return -EPROTO;

@@ -35,6 +35,10 @@ struct ds_config {
 	const char *cert_file; /* client certificate, PEM; NULL = none */
 	const char *key_file;  /* client key, PEM; NULL = none */
 	long timeout_ms;       /* per request; 0 = 5000 ms */
+	/* The watch's snapshot pages through the JSON gateway only, never as gRPC KV.Range calls
+	 * (TABBY_DATASTORE_SNAPSHOT=json); for comparisons and for proxies that pass HTTP/1.1
+	 * only, which the watch also detects on its own. */
+	bool snapshot_json;
 };
 
 /* One key-value as etcd returns it (mvccpb.KeyValue). */
@@ -257,6 +261,9 @@ struct ds_watch_status {
 	int64_t revision;     /* the revision the watch has delivered up to (0 before the first
 			       * snapshot) */
 	uint64_t failovers;   /* how many times the watch switched endpoint */
+	/* How the last complete snapshot was read: "grpc" (etcd's KV.Range over HTTP/2),
+	 * "json" (the gateway), "" none yet. */
+	const char *snapshot_via;
 };
 
 /** ds_watch_status() - where the watch is and why it last failed, for health and logs. */
@@ -268,8 +275,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct ds_watch *, ds_watch_free);
 
 /**
  * ds_config_from_env() - fill @cfg from TABBY_DATASTORE_ENDPOINTS, TABBY_DATASTORE_CA_FILE,
- * TABBY_DATASTORE_CERT_FILE, TABBY_DATASTORE_KEY_FILE (borrowed getenv() pointers); fields whose
- * variable is unset are left as they are.
+ * TABBY_DATASTORE_CERT_FILE, TABBY_DATASTORE_KEY_FILE (borrowed getenv() pointers) and
+ * TABBY_DATASTORE_SNAPSHOT ("json" sets snapshot_json, "grpc" clears it); fields whose variable
+ * is unset (or, for TABBY_DATASTORE_SNAPSHOT, another value) are left as they are.
  */
 void ds_config_from_env(struct ds_config *cfg);
 

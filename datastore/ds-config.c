@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdlib.h>
+#include <string.h>
 
 #include "datastore/datastore.h"
 
@@ -15,4 +16,8 @@ void ds_config_from_env(struct ds_config *cfg)
 		cfg->cert_file = v;
 	if ((v = getenv("TABBY_DATASTORE_KEY_FILE")) && *v)
 		cfg->key_file = v;
+	if ((v = getenv("TABBY_DATASTORE_SNAPSHOT")) && strcmp(v, "json") == 0)
+		cfg->snapshot_json = true;
+	else if (v && strcmp(v, "grpc") == 0)
+		cfg->snapshot_json = false;
 }

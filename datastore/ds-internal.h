@@ -36,7 +36,8 @@ struct ds_client {
 	size_t cur; /* the endpoint that answered last; tried first */
 	char *ca_file, *cert_file, *key_file;
 	long timeout_ms;
-	CURL *easy; /* unary calls; kept for connection reuse */
+	bool snapshot_json; /* ds_config.snapshot_json */
+	CURL *easy;	    /* unary calls; kept for connection reuse */
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -75,3 +76,7 @@ int ds_kv_from_json(json_object *o, struct ds_kv *ret);
 int ds_prefix_range(const char *prefix, char **ret_key, char **ret_end);
 /* Maps an etcd/gateway error object (code, grpc_code) to -errno; 0 when @o is not an error. */
 int ds_reply_error(json_object *o);
+/* Maps a gRPC status code (google.rpc.Code, as etcd returns it in grpc-status or in the gateway's
+ * "code") to -errno: 0 -> 0, DeadlineExceeded -> -ETIMEDOUT, NotFound -> -ENOENT, OutOfRange
+ * (a compacted revision) -> -ERANGE, Unavailable -> -EAGAIN, anything else -> -EPROTO. */
+int ds_grpc_errno(int64_t code);

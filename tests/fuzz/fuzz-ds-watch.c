@@ -3,7 +3,9 @@
  * The datastore's JSON decoding: the etcd watch stream (newline-separated JSON messages, decoded by
  * ds-watch.c's ds_watch_lines()/ds_watch_message() into queued events via ds_kv_from_json()) and
  * the unary replies (ds_reply_error(), ds_kv_from_json() on "kvs", ds_json_int64() on
- * "header.revision"), and the same bytes as a snapshot page (ds_page_take()). The harness compiles datastore/ds-watch.c in to reach its static decoder
+ * "header.revision"), and the same bytes as a snapshot page, from the JSON gateway (ds_page_take())
+ * and as a gRPC RangeResponse message (ds_grpc_page_take()). The harness compiles
+ * datastore/ds-watch.c in to reach its static decoder
  * with a watch that has no client and no curl handles: nothing is sent or received.
  */
 #include "datastore/ds-watch.c"
@@ -41,17 +43,12 @@ static void unary_reply(const uint8_t *data, size_t size)
 		}
 }
 
-/* The same bytes as a snapshot page reply (ds_page_take()): a page either queues BEGIN (first
- * page) plus one PUT per key and leaves the resume point alone, or queues nothing. */
-static void snapshot_page(const uint8_t *data, size_t size)
+/* A page either queues BEGIN (first page) plus one PUT per key and leaves the resume point
+ * alone, or queues nothing. */
+static void check_page(struct ds_watch *wp, int r)
 {
-	struct ds_watch w = {.prefix = (char *)"/tabby/v1/", .page_keys = DS_PAGE_KEYS};
-	_cleanup_jput_ json_object *o = NULL;
-	int r;
+	struct ds_watch w = *wp;
 
-	if (ds_parse_object((const char *)data, size, &o) < 0)
-		return;
-	r = ds_page_take(&w, o);
 	if (r >= 0) {
 		FUZZ_ASSERT(w.q_n >= 1 && w.q[0].type == DS_WATCH_SNAPSHOT_BEGIN,
 			    "page without BEGIN");
@@ -74,6 +71,41 @@ static void snapshot_page(const uint8_t *data, size_t size)
 	free(w.page_start);
 }
 
+/* The same bytes as a snapshot page reply from the JSON gateway (ds_page_take()). */
+static void snapshot_page(const uint8_t *data, size_t size)
+{
+	struct ds_watch w = {.prefix = (char *)"/tabby/v1/", .page_keys = DS_PAGE_KEYS};
+	_cleanup_jput_ json_object *o = NULL;
+
+	if (ds_parse_object((const char *)data, size, &o) < 0)
+		return;
+	check_page(&w, ds_page_take(&w, o));
+}
+
+/* The same bytes as the message of a gRPC KV.Range reply (protobuf-c's unpack, then
+ * ds_grpc_page_take(), as ds_grpc_reply() hands it over: only with a header). */
+static void grpc_page(const uint8_t *data, size_t size)
+{
+	struct ds_watch w = {
+	    .prefix = (char *)"/tabby/v1/", .page_keys = DS_PAGE_KEYS, .page_grpc = true};
+	Tabbyetcd__RangeResponse *rr = tabbyetcd__range_response__unpack(NULL, size, data);
+
+	if (!rr)
+		return;
+	if (rr->header) {
+		int r = ds_grpc_page_take(&w, rr, size);
+
+		FUZZ_ASSERT(r < 0 || w.snap_grpc, "a gRPC page not marked as one");
+		for (size_t i = 0; r >= 0 && i < w.q_n; i++)
+			FUZZ_ASSERT(w.q[i].type != DS_WATCH_PUT ||
+					(w.q[i].kv.key && w.q[i].kv.value &&
+					 w.q[i].kv.value[w.q[i].kv.value_len] == '\0'),
+				    "kv %zu not filled", i);
+		check_page(&w, r);
+	}
+	tabbyetcd__range_response__free_unpacked(rr, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ds_watch w = {.prefix = (char *)"/tabby/v1/", .next_rev = START_REV};
@@ -84,6 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	unary_reply(data, size);
 	snapshot_page(data, size);
+	grpc_page(data, size);
 
 	if (strbuf_append(&w.line, data, size) < 0)
 		return 0;

@@ -3,7 +3,8 @@
  * datastore/ against a real etcd started by tests/integration/with-etcd: unary calls, CAS, leases,
  * the watch (snapshot, live events, resume after an etcd restart, re-snapshot after compaction,
  * driven by a loop that only polls its fds, a hung endpoint and a SIGSTOPped etcd),
- * the unix socket endpoint and endpoint fall-through. TLS with a client certificate runs when
+ * the unix socket endpoint and endpoint fall-through, snapshot pages over gRPC against the same
+ * pages through the JSON gateway, and the fall-back to the gateway. TLS with a client certificate runs when
  * openssl is installed (it generates a CA into a temp dir and starts its own etcd).
  */
 #include <stdarg.h>
@@ -865,6 +866,130 @@ static void test_endpoint_fallthrough(void **state)
 	free(r);
 }
 
+/* ---- snapshot pages: gRPC and the JSON gateway ---- */
+
+/* Every PUT of the first snapshot folded into a count and an FNV-1a hash of key, value and
+ * revision, in delivery order. */
+struct digest {
+	size_t puts;
+	uint64_t h;
+	bool begin, end;
+};
+
+static void fnv(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		*h = (*h ^ b[i]) * 1099511628211ULL;
+}
+
+static int digest_cb(void *userdata, const struct ds_watch_event *ev)
+{
+	struct digest *d = userdata;
+
+	if (ev->type == DS_WATCH_SNAPSHOT_BEGIN && !d->end) {
+		*d = (struct digest){.h = 14695981039346656037ULL, .begin = true};
+	} else if (ev->type == DS_WATCH_PUT && !d->end) {
+		d->puts++;
+		fnv(&d->h, ev->kv->key, strlen(ev->kv->key) + 1);
+		fnv(&d->h, ev->kv->value, ev->kv->value_len);
+		fnv(&d->h, &ev->kv->mod_revision, sizeof(ev->kv->mod_revision));
+		fnv(&d->h, &ev->kv->create_revision, sizeof(ev->kv->create_revision));
+	} else if (ev->type == DS_WATCH_SNAPSHOT_END) {
+		d->end = true;
+	}
+	return 0;
+}
+
+/* The first snapshot of @prefix through @eps; @json: TABBY_DATASTORE_SNAPSHOT=json. */
+static void snapshot_digest(const char *eps, const char *prefix, bool json, struct digest *d,
+			    struct ds_watch_status *st)
+{
+	struct ds_config cfg = {.endpoints = eps, .snapshot_json = json};
+	_cleanup_(ds_client_freep) struct ds_client *c = NULL;
+	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+	uint64_t end = mono_ms() + 30000;
+
+	*d = (struct digest){0};
+	assert_int_equal(ds_client_new(&cfg, &c), 0);
+	assert_int_equal(ds_watch_new(c, prefix, digest_cb, d, &w), 0);
+	while (!d->end && mono_ms() < end)
+		assert_true(poll_round(w, 100) >= 0);
+	assert_true(d->begin && d->end);
+	ds_watch_status(w, st);
+}
+
+/* A snapshot read as gRPC KV.Range pages delivers exactly what the gateway pages deliver:
+ * several pages (12,000 keys: the first page asks for 5,000), keys and values that are not
+ * text (bytes 0x01-0xff, which the gateway carries as base64), empty values. */
+static void test_watch_snapshot_grpc_equals_gateway(void **state)
+{
+	_cleanup_(ds_client_freep) struct ds_client *c = client();
+	struct digest g, j;
+	struct ds_watch_status st;
+	struct ds_cas ops[DS_TXN_MAX_OPS];
+	char keys[DS_TXN_MAX_OPS][64], vals[DS_TXN_MAX_OPS][96];
+	const size_t n = 12000;
+
+	for (size_t i = 0; i < n;) {
+		size_t k = 0;
+
+		for (; k < DS_TXN_MAX_OPS && i < n; k++, i++) {
+			size_t vl = i % 7 == 0 ? 0 : 1 + i % 90;
+
+			snprintf(keys[k], sizeof(keys[k]), "/t/gr/%05zu-\xc3\xa9\x7f", i);
+			for (size_t b = 0; b < vl; b++)
+				vals[k][b] = (char)(1 + (i * 31 + b * 7) % 255);
+			ops[k] = (struct ds_cas){
+			    .kind = DS_CAS_PUT, .key = keys[k], .value = vals[k], .len = vl};
+		}
+		assert_int_equal(ds_cas_many(c, ops, k, NULL), 0);
+	}
+	snapshot_digest(endpoints(), "/t/gr/", false, &g, &st);
+	assert_string_equal(st.snapshot_via, "grpc");
+	snapshot_digest(endpoints(), "/t/gr/", true, &j, &st);
+	assert_string_equal(st.snapshot_via, "json");
+	assert_int_equal(g.puts, n);
+	assert_int_equal(j.puts, n);
+	assert_true(g.h == j.h);
+}
+
+/* An endpoint that answers every request with HTTP/1.1 400 (an HTTP/1.1-only proxy, or no
+ * HTTP/2): the gRPC page fails as "not gRPC", the watch turns to the gateway for good and the
+ * snapshot comes from the next endpoint through it. */
+static void test_watch_snapshot_falls_back_to_gateway(void **state)
+{
+	struct digest d;
+	struct ds_watch_status st;
+	char eps[1024];
+	int port = 0, lfd = hung_listener(&port);
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+					    "Connection: close\r\n\r\n";
+		for (;;) {
+			char buf[4096];
+			int fd = accept(lfd, NULL, NULL);
+
+			if (fd < 0)
+				continue;
+			(void)!read(fd, buf, sizeof(buf));
+			(void)!write(fd, reply, sizeof(reply) - 1);
+			close(fd);
+		}
+	}
+	close(lfd);
+	snprintf(eps, sizeof(eps), "http://127.0.0.1:%d,%s", port, endpoints());
+	snapshot_digest(eps, "/t/gr/", false, &d, &st);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_string_equal(st.snapshot_via, "json");
+	assert_int_equal(d.puts, 12000);
+}
+
 static void test_unreachable(void **state)
 {
 	_cleanup_(ds_client_freep) struct ds_client *c = client_for("http://127.0.0.1:1");
@@ -930,6 +1055,30 @@ static int free_port(void)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
 	close(fd);
 	return ntohs(a.sin_port);
+}
+
+/* The first snapshot of /t/tls/ through @cfg, without asserts (the TLS test must stop its etcd
+ * before failing): 0 when it held @want keys and came over gRPC, else -EPROTO. */
+static int tls_snapshot_grpc(const struct ds_config *cfg, size_t want)
+{
+	_cleanup_(ds_client_freep) struct ds_client *c = NULL;
+	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+	struct digest d = {0};
+	struct ds_watch_status st;
+	uint64_t end = mono_ms() + 10000;
+
+	if (ds_client_new(cfg, &c) < 0 || ds_watch_new(c, "/t/tls/", digest_cb, &d, &w) < 0)
+		return -ENOMEM;
+	while (!d.end && mono_ms() < end)
+		if (poll_round(w, 100) < 0)
+			return -EIO;
+	ds_watch_status(w, &st);
+	if (!d.end || d.puts != want || strcmp(st.snapshot_via, "grpc") != 0) {
+		print_message("TLS snapshot via %s: %zu keys, %s\n", cfg->endpoints, d.puts,
+			      st.snapshot_via);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 static void test_tls_client_cert(void **state)
@@ -1032,6 +1181,15 @@ static void test_tls_client_cert(void **state)
 			ds_kv_done(&kv);
 		}
 		c = ds_client_free(c);
+		/* Snapshot pages over gRPC: HTTP/2 by ALPN on TCP and on the socket. */
+		if (r == 0) {
+			struct ds_config tc = {
+			    .endpoints = eps, .ca_file = ca, .cert_file = crt, .key_file = key};
+
+			r = tls_snapshot_grpc(&tc, 1);
+			if (r == 0)
+				r = tls_snapshot_grpc(&cfg, 1);
+		}
 		/* ... and without a client certificate the socket refuses us too, by name. */
 		if (r == 0) {
 			struct ds_config nc = {.endpoints = ueps, .ca_file = ca};
@@ -1078,6 +1236,8 @@ int main(void)
 	    cmocka_unit_test(test_watch_hung_member),
 	    cmocka_unit_test(test_unix_socket),
 	    cmocka_unit_test(test_endpoint_fallthrough),
+	    cmocka_unit_test(test_watch_snapshot_grpc_equals_gateway),
+	    cmocka_unit_test(test_watch_snapshot_falls_back_to_gateway),
 	    cmocka_unit_test(test_unreachable),
 	    cmocka_unit_test(test_tls_client_cert),
 	};
