@@ -2,7 +2,9 @@
 /*
  * ds-snapshot PREFIX [RUNS] - time how long the datastore takes to read every key under PREFIX
  * from the etcd in TABBY_DATASTORE_ENDPOINTS, three ways:
- *   watch     ds_watch_new() -> SNAPSHOT_END, driven by a poll() loop (what felix does at start)
+ *   watch     ds_watch_new() -> SNAPSHOT_END, driven by a poll() loop (what felix does at start):
+ *             pages as gRPC KV.Range calls
+ *   watch_json the same with ds_config.snapshot_json: pages through the JSON gateway
  *   range     ds_range_prefix() with its default page
  *   range500  ds_range_prefix() in 500-key pages (the page size felix used before)
  * Prints one line per run and method: "FIGURE ds_snapshot <method> keys=<n> ms=<ms>
@@ -114,7 +116,7 @@ static int run_watch(struct ds_client *c, const char *prefix, size_t *ret_keys)
 int main(int argc, char **argv)
 {
 	struct ds_config cfg = {0};
-	_cleanup_(ds_client_freep) struct ds_client *c = NULL;
+	_cleanup_(ds_client_freep) struct ds_client *c = NULL, *cj = NULL;
 	int runs = argc > 2 ? atoi(argv[2]) : 3;
 	int r;
 
@@ -129,22 +131,28 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ds_client_new: %s\n", strerror(-r));
 		return 1;
 	}
+	cfg.snapshot_json = true;
+	r = ds_client_new(&cfg, &cj);
+	if (r < 0) {
+		fprintf(stderr, "ds_client_new: %s\n", strerror(-r));
+		return 1;
+	}
 	for (int i = 0; i < runs; i++) {
-		static const char *methods[] = {"watch", "range", "range500"};
+		static const char *methods[] = {"watch", "watch_json", "range", "range500"};
 
-		for (size_t m = 0; m < 3; m++) {
+		for (size_t m = 0; m < 4; m++) {
 			struct ds_kvs kvs = {0};
 			size_t keys = 0;
 			long cpu0 = etcd_cpu_ms(), cpu1, self0 = self_cpu_ms();
 			uint64_t t0 = mono_ms(), t1;
 
-			if (m == 0)
-				r = run_watch(c, argv[1], &keys);
+			if (m < 2)
+				r = run_watch(m == 0 ? c : cj, argv[1], &keys);
 			else
-				r = ds_range_prefix(c, argv[1], m == 1 ? 0 : 500, &kvs);
+				r = ds_range_prefix(c, argv[1], m == 2 ? 0 : 500, &kvs);
 			t1 = mono_ms();
 			cpu1 = etcd_cpu_ms();
-			if (m > 0)
+			if (m > 1)
 				keys = kvs.n;
 			ds_kvs_done(&kvs);
 			if (r < 0) {

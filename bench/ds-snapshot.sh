@@ -2,9 +2,10 @@
 # ds-snapshot.sh [SIZES="1000 10000 100000"] [RUNS=3] - how long a cold start's datastore snapshot
 # takes: puts SIZE keys of about 500 bytes each under /bench/ds/<SIZE>/ into a private etcd (in
 # transactions of 100 puts), then runs $BUILD/bench/ds-snapshot on each prefix, which prints
-#   FIGURE ds_snapshot <watch|range|range500> keys=<n> ms=<ms> client_cpu_ms=<ms> etcd_cpu_ms=<ms>
-# per run (watch = ds_watch_new() to SNAPSHOT_END through the poll-loop API, as felix starts;
-# range500 = the old 500-key pages). Asserts nothing.
+#   FIGURE ds_snapshot <watch|watch_json|range|range500> keys=<n> ms=<ms> client_cpu_ms=<ms> etcd_cpu_ms=<ms>
+# per run (watch = ds_watch_new() to SNAPSHOT_END through the poll-loop API, as felix starts, with
+# its pages as gRPC KV.Range calls; watch_json = the same through the JSON gateway; range =
+# ds_range_prefix(), gateway; range500 = the old 500-key pages). Asserts nothing.
 . "$(dirname "$0")/lib.sh"
 SIZES=${1:-1000 10000 100000}
 RUNS=${2:-3}
