@@ -72,7 +72,7 @@
 #define DS_BACKOFF_MIN_MS 100
 #define DS_BACKOFF_MAX_MS 5000
 #define DS_BEAT_IDLE_MS 1500
-/* libcurl's receive buffer for a gRPC page (ds_grpc_start()), bytes. */
+/* libcurl's receive buffer for a gRPC page (ds_req_post()), bytes. */
 #define DS_GRPC_BUFFER (512L * 1024)
 #define DS_BEAT_TIMEOUT_MS 1500L
 #define DS_NO_DEADLINE UINT64_MAX
@@ -488,9 +488,13 @@ static size_t ds_req_write(char *p, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
-/* Starts the POST of @body to @path on @q, endpoint w->ep, with a total timeout of @timeout_ms. */
-static int ds_req_start(struct ds_watch *w, struct ds_req *q, const char *path, const char *body,
-			long timeout_ms)
+/*
+ * Starts the POST of @len bytes at @body to @path on @q, endpoint w->ep, with a total timeout of
+ * @timeout_ms: a gateway request (@grpc false: HTTP/1.1, JSON headers) or a unary gRPC call
+ * (HTTP/2, gRPC headers, a connection and a receive buffer of its own; see below).
+ */
+static int ds_req_post(struct ds_watch *w, struct ds_req *q, const char *path, const void *body,
+		       size_t len, long timeout_ms, bool grpc)
 {
 	int r;
 
@@ -500,12 +504,26 @@ static int ds_req_start(struct ds_watch *w, struct ds_req *q, const char *path, 
 	q->errbuf[0] = '\0';
 	q->err = 0;
 	strbuf_reset(&q->body);
-	/* The page's handle may have carried a gRPC call before: undo its options. */
-	curl_easy_setopt(q->easy, CURLOPT_FRESH_CONNECT, 0L);
-	curl_easy_setopt(q->easy, CURLOPT_FORBID_REUSE, 0L);
-	curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
-	curl_easy_setopt(q->easy, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE);
+	if (grpc) {
+		curl_easy_setopt(q->easy, CURLOPT_HTTP_VERSION,
+				 (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+		curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, w->grpc_headers);
+	}
+	/* gRPC: a connection of its own, closed after the call, since libcurl would otherwise
+	 * offer this HTTP/2 connection to the stream and the heartbeat, which stay on HTTP/1.1.
+	 * (The page's handle carries both kinds of request, so every option is set each time.) */
+	curl_easy_setopt(q->easy, CURLOPT_FRESH_CONNECT, grpc ? 1L : 0L);
+	curl_easy_setopt(q->easy, CURLOPT_FORBID_REUSE, grpc ? 1L : 0L);
+	/* libcurl 7.88 (Debian 12) hands HTTP/2 DATA to the transfer through its receive buffer
+	 * (16 KiB by default). When one socket read holds more than fits, the rest waits inside
+	 * libcurl, and with the multi socket API nothing may wake the transfer again: the call
+	 * then hangs until its timeout, 16 KiB short of the end or complete but for its trailers
+	 * (seen on every second 100,000-key snapshot with a consumer that digests each page for
+	 * ~100 ms). A buffer larger than any one read avoids the leftover. */
+	curl_easy_setopt(q->easy, CURLOPT_BUFFERSIZE,
+			 grpc ? DS_GRPC_BUFFER : (long)CURL_MAX_WRITE_SIZE);
 	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->errbuf);
+	curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(q->easy, CURLOPT_COPYPOSTFIELDS, body);
 	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS, MIN(timeout_ms, w->c->timeout_ms));
@@ -515,6 +533,13 @@ static int ds_req_start(struct ds_watch *w, struct ds_req *q, const char *path, 
 		return -ENOMEM;
 	q->attached = true;
 	return 0;
+}
+
+/* Starts the POST of the JSON text @body to @path on @q (ds_req_post(), gateway). */
+static int ds_req_start(struct ds_watch *w, struct ds_req *q, const char *path, const char *body,
+			long timeout_ms)
+{
+	return ds_req_post(w, q, path, body, strlen(body), timeout_ms, false);
 }
 
 /* The finished request's reply object, or a negative errno (transport, HTTP, etcd error). */
@@ -558,43 +583,6 @@ static void ds_snapshot_restart(struct ds_watch *w)
 static int ds_page_begin(struct ds_watch *w, int64_t rev, size_t n);
 static int ds_page_next(struct ds_watch *w, size_t mark, size_t n, bool has_more, size_t bytes);
 
-/* Starts the unary gRPC call @path with the framed message @msg (@len bytes) on @q. */
-static int ds_grpc_start(struct ds_watch *w, struct ds_req *q, const char *path, const void *msg,
-			 size_t len, long timeout_ms)
-{
-	int r = ds_easy_prepare(w->c, q->easy, w->ep, path);
-
-	if (r < 0)
-		return r;
-	q->errbuf[0] = '\0';
-	q->err = 0;
-	strbuf_reset(&q->body);
-	curl_easy_setopt(q->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-	curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, w->grpc_headers);
-	/* A connection of its own, closed after the call: libcurl would otherwise offer this
-	 * HTTP/2 connection to the stream and the heartbeat, which stay on HTTP/1.1. */
-	curl_easy_setopt(q->easy, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(q->easy, CURLOPT_FORBID_REUSE, 1L);
-	/* libcurl 7.88 (Debian 12) hands HTTP/2 DATA to the transfer through its receive buffer
-	 * (16 KiB by default). When one socket read holds more than fits, the rest waits inside
-	 * libcurl, and with the multi socket API nothing may wake the transfer again: the call
-	 * then hangs until its timeout, 16 KiB short of the end or complete but for its trailers
-	 * (seen on every second 100,000-key snapshot with a consumer that digests each page for
-	 * ~100 ms). A buffer larger than any one read avoids the leftover. */
-	curl_easy_setopt(q->easy, CURLOPT_BUFFERSIZE, DS_GRPC_BUFFER);
-	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->errbuf);
-	curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(q->easy, CURLOPT_COPYPOSTFIELDS, msg);
-	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS, MIN(timeout_ms, w->c->timeout_ms));
-	curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, ds_req_write);
-	curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, q);
-	if (curl_multi_add_handle(w->multi, q->easy) != CURLM_OK)
-		return -ENOMEM;
-	q->attached = true;
-	return 0;
-}
-
 /* The next page as a KV.Range call: the same key, range end, limit and pinned revision as the
  * gateway request would carry, as bytes instead of base64. */
 static int ds_grpc_page_request(struct ds_watch *w)
@@ -631,7 +619,8 @@ static int ds_grpc_page_request(struct ds_watch *w)
 	if (tabbyetcd__range_request__pack(&rq, frame + 5) != n)
 		return -EPROTO;
 	w->page_grpc = true;
-	return ds_grpc_start(w, &w->page, "/etcdserverpb.KV/Range", frame, n + 5, w->c->timeout_ms);
+	return ds_req_post(w, &w->page, "/etcdserverpb.KV/Range", frame, n + 5, w->c->timeout_ms,
+			   true);
 }
 
 /* The value of header or trailer @name of the finished call, or NULL. */
