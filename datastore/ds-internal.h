@@ -14,10 +14,11 @@
 /* Largest number of keys one ds_range_prefix() returns. */
 #define DS_MAX_KEYS ((size_t)1 << 22)
 /* Range pages (ds_range_prefix() with page_size 0, the watch's snapshot): the first page asks
- * for DS_PAGE_KEYS keys, later ones for as many as fit DS_PAGE_BYTES of JSON at the size seen so
- * far, within [DS_PAGE_KEYS_MIN, DS_PAGE_KEYS_MAX]. Fewer, larger pages cost etcd far less: etcd
- * 3.4 walks every remaining key of the range for each page (it applies "limit" after collecting
- * the revisions), and each request pays a linearizable read and the gateway's overhead. */
+ * for DS_PAGE_KEYS keys, later ones for as many as fit DS_PAGE_BYTES of reply (JSON; protobuf
+ * for the watch's gRPC pages) at the size seen so far, within [DS_PAGE_KEYS_MIN,
+ * DS_PAGE_KEYS_MAX]. Fewer, larger pages cost etcd far less: etcd 3.4 walks every remaining key
+ * of the range for each page (it applies "limit" after collecting the revisions), and each
+ * request pays a linearizable read and the gateway's overhead. */
 #define DS_PAGE_KEYS 5000
 #define DS_PAGE_KEYS_MIN 100
 #define DS_PAGE_KEYS_MAX 20000

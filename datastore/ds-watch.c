@@ -18,7 +18,7 @@
  * Snapshot: the first page is a linearizable read; its header revision pins every later page
  * ("revision"), which may then be served by the member's own state ("serializable"), so the
  * listing is one consistent cut even while others write. The page size adapts so that a page
- * stays near 4 MiB of JSON. The next page is requested before the current one is handed to the
+ * stays near 4 MiB of reply (JSON, or protobuf for a gRPC page). The next page is requested before the current one is handed to the
  * callback, so etcd encodes while the consumer digests. A page that fails restarts the snapshot
  * (a new BEGIN follows). Every page's events are queued and delivered in the same dispatch, so
  * memory holds about one page, not the whole prefix.
@@ -857,7 +857,7 @@ static int ds_page_next(struct ds_watch *w, size_t mark, size_t n, bool has_more
 		}
 		free(w->page_start);
 		w->page_start = start;
-		/* Keep pages near DS_PAGE_BYTES of JSON. */
+		/* Keep pages near DS_PAGE_BYTES of reply (JSON or protobuf). */
 		if (bytes > 0)
 			w->page_keys = ds_page_keys(n, bytes);
 		w->retry_at = w->now;

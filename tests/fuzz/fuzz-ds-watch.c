@@ -45,30 +45,28 @@ static void unary_reply(const uint8_t *data, size_t size)
 
 /* A page either queues BEGIN (first page) plus one PUT per key and leaves the resume point
  * alone, or queues nothing. */
-static void check_page(struct ds_watch *wp, int r)
+static void check_page(struct ds_watch *w, int r)
 {
-	struct ds_watch w = *wp;
-
 	if (r >= 0) {
-		FUZZ_ASSERT(w.q_n >= 1 && w.q[0].type == DS_WATCH_SNAPSHOT_BEGIN,
+		FUZZ_ASSERT(w->q_n >= 1 && w->q[0].type == DS_WATCH_SNAPSHOT_BEGIN,
 			    "page without BEGIN");
-		FUZZ_ASSERT(w.snap_rev > 0 && w.q[0].revision == w.snap_rev,
+		FUZZ_ASSERT(w->snap_rev > 0 && w->q[0].revision == w->snap_rev,
 			    "bad snapshot revision");
-		for (size_t i = 1; i < w.q_n; i++)
-			FUZZ_ASSERT(w.q[i].type == DS_WATCH_PUT ||
-					(i == w.q_n - 1 && w.q[i].type == DS_WATCH_SNAPSHOT_END),
-				    "event %zu of type %d in a page", i, (int)w.q[i].type);
-		FUZZ_ASSERT(w.page_keys >= DS_PAGE_KEYS_MIN && w.page_keys <= DS_PAGE_KEYS_MAX,
-			    "page size %zu", w.page_keys);
-		if (w.state == DS_W_CONNECT)
-			FUZZ_ASSERT(w.next_rev == w.snap_rev + 1,
+		for (size_t i = 1; i < w->q_n; i++)
+			FUZZ_ASSERT(w->q[i].type == DS_WATCH_PUT ||
+					(i == w->q_n - 1 && w->q[i].type == DS_WATCH_SNAPSHOT_END),
+				    "event %zu of type %d in a page", i, (int)w->q[i].type);
+		FUZZ_ASSERT(w->page_keys >= DS_PAGE_KEYS_MIN && w->page_keys <= DS_PAGE_KEYS_MAX,
+			    "page size %zu", w->page_keys);
+		if (w->state == DS_W_CONNECT)
+			FUZZ_ASSERT(w->next_rev == w->snap_rev + 1,
 				    "resume point after the snapshot");
 	} else {
-		FUZZ_ASSERT(w.q_n == 0, "a failed page left events queued");
+		FUZZ_ASSERT(w->q_n == 0, "a failed page left events queued");
 	}
-	ds_queue_truncate(&w, 0);
-	free(w.q);
-	free(w.page_start);
+	ds_queue_truncate(w, 0);
+	free(w->q);
+	free(w->page_start);
 }
 
 /* The same bytes as a snapshot page reply from the JSON gateway (ds_page_take()). */
