@@ -761,22 +761,58 @@ static void clear_source_lines(struct model_resource *res)
 			sets[s][i].source_line = 0;
 }
 
-int model_decode_one(const char *buf, size_t len, const char *file, struct model_resource **ret,
-		     struct parse_err *err)
+/* The single resource of @l, its source lines cleared, into *@ret; frees @l otherwise. */
+static int take_one(struct model_list *l, const char *file, struct model_resource **ret,
+		    struct parse_err *err)
+{
+	int r;
+
+	if (l->n != 1) {
+		r = parse_err_set(err, file ? file : "", 0, 0, NULL,
+				  "expected exactly one resource, found %zu", l->n);
+		model_list_done(l);
+		return r;
+	}
+	clear_source_lines(l->items[0]);
+	*ret = TAKE_PTR(l->items[0]);
+	model_list_done(l);
+	return 0;
+}
+
+int model_decode_one_yaml(const char *buf, size_t len, const char *file,
+			  struct model_resource **ret, struct parse_err *err)
 {
 	struct model_list l = {};
 	int r = decode_all(buf, len, file, &l, err, NULL);
 
 	if (r < 0)
 		return r;
-	if (l.n != 1) {
-		r = parse_err_set(err, file ? file : "", 0, 0, NULL,
-				  "expected exactly one resource, found %zu", l.n);
+	return take_one(&l, file, ret, err);
+}
+
+int model_decode_one(const char *buf, size_t len, const char *file, struct model_resource **ret,
+		     struct parse_err *err)
+{
+	struct parse_err scratch = {};
+	struct dctx c = {.file = file ? file : "", .err = &scratch};
+	struct model_list l = {};
+	struct mnode *doc = NULL;
+	int r = mnode_parse_json(buf, len, &doc);
+
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return model_decode_one_yaml(buf, len, file, ret, err);
+	r = decode_doc(&c, doc, &l);
+	mnode_free(doc);
+	if (r == -ENOMEM) {
 		model_list_done(&l);
 		return r;
 	}
-	clear_source_lines(l.items[0]);
-	*ret = TAKE_PTR(l.items[0]);
-	model_list_done(&l);
-	return 0;
+	if (r < 0 || l.n != 1) {
+		/* libyaml's tree carries positions: decode again for the error */
+		model_list_done(&l);
+		return model_decode_one_yaml(buf, len, file, ret, err);
+	}
+	return take_one(&l, file, ret, err);
 }

@@ -62,8 +62,35 @@ struct mnode_stream {
 int mnode_parse(const char *buf, size_t len, const char *file, struct mnode_stream *ret,
 		struct parse_err *err) _warn_unused_result_;
 
+/**
+ * mnode_parse_json() - the tree mnode_parse() would build for one document of JSON, built by
+ * json-c (about four times faster than libyaml), for the texts where json-c and libyaml provably
+ * read the same tree (model/json-tree.c lists the conditions: one line of printable ASCII
+ * starting with '{', no "\\u" escape, no duplicate key, ...). Every node is on line 1, column 0.
+ * @buf, @len: the text.
+ * @ret: the document's mapping on success; untouched otherwise.
+ * Return: 0, 1 (declined: parse with mnode_parse(), which also reports any error at its
+ * position) or -ENOMEM.
+ */
+int mnode_parse_json(const char *buf, size_t len, struct mnode **ret) _warn_unused_result_;
+
+struct model_resource;
+
+/**
+ * model_decode_one_yaml() - model_decode_one() without the JSON fast path: the text is read by
+ * libyaml only. The tests and the fuzzer compare the two.
+ */
+int model_decode_one_yaml(const char *buf, size_t len, const char *file,
+			  struct model_resource **ret, struct parse_err *err) _warn_unused_result_;
+
 /** mnode_stream_done() - free every document tree. NULL-safe. */
 void mnode_stream_done(struct mnode_stream *s);
+
+/**
+ * mnode_new_scalar() - a scalar node holding a copy of @text (@len bytes, NUL added) in the same
+ * allocation; line and column 0, not plain. Return: the node or NULL (out of memory).
+ */
+struct mnode *mnode_new_scalar(const char *text, size_t len);
 
 /** mnode_free() - free one tree. NULL-safe. Return: NULL. */
 struct mnode *mnode_free(struct mnode *n);

@@ -29,7 +29,8 @@ struct mnode *mnode_free(struct mnode *n)
 	}
 	free(n->keys);
 	free(n->values);
-	free(n->text);
+	if (n->text != (char *)(n + 1))
+		free(n->text);
 	free(n);
 	return NULL;
 }
@@ -71,6 +72,19 @@ static int mnode_append(struct mnode *parent, struct mnode *key, struct mnode *v
 		parent->keys[parent->n] = key;
 	parent->values[parent->n++] = value;
 	return 0;
+}
+
+struct mnode *mnode_new_scalar(const char *text, size_t len)
+{
+	struct mnode *n = malloc(sizeof(*n) + len + 1);
+
+	if (!n)
+		return NULL;
+	*n = (struct mnode){.type = MNODE_SCALAR, .text_offset = -1, .text_len = len};
+	n->text = (char *)(n + 1);
+	memcpy(n->text, text, len);
+	n->text[len] = '\0';
+	return n;
 }
 
 static struct mnode *mnode_new(enum mnode_type type, const yaml_mark_t *mark)
@@ -206,18 +220,13 @@ static int scalar_text_offset(const yaml_event_t *ev)
 
 static int builder_scalar(struct builder *b, const yaml_event_t *ev)
 {
-	struct mnode *n = mnode_new(MNODE_SCALAR, &ev->start_mark);
+	struct mnode *n =
+	    mnode_new_scalar((const char *)ev->data.scalar.value, ev->data.scalar.length);
 
 	if (!n)
 		return -ENOMEM;
-	n->text_len = ev->data.scalar.length;
-	n->text = malloc(n->text_len + 1);
-	if (!n->text) {
-		mnode_free(n);
-		return -ENOMEM;
-	}
-	memcpy(n->text, ev->data.scalar.value, n->text_len);
-	n->text[n->text_len] = '\0';
+	n->line = (unsigned)ev->start_mark.line + 1;
+	n->column = (unsigned)ev->start_mark.column + 1;
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 		   (!ev->data.scalar.tag || ev->data.scalar.plain_implicit);
 	if (ev->data.scalar.tag && strcmp((const char *)ev->data.scalar.tag, YAML_STR_TAG) == 0)

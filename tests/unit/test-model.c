@@ -123,6 +123,129 @@ static char *read_file(const char *path, size_t *ret_len)
 	return buf;
 }
 
+/*
+ * model_decode_one() (JSON fast path, model/json-tree.c) and model_decode_one_yaml() (libyaml
+ * only) must agree on @text: the same verdict, the same error text, the same resource.
+ */
+static void assert_json_paths_agree(const char *text, size_t len)
+{
+	_cleanup_strbuf_ struct strbuf a = {}, b = {};
+	struct model_resource *ra = NULL, *rb = NULL;
+	struct parse_err ea = {}, eb = {};
+	char ma[1024], mb[1024];
+	int r1 = model_decode_one(text, len, "value", &ra, &ea);
+	int r2 = model_decode_one_yaml(text, len, "value", &rb, &eb);
+
+	if (r1 != r2)
+		fail_msg("fast path %d, libyaml %d (%s) on %.*s", r1, r2,
+			 parse_err_format(&eb, mb, sizeof(mb)), (int)len, text);
+	if (r1 < 0) {
+		assert_string_equal(parse_err_format(&ea, ma, sizeof(ma)),
+				    parse_err_format(&eb, mb, sizeof(mb)));
+		return;
+	}
+	assert_int_equal(model_encode_json(ra, &a), 0);
+	assert_int_equal(model_encode_json(rb, &b), 0);
+	model_resource_free(ra);
+	model_resource_free(rb);
+	assert_string_equal(strbuf_cstr(&a), strbuf_cstr(&b));
+}
+
+#define FAST_POOL "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"IPPool\","
+
+/* Texts where json-c and libyaml could read different trees: the fast path declines them. */
+static void test_json_fast_path(void **state)
+{
+	static const struct {
+		const char *text;
+		int want; /* mnode_parse_json(): 0 taken, 1 declined */
+	} cases[] = {
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}", 0},
+	    /* ':' inside strings is counted; an escaped quote does not end a string */
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\",\"labels\":{\"a:b\":\"x\\\":y\"}},"
+		       "\"spec\":{\"cidr\":\"198.19.0.0/16\",\"nodeSelector\":\"a == 'b:c'\"}}",
+	     0},
+	    /* decoding fails: libyaml parses again for the error's column */
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"bogus\"}}", 0},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\","
+		       "\"blockSize\":28.0}}",
+	     0},
+	    /* json-c keeps the last of two equal keys, libyaml reports both */
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\",\"name\":\"q\"},\"spec\":{\"cidr\":"
+		       "\"198.19.0.0/16\"}}",
+	     1},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"},"
+		       "\"spec\":{\"cidr\":\"198.19.0.0/16\"}}",
+	     1},
+	    /* json-c prints -0 as 0 and clamps what does not fit 64 bits; 0 and "-0," in a string
+	       are fine */
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\",\"labels\":{\"a\":\"b-0,\"}},\"spec\":{"
+		       "\"cidr\":\"198.19.0.0/16\",\"blockSize\":0}}",
+	     0},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\","
+		       "\"blockSize\":-0}}",
+	     1},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\","
+		       "\"blockSize\":123456789012345678901234}}",
+	     1},
+	    /* "\u" could make a ':' the count does not see */
+	    {FAST_POOL
+	     "\"metadata\":{\"name\":\"p\\u003a\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}",
+	     1},
+	    /* tab, newline, DEL and UTF-8: YAML rules differ from JSON's */
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\t\"spec\":{\"cidr\":\"198.19.0.0/16\"}}", 1},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\n\"spec\":{\"cidr\":\"198.19.0.0/16\"}}", 1},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\x7f\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}",
+	     1},
+	    {FAST_POOL
+	     "\"metadata\":{\"name\":\"p\xc3\xa9\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}",
+	     1},
+	    /* not strict JSON, trailing bytes, not an object, YAML */
+	    {FAST_POOL "\"metadata\":{'name':\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}", 1},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}} x", 1},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"},}", 1},
+	    {" " FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}",
+	     1},
+	    {"[1]", 1},
+	    {"kind: IPPool", 1},
+	    {"{", 1},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct mnode *tree = NULL;
+		size_t len = strlen(cases[i].text);
+		int r = mnode_parse_json(cases[i].text, len, &tree);
+
+		if (r != cases[i].want)
+			fail_msg("case %zu: mnode_parse_json() %d, want %d", i, r, cases[i].want);
+		assert_true((tree != NULL) == (r == 0));
+		mnode_free(tree);
+		assert_json_paths_agree(cases[i].text, len);
+	}
+
+	/* a key libyaml refuses as too long for a simple key */
+	_cleanup_strbuf_ struct strbuf k = {};
+	struct mnode *tree = NULL;
+
+	assert_int_equal(strbuf_puts(&k, FAST_POOL "\"metadata\":{\"name\":\"p\",\"labels\":{\""),
+			 0);
+	for (int i = 0; i < 1100; i++)
+		assert_int_equal(strbuf_puts(&k, "k"), 0);
+	assert_int_equal(strbuf_puts(&k, "\":\"v\"}},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}"), 0);
+	assert_int_equal(mnode_parse_json(k.buf, k.len, &tree), 1);
+	assert_json_paths_agree(k.buf, k.len);
+
+	/* an error found after the fast path names libyaml's column */
+	struct model_resource *res = NULL;
+	struct parse_err err = {};
+	const char *bad = FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"bogus\"}}";
+
+	assert_int_equal(model_decode_one(bad, strlen(bad), "value", &res, &err), -EINVAL);
+	assert_int_equal(err.line, 1);
+	assert_int_equal(err.column, (unsigned)(strstr(bad, "\"bogus") - bad) + 1);
+	assert_string_equal(err.field, "spec.cidr");
+}
+
 /* tests/golden/model/X.yaml -> X.json (one resource per line); UPDATE_GOLDEN=1 rewrites. */
 static void test_golden(void **state)
 {
@@ -165,6 +288,12 @@ static void test_golden(void **state)
 			_cleanup_strbuf_ struct strbuf j = {}, y = {}, j2 = {};
 			struct model_resource *res = NULL;
 
+			/* the JSON fast path takes every golden line, and libyaml reads the same */
+			struct mnode *tree = NULL;
+
+			assert_int_equal(mnode_parse_json(line, ll, &tree), 0);
+			tree = mnode_free(tree);
+			assert_json_paths_agree(line, ll);
 			if (model_decode_one(line, ll, "golden", &res, &err) < 0)
 				fail_msg("%s: %s", de->d_name,
 					 parse_err_format(&err, msg, sizeof(msg)));
@@ -1046,6 +1175,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid),	      cmocka_unit_test(test_validate_pools),
 	    cmocka_unit_test(test_kinds_keys_labels), cmocka_unit_test(test_validators),
 	    cmocka_unit_test(test_documents),	      cmocka_unit_test(test_diag),
+	    cmocka_unit_test(test_json_fast_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
