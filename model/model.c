@@ -222,12 +222,17 @@ static void wep_head_done(struct model_workload_endpoint *w)
 	named_ports_free(w->ports, w->n_ports);
 }
 
+void model_resource_clear_wep_head(struct model_resource *r)
+{
+	meta_done(r);
+	wep_head_done(&r->wep);
+}
+
 struct model_resource *model_resource_free_wep_head(struct model_resource *r)
 {
 	if (!r)
 		return NULL;
-	meta_done(r);
-	wep_head_done(&r->wep);
+	model_resource_clear_wep_head(r);
 	free(r);
 	return NULL;
 }

@@ -244,6 +244,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct model_resource *, model_resource_free);
  */
 struct model_resource *model_resource_free_wep_head(struct model_resource *r);
 
+/**
+ * model_resource_clear_wep_head() - as model_resource_free_wep_head(), but @r itself (not
+ * NULL) stays allocated: its owner keeps it in memory of its own (felix/calc/cache.c slabs).
+ */
+void model_resource_clear_wep_head(struct model_resource *r);
+
 /* A list of decoded resources in document order. */
 struct model_list {
 	struct model_resource **items;

@@ -136,6 +136,84 @@ static size_t trimmed_strs(struct model_resource *res, char ***v, size_t cap)
 	return n;
 }
 
+static size_t align_up(size_t n, size_t a)
+{
+	return (n + a - 1) / a * a;
+}
+
+/* Byte offsets inside a packed block (remote_wep_pack()) with @n_labels labels and @n_nets
+ * addresses; the name starts at *@at_name. */
+static void packed_layout(size_t n_labels, size_t n_nets, size_t *at_labels, size_t *at_nets,
+			  size_t *at_name)
+{
+	*at_labels = align_up(MODEL_WEP_HEAD_SIZE, _Alignof(struct model_label));
+	*at_nets = align_up(*at_labels + n_labels * sizeof(struct model_label),
+			    _Alignof(struct ip_prefix));
+	*at_name = *at_nets + n_nets * sizeof(struct ip_prefix);
+}
+
+/* Bytes of the packed block @res whose name is @name. */
+static size_t packed_size(const struct model_resource *res, const char *name)
+{
+	size_t at_labels, at_nets, at_name;
+	packed_layout(res->meta.labels.n, res->wep.n_ip_networks, &at_labels, &at_nets, &at_name);
+	return at_name + strlen(name) + 1;
+}
+
+/* Under ASan a block is poisoned while it is free, so a use after free still shows. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define PACK_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define PACK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define PACK_POISON(p, n) ((void)(p), (void)(n))
+#define PACK_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* A block of @size bytes (<= PACK_MAX_BLOCK) from the slabs, or NULL without memory. */
+static void *pack_get(struct pack_slabs *s, size_t size)
+{
+	size_t k = align_up(size, PACK_ALIGN) / PACK_ALIGN;
+	if (s->free[k]) {
+		struct pack_free *f = s->free[k];
+		PACK_UNPOISON(f, k * PACK_ALIGN);
+		s->free[k] = f->next;
+		return f;
+	}
+	if (s->left < k * PACK_ALIGN) {
+		if (s->n_slab == s->cap_slab) {
+			size_t cap = s->cap_slab ? s->cap_slab * 2 : 16;
+			char **v = realloc(s->slab, cap * sizeof(*v));
+			if (!v) {
+				return NULL;
+			}
+			s->slab = v;
+			s->cap_slab = cap;
+		}
+		char *slab = malloc(PACK_SLAB_SIZE);
+		if (!slab) {
+			return NULL;
+		}
+		PACK_POISON(slab, PACK_SLAB_SIZE);
+		s->slab[s->n_slab++] = slab;
+		s->left = PACK_SLAB_SIZE;
+	}
+	void *b = s->slab[s->n_slab - 1] + (PACK_SLAB_SIZE - s->left);
+	s->left -= k * PACK_ALIGN;
+	PACK_UNPOISON(b, k * PACK_ALIGN);
+	return b;
+}
+
+/* Give back a block of @size bytes taken with pack_get(). */
+static void pack_put(struct pack_slabs *s, void *b, size_t size)
+{
+	size_t k = align_up(size, PACK_ALIGN) / PACK_ALIGN;
+	struct pack_free *f = b;
+	f->next = s->free[k];
+	s->free[k] = f;
+	PACK_POISON((char *)b + sizeof(*f), k * PACK_ALIGN - sizeof(*f));
+}
+
 static void entry_done_in(struct calc_cache *c, struct entry *e)
 {
 	if (e->trimmed && e->res) {
@@ -148,12 +226,19 @@ static void entry_done_in(struct calc_cache *c, struct entry *e)
 	}
 	if (e->packed) {
 		/* The labels array, the addresses and the key live in the block. */
+		size_t size = packed_size(e->res, e->key);
 		e->res->meta.labels.items = NULL;
 		e->res->meta.labels.n = 0;
 		e->res->wep.ip_networks = NULL;
 		e->res->wep.n_ip_networks = 0;
 		e->key = NULL;
-		e->res = model_resource_free_wep_head(e->res);
+		if (e->in_slab) {
+			model_resource_clear_wep_head(e->res);
+			pack_put(&c->slabs, e->res, size);
+			e->res = NULL;
+		} else {
+			e->res = model_resource_free_wep_head(e->res);
+		}
 	}
 	free(e->key);
 	model_resource_free(e->res);
@@ -185,6 +270,11 @@ struct calc_cache *calc_cache_free(struct calc_cache *c)
 	}
 	free(c->ch);
 	free(c->strs); /* every string went with its last entry */
+	for (size_t i = 0; i < c->slabs.n_slab; i++) {
+		PACK_UNPOISON(c->slabs.slab[i], PACK_SLAB_SIZE);
+		free(c->slabs.slab[i]);
+	}
+	free(c->slabs.slab);
 	free(c->local_node);
 	free(c);
 	return NULL;
@@ -584,18 +674,13 @@ static int entry_decode(struct entry *e, const char *key, const char *ns, size_t
 	return 0;
 }
 
-static size_t align_up(size_t n, size_t a)
-{
-	return (n + a - 1) / a * a;
-}
-
 /* Move trimmed @e into one allocation: the resource up to its local-only fields
  * (MODEL_WEP_HEAD_SIZE, 152 of 240 bytes), then its labels array, its ipNetworks and the name
  * part of its key (entry_key_cmp() puts the key together; the name is meta.name). One malloc
  * chunk of ~240 bytes instead of five (~370 bytes with malloc's headers and rounding) per
  * remote endpoint. Without memory, or with a key that is not MODEL_WEP_KEY_PREFIX
  * "<namespace>/<name>" at @name_at, @e stays as it is (still valid, one block per part). */
-static void remote_wep_pack(struct entry *e, ptrdiff_t name_at)
+static void remote_wep_pack(struct calc_cache *c, struct entry *e, ptrdiff_t name_at)
 {
 	struct model_resource *res = e->res;
 	size_t n_labels = res->meta.labels.n;
@@ -609,11 +694,10 @@ static void remote_wep_pack(struct entry *e, ptrdiff_t name_at)
 	}
 	const char *name = e->key + name_at;
 	size_t name_len = strlen(name) + 1;
-	size_t at_labels = align_up(MODEL_WEP_HEAD_SIZE, _Alignof(struct model_label));
-	size_t at_nets =
-	    align_up(at_labels + n_labels * sizeof(struct model_label), _Alignof(struct ip_prefix));
-	size_t at_name = at_nets + n_nets * sizeof(struct ip_prefix);
-	char *b = malloc(at_name + name_len);
+	size_t at_labels, at_nets, at_name;
+	packed_layout(n_labels, n_nets, &at_labels, &at_nets, &at_name);
+	bool in_slab = at_name + name_len <= PACK_MAX_BLOCK;
+	char *b = in_slab ? pack_get(&c->slabs, at_name + name_len) : malloc(at_name + name_len);
 	if (!b) {
 		return;
 	}
@@ -637,6 +721,7 @@ static void remote_wep_pack(struct entry *e, ptrdiff_t name_at)
 	p->meta.name = e->key;
 	e->res = p;
 	e->packed = true;
+	e->in_slab = in_slab;
 }
 
 /* A remote WorkloadEndpoint keeps only what the calculators read of it (policy: namespace,
@@ -677,7 +762,7 @@ static int remote_wep_trim(struct calc_cache *c, struct entry *e, ptrdiff_t name
 	free(res->meta.name);
 	res->meta.name = e->key + name_at;
 	e->trimmed = true;
-	remote_wep_pack(e, name_at);
+	remote_wep_pack(c, e, name_at);
 	return 0;
 }
 

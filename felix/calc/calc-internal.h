@@ -46,6 +46,30 @@ struct entry {
 		       * its labels, ipNetworks and @key, which then holds only the name: the
 		       * key is "/tabby/v1/workloadendpoints/<namespace>/<name>" (cache.c
 		       * remote_wep_pack(), entry_key_cmp()) */
+	bool in_slab; /* packed, and the block is in the cache's slabs (struct pack_slabs) */
+};
+
+/*
+ * Packed remote endpoints (struct entry.packed) live in slabs of PACK_SLAB_SIZE bytes, handed
+ * out in PACK_ALIGN steps and reused through one free list per size. malloc() would put each
+ * ~240-byte block wherever the value's decoding just freed a chunk of that size, among the
+ * decoder's temporaries, and the gaps it leaves between blocks are never whole pages that
+ * malloc_trim() can give back (3 MB at 100,000 endpoints with json-c's trees). A slab of 256 KiB
+ * is its own mapping (above malloc's mmap threshold) and blocks in it carry no malloc header.
+ */
+#define PACK_SLAB_SIZE (256 * 1024)
+#define PACK_ALIGN 16
+#define PACK_MAX_BLOCK 1024 /* larger blocks (many labels) are malloc()ed */
+
+struct pack_free {
+	struct pack_free *next;
+};
+
+struct pack_slabs {
+	char **slab;
+	size_t n_slab, cap_slab;
+	size_t left; /* bytes not yet handed out at the end of the last slab */
+	struct pack_free *free[PACK_MAX_BLOCK / PACK_ALIGN + 1];
 };
 
 /* A string shared by the cache's remote endpoints (label keys and values, namespace, node). */
@@ -78,6 +102,7 @@ struct calc_cache {
 	bool dirty;
 	bool dp_dirty;	  /* a change calc_compute() reads (see calc_cache_dp_dirty()) */
 	char *local_node; /* calc_cache_set_local_node(); NULL: every change is dp_dirty */
+	struct pack_slabs slabs;
 };
 
 /* ---- cache.c ---- */

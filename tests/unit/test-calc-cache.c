@@ -139,6 +139,19 @@ static void test_remote_trimmed(void **state)
 	assert_int_equal(nr, 300);
 	/* ns0 ns1 h2 cni app role app0 app1 app2 r0 r1 */
 	assert_int_equal(c->strs_n, 11);
+	/* Packed blocks come from the cache's slabs (300 fit in one); a deleted endpoint's block
+	 * is reused by the next one of its size. */
+	assert_int_equal(c->slabs.n_slab, 1);
+	const struct model_resource *blk = get(c, 7, "h2");
+	del(c, 7, "h2");
+	assert_null(get(c, 7, "h2"));
+	wep(c, 7, "h2", "app2");
+	assert_ptr_equal(get(c, 7, "h2"), blk);
+	assert_string_equal(model_labels_get(&get(c, 7, "h2")->meta.labels, "app"), "app2");
+	assert_string_equal(get(c, 7, "h2")->meta.name, "h2-cni-c7-eth0");
+	wep(c, 7, "h2", "app1");
+	assert_int_equal(c->slabs.n_slab, 1);
+	assert_string_equal(model_labels_get(&get(c, 7, "h2")->meta.labels, "app"), "app1");
 
 	/* replace with a new label value, delete some, sweep the rest but a few */
 	wep(c, 5, "h2", "fresh");
