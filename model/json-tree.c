@@ -27,7 +27,7 @@
  * - no key longer than MNODE_JSON_MAX_KEY bytes decoded (at most 2 + 2 * 500 in the text, as
  *   "\u" is excluded) and no two spaces in a row: libyaml takes a flow mapping's key as one only
  *   when its ':' follows within 1024 characters;
- * - nesting within json-c's default depth (32), below the tree's limit of 64.
+ * - nesting within MNODE_JSON_MAX_DEPTH (16) levels, below the tree's limit of 64.
  *
  * Every node sits on line 1; columns are not known (0). Callers use the tree only when decoding
  * succeeds and parse again with libyaml to report an error at its position.
@@ -41,6 +41,9 @@
 #include "model/model-internal.h"
 
 #define MNODE_JSON_MAX_KEY 500
+/* Calico's deepest resource (a Kubernetes NetworkPolicy's matchExpressions values) nests 10
+ * levels; json-c's tokener clears its stack of this many levels for every value. */
+#define MNODE_JSON_MAX_DEPTH 16
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct mnode *, mnode_free);
 
@@ -50,14 +53,20 @@ struct jt {
 	size_t negzero; /* "-0" before a delimiter inside strings (count_negzero()) */
 };
 
-/* "-0" followed by a byte that may end a JSON number in the texts taken here. */
+/* Is @s[@i] the start of "-0" followed by a byte that may end a JSON number here? */
+static bool negzero_at(const char *s, size_t len, size_t i)
+{
+	return i + 2 < len && s[i] == '-' && s[i + 1] == '0' && s[i + 2] &&
+	       strchr(",}] ", s[i + 2]);
+}
+
 static size_t count_negzero(const char *s, size_t len)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i + 2 < len; i++)
-		if (s[i] == '-' && s[i + 1] == '0' && strchr(",}] ", s[i + 2]) && s[i + 2])
-			n++;
+	for (const char *p = s, *end = s + len;
+	     p < end && (p = memchr(p, '-', (size_t)(end - p))) != NULL; p++)
+		n += negzero_at(s, len, (size_t)(p - s));
 	return n;
 }
 
@@ -199,7 +208,7 @@ int mnode_parse_json(const char *buf, size_t len, struct mnode **ret)
 	struct json_tokener *tok;
 	struct json_object *o;
 	struct jt t = {};
-	size_t colons = 0, quotes = 0;
+	size_t colons = 0, quotes = 0, negzero = 0;
 	int r;
 
 	if (len < 2 || buf[0] != '{' || len > INT32_MAX)
@@ -213,11 +222,13 @@ int mnode_parse_json(const char *buf, size_t len, struct mnode **ret)
 			colons++;
 		else if (ch == '\'')
 			quotes++;
+		else if (ch == '-')
+			negzero += negzero_at(buf, len, i);
 		else if (i + 1 < len &&
 			 ((ch == '\\' && buf[i + 1] == 'u') || (ch == ' ' && buf[i + 1] == ' ')))
 			return 1;
 	}
-	tok = json_tokener_new();
+	tok = json_tokener_new_ex(MNODE_JSON_MAX_DEPTH);
 	if (!tok)
 		return -ENOMEM;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -232,8 +243,7 @@ int mnode_parse_json(const char *buf, size_t len, struct mnode **ret)
 	json_tokener_free(tok);
 	r = jt_node(&t, o, ret);
 	json_object_put(o);
-	if (r == 0 &&
-	    (t.colons != colons || t.quotes != quotes || t.negzero != count_negzero(buf, len))) {
+	if (r == 0 && (t.colons != colons || t.quotes != quotes || t.negzero != negzero)) {
 		*ret = mnode_free(*ret);
 		return 1;
 	}

@@ -200,6 +200,13 @@ static void test_json_fast_path(void **state)
 	    {FAST_POOL
 	     "\"metadata\":{\"name\":\"p\xc3\xa9\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}",
 	     1},
+	    /* deeper than the fast path's 16 levels */
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\","
+		       "\"x\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}}",
+	     1},
+	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\","
+		       "\"x\":[[[[[[[[[[[[[1]]]]]]]]]]]]]}}",
+	     0},
 	    /* not strict JSON, trailing bytes, not an object, YAML */
 	    {FAST_POOL "\"metadata\":{'name':\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}}", 1},
 	    {FAST_POOL "\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"198.19.0.0/16\"}} x", 1},
