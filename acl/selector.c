@@ -809,6 +809,12 @@ static const char *subject_get(const struct sel_subject *s, const char *key)
 	static const size_t pfx = sizeof(SEL_NS_LABEL_PREFIX) - 1;
 	const char *v;
 
+	/* Every special key starts with 'p' (SEL_LABEL_NAMESPACE, SEL_LABEL_ORCHESTRATOR and
+	 * SEL_NS_LABEL_PREFIX: "projectcalico.org/", "pcns."): an ordinary label
+	 * such as "app" costs one byte compare here, not three string compares, and this runs
+	 * for every selector term against every endpoint in a full calculation. */
+	if (key[0] != 'p')
+		return s->labels ? model_labels_get(s->labels, key) : NULL;
 	if (strcmp(key, SEL_LABEL_NAMESPACE) == 0)
 		return s->namespace ? s->namespace
 				    : (s->labels ? model_labels_get(s->labels, key) : NULL);
