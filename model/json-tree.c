@@ -93,15 +93,33 @@ static struct mnode *jt_scalar(const char *text, size_t len, bool plain)
 	return n;
 }
 
-/* Exactly @n slots, since the tree is built whole. */
-static int jt_alloc(struct mnode *n, size_t count)
+/* An empty mapping or sequence with exactly @count slots (the tree is built whole), or NULL. */
+static struct mnode *jt_container(enum mnode_type type, size_t count)
 {
-	if (!count)
-		return 0;
-	n->values = calloc(count, sizeof(*n->values));
-	if (n->type == MNODE_MAP)
-		n->keys = calloc(count, sizeof(*n->keys));
-	return !n->values || (n->type == MNODE_MAP && !n->keys) ? -ENOMEM : 0;
+	_cleanup_(mnode_freep) struct mnode *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->type = type;
+	n->line = 1;
+	n->text_offset = -1;
+	if (count) {
+		n->values = calloc(count, sizeof(*n->values));
+		if (type == MNODE_MAP)
+			n->keys = calloc(count, sizeof(*n->keys));
+		if (!n->values || (type == MNODE_MAP && !n->keys))
+			return NULL;
+	}
+	return TAKE_PTR(n);
+}
+
+/* A string scalar (a key or a value), counted for the checks of mnode_parse_json(). */
+static struct mnode *jt_string(struct jt *t, const char *s, size_t len)
+{
+	t->colons += count_char(s, len, ':');
+	t->quotes += count_char(s, len, '\'');
+	t->negzero += count_negzero(s, len);
+	return jt_scalar(s, len, false);
 }
 
 /* Return: 0 with *@ret set, 1 (the parsers might disagree: decline) or -ENOMEM. */
@@ -135,26 +153,14 @@ static int jt_node(struct jt *t, struct json_object *o, struct mnode **ret)
 		n = jt_scalar(s, strlen(s), true);
 		break;
 	}
-	case json_type_string: {
-		const char *s = json_object_get_string(o);
-		size_t len = (size_t)json_object_get_string_len(o);
-
-		t->colons += count_char(s, len, ':');
-		t->quotes += count_char(s, len, '\'');
-		t->negzero += count_negzero(s, len);
-		n = jt_scalar(s, len, false);
+	case json_type_string:
+		n = jt_string(t, json_object_get_string(o), (size_t)json_object_get_string_len(o));
 		break;
-	}
 	case json_type_array: {
 		size_t count = json_object_array_length(o);
 
-		n = calloc(1, sizeof(*n));
+		n = jt_container(MNODE_SEQ, count);
 		if (!n)
-			return -ENOMEM;
-		n->type = MNODE_SEQ;
-		n->line = 1;
-		n->text_offset = -1;
-		if (jt_alloc(n, count) < 0)
 			return -ENOMEM;
 		for (size_t i = 0; i < count; i++) {
 			r = jt_node(t, json_object_array_get_idx(o, i), &n->values[i]);
@@ -164,16 +170,9 @@ static int jt_node(struct jt *t, struct json_object *o, struct mnode **ret)
 		}
 		break;
 	}
-	case json_type_object: {
-		size_t count = (size_t)json_object_object_length(o);
-
-		n = calloc(1, sizeof(*n));
+	case json_type_object:
+		n = jt_container(MNODE_MAP, (size_t)json_object_object_length(o));
 		if (!n)
-			return -ENOMEM;
-		n->type = MNODE_MAP;
-		n->line = 1;
-		n->text_offset = -1;
-		if (jt_alloc(n, count) < 0)
 			return -ENOMEM;
 		json_object_object_foreach(o, key, val)
 		{
@@ -181,10 +180,8 @@ static int jt_node(struct jt *t, struct json_object *o, struct mnode **ret)
 
 			if (klen > MNODE_JSON_MAX_KEY)
 				return 1;
-			t->colons += 1 + count_char(key, klen, ':');
-			t->quotes += count_char(key, klen, '\'');
-			t->negzero += count_negzero(key, klen);
-			n->keys[n->n] = jt_scalar(key, klen, false);
+			t->colons++; /* the member's own */
+			n->keys[n->n] = jt_string(t, key, klen);
 			if (!n->keys[n->n])
 				return -ENOMEM;
 			r = jt_node(t, val, &n->values[n->n]);
@@ -195,7 +192,6 @@ static int jt_node(struct jt *t, struct json_object *o, struct mnode **ret)
 			n->n++;
 		}
 		break;
-	}
 	}
 	if (!n)
 		return -ENOMEM;
