@@ -79,6 +79,9 @@ struct model_resource;
 /**
  * model_decode_one_yaml() - model_decode_one() without the JSON fast path: the text is read by
  * libyaml only. The tests and the fuzzer compare the two.
+ * @buf, @len: the text. @file: name for errors. @ret: the resource on success, untouched
+ * otherwise. @err: the first problem, at its line and column.
+ * Return: 0, -EINVAL (also for zero or several documents) or -ENOMEM.
  */
 int model_decode_one_yaml(const char *buf, size_t len, const char *file,
 			  struct model_resource **ret, struct parse_err *err) _warn_unused_result_;
@@ -163,7 +166,7 @@ typedef int (*mdec_spec_fn)(const struct dctx *c, const struct mnode *spec, cons
 
 /** mdec_pathf() - format a field path into @buf (cut at @size). */
 void mdec_pathf(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-/** mdec_join() - "@parent.@key" into @buf. */
+/** mdec_join() - "@parent.@key" into @buf of @size bytes, cut as mdec_pathf() cuts. */
 void mdec_join(char *buf, size_t size, const char *parent, const char *key);
 /**
  * mdec_fail() - fill c->err with the position of @at (0:0 for NULL), the List item prefix plus

@@ -307,7 +307,10 @@ int model_decode_diag(const char *buf, size_t len, const char *file, struct mode
 
 /**
  * model_decode_one() - as model_decode() for text holding exactly one resource (the datastore's
- * JSON values). Return: 0, -EINVAL (also for zero or several documents) or -ENOMEM.
+ * JSON values). One line of JSON is parsed by json-c where it provably reads the same tree as
+ * libyaml (model/json-tree.c); anything else, and every error, goes through libyaml, so the
+ * result and the error (file, line, column, field) are the same either way.
+ * Return: 0, -EINVAL (also for zero or several documents) or -ENOMEM.
  */
 int model_decode_one(const char *buf, size_t len, const char *file, struct model_resource **ret,
 		     struct parse_err *err) _warn_unused_result_;

@@ -21,6 +21,16 @@
 #include "lib/macro.h"
 #include "model/model.h"
 
+/* Under ASan a block is poisoned while it is free, so a use after free still shows. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define PACK_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define PACK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define PACK_POISON(p, n) ((void)(p), (void)(n))
+#define PACK_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 _Static_assert(ENTRY_POLICY_BASE + _MODEL_KIND_MAX <= UINT8_MAX, "struct entry.kind is a uint8_t");
 _Static_assert(CALC_SECRET_MAX_KEYS <= UINT16_MAX, "struct entry.n_secret is a uint16_t");
 
@@ -159,16 +169,6 @@ static size_t packed_size(const struct model_resource *res, const char *name)
 	packed_layout(res->meta.labels.n, res->wep.n_ip_networks, &at_labels, &at_nets, &at_name);
 	return at_name + strlen(name) + 1;
 }
-
-/* Under ASan a block is poisoned while it is free, so a use after free still shows. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define PACK_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define PACK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define PACK_POISON(p, n) ((void)(p), (void)(n))
-#define PACK_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 /* A block of @size bytes (<= PACK_MAX_BLOCK) from the slabs, or NULL without memory. */
 static void *pack_get(struct pack_slabs *s, size_t size)
