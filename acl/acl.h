@@ -121,6 +121,8 @@ struct acl_tier {
 	size_t n_policies;
 };
 
+struct acl_set_filter;
+
 struct acl_index {
 	struct acl_tier *tiers; /* sorted: order, unordered last, then name */
 	size_t n_tiers;
@@ -129,6 +131,9 @@ struct acl_index {
 	size_t n_profiles;
 	struct acl_set **sets; /* sorted by id, unique */
 	size_t n_sets;
+	/* Which sets an endpoint can be in, found without matching every selector (sets by the
+	 * label value their selector requires; acl_endpoint_members(), acl_set_memberships()). */
+	struct acl_set_filter *filter;
 };
 
 /* What a policy set holds. All resources borrowed. */

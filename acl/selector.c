@@ -804,7 +804,7 @@ int sel_parse(const char *text, struct sel **ret, struct parse_err *reterr)
 
 /* ---- matching ---- */
 
-static const char *subject_get(const struct sel_subject *s, const char *key)
+const char *sel_subject_get(const struct sel_subject *s, const char *key)
 {
 	static const size_t pfx = sizeof(SEL_NS_LABEL_PREFIX) - 1;
 	const char *v;
@@ -838,7 +838,7 @@ static bool node_match(const struct sel_node *n, const struct sel_subject *s)
 	case SEL_OP_ALL:
 		return true;
 	case SEL_OP_GLOBAL:
-		return subject_get(s, SEL_LABEL_NAMESPACE) == NULL;
+		return sel_subject_get(s, SEL_LABEL_NAMESPACE) == NULL;
 	case SEL_OP_NOT:
 		return !node_match(n->kids[0], s);
 	case SEL_OP_AND:
@@ -854,7 +854,7 @@ static bool node_match(const struct sel_node *n, const struct sel_subject *s)
 	default:
 		break;
 	}
-	v = subject_get(s, n->label);
+	v = sel_subject_get(s, n->label);
 	switch (n->op) {
 	case SEL_OP_HAS:
 		return v != NULL;
@@ -892,6 +892,58 @@ static bool node_match(const struct sel_node *n, const struct sel_subject *s)
 bool sel_match_subject(const struct sel *s, const struct sel_subject *subj)
 {
 	return node_match(s->root, subj);
+}
+
+/* A leaf test "the value of n->label is one of these" (== or a non-empty in {}); its values in
+ * *@ret_values / *@ret_n. */
+static bool node_required(const struct sel_node *n, char *const **ret_values, size_t *ret_n)
+{
+	if (n->op == SEL_OP_EQ) {
+		*ret_values = &n->value;
+		*ret_n = 1;
+		return true;
+	}
+	if (n->op == SEL_OP_IN && n->n_values) {
+		*ret_values = n->values;
+		*ret_n = n->n_values;
+		return true;
+	}
+	return false;
+}
+
+bool sel_required_values(const struct sel *s, const char **ret_key, char *const **ret_values,
+			 size_t *ret_n)
+{
+	const struct sel_node *n = s->root, *best = NULL;
+	char *const *best_v = NULL;
+	size_t best_n = 0;
+
+	if (n->op != SEL_OP_AND) {
+		if (!node_required(n, &best_v, &best_n))
+			return false;
+		best = n;
+	}
+	for (size_t i = 0; n->op == SEL_OP_AND && i < n->n_kids; i++) {
+		char *const *v;
+		size_t k;
+		bool ns, best_ns;
+
+		if (!node_required(n->kids[i], &v, &k))
+			continue;
+		ns = strcmp(n->kids[i]->label, SEL_LABEL_NAMESPACE) == 0;
+		best_ns = best && strcmp(best->label, SEL_LABEL_NAMESPACE) == 0;
+		if (!best || (best_ns && !ns) || (best_ns == ns && k < best_n)) {
+			best = n->kids[i];
+			best_v = v;
+			best_n = k;
+		}
+	}
+	if (!best)
+		return false;
+	*ret_key = best->label;
+	*ret_values = best_v;
+	*ret_n = best_n;
+	return true;
 }
 
 bool sel_match(const struct sel *s, const struct model_labels *labels)

@@ -92,6 +92,26 @@ bool sel_match(const struct sel *s, const struct model_labels *labels);
 bool sel_match_subject(const struct sel *s, const struct sel_subject *subj);
 
 /**
+ * sel_subject_get() - the value selectors see for label @key of @subj (the lookup order of
+ * struct sel_subject), borrowed from @subj; NULL when the subject has no such label.
+ */
+const char *sel_subject_get(const struct sel_subject *subj, const char *key);
+
+/**
+ * sel_required_values() - one test that every subject @s selects passes, for indexing: when @s
+ * is `k == "v"`, `k in {"v1", ...}`, or an && with such an operand, *@ret_key = k and
+ * *@ret_values / *@ret_n = the values (1 for ==; sorted and unique for in {}), borrowed from
+ * @s. Then sel_match_subject(@s, subj) implies sel_subject_get(subj, k) is one of the values,
+ * so a subject whose value is absent or another needs no evaluation. Of several such operands
+ * of an &&, the one with the fewest values is taken, and a label other than
+ * SEL_LABEL_NAMESPACE before it (a namespace holds many endpoints).
+ * Return: true, or false (outputs untouched) when @s has no such test (||, !, has(), all(),
+ * not in {}, !=, contains, starts/endswith, an empty in {}).
+ */
+bool sel_required_values(const struct sel *s, const char **ret_key, char *const **ret_values,
+			 size_t *ret_n);
+
+/**
  * sel_format() - append the canonical text of @s to @out. Leaves use Calico's form
  * (`app == "web"`, `has(app)`, `app in {"a", "b"}`, `!app == "x"`, single quotes only when the
  * value holds a double quote); && and || are n-ary and parenthesised as Calico prints them

@@ -959,6 +959,220 @@ static void test_sets(void **state)
 	acl_index_free(idx);
 }
 
+/* The set filter (acl_endpoint_members(), acl_set_memberships() match only the selectors filed
+ * under an endpoint's label values, or under none) against matching every set: 40 selectors of
+ * every shape, 300 endpoints with random labels, namespaces and named ports. */
+struct collected {
+	char **v;
+	size_t n, cap;
+};
+
+static void collected_add(struct collected *c, const char *fmt, ...) _printf_(2, 3);
+static void collected_add(struct collected *c, const char *fmt, ...)
+{
+	va_list ap;
+	char *p = NULL;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->v = realloc(c->v, c->cap * sizeof(*c->v));
+		assert_non_null(c->v);
+	}
+	va_start(ap, fmt);
+	assert_true(vasprintf(&p, fmt, ap) > 0);
+	va_end(ap);
+	c->v[c->n++] = p;
+}
+
+static int cmp_strp_test(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void collected_done(struct collected *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i]);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+static int member_cb(const struct acl_set *s, const struct acl_member *m, void *userdata)
+{
+	char buf[IP_PREFIX_STRLEN];
+
+	collected_add(userdata, "%s %s %u %u", s->id, ip_prefix_format(&m->net, buf), m->proto,
+		      m->port);
+	return 0;
+}
+
+static int membership_cb(const struct acl_set *s, void *userdata)
+{
+	collected_add(userdata, "%s", s->id);
+	return 0;
+}
+
+static void test_set_filter(void **state)
+{
+	static char *const sels[] = {
+	    "app == 'web'",
+	    "app == 'db'",
+	    "app in {'web', 'api'}",
+	    "app in {'x'}",
+	    "app == 'web' && role == 'r1'",
+	    "role == 'r1' && app in {'db', 'web', 'api'}",
+	    "app == 'web' || role == 'r2'",
+	    "!app == 'web'",
+	    "has(role)",
+	    "!has(app)",
+	    "app != 'db'",
+	    "app not in {'web'}",
+	    "all()",
+	    "global()",
+	    "role starts with 'r'",
+	    "app contains 'e'",
+	    "tier ends with 'end'",
+	    "app == 'web' && !has(tier)",
+	    "projectcalico.org/namespace == 'prod'",
+	    "projectcalico.org/namespace in {'dev'}",
+	    "projectcalico.org/namespace == 'prod' && app == 'api'",
+	    "projectcalico.org/orchestrator == 'cni'",
+	    "pcns.env == 'production' && role == 'r0'",
+	    "pcns.projectcalico.org/name == 'dev'",
+	    "(app == 'web' && role == 'r0') || app == 'db'",
+	    "app in {'web'} && app in {'web', 'db'}",
+	    "role == 'r3'",
+	    "app == ''",
+	};
+	enum { N_POL = ELEMENTSOF(sels), N_EP = 300 };
+	static const char *const apps[] = {NULL, "web", "db", "api", "x", ""};
+	static const char *const roles[] = {NULL, "r0", "r1", "r2"};
+	static const char *const tiers[] = {NULL, "frontend", "backend"};
+	static const char *const nss[] = {"prod", "dev", NULL};
+	struct model_resource pols[2 * N_POL];
+	struct model_resource *polp[2 * N_POL];
+	struct model_rule rules[2 * N_POL][2];
+	struct model_labels labels[N_EP];
+	struct ip_addr addrs[N_EP];
+	struct model_port http_port[1] = {{.name = "http"}};
+	struct model_named_port ports[3] = {
+	    {.name = "http", .protocol = {.set = true, .number = 6}, .port = 8080},
+	    {.name = "http", .protocol = {.set = true, .number = 17}, .port = 8081},
+	    {.name = "dns", .port = 53}};
+	struct acl_endpoint eps[N_EP];
+	struct acl_policy_set ps = {.policies = polp, .n_policies = 2 * N_POL};
+	struct acl_index *idx = NULL;
+	struct acl_members *m = NULL;
+	struct collected want = {0}, got = {0}, wsets = {0}, gsets = {0};
+	char buf[IP_PREFIX_STRLEN];
+	unsigned seed = 8;
+
+	for (size_t i = 0; i < 2 * N_POL; i++) {
+		/* source selector i % N_POL; odd policies are namespaced and ask for a named port */
+		bool np = i >= N_POL;
+
+		memset(rules[i], 0, sizeof(rules[i]));
+		rules[i][0] = (struct model_rule){.action = MODEL_ACTION_ALLOW,
+						  .source = {.selector = sels[i % N_POL]}};
+		if (np) {
+			rules[i][1] = (struct model_rule){
+			    .action = MODEL_ACTION_ALLOW,
+			    .protocol = {.set = true, .number = 6},
+			    .destination = {
+				.selector = sels[i % N_POL], .ports = http_port, .n_ports = 1}};
+		}
+		pols[i] = (struct model_resource){
+		    .kind = np ? MODEL_KIND_NETWORK_POLICY : MODEL_KIND_GLOBAL_NETWORK_POLICY,
+		    .meta = {.name = np ? "np" : "gnp", .namespace = np ? "prod" : NULL},
+		    .policy = {.selector = "all()",
+			       .types_ingress = true,
+			       .ingress = rules[i],
+			       .n_ingress = np ? 2 : 1}};
+		polp[i] = &pols[i];
+	}
+	for (size_t i = 0; i < N_EP; i++) {
+		const char *ns = nss[rand_r(&seed) % ELEMENTSOF(nss)];
+		const char *kv[3][2] = {{"app", apps[rand_r(&seed) % ELEMENTSOF(apps)]},
+					{"role", roles[rand_r(&seed) % ELEMENTSOF(roles)]},
+					{"tier", tiers[rand_r(&seed) % ELEMENTSOF(tiers)]}};
+
+		memset(&labels[i], 0, sizeof(labels[i]));
+		for (size_t k = 0; k < 3; k++)
+			if (kv[k][1])
+				assert_int_equal(model_labels_set(&labels[i], kv[k][0], kv[k][1]),
+						 0);
+		snprintf(buf, sizeof(buf), "198.18.%zu.%zu", 10 + i / 200, i % 200 + 1);
+		addrs[i] = A(buf);
+		eps[i] =
+		    (struct acl_endpoint){.name = "ep",
+					  .namespace = ns,
+					  .labels = &labels[i],
+					  .namespace_labels = ns && ns[0] == 'p' ? &F.ns_prod
+							      : ns		 ? &F.ns_dev
+										 : NULL,
+					  .orchestrator = rand_r(&seed) % 2 ? "cni" : NULL,
+					  .addrs = &addrs[i],
+					  .n_addrs = 1,
+					  .ports = &ports[i % 2], /* ports[0..1] or ports[1..2] */
+					  .n_ports = rand_r(&seed) % 2 + (rand_r(&seed) % 4 == 0),
+					  .host = ns == NULL};
+	}
+	assert_int_equal(acl_index_new(&ps, &idx, NULL), 0);
+	assert_true(idx->n_sets > N_POL);
+	/* Every set's members by matching every set. */
+	assert_int_equal(acl_set_members(idx, eps, N_EP, NULL, 0, &m), 0);
+	for (size_t i = 0; i < idx->n_sets; i++)
+		for (size_t k = 0; k < m->sets[i].n; k++)
+			member_cb(idx->sets[i], &m->sets[i].items[k], &want);
+	for (size_t i = 0; i < N_EP; i++) {
+		struct sel_subject subj = {.labels = eps[i].labels,
+					   .namespace = eps[i].host ? NULL : eps[i].namespace,
+					   .namespace_labels = eps[i].namespace_labels,
+					   .orchestrator = eps[i].orchestrator};
+
+		assert_int_equal(acl_endpoint_members(idx, &eps[i], member_cb, &got), 0);
+		assert_int_equal(acl_set_memberships(idx, &eps[i], membership_cb, &gsets), 0);
+		for (size_t k = 0; k < idx->n_sets; k++) {
+			const struct acl_set *s = idx->sets[k];
+
+			if (s->kind == ACL_SET_SELECTOR && sel_match_subject(s->sel, &subj))
+				collected_add(&wsets, "%s", s->id);
+		}
+	}
+	/* acl_set_memberships() also reports named-port sets: keep its selector sets only. */
+	size_t j = 0;
+
+	for (size_t i = 0; i < gsets.n; i++) {
+		ssize_t pos = acl_set_index(idx, gsets.v[i]);
+
+		assert_true(pos >= 0);
+		if (idx->sets[pos]->kind == ACL_SET_SELECTOR)
+			gsets.v[j++] = gsets.v[i];
+		else
+			free(gsets.v[i]);
+	}
+	gsets.n = j;
+	qsort(want.v, want.n, sizeof(*want.v), cmp_strp_test);
+	qsort(got.v, got.n, sizeof(*got.v), cmp_strp_test);
+	qsort(wsets.v, wsets.n, sizeof(*wsets.v), cmp_strp_test);
+	qsort(gsets.v, gsets.n, sizeof(*gsets.v), cmp_strp_test);
+	assert_true(want.n > N_EP);
+	assert_int_equal(got.n, want.n);
+	for (size_t i = 0; i < want.n; i++)
+		assert_string_equal(got.v[i], want.v[i]);
+	assert_int_equal(gsets.n, wsets.n);
+	for (size_t i = 0; i < wsets.n; i++)
+		assert_string_equal(gsets.v[i], wsets.v[i]);
+	for (size_t i = 0; i < N_EP; i++)
+		model_labels_done(&labels[i]);
+	collected_done(&want);
+	collected_done(&got);
+	collected_done(&wsets);
+	collected_done(&gsets);
+	acl_members_free(m);
+	acl_index_free(idx);
+}
+
 static void test_errors(void **state)
 {
 	struct model_resource *pol[] = {
@@ -987,23 +1201,15 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_default_deny),
-	    cmocka_unit_test(test_open),
-	    cmocka_unit_test(test_namespace_selector),
-	    cmocka_unit_test(test_service_accounts),
-	    cmocka_unit_test(test_ipblock_except),
-	    cmocka_unit_test(test_endport_range),
-	    cmocka_unit_test(test_named_ports),
-	    cmocka_unit_test(test_pass_two_tiers),
-	    cmocka_unit_test(test_log_continues),
-	    cmocka_unit_test(test_deny_before_allow),
-	    cmocka_unit_test(test_anti_spoof),
-	    cmocka_unit_test(test_ipv6),
-	    cmocka_unit_test(test_workload_to_host),
-	    cmocka_unit_test(test_host_endpoint),
-	    cmocka_unit_test(test_profiles),
-	    cmocka_unit_test(test_sets),
-	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_default_deny),       cmocka_unit_test(test_open),
+	    cmocka_unit_test(test_namespace_selector), cmocka_unit_test(test_service_accounts),
+	    cmocka_unit_test(test_ipblock_except),     cmocka_unit_test(test_endport_range),
+	    cmocka_unit_test(test_named_ports),	       cmocka_unit_test(test_pass_two_tiers),
+	    cmocka_unit_test(test_log_continues),      cmocka_unit_test(test_deny_before_allow),
+	    cmocka_unit_test(test_anti_spoof),	       cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_workload_to_host),   cmocka_unit_test(test_host_endpoint),
+	    cmocka_unit_test(test_profiles),	       cmocka_unit_test(test_sets),
+	    cmocka_unit_test(test_set_filter),	       cmocka_unit_test(test_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -279,6 +279,51 @@ static void test_and_in_namespace(void **state)
 	sel_free(ns);
 }
 
+/* sel_required_values(): the test every selected subject passes, as "key=v1,v2"; "" = none. */
+static void test_required_values(void **state)
+{
+	static const struct {
+		const char *sel, *want;
+	} v[] = {
+	    {"app == 'web'", "app=web"},
+	    {"app in {'b', 'a', 'b'}", "app=a,b"},
+	    {"app == 'web' && role in {'x', 'y'}", "app=web"},
+	    {"role in {'x', 'y'} && has(app)", "role=x,y"},
+	    {"projectcalico.org/namespace == 'prod' && role in {'x', 'y'}", "role=x,y"},
+	    {"projectcalico.org/namespace == 'prod' && has(role)",
+	     "projectcalico.org/namespace=prod"},
+	    {"app == 'web' || role == 'x'", ""},
+	    {"!app == 'web'", ""},
+	    {"app != 'web'", ""},
+	    {"app not in {'web'}", ""},
+	    {"app in {}", ""},
+	    {"has(app)", ""},
+	    {"all()", ""},
+	    {"global()", ""},
+	    {"app contains 'w'", ""},
+	    {"(app == 'a' || app == 'b') && has(c)", ""},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+		_cleanup_(sel_freep) struct sel *s = NULL;
+		_cleanup_strbuf_ struct strbuf out = {0};
+		const char *key = NULL;
+		char *const *values = NULL;
+		size_t n = 0;
+
+		assert_int_equal(sel_parse(v[i].sel, &s, NULL), 0);
+		if (sel_required_values(s, &key, &values, &n)) {
+			assert_int_equal(strbuf_printf(&out, "%s=", key), 0);
+			for (size_t k = 0; k < n; k++)
+				assert_int_equal(
+				    strbuf_printf(&out, "%s%s", k ? "," : "", values[k]), 0);
+		}
+		if (strcmp(strbuf_cstr(&out), v[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", v[i].sel, strbuf_cstr(&out),
+				 v[i].want);
+	}
+}
+
 static void test_limits(void **state)
 {
 	char deep[SEL_MAX_DEPTH * 2 + 32];
@@ -315,6 +360,7 @@ int main(void)
 	    cmocka_unit_test(test_canonical_vectors), cmocka_unit_test(test_hash),
 	    cmocka_unit_test(test_subject),	      cmocka_unit_test(test_namespace_scope),
 	    cmocka_unit_test(test_and_in_namespace),  cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_required_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
