@@ -124,4 +124,37 @@ if ! diff -u "$T_TMP/full.txt" "$T_TMP/delta.txt" >"$T_TMP/diff.txt"; then
 	fail "the deltas left a state that differs from a full render ($(grep -c '^[-+][^-+]' "$T_TMP/diff.txt") lines)"
 fi
 ok "state after $STEPS deltas == full render ($(wc -l <"$T_TMP/full.txt") lines: chains, rules, set members)"
+# The restart found every chain and set as rendered (their rules' tby:<hash> comments, the
+# sets' members in `ipset save`) and wrote nothing again.
+check "the restart rewrote no chain and no set" \
+	grep -q 'policy applied (iptables, full).*chains written 0 removed 0, .* 0 bytes' "$T_TMP/felix.log"
+
+# Someone changes our chains and sets while felix is down: the next start finds and repairs
+# exactly that (a rule deleted, a foreign rule added, a chain of ours that is not rendered, a
+# set member removed, a member added).
+kill -TERM "$FELIX_PID"
+wait "$FELIX_PID"
+mv "$T_TMP/felix.log" "$T_TMP/felix.log.2"
+c1=$(grep -m1 -o '^0 :tby-fw-[^ ]*' "$T_TMP/full.txt" | cut -c4-)
+c2=$(grep -m1 -o '^0 :tby-tw-[^ ]*' "$T_TMP/full.txt" | cut -c4-)
+s1=$(awk '$1 == "add" { print $2; exit }' "$T_TMP/full.txt")
+m1=$(awk '$1 == "add" { print $3; exit }' "$T_TMP/full.txt")
+s2=$(awk '$1 == "create" && $3 == "hash:net" { print $2; exit }' "$T_TMP/full.txt")
+check "tampered with $c1, $c2, $s1 and $s2" bash -c "
+	ip netns exec $H iptables -D $c1 1 &&
+	ip netns exec $H iptables -A $c2 -s 198.18.9.9 -j ACCEPT &&
+	ip netns exec $H iptables -N tby-stale-x &&
+	ip netns exec $H ipset del $s1 $m1 &&
+	ip netns exec $H ipset add $s2 198.18.9.10"
+start_felix
+check "felix started on the changed tables" wait_for 20 grep -q 'policy applied (iptables, full)' "$T_TMP/felix.log"
+check "settled after the second restart" settle
+dump >"$T_TMP/repaired.txt"
+if ! diff -u "$T_TMP/full.txt" "$T_TMP/repaired.txt" >"$T_TMP/diff2.txt"; then
+	head -40 "$T_TMP/diff2.txt"
+	fail "the restart left changes made while felix was down ($(grep -c '^[-+][^-+]' "$T_TMP/diff2.txt") lines)"
+fi
+ok "every change made while felix was down is repaired, the rest was left as it was"
+check "it rewrote the two chains and removed the stale one (iptables)" \
+	grep -q 'policy applied (iptables, full).*chains written 2 removed 1,' "$T_TMP/felix.log"
 summary
