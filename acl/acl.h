@@ -123,6 +123,12 @@ struct acl_tier {
 
 struct acl_set_filter;
 
+/* A policy of a tier, found by its seq. */
+struct acl_seq_ref {
+	const struct acl_tier *tier;
+	const struct acl_policy *policy;
+};
+
 struct acl_index {
 	struct acl_tier *tiers; /* sorted: order, unordered last, then name */
 	size_t n_tiers;
@@ -134,6 +140,9 @@ struct acl_index {
 	/* Which sets an endpoint can be in, found without matching every selector (sets by the
 	 * label value their selector requires; acl_endpoint_members(), acl_set_memberships()). */
 	struct acl_set_filter *filter;
+	/* The same for the policies of the tiers (by seq), and each one's tier (acl_compile()). */
+	struct acl_set_filter *policy_filter;
+	struct acl_seq_ref *by_seq;
 };
 
 /* What a policy set holds. All resources borrowed. */

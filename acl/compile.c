@@ -30,8 +30,9 @@
  * cluster changes set elements, never rules.
  *
  * Cost: acl_index_new() is O(rules + selectors); a hash table de-duplicates sets by definition.
- * acl_compile() is O(policies) selector matches per endpoint, so all local endpoints cost
- * O(policies x local endpoints) and allocate only for policies that apply. acl_set_members() is
+ * acl_compile() matches an endpoint against the policies its labels can satisfy (the same
+ * filter as for sets, below, over the policies' selectors) and allocates only for policies
+ * that apply. acl_set_members() is
  * O(sets x (endpoints + network sets)) selector matches. acl_endpoint_members() and
  * acl_set_memberships() (one endpoint) match only the selectors that can select it: the index
  * files each set under the label value its selector requires (sel_required_values(): `k == "v"`,
@@ -630,24 +631,23 @@ static struct filter_key *filter_key_get(struct acl_set_filter *f, const char *k
 	return k;
 }
 
-/* Files every selector and named-port set of @idx (positions final) under the values its
- * selector requires, or under none. Return: 0 or -ENOMEM. */
-static int filter_build(struct acl_index *idx)
+/* Files each selector @sels[i] (NULL: never a candidate) under the values it requires, or
+ * under none (a candidate for every subject). Return: 0 or -ENOMEM. */
+static int filter_new(struct sel *const *sels, size_t n_sels, struct acl_set_filter **ret)
 {
 	_cleanup_(filter_freep) struct acl_set_filter *f = calloc(1, sizeof(*f));
 
-	if (!f || (idx->n_sets && !(f->always = calloc(idx->n_sets, sizeof(*f->always)))))
+	if (!f || (n_sels && !(f->always = calloc(n_sels, sizeof(*f->always)))))
 		return -ENOMEM;
-	for (size_t i = 0; i < idx->n_sets; i++) {
-		const struct acl_set *s = idx->sets[i];
+	for (size_t i = 0; i < n_sels; i++) {
 		const char *key;
 		char *const *values;
 		size_t n;
 		struct filter_key *k;
 
-		if (s->kind == ACL_SET_NETS)
+		if (!sels[i])
 			continue;
-		if (!s->sel || !sel_required_values(s->sel, &key, &values, &n)) {
+		if (!sel_required_values(sels[i], &key, &values, &n)) {
 			f->always[f->n_always++] = i;
 			continue;
 		}
@@ -680,8 +680,41 @@ static int filter_build(struct acl_index *idx)
 	}
 	if (f->n_keys)
 		qsort(f->keys, f->n_keys, sizeof(*f->keys), filter_key_cmp);
-	idx->filter = TAKE_PTR(f);
+	*ret = TAKE_PTR(f);
 	return 0;
+}
+
+/* The filters of @idx (positions and seq final): its selector and named-port sets, and the
+ * policies of its tiers that have a type (by seq). Return: 0 or -ENOMEM. */
+static int filters_build(struct acl_index *idx)
+{
+	_cleanup_free_ struct sel **sels = calloc(MAX(idx->n_sets, idx->n_seq) + 1, sizeof(*sels));
+	size_t n_pol = 0;
+	int r;
+
+	if (!sels)
+		return -ENOMEM;
+	for (size_t i = 0; i < idx->n_sets; i++)
+		sels[i] = idx->sets[i]->kind == ACL_SET_NETS ? NULL : idx->sets[i]->sel;
+	r = filter_new(sels, idx->n_sets, &idx->filter);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < idx->n_tiers; i++)
+		n_pol += idx->tiers[i].n_policies;
+	idx->by_seq = calloc(n_pol + 1, sizeof(*idx->by_seq));
+	if (!idx->by_seq)
+		return -ENOMEM;
+	memset(sels, 0, (MAX(idx->n_sets, idx->n_seq) + 1) * sizeof(*sels));
+	for (size_t i = 0; i < idx->n_tiers; i++)
+		for (size_t j = 0; j < idx->tiers[i].n_policies; j++) {
+			struct acl_policy *p = idx->tiers[i].policies[j];
+
+			idx->by_seq[p->seq] =
+			    (struct acl_seq_ref){.tier = &idx->tiers[i], .policy = p};
+			if (p->types[0] || p->types[1])
+				sels[p->seq] = p->selector;
+		}
+	return filter_new(sels, n_pol, &idx->policy_filter);
 }
 
 static int size_cmp(const void *x, const void *y)
@@ -698,7 +731,8 @@ static size_t filter_candidates(const struct acl_set_filter *f, const struct sel
 {
 	size_t n = f->n_always;
 
-	memcpy(out, f->always, n * sizeof(*out));
+	if (n)
+		memcpy(out, f->always, n * sizeof(*out));
 	for (size_t i = 0; i < f->n_keys; i++) {
 		const struct filter_key *k = &f->keys[i];
 		const char *v = sel_subject_get(subj, k->key);
@@ -752,6 +786,8 @@ struct acl_index *acl_index_free(struct acl_index *idx)
 		set_free(idx->sets[i]);
 	free(idx->sets);
 	filter_free(idx->filter);
+	filter_free(idx->policy_filter);
+	free(idx->by_seq);
 	free(idx);
 	return NULL;
 }
@@ -1024,14 +1060,14 @@ int acl_index_new(const struct acl_policy_set *ps, struct acl_index **ret, struc
 		qsort(idx->sets, idx->n_sets, sizeof(*idx->sets), cmp_setp);
 	for (size_t i = 0; i < idx->n_sets; i++)
 		idx->sets[i]->pos = i;
-	r = filter_build(idx);
-	if (r < 0)
-		return r;
 	for (size_t i = 0; i < idx->n_tiers; i++)
 		for (size_t j = 0; j < idx->tiers[i].n_policies; j++)
 			idx->tiers[i].policies[j]->seq = idx->n_seq++;
 	for (size_t i = 0; i < idx->n_profiles; i++)
 		idx->profiles[i].seq = idx->n_seq++;
+	r = filters_build(idx);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(idx);
 	return 0;
 }
@@ -1138,27 +1174,29 @@ int acl_compile(const struct acl_index *idx, const struct acl_endpoint *ep,
 		rs->n_addrs = ep->n_addrs;
 	}
 
-	for (size_t i = 0; i < idx->n_tiers; i++) {
-		const struct acl_tier *t = &idx->tiers[i];
+	/* The policies whose selector can select @ep, in index order (ascending seq). */
+	size_t stack[FILTER_STACK], *cand = filter_buf(idx->policy_filter, stack), n;
 
-		for (size_t j = 0; j < t->n_policies; j++) {
-			const struct acl_policy *p = t->policies[j];
+	if (!cand)
+		return -ENOMEM;
+	n = filter_candidates(idx->policy_filter, &subj, cand);
+	r = 0;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		const struct acl_tier *t = idx->by_seq[cand[i]].tier;
+		const struct acl_policy *p = idx->by_seq[cand[i]].policy;
 
-			if (ep->host && !p->global)
-				continue;
-			if (!p->types[0] && !p->types[1])
-				continue;
-			if (!sel_match_subject(p->selector, &subj))
-				continue;
-			for (int d = 0; d < _ACL_DIR_MAX; d++) {
-				if (!p->types[d])
-					continue;
+		if (ep->host && !p->global)
+			continue;
+		if (!sel_match_subject(p->selector, &subj))
+			continue;
+		for (int d = 0; r >= 0 && d < _ACL_DIR_MAX; d++)
+			if (p->types[d])
 				r = ep_dir_add(&rs->dir[d], t, p);
-				if (r < 0)
-					return r;
-			}
-		}
 	}
+	if (cand != stack)
+		free(cand);
+	if (r < 0)
+		return r;
 
 	/* Profiles named by the endpoint that exist, in the endpoint's order. */
 	for (int d = 0; d < _ACL_DIR_MAX; d++) {

@@ -1163,6 +1163,56 @@ static void test_set_filter(void **state)
 	assert_int_equal(gsets.n, wsets.n);
 	for (size_t i = 0; i < wsets.n; i++)
 		assert_string_equal(gsets.v[i], wsets.v[i]);
+
+	/* acl_compile() takes the policies whose selector selects the endpoint, in tier order,
+	 * as matching every policy does: the same selectors as policy selectors. */
+	struct acl_index *pidx = NULL;
+	size_t n_applied = 0;
+
+	for (size_t i = 0; i < 2 * N_POL; i++) {
+		pols[i].policy.selector = sels[(i * 7) % N_POL];
+		pols[i].policy.types_egress = i % 3 != 0;
+		pols[i].policy.has_order = i % 4 != 0;
+		pols[i].policy.order = (double)(i % 5);
+	}
+	assert_int_equal(acl_index_new(&ps, &pidx, NULL), 0);
+	for (size_t i = 0; i < N_EP; i++) {
+		struct sel_subject subj = {.labels = eps[i].labels,
+					   .namespace = eps[i].host ? NULL : eps[i].namespace,
+					   .namespace_labels = eps[i].namespace_labels,
+					   .orchestrator = eps[i].orchestrator};
+		struct acl_ruleset *rs = NULL;
+
+		eps[i].ifname = "tbytest";
+		assert_int_equal(acl_compile(pidx, &eps[i], &rs), 0);
+		for (int d = 0; d < _ACL_DIR_MAX; d++) {
+			size_t t_at = 0, p_at = 0;
+
+			for (size_t t = 0; t < pidx->n_tiers; t++)
+				for (size_t q = 0; q < pidx->tiers[t].n_policies; q++) {
+					const struct acl_policy *p = pidx->tiers[t].policies[q];
+					const struct acl_ep_tier *et;
+
+					if ((eps[i].host && !p->global) || !p->types[d] ||
+					    !sel_match_subject(p->selector, &subj))
+						continue;
+					assert_true(t_at < rs->dir[d].n_tiers);
+					et = &rs->dir[d].tiers[t_at];
+					assert_ptr_equal(et->tier, &pidx->tiers[t]);
+					assert_true(p_at < et->n_policies);
+					assert_ptr_equal(et->policies[p_at], p);
+					n_applied++;
+					if (++p_at == et->n_policies) {
+						t_at++;
+						p_at = 0;
+					}
+				}
+			assert_int_equal(t_at, rs->dir[d].n_tiers);
+		}
+		acl_ruleset_free(rs);
+	}
+	assert_true(n_applied > N_EP);
+	acl_index_free(pidx);
 	for (size_t i = 0; i < N_EP; i++)
 		model_labels_done(&labels[i]);
 	collected_done(&want);
