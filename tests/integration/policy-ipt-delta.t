@@ -115,14 +115,20 @@ check "the dispatch ends with the fail-closed DROP" grep -q -- '-A tby-from-wl -
 kill -TERM "$FELIX_PID"
 wait "$FELIX_PID"
 mv "$T_TMP/felix.log" "$T_TMP/felix.log.1"
-start_felix
-check "restarted felix applied in full" wait_for 20 grep -q 'policy applied (iptables, full)' "$T_TMP/felix.log"
-check "settled after the restart" settle
-dump >"$T_TMP/full.txt"
-if ! diff -u "$T_TMP/full.txt" "$T_TMP/delta.txt" >"$T_TMP/diff.txt"; then
-	head -40 "$T_TMP/diff.txt"
-	fail "the deltas left a state that differs from a full render ($(grep -c '^[-+][^-+]' "$T_TMP/diff.txt") lines)"
-fi
+# restart_and_compare WHAT EXPECTED OUT FAILMSG: start felix, wait for its full apply and for it
+# to settle, dump the kernel state to OUT and fail with FAILMSG when it differs from EXPECTED.
+restart_and_compare() {
+	start_felix
+	check "felix applied in full ($1)" wait_for 20 grep -q 'policy applied (iptables, full)' "$T_TMP/felix.log"
+	check "settled ($1)" settle
+	dump >"$3"
+	if ! diff -u "$2" "$3" >"$3.diff"; then
+		head -40 "$3.diff"
+		fail "$4 ($(grep -c '^[-+][^-+]' "$3.diff") lines)"
+	fi
+}
+restart_and_compare "restart after the deltas" "$T_TMP/delta.txt" "$T_TMP/full.txt" \
+	"the deltas left a state that differs from a full render"
 ok "state after $STEPS deltas == full render ($(wc -l <"$T_TMP/full.txt") lines: chains, rules, set members)"
 # The restart found every chain and set as rendered (their rules' tby:<hash> comments, the
 # sets' members in `ipset save`) and wrote nothing again.
@@ -146,14 +152,8 @@ check "tampered with $c1, $c2, $s1 and $s2" bash -c "
 	ip netns exec $H iptables -N tby-stale-x &&
 	ip netns exec $H ipset del $s1 $m1 &&
 	ip netns exec $H ipset add $s2 198.18.9.10"
-start_felix
-check "felix started on the changed tables" wait_for 20 grep -q 'policy applied (iptables, full)' "$T_TMP/felix.log"
-check "settled after the second restart" settle
-dump >"$T_TMP/repaired.txt"
-if ! diff -u "$T_TMP/full.txt" "$T_TMP/repaired.txt" >"$T_TMP/diff2.txt"; then
-	head -40 "$T_TMP/diff2.txt"
-	fail "the restart left changes made while felix was down ($(grep -c '^[-+][^-+]' "$T_TMP/diff2.txt") lines)"
-fi
+restart_and_compare "restart on the changed tables" "$T_TMP/full.txt" "$T_TMP/repaired.txt" \
+	"the restart left changes made while felix was down"
 ok "every change made while felix was down is repaired, the rest was left as it was"
 check "it rewrote the two chains and removed the stale one (iptables)" \
 	grep -q 'policy applied (iptables, full).*chains written 2 removed 1,' "$T_TMP/felix.log"

@@ -79,20 +79,25 @@ static struct chain_sum *chain_find(struct chain_sum *v, size_t n, const char *n
 }
 
 /*
- * The chains of acl_render_ipt() text @rules (":name - [0:0]" declarations, then "-A name ..."
- * lines) with the hash of each one's rules. *ret sorted by name. Return: 0, -EINVAL (a rule
- * of an undeclared chain, a name longer than 28, a duplicate declaration) or -ENOMEM.
+ * The chains text @text declares (":name ..." lines; with @only_ours, only "tby-" ones), each
+ * with the FNV-1a 64 basis as its hash, sorted by name. A declared name longer than 28
+ * characters is -EINVAL, or with @only_ours skipped. Return: 0, -EINVAL or -ENOMEM.
  */
-static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n)
+static int chains_declared(const char *text, bool only_ours, struct chain_sum **ret, size_t *ret_n)
 {
 	struct chain_sum *v = NULL;
 	size_t n = 0, cap = 0;
 
-	for (const char *p = rules; *p;) {
+	for (const char *p = text; *p;) {
 		size_t l = strcspn(p, "\n");
-		if (p[0] == ':') {
-			size_t nl = strcspn(p + 1, " \n");
+		size_t nl = strcspn(p + 1, " \n");
+
+		if (p[0] == ':' && (!only_ours || strncmp(p + 1, "tby-", 4) == 0)) {
 			if (nl == 0 || nl >= sizeof(v->name)) {
+				if (only_ours) {
+					p += l + (p[l] == '\n');
+					continue;
+				}
 				free(v);
 				return -EINVAL;
 			}
@@ -113,6 +118,25 @@ static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n
 	}
 	if (n) {
 		qsort(v, n, sizeof(*v), chain_cmp);
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * The chains of acl_render_ipt() text @rules (":name - [0:0]" declarations, then "-A name ..."
+ * lines) with the hash of each one's rules. *ret sorted by name. Return: 0, -EINVAL (a rule
+ * of an undeclared chain, a name longer than 28, a duplicate declaration) or -ENOMEM.
+ */
+static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n)
+{
+	struct chain_sum *v = NULL;
+	size_t n = 0;
+	int r = chains_declared(rules, false, &v, &n);
+
+	if (r < 0) {
+		return r;
 	}
 	for (size_t i = 1; i < n; i++) {
 		if (strcmp(v[i - 1].name, v[i].name) == 0) {
@@ -168,30 +192,11 @@ static const char *rule_tag(const char *p, size_t l, size_t *ret_len)
 static int chains_tags(const char *text, struct chain_sum **ret, size_t *ret_n)
 {
 	struct chain_sum *v = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
+	int r = chains_declared(text, true, &v, &n);
 
-	for (const char *p = text; *p;) {
-		size_t l = strcspn(p, "\n");
-		size_t nl = strcspn(p + 1, " \n");
-
-		if (p[0] == ':' && strncmp(p + 1, "tby-", 4) == 0 && nl < sizeof(v->name)) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				struct chain_sum *nv = realloc(v, cap * sizeof(*v));
-				if (!nv) {
-					free(v);
-					return -ENOMEM;
-				}
-				v = nv;
-			}
-			memset(&v[n], 0, sizeof(v[n]));
-			memcpy(v[n].name, p + 1, nl);
-			v[n++].hash = HASH_FNV1A_INIT;
-		}
-		p += l + (p[l] == '\n');
-	}
-	if (n) {
-		qsort(v, n, sizeof(*v), chain_cmp);
+	if (r < 0) {
+		return r;
 	}
 	for (const char *p = text; *p;) {
 		size_t l = strcspn(p, "\n");
