@@ -121,7 +121,7 @@ struct acl_tier {
 	size_t n_policies;
 };
 
-struct acl_set_filter;
+struct acl_sel_filter;
 
 /* A policy of a tier, found by its seq. */
 struct acl_seq_ref {
@@ -139,9 +139,9 @@ struct acl_index {
 	size_t n_sets;
 	/* Which sets an endpoint can be in, found without matching every selector (sets by the
 	 * label value their selector requires; acl_endpoint_members(), acl_set_memberships()). */
-	struct acl_set_filter *filter;
+	struct acl_sel_filter *filter;
 	/* The same for the policies of the tiers (by seq), and each one's tier (acl_compile()). */
-	struct acl_set_filter *policy_filter;
+	struct acl_sel_filter *policy_filter;
 	struct acl_seq_ref *by_seq;
 };
 

@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "acl/acl.h"
+#include "lib/array.h"
 
 /* ---- set interning ---- */
 
@@ -580,7 +581,7 @@ struct filter_key {
 	size_t max_group; /* the most entries with one value */
 };
 
-struct acl_set_filter {
+struct acl_sel_filter {
 	struct filter_key *keys; /* by key */
 	size_t n_keys;
 	size_t *always; /* selector and named-port sets filed under no value, ascending */
@@ -588,7 +589,7 @@ struct acl_set_filter {
 	size_t max_candidates; /* n_always + the max_group of every key */
 };
 
-static struct acl_set_filter *filter_free(struct acl_set_filter *f)
+static struct acl_sel_filter *filter_free(struct acl_sel_filter *f)
 {
 	if (!f)
 		return NULL;
@@ -600,7 +601,7 @@ static struct acl_set_filter *filter_free(struct acl_set_filter *f)
 	return NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct acl_set_filter *, filter_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct acl_sel_filter *, filter_free);
 
 static int filter_entry_cmp(const void *x, const void *y)
 {
@@ -615,7 +616,7 @@ static int filter_key_cmp(const void *x, const void *y)
 	return strcmp(((const struct filter_key *)x)->key, ((const struct filter_key *)y)->key);
 }
 
-static struct filter_key *filter_key_get(struct acl_set_filter *f, const char *key)
+static struct filter_key *filter_key_get(struct acl_sel_filter *f, const char *key)
 {
 	struct filter_key *k;
 
@@ -633,9 +634,9 @@ static struct filter_key *filter_key_get(struct acl_set_filter *f, const char *k
 
 /* Files each selector @sels[i] (NULL: never a candidate) under the values it requires, or
  * under none (a candidate for every subject). Return: 0 or -ENOMEM. */
-static int filter_new(struct sel *const *sels, size_t n_sels, struct acl_set_filter **ret)
+static int filter_new(struct sel *const *sels, size_t n_sels, struct acl_sel_filter **ret)
 {
-	_cleanup_(filter_freep) struct acl_set_filter *f = calloc(1, sizeof(*f));
+	_cleanup_(filter_freep) struct acl_sel_filter *f = calloc(1, sizeof(*f));
 
 	if (!f || (n_sels && !(f->always = calloc(n_sels, sizeof(*f->always)))))
 		return -ENOMEM;
@@ -654,15 +655,8 @@ static int filter_new(struct sel *const *sels, size_t n_sels, struct acl_set_fil
 		k = filter_key_get(f, key);
 		if (!k)
 			return -ENOMEM;
-		if (k->n + n > k->cap) {
-			size_t cap = MAX(k->cap * 2, k->n + n);
-			struct filter_entry *v = reallocarray(k->v, cap, sizeof(*v));
-
-			if (!v)
-				return -ENOMEM;
-			k->v = v;
-			k->cap = cap;
-		}
+		if (array_grow(&k->v, k->n + n, &k->cap, sizeof(*k->v)) < 0)
+			return -ENOMEM;
 		for (size_t j = 0; j < n; j++)
 			k->v[k->n++] = (struct filter_entry){.value = values[j], .pos = i};
 	}
@@ -726,7 +720,7 @@ static int size_cmp(const void *x, const void *y)
 
 /* The positions of the sets whose selector can select @subj (a superset of those that do),
  * ascending, into @out (room for f->max_candidates). Return: how many. */
-static size_t filter_candidates(const struct acl_set_filter *f, const struct sel_subject *subj,
+static size_t filter_candidates(const struct acl_sel_filter *f, const struct sel_subject *subj,
 				size_t *out)
 {
 	size_t n = f->n_always;
@@ -759,7 +753,7 @@ static size_t filter_candidates(const struct acl_set_filter *f, const struct sel
 /* Candidate positions for one endpoint: on the stack when they fit, else on the heap. */
 #define FILTER_STACK 256
 
-static size_t *filter_buf(const struct acl_set_filter *f, size_t stack[static FILTER_STACK])
+static size_t *filter_buf(const struct acl_sel_filter *f, size_t stack[static FILTER_STACK])
 {
 	if (f->max_candidates <= FILTER_STACK)
 		return stack;

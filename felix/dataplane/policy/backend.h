@@ -105,11 +105,14 @@ struct felix_ipt *felix_ipt_free(struct felix_ipt *x);
 
 /**
  * felix_ipt_apply() - load acl_render_ipt() output of one family: `ipset restore -exist` with
- * @ipset first, then ONE `iptables-restore --noflush` (ip6tables-restore for AF_INET6) with
- * @rules plus the deletion (flush + -X) of every "tby-" chain that iptables-save shows and
- * @rules no longer declares; then the jumps FORWARD/INPUT/OUTPUT -> tby-forward/tby-input/
- * tby-output are inserted at the top when `iptables -C` does not find them (idempotent).
- * Chains and sets of others are never touched.
+ * the blocks of @ipset whose set `ipset save` does not show with the same type and members,
+ * then ONE `iptables-restore --noflush` (ip6tables-restore for AF_INET6) with the chains of
+ * @rules whose rules' "tby:<hash>" comments differ (in order) from what iptables-save shows,
+ * plus the deletion (flush + -X) of every "tby-" chain that iptables-save shows and @rules no
+ * longer declares; neither tool runs when it has nothing to do (a restart over our own state).
+ * Then the jumps FORWARD/INPUT/OUTPUT -> tby-forward/tby-input/tby-output are inserted at the
+ * top when `iptables -C` does not find them (idempotent). Chains and sets of others are never
+ * touched. @st (may be NULL): chains_written/chains_removed and the bytes sent are added.
  * Return: 0, -EINVAL (a tool rejected the text: iptables-restore is atomic, the previous rules
  * stay), or a negative errno from running the tools.
  */

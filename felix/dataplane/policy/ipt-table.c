@@ -90,9 +90,10 @@ static int chains_declared(const char *text, bool only_ours, struct chain_sum **
 
 	for (const char *p = text; *p;) {
 		size_t l = strcspn(p, "\n");
-		size_t nl = strcspn(p + 1, " \n");
 
 		if (p[0] == ':' && (!only_ours || strncmp(p + 1, "tby-", 4) == 0)) {
+			size_t nl = strcspn(p + 1, " \n");
+
 			if (nl == 0 || nl >= sizeof(v->name)) {
 				if (only_ours) {
 					p += l + (p[l] == '\n');
@@ -101,14 +102,9 @@ static int chains_declared(const char *text, bool only_ours, struct chain_sum **
 				free(v);
 				return -EINVAL;
 			}
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				struct chain_sum *nv = realloc(v, cap * sizeof(*v));
-				if (!nv) {
-					free(v);
-					return -ENOMEM;
-				}
-				v = nv;
+			if (array_grow(&v, n + 1, &cap, sizeof(*v)) < 0) {
+				free(v);
+				return -ENOMEM;
 			}
 			memset(&v[n], 0, sizeof(v[n]));
 			memcpy(v[n].name, p + 1, nl);
@@ -269,14 +265,9 @@ static int sets_saved(const char *saved, struct set_sum **ret, size_t *ret_n)
 		size_t l = strcspn(p, "\n");
 
 		if (strncmp(p, "create tby-", 11) == 0) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				struct set_sum *nv = realloc(v, cap * sizeof(*v));
-				if (!nv) {
-					free(v);
-					return -ENOMEM;
-				}
-				v = nv;
+			if (array_grow(&v, n + 1, &cap, sizeof(*v)) < 0) {
+				free(v);
+				return -ENOMEM;
 			}
 			memset(&v[n], 0, sizeof(v[n]));
 			cur = word(p + 7, v[n].name, sizeof(v[n].name)) &&
@@ -319,6 +310,11 @@ static int ipset_changed(const char *ipset, const struct set_sum *have, size_t n
 		struct set_sum want = {0};
 		const struct set_sum *h = NULL;
 
+		if (p[0] == '#') { /* the script's comment line: nothing to send */
+			p += strcspn(p, "\n");
+			p += *p == '\n';
+			continue;
+		}
 		if (strncmp(p, "create ", 7) == 0 && strncmp(p + 7, "tby-tmp-", 8) != 0 &&
 		    word(p + 7, want.name, sizeof(want.name)) &&
 		    word(p + 8 + strlen(want.name), want.type, sizeof(want.type)))
@@ -336,10 +332,8 @@ static int ipset_changed(const char *ipset, const struct set_sum *have, size_t n
 			end += l + (end[l] == '\n');
 		} while (*end && !(strncmp(end, "create ", 7) == 0 &&
 				   strncmp(end + 7, "tby-tmp-", 8) != 0));
-		if (p[0] == '#' && end == p + strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n')) {
-			/* a comment line before the first block: nothing to send */
-		} else if (h && strcmp(h->type, want.type) == 0 && h->n == want.n &&
-			   h->sum == want.sum && h->xor == want.xor) {
+		if (h && strcmp(h->type, want.type) == 0 && h->n == want.n && h->sum == want.sum &&
+		    h->xor == want.xor) {
 			(*kept)++;
 		} else {
 			r = strbuf_append(out, p, (size_t)(end - p));
