@@ -406,6 +406,162 @@ static void test_slot_widening(void **state)
 	strbuf_done(&rc.sb);
 }
 
+static void adopt(struct nft_delta *d, enum nft_delta_kind k, const char *name, uint64_t decl,
+		  uint64_t body, unsigned n_rules)
+{
+	struct nft_delta_obj o = {
+	    .kind = k, .name = name, .decl = decl, .body = body, .n_rules = n_rules};
+	assert_int_equal(nft_delta_adopt(d, &o), 0);
+}
+
+static void adopt_elem(struct nft_delta *d, const char *set, const char *k, const char *jump)
+{
+	struct nft_delta_elem e = E(k, jump);
+	assert_int_equal(nft_delta_adopt_elem(d, set, &e), 0);
+}
+
+/* An engine filled from a listing (as nft-adopt.c does) sends only what differs: a chain
+ * whose rules were not ours (body 0) is flushed and refilled, an empty chain that should be
+ * empty is left, a foreign chain and element go, a missing element comes; a declaration
+ * that is not ours asks for a full replace. */
+static void test_adopt(void **state)
+{
+	struct rec rc = {0};
+	struct nft_delta_sink sink = {.send = rec_send, .ctx = &rc};
+	struct nft_delta *d = NULL;
+	struct nft_delta_result res;
+	char err[256];
+	const char *eps[] = {"tbyA", "tbyB"};
+
+	assert_int_equal(nft_delta_new(&sink, &d), 0);
+	adopt(d, NFT_DELTA_MAP, "fw-dispatch", 2, 0, 0);
+	adopt(d, NFT_DELTA_MAP, "tw-dispatch", 2, 0, 0);
+	adopt(d, NFT_DELTA_SET, "s4-1", 2, 0, 0);
+	adopt(d, NFT_DELTA_CHAIN, "forward", 1, 7, 3);
+	adopt(d, NFT_DELTA_CHAIN, "tby-pi-1", 1, 0, 4); /* a foreign rule among ours */
+	adopt(d, NFT_DELTA_CHAIN, "tby-fw-tbyA", 1, 11, 3);
+	adopt(d, NFT_DELTA_CHAIN, "tby-tw-tbyA", 1, 12, 3);
+	adopt(d, NFT_DELTA_CHAIN, "tby-fw-tbyB", 1, 11, 3);
+	adopt(d, NFT_DELTA_CHAIN, "tby-tw-tbyB", 1, 12, 3);
+	adopt(d, NFT_DELTA_CHAIN, "stale", 0, 0, 0); /* no tag */
+	struct nft_delta_obj twice = {.kind = NFT_DELTA_CHAIN, .name = "forward"};
+	assert_int_equal(nft_delta_adopt(d, &twice), -EEXIST);
+	adopt_elem(d, "fw-dispatch", "tbyA", "tby-fw-tbyA");
+	adopt_elem(d, "fw-dispatch", "tbyB", "tby-fw-tbyB");
+	adopt_elem(d, "fw-dispatch", "tbyX", "drop");
+	adopt_elem(d, "tw-dispatch", "tbyA", "tby-tw-tbyA");
+	adopt_elem(d, "s4-1", "198.18.0.1", NULL);
+	struct nft_delta_elem e = E("x", NULL);
+	assert_int_equal(nft_delta_adopt_elem(d, "nosuch", &e), -ENOENT);
+	assert_false(nft_delta_ready(d));
+	nft_delta_adopt_done(d);
+	assert_true(nft_delta_ready(d));
+	struct nft_delta_obj late = {.kind = NFT_DELTA_CHAIN, .name = "late"};
+	assert_int_equal(nft_delta_adopt(d, &late), -EINVAL);
+
+	nft_delta_begin(d, NFT_DELTA_COMPLETE);
+	stage_all(d, eps, 2, 100);
+	commit_ok(d, &res);
+	assert_false(res.replace);
+	assert_string_equal(strbuf_cstr(&rc.sb), "chain-flush tby-pi-1\n"
+						 "chain-flush stale\n"
+						 "rules-add tby-pi-1\n"
+						 "elem-del fw-dispatch tbyX:drop\n"
+						 "elem-add tw-dispatch tbyB:tby-tw-tbyB\n"
+						 "elem-add s4-1 198.18.0.2\n"
+						 "chain-del stale\n");
+	assert_int_equal(res.chains_written, 1);
+	assert_int_equal(res.chains_removed, 1);
+
+	/* an empty chain adopted with no known rules hash equals an empty staged one */
+	nft_delta_forget(d);
+	adopt(d, NFT_DELTA_CHAIN, "empty", 1, 0, 0);
+	nft_delta_adopt_done(d);
+	nft_delta_begin(d, NFT_DELTA_COMPLETE);
+	struct nft_delta_obj o = {
+	    .kind = NFT_DELTA_CHAIN, .name = "empty", .decl = 1, .body = 42, .piece = &PIECE};
+	assert_int_equal(nft_delta_put(d, &o), 0);
+	commit_ok(d, &res);
+	assert_true(res.noop);
+
+	/* a declaration that is not ours: the engine asks for a full replace */
+	nft_delta_forget(d);
+	adopt(d, NFT_DELTA_CHAIN, "forward", 0, 7, 3);
+	nft_delta_adopt_done(d);
+	nft_delta_begin(d, NFT_DELTA_COMPLETE);
+	put(d, NFT_DELTA_CHAIN, "forward", 7);
+	assert_int_equal(nft_delta_commit(d, &res, err, sizeof(err)), -EAGAIN);
+	assert_non_null(strstr(err, "declaration of chain forward"));
+	nft_delta_free(d);
+	strbuf_done(&rc.sb);
+}
+
+static struct nft_delta_bound B(const char *ip, bool end) {
+	struct nft_delta_bound b = {.len = 4, .end = end};
+	unsigned x[4];
+	assert_int_equal(sscanf(ip, "%u.%u.%u.%u", &x[0], &x[1], &x[2], &x[3]), 4);
+	for (int i = 0; i < 4; i++) {
+		b.key[i] = (uint8_t)x[i];
+	}
+	return b;
+}
+
+static char *
+prefixes(struct nft_delta_bound *b, size_t n, int *ret)
+{
+	struct nft_delta_elem out[16];
+	size_t k = 0;
+	static char buf[512];
+	size_t at = 0;
+
+	buf[0] = '\0';
+	*ret = nft_delta_prefixes(b, n, out, &k);
+	for (size_t i = 0; *ret >= 0 && i < k; i++) {
+		at += (size_t)snprintf(buf + at, sizeof(buf) - at, "%s%u.%u.%u.%u/%u", i ? " " : "",
+				       out[i].key[0], out[i].key[1], out[i].key[2], out[i].key[3],
+				       out[i].plen);
+	}
+	return buf;
+}
+
+/* Interval starts and ends as the kernel lists them (any order) back into prefixes, as the
+ * sink writes them (nft-sink.c elem_put()); anything else is refused. */
+static void test_prefixes(void **state)
+{
+	int r;
+	struct nft_delta_bound ok[] = {
+	    B("198.18.0.2", true),     B("198.18.0.1", false), /* /32 */
+	    B("198.18.0.2", false),    B("198.18.0.3", true),  /* adjacent /32 */
+	    B("198.18.1.0", false),    B("198.18.2.0", true),  /* /24 */
+	    B("198.19.0.0", false),    B("198.20.0.0", true),  /* /16 */
+	    B("255.255.255.0", false),			       /* /24 reaching the top: no end */
+	};
+	assert_string_equal(prefixes(ok, ELEMENTSOF(ok), &r),
+			    "198.18.0.1/32 198.18.0.2/32 198.18.1.0/24 198.19.0.0/16 "
+			    "255.255.255.0/24");
+	assert_int_equal(r, 0);
+	struct nft_delta_bound all[] = {B("0.0.0.0", false)};
+	assert_string_equal(prefixes(all, 1, &r), "0.0.0.0/0");
+	struct nft_delta_bound top[] = {B("255.255.255.255", false)};
+	assert_string_equal(prefixes(top, 1, &r), "255.255.255.255/32");
+
+	struct nft_delta_bound size3[] = {B("198.18.0.1", false), B("198.18.0.4", true)};
+	prefixes(size3, 2, &r);
+	assert_int_equal(r, -EINVAL);
+	struct nft_delta_bound unaligned[] = {B("198.18.0.1", false), B("198.18.0.3", true)};
+	prefixes(unaligned, 2, &r);
+	assert_int_equal(r, -EINVAL);
+	struct nft_delta_bound two_starts[] = {B("198.18.0.1", false), B("198.18.0.5", false)};
+	prefixes(two_starts, 2, &r);
+	assert_int_equal(r, -EINVAL);
+	struct nft_delta_bound lone_end[] = {B("198.18.0.1", true)};
+	prefixes(lone_end, 1, &r);
+	assert_int_equal(r, -EINVAL);
+	struct nft_delta_bound not_top[] = {B("198.18.0.0", false)};
+	prefixes(not_top, 1, &r);
+	assert_int_equal(r, -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +569,8 @@ int main(void)
 	    cmocka_unit_test(test_failure_forgets),
 	    cmocka_unit_test(test_many_elements),
 	    cmocka_unit_test(test_slot_widening),
+	    cmocka_unit_test(test_adopt),
+	    cmocka_unit_test(test_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

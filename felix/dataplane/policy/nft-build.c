@@ -52,6 +52,7 @@
 #include <sys/uio.h>
 
 #include "felix/dataplane/policy/nft-build.h"
+#include "lib/array.h"
 
 #define ELEMS_PER_MSG 256
 #define UDATA_MAX 256
@@ -72,6 +73,116 @@ static void free_udata(struct nftnl_udata_buf **p)
 {
 	if (*p)
 		nftnl_udata_buf_free(*p);
+}
+
+/* ---- tags (FELIX_NFT_UDATA_TAG) ---- */
+
+struct tag_decl {
+	uint64_t decl, attrs;
+};
+
+struct tag_rule {
+	uint64_t body;
+	uint32_t index, count;
+};
+
+static uint64_t hash_u32(uint64_t h, uint32_t v)
+{
+	return hash_fnv1a(h, &v, sizeof(v));
+}
+
+/* What the kernel reports back of a chain's declaration (the comment is in the decl hash). */
+static uint64_t chain_attrs(const struct nftnl_chain *ch)
+{
+	uint64_t h = HASH_FNV1A_INIT;
+	if (nftnl_chain_is_set(ch, NFTNL_CHAIN_HOOKNUM)) {
+		const char *type = nftnl_chain_get_str(ch, NFTNL_CHAIN_TYPE) ?: "";
+		h = hash_u32(h, nftnl_chain_get_u32(ch, NFTNL_CHAIN_HOOKNUM));
+		h = hash_u32(h, (uint32_t)nftnl_chain_get_s32(ch, NFTNL_CHAIN_PRIO));
+		h = hash_u32(h, nftnl_chain_get_u32(ch, NFTNL_CHAIN_POLICY));
+		h = hash_fnv1a(h, type, strlen(type) + 1);
+	}
+	return h;
+}
+
+static uint64_t set_attrs(const struct nftnl_set *s)
+{
+	uint64_t h = HASH_FNV1A_INIT;
+	h = hash_u32(h, nftnl_set_get_u32(s, NFTNL_SET_FLAGS));
+	h = hash_u32(h, nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE));
+	h = hash_u32(h, nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
+	if (nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE)) {
+		h = hash_u32(h, nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE));
+		h = hash_u32(h, nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN));
+	}
+	return h;
+}
+
+struct tag_find {
+	const void *v;
+	size_t len;
+};
+
+static int tag_cb(const struct nftnl_udata *attr, void *data)
+{
+	struct tag_find *f = data;
+	if (nftnl_udata_type(attr) == FELIX_NFT_UDATA_TAG) {
+		f->v = nftnl_udata_get(attr);
+		f->len = nftnl_udata_len(attr);
+	}
+	return 0;
+}
+
+/* The tag TLV's payload in udata @ud (@len bytes) when it is @want bytes long. */
+static const void *tag_find(const void *ud, size_t len, size_t want)
+{
+	struct tag_find f = {0};
+	if (!ud || nftnl_udata_parse(ud, (uint32_t)len, tag_cb, &f) < 0 || f.len != want)
+		return NULL;
+	return f.v;
+}
+
+bool felix_nft_tag_chain(const struct nftnl_chain *ch, uint64_t *ret_decl)
+{
+	uint32_t len = 0;
+	const void *ud = nftnl_chain_get_data(ch, NFTNL_CHAIN_USERDATA, &len);
+	const void *v = tag_find(ud, len, sizeof(struct tag_decl));
+	struct tag_decl t;
+
+	if (!v)
+		return false;
+	memcpy(&t, v, sizeof(t));
+	*ret_decl = t.decl;
+	return t.attrs == chain_attrs(ch);
+}
+
+bool felix_nft_tag_set(const struct nftnl_set *s, uint64_t *ret_decl)
+{
+	uint32_t len = 0;
+	const void *ud = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
+	const void *v = tag_find(ud, len, sizeof(struct tag_decl));
+	struct tag_decl t;
+
+	if (!v)
+		return false;
+	memcpy(&t, v, sizeof(t));
+	*ret_decl = t.decl;
+	return t.attrs == set_attrs(s);
+}
+
+bool felix_nft_tag_rule(const void *ud, size_t len, uint64_t *ret_body, uint32_t *ret_index,
+			uint32_t *ret_count)
+{
+	const void *v = tag_find(ud, len, sizeof(struct tag_rule));
+	struct tag_rule t;
+
+	if (!v)
+		return false;
+	memcpy(&t, v, sizeof(t));
+	*ret_body = t.body;
+	*ret_index = t.index;
+	*ret_count = t.count;
+	return true;
 }
 
 /* ---- messages ---- */
@@ -227,9 +338,13 @@ int felix_nft_build_chain(struct felix_nft_build *b, const struct nft_prog_chain
 		nftnl_chain_set_u32(ch, NFTNL_CHAIN_POLICY,
 				    c->policy == NFT_PROG_V_DROP ? NF_DROP : NF_ACCEPT);
 	}
-	if (c->comment) {
+	if (c->comment || b->tag) {
+		struct tag_decl t = {.decl = b->tag_decl, .attrs = chain_attrs(ch)};
 		ud = nftnl_udata_buf_alloc(UDATA_MAX);
-		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_CHAIN_COMMENT, c->comment)) {
+		if (!ud ||
+		    (c->comment &&
+		     !nftnl_udata_put_strz(ud, NFTNL_UDATA_CHAIN_COMMENT, c->comment)) ||
+		    (b->tag && !nftnl_udata_put(ud, FELIX_NFT_UDATA_TAG, sizeof(t), &t))) {
 			nftnl_chain_free(ch);
 			return -ENOMEM;
 		}
@@ -400,6 +515,18 @@ static int put_set(struct felix_nft_build *b, const struct set_desc *d)
 		ud[n++] = (uint8_t)cl;
 		memcpy(ud + n, d->comment, cl);
 		n += cl;
+	}
+	if (b->tag && !(d->flags & NFT_SET_ANONYMOUS)) {
+		struct tag_decl t = {.decl = b->tag_decl, .attrs = set_attrs(s)};
+
+		if (n + 2 + sizeof(t) > sizeof(ud)) {
+			r = -EINVAL;
+			goto out;
+		}
+		ud[n++] = FELIX_NFT_UDATA_TAG;
+		ud[n++] = (uint8_t)sizeof(t);
+		memcpy(ud + n, &t, sizeof(t));
+		n += sizeof(t);
 	}
 	if (n && nftnl_set_set_data(s, NFTNL_SET_USERDATA, ud, (uint32_t)n) < 0)
 		goto out;
@@ -1260,9 +1387,13 @@ int felix_nft_build_rule(struct felix_nft_build *b, const struct nft_prog_chain 
 		ret = do_stmt(&x, c, s, ns, &skip);
 		i += skip;
 	}
-	if (ret >= 0 && comment) {
+	if (ret >= 0 && (comment || b->tag)) {
+		struct tag_rule t = {
+		    .body = b->tag_body, .index = b->tag_index, .count = b->tag_count};
 		ud = nftnl_udata_buf_alloc(UDATA_MAX);
-		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment)) {
+		if (!ud ||
+		    (comment && !nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment)) ||
+		    (b->tag && !nftnl_udata_put(ud, FELIX_NFT_UDATA_TAG, sizeof(t), &t))) {
 			ret = -ENOMEM;
 			goto out;
 		}
@@ -1281,8 +1412,12 @@ out:
 
 int felix_nft_build_chain_rules(struct felix_nft_build *b, const struct nft_prog_chain *c)
 {
+	b->tag_count = (uint32_t)c->n_rules;
 	for (size_t i = 0; i < c->n_rules; i++) {
-		int r = felix_nft_build_rule(b, c, &c->rules[i]);
+		int r;
+
+		b->tag_index = (uint32_t)i;
+		r = felix_nft_build_rule(b, c, &c->rules[i]);
 
 		if (r < 0)
 			return r;

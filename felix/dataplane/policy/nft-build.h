@@ -34,7 +34,40 @@ struct felix_nft_build {
 	uint32_t first_seq;	   /* of the first message after BATCH_BEGIN */
 	uint32_t set_id;	   /* next NFTA_SET_ID for an anonymous set of this batch */
 	size_t n_msgs;		   /* messages between BEGIN and END: acks expected */
+	/* Tags, for a restart to adopt the table (nft-adopt.c): with @tag set, every chain and
+	 * set built carries @tag_decl and every rule @tag_body (see FELIX_NFT_UDATA_TAG). The
+	 * caller sets them before each felix_nft_build_chain(), _set() or _chain_rules(). */
+	bool tag;
+	uint64_t tag_decl; /* struct nft_delta_obj.decl of the chain or set */
+	uint64_t tag_body; /* struct nft_delta_obj.body of the chain whose rules are built */
+	uint32_t tag_index, tag_count; /* felix_nft_build_chain_rules(): the rule's position */
 };
+
+/*
+ * The tag TLV: one more udata attribute after nft's (nft skips a type it does not know, so
+ * `nft list` prints the table as before). Chains and sets: the declaration hash and a hash of
+ * the attributes the kernel reports back (chain hook, priority, type and policy; set flags,
+ * key and data type and length), so a chain whose policy was changed under us no longer
+ * passes for ours. Rules: the chain's rules hash, the rule's position and the number of
+ * rules, so a deleted, added or moved rule breaks the chain's sequence.
+ */
+#define FELIX_NFT_UDATA_TAG 0xf4
+
+struct nftnl_chain;
+struct nftnl_set;
+
+/** felix_nft_tag_chain() - @ch (as the kernel lists it) carries our tag and its attributes
+ * are the tagged ones: @ret_decl gets the declaration hash. Return: false otherwise. */
+bool felix_nft_tag_chain(const struct nftnl_chain *ch, uint64_t *ret_decl);
+
+/** felix_nft_tag_set() - felix_nft_tag_chain() for a set or map. */
+bool felix_nft_tag_set(const struct nftnl_set *s, uint64_t *ret_decl);
+
+/** felix_nft_tag_rule() - the tag in a rule's udata (@ud, @len bytes: NFTA_RULE_USERDATA):
+ * the chain's rules hash, the rule's position (0-based) and the chain's rule count.
+ * Return: false when there is none. */
+bool felix_nft_tag_rule(const void *ud, size_t len, uint64_t *ret_body, uint32_t *ret_index,
+			uint32_t *ret_count);
 
 /**
  * felix_nft_build_begin() - start a transaction: NFNL_MSG_BATCH_BEGIN into @batch (empty,

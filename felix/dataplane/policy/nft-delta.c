@@ -494,7 +494,10 @@ int nft_delta_put(struct nft_delta *d, const struct nft_delta_obj *in)
 		o->piece = in->piece;
 		o->new_body = in->body;
 		o->new_n_rules = in->n_rules;
-		o->st = in->kind == NFT_DELTA_CHAIN && in->body != o->body ? ST_REWRITE : ST_SAME;
+		/* With the same declaration, two empty chains are equal whatever their rules
+		 * hashes say (an adopted chain's hash is only known from its rules' tags). */
+		bool same_body = in->body == o->body || (in->n_rules == 0 && o->n_rules == 0);
+		o->st = in->kind == NFT_DELTA_CHAIN && !same_body ? ST_REWRITE : ST_SAME;
 		return 0;
 	}
 	if (!o) {
@@ -609,6 +612,126 @@ int nft_delta_del(struct nft_delta *d, enum nft_delta_kind kind, const char *nam
 	return 0;
 }
 
+/* ---- adoption ---- */
+
+int nft_delta_adopt(struct nft_delta *d, const struct nft_delta_obj *in)
+{
+	size_t nl = in->name ? strlen(in->name) : 0;
+
+	if (d->ready || nl == 0 || nl >= NFT_DELTA_NAME_MAX) {
+		return -EINVAL;
+	}
+	if (obj_find(&d->objs, in->kind, in->name)) {
+		return -EEXIST;
+	}
+	struct obj *o = calloc(1, sizeof(*o));
+	if (!o) {
+		return -ENOMEM;
+	}
+	*o = (struct obj){.kind = in->kind,
+			  .name = strdup(in->name),
+			  .decl = in->decl,
+			  .body = in->body,
+			  .n_rules = in->n_rules};
+	if (!o->name || obj_insert(&d->objs, o) < 0) {
+		obj_free(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int nft_delta_adopt_elem(struct nft_delta *d, const char *set, const struct nft_delta_elem *e)
+{
+	struct obj *o = obj_find(&d->objs, NFT_DELTA_SET, set);
+
+	if (!o || o->kind == NFT_DELTA_CHAIN) {
+		return -ENOENT;
+	}
+	if (e->len == 0 || e->len > NFT_DELTA_KEY_MAX) {
+		return -EINVAL;
+	}
+	return elem_put(&o->elems, e, 0);
+}
+
+void nft_delta_adopt_done(struct nft_delta *d)
+{
+	d->ready = true;
+}
+
+static int bound_cmp(const void *a, const void *b)
+{
+	const struct nft_delta_bound *x = a, *y = b;
+	int c = memcmp(x->key, y->key, MIN(x->len, y->len));
+	if (c == 0) {
+		c = (int)x->len - (int)y->len;
+	}
+	/* at one key, the end of an interval comes before the start of the next one */
+	return c ? c : (int)y->end - (int)x->end;
+}
+
+/* The prefix [start, end) (@end NULL: up to the top of the key space) as an element, or
+ * false when the interval is not a prefix. */
+static bool bound_prefix(const uint8_t *start, const uint8_t *end, uint8_t len,
+			 struct nft_delta_elem *e)
+{
+	unsigned bits = len * 8u;
+	*e = (struct nft_delta_elem){.len = len};
+	memcpy(e->key, start, len);
+	for (unsigned plen = bits + 1; plen-- > 0;) {
+		/* start must have no bits set after plen; its last address is start | host bits */
+		uint8_t last[NFT_DELTA_KEY_MAX];
+		bool aligned = true;
+		memcpy(last, start, len);
+		for (unsigned bit = plen; bit < bits; bit++) {
+			uint8_t m = (uint8_t)(0x80 >> (bit % 8));
+			aligned = aligned && !(start[bit / 8] & m);
+			last[bit / 8] |= m;
+		}
+		if (!aligned) {
+			return false; /* a shorter prefix has even more host bits */
+		}
+		/* next = last + 1, or none when last is the top */
+		size_t i = len;
+		while (i > 0 && ++last[i - 1] == 0) {
+			i--;
+		}
+		bool top = i == 0;
+		if (end ? !top && memcmp(last, end, len) == 0 : top) {
+			e->plen = (uint8_t)plen;
+			return true;
+		}
+		if (end && !top && memcmp(last, end, len) > 0) {
+			return false; /* the interval is shorter than this prefix already */
+		}
+	}
+	return false;
+}
+
+int nft_delta_prefixes(struct nft_delta_bound *b, size_t n, struct nft_delta_elem *out,
+		       size_t *ret_n)
+{
+	size_t k = 0;
+
+	qsort(b, n, sizeof(*b), bound_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].end || b[i].len == 0 || b[i].len > NFT_DELTA_KEY_MAX ||
+		    b[i].len != b[0].len) {
+			return -EINVAL; /* an end with no start before it */
+		}
+		bool last = i + 1 == n;
+		if (!last && !b[i + 1].end) {
+			return -EINVAL; /* a start that is not the last needs its end */
+		}
+		if (!bound_prefix(b[i].key, last ? NULL : b[i + 1].key, b[i].len, &out[k])) {
+			return -EINVAL;
+		}
+		k++;
+		i += !last;
+	}
+	*ret_n = k;
+	return 0;
+}
+
 bool nft_delta_has(const struct nft_delta *d, enum nft_delta_kind kind, const char *name)
 {
 	const struct obj *o = obj_find(&d->objs, kind, name);
@@ -692,7 +815,9 @@ static int op_add(struct ops *ops, enum nft_delta_op_type type, const struct obj
 						 .kind = o ? o->kind : NFT_DELTA_SET,
 						 .name = o ? o->name : NULL,
 						 .piece = o ? o->piece : NULL,
-						 .elem = e};
+						 .elem = e,
+						 .decl = o ? o->decl : 0,
+						 .body = o ? o->new_body : 0};
 	return 0;
 }
 

@@ -97,6 +97,8 @@ struct nft_delta_op {
 	const char *name;  /* the object's name */
 	const void *piece; /* SET_ADD, CHAIN_ADD, RULES_ADD: the staged object's piece */
 	const struct nft_delta_elem *elem; /* ELEM_ADD, ELEM_DEL */
+	uint64_t decl; /* SET_ADD, CHAIN_ADD: the object's declaration hash (the sink tags it) */
+	uint64_t body; /* RULES_ADD: the chain's new rules hash (the sink tags each rule) */
 };
 
 /* Where a batch goes: the kernel (nft-sink.c) or a test's recorder. */
@@ -192,6 +194,48 @@ bool nft_delta_has_elem(const struct nft_delta *d, const char *set, const struct
 
 /** nft_delta_count() - objects of @kind programmed. */
 size_t nft_delta_count(const struct nft_delta *d, enum nft_delta_kind kind);
+
+/*
+ * Adoption: instead of replacing the table it finds at start, felix fills an engine with no
+ * memory from what the kernel lists (felix/dataplane/policy/nft-adopt.c reads the tags the
+ * sink wrote), and the first complete transaction then sends only what differs. Whatever the
+ * listing cannot vouch for is adopted so that the diff rewrites it: a chain whose rules are
+ * not exactly ours gets @body 0 (flushed and refilled), an object whose declaration is not
+ * ours gets @decl 0 (the commit asks for a full replace).
+ */
+
+/** nft_delta_adopt() - remember @o (its kind, name, decl, body, n_rules; @piece unused) as
+ * programmed. Only between nft_delta_forget() (or new()) and nft_delta_adopt_done().
+ * Return: 0, -EINVAL (bad name, or the engine has memory), -EEXIST (named twice), -ENOMEM. */
+int nft_delta_adopt(struct nft_delta *d, const struct nft_delta_obj *o) _warn_unused_result_;
+
+/** nft_delta_adopt_elem() - remember @e as an element of the adopted set or map @set.
+ * Return: 0, -ENOENT (no such set adopted), -EINVAL (@e->len), -ENOMEM. */
+int nft_delta_adopt_elem(struct nft_delta *d, const char *set,
+			 const struct nft_delta_elem *e) _warn_unused_result_;
+
+/** nft_delta_adopt_done() - the adopted objects are the table: the engine is ready (the next
+ * commit may be incremental, though a complete one is what the caller should send). */
+void nft_delta_adopt_done(struct nft_delta *d);
+
+/* One element of an interval set as the kernel lists it: a start, or an end (the first key
+ * after the interval; NFT_SET_ELEM_INTERVAL_END). */
+struct nft_delta_bound {
+	uint8_t key[NFT_DELTA_KEY_MAX];
+	uint8_t len;
+	bool end;
+};
+
+/**
+ * nft_delta_prefixes() - turn the starts and ends of an interval set (@b[0..@n), any order;
+ * sorted in place) into its prefixes, as nft-sink writes them: each start is followed by its
+ * end, or is the last start and reaches the top of the key space. @out (room for @n) gets
+ * elements with their prefix length, @ret_n how many.
+ * Return: 0; -EINVAL when the bounds are not prefixes (an interval of another size or
+ * alignment, an end without a start, two starts in a row, keys of different lengths).
+ */
+int nft_delta_prefixes(struct nft_delta_bound *b, size_t n, struct nft_delta_elem *out,
+		       size_t *ret_n) _warn_unused_result_;
 
 /** nft_delta_op_name() - "elem-add", "chain-flush", ... (logs and tests). */
 const char *nft_delta_op_name(enum nft_delta_op_type t);

@@ -160,6 +160,19 @@ bool felix_nft_sink_unchanged(struct felix_nft_sink *s)
 	return g == s->gen;
 }
 
+int felix_nft_sink_generation(struct felix_nft_sink *s, uint32_t *ret)
+{
+	char err[128];
+	int r = sock_open(s, err, sizeof(err));
+	return r < 0 ? r : get_gen(s, ret);
+}
+
+void felix_nft_sink_assume(struct felix_nft_sink *s, uint32_t gen)
+{
+	s->gen = gen;
+	s->gen_ok = true;
+}
+
 /* The kernel runs the whole batch inside sendmsg() and queues one ack per message before
  * we read any: the receive buffer must hold them all (an skb each, about 1 KiB of
  * accounting), and the send buffer the whole batch (as nft's mnl_set_sndbuffer()). */
@@ -279,6 +292,10 @@ static int build(struct felix_nft_build *b, const struct nft_delta_op *ops, size
 	for (size_t i = 0; i < n && r >= 0;) {
 		const struct nft_delta_op *o = &ops[i];
 		*at = i;
+		/* every chain, set and rule carries its tag (a restart adopts them: nft-adopt.c) */
+		b->tag = true;
+		b->tag_decl = o->decl;
+		b->tag_body = o->body;
 		switch (o->type) {
 		case NFT_DELTA_OP_TABLE_ADD:
 		case NFT_DELTA_OP_TABLE_DEL:

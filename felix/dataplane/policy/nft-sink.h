@@ -9,7 +9,9 @@
  * pieces, set and map elements from the engine's keys (as nft 1.0.6 sends them: interval
  * sets get a start element and an NFT_SET_ELEM_INTERVAL_END element at the first address
  * after the prefix, none when the prefix reaches the top of the space; map elements carry
- * their verdict). Nothing is read back from the kernel.
+ * their verdict). Every chain, set and rule carries its tag (FELIX_NFT_UDATA_TAG in
+ * nft-build.h: the op's decl or rules hash), which nft-adopt.c reads back when felix starts
+ * over a table an earlier felix programmed. Nothing is read back while sending.
  */
 
 #include <stdbool.h>
@@ -44,6 +46,15 @@ int felix_nft_sink_send(void *ctx, const struct nft_delta_op *ops, size_t n, cha
  * moved (whatever changed), or when it cannot be read (one netlink round trip, ~10 us).
  */
 bool felix_nft_sink_unchanged(struct felix_nft_sink *s);
+
+/** felix_nft_sink_generation() - the namespace's nf_tables ruleset generation now
+ * (NFT_MSG_GETGEN). Return: 0 or the -errno of the socket or the request. */
+int felix_nft_sink_generation(struct felix_nft_sink *s, uint32_t *ret) _warn_unused_result_;
+
+/** felix_nft_sink_assume() - the kernel at generation @gen holds what the engine remembers
+ * (it adopted the table at that generation and nothing committed meanwhile): what
+ * felix_nft_sink_unchanged() compares with until the next send. */
+void felix_nft_sink_assume(struct felix_nft_sink *s, uint32_t gen);
 
 /** felix_nft_sink_stats() - messages and bytes sent by the last successful send. */
 void felix_nft_sink_last(const struct felix_nft_sink *s, size_t *ret_msgs, size_t *ret_bytes);
