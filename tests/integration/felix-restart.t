@@ -1,7 +1,8 @@
 #!/bin/bash
 # Two hosts on a shared segment, each with tabby-felix and a real BIRD, full-mesh iBGP: the
 # workloads reach each other over BGP-learned routes, and SIGKILL + restart of h1's felix while
-# traffic flows loses no packet (felix recognises its own routes and changes nothing).
+# traffic flows loses no packet (felix recognises its own routes and its own nftables table,
+# and changes nothing).
 . "$(dirname "$0")/lib.sh"
 need_root
 command -v etcdctl >/dev/null || fail "etcdctl not installed"
@@ -109,6 +110,13 @@ wait_for 20 grep -q "in sync with the datastore" "$T_TMP/h1/felix.log" || fail "
 wait "$PING_PID"
 cat "$T_TMP/ping.log" | sed 's/^/# /'
 check "500 packets, 0% packet loss across the felix restart" grep -q ' 500 received, 0% packet loss' "$T_TMP/ping.log"
+# The restarted felix read its nftables table back (nft-adopt.c) and found it as it would
+# render it: its first, complete apply sent nothing.
+check "the restarted felix adopted its nftables table" wait_for 10 \
+	grep -q 'adopted table inet tabby: .* 0 without our tag' "$T_TMP/h1/felix.log"
+check "its first apply wrote nothing" grep -q \
+	'policy applied (nftables, full).*elements +0 -0, chains written 0 removed 0, 0 rules, 0 bytes' \
+	"$T_TMP/h1/felix.log"
 check "BGP session still Established" bash -c \
 	"birdc -s $T_TMP/h1/bird.ctl show protocols | grep -qE '^Mesh_198_18_0_12 .*Established'"
 check "h1 still has its workload route" bash -c "ip -n ${HNS[1]} route show ${IP[1]}/32 | grep -q 'proto 81'"

@@ -7,7 +7,9 @@
  * list table inet tabby` read back from this namespace must equal the listing of a second,
  * fresh namespace into which the full render of the same state (acl_render_nft()) was loaded
  * with `nft -f`. Both listings are normalised only where the kernel's order is not ours:
- * blocks (sets, maps, chains) sorted by name, elements sorted inside each set.
+ * blocks (sets, maps, chains) sorted by name, elements sorted inside each set. Then felix
+ * "restarts" three times over that table (check_adoption()): it must adopt it and send only
+ * what differs, including what was changed behind its back.
  * Needs root and nft (exit 77 otherwise).
  */
 #include <stdarg.h>
@@ -295,6 +297,67 @@ static void random_hep(struct calc_cache *c, struct calc_policy_inc *s)
 	put(c, s, P "hostendpoints/hep0", v);
 }
 
+/* A new driver (felix restarted) commits @cp over the table in the kernel: it adopts the
+ * table and sends only what differs. Return: what the first commit did. */
+static struct felix_pol_stats restart_commit(const struct calc_policy *cp, const char *what)
+{
+	struct felix_nft *nft = NULL;
+	struct felix_pol_stats st;
+	char err[512];
+	assert_int_equal(felix_nft_new(&nft), 0);
+	int r = felix_nft_commit(nft, cp, &st, err, sizeof(err));
+	if (r < 0) {
+		fail_msg("%s: commit: %d %s", what, r, err);
+	}
+	print_message("%s: full %d noop %d, elements +%zu -%zu, chains written %zu removed %zu, "
+		      "%zu bytes\n",
+		      what, st.full, st.noop, st.elems_added, st.elems_removed, st.chains_written,
+		      st.chains_removed, st.bytes);
+	assert_true(st.full);
+	/* a resync now knows the kernel holds what the driver remembers, sent or adopted */
+	assert_true(felix_nft_unchanged(nft));
+	felix_nft_free(nft);
+	return st;
+}
+
+/*
+ * Restart adoption (nft-adopt.c) against the kernel: a restart over the table the deltas left
+ * sends nothing; one over a table changed behind felix's back repairs exactly the changes
+ * (a foreign rule appended, one inserted, a chain flushed, a foreign chain and set, a map and a set flushed,
+ * a foreign map element); one over a chain whose policy was changed replaces the table.
+ * Each time the kernel's table must equal the full render.
+ */
+static void check_adoption(const struct calc_policy *cp)
+{
+	struct felix_pol_stats st = restart_commit(cp, "restart over the deltas");
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.chains_written + st.chains_removed, 0);
+	assert_int_equal(st.elems_added + st.elems_removed, 0);
+	compare_with_render(cp, 1000);
+
+	sh("nft add rule inet tabby forward counter comment '\"not ours, last\"'");
+	sh("nft insert rule inet tabby output counter comment '\"not ours, first\"'");
+	sh("nft flush chain inet tabby input");
+	sh("nft add chain inet tabby tby-stale-chain");
+	sh("nft add set inet tabby tby-stale-set '{ type ipv4_addr; }'");
+	sh("nft flush set inet tabby wl-ifaces");
+	sh("nft flush map inet tabby tw-dispatch");
+	sh("nft add element inet tabby fw-dispatch '{ \"tbyforeign\" : drop }'");
+	st = restart_commit(cp, "restart over a changed table");
+	assert_int_equal(st.chains_written, 3); /* forward, output and input refilled */
+	assert_int_equal(st.chains_removed, 1);
+	assert_int_equal(st.elems_removed, 1);
+	assert_true(st.elems_added >= 2);
+	assert_true(st.bytes > 0);
+	compare_with_render(cp, 1001);
+
+	sh("nft add chain inet tabby output '{ type filter hook output priority filter; policy "
+	   "drop; }'");
+	st = restart_commit(cp, "restart over a changed declaration");
+	assert_true(st.chains_written > 2); /* replaced: every chain */
+	compare_with_render(cp, 1002);
+}
+
 static void test_random_sequence(void **state)
 {
 	struct calc_cache *c = NULL;
@@ -372,6 +435,7 @@ static void test_random_sequence(void **state)
 	}
 	print_message("%u full replaces, %u delta batches\n", replaces, deltas);
 	assert_true(deltas > 100);
+	check_adoption(calc_policy_inc_get(inc));
 	felix_nft_free(nft);
 	calc_policy_inc_free(inc);
 	calc_cache_free(c);

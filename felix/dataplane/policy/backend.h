@@ -19,7 +19,8 @@
 
 /* What one apply did. */
 struct felix_pol_stats {
-	bool full;	    /* a full replace of our table (nft) / every chain (iptables) */
+	bool full;	    /* a full replace of our table, or the first commit after adopting it
+			     * (nft) / every chain (iptables) */
 	bool noop;	    /* nothing changed */
 	size_t elems_added; /* nft incremental: set and map elements */
 	size_t elems_removed;
@@ -33,8 +34,8 @@ struct felix_pol_stats {
 
 struct felix_nft;
 
-/** felix_nft_new() - a driver with no memory of the kernel (the first commit replaces our
- * table). No kernel I/O. Return: 0 or -ENOMEM. */
+/** felix_nft_new() - a driver with no memory of the kernel: its first commit reads back the
+ * table an earlier felix left (felix_nft_commit()). No kernel I/O. Return: 0 or -ENOMEM. */
 int felix_nft_new(struct felix_nft **ret) _warn_unused_result_;
 
 /** felix_nft_free() - NULL-safe; leaves the kernel as it is. Return: NULL. */
@@ -54,9 +55,15 @@ bool felix_nft_pending(const struct felix_nft *n);
  * felix_nft_commit() - send what was noted, built from the calculation's current result @cp,
  * as ONE nf_tables transaction: a new local endpoint is its chains, map and wl-ifaces
  * elements and set elements; a policy edit that policy's chains; remote endpoints set
- * elements. With no memory (first commit, after felix_nft_forget() or a failed batch) the
- * table is replaced: create, delete and define `table inet tabby` in the same transaction;
- * no other table is touched. @err: one line on failure.
+ * elements. The first commit of a new driver first adopts the table the kernel holds
+ * (nft-adopt.h: chains, rules, sets and elements read back by their tags) and sends only
+ * what differs from it; when there is no table, when it cannot be adopted, or when the
+ * adopted table cannot be brought up to date in place (a declaration differs, or the kernel
+ * refuses the batch), the table is replaced. With no memory otherwise (after
+ * felix_nft_forget() or a failed batch) the table is replaced: create, delete and define
+ * `table inet tabby` in the same transaction; no other table is touched. @st->full is set
+ * for a replace and for that first commit (logged even when it sent nothing).
+ * @err: one line on failure.
  * Return: 0, -EINVAL (a piece could not be built; nothing sent), the kernel's -errno (the
  * transaction changed nothing; the next commit replaces the table), -ENOMEM.
  */

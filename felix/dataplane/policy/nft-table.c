@@ -2,9 +2,11 @@
 /*
  * DOC: nftables policy driver (`table inet tabby` only): calc results -> nft-plan (program
  * pieces) -> nft-delta (what differs from what we programmed) -> nft-sink (one libnftnl
- * batch). No script is rendered or parsed, and nothing is read back from the kernel: the
- * engine's memory of what it sent is the "actual" state, and a failed batch (which changed
- * nothing) makes it forget, so the next apply replaces our table in one transaction.
+ * batch). No script is rendered or parsed. The engine's memory of what it sent is the
+ * "actual" state; it is read from the kernel once, when felix starts over the table an
+ * earlier felix left (nft-adopt.c), so a restart sends only what differs. A failed batch
+ * (which changed nothing) makes the engine forget, so the next apply replaces our table in
+ * one transaction; so does a resync that finds the table changed by someone else.
  *
  * libnftables remains for one failure path only: the policy cannot be computed and the
  * driver has no memory of the table (felix restarted into a broken policy); then it lists
@@ -17,8 +19,10 @@
 #include <string.h>
 
 #include "felix/dataplane/policy/backend.h"
+#include "felix/dataplane/policy/nft-adopt.h"
 #include "felix/dataplane/policy/nft-plan.h"
 #include "felix/dataplane/policy/nft-sink.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
@@ -27,6 +31,7 @@
 struct felix_nft {
 	struct felix_nft_sink *sink;
 	struct nft_plan *plan;
+	bool adopt; /* the first commit reads the table left in the kernel (nft-adopt.c) */
 };
 
 int felix_nft_new(struct felix_nft **ret)
@@ -46,6 +51,7 @@ int felix_nft_new(struct felix_nft **ret)
 		felix_nft_free(n);
 		return r;
 	}
+	n->adopt = true;
 	*ret = n;
 	return 0;
 }
@@ -87,17 +93,64 @@ bool felix_nft_pending(const struct felix_nft *n)
 	return nft_plan_pending(n->plan);
 }
 
+/* Fill the engine from the table in the kernel. Return: true when it now knows the table. */
+static bool adopt(struct felix_nft *n)
+{
+	struct felix_nft_adopt_stats st;
+	uint64_t t0 = clock_mono_us();
+	char err[256];
+	uint32_t g0 = 0, g1 = 1;
+	bool g0_ok = felix_nft_sink_generation(n->sink, &g0) >= 0;
+	int r = felix_nft_adopt(nft_plan_engine(n->plan), NULL, &st, err, sizeof(err));
+	if (r >= 0 && g0_ok && felix_nft_sink_generation(n->sink, &g1) >= 0 && g1 == g0) {
+		/* nobody committed while we listed: a resync that finds this generation
+		 * knows the kernel holds what was listed, even if the first commit sends
+		 * nothing */
+		felix_nft_sink_assume(n->sink, g1);
+	}
+
+	if (r == -ENOENT) {
+		return false; /* nothing there: the first commit creates the table */
+	}
+	if (r < 0) {
+		log_warn("nftables: cannot adopt table " TABLE " (%s): replacing it", err);
+		return false;
+	}
+	log_info("nftables: adopted table " TABLE ": %zu chains (%zu with rules to rewrite), %zu "
+		 "sets and maps, %zu elements, %zu rules, %zu without our tag; %zu bytes read in "
+		 "%llu ms",
+		 st.chains, st.chains_dirty, st.sets, st.elems, st.rules, st.objs_foreign, st.bytes,
+		 (unsigned long long)((clock_mono_us() - t0) / 1000));
+	return true;
+}
+
 int felix_nft_commit(struct felix_nft *n, const struct calc_policy *cp, struct felix_pol_stats *st,
 		     char *err, size_t errlen)
 {
 	struct nft_delta_result res;
-	int r = nft_plan_commit(n->plan, cp, &res, err, errlen);
+	bool adopted = false;
 
+	if (n->adopt) {
+		n->adopt = false;
+		adopted = adopt(n);
+	}
+	int r = nft_plan_commit(n->plan, cp, &res, err, errlen);
+	if (r < 0 && adopted) {
+		/* a declaration differs, or the kernel refused the delta: start over */
+		log_info("nftables: the adopted table cannot be brought up to date (%s): replacing "
+			 "it",
+			 err);
+		adopted = false;
+		nft_plan_forget(n->plan);
+		r = nft_plan_commit(n->plan, cp, &res, err, errlen);
+	}
 	if (r < 0) {
 		return r;
 	}
-	*st = (struct felix_pol_stats){.full = res.replace,
-				       .noop = res.noop,
+	/* The first apply after adopting is as complete as a replace: say so, even when it
+	 * found nothing to change. */
+	*st = (struct felix_pol_stats){.full = res.replace || adopted,
+				       .noop = res.noop && !adopted,
 				       .elems_added = res.elems_added,
 				       .elems_removed = res.elems_removed,
 				       .chains_written = res.chains_written,
