@@ -137,7 +137,7 @@ check "the restart rewrote no chain and no set" \
 
 # Someone changes our chains and sets while felix is down: the next start finds and repairs
 # exactly that (a rule deleted, a foreign rule added, a chain of ours that is not rendered, a
-# set member removed, a member added).
+# set member removed, a member added, the FORWARD hook jump deleted).
 kill -TERM "$FELIX_PID"
 wait "$FELIX_PID"
 mv "$T_TMP/felix.log" "$T_TMP/felix.log.2"
@@ -151,10 +151,17 @@ check "tampered with $c1, $c2, $s1 and $s2" bash -c "
 	ip netns exec $H iptables -A $c2 -s 198.18.9.9 -j ACCEPT &&
 	ip netns exec $H iptables -N tby-stale-x &&
 	ip netns exec $H ipset del $s1 $m1 &&
-	ip netns exec $H ipset add $s2 198.18.9.10"
+	ip netns exec $H ipset add $s2 198.18.9.10 &&
+	ip netns exec $H iptables -D FORWARD -m comment --comment tby:hook -j tby-forward"
 restart_and_compare "restart on the changed tables" "$T_TMP/full.txt" "$T_TMP/repaired.txt" \
 	"the restart left changes made while felix was down"
 ok "every change made while felix was down is repaired, the rest was left as it was"
 check "it rewrote the two chains and removed the stale one (iptables)" \
 	grep -q 'policy applied (iptables, full).*chains written 2 removed 1,' "$T_TMP/felix.log"
+# The hook jumps are checked against what iptables-save printed before the restore: the
+# deleted FORWARD jump is back, and the other two were not inserted twice.
+check "the deleted FORWARD -> tby-forward jump is back" \
+	ip netns exec "$H" iptables -C FORWARD -m comment --comment tby:hook -j tby-forward
+check "one jump per hook" bash -c \
+	"[ \$(ip netns exec $H iptables-save -t filter | grep -c -- '--comment \"tby:hook\"') = 3 ]"
 summary

@@ -60,6 +60,12 @@ struct felix_ipt {
 	size_t n_chains[2];
 	char *ipsets[2]; /* "name\n" list of the sets each family's text creates */
 	bool ok[2];	 /* the last apply of the family succeeded */
+	/* felix_ipt_read_kernel(): what `ipset save` and `iptables-save` / `ip6tables-save`
+	 * printed, read at once before a full apply of both families; NULL: not read (or the
+	 * tool failed), felix_ipt_apply() runs it itself. The saves are taken by the apply of
+	 * their family, the ipset listing is shared until felix_ipt_read_drop(). */
+	char *read_ipset;
+	char *read_save[2];
 };
 
 static int chain_cmp(const void *a, const void *b)
@@ -389,19 +395,39 @@ struct felix_ipt *felix_ipt_free(struct felix_ipt *x)
 		free(x->chains[i]);
 		free(x->ipsets[i]);
 	}
+	felix_ipt_read_drop(x);
 	free(x);
 	return NULL;
 }
 
-/* Run @argv with @in on stdin; stdout+stderr into *ret_out (may be NULL). Return the exit
- * status (>= 0) or a negative errno. */
-int felix_ipt_tool(char *const argv[], const char *in, size_t in_len, char **ret_out)
+/* A tool started by tool_start(), collected by tool_wait(). */
+struct tool_job {
+	pid_t pid; /* 0: not running (@r says why) */
+	int fin, fout;
+	int r; /* 127: not found; < 0: errno */
+};
+
+static void tool_close(struct tool_job *j)
+{
+	if (j->fin >= 0) {
+		close(j->fin);
+	}
+	if (j->fout >= 0) {
+		close(j->fout);
+	}
+	j->fin = j->fout = -1;
+}
+
+/* Start @argv with @in on stdin, stdout+stderr into a memfd. Return: 0, or the error also
+ * left in @j->r (tool_wait() reports it). */
+static int tool_start(char *const argv[], const char *in, size_t in_len, struct tool_job *j)
 {
 	int fin = memfd_create("tby-in", MFD_CLOEXEC);
 	int fout = memfd_create("tby-out", MFD_CLOEXEC);
-	int r, status;
-	pid_t pid;
+	int r;
+	pid_t pid = 0;
 
+	*j = (struct tool_job){.fin = fin, .fout = fout};
 	if (fin < 0 || fout < 0) {
 		r = -errno;
 		goto out;
@@ -459,35 +485,85 @@ int felix_ipt_tool(char *const argv[], const char *in, size_t in_len, char **ret
 		r = 127; /* not found or not executable: as a shell reports it */
 	} else if (r != 0) {
 		r = -r;
-		goto out;
 	} else {
-		while (waitpid(pid, &status, 0) < 0) {
+		j->pid = pid;
+	}
+out:
+	j->r = r;
+	return r;
+}
+
+/* Wait for @j; its stdout+stderr into *ret_out (may be NULL). Return the exit status (>= 0)
+ * or a negative errno. */
+static int tool_wait(struct tool_job *j, char **ret_out)
+{
+	int r = j->r, status;
+
+	if (j->pid > 0) {
+		while (waitpid(j->pid, &status, 0) < 0) {
 			if (errno != EINTR) {
 				r = -errno;
 				goto out;
 			}
 		}
 		r = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	} else if (r < 0) {
+		goto out;
 	}
 	if (ret_out) {
-		off_t len = lseek(fout, 0, SEEK_END);
+		off_t len = lseek(j->fout, 0, SEEK_END);
 		char *buf = malloc((size_t)(len > 0 ? len : 0) + 1);
 		if (!buf) {
 			r = -ENOMEM;
 			goto out;
 		}
-		ssize_t n = len > 0 ? pread(fout, buf, (size_t)len, 0) : 0;
+		ssize_t n = len > 0 ? pread(j->fout, buf, (size_t)len, 0) : 0;
 		buf[n > 0 ? n : 0] = '\0';
 		*ret_out = buf;
 	}
 out:
-	if (fin >= 0) {
-		close(fin);
-	}
-	if (fout >= 0) {
-		close(fout);
-	}
+	j->pid = 0;
+	tool_close(j);
 	return r;
+}
+
+int felix_ipt_tool(char *const argv[], const char *in, size_t in_len, char **ret_out)
+{
+	struct tool_job j;
+
+	(void)tool_start(argv, in, in_len, &j);
+	return tool_wait(&j, ret_out);
+}
+
+void felix_ipt_read_kernel(struct felix_ipt *x)
+{
+	char *ipset[] = {"ipset", "save", NULL};
+	char *v4[] = {"iptables-save", "-t", "filter", NULL};
+	char *v6[] = {"ip6tables-save", "-t", "filter", NULL};
+	char **argv[3] = {ipset, v4, v6};
+	char **dst[3] = {&x->read_ipset, &x->read_save[0], &x->read_save[1]};
+	struct tool_job j[3];
+
+	felix_ipt_read_drop(x);
+	for (int i = 0; i < 3; i++) {
+		(void)tool_start(argv[i], NULL, 0, &j[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		char *out = NULL;
+		if (tool_wait(&j[i], &out) == 0) {
+			*dst[i] = out;
+		} else {
+			free(out); /* the apply runs the tool again and reports its error */
+		}
+	}
+}
+
+void felix_ipt_read_drop(struct felix_ipt *x)
+{
+	free(x->read_ipset);
+	free(x->read_save[0]);
+	free(x->read_save[1]);
+	x->read_ipset = x->read_save[0] = x->read_save[1] = NULL;
 }
 
 static void first_line(char *err, size_t errlen, const char *what, const char *out)
@@ -507,7 +583,8 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	char *restore = v6 ? "ip6tables-restore" : "iptables-restore";
 	char *save = v6 ? "ip6tables-save" : "iptables-save";
 	_cleanup_strbuf_ struct strbuf text = {0}, sets = {0};
-	char *out = NULL, *saved = NULL;
+	_cleanup_free_ char *saved = NULL;
+	char *out = NULL;
 	int r;
 
 	x->ok[v6] = false;
@@ -519,14 +596,18 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		_cleanup_free_ struct set_sum *sv_have = NULL;
 		size_t sv_n = 0;
 
-		r = felix_ipt_tool(sv, NULL, 0, &out);
-		if (r == 0) {
-			r = sets_saved(out, &sv_have, &sv_n);
+		if (x->read_ipset) {
+			r = sets_saved(x->read_ipset, &sv_have, &sv_n);
 		} else {
-			r = 0; /* nothing known: every set is written */
+			r = felix_ipt_tool(sv, NULL, 0, &out);
+			if (r == 0) {
+				r = sets_saved(out, &sv_have, &sv_n);
+			} else {
+				r = 0; /* nothing known: every set is written */
+			}
+			free(out);
+			out = NULL;
 		}
-		free(out);
-		out = NULL;
 		if (r >= 0) {
 			r = ipset_changed(ipset, sv_have, sv_n, &changed_sets, &sets_kept);
 		}
@@ -566,15 +647,14 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	size_t n_have = 0, n_want = 0, written = 0, kept = 0, removed = 0;
 	{
 		char *argv[] = {save, "-t", "filter", NULL};
-		r = felix_ipt_tool(argv, NULL, 0, &saved);
+		saved = TAKE_PTR(x->read_save[v6]);
+		r = saved ? 0 : felix_ipt_tool(argv, NULL, 0, &saved);
 		if (r != 0) {
 			first_line(err, errlen, save, saved);
-			free(saved);
 			return r < 0 ? r : -EINVAL;
 		}
 	}
 	r = chains_tags(saved, &have, &n_have);
-	free(saved);
 	if (r >= 0) {
 		r = chains_tags(rules, &want, &n_want);
 	}
@@ -645,8 +725,15 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		out = NULL;
 	}
 
-	/* 4. hooks, idempotent */
+	/* 4. hooks, idempotent: a jump iptables-save printed (before the restore, which does not
+	 * touch the built-in chains) is there; otherwise `iptables -C` decides */
 	for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
+		char line[96];
+		snprintf(line, sizeof(line), "\n-A %s -m comment --comment \"tby:hook\" -j %s\n",
+			 hooks[i][0], hooks[i][1]);
+		if (strstr(saved, line)) {
+			continue;
+		}
 		char *chk[] = {(char *)ipt, "-w",	"-C", (char *)hooks[i][0], "-m", "comment",
 			       "--comment", "tby:hook", "-j", (char *)hooks[i][1], NULL};
 		r = felix_ipt_tool(chk, NULL, 0, NULL);
