@@ -523,7 +523,6 @@ static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_polic
 	/* A full recalculation reports no member changes: every set is sent whole. */
 	int r = full ? 0 : ipt_elem_lines(p, st, &elems);
 
-	felix_ipt_read_kernel(p->ipt); /* both families' state at once, not one tool at a time */
 	for (int fi = 0; fi < 2 && r >= 0; fi++) {
 		int fam = fi == 0 ? AF_INET : AF_INET6;
 		_cleanup_strbuf_ struct strbuf rules = {0}, ipset = {0};
