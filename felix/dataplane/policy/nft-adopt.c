@@ -65,6 +65,12 @@ struct adopt {
 	size_t errlen;
 };
 
+/* The header of a dump request of @type (NFT_MSG_GET*) into @buf, for @a->table. */
+static struct nlmsghdr *dump_hdr(struct adopt *a, char *buf, uint16_t type)
+{
+	return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_DUMP, a->seq++);
+}
+
 /* Send the dump request @nlh and run @cb over every message of the answer. */
 static int dump(struct adopt *a, struct nlmsghdr *nlh, mnl_cb_t cb)
 {
@@ -138,8 +144,7 @@ static int list_chains(struct adopt *a)
 	if (!ch) {
 		return -ENOMEM;
 	}
-	struct nlmsghdr *nlh =
-	    nftnl_nlmsg_build_hdr(req, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_DUMP, a->seq++);
+	struct nlmsghdr *nlh = dump_hdr(a, req, NFT_MSG_GETCHAIN);
 	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, a->table);
 	nftnl_chain_nlmsg_build_payload(nlh, ch);
 	nftnl_chain_free(ch);
@@ -205,8 +210,7 @@ static int list_rules(struct adopt *a)
 	if (!ru) {
 		return -ENOMEM;
 	}
-	struct nlmsghdr *nlh =
-	    nftnl_nlmsg_build_hdr(req, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, a->seq++);
+	struct nlmsghdr *nlh = dump_hdr(a, req, NFT_MSG_GETRULE);
 	nftnl_rule_set_str(ru, NFTNL_RULE_TABLE, a->table);
 	nftnl_rule_nlmsg_build_payload(nlh, ru);
 	nftnl_rule_free(ru);
@@ -288,8 +292,7 @@ static int list_sets(struct adopt *a)
 	if (!s) {
 		return -ENOMEM;
 	}
-	struct nlmsghdr *nlh =
-	    nftnl_nlmsg_build_hdr(req, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_DUMP, a->seq++);
+	struct nlmsghdr *nlh = dump_hdr(a, req, NFT_MSG_GETSET);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, a->table);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
@@ -426,8 +429,7 @@ static int list_elems(struct adopt *a, const struct set_info *si)
 	if (!s) {
 		return -ENOMEM;
 	}
-	struct nlmsghdr *nlh =
-	    nftnl_nlmsg_build_hdr(req, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, a->seq++);
+	struct nlmsghdr *nlh = dump_hdr(a, req, NFT_MSG_GETSETELEM);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, a->table);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, si->name);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);

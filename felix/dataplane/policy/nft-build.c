@@ -142,10 +142,9 @@ static const void *tag_find(const void *ud, size_t len, size_t want)
 	return f.v;
 }
 
-bool felix_nft_tag_chain(const struct nftnl_chain *ch, uint64_t *ret_decl)
+/* A declaration tag in udata @ud whose attribute hash is @attrs (the object's, now). */
+static bool tag_decl_check(const void *ud, uint32_t len, uint64_t attrs, uint64_t *ret_decl)
 {
-	uint32_t len = 0;
-	const void *ud = nftnl_chain_get_data(ch, NFTNL_CHAIN_USERDATA, &len);
 	const void *v = tag_find(ud, len, sizeof(struct tag_decl));
 	struct tag_decl t;
 
@@ -153,21 +152,23 @@ bool felix_nft_tag_chain(const struct nftnl_chain *ch, uint64_t *ret_decl)
 		return false;
 	memcpy(&t, v, sizeof(t));
 	*ret_decl = t.decl;
-	return t.attrs == chain_attrs(ch);
+	return t.attrs == attrs;
+}
+
+bool felix_nft_tag_chain(const struct nftnl_chain *ch, uint64_t *ret_decl)
+{
+	uint32_t len = 0;
+	const void *ud = nftnl_chain_get_data(ch, NFTNL_CHAIN_USERDATA, &len);
+
+	return tag_decl_check(ud, len, chain_attrs(ch), ret_decl);
 }
 
 bool felix_nft_tag_set(const struct nftnl_set *s, uint64_t *ret_decl)
 {
 	uint32_t len = 0;
 	const void *ud = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
-	const void *v = tag_find(ud, len, sizeof(struct tag_decl));
-	struct tag_decl t;
 
-	if (!v)
-		return false;
-	memcpy(&t, v, sizeof(t));
-	*ret_decl = t.decl;
-	return t.attrs == set_attrs(s);
+	return tag_decl_check(ud, len, set_attrs(s), ret_decl);
 }
 
 bool felix_nft_tag_rule(const void *ud, size_t len, uint64_t *ret_body, uint32_t *ret_index,
