@@ -324,8 +324,9 @@ static struct felix_pol_stats restart_commit(const struct calc_policy *cp, const
  * Restart adoption (nft-adopt.c) against the kernel: a restart over the table the deltas left
  * sends nothing; one over a table changed behind felix's back repairs exactly the changes
  * (a foreign rule appended, one inserted, a chain flushed, a foreign chain and set, a map and a set flushed,
- * a foreign map element); one over a chain whose policy was changed replaces the table.
- * Each time the kernel's table must equal the full render.
+ * a foreign map element); one over a chain whose policy was changed replaces the table, and
+ * so does one over the same table loaded from the text render (no tags, as a tabby from
+ * before tags left it). Each time the kernel's table must equal the full render.
  */
 static void check_adoption(const struct calc_policy *cp)
 {
@@ -356,6 +357,25 @@ static void check_adoption(const struct calc_policy *cp)
 	st = restart_commit(cp, "restart over a changed declaration");
 	assert_true(st.chains_written > 2); /* replaced: every chain */
 	compare_with_render(cp, 1002);
+
+	/* The same table loaded from the text render (as a tabby from before tags left it):
+	 * nothing carries a tag, so the restart replaces it, and the table is tagged after. */
+	char script[128], cmd[256];
+	_cleanup_strbuf_ struct strbuf sb = {0};
+	struct acl_render_input in = calc_policy_render_input(cp);
+	assert_int_equal(acl_render_nft(&in, &sb), 0);
+	snprintf(script, sizeof(script), "%s/untagged.nft", tmpdir);
+	FILE *f = fopen(script, "we");
+	assert_non_null(f);
+	fputs(strbuf_cstr(&sb), f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), "nft -f %s", script);
+	sh(cmd);
+	struct felix_pol_stats untagged = restart_commit(cp, "restart over an untagged table");
+	assert_int_equal(untagged.chains_written, st.chains_written);
+	compare_with_render(cp, 1003);
+	st = restart_commit(cp, "restart after that");
+	assert_int_equal(st.bytes, 0);
 }
 
 static void test_random_sequence(void **state)

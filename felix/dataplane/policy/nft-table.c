@@ -116,6 +116,12 @@ static bool adopt(struct felix_nft *n)
 		log_warn("nftables: cannot adopt table " TABLE " (%s): replacing it", err);
 		return false;
 	}
+	if (st.objs_foreign == st.chains + st.sets) {
+		/* not one tag: a table of a tabby from before tags, or not ours at all */
+		log_info("nftables: table " TABLE " carries no tabby tags: replacing it");
+		nft_delta_forget(nft_plan_engine(n->plan));
+		return false;
+	}
 	log_info("nftables: adopted table " TABLE ": %zu chains (%zu with rules to rewrite), %zu "
 		 "sets and maps, %zu elements, %zu rules, %zu without our tag; %zu bytes read in "
 		 "%llu ms",
