@@ -571,7 +571,7 @@ static void first_line(char *err, size_t errlen, const char *what, const char *o
 	snprintf(err, errlen, "%s: %.*s", what, (int)strcspn(out ? out : "", "\n"), out ? out : "");
 }
 
-/* Does @text declare chain @name (":name ")? */
+/* The built-in chains and the tby- chain each of them jumps to (a "tby:hook" rule). */
 static const char *const hooks[][2] = {
     {"FORWARD", "tby-forward"}, {"INPUT", "tby-input"}, {"OUTPUT", "tby-output"}};
 

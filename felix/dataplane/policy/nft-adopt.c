@@ -65,12 +65,6 @@ struct adopt {
 	size_t errlen;
 };
 
-/* The header of a dump request of @type (NFT_MSG_GET*) into @buf, for @a->table. */
-static struct nlmsghdr *dump_hdr(struct adopt *a, char *buf, uint16_t type)
-{
-	return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_DUMP, a->seq++);
-}
-
 /* Send the dump request @nlh and run @cb over every message of the answer. */
 static int dump(struct adopt *a, struct nlmsghdr *nlh, mnl_cb_t cb)
 {
@@ -93,6 +87,25 @@ static int dump(struct adopt *a, struct nlmsghdr *nlh, mnl_cb_t cb)
 	}
 }
 
+/* Every table-scoped object of kind @type (NFT_MSG_GETCHAIN, _GETRULE, _GETSET) of our table,
+ * or with @set the elements of that set (NFT_MSG_GETSETELEM), through @cb. The kernel
+ * filters by the table (and set) attributes of the request. */
+static int dump_table(struct adopt *a, uint16_t type, const char *set, mnl_cb_t cb)
+{
+	_Static_assert((int)NFTA_CHAIN_TABLE == (int)NFTA_RULE_TABLE &&
+			   (int)NFTA_RULE_TABLE == (int)NFTA_SET_TABLE &&
+			   (int)NFTA_SET_TABLE == (int)NFTA_SET_ELEM_LIST_TABLE,
+		       "one table attribute for every dump");
+	char req[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, type, NFPROTO_INET, NLM_F_DUMP, a->seq++);
+
+	mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, a->table);
+	if (set) {
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+	}
+	return dump(a, nlh, cb);
+}
+
 /* ---- chains ---- */
 
 static int chain_cb(const struct nlmsghdr *nlh, void *data)
@@ -103,7 +116,7 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!ch || nftnl_chain_nlmsg_parse(nlh, ch) < 0) {
 		nftnl_chain_free(ch);
-		a->r = -ENOMEM;
+		a->r = ch ? -EBADMSG : -ENOMEM;
 		return MNL_CB_ERROR;
 	}
 	const char *name = nftnl_chain_get_str(ch, NFTNL_CHAIN_NAME) ?: "";
@@ -139,16 +152,7 @@ static int chain_cmp(const void *x, const void *y)
 
 static int list_chains(struct adopt *a)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE];
-	struct nftnl_chain *ch = nftnl_chain_alloc();
-	if (!ch) {
-		return -ENOMEM;
-	}
-	struct nlmsghdr *nlh = dump_hdr(a, req, NFT_MSG_GETCHAIN);
-	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, a->table);
-	nftnl_chain_nlmsg_build_payload(nlh, ch);
-	nftnl_chain_free(ch);
-	int r = dump(a, nlh, chain_cb);
+	int r = dump_table(a, NFT_MSG_GETCHAIN, NULL, chain_cb);
 	if (r >= 0 && a->n_chains > 1) {
 		qsort(a->chains, a->n_chains, sizeof(*a->chains), chain_cmp);
 	}
@@ -205,16 +209,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 
 static int list_rules(struct adopt *a)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE];
-	struct nftnl_rule *ru = nftnl_rule_alloc();
-	if (!ru) {
-		return -ENOMEM;
-	}
-	struct nlmsghdr *nlh = dump_hdr(a, req, NFT_MSG_GETRULE);
-	nftnl_rule_set_str(ru, NFTNL_RULE_TABLE, a->table);
-	nftnl_rule_nlmsg_build_payload(nlh, ru);
-	nftnl_rule_free(ru);
-	return dump(a, nlh, rule_cb);
+	return dump_table(a, NFT_MSG_GETRULE, NULL, rule_cb);
 }
 
 static int adopt_chains(struct adopt *a)
@@ -246,7 +241,7 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!s || nftnl_set_nlmsg_parse(nlh, s) < 0) {
 		nftnl_set_free(s);
-		a->r = -ENOMEM;
+		a->r = s ? -EBADMSG : -ENOMEM;
 		return MNL_CB_ERROR;
 	}
 	const char *name = nftnl_set_get_str(s, NFTNL_SET_NAME) ?: "";
@@ -287,16 +282,7 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 
 static int list_sets(struct adopt *a)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE];
-	struct nftnl_set *s = nftnl_set_alloc();
-	if (!s) {
-		return -ENOMEM;
-	}
-	struct nlmsghdr *nlh = dump_hdr(a, req, NFT_MSG_GETSET);
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, a->table);
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	return dump(a, nlh, set_cb);
+	return dump_table(a, NFT_MSG_GETSET, NULL, set_cb);
 }
 
 /* ---- elements ---- */
@@ -422,21 +408,9 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 
 static int list_elems(struct adopt *a, const struct set_info *si)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE];
-	struct nftnl_set *s = nftnl_set_alloc();
-	int r;
-
-	if (!s) {
-		return -ENOMEM;
-	}
-	struct nlmsghdr *nlh = dump_hdr(a, req, NFT_MSG_GETSETELEM);
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, a->table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, si->name);
-	nftnl_set_elems_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
 	a->set = si;
 	a->n_bounds = 0;
-	r = dump(a, nlh, elem_cb);
+	int r = dump_table(a, NFT_MSG_GETSETELEM, si->name, elem_cb);
 	if (r < 0 || !si->interval || a->n_bounds == 0) {
 		return r;
 	}

@@ -18,7 +18,8 @@
 
 struct felix_nft_adopt_stats {
 	size_t chains;	     /* chains adopted */
-	size_t chains_dirty; /* of which the rules are not exactly ours (rewritten) */
+	size_t chains_dirty; /* of which a rule has no tag or is out of sequence (rewritten;
+			      * an emptied chain is not counted, though it is refilled) */
 	size_t objs_foreign; /* chains and sets without a valid tag (a full replace follows) */
 	size_t sets;	     /* sets and maps adopted */
 	size_t rules;	     /* rules listed */
@@ -34,8 +35,9 @@ struct felix_nft_adopt_stats {
  * Rules are read only for their chain and udata (no expression is parsed).
  * @st: what was found (may be NULL).
  * Return: 0; -ENOENT (no such table); -EINVAL (the table holds what the engine cannot hold:
- * a set whose elements are not prefixes, a key too long), with @err saying what; the -errno
- * of the socket or of a dump; -ENOMEM. On failure @d is left with no memory (forgotten).
+ * a set whose elements are not prefixes, a key too long), with @err saying what; -EBADMSG (a
+ * chain or set message libnftnl cannot parse); -EINTR (the ruleset changed during a dump:
+ * NLM_F_DUMP_INTR); the -errno of the socket or of a dump; -ENOMEM. On failure @d is left with no memory (forgotten).
  */
 int felix_nft_adopt(struct nft_delta *d, const char *table, struct felix_nft_adopt_stats *st,
 		    char *err, size_t errlen) _warn_unused_result_;

@@ -122,7 +122,8 @@ static bool adopt(struct felix_nft *n)
 		nft_delta_forget(nft_plan_engine(n->plan));
 		return false;
 	}
-	log_info("nftables: adopted table " TABLE ": %zu chains (%zu with rules to rewrite), %zu "
+	log_info("nftables: adopted table " TABLE
+		 ": %zu chains (%zu with rules not in our order), %zu "
 		 "sets and maps, %zu elements, %zu rules, %zu without our tag; %zu bytes read in "
 		 "%llu ms",
 		 st.chains, st.chains_dirty, st.sets, st.elems, st.rules, st.objs_foreign, st.bytes,
