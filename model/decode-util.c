@@ -149,7 +149,8 @@ bool mdec_is_null(const struct mnode *n)
 	return !n || (n->type == MNODE_SCALAR && mnode_scalar_kind(n) == MNODE_NULL);
 }
 
-/* A mapping (NULL and null mean an empty one). Also refuses duplicate and too many keys. */
+/* A mapping (NULL and null mean an empty one). Also refuses duplicate (unless the tree proved
+ * there are none) and too many keys. */
 int mdec_want_map(const struct dctx *c, const struct mnode *n, const char *field)
 {
 	if (mdec_is_null(n))
@@ -158,7 +159,7 @@ int mdec_want_map(const struct dctx *c, const struct mnode *n, const char *field
 		return mdec_fail(c, n, field, "must be a mapping");
 	if (n->n > MODEL_MAX_MAP_FIELDS)
 		return mdec_fail(c, n, field, "more than %d fields", MODEL_MAX_MAP_FIELDS);
-	for (size_t i = 1; i < n->n; i++)
+	for (size_t i = 1; i < n->n && !n->unique_keys; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(n->keys[i]->text, n->keys[j]->text) == 0) {
 				char f[sizeof(c->err->field)];

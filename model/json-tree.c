@@ -31,6 +31,13 @@
  *
  * Every node sits on line 1; columns are not known (0). Callers use the tree only when decoding
  * succeeds and parse again with libyaml to report an error at its position.
+ *
+ * The tree is one allocation: a first walk of json-c's tree counts its nodes, slots and text
+ * bytes, a second carves them from one block (a node per key, value and element, then the
+ * key/value pointer arrays, then the texts). A workload endpoint was ~40 small allocations and
+ * as many frees before, a third of the time this file took. Its maps are marked unique_keys:
+ * json-c keeps one of two equal keys and the ':' count below declines such a text, so the
+ * decoders skip their own duplicate check.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -45,12 +52,20 @@
  * levels; json-c's tokener clears its stack of this many levels for every value. */
 #define MNODE_JSON_MAX_DEPTH 16
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct mnode *, mnode_free);
-
 struct jt {
 	size_t colons;	/* ':' the tree accounts for: one per member plus those inside strings */
 	size_t quotes;	/* '\'' inside strings */
 	size_t negzero; /* "-0" before a delimiter inside strings (count_negzero()) */
+	/* the tree's one allocation, carved front to back: nodes, then slots, then text */
+	struct mnode *node;
+	struct mnode **slot;
+	char *text;
+};
+
+/* What the tree of a json-c object needs: nodes (a member's key is one), key and value slots,
+ * and text bytes (with their NULs). */
+struct jt_size {
+	size_t nodes, slots, text;
 };
 
 /* Is @s[@i] the start of "-0" followed by a byte that may end a JSON number here? */
@@ -82,35 +97,101 @@ static size_t count_char(const char *s, size_t len, char ch)
 	return n;
 }
 
-static struct mnode *jt_scalar(const char *text, size_t len, bool plain)
+/* The text of a scalar that is not a string: json-c prints a number as read (see the DOC
+ * comment for the integers it may have changed). Return: the text, or NULL to decline. */
+static const char *jt_plain_text(struct json_object *o, size_t *len)
 {
-	struct mnode *n = mnode_new_scalar(text, len);
+	const char *s;
 
-	if (!n)
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		s = "null";
+		break;
+	case json_type_boolean:
+		s = json_object_get_boolean(o) ? "true" : "false";
+		break;
+	case json_type_int: {
+		int64_t i = json_object_get_int64(o);
+		uint64_t u = json_object_get_uint64(o);
+
+		if (i == INT64_MIN || i == INT64_MAX || u == UINT64_MAX)
+			return NULL;
+		s = json_object_get_string(o);
+		break;
+	}
+	case json_type_double:
+		s = json_object_get_string(o);
+		break;
+	default:
 		return NULL;
-	n->line = 1;
-	n->plain = plain;
-	return n;
+	}
+	if (!s)
+		return NULL; /* json-c out of memory printing a number: libyaml decides */
+	*len = strlen(s);
+	return s;
 }
 
-/* An empty mapping or sequence with exactly @count slots (the tree is built whole), or NULL. */
-static struct mnode *jt_container(enum mnode_type type, size_t count)
+/* Add what @o's tree needs to @sz. Return: 0, or 1 (decline: a key too long, an integer json-c
+ * may have changed). */
+static int jt_measure(struct json_object *o, struct jt_size *sz)
 {
-	_cleanup_(mnode_freep) struct mnode *n = calloc(1, sizeof(*n));
+	size_t len;
+	int r;
 
-	if (!n)
-		return NULL;
-	n->type = type;
-	n->line = 1;
-	n->text_offset = -1;
-	if (count) {
-		n->values = calloc(count, sizeof(*n->values));
-		if (type == MNODE_MAP)
-			n->keys = calloc(count, sizeof(*n->keys));
-		if (!n->values || (type == MNODE_MAP && !n->keys))
-			return NULL;
+	sz->nodes++;
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		sz->text += (size_t)json_object_get_string_len(o) + 1;
+		return 0;
+	case json_type_array: {
+		size_t count = json_object_array_length(o);
+
+		sz->slots += count;
+		for (size_t i = 0; i < count; i++) {
+			r = jt_measure(json_object_array_get_idx(o, i), sz);
+			if (r)
+				return r;
+		}
+		return 0;
 	}
-	return TAKE_PTR(n);
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			len = strlen(key);
+			if (len > MNODE_JSON_MAX_KEY)
+				return 1;
+			sz->nodes++;
+			sz->slots += 2;
+			sz->text += len + 1;
+			r = jt_measure(val, sz);
+			if (r)
+				return r;
+		}
+		return 0;
+	}
+	default:
+		if (!jt_plain_text(o, &len))
+			return 1;
+		sz->text += len + 1;
+		return 0;
+	}
+}
+
+/* The next node of the block: a scalar with a copy of @text. */
+static struct mnode *jt_scalar(struct jt *t, const char *text, size_t len, bool plain)
+{
+	struct mnode *n = t->node++;
+
+	*n = (struct mnode){.type = MNODE_SCALAR,
+			    .line = 1,
+			    .text = t->text,
+			    .text_len = len,
+			    .plain = plain,
+			    .text_offset = -1};
+	memcpy(t->text, text, len);
+	t->text[len] = '\0';
+	t->text += len + 1;
+	return n;
 }
 
 /* A string scalar (a key or a value), counted for the checks of mnode_parse_json(). */
@@ -119,110 +200,107 @@ static struct mnode *jt_string(struct jt *t, const char *s, size_t len)
 	t->colons += count_char(s, len, ':');
 	t->quotes += count_char(s, len, '\'');
 	t->negzero += count_negzero(s, len);
-	return jt_scalar(s, len, false);
+	return jt_scalar(t, s, len, false);
 }
 
-/* Return: 0 with *@ret set, 1 (the parsers might disagree: decline) or -ENOMEM. */
-static int jt_node(struct jt *t, struct json_object *o, struct mnode **ret)
+/* Build the node of @o (measured by jt_measure(), so it cannot fail) from the block. */
+static struct mnode *jt_node(struct jt *t, struct json_object *o)
 {
-	_cleanup_(mnode_freep) struct mnode *n = NULL;
-	int r;
+	struct mnode *n;
+	size_t count, len;
 
 	switch (json_object_get_type(o)) {
-	case json_type_null:
-		n = jt_scalar("null", 4, true);
-		break;
-	case json_type_boolean:
-		n = json_object_get_boolean(o) ? jt_scalar("true", 4, true)
-					       : jt_scalar("false", 5, true);
-		break;
-	case json_type_double: {
-		const char *s = json_object_get_string(o);
-
-		n = jt_scalar(s, strlen(s), true);
-		break;
-	}
-	case json_type_int: {
-		int64_t i = json_object_get_int64(o);
-		uint64_t u = json_object_get_uint64(o);
-		const char *s;
-
-		if (i == INT64_MIN || i == INT64_MAX || u == UINT64_MAX)
-			return 1;
-		s = json_object_get_string(o);
-		n = jt_scalar(s, strlen(s), true);
-		break;
-	}
 	case json_type_string:
-		n = jt_string(t, json_object_get_string(o), (size_t)json_object_get_string_len(o));
-		break;
-	case json_type_array: {
-		size_t count = json_object_array_length(o);
-
-		n = jt_container(MNODE_SEQ, count);
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < count; i++) {
-			r = jt_node(t, json_object_array_get_idx(o, i), &n->values[i]);
-			if (r != 0)
-				return r;
-			n->n++;
+		return jt_string(t, json_object_get_string(o),
+				 (size_t)json_object_get_string_len(o));
+	case json_type_array:
+		count = json_object_array_length(o);
+		n = t->node++;
+		*n = (struct mnode){.type = MNODE_SEQ, .line = 1, .text_offset = -1, .n = count};
+		if (count) {
+			n->values = t->slot;
+			t->slot += count;
 		}
-		break;
-	}
+		for (size_t i = 0; i < count; i++)
+			n->values[i] = jt_node(t, json_object_array_get_idx(o, i));
+		return n;
 	case json_type_object:
-		n = jt_container(MNODE_MAP, (size_t)json_object_object_length(o));
-		if (!n)
-			return -ENOMEM;
-		json_object_object_foreach(o, key, val)
-		{
-			size_t klen = strlen(key);
-
-			if (klen > MNODE_JSON_MAX_KEY)
-				return 1;
-			t->colons++; /* the member's own */
-			n->keys[n->n] = jt_string(t, key, klen);
-			if (!n->keys[n->n])
-				return -ENOMEM;
-			r = jt_node(t, val, &n->values[n->n]);
-			if (r != 0) {
-				n->keys[n->n] = mnode_free(n->keys[n->n]);
-				return r;
-			}
-			n->n++;
+		count = (size_t)json_object_object_length(o);
+		n = t->node++;
+		*n = (struct mnode){.type = MNODE_MAP,
+				    .line = 1,
+				    .text_offset = -1,
+				    .n = count,
+				    .unique_keys = true};
+		if (count) {
+			n->keys = t->slot;
+			n->values = t->slot + count;
+			t->slot += 2 * count;
 		}
-		break;
+		count = 0;
+		{
+			json_object_object_foreach(o, key, val)
+			{
+				t->colons++; /* the member's own */
+				n->keys[count] = jt_string(t, key, strlen(key));
+				n->values[count++] = jt_node(t, val);
+			}
+		}
+		return n;
+	default: {
+		const char *s = jt_plain_text(o, &len);
+
+		return jt_scalar(t, s, len, true);
 	}
-	if (!n)
-		return -ENOMEM;
-	*ret = TAKE_PTR(n);
-	return 0;
+	}
 }
+
+/* Byte classes of the text for mnode_parse_json()'s checks: 0 is any other printable byte. */
+enum { JT_OK, JT_BAD, JT_COLON, JT_QUOTE, JT_MINUS, JT_BACKSLASH, JT_SPACE };
+
+static const unsigned char jt_class[256] = {
+    [0 ... 0x1f] = JT_BAD, [0x7f ... 0xff] = JT_BAD, [':'] = JT_COLON, ['\''] = JT_QUOTE,
+    ['-'] = JT_MINUS,	   ['\\'] = JT_BACKSLASH,    [' '] = JT_SPACE,
+};
 
 int mnode_parse_json(const char *buf, size_t len, struct mnode **ret)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
+	struct jt_size sz = {};
 	struct jt t = {};
 	size_t colons = 0, quotes = 0, negzero = 0;
+	struct mnode *root;
 	int r;
 
 	if (len < 2 || buf[0] != '{' || len > INT32_MAX)
 		return 1;
 	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)buf[i];
-
-		if (ch < 0x20 || ch > 0x7e)
+		while (jt_class[(unsigned char)buf[i]] == JT_OK && i + 1 < len)
+			i++;
+		switch (jt_class[(unsigned char)buf[i]]) {
+		case JT_OK:
+			break;
+		case JT_BAD:
 			return 1;
-		if (ch == ':')
+		case JT_COLON:
 			colons++;
-		else if (ch == '\'')
+			break;
+		case JT_QUOTE:
 			quotes++;
-		else if (ch == '-')
+			break;
+		case JT_MINUS:
 			negzero += negzero_at(buf, len, i);
-		else if (i + 1 < len &&
-			 ((ch == '\\' && buf[i + 1] == 'u') || (ch == ' ' && buf[i + 1] == ' ')))
-			return 1;
+			break;
+		case JT_BACKSLASH:
+			if (i + 1 < len && buf[i + 1] == 'u')
+				return 1;
+			break;
+		case JT_SPACE:
+			if (i + 1 < len && buf[i + 1] == ' ')
+				return 1;
+			break;
+		}
 	}
 	tok = json_tokener_new_ex(MNODE_JSON_MAX_DEPTH);
 	if (!tok)
@@ -237,11 +315,27 @@ int mnode_parse_json(const char *buf, size_t len, struct mnode **ret)
 		return 1;
 	}
 	json_tokener_free(tok);
-	r = jt_node(&t, o, ret);
+	r = jt_measure(o, &sz);
+	if (r) {
+		json_object_put(o);
+		return r;
+	}
+	root =
+	    malloc(sz.nodes * sizeof(struct mnode) + sz.slots * sizeof(struct mnode *) + sz.text);
+	if (!root) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	t.node = root;
+	t.slot = (struct mnode **)(root + sz.nodes);
+	t.text = (char *)(t.slot + sz.slots);
+	jt_node(&t, o);
 	json_object_put(o);
-	if (r == 0 && (t.colons != colons || t.quotes != quotes || t.negzero != negzero)) {
-		*ret = mnode_free(*ret);
+	root->one_block = true;
+	if (t.colons != colons || t.quotes != quotes || t.negzero != negzero) {
+		free(root);
 		return 1;
 	}
-	return r;
+	*ret = root;
+	return 0;
 }

@@ -28,6 +28,11 @@ struct mnode {
 	char *text;
 	size_t text_len;
 	bool plain; /* unquoted and untagged, so YAML resolves it (int, bool, null...) */
+	/* MNODE_MAP: no two keys are equal (mnode_parse_json() proved it), so mdec_want_map()
+	 * skips its check */
+	bool unique_keys;
+	/* the root of a tree in one allocation (mnode_parse_json()): mnode_free() frees that */
+	bool one_block;
 	/* columns from @column to text[0] when every byte of @text sits on the node's line in
 	 * order (a plain or quoted scalar on one line with no escapes or tag), else -1 */
 	int text_offset;
@@ -67,6 +72,8 @@ int mnode_parse(const char *buf, size_t len, const char *file, struct mnode_stre
  * json-c (about four times faster than libyaml), for the texts where json-c and libyaml provably
  * read the same tree (model/json-tree.c lists the conditions: one line of printable ASCII
  * starting with '{', no "\\u" escape, no duplicate key, ...). Every node is on line 1, column 0.
+ * The whole tree is one allocation (mnode_free() of the root frees it; its nodes are never freed
+ * one by one).
  * @buf, @len: the text.
  * @ret: the document's mapping on success; untouched otherwise.
  * Return: 0, 1 (declined: parse with mnode_parse(), which also reports any error at its

@@ -168,7 +168,8 @@ static int hexval(char c)
 
 int model_parse_mac(const char *s, char ret[static 18])
 {
-	uint8_t b[6];
+	static const char hex[] = "0123456789abcdef";
+	char out[18];
 	char sep;
 
 	if (strlen(s) != 17)
@@ -181,9 +182,12 @@ int model_parse_mac(const char *s, char ret[static 18])
 
 		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != sep))
 			return -EINVAL;
-		b[i] = (uint8_t)(hi << 4 | lo);
+		/* lower case, ':' between the bytes (snprintf() was a tenth of decoding an endpoint) */
+		out[3 * i] = hex[hi];
+		out[3 * i + 1] = hex[lo];
+		out[3 * i + 2] = i < 5 ? ':' : '\0';
 	}
-	snprintf(ret, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+	memcpy(ret, out, sizeof(out));
 	return 0;
 }
 

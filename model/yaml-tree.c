@@ -22,6 +22,10 @@ struct mnode *mnode_free(struct mnode *n)
 {
 	if (!n)
 		return NULL;
+	if (n->one_block) {
+		free(n);
+		return NULL;
+	}
 	for (size_t i = 0; i < n->n; i++) {
 		if (n->keys)
 			mnode_free(n->keys[i]);
