@@ -766,24 +766,82 @@ static int remote_wep_trim(struct calc_cache *c, struct entry *e, ptrdiff_t name
 	return 0;
 }
 
-int calc_cache_put(struct calc_cache *c, const char *key, const char *value, size_t len,
-		   struct parse_err *err)
+int calc_cache_decode(const char *key, const char *value, size_t len, struct calc_decoded *d)
 {
 	const char *ns, *name;
 	size_t ns_len;
 	int kind = key_classify(key, &ns, &ns_len, &name);
+
+	*d = (struct calc_decoded){0};
 	if (kind < 0) {
 		return 0;
 	}
-
 	struct entry e = {.kind = (enum entry_kind)kind, .seen = true};
-	int r = entry_decode(&e, key, ns, ns_len, name, value, len, err);
+	struct parse_err err = {0};
+	int r = entry_decode(&e, key, ns, ns_len, name, value, len, &err);
+	if (r < 0) {
+		if (e.kind == ENTRY_SECRET) {
+			entry_done_in(NULL, &e); /* a partly decoded secret */
+		}
+		if (r == -EINVAL) {
+			d->err = malloc(sizeof(*d->err));
+			if (d->err) {
+				*d->err = err;
+			}
+		}
+		d->r = r;
+		return r;
+	}
+	d->r = 1;
+	d->kind = e.kind;
+	d->res = e.res;
+	d->block = e.block;
+	d->secret = e.secret;
+	d->n_secret = e.n_secret;
+	return 1;
+}
+
+void calc_decoded_done(struct calc_decoded *d)
+{
+	struct entry e = {.kind = d->kind,
+			  .res = d->res,
+			  .block = d->block,
+			  .secret = d->secret,
+			  .n_secret = d->n_secret};
+
+	if (d->r > 0) {
+		entry_done_in(NULL, &e); /* neither trimmed nor packed: no cache needed */
+	}
+	free(d->err);
+	*d = (struct calc_decoded){0};
+}
+
+int calc_cache_put_decoded(struct calc_cache *c, const char *key, struct calc_decoded *d,
+			   struct parse_err *err)
+{
+	struct entry e = {.kind = d->kind,
+			  .seen = true,
+			  .res = d->res,
+			  .block = d->block,
+			  .secret = d->secret,
+			  .n_secret = d->n_secret};
+	int r = d->r;
+
+	if (r == -EINVAL && err) {
+		if (d->err) {
+			*err = *d->err;
+		} else {
+			parse_err_set(err, key, 0, 0, NULL, "does not decode");
+		}
+	}
+	free(d->err);
+	*d = (struct calc_decoded){0};
+	if (r == 0) {
+		return 0;
+	}
 	struct cache_it at;
 	bool found = cache_find(c, key, &at);
 	if (r < 0) {
-		if (e.kind == ENTRY_SECRET) {
-			entry_done_in(c, &e); /* a partly decoded secret */
-		}
 		if (found) {
 			cache_remove_at(c, at);
 		}
@@ -795,6 +853,7 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 		return -ENOMEM;
 	}
 	if (entry_is_remote_wep(c, &e)) {
+		const char *name = strrchr(key, '/') + 1; /* key_classify() let only such keys in */
 		r = remote_wep_trim(c, &e, name - key);
 		if (r < 0) {
 			entry_done_in(c, &e);
@@ -823,6 +882,15 @@ int calc_cache_put(struct calc_cache *c, const char *key, const char *value, siz
 	}
 	c->dirty = true;
 	return 1;
+}
+
+int calc_cache_put(struct calc_cache *c, const char *key, const char *value, size_t len,
+		   struct parse_err *err)
+{
+	struct calc_decoded d;
+
+	calc_cache_decode(key, value, len, &d);
+	return calc_cache_put_decoded(c, key, &d, err);
 }
 
 int calc_cache_delete(struct calc_cache *c, const char *key)

@@ -58,6 +58,45 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct calc_cache *, calc_cache_free);
 int calc_cache_put(struct calc_cache *c, const char *key, const char *value, size_t len,
 		   struct parse_err *err) _warn_unused_result_;
 
+struct secret_kv;
+struct ipam_block;
+
+/*
+ * struct calc_decoded - a PUT's value decoded by calc_cache_decode(), not yet in a cache. The
+ * fields are the cache's own; only calc_cache_put_decoded() and calc_decoded_done() read them.
+ */
+struct calc_decoded {
+	int r;		       /* calc_cache_decode()'s return */
+	struct parse_err *err; /* r == -EINVAL: where (NULL when out of memory for it) */
+	uint8_t kind;
+	uint16_t n_secret;
+	struct model_resource *res;
+	struct ipam_block *block;
+	struct secret_kv *secret;
+};
+
+/**
+ * calc_cache_decode() - the decoding half of calc_cache_put(), which touches no cache: it may
+ * run on another thread than the cache's (felix/decode-ahead.c decodes a snapshot page on two
+ * cores). @key, @value, @len: as for calc_cache_put(). @d: filled in, always (r included).
+ * Return: 1 (decoded), 0 (a key the calculation does not use), -EINVAL (the value does not
+ * decode, or its kind/name does not match the key; d->err says where) or -ENOMEM.
+ * Free @d with calc_decoded_done() unless it goes to calc_cache_put_decoded().
+ */
+int calc_cache_decode(const char *key, const char *value, size_t len, struct calc_decoded *d);
+
+/**
+ * calc_cache_put_decoded() - the storing half of calc_cache_put(): @d (from calc_cache_decode()
+ * of @key) goes into @c, and @d is left empty whatever happens. A decode error drops the old
+ * entry as calc_cache_put() does and copies d->err into @err (may be NULL).
+ * Return: what calc_cache_put() returns for the same PUT.
+ */
+int calc_cache_put_decoded(struct calc_cache *c, const char *key, struct calc_decoded *d,
+			   struct parse_err *err) _warn_unused_result_;
+
+/** calc_decoded_done() - free what @d holds (a decoded PUT never stored); @d is left empty. */
+void calc_decoded_done(struct calc_decoded *d);
+
 /**
  * calc_cache_delete() - a datastore DELETE of @key.
  * Return: 1 when an entry was removed, 0 when the key was not cached.
