@@ -202,6 +202,21 @@ struct pollfd;
 int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *userdata,
 		 struct ds_watch **ret) _warn_unused_result_;
 
+/*
+ * ds_watch_batch_cb - the PUT events one dispatch is about to deliver, told before the first of
+ * them is: @kvs[0..@n) in delivery order, each borrowed until its own event's callback returns
+ * (a consumer may read them ahead, e.g. decode a snapshot page on another thread). After that
+ * delivery ends, normally or stopped by a callback's error, it is called once more with @n 0
+ * and @kvs NULL: the undelivered ones must not be read any more.
+ */
+typedef void (*ds_watch_batch_cb)(void *userdata, const struct ds_kv *const *kvs, size_t n);
+
+/**
+ * ds_watch_set_batch_cb() - call @cb (NULL: none, the default) with the watch's userdata around
+ * each dispatch's delivery of PUT events (see ds_watch_batch_cb).
+ */
+void ds_watch_set_batch_cb(struct ds_watch *w, ds_watch_batch_cb cb);
+
 /**
  * ds_watch_pollfds() - the fds the watch wants polled right now.
  * @fds: filled with up to @n entries (fd and events: POLLIN and/or POLLOUT; revents cleared).

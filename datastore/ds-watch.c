@@ -78,6 +78,8 @@
 #define DS_NO_DEADLINE UINT64_MAX
 /* Curl callbacks registered per dispatch round before we stop and let the caller poll again. */
 #define DS_DISPATCH_ROUNDS 16
+/* Events delivered between two reads of the next page's bytes (ds_watch_pump()): ~3 ms. */
+#define DS_PUMP_EVENTS 512
 
 enum ds_watch_state {
 	DS_W_SNAPSHOT,
@@ -160,6 +162,11 @@ struct ds_watch {
 
 	struct ds_wev *q;
 	size_t q_head, q_n, q_cap;
+	bool pumped; /* ds_watch_pump() ran libcurl: the next dispatch reaps at once */
+
+	ds_watch_batch_cb batch_cb;
+	const struct ds_kv **batch; /* the PUTs told to batch_cb */
+	size_t batch_cap;
 };
 
 static uint64_t ds_now_ms(void)
@@ -218,16 +225,87 @@ static void ds_queue_truncate(struct ds_watch *w, size_t n)
 		ds_kv_done(&w->q[--w->q_n].kv);
 }
 
+/* While a page is delivered, the next one is on its way (ds_page_done() asked for it first).
+ * Over a unix socket etcd can only have ~200 KiB of it in flight (its socket's send buffer):
+ * without reading, etcd would wait for felix to digest this page before it could send the rest
+ * of the next, and the snapshot would take the sum of both sides' time rather than the larger.
+ * So every DS_PUMP_EVENTS delivered events, libcurl reads what has arrived (and sends what is
+ * due) without waiting. Only the page's bytes move: a finished transfer is reaped by the next
+ * ds_watch_dispatch(), which ds_watch_timeout_ms() then asks for at once. */
+static bool ds_sock_known(const struct ds_watch *w, int fd);
+
+static void ds_watch_pump(struct ds_watch *w)
+{
+	struct pollfd fds[16];
+	size_t n = MIN(w->n_socks, ELEMENTSOF(fds));
+	int running;
+
+	for (size_t i = 0; i < n; i++)
+		fds[i] = (struct pollfd){.fd = w->socks[i].fd, .events = w->socks[i].events};
+	if (poll(fds, (nfds_t)n, 0) < 0)
+		return;
+	w->now = ds_now_ms();
+	w->pumped = true;
+	for (size_t i = 0; i < n; i++) {
+		int ev = 0;
+
+		if (!fds[i].revents || !ds_sock_known(w, fds[i].fd))
+			continue;
+		if (fds[i].revents & (POLLIN | POLLHUP))
+			ev |= CURL_CSELECT_IN;
+		if (fds[i].revents & POLLOUT)
+			ev |= CURL_CSELECT_OUT;
+		if (fds[i].revents & (POLLERR | POLLNVAL))
+			ev |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(w->multi, fds[i].fd, ev, &running);
+	}
+	if (w->curl_due != DS_NO_DEADLINE && w->now >= w->curl_due) {
+		w->curl_due = DS_NO_DEADLINE;
+		curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+}
+
+/* Tell batch_cb of the queued PUTs. Return: whether it was told (then it hears the end too). */
+static bool ds_batch_begin(struct ds_watch *w)
+{
+	size_t n = 0;
+
+	if (!w->batch_cb || w->q_head == w->q_n)
+		return false;
+	if (w->batch_cap < w->q_n - w->q_head) {
+		const struct ds_kv **b = realloc(w->batch, (w->q_n - w->q_head) * sizeof(*b));
+
+		if (!b)
+			return false; /* the consumer decodes each one as it comes */
+		w->batch = b;
+		w->batch_cap = w->q_n - w->q_head;
+	}
+	for (size_t i = w->q_head; i < w->q_n; i++)
+		if (w->q[i].type == DS_WATCH_PUT)
+			w->batch[n++] = &w->q[i].kv;
+	if (!n)
+		return false;
+	w->batch_cb(w->userdata, w->batch, n);
+	return true;
+}
+
 static int ds_watch_deliver(struct ds_watch *w, int *delivered)
 {
+	bool batch = ds_batch_begin(w);
+	int r = 0;
+
+	/* No event is queued while these are delivered, so the batch's pointers stay valid. */
 	while (w->q_head < w->q_n) {
+		/* Only a snapshot page moves (no stream queues events meanwhile, see above). */
+		if (*delivered && *delivered % DS_PUMP_EVENTS == 0 && w->state == DS_W_SNAPSHOT &&
+		    w->page.attached && !w->attached)
+			ds_watch_pump(w);
 		struct ds_wev *e = &w->q[w->q_head++];
 		struct ds_watch_event ev = {
 		    .type = e->type,
 		    .kv = e->type == DS_WATCH_PUT || e->type == DS_WATCH_DELETE ? &e->kv : NULL,
 		    .revision = e->revision,
 		};
-		int r;
 
 		if (e->type == DS_WATCH_SNAPSHOT_BEGIN)
 			w->synced = false;
@@ -237,10 +315,19 @@ static int ds_watch_deliver(struct ds_watch *w, int *delivered)
 		ds_kv_done(&e->kv);
 		(*delivered)++;
 		if (r < 0)
-			return r;
+			break;
 	}
+	if (batch)
+		w->batch_cb(w->userdata, NULL, 0);
+	if (r < 0)
+		return r;
 	w->q_head = w->q_n = 0;
 	return 0;
+}
+
+void ds_watch_set_batch_cb(struct ds_watch *w, ds_watch_batch_cb cb)
+{
+	w->batch_cb = cb;
 }
 
 /* ---- curl multi socket API glue ---- */
@@ -387,6 +474,7 @@ struct ds_watch *ds_watch_free(struct ds_watch *w)
 	free(w->q);
 	free(w->socks);
 	strbuf_done(&w->line);
+	free(w->batch);
 	free(w->page_start);
 	free(w->prefix);
 	free(w->key_b64);
@@ -1279,7 +1367,7 @@ int ds_watch_timeout_ms(const struct ds_watch *w, uint64_t now_ms)
 {
 	uint64_t due = w->curl_due;
 
-	if (w->q_head < w->q_n)
+	if (w->q_head < w->q_n || w->pumped)
 		return 0;
 	if ((w->state == DS_W_SNAPSHOT && !w->page.attached) || w->state == DS_W_CONNECT)
 		due = MIN(due, w->retry_at);
@@ -1344,6 +1432,7 @@ int ds_watch_dispatch(struct ds_watch *w, const struct pollfd *fds, size_t n, ui
 	int delivered = 0, running, r;
 
 	w->now = now_ms;
+	w->pumped = false;
 	/* Events left over by a callback error go first, in order. */
 	r = ds_watch_deliver(w, &delivered);
 	if (r < 0)

@@ -874,6 +874,11 @@ struct digest {
 	size_t puts;
 	uint64_t h;
 	bool begin, end;
+	/* ds_watch_set_batch_cb() (@batched): the PUTs told ahead must be the ones delivered,
+	 * in order */
+	bool batched;
+	const struct ds_kv *const *batch;
+	size_t batch_n, batch_next, batches, batch_ends, batch_puts;
 };
 
 static void fnv(uint64_t *h, const void *p, size_t n)
@@ -889,8 +894,18 @@ static int digest_cb(void *userdata, const struct ds_watch_event *ev)
 	struct digest *d = userdata;
 
 	if (ev->type == DS_WATCH_SNAPSHOT_BEGIN && !d->end) {
-		*d = (struct digest){.h = 14695981039346656037ULL, .begin = true};
+		d->puts = d->batch_puts = 0;
+		d->h = 14695981039346656037ULL;
+		d->begin = true;
+		if (d->batch) /* this page's PUTs were told before its BEGIN */
+			d->batch_puts = d->batch_n - d->batch_next;
 	} else if (ev->type == DS_WATCH_PUT && !d->end) {
+		if (d->batched) { /* told in the batch, and the next one of it */
+			assert_true(d->batch && d->batch_next < d->batch_n);
+			assert_ptr_equal(d->batch[d->batch_next], ev->kv);
+			assert_string_equal(d->batch[d->batch_next]->key, ev->kv->key);
+			d->batch_next++;
+		}
 		d->puts++;
 		fnv(&d->h, ev->kv->key, strlen(ev->kv->key) + 1);
 		fnv(&d->h, ev->kv->value, ev->kv->value_len);
@@ -902,6 +917,25 @@ static int digest_cb(void *userdata, const struct ds_watch_event *ev)
 	return 0;
 }
 
+static void digest_batch_cb(void *userdata, const struct ds_kv *const *kvs, size_t n)
+{
+	struct digest *d = userdata;
+
+	if (n) {
+		assert_null(d->batch); /* the last batch ended */
+		d->batch = kvs;
+		d->batch_n = n;
+		d->batch_next = 0;
+		d->batches++;
+		d->batch_puts += n;
+		return;
+	}
+	assert_non_null(d->batch);
+	assert_int_equal(d->batch_next, d->batch_n); /* no error here: every PUT delivered */
+	d->batch = NULL;
+	d->batch_ends++;
+}
+
 /* The first snapshot of @prefix through @eps; @json: TABBY_DATASTORE_SNAPSHOT=json. */
 static void snapshot_digest(const char *eps, const char *prefix, bool json, struct digest *d,
 			    struct ds_watch_status *st)
@@ -911,18 +945,25 @@ static void snapshot_digest(const char *eps, const char *prefix, bool json, stru
 	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
 	uint64_t end = mono_ms() + 30000;
 
-	*d = (struct digest){0};
+	*d = (struct digest){.batched = true};
 	assert_int_equal(ds_client_new(&cfg, &c), 0);
 	assert_int_equal(ds_watch_new(c, prefix, digest_cb, d, &w), 0);
+	ds_watch_set_batch_cb(w, digest_batch_cb);
 	while (!d->end && mono_ms() < end)
 		assert_true(poll_round(w, 100) >= 0);
 	assert_true(d->begin && d->end);
+	/* every PUT was told in a batch first (a page each: several of them), each batch ended */
+	assert_true(d->batches >= 2);
+	assert_int_equal(d->batch_ends, d->batches);
+	assert_int_equal(d->batch_puts, d->puts);
 	ds_watch_status(w, st);
 }
 
 /* A snapshot read as gRPC KV.Range pages delivers exactly what the gateway pages deliver:
  * several pages (12,000 keys: the first page asks for 5,000), keys and values that are not
- * text (bytes 0x01-0xff, which the gateway carries as base64), empty values. */
+ * text (bytes 0x01-0xff, which the gateway carries as base64), empty values. Each page's PUTs
+ * are told to the batch callback before they are delivered (snapshot_digest()), while the
+ * next page is read in between (ds_watch_pump()). */
 static void test_watch_snapshot_grpc_equals_gateway(void **state)
 {
 	_cleanup_(ds_client_freep) struct ds_client *c = client();
