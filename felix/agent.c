@@ -44,6 +44,7 @@
 #include "felix/dataplane/bird/bird.h"
 #include "felix/dataplane/driver.h"
 #include "felix/calc/calc.h"
+#include "felix/decode-ahead.h"
 #include "felix/health.h"
 #include "felix/ipam-gc.h"
 #include "felix/metrics.h"
@@ -81,6 +82,7 @@ struct agent {
 	const struct felix_config *cfg;
 	struct ds_client *ds;
 	struct ds_watch *watch;
+	struct decode_ahead *ahead; /* NULL: each PUT is decoded as it is delivered */
 	struct calc_cache *cache;
 	struct dp_driver drv[_DRV_MAX];
 	struct felix_health health; /* felix/health.h: read by the HTTP server */
@@ -588,6 +590,17 @@ static void vxlan_tunnel_sync(struct agent *a, uint64_t now)
 
 /* ---- watch ---- */
 
+/* A batch of PUTs is about to be delivered (n > 0), or its delivery is over (n == 0). */
+static void on_watch_batch(void *userdata, const struct ds_kv *const *kvs, size_t n)
+{
+	struct agent *a = userdata;
+
+	if (n)
+		decode_ahead_begin(a->ahead, kvs, n);
+	else
+		decode_ahead_end(a->ahead);
+}
+
 static int on_watch(void *userdata, const struct ds_watch_event *ev)
 {
 	struct agent *a = userdata;
@@ -599,9 +612,15 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 	case DS_WATCH_SNAPSHOT_BEGIN:
 		calc_cache_mark_all(a->cache);
 		break;
-	case DS_WATCH_PUT:
+	case DS_WATCH_PUT: {
+		struct calc_decoded d;
+
 		a->metrics.datastore_updates_total++;
-		r = calc_cache_put(a->cache, ev->kv->key, ev->kv->value, ev->kv->value_len, &err);
+		if (a->ahead)
+			decode_ahead_take(a->ahead, ev->kv, &d);
+		else
+			calc_cache_decode(ev->kv->key, ev->kv->value, ev->kv->value_len, &d);
+		r = calc_cache_put_decoded(a->cache, ev->kv->key, &d, &err);
 		policy_note_key(a, ev->kv->key);
 		if (r == -EINVAL) {
 			log_warn("%s, ignoring", parse_err_format(&err, msg, sizeof(msg)));
@@ -614,6 +633,7 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 			a->next_block6_ms = 0;
 		}
 		break;
+	}
 	case DS_WATCH_DELETE:
 		a->metrics.datastore_updates_total++;
 		calc_cache_delete(a->cache, ev->kv->key);
@@ -1080,6 +1100,8 @@ int felix_agent_run(const struct felix_config *cfg)
 		goto out;
 	}
 	a.health.watch = a.watch;
+	if (decode_ahead_new(&a.ahead) >= 0)
+		ds_watch_set_batch_cb(a.watch, on_watch_batch);
 	if (cfg->ipam_gc_interval_s) {
 		struct felix_ipam_gc_config gcc = {
 		    .node = cfg->node_name,
@@ -1098,6 +1120,7 @@ out:
 	felix_ipam_gc_free(a.gc); /* revokes the leader lease: another felix takes over */
 	felix_health_server_free(a.http);
 	ds_watch_free(a.watch);
+	decode_ahead_free(a.ahead);
 	drivers_free(&a);
 	calc_cache_free(a.cache);
 	free(a.vx_pool);
