@@ -134,6 +134,31 @@ static void merge_felix(const struct ptrs *fcs, const char *node,
 	}
 }
 
+bool calc_policy_dataplane_of(const struct calc_cache *c, const char *node,
+			      enum model_dataplane *ret)
+{
+	char key[512];
+	bool found = false;
+
+	/* merge_felix()'s order: the node's own configuration wins */
+	for (int k = 0; k < 2; k++) {
+		if (k == 0) {
+			snprintf(key, sizeof(key), "%sfelixconfigurations/default",
+				 MODEL_KEY_PREFIX);
+		} else if ((size_t)snprintf(key, sizeof(key), "%sfelixconfigurations/node.%s",
+					    MODEL_KEY_PREFIX, node) >= sizeof(key)) {
+			break;
+		}
+		const struct model_resource *res = calc_cache_get(c, key);
+		if (res && res->kind == MODEL_KIND_FELIX_CONFIGURATION &&
+		    res->felixconfig.has_dataplane) {
+			*ret = res->felixconfig.dataplane;
+			found = true;
+		}
+	}
+	return found;
+}
+
 void calc_policy_work_done(struct work *w)
 {
 	struct ptrs *all[] = {&w->pols, &w->knps, &w->tiers, &w->profiles, &w->nss,

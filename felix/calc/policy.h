@@ -137,6 +137,15 @@ int calc_policy_inc_update(struct calc_policy_inc *s, const struct calc_cache *c
 			   struct calc_policy_update *ret,
 			   struct parse_err *err) _warn_unused_result_;
 
+/**
+ * calc_policy_dataplane_of() - the policy dataplane FelixConfiguration in @c asks of @node
+ * ("node.<node>" over "default", spec.nftablesMode), as the next calc_policy_inc_update() will
+ * report it in calc_policy.dataplane, without computing anything else (pure, O(log n)).
+ * Return: true with *@ret set, false when neither sets it (*@ret untouched).
+ */
+bool calc_policy_dataplane_of(const struct calc_cache *c, const char *node,
+			      enum model_dataplane *ret);
+
 /** calc_policy_inc_get() - the current result (as calc_policy_compute() would give it for the
  * cache of the last successful update), or NULL. Borrowed until the next update. */
 const struct calc_policy *calc_policy_inc_get(const struct calc_policy_inc *s);

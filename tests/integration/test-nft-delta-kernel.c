@@ -8,8 +8,9 @@
  * fresh namespace into which the full render of the same state (acl_render_nft()) was loaded
  * with `nft -f`. Both listings are normalised only where the kernel's order is not ours:
  * blocks (sets, maps, chains) sorted by name, elements sorted inside each set. Then felix
- * "restarts" three times over that table (check_adoption()): it must adopt it and send only
- * what differs, including what was changed behind its back.
+ * "restarts" over that table again and again (check_adoption()), listing it at the commit or
+ * ahead on the adoption thread: it must adopt it and send only what differs, including what
+ * was changed behind its back, before or after the listing.
  * Needs root and nft (exit 77 otherwise).
  */
 #include <stdarg.h>
@@ -297,14 +298,33 @@ static void random_hep(struct calc_cache *c, struct calc_policy_inc *s)
 	put(c, s, P "hostendpoints/hep0", v);
 }
 
+/* How a restart_commit() lists the table: at the commit, ahead on the adoption thread (as
+ * felix does while it computes), or ahead and then forgotten (as felix's first apply does,
+ * which must not lose the listing), or ahead with a foreign transaction in between (@tamper:
+ * the listing is stale, the commit must list again). */
+enum listing { AT_COMMIT, AHEAD, AHEAD_FORGET, AHEAD_TAMPERED };
+
 /* A new driver (felix restarted) commits @cp over the table in the kernel: it adopts the
- * table and sends only what differs. Return: what the first commit did. */
-static struct felix_pol_stats restart_commit(const struct calc_policy *cp, const char *what)
+ * table and sends only what differs. @tamper (AHEAD_TAMPERED): a shell command run after the
+ * listing. Return: what the first commit did. */
+static struct felix_pol_stats restart_commit(const struct calc_policy *cp, const char *what,
+					     enum listing how, const char *tamper)
 {
 	struct felix_nft *nft = NULL;
 	struct felix_pol_stats st;
 	char err[512];
 	assert_int_equal(felix_nft_new(&nft), 0);
+	if (how != AT_COMMIT) {
+		felix_nft_adopt_ahead(nft);
+		felix_nft_adopt_ahead(nft); /* once is enough: a no-op while it runs */
+	}
+	if (how == AHEAD_FORGET) {
+		felix_nft_forget(nft);
+	}
+	if (how == AHEAD_TAMPERED) {
+		(void)felix_nft_ready(nft); /* waits for the listing */
+		sh(tamper);
+	}
 	int r = felix_nft_commit(nft, cp, &st, err, sizeof(err));
 	if (r < 0) {
 		fail_msg("%s: commit: %d %s", what, r, err);
@@ -326,15 +346,26 @@ static struct felix_pol_stats restart_commit(const struct calc_policy *cp, const
  * (a foreign rule appended, one inserted, a chain flushed, a foreign chain and set, a map and a set flushed,
  * a foreign map element); one over a chain whose policy was changed replaces the table, and
  * so does one over the same table loaded from the text render (no tags, as a tabby from
- * before tags left it). Each time the kernel's table must equal the full render.
+ * before tags left it). A listing made ahead (felix_nft_adopt_ahead()) serves the commit even
+ * after felix_nft_forget(), unless a transaction changed the table after it. Each time the
+ * kernel's table must equal the full render.
  */
 static void check_adoption(const struct calc_policy *cp)
 {
-	struct felix_pol_stats st = restart_commit(cp, "restart over the deltas");
+	struct felix_pol_stats st = restart_commit(cp, "restart over the deltas", AT_COMMIT, NULL);
 	assert_int_equal(st.bytes, 0);
 	assert_int_equal(st.chains_written + st.chains_removed, 0);
 	assert_int_equal(st.elems_added + st.elems_removed, 0);
 	compare_with_render(cp, 1000);
+	st = restart_commit(cp, "restart, listed ahead", AHEAD, NULL);
+	assert_int_equal(st.bytes, 0);
+	st = restart_commit(cp, "restart, listed ahead and forgotten", AHEAD_FORGET, NULL);
+	assert_int_equal(st.bytes, 0);
+	/* a flush after the listing: the commit lists again and refills the chain */
+	st = restart_commit(cp, "restart, listed ahead, changed since", AHEAD_TAMPERED,
+			    "nft flush chain inet tabby input");
+	assert_int_equal(st.chains_written, 1);
+	compare_with_render(cp, 999);
 
 	sh("nft add rule inet tabby forward counter comment '\"not ours, last\"'");
 	sh("nft insert rule inet tabby output counter comment '\"not ours, first\"'");
@@ -344,7 +375,7 @@ static void check_adoption(const struct calc_policy *cp)
 	sh("nft flush set inet tabby wl-ifaces");
 	sh("nft flush map inet tabby tw-dispatch");
 	sh("nft add element inet tabby fw-dispatch '{ \"tbyforeign\" : drop }'");
-	st = restart_commit(cp, "restart over a changed table");
+	st = restart_commit(cp, "restart over a changed table", AHEAD_FORGET, NULL);
 	assert_int_equal(st.chains_written, 3); /* forward, output and input refilled */
 	assert_int_equal(st.chains_removed, 1);
 	assert_int_equal(st.elems_removed, 1);
@@ -354,7 +385,7 @@ static void check_adoption(const struct calc_policy *cp)
 
 	sh("nft add chain inet tabby output '{ type filter hook output priority filter; policy "
 	   "drop; }'");
-	st = restart_commit(cp, "restart over a changed declaration");
+	st = restart_commit(cp, "restart over a changed declaration", AHEAD, NULL);
 	assert_true(st.chains_written > 2); /* replaced: every chain */
 	compare_with_render(cp, 1002);
 
@@ -371,10 +402,11 @@ static void check_adoption(const struct calc_policy *cp)
 	assert_int_equal(fclose(f), 0);
 	snprintf(cmd, sizeof(cmd), "nft -f %s", script);
 	sh(cmd);
-	struct felix_pol_stats untagged = restart_commit(cp, "restart over an untagged table");
+	struct felix_pol_stats untagged =
+	    restart_commit(cp, "restart over an untagged table", AT_COMMIT, NULL);
 	assert_int_equal(untagged.chains_written, st.chains_written);
 	compare_with_render(cp, 1003);
-	st = restart_commit(cp, "restart after that");
+	st = restart_commit(cp, "restart after that", AHEAD_FORGET, NULL);
 	assert_int_equal(st.bytes, 0);
 }
 

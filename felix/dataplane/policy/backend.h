@@ -72,7 +72,17 @@ int felix_nft_commit(struct felix_nft *n, const struct calc_policy *cp, struct f
 
 /** felix_nft_ready() - the driver knows what our table holds (a commit succeeded and nothing
  * made it forget since). */
-bool felix_nft_ready(const struct felix_nft *n);
+bool felix_nft_ready(struct felix_nft *n);
+
+/**
+ * felix_nft_adopt_ahead() - when the first commit is still to adopt the table (see
+ * felix_nft_commit()), start listing it now on a thread of its own, so the listing runs while
+ * the caller computes what that commit will send. The thread writes only the driver's own
+ * memory; every other felix_nft_*() but felix_nft_note() and felix_nft_pending() waits for it
+ * first, and the commit uses what it listed (or lists again after felix_nft_forget()). Without
+ * a thread the commit lists, as before. No-op otherwise.
+ */
+void felix_nft_adopt_ahead(struct felix_nft *n);
 
 /**
  * felix_nft_fail_closed() - the policy cannot be computed or applied: keep the kernel's table
@@ -121,7 +131,16 @@ struct felix_ipt *felix_ipt_free(struct felix_ipt *x);
  */
 void felix_ipt_read_kernel(struct felix_ipt *x);
 
-/** felix_ipt_read_drop() - forget what felix_ipt_read_kernel() read (NULL-safe fields). */
+/**
+ * felix_ipt_read_ahead() - start felix_ipt_read_kernel()'s three tools now, without waiting
+ * for them: the caller knows a full apply follows and computes it meanwhile. The next
+ * felix_ipt_read_kernel() collects them (felix_ipt_read_drop() discards them). No-op while
+ * they run.
+ */
+void felix_ipt_read_ahead(struct felix_ipt *x);
+
+/** felix_ipt_read_drop() - forget what felix_ipt_read_kernel() read, or wait for and discard
+ * what felix_ipt_read_ahead() started (NULL-safe fields). */
 void felix_ipt_read_drop(struct felix_ipt *x);
 
 /**

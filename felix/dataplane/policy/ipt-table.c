@@ -66,6 +66,8 @@ struct felix_ipt {
 	 * their family, the ipset listing is shared until felix_ipt_read_drop(). */
 	char *read_ipset;
 	char *read_save[2];
+	/* felix_ipt_read_ahead(): the three tools, running (pid != 0) until read or dropped */
+	struct tool_job *reading;
 };
 
 static int chain_cmp(const void *a, const void *b)
@@ -535,31 +537,58 @@ int felix_ipt_tool(char *const argv[], const char *in, size_t in_len, char **ret
 	return tool_wait(&j, ret_out);
 }
 
-void felix_ipt_read_kernel(struct felix_ipt *x)
+/* The tools of felix_ipt_read_kernel(), in the order of its outputs. */
+#define READ_TOOLS 3
+
+void felix_ipt_read_ahead(struct felix_ipt *x)
 {
 	char *ipset[] = {"ipset", "save", NULL};
 	char *v4[] = {"iptables-save", "-t", "filter", NULL};
 	char *v6[] = {"ip6tables-save", "-t", "filter", NULL};
-	char **argv[3] = {ipset, v4, v6};
-	char **dst[3] = {&x->read_ipset, &x->read_save[0], &x->read_save[1]};
-	struct tool_job j[3];
+	char **argv[READ_TOOLS] = {ipset, v4, v6};
 
-	felix_ipt_read_drop(x);
-	for (int i = 0; i < 3; i++) {
-		(void)tool_start(argv[i], NULL, 0, &j[i]);
+	if (x->reading) {
+		return;
 	}
-	for (int i = 0; i < 3; i++) {
+	felix_ipt_read_drop(x);
+	x->reading = calloc(READ_TOOLS, sizeof(*x->reading));
+	if (!x->reading) {
+		return; /* felix_ipt_apply() runs each tool itself */
+	}
+	for (int i = 0; i < READ_TOOLS; i++) {
+		(void)tool_start(argv[i], NULL, 0, &x->reading[i]);
+	}
+}
+
+void felix_ipt_read_kernel(struct felix_ipt *x)
+{
+	char **dst[READ_TOOLS] = {&x->read_ipset, &x->read_save[0], &x->read_save[1]};
+
+	felix_ipt_read_ahead(x);
+	if (!x->reading) {
+		return;
+	}
+	for (int i = 0; i < READ_TOOLS; i++) {
 		char *out = NULL;
-		if (tool_wait(&j[i], &out) == 0) {
+		if (tool_wait(&x->reading[i], &out) == 0) {
 			*dst[i] = out;
 		} else {
 			free(out); /* the apply runs the tool again and reports its error */
 		}
 	}
+	free(x->reading);
+	x->reading = NULL;
 }
 
 void felix_ipt_read_drop(struct felix_ipt *x)
 {
+	if (x->reading) {
+		for (int i = 0; i < READ_TOOLS; i++) {
+			(void)tool_wait(&x->reading[i], NULL);
+		}
+		free(x->reading);
+		x->reading = NULL;
+	}
 	free(x->read_ipset);
 	free(x->read_save[0]);
 	free(x->read_save[1]);

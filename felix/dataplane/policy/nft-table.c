@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <nftables/libnftables.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,33 @@
 
 #define TABLE "inet tabby"
 
+/* The listing half of an adoption (adopt_list()), run ahead on a thread or at the commit. */
+struct adopt_job {
+	pthread_t thread;
+	bool running;  /* on the thread: join before the plan, its engine or the sink is used */
+	bool listed;   /* the engine holds a listing the first commit has not used yet */
+	int r;	       /* felix_nft_adopt()'s return */
+	bool gen_same; /* nobody committed while we listed: @gen is what was listed */
+	uint32_t gen;
+	uint64_t t0_us;
+	struct felix_nft_adopt_stats st;
+	char err[256];
+};
+
 struct felix_nft {
 	struct felix_nft_sink *sink;
 	struct nft_plan *plan;
 	bool adopt; /* the first commit reads the table left in the kernel (nft-adopt.c) */
+	struct adopt_job job;
 };
+
+static void adopt_join(struct felix_nft *n)
+{
+	if (n->job.running) {
+		pthread_join(n->job.thread, NULL);
+		n->job.running = false;
+	}
+}
 
 int felix_nft_new(struct felix_nft **ret)
 {
@@ -61,6 +84,7 @@ struct felix_nft *felix_nft_free(struct felix_nft *n)
 	if (!n) {
 		return NULL;
 	}
+	adopt_join(n);
 	nft_plan_free(n->plan);
 	felix_nft_sink_free(n->sink);
 	free(n);
@@ -69,6 +93,15 @@ struct felix_nft *felix_nft_free(struct felix_nft *n)
 
 void felix_nft_forget(struct felix_nft *n)
 {
+	adopt_join(n);
+	if (n->adopt && n->job.listed && n->job.r >= 0) {
+		/* Nothing committed yet, so nothing of ours to forget: the engine holds the
+		 * kernel's table as listed ahead, which the first commit adopts as it would
+		 * have listed it now. That commit is complete. */
+		nft_plan_queue_full(n->plan);
+		return;
+	}
+	n->job.listed = false; /* the first commit lists again */
 	nft_plan_forget(n->plan);
 }
 
@@ -77,8 +110,9 @@ bool felix_nft_unchanged(struct felix_nft *n)
 	return felix_nft_ready(n) && felix_nft_sink_unchanged(n->sink);
 }
 
-bool felix_nft_ready(const struct felix_nft *n)
+bool felix_nft_ready(struct felix_nft *n)
 {
+	adopt_join(n);
 	return nft_delta_ready(nft_plan_engine(n->plan));
 }
 
@@ -93,20 +127,63 @@ bool felix_nft_pending(const struct felix_nft *n)
 	return nft_plan_pending(n->plan);
 }
 
-/* Fill the engine from the table in the kernel. Return: true when it now knows the table. */
+/* List the table in the kernel into the engine (felix_nft_adopt()), and the ruleset generation
+ * around it. Writes only the engine, the sink's socket and n->job: it runs on the adoption
+ * thread while the calculation runs, and logs nothing. */
+static void adopt_list(struct felix_nft *n)
+{
+	struct adopt_job *j = &n->job;
+	uint32_t g0 = 0, g1 = 1;
+
+	j->t0_us = clock_mono_us();
+	bool g0_ok = felix_nft_sink_generation(n->sink, &g0) >= 0;
+	j->r = felix_nft_adopt(nft_plan_engine(n->plan), NULL, &j->st, j->err, sizeof(j->err));
+	j->gen_same =
+	    j->r >= 0 && g0_ok && felix_nft_sink_generation(n->sink, &g1) >= 0 && g1 == g0;
+	j->gen = g1;
+	j->listed = true;
+}
+
+static void *adopt_thread(void *arg)
+{
+	adopt_list(arg);
+	return NULL;
+}
+
+void felix_nft_adopt_ahead(struct felix_nft *n)
+{
+	if (!n->adopt || n->job.running || n->job.listed) {
+		return;
+	}
+	n->job.running = pthread_create(&n->job.thread, NULL, adopt_thread, n) == 0;
+}
+
+/* Fill the engine from the table in the kernel (listed ahead by felix_nft_adopt_ahead(), or
+ * now). Return: true when it now knows the table. */
 static bool adopt(struct felix_nft *n)
 {
-	struct felix_nft_adopt_stats st;
-	uint64_t t0 = clock_mono_us();
-	char err[256];
-	uint32_t g0 = 0, g1 = 1;
-	bool g0_ok = felix_nft_sink_generation(n->sink, &g0) >= 0;
-	int r = felix_nft_adopt(nft_plan_engine(n->plan), NULL, &st, err, sizeof(err));
-	if (r >= 0 && g0_ok && felix_nft_sink_generation(n->sink, &g1) >= 0 && g1 == g0) {
+	struct adopt_job *j = &n->job;
+
+	adopt_join(n);
+	uint32_t now = 0;
+	if (j->listed &&
+	    (!j->gen_same || felix_nft_sink_generation(n->sink, &now) < 0 || now != j->gen)) {
+		/* listed ahead, but a transaction (anyone's) may have changed the table
+		 * since: what the commit compares with must be what the kernel holds now */
+		j->listed = false;
+	}
+	if (!j->listed) {
+		adopt_list(n);
+	}
+	j->listed = false;
+	const struct felix_nft_adopt_stats st = j->st;
+	const char *err = j->err;
+	int r = j->r;
+	if (j->gen_same) {
 		/* nobody committed while we listed: a resync that finds this generation
 		 * knows the kernel holds what was listed, even if the first commit sends
 		 * nothing */
-		felix_nft_sink_assume(n->sink, g1);
+		felix_nft_sink_assume(n->sink, j->gen);
 	}
 
 	if (r == -ENOENT) {
@@ -127,7 +204,7 @@ static bool adopt(struct felix_nft *n)
 		 "sets and maps, %zu elements, %zu rules, %zu without our tag; %zu bytes read in "
 		 "%llu ms",
 		 st.chains, st.chains_dirty, st.sets, st.elems, st.rules, st.objs_foreign, st.bytes,
-		 (unsigned long long)((clock_mono_us() - t0) / 1000));
+		 (unsigned long long)((clock_mono_us() - j->t0_us) / 1000));
 	return true;
 }
 
@@ -137,6 +214,7 @@ int felix_nft_commit(struct felix_nft *n, const struct calc_policy *cp, struct f
 	struct nft_delta_result res;
 	bool adopted = false;
 
+	adopt_join(n);
 	if (n->adopt) {
 		n->adopt = false;
 		adopted = adopt(n);
@@ -238,6 +316,7 @@ static int fail_closed_blind(char (*ifaces)[IFNAMSIZ], size_t n_ifaces, char *er
 int felix_nft_fail_closed(struct felix_nft *n, char (*ifaces)[IFNAMSIZ], size_t n_ifaces, char *err,
 			  size_t errlen)
 {
+	adopt_join(n);
 	int r = nft_plan_fail_closed(n->plan, ifaces, n_ifaces, err, errlen);
 	if (r == -EAGAIN) {
 		r = fail_closed_blind(ifaces, n_ifaces, err, errlen);
@@ -255,6 +334,7 @@ int felix_nft_remove(struct felix_nft *n)
 	    {.type = NFT_DELTA_OP_TABLE_DEL},
 	};
 	char err[512];
+	adopt_join(n);
 	int r = felix_nft_sink_send(n->sink, ops, ELEMENTSOF(ops), err, sizeof(err));
 	if (r < 0) {
 		log_warn("deleting table " TABLE " failed: %s", err);

@@ -223,6 +223,7 @@ static void fail(struct felix_policy *p, char (*ifaces)[IFNAMSIZ], size_t n_ifac
 	p->next_retry_ms = now_ms + delay;
 	log_error("policy not applied, keeping the last good rules (retry in %llu ms): %s",
 		  (unsigned long long)delay, p->error);
+	felix_ipt_read_drop(p->ipt); /* a read ahead (run_calc()) is stale by the retry */
 	int r = p->active == MODEL_DATAPLANE_IPTABLES
 		    ? felix_ipt_fail_closed(p->ipt, ifaces, n_ifaces, err, sizeof(err))
 		    : felix_nft_fail_closed(p->nft, ifaces, n_ifaces, err, sizeof(err));
@@ -335,6 +336,20 @@ static int run_calc(struct felix_policy *p)
 	struct calc_policy_update up = {0};
 	struct parse_err perr = {0};
 	uint64_t t0 = mono_ms();
+	enum model_dataplane next = p->active;
+	if (next == _MODEL_DATAPLANE_INVALID) {
+		next = p->cfg_dataplane;
+		(void)calc_policy_dataplane_of(p->cache, p->node_name, &next);
+	}
+	/* A restart (or a switch): read what the kernel holds while this computes, on a
+	 * thread (nftables) or in the save tools' processes (iptables). */
+	if (next == MODEL_DATAPLANE_IPTABLES) {
+		if (next != p->active || p->force_full || !felix_ipt_ready(p->ipt)) {
+			felix_ipt_read_ahead(p->ipt);
+		}
+	} else {
+		felix_nft_adopt_ahead(p->nft);
+	}
 	int r = calc_policy_inc_update(p->inc, p->cache, &up, &perr);
 
 	p->calc_r = r;
@@ -654,6 +669,7 @@ static int64_t policy_apply(void *d, uint64_t now_ms, struct dp_stats *ds)
 	} else {
 		r = apply_nft(p, cp, &st);
 	}
+	felix_ipt_read_drop(p->ipt); /* a read ahead that a delta did not need */
 	uint64_t kernel_ms = mono_ms() - t1 - render_ms;
 	if (r < 0) {
 		p->force_full = true; /* the kernel may hold less than we think: replace */
