@@ -2,12 +2,15 @@
 /*
  * DOC: tabby-felix health status and HTTP endpoints (semantics in felix/health.h).
  *
- * The agent is single-threaded (STYLE.md 5.8), so libmicrohttpd runs in its external epoll
- * mode, as tabby-docker does: we create each listening socket ourselves (for a real errno and
- * SOCK_CLOEXEC), hand it to MHD_start_daemon(MHD_USE_EPOLL), and put the daemons' epoll fds
- * into one epoll set of our own that the agent polls beside its signalfd and netlink monitor.
- * MHD_run() never blocks in this mode. The agent polls that fd in its one poll() with the
- * datastore watch's sockets, so a probe is answered as soon as it arrives.
+ * The agent's loop is single-threaded (STYLE.md 5.8; a restart's two helper threads, the
+ * snapshot decoder of felix/decode-ahead.c and the nftables listing of nft-table.c, touch only
+ * memory of their own until the loop joins them, and never run the loop), so libmicrohttpd
+ * runs in its external epoll mode, as tabby-docker does: we create each listening socket
+ * ourselves (for a real errno and SOCK_CLOEXEC), hand it to MHD_start_daemon(MHD_USE_EPOLL),
+ * and put the daemons' epoll fds into one epoll set of our own that the agent polls beside its
+ * signalfd and netlink monitor. MHD_run() never blocks in this mode. The agent polls that fd in
+ * its one poll() with the datastore watch's sockets, so a probe is answered as soon as it
+ * arrives.
  *
  * Handlers only read struct felix_health / felix_metrics; the only I/O at request time is
  * what a probe must observe now: a connect() to BIRD's control socket, the policy status file
