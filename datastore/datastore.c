@@ -862,7 +862,7 @@ int ds_range_prefix(struct ds_client *c, const char *prefix, size_t page_size, s
 		if (!more || kvs.n == before)
 			break;
 		if (adapt && bytes > 0)
-			page_size = ds_page_keys(kvs.n - before, bytes);
+			page_size = ds_page_keys(kvs.n - before, bytes, DS_PAGE_BYTES);
 		/* Next page starts right after the last key: last key + "\0". */
 		last = kvs.items[kvs.n - 1].key;
 		free(start);

@@ -78,6 +78,8 @@
 #define DS_NO_DEADLINE UINT64_MAX
 /* Curl callbacks registered per dispatch round before we stop and let the caller poll again. */
 #define DS_DISPATCH_ROUNDS 16
+/* Queue slots (and batch pointers) kept once delivered; more are freed (a snapshot page). */
+#define DS_QUEUE_KEEP 1024
 /* Events delivered between two reads of the next page's bytes (ds_watch_pump()): ~3 ms. */
 #define DS_PUMP_EVENTS 512
 
@@ -322,6 +324,14 @@ static int ds_watch_deliver(struct ds_watch *w, int *delivered)
 	if (r < 0)
 		return r;
 	w->q_head = w->q_n = 0;
+	if (w->q_cap > DS_QUEUE_KEEP) {
+		/* a snapshot page's worth: give it back (a stream's events are a few at a time) */
+		free(w->q);
+		free(w->batch);
+		w->q = NULL;
+		w->batch = NULL;
+		w->q_cap = w->batch_cap = 0;
+	}
 	return 0;
 }
 
@@ -945,9 +955,10 @@ static int ds_page_next(struct ds_watch *w, size_t mark, size_t n, bool has_more
 		}
 		free(w->page_start);
 		w->page_start = start;
-		/* Keep pages near DS_PAGE_BYTES of reply (JSON or protobuf). */
+		/* Keep pages near DS_PAGE_BYTES of JSON or DS_GRPC_PAGE_BYTES of protobuf. */
 		if (bytes > 0)
-			w->page_keys = ds_page_keys(n, bytes);
+			w->page_keys = ds_page_keys(
+			    n, bytes, w->page_grpc ? DS_GRPC_PAGE_BYTES : DS_PAGE_BYTES);
 		w->retry_at = w->now;
 		return 0;
 	}
@@ -992,7 +1003,7 @@ static void ds_page_done(struct ds_watch *w, CURLcode cc)
 	w->page.attached = false;
 	/* Kept between pages; released once the snapshot is complete (or failed), since a page
 	 * buffer grows to ~8 MiB and the stream does not need it. */
-	if (w->page.body.cap > DS_PAGE_BYTES * 2 || r < 0 || w->state != DS_W_SNAPSHOT)
+	if (w->page.body.cap > DS_GRPC_PAGE_BYTES * 2 || r < 0 || w->state != DS_W_SNAPSHOT)
 		strbuf_done(&w->page.body);
 	else
 		strbuf_reset(&w->page.body);

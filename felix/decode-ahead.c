@@ -38,6 +38,9 @@ enum {
 	ITEM_AGENT,  /* the agent took it (decoded it itself, or took d) */
 };
 
+/* Items kept allocated between batches; a larger array is freed when its batch ends. */
+#define DECODE_AHEAD_KEEP 1024
+
 struct item {
 	const char *key, *value; /* borrowed from the ds_kv */
 	size_t len;
@@ -170,4 +173,10 @@ void decode_ahead_end(struct decode_ahead *da)
 			calc_decoded_done(&da->items[i].d);
 	da->n = 0;
 	da->next = 0;
+	if (da->cap > DECODE_AHEAD_KEEP) {
+		/* a snapshot page's worth: the next page allocates its own */
+		free(da->items);
+		da->items = NULL;
+		da->cap = 0;
+	}
 }
