@@ -963,6 +963,92 @@ static int cmp_setp(const void *x, const void *y)
 	return strcmp(a->id, b->id);
 }
 
+/* ---- what a policy's chain is rendered from ---- */
+
+/* A field added to these must be hashed below (policy_hash()): their sizes on LP64 make the
+ * build say so. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct acl_rule) == 192,
+	       "hash the new field of struct acl_rule in policy_hash()");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct acl_side) == 80,
+	       "hash the new field of struct acl_side in hash_side()");
+_Static_assert(sizeof(struct model_icmp) == 6, "hash the new field of struct model_icmp");
+
+static uint64_t hash_u64(uint64_t h, uint64_t v)
+{
+	return hash_fnv1a(h, &v, sizeof(v));
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	h = hash_u64(h, s ? 1 : 0);
+	return s ? hash_fnv1a(h, s, strlen(s) + 1) : h;
+}
+
+/* A set by its id (the FNV-1a of its definition, which also names it in the kernel). */
+static uint64_t hash_set(uint64_t h, const struct acl_set *s)
+{
+	return hash_str(h, s ? s->id : NULL);
+}
+
+static uint64_t hash_icmp(uint64_t h, const struct model_icmp *m)
+{
+	h = hash_u64(h, m->set);
+	h = hash_u64(h, (uint64_t)(int64_t)m->type);
+	return hash_u64(h, (uint64_t)(int64_t)m->code);
+}
+
+static uint64_t hash_side(uint64_t h, const struct acl_side *s)
+{
+	h = hash_set(h, s->nets);
+	h = hash_set(h, s->not_nets);
+	h = hash_set(h, s->sel);
+	h = hash_set(h, s->not_sel);
+	h = hash_u64(h, s->n_ports);
+	for (size_t i = 0; i < s->n_ports; i++)
+		h = hash_u64(h, (uint64_t)s->ports[i].first << 16 | s->ports[i].last);
+	h = hash_set(h, s->named_ports);
+	h = hash_u64(h, s->n_not_ports);
+	for (size_t i = 0; i < s->n_not_ports; i++)
+		h = hash_u64(h, (uint64_t)s->not_ports[i].first << 16 | s->not_ports[i].last);
+	return hash_set(h, s->not_named_ports);
+}
+
+/* struct acl_policy.hash[@d]: every field of @p and of its rules for @d (a render reads no
+ * other: the sets are named by their ids, the rules print in order with their labels). */
+static uint64_t policy_hash(const struct acl_policy *p, enum acl_dir d)
+{
+	uint64_t h = HASH_FNV1A_INIT;
+
+	h = hash_u64(h, p->source);
+	h = hash_str(h, p->name);
+	h = hash_str(h, p->namespace);
+	h = hash_str(h, p->id);
+	h = hash_u64(h, p->global);
+	h = hash_u64(h, p->types[d]);
+	h = hash_u64(h, d);
+	h = hash_u64(h, p->n_rules[d]);
+	for (size_t i = 0; i < p->n_rules[d]; i++) {
+		const struct acl_rule *ru = &p->rules[d][i];
+
+		h = hash_u64(h, ru->action);
+		h = hash_u64(h, ru->ip_version);
+		h = hash_u64(h, (uint64_t)(int64_t)ru->protocol);
+		h = hash_u64(h, (uint64_t)(int64_t)ru->not_protocol);
+		h = hash_icmp(h, &ru->icmp);
+		h = hash_icmp(h, &ru->not_icmp);
+		h = hash_side(h, &ru->src);
+		h = hash_side(h, &ru->dst);
+		h = hash_u64(h, ru->index);
+	}
+	return h;
+}
+
+static void policy_hashes(struct acl_policy *p)
+{
+	for (int d = 0; d < _ACL_DIR_MAX; d++)
+		p->hash[d] = policy_hash(p, (enum acl_dir)d);
+}
+
 int acl_index_new(const struct acl_policy_set *ps, struct acl_index **ret, struct parse_err *reterr)
 {
 	_cleanup_(acl_index_freep) struct acl_index *idx = calloc(1, sizeof(*idx));
@@ -1055,10 +1141,14 @@ int acl_index_new(const struct acl_policy_set *ps, struct acl_index **ret, struc
 	for (size_t i = 0; i < idx->n_sets; i++)
 		idx->sets[i]->pos = i;
 	for (size_t i = 0; i < idx->n_tiers; i++)
-		for (size_t j = 0; j < idx->tiers[i].n_policies; j++)
+		for (size_t j = 0; j < idx->tiers[i].n_policies; j++) {
 			idx->tiers[i].policies[j]->seq = idx->n_seq++;
-	for (size_t i = 0; i < idx->n_profiles; i++)
+			policy_hashes(idx->tiers[i].policies[j]);
+		}
+	for (size_t i = 0; i < idx->n_profiles; i++) {
 		idx->profiles[i].seq = idx->n_seq++;
+		policy_hashes(&idx->profiles[i]);
+	}
 	r = filters_build(idx);
 	if (r < 0)
 		return r;

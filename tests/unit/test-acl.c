@@ -908,6 +908,90 @@ static void test_profiles(void **state)
 	acl_index_free(idx);
 }
 
+/* struct acl_policy.hash: the same policy hashes the same; a change to anything its chain for a
+ * direction is rendered from changes that direction's hash (and not the other's); what only
+ * places the chain (order, selector) changes neither. */
+static uint64_t hash_of(struct model_resource *res, enum acl_dir d)
+{
+	struct acl_policy_set ps = {.policies = &res, .n_policies = 1};
+	struct acl_index *idx = NULL;
+	assert_int_equal(acl_index_new(&ps, &idx, NULL), 0);
+	assert_int_equal(idx->n_tiers, 1);
+	assert_int_equal(idx->tiers[0].n_policies, 1);
+	uint64_t h = idx->tiers[0].policies[0]->hash[d];
+	acl_index_free(idx);
+	return h;
+}
+
+static void test_policy_hash(void **state)
+{
+	struct model_port p80 = {.first = 80, .last = 80}, p81 = {.first = 81, .last = 81},
+			  named = {.name = "http"};
+	struct ip_prefix net, net2;
+	assert_int_equal(ip_prefix_parse("198.18.0.0/24", false, &net), 0);
+	assert_int_equal(ip_prefix_parse("198.18.1.0/24", false, &net2), 0);
+#define BASE_RULE .action = MODEL_ACTION_ALLOW, TCP, .destination = {.ports = &p80, .n_ports = 1 }
+	struct model_resource *base = RES_GNP("h", .selector = "app == 'a'", INGRESS({BASE_RULE}),
+					      EGRESS({.action = MODEL_ACTION_ALLOW}));
+	uint64_t in = hash_of(base, IN), out = hash_of(base, OUT);
+	assert_true(in != out);
+	assert_true(hash_of(base, IN) == in);
+	/* placing it: same chains */
+	assert_true(hash_of(RES_GNP("h", .selector = "app == 'b'", ORDER(5), INGRESS({BASE_RULE}),
+				    EGRESS({.action = MODEL_ACTION_ALLOW})),
+			    IN) == in);
+	struct model_resource *changed[] = {
+	    RES_GNP("h2", .selector = "app == 'a'", INGRESS({BASE_RULE})),
+	    RES_GNP("h", INGRESS({.action = MODEL_ACTION_DENY,
+				  TCP,
+				  .destination = {.ports = &p80, .n_ports = 1}})),
+	    RES_GNP("h", INGRESS({.action = MODEL_ACTION_ALLOW,
+				  .protocol = {.set = true, .number = 17},
+				  .destination = {.ports = &p80, .n_ports = 1}})),
+	    RES_GNP("h", INGRESS({.action = MODEL_ACTION_ALLOW,
+				  TCP,
+				  .destination = {.ports = &p81, .n_ports = 1}})),
+	    RES_GNP("h", INGRESS({.action = MODEL_ACTION_ALLOW,
+				  TCP,
+				  .destination = {.ports = &named, .n_ports = 1}})),
+	    RES_GNP("h", INGRESS({.action = MODEL_ACTION_ALLOW,
+				  TCP,
+				  .destination = {.not_ports = &p80, .n_not_ports = 1}})),
+	    RES_GNP("h", INGRESS({BASE_RULE, .source = {.selector = "role == 'x'"}})),
+	    RES_GNP("h", INGRESS({BASE_RULE, .source = {.not_selector = "role == 'x'"}})),
+	    RES_GNP("h", INGRESS({BASE_RULE, .source = {.nets = &net, .n_nets = 1}})),
+	    RES_GNP("h", INGRESS({BASE_RULE, .source = {.nets = &net2, .n_nets = 1}})),
+	    RES_GNP("h", INGRESS({BASE_RULE, .source = {.not_nets = &net, .n_not_nets = 1}})),
+	    RES_GNP("h", INGRESS({BASE_RULE, .ip_version = 4})),
+	    RES_GNP("h", INGRESS({BASE_RULE, .not_protocol = {.set = true, .number = 17}})),
+	    RES_GNP("h", INGRESS({.action = MODEL_ACTION_ALLOW,
+				  .protocol = {.set = true, .number = 1},
+				  .icmp = {.set = true, .type = 8, .code = -1}})),
+	    RES_GNP("h", INGRESS({.action = MODEL_ACTION_ALLOW,
+				  .protocol = {.set = true, .number = 1},
+				  .not_icmp = {.set = true, .type = 8, .code = -1}})),
+	    RES_GNP("h", INGRESS({BASE_RULE}, {BASE_RULE})),
+	    RES_GNP("h", INGRESS({.action = MODEL_ACTION_LOG}, {BASE_RULE})),
+	};
+#undef BASE_RULE
+	for (size_t i = 0; i < ELEMENTSOF(changed); i++) {
+		uint64_t h = hash_of(changed[i], IN);
+		if (h == in) {
+			fail_msg("variant %zu hashes as the base policy", i);
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (hash_of(changed[j], IN) == h) {
+				fail_msg("variants %zu and %zu hash the same", j, i);
+			}
+		}
+	}
+	/* an ingress change leaves the egress chain's hash alone */
+	assert_true(
+	    hash_of(RES_GNP("h", .selector = "app == 'a'", INGRESS({.action = MODEL_ACTION_DENY}),
+			    EGRESS({.action = MODEL_ACTION_ALLOW})),
+		    OUT) == out);
+}
+
 /* Sets: same selector written differently -> one set; members are right; memberships. */
 static int count_cb(const struct acl_set *s, void *userdata)
 {
@@ -1251,15 +1335,25 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_default_deny),       cmocka_unit_test(test_open),
-	    cmocka_unit_test(test_namespace_selector), cmocka_unit_test(test_service_accounts),
-	    cmocka_unit_test(test_ipblock_except),     cmocka_unit_test(test_endport_range),
-	    cmocka_unit_test(test_named_ports),	       cmocka_unit_test(test_pass_two_tiers),
-	    cmocka_unit_test(test_log_continues),      cmocka_unit_test(test_deny_before_allow),
-	    cmocka_unit_test(test_anti_spoof),	       cmocka_unit_test(test_ipv6),
-	    cmocka_unit_test(test_workload_to_host),   cmocka_unit_test(test_host_endpoint),
-	    cmocka_unit_test(test_profiles),	       cmocka_unit_test(test_sets),
-	    cmocka_unit_test(test_set_filter),	       cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_default_deny),
+	    cmocka_unit_test(test_open),
+	    cmocka_unit_test(test_namespace_selector),
+	    cmocka_unit_test(test_service_accounts),
+	    cmocka_unit_test(test_ipblock_except),
+	    cmocka_unit_test(test_endport_range),
+	    cmocka_unit_test(test_named_ports),
+	    cmocka_unit_test(test_pass_two_tiers),
+	    cmocka_unit_test(test_log_continues),
+	    cmocka_unit_test(test_deny_before_allow),
+	    cmocka_unit_test(test_anti_spoof),
+	    cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_workload_to_host),
+	    cmocka_unit_test(test_host_endpoint),
+	    cmocka_unit_test(test_profiles),
+	    cmocka_unit_test(test_policy_hash),
+	    cmocka_unit_test(test_sets),
+	    cmocka_unit_test(test_set_filter),
+	    cmocka_unit_test(test_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -40,6 +40,10 @@ struct node {
 	unsigned count; /* nodes referring to it */
 	char **refs;	/* names it refers to, unique */
 	size_t n_refs;
+	/* a policy chain staged by stage_policy_chain(): the policy's hash for its direction
+	 * then (struct acl_policy.hash), so restage_policy() skips a policy that did not change */
+	bool src_known;
+	uint64_t src_hash;
 };
 
 struct node_tab {
@@ -390,6 +394,10 @@ static int stage_policy_chain(struct nft_plan *p, const struct acl_policy *pol, 
 	}
 	if (r >= 0) {
 		r = node_set_refs(p, n, refs, n_refs, rs);
+	}
+	if (r >= 0) {
+		n->src_known = true;
+		n->src_hash = pol->hash[d];
 	}
 	if (ret) {
 		*ret = n;
@@ -769,14 +777,16 @@ static int unstage_endpoint(struct nft_plan *p, const struct ep *e)
 	return r;
 }
 
-/* Restage @pol's chain for @d when the graph holds it (an endpoint uses it): the delta engine
- * writes it only when its rules changed. */
+/* Restage @pol's chain for @d when the graph holds it (an endpoint uses it) and the policy
+ * changed since it was staged (its hash): the delta engine writes it only when its rules
+ * changed. Rendering the 2,000 chains of 1,000 policies to find the one that did was a fifth
+ * of a policy edit's time. */
 static int restage_policy(struct nft_plan *p, const struct acl_policy *pol, enum acl_dir d)
 {
 	char name[NFT_PROG_NAME_MAX];
 	nft_prog_policy_chain_name(pol, d, name);
 	struct node *n = node_find(&p->nodes, name);
-	if (!n || n->fresh) {
+	if (!n || n->fresh || (n->src_known && n->src_hash == pol->hash[d])) {
 		return 0;
 	}
 	return stage_policy_chain(p, pol, d, name, n, NULL, NULL);
