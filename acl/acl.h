@@ -110,7 +110,7 @@ struct acl_policy {
 	struct acl_rule *rules[_ACL_DIR_MAX];
 	size_t n_rules[_ACL_DIR_MAX];
 	size_t seq; /* 0.. in index order (tiers' policies, then profiles) */
-	/* FNV-1a 64 of everything a render of the policy's chain for a direction reads (name,
+	/* A 64-bit hash of everything a render of the policy's chain for a direction reads (name,
 	 * id, source, rules with their sets' ids): equal hashes, equal chains. acl_index_new()
 	 * sets it; a driver restages only the chains whose hash changed since it staged them. */
 	uint64_t hash[_ACL_DIR_MAX];

@@ -973,15 +973,27 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct acl_side) == 80,
 	       "hash the new field of struct acl_side in hash_side()");
 _Static_assert(sizeof(struct model_icmp) == 6, "hash the new field of struct model_icmp");
 
+/* One 64-bit word into @h: a multiply and a shift (FNV-1a's byte loop was a third of a policy
+ * edit's hashing; these hashes never leave the process). */
 static uint64_t hash_u64(uint64_t h, uint64_t v)
 {
-	return hash_fnv1a(h, &v, sizeof(v));
+	h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
 }
 
+/* A string (or NULL) word by word, its length first. */
 static uint64_t hash_str(uint64_t h, const char *s)
 {
-	h = hash_u64(h, s ? 1 : 0);
-	return s ? hash_fnv1a(h, s, strlen(s) + 1) : h;
+	size_t n = s ? strlen(s) : 0;
+
+	h = hash_u64(h, s ? n + 1 : 0);
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t w = 0;
+
+		memcpy(&w, s + i, MIN(n - i, sizeof(w)));
+		h = hash_u64(h, w);
+	}
+	return h;
 }
 
 /* A set by its id (the FNV-1a of its definition, which also names it in the kernel). */
@@ -1017,7 +1029,7 @@ static uint64_t hash_side(uint64_t h, const struct acl_side *s)
  * other: the sets are named by their ids, the rules print in order with their labels). */
 static uint64_t policy_hash(const struct acl_policy *p, enum acl_dir d)
 {
-	uint64_t h = HASH_FNV1A_INIT;
+	uint64_t h = 0;
 
 	h = hash_u64(h, p->source);
 	h = hash_str(h, p->name);

@@ -141,8 +141,16 @@ void nft_prog_set_name(const struct acl_set *s, int family, char buf[static NFT_
 void nft_prog_policy_chain_name(const struct acl_policy *p, enum acl_dir d,
 				char buf[static NFT_PROG_NAME_MAX])
 {
-	snprintf(buf, NFT_PROG_NAME_MAX, "tby-%c%c-%s", p->source == ACL_SOURCE_PROFILE ? 'r' : 'p',
-		 d == ACL_DIR_INGRESS ? 'i' : 'e', p->id);
+	/* "tby-%c%c-%s" without snprintf(): a policy edit names every policy's chains */
+	size_t n = strnlen(p->id, ACL_ID_LEN - 1);
+
+	_Static_assert(ACL_ID_LEN + 7 <= NFT_PROG_NAME_MAX, "tby-pi-<id> fits");
+	memcpy(buf, "tby-", 4);
+	buf[4] = p->source == ACL_SOURCE_PROFILE ? 'r' : 'p';
+	buf[5] = d == ACL_DIR_INGRESS ? 'i' : 'e';
+	buf[6] = '-';
+	memcpy(buf + 7, p->id, n);
+	buf[7 + n] = '\0';
 }
 
 static const char *chain_kind(const struct acl_ruleset *rs, enum acl_dir d)
