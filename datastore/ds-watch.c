@@ -236,18 +236,11 @@ static void ds_queue_truncate(struct ds_watch *w, size_t n)
  * ds_watch_dispatch(), which ds_watch_timeout_ms() then asks for at once. */
 static bool ds_sock_known(const struct ds_watch *w, int fd);
 
-static void ds_watch_pump(struct ds_watch *w)
+/* Hand libcurl what poll() reported on its sockets. */
+static void ds_sock_actions(struct ds_watch *w, const struct pollfd *fds, size_t n)
 {
-	struct pollfd fds[16];
-	size_t n = MIN(w->n_socks, ELEMENTSOF(fds));
 	int running;
 
-	for (size_t i = 0; i < n; i++)
-		fds[i] = (struct pollfd){.fd = w->socks[i].fd, .events = w->socks[i].events};
-	if (poll(fds, (nfds_t)n, 0) < 0)
-		return;
-	w->now = ds_now_ms();
-	w->pumped = true;
 	for (size_t i = 0; i < n; i++) {
 		int ev = 0;
 
@@ -261,6 +254,21 @@ static void ds_watch_pump(struct ds_watch *w)
 			ev |= CURL_CSELECT_ERR;
 		curl_multi_socket_action(w->multi, fds[i].fd, ev, &running);
 	}
+}
+
+static void ds_watch_pump(struct ds_watch *w)
+{
+	struct pollfd fds[16];
+	size_t n = MIN(w->n_socks, ELEMENTSOF(fds));
+	int running;
+
+	for (size_t i = 0; i < n; i++)
+		fds[i] = (struct pollfd){.fd = w->socks[i].fd, .events = w->socks[i].events};
+	if (poll(fds, (nfds_t)n, 0) < 0)
+		return;
+	w->now = ds_now_ms();
+	w->pumped = true;
+	ds_sock_actions(w, fds, n);
 	if (w->curl_due != DS_NO_DEADLINE && w->now >= w->curl_due) {
 		w->curl_due = DS_NO_DEADLINE;
 		curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -1448,19 +1456,7 @@ int ds_watch_dispatch(struct ds_watch *w, const struct pollfd *fds, size_t n, ui
 	r = ds_watch_deliver(w, &delivered);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < n; i++) {
-		int ev = 0;
-
-		if (!fds[i].revents || !ds_sock_known(w, fds[i].fd))
-			continue;
-		if (fds[i].revents & (POLLIN | POLLHUP))
-			ev |= CURL_CSELECT_IN;
-		if (fds[i].revents & POLLOUT)
-			ev |= CURL_CSELECT_OUT;
-		if (fds[i].revents & (POLLERR | POLLNVAL))
-			ev |= CURL_CSELECT_ERR;
-		curl_multi_socket_action(w->multi, fds[i].fd, ev, &running);
-	}
+	ds_sock_actions(w, fds, n);
 	for (int round = 0; round < DS_DISPATCH_ROUNDS; round++) {
 		bool busy = false;
 
