@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ struct decode_ahead {
 	size_t next;   /* the agent's next item */
 	pthread_t helper;
 	bool running;
+	bool one_cpu;	     /* the process may run on one CPU only: never start the helper */
 	atomic_bool stop;    /* the batch ended: the helper claims nothing more */
 	atomic_bool waiting; /* the agent waits for an ITEM_HELPER item */
 	pthread_mutex_t mu;
@@ -63,9 +65,12 @@ struct decode_ahead {
 int decode_ahead_new(struct decode_ahead **ret)
 {
 	struct decode_ahead *da = calloc(1, sizeof(*da));
+	cpu_set_t cpus;
 
 	if (!da)
 		return -ENOMEM;
+	/* one CPU to run on (a cpuset, a small VM): a helper would only take turns with us */
+	da->one_cpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2;
 	pthread_mutex_init(&da->mu, NULL);
 	pthread_cond_init(&da->ready, NULL);
 	*ret = da;
@@ -109,7 +114,7 @@ static void *helper_main(void *arg)
 void decode_ahead_begin(struct decode_ahead *da, const struct ds_kv *const *kvs, size_t n)
 {
 	decode_ahead_end(da);
-	if (n < DECODE_AHEAD_MIN)
+	if (n < DECODE_AHEAD_MIN || da->one_cpu)
 		return;
 	if (da->cap < n) {
 		struct item *items = realloc(da->items, n * sizeof(*items));

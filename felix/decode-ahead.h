@@ -14,7 +14,8 @@ struct decode_ahead;
 
 /**
  * decode_ahead_new() - a decoder that reads a batch of datastore PUTs ahead of their delivery
- * on a second core (felix/decode-ahead.c). Return: 0 or -ENOMEM.
+ * on a second core (felix/decode-ahead.c); with only one CPU in the process's affinity mask it
+ * never starts a thread. Return: 0 or -ENOMEM.
  */
 int decode_ahead_new(struct decode_ahead **ret) _warn_unused_result_;
 

@@ -4,13 +4,15 @@
  * on the caller's thread: valid endpoints and policies, values that do not decode (with the same
  * error), keys the cache ignores. A batch ended early frees what the helper decoded and nobody
  * took (ASan in the sanitizer run checks), a PUT that is not the batch's next one is decoded on
- * the spot, and a batch below DECODE_AHEAD_MIN starts no thread. */
+ * the spot, and a batch below DECODE_AHEAD_MIN, or a process allowed one CPU, starts no thread. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,12 +194,57 @@ static void test_not_in_batch(void **state)
 	decode_ahead_free(da);
 }
 
+/* Threads of this process now (entries of /proc/self/task). */
+static size_t threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	size_t n = 0;
+
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		n += e->d_name[0] != '.';
+	}
+	closedir(d);
+	return n;
+}
+
+/* Allowed one CPU only (a cpuset, a small VM), the decoder starts no helper: every PUT is
+ * decoded as it is taken. */
+static void test_one_cpu(void **state)
+{
+	cpu_set_t all, one;
+	struct decode_ahead *da = NULL;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, &all)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	}
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	assert_int_equal(decode_ahead_new(&da), 0);
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+	size_t before = threads();
+	decode_ahead_begin(da, batch, N);
+	assert_int_equal(threads(), before);
+	for (size_t i = 0; i < N; i++) {
+		struct calc_decoded d;
+
+		decode_ahead_take(da, &kvs[i], &d);
+		check(&kvs[i], &d);
+	}
+	decode_ahead_free(da);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_batch_in_order),
 	    cmocka_unit_test(test_batch_ended_early),
 	    cmocka_unit_test(test_not_in_batch),
+	    cmocka_unit_test(test_one_cpu),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
