@@ -831,7 +831,9 @@ int calc_cache_put_decoded(struct calc_cache *c, const char *key, struct calc_de
 		if (d->err) {
 			*err = *d->err;
 		} else {
-			parse_err_set(err, key, 0, 0, NULL, "does not decode");
+			/* calc_cache_decode() had no memory to keep the error's position */
+			parse_err_set(err, key, 0, 0, NULL,
+				      "does not decode (out of memory for the details)");
 		}
 	}
 	free(d->err);

@@ -70,8 +70,9 @@ bool felix_nft_pending(const struct felix_nft *n);
 int felix_nft_commit(struct felix_nft *n, const struct calc_policy *cp, struct felix_pol_stats *st,
 		     char *err, size_t errlen) _warn_unused_result_;
 
-/** felix_nft_ready() - the driver knows what our table holds (a commit succeeded and nothing
- * made it forget since). */
+/** felix_nft_ready() - the driver knows what our table holds: a commit succeeded and nothing
+ * made it forget since, or a listing made ahead (felix_nft_adopt_ahead()) filled its memory.
+ * Waits for that listing's thread first. */
 bool felix_nft_ready(struct felix_nft *n);
 
 /**
