@@ -70,7 +70,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # that CPU came out of felix's start, which uses both since decode-ahead.c.
 felix_start() {
 	local n0 t0
-	n0=$(wc -l <"$B_TMP/felix.log" 2>/dev/null || echo 0)
+	n0=$({ wc -l <"$B_TMP/felix.log"; } 2>/dev/null || echo 0)
 	t0=$(now_ms)
 	local perf=()
 	# PERF_COLD=FILE: the per-backend cold start under perf (FILE.<backend>; adds perf's cost)
@@ -95,15 +95,16 @@ felix_stop() {
 	wait "$FELIX_PID" 2>/dev/null
 }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$FELIX_PID/status"; }
-idle_cpu() { # cores used by felix over IDLE_S seconds (utime+stime from /proc/PID/stat)
+idle_cpu() { # cores used by felix over IDLE_S seconds: utime+stime from /proc/PID/stat plus
+	# cutime+cstime, the tools felix ran and waited for (ipset, iptables-restore)
 	local a b
-	a=$(awk '{print $14 + $15}' "/proc/$FELIX_PID/stat")
+	a=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$FELIX_PID/stat")
 	if [ -n "${PERF_IDLE:-}" ]; then # PERF_IDLE=FILE: also a perf profile of the idle window
 		perf record -q ${PERF_CG:--g} -o "$PERF_IDLE.$1" -p "$FELIX_PID" -- sleep "$IDLE_S" >/dev/null 2>&1
 	else
 		sleep "$IDLE_S"
 	fi
-	b=$(awk '{print $14 + $15}' "/proc/$FELIX_PID/stat")
+	b=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$FELIX_PID/stat")
 	awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" -v s="$IDLE_S" 'BEGIN {printf "%.5f", (b - a) / hz / s}'
 }
 felix_start nftables

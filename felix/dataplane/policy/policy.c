@@ -74,6 +74,9 @@ struct felix_policy {
 	 * ruleset changed (chains are compared and rewritten); ipt_recalc: the calculation ran
 	 * in full, so no member changes were noted and every set is sent whole */
 	bool ipt_full, ipt_recalc;
+	/* iptables: an apply that may have left sets no rule uses any more (a full one or one
+	 * that rewrote chains); felix_policy_finish() destroys those and clears it. */
+	bool ipt_finish;
 	struct elem_text *ipt_elems;
 	size_t n_ipt, cap_ipt;
 	struct dp_stats stats; /* for felix_policy_apply() callers */
@@ -693,6 +696,7 @@ static int64_t policy_apply(void *d, uint64_t now_ms, struct dp_stats *ds)
 		 * the incremental passes never need. */
 		malloc_trim(0);
 	}
+	p->ipt_finish |= p->active == MODEL_DATAPLANE_IPTABLES && (st.full || p->ipt_full);
 	p->force_full = false;
 	p->resync = false;
 	p->ipt_full = false;
@@ -761,7 +765,10 @@ const struct dp_stats *felix_policy_stats(const struct felix_policy *p)
 
 void felix_policy_finish(struct felix_policy *p)
 {
-	if (p->active == MODEL_DATAPLANE_IPTABLES) {
-		(void)felix_ipt_finish(p->ipt);
+	/* Only after an apply that could have left a set unused: `ipset list -n` is a fork and
+	 * an exec, and this runs after every apply of any driver (a BIRD reconnect, a route). */
+	if (p->active == MODEL_DATAPLANE_IPTABLES && p->ipt_finish &&
+	    felix_ipt_finish(p->ipt) == 0) {
+		p->ipt_finish = false;
 	}
 }

@@ -69,8 +69,9 @@ uint64_t felix_policy_next_retry_ms(const struct felix_policy *p);
 int felix_policy_apply(struct felix_policy *p, const struct calc_cache *c, char (*ifaces)[IFNAMSIZ],
 		       size_t n_ifaces, uint64_t now_ms);
 
-/** felix_policy_finish() - step 5: delete stale ipsets (after routes and BIRD); nftables
- * deletes unused sets in the apply's own batch. */
+/** felix_policy_finish() - step 5: delete stale ipsets (after routes and BIRD), once after each
+ * iptables apply that rewrote chains or was a full one, until that succeeds; a no-op otherwise.
+ * nftables deletes unused sets in the apply's own batch. */
 void felix_policy_finish(struct felix_policy *p);
 
 /* ---- the driver contract (felix/dataplane/driver.h) ---- */
