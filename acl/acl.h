@@ -393,12 +393,28 @@ int acl_host_config_from_model(const struct model_felix_configuration *fc,
 const struct model_proto_port *acl_default_failsafe(bool inbound, size_t *ret_n);
 
 /* Everything one render needs. Borrowed. */
+/*
+ * struct acl_ipt_keep - lets acl_render_ipt() leave out the rules of chains the caller has
+ * loaded already (the iptables driver's delta path, issue 8). For every endpoint chain
+ * (tby-{fw,tw,hi,ho}-<if>, with its tby-as-<if>) and every policy / profile chain
+ * (tby-{p,r}{i,e}-<id>) the renderer computes a fingerprint, a 64-bit hash of everything that
+ * chain's rules are made from in that family: equal fingerprints, equal rules. It calls
+ * @keep(@ctx, chain name, fingerprint) for each; when that returns true, the chain is still
+ * declared but its "-A" lines are replaced by one "#keep <chain>" line (and "#keep
+ * tby-as-<if>" for its anti-spoofing chain), which iptables-restore would skip as a comment.
+ */
+struct acl_ipt_keep {
+	bool (*keep)(void *ctx, const char *chain, uint64_t fp);
+	void *ctx;
+};
+
 struct acl_render_input {
 	const struct acl_index *idx;
 	const struct acl_members *members;
 	struct acl_ruleset *const *rulesets; /* the local endpoints (workloads and hosts) */
 	size_t n_rulesets;
-	const struct acl_host_config *host; /* NULL = defaults */
+	const struct acl_host_config *host;  /* NULL = defaults */
+	const struct acl_ipt_keep *ipt_keep; /* acl_render_ipt() only; NULL = every rule */
 };
 
 /**
@@ -418,7 +434,8 @@ int acl_render_nft(const struct acl_render_input *in, struct strbuf *out) _warn_
  * (and so flushes) every tby- chain and fills it; each rule carries
  * `-m comment --comment "tby:<16 hex>"`. With ACL_IPT_HOOKS the text also inserts
  * `-j tby-input|tby-forward|tby-output` at the top of the built-in chains (the driver passes
- * the flag only when `iptables -C` finds the jump missing).
+ * the flag only when `iptables -C` finds the jump missing). With @in->ipt_keep, the chains it
+ * keeps are declared and marked "#keep <chain>" instead of filled (struct acl_ipt_keep).
  * Appends the `ipset restore` script for the sets it references to @ipset.
  * Return: 0, -EINVAL or -ENOMEM.
  */

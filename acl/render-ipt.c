@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "acl/render-internal.h"
+#include "lib/array.h"
 
 #define PORTS_PER_MATCH 7 /* ranges per multiport match: 7 x 2 <= 15 */
 #define WL_PREFIX "tby"	  /* every workload interface (cni/wl-plumb.h WL_PLUMB_IFNAME_PREFIX) */
@@ -51,6 +52,7 @@ struct ipt {
 	struct strbuf line; /* rule being built (after "-A chain") */
 	char chain[32];
 	unsigned pos; /* rules so far in @chain */
+	const struct acl_ipt_keep *keep;
 };
 
 _printf_(2, 3) static void L(struct ipt *o, const char *fmt, ...)
@@ -321,10 +323,82 @@ static void emit_rule(struct ipt *o, const struct acl_policy *p, enum acl_dir di
 	}
 }
 
+/* ---- chains the caller keeps (struct acl_ipt_keep) ---- */
+
+static uint64_t fp_u64(uint64_t h, uint64_t v)
+{
+	return hash_fnv1a(h, &v, sizeof(v));
+}
+
+static uint64_t fp_str(uint64_t h, const char *s)
+{
+	return hash_fnv1a(h, s, strlen(s) + 1);
+}
+
+static uint64_t fp_call(uint64_t h, const struct acl_policy *p)
+{
+	return fp_str(fp_u64(h, (uint64_t)p->source), p->id);
+}
+
+/* Everything emit_endpoint_chain() reads for direction @d of @rs in family @fam. */
+static uint64_t endpoint_fp(const struct acl_ruleset *rs, enum acl_dir d,
+			    const struct acl_host_config *h, int fam)
+{
+	const struct acl_ep_dir *ed = &rs->dir[d];
+	uint64_t x = fp_u64(HASH_FNV1A_INIT, (uint64_t)fam << 16 | (uint64_t)d << 8 | rs->host);
+
+	x = fp_str(x, rs->ifname);
+	for (size_t i = 0; i < rs->n_addrs; i++)
+		if (rs->addrs[i].family == fam)
+			x = hash_fnv1a(x, rs->addrs[i].bytes, sizeof(rs->addrs[i].bytes));
+	if (rs->host) {
+		size_t n;
+		const struct model_proto_port *fs = acl_failsafe(h, d == ACL_DIR_INGRESS, &n);
+
+		x = fp_u64(x, n);
+		for (size_t i = 0; i < n; i++) {
+			x = fp_u64(x, (uint64_t)fs[i].protocol.set << 48 |
+					  (uint64_t)fs[i].protocol.number << 40 |
+					  (uint64_t)fs[i].port << 16 |
+					  (uint64_t)fs[i].net.len << 8 | fs[i].net.addr.family);
+			x = hash_fnv1a(x, fs[i].net.addr.bytes, sizeof(fs[i].net.addr.bytes));
+		}
+	}
+	x = fp_u64(x, ed->n_tiers);
+	for (size_t t = 0; t < ed->n_tiers; t++) {
+		const struct acl_ep_tier *et = &ed->tiers[t];
+
+		x = fp_u64(x, (uint64_t)et->tier->default_action << 32 | et->n_policies);
+		for (size_t i = 0; i < et->n_policies; i++)
+			x = fp_call(x, et->policies[i]);
+	}
+	x = fp_u64(x, (uint64_t)ed->end << 32 | ed->n_profiles);
+	for (size_t i = 0; i < ed->n_profiles; i++)
+		x = fp_call(x, ed->profiles[i]);
+	return x;
+}
+
+/* Asks the caller about o->chain (fingerprint @fp); when it keeps it, writes "#keep <chain>".
+ * Return: true when the chain's rules are to be left out. */
+static bool kept(struct ipt *o, uint64_t fp)
+{
+	int r;
+
+	if (!o->keep || o->r < 0 || !o->keep->keep(o->keep->ctx, o->chain, fp))
+		return false;
+	r = strbuf_printf(o->sb, "#keep %s\n", o->chain);
+	if (r < 0)
+		o->r = r;
+	return true;
+}
+
 static void emit_policy_chain(struct ipt *o, const struct acl_policy *p, enum acl_dir dir)
 {
 	chain_begin(o, "tby-%c%c-%s", p->source == ACL_SOURCE_PROFILE ? 'r' : 'p',
 		    dir == ACL_DIR_INGRESS ? 'i' : 'e', p->id);
+	/* acl_policy.hash covers everything a render of the chain reads (acl_index_new()) */
+	if (kept(o, fp_u64(p->hash[dir], (uint64_t)o->fam)))
+		return;
 	for (size_t i = 0; i < p->n_rules[dir]; i++)
 		emit_rule(o, p, dir, &p->rules[dir][i]);
 }
@@ -368,6 +442,15 @@ static void emit_endpoint_chain(struct ipt *o, const struct acl_ruleset *rs, enu
 	char buf[IP_ADDR_STRLEN];
 
 	chain_begin(o, "tby-%s-%s", chain_kind(rs, d), ifname_id(rs));
+	if (o->keep && kept(o, endpoint_fp(rs, d, h, o->fam))) {
+		if (!rs->host && d == ACL_DIR_EGRESS && own_addrs(rs, o->fam) > 1 && o->r >= 0) {
+			int r = strbuf_printf(o->sb, "#keep tby-as-%s\n", rs->ifname);
+
+			if (r < 0)
+				o->r = r;
+		}
+		return;
+	}
 	if (!rs->host && d == ACL_DIR_EGRESS) {
 		size_t n = own_addrs(rs, o->fam);
 
@@ -509,7 +592,7 @@ int acl_render_ipt(const struct acl_render_input *in, int family, unsigned flags
 {
 	const struct acl_host_config *h = acl_host_or_default(in->host);
 	const struct acl_index *idx = in->idx;
-	struct ipt o = {.sb = out, .fam = family};
+	struct ipt o = {.sb = out, .fam = family, .keep = in->ipt_keep};
 	const struct acl_ruleset *wild = NULL;
 	struct acl_used u = {0};
 	int r;

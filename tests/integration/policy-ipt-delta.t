@@ -70,7 +70,7 @@ pol() { # N SELECTOR-VALUE PEER-ROLE PORT
 start_felix
 check "felix applied in full on iptables" wait_for 20 grep -q 'policy applied (iptables, full)' "$T_TMP/felix.log"
 
-RANDOM=4242
+RANDOM=${DELTA_SEED:-4242} # DELTA_SEED: another sequence
 declare -A LOCAL REMOTE
 for step in $(seq 1 "$STEPS"); do
 	i=$((RANDOM % 12))

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "acl/acl.h"
+#include "lib/array.h"
 
 /* ---- fixture: a small cluster seen from host h1 ---- */
 
@@ -281,6 +282,140 @@ static void check_golden(const char *name, const char *file, const char *text)
 static const char *const render_files[N_RENDER] = {"expected.nft", "expected.ipt", "expected.ipset",
 						   "expected.ip6t", "expected.ipset6"};
 
+/* ---- acl_ipt_keep: equal fingerprints, equal chains ---- */
+
+/* Every endpoint, policy and profile chain any render of these tests produced, with its
+ * fingerprint and rules; fp_check() compares each new one with those of the same name. */
+struct fp_seen {
+	int fam;
+	char *name, *text;
+	uint64_t fp;
+};
+static struct {
+	struct fp_seen *v;
+	size_t n, cap;
+	size_t same_fp; /* pairs with equal fingerprints (their rules compared equal) */
+	size_t differ;	/* pairs whose rules differ (their fingerprints compared different) */
+	size_t kept;	/* chains a keep-everything render left out */
+} FPS;
+
+struct fp_rec {
+	struct {
+		char name[32];
+		uint64_t fp;
+	} v[64];
+	size_t n;
+	bool keep_all;
+};
+
+static bool fp_record(void *ctx, const char *chain, uint64_t fp)
+{
+	struct fp_rec *r = ctx;
+
+	assert_true(r->n < ELEMENTSOF(r->v));
+	assert_true(strlen(chain) < sizeof(r->v[0].name));
+	strcpy(r->v[r->n].name, chain);
+	r->v[r->n++].fp = fp;
+	return r->keep_all;
+}
+
+/* The "-A @chain " lines of @text, then (for "tby-fw-<if>") those of "tby-as-<if>". */
+static char *chain_rules(const char *text, const char *chain)
+{
+	struct strbuf sb = {0};
+	char pat[2][48];
+	int n = 1;
+
+	snprintf(pat[0], sizeof(pat[0]), "-A %s ", chain);
+	if (strncmp(chain, "tby-fw-", 7) == 0) {
+		snprintf(pat[1], sizeof(pat[1]), "-A tby-as-%s ", chain + 7);
+		n = 2;
+	}
+	for (int k = 0; k < n; k++)
+		for (const char *p = text; *p;) {
+			size_t l = strcspn(p, "\n");
+			if (strncmp(p, pat[k], strlen(pat[k])) == 0)
+				assert_int_equal(strbuf_append(&sb, p, l + 1), 0);
+			p += l + (p[l] == '\n');
+		}
+	return strbuf_steal(&sb) ?: strdup("");
+}
+
+/* The ":" declarations of @text, in order. */
+static char *declarations(const char *text)
+{
+	struct strbuf sb = {0};
+
+	for (const char *p = text; *p;) {
+		size_t l = strcspn(p, "\n");
+		if (p[0] == ':')
+			assert_int_equal(strbuf_append(&sb, p, l + 1), 0);
+		p += l + (p[l] == '\n');
+	}
+	return strbuf_steal(&sb) ?: strdup("");
+}
+
+/*
+ * @full: acl_render_ipt() of @in in family @fam without keep. Renders it again (1) recording
+ * every fingerprint and keeping nothing: the same text; (2) keeping everything: the same
+ * declarations, a "#keep" line and no rule for each chain asked about. Then each recorded chain
+ * goes into FPS: a chain of the same name and family with the same fingerprint must have the
+ * same rules.
+ */
+static void fp_check(const char *name, struct acl_render_input in, int fam, const char *full)
+{
+	struct fp_rec rec = {0}, all = {.keep_all = true};
+	struct acl_ipt_keep k = {.keep = fp_record, .ctx = &rec};
+	struct strbuf t = {0}, ipset = {0}, t2 = {0}, ipset2 = {0};
+
+	in.ipt_keep = &k;
+	assert_int_equal(acl_render_ipt(&in, fam, ACL_IPT_HOOKS, &t, &ipset), 0);
+	assert_string_equal(strbuf_cstr(&t), full);
+	k.ctx = &all;
+	assert_int_equal(acl_render_ipt(&in, fam, ACL_IPT_HOOKS, &t2, &ipset2), 0);
+	assert_int_equal(all.n, rec.n);
+	char *d1 = declarations(full), *d2 = declarations(strbuf_cstr(&t2));
+	assert_string_equal(d1, d2);
+	free(d1);
+	free(d2);
+	for (size_t i = 0; i < rec.n; i++) {
+		char line[48], *none = chain_rules(strbuf_cstr(&t2), rec.v[i].name);
+
+		assert_string_equal(rec.v[i].name, all.v[i].name);
+		assert_true(rec.v[i].fp == all.v[i].fp);
+		snprintf(line, sizeof(line), "#keep %s\n", rec.v[i].name);
+		assert_non_null(strstr(strbuf_cstr(&t2), line));
+		assert_string_equal(none, "");
+		free(none);
+		FPS.kept++;
+
+		char *rules = chain_rules(full, rec.v[i].name);
+		for (size_t j = 0; j < FPS.n; j++) {
+			const struct fp_seen *o = &FPS.v[j];
+
+			if (o->fam != fam || strcmp(o->name, rec.v[i].name) != 0)
+				continue;
+			if (o->fp == rec.v[i].fp) {
+				if (strcmp(o->text, rules) != 0)
+					fail_msg(
+					    "%s: %s has the fingerprint of an earlier render but "
+					    "other rules:\n%s---\n%s",
+					    name, rec.v[i].name, o->text, rules);
+				FPS.same_fp++;
+			} else if (strcmp(o->text, rules) != 0) {
+				FPS.differ++;
+			}
+		}
+		assert_int_equal(array_grow(&FPS.v, FPS.n + 1, &FPS.cap, sizeof(*FPS.v)), 0);
+		FPS.v[FPS.n++] = (struct fp_seen){
+		    .fam = fam, .name = strdup(rec.v[i].name), .text = rules, .fp = rec.v[i].fp};
+	}
+	strbuf_done(&t);
+	strbuf_done(&ipset);
+	strbuf_done(&t2);
+	strbuf_done(&ipset2);
+}
+
 static void render_all(const struct case_in *c, const struct built *b, char *out[N_RENDER])
 {
 	struct acl_render_input in = {.idx = b->idx,
@@ -293,6 +428,8 @@ static void render_all(const struct case_in *c, const struct built *b, char *out
 	assert_int_equal(acl_render_nft(&in, &s[0]), 0);
 	assert_int_equal(acl_render_ipt(&in, AF_INET, ACL_IPT_HOOKS, &s[1], &s[2]), 0);
 	assert_int_equal(acl_render_ipt(&in, AF_INET6, ACL_IPT_HOOKS, &s[3], &s[4]), 0);
+	fp_check(c->name, in, AF_INET, strbuf_cstr(&s[1]));
+	fp_check(c->name, in, AF_INET6, strbuf_cstr(&s[3]));
 	for (size_t i = 0; i < N_RENDER; i++)
 		out[i] = strbuf_steal(&s[i]);
 }
@@ -1307,6 +1444,97 @@ static void test_set_filter(void **state)
 	acl_index_free(idx);
 }
 
+/* After every case above went through fp_check(): variants of one case that differ only in
+ * what the golden cases keep fixed (addresses and their number, failsafe ports and nets, the
+ * tier's default action, profiles) go through it too, so a fingerprint that misses one of
+ * these fails there. Runs last: it reads what the cases recorded, and frees it. */
+static void test_ipt_fingerprints(void **state)
+{
+	static const struct model_proto_port fs[][1] = {
+	    {{.protocol = {.set = true, .number = 6}, .port = 22}},
+	    {{.protocol = {.set = true, .number = 6}, .port = 23}},
+	    {{.protocol = {.set = true, .number = 17}, .port = 22}},
+	};
+	struct model_proto_port fs_net[1] = {{.protocol = {.set = true, .number = 6}, .port = 22}};
+	struct model_resource tier = {.kind = MODEL_KIND_TIER,
+				      .meta = {.name = "fp-tier"},
+				      .tier = {ORDER(100), .default_action = MODEL_ACTION_DENY}};
+	struct model_resource *tiers[] = {&tier};
+	struct model_resource *pol[] = {
+	    RES_GNP("fp-in", .selector = "all()", INGRESS({.action = MODEL_ACTION_ALLOW})),
+	    RES_GNP("fp-tier.in", ORDER(1), .tier = "fp-tier", .selector = "app == 'web'",
+		    INGRESS({.action = MODEL_ACTION_PASS})),
+	};
+	struct model_resource *prof[] = {
+	    &(struct model_resource){
+		.kind = MODEL_KIND_PROFILE,
+		.meta = {.name = "kns.a"},
+		.profile = {.egress = RULES({.action = MODEL_ACTION_ALLOW}), .n_egress = 1}},
+	    &(struct model_resource){
+		.kind = MODEL_KIND_PROFILE,
+		.meta = {.name = "kns.b"},
+		.profile = {.egress = RULES({.action = MODEL_ACTION_ALLOW}), .n_egress = 1}},
+	};
+	char *prof_a[] = {"kns.a", NULL}, *prof_b[] = {"kns.b", NULL};
+	struct ip_addr keep_web = F.a_web[0];
+	size_t same0;
+	struct built b;
+	char *out[N_RENDER];
+
+	assert_true(FPS.n > 0 && FPS.same_fp > 0 && FPS.differ > 0 && FPS.kept > 0);
+	for (int v = 0; v < 15; v++) {
+		struct acl_host_config h = {0};
+		struct case_in c = {
+		    .name = "fp", .policies = pol, .n_policies = 1, .with_host_endpoint = true};
+
+		same0 = FPS.same_fp;
+		if (v == 1)
+			F.a_web[0] = A("198.19.0.99"); /* tby-fw-tbyweb's "! -s", IPv4 only */
+		if (v == 2)
+			F.eps[0].n_addrs = 1; /* no tby-as-tbyweb, and no IPv6 address */
+		if (v >= 3 && v <= 8) {
+			h.failsafe_in = v <= 5 ? fs[v - 3] : fs_net;
+			h.n_failsafe_in = 1;
+			h.has_failsafe_in = true;
+			fs_net[0].net = P(v == 6   ? "198.18.7.0/24"
+					  : v == 7 ? "198.18.8.0/24"
+						   : "198.18.8.0/25");
+			c.host = &h;
+		}
+		if (v == 9 || v == 10) { /* the same policies, another default action */
+			tier.tier.default_action = v == 9 ? MODEL_ACTION_DENY : MODEL_ACTION_PASS;
+			c.tiers = tiers;
+			c.n_tiers = 1;
+			c.n_policies = 2;
+		}
+		if (v == 11 || v == 12) {
+			F.eps[1].profiles = v == 11 ? prof_a : prof_b;
+			F.eps[1].n_profiles = 1;
+			c.profiles = prof;
+			c.n_profiles = 2;
+		}
+		if (v == 13) /* the profiles known, none used */
+			c.profiles = prof, c.n_profiles = 2;
+		build(&c, &b);
+		render_all(&c, &b, out);
+		for (size_t i = 0; i < N_RENDER; i++)
+			free(out[i]);
+		built_done(&b);
+		F.a_web[0] = keep_web;
+		F.eps[0].n_addrs = 2;
+		F.eps[1].profiles = NULL;
+		F.eps[1].n_profiles = 0;
+		if (v == 0 || v == 14) /* the base case again: the same chains */
+			assert_true(FPS.same_fp > same0);
+	}
+	for (size_t i = 0; i < FPS.n; i++) {
+		free(FPS.v[i].name);
+		free(FPS.v[i].text);
+	}
+	free(FPS.v);
+	memset(&FPS, 0, sizeof(FPS));
+}
+
 static void test_errors(void **state)
 {
 	struct model_resource *pol[] = {
@@ -1354,6 +1582,7 @@ int main(void)
 	    cmocka_unit_test(test_sets),
 	    cmocka_unit_test(test_set_filter),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_ipt_fingerprints),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -163,7 +163,9 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 /**
  * felix_ipt_apply_delta() - the incremental path for one family once felix_ipt_ready(): only
  * what differs from the last good apply goes to the kernel.
- * @rules: acl_render_ipt() output (flags 0) of the whole state. Its chains are compared by
+ * @rules: acl_render_ipt() output (flags 0) of the whole state, rendered with felix_ipt_keep()
+ *     (@delta true) or without it. A chain marked "#keep <chain>" is as the last apply loaded
+ *     it (-EAGAIN when that apply did not). The others are compared by
  *     name and by a hash of their rules with the chains the last apply of @family loaded; one
  *     `iptables-restore --noflush` declares (so flushes) and fills the new and changed chains,
  *     flushes the removed ones and deletes them (-X) at the end, after the rewritten chains
@@ -185,6 +187,18 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, const char *ipset,
 			  bool all_sets, const char *elems, struct felix_pol_stats *st, char *err,
 			  size_t errlen) _warn_unused_result_;
+
+/**
+ * felix_ipt_keep() - @ret for acl_render_input.ipt_keep, for the render of @family's text that
+ * goes to the next felix_ipt_apply() (@delta false) or felix_ipt_apply_delta() (@delta true).
+ * It records every chain's fingerprint (struct acl_ipt_keep) and, with @delta, keeps the
+ * chains that the last good apply of @family loaded with the same fingerprint, so a render for
+ * a policy edit writes only the chains made from what changed (rendering all 16,500 rules of
+ * 1,000 policies and 250 endpoints took ~15 ms per family). The fingerprints become the
+ * driver's when that apply succeeds; a render without felix_ipt_keep() records none, and the
+ * next delta render keeps nothing of it. @ret stays valid until the next call for @family.
+ */
+void felix_ipt_keep(struct felix_ipt *x, int family, bool delta, struct acl_ipt_keep *ret);
 
 /** felix_ipt_ready() - a full felix_ipt_apply() of both families succeeded since the last
  * felix_ipt_remove() or failure. */

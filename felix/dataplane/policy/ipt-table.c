@@ -53,6 +53,20 @@
 struct chain_sum {
 	char name[32]; /* iptables chain names have at most 28 characters */
 	uint64_t hash;
+	uint64_t fp;   /* the render's fingerprint of the chain (struct acl_ipt_keep) ... */
+	bool fp_known; /* ... when the render that was loaded told it */
+	bool kept;     /* chains_parse(): "#keep <name>", the text left its rules out */
+};
+
+/* felix_ipt_keep()'s context for one family's render. */
+struct keep_ctx {
+	struct felix_ipt *x;
+	bool v6;
+	bool delta; /* a render for felix_ipt_apply_delta(): loaded chains may be kept */
+	bool armed; /* set by felix_ipt_keep(), cleared when an apply takes the fingerprints */
+	bool bad;   /* a fingerprint could not be recorded: record none */
+	struct chain_sum *seen; /* every chain the render asked about, with its fingerprint */
+	size_t n_seen, cap_seen;
 };
 
 struct felix_ipt {
@@ -68,6 +82,7 @@ struct felix_ipt {
 	char *read_save[2];
 	/* felix_ipt_read_ahead(): the three tools, running (pid != 0) until read or dropped */
 	struct tool_job *reading;
+	struct keep_ctx keep[2];
 };
 
 static int chain_cmp(const void *a, const void *b)
@@ -152,11 +167,18 @@ static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n
 		size_t l = strcspn(p, "\n");
 		if (strncmp(p, "-A ", 3) == 0) {
 			struct chain_sum *c = chain_find(v, n, p + 3, strcspn(p + 3, " \n"));
-			if (!c) {
+			if (!c || c->kept) {
 				free(v);
 				return -EINVAL;
 			}
 			c->hash = hash_fnv1a(c->hash, p, l + 1);
+		} else if (strncmp(p, "#keep ", 6) == 0) {
+			struct chain_sum *c = chain_find(v, n, p + 6, strcspn(p + 6, " \n"));
+			if (!c || c->hash != HASH_FNV1A_INIT) {
+				free(v);
+				return -EINVAL;
+			}
+			c->kept = true;
 		}
 		p += l + (p[l] == '\n');
 	}
@@ -358,6 +380,69 @@ static void forget_family(struct felix_ipt *x, bool v6)
 	x->chains[v6] = NULL;
 	x->n_chains[v6] = 0;
 	x->ok[v6] = false;
+	x->keep[v6].armed = false;
+}
+
+/* struct acl_ipt_keep.keep: records @chain's fingerprint; keeps it (delta renders only) when
+ * the last good apply loaded it with the same fingerprint. */
+static bool keep_chain(void *ctx, const char *chain, uint64_t fp)
+{
+	struct keep_ctx *k = ctx;
+	struct felix_ipt *x = k->x;
+	size_t l = strlen(chain);
+
+	if (l >= sizeof(k->seen->name) ||
+	    array_grow(&k->seen, k->n_seen + 1, &k->cap_seen, sizeof(*k->seen)) < 0) {
+		k->bad = true;
+		return false;
+	}
+	struct chain_sum *e = &k->seen[k->n_seen++];
+	*e = (struct chain_sum){.fp = fp};
+	memcpy(e->name, chain, l + 1);
+	if (!k->delta || !x->ok[k->v6] || !x->chains[k->v6]) {
+		return false;
+	}
+	const struct chain_sum *c = chain_find(x->chains[k->v6], x->n_chains[k->v6], chain, l);
+	return c && c->fp_known && c->fp == fp;
+}
+
+void felix_ipt_keep(struct felix_ipt *x, int family, bool delta, struct acl_ipt_keep *ret)
+{
+	bool v6 = family == AF_INET6;
+	struct keep_ctx *k = &x->keep[v6];
+
+	k->x = x;
+	k->v6 = v6;
+	k->delta = delta;
+	k->armed = true;
+	k->bad = false;
+	k->n_seen = 0;
+	*ret = (struct acl_ipt_keep){.keep = keep_chain, .ctx = k};
+}
+
+/* The fingerprints the render of family @v6 recorded go to the chains @v (@n, sorted) that its
+ * apply loaded; once. Nothing is recorded when the render was not felix_ipt_keep()'s. */
+static void keep_take(struct felix_ipt *x, bool v6, struct chain_sum *v, size_t n)
+{
+	struct keep_ctx *k = &x->keep[v6];
+
+	if (k->armed && !k->bad) {
+		for (size_t i = 0; i < k->n_seen; i++) {
+			struct chain_sum *c =
+			    chain_find(v, n, k->seen[i].name, strlen(k->seen[i].name));
+			if (c) {
+				c->fp = k->seen[i].fp;
+				c->fp_known = true;
+			}
+		}
+	}
+	k->armed = false;
+	k->n_seen = 0;
+	if (k->cap_seen > 4096) { /* a full render's worth is not kept between renders */
+		free(k->seen);
+		k->seen = NULL;
+		k->cap_seen = 0;
+	}
 }
 
 bool felix_ipt_ready(const struct felix_ipt *x)
@@ -396,6 +481,7 @@ struct felix_ipt *felix_ipt_free(struct felix_ipt *x)
 	for (int i = 0; i < 2; i++) {
 		free(x->chains[i]);
 		free(x->ipsets[i]);
+		free(x->keep[i].seen);
 	}
 	felix_ipt_read_drop(x);
 	free(x);
@@ -787,8 +873,13 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		st->chains_removed += removed;
 		st->bytes += (written || removed ? text.len : 0) + changed_sets.len;
 	}
+	bool armed = x->keep[v6].armed;
 	forget_family(x, v6);
 	r = chains_parse(rules, &x->chains[v6], &x->n_chains[v6]);
+	x->keep[v6].armed = armed;
+	if (r >= 0) {
+		keep_take(x, v6, x->chains[v6], x->n_chains[v6]);
+	}
 	if (r < 0) {
 		/* Loaded, but the next apply cannot be a delta against it. */
 		log_warn("iptables text of family %d not understood (%s): next apply in full",
@@ -870,6 +961,19 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 		snprintf(err, errlen, "rendered iptables text not understood");
 		return r == -EINVAL ? -EAGAIN : r;
 	}
+	/* a chain the render kept holds what the last good apply loaded */
+	for (size_t i = 0; i < nn; i++) {
+		if (nv[i].kept) {
+			struct chain_sum *o = chain_find(ov, on, nv[i].name, strlen(nv[i].name));
+			if (!o) {
+				snprintf(err, errlen, "kept chain %s is not loaded", nv[i].name);
+				return -EAGAIN;
+			}
+			nv[i].hash = o->hash;
+			nv[i].fp = o->fp;
+			nv[i].fp_known = o->fp_known;
+		}
+	}
 
 	/* 1. sets: new ones in full, member changes of the others */
 	r = ipset_delta(ipset, x->ipsets[v6], all_sets, elems, &sets, &names);
@@ -948,6 +1052,7 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 		st->chains_removed += removed;
 		st->bytes += (written || removed ? text.len : 0) + sets.len;
 	}
+	keep_take(x, v6, nv, nn);
 	free(x->chains[v6]);
 	x->chains[v6] = TAKE_PTR(nv);
 	x->n_chains[v6] = nn;

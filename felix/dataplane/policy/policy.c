@@ -548,6 +548,9 @@ static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_polic
 		uint64_t t0 = mono_ms();
 
 		struct acl_render_input in = calc_policy_render_input(cp);
+		struct acl_ipt_keep keep;
+		felix_ipt_keep(p->ipt, fam, true, &keep);
+		in.ipt_keep = &keep;
 		if (!full) {
 			r = members_view_ipt(cp, p->ipt, fam, &view);
 			if (r < 0) {
@@ -600,7 +603,10 @@ static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 		int fam = fi == 0 ? AF_INET : AF_INET6;
 		_cleanup_strbuf_ struct strbuf rules = {0}, ipset = {0};
 		uint64_t t0 = mono_ms();
+		struct acl_ipt_keep keep;
 
+		felix_ipt_keep(p->ipt, fam, false, &keep); /* recorded for the deltas after it */
+		in.ipt_keep = &keep;
 		r = acl_render_ipt(&in, fam, 0, &rules, &ipset);
 		*render_ms += mono_ms() - t0;
 		if (r < 0) {
