@@ -164,4 +164,30 @@ check "the deleted FORWARD -> tby-forward jump is back" \
 	ip netns exec "$H" iptables -C FORWARD -m comment --comment tby:hook -j tby-forward
 check "one jump per hook" bash -c \
 	"[ \$(ip netns exec $H iptables-save -t filter | grep -c -- '--comment \"tby:hook\"') = 3 ]"
+
+# A restart that waits for the datastore: felix starts reading the kernel at once (the status
+# file names iptables), and a rule of ours is deleted before the datastore answers. The first
+# apply must not trust the read made before that (the nf_tables generation moved: it reads
+# again) and must put the rule back.
+kill -TERM "$FELIX_PID"
+wait "$FELIX_PID"
+mv "$T_TMP/felix.log" "$T_TMP/felix.log.3"
+check "the status file names iptables" grep -q '"dataplane":"iptables"' "$T_TMP/felix-status.json"
+TABBY_DATASTORE_ENDPOINTS="unix://$T_TMP/late.sock" ip netns exec "$H" "$FELIX" --config "$T_TMP/felix.yaml" >>"$T_TMP/felix.log" 2>&1 &
+FELIX_PID=$!
+track_pid "$FELIX_PID"
+check "felix waits for the datastore" wait_for 20 grep -q 'datastore not reachable yet' "$T_TMP/felix.log"
+sleep 1 # the three tools started before that line; at this scale they end within milliseconds
+check "deleted rule 1 of $c1 while felix waits" ip netns exec "$H" iptables -D "$c1" 1
+ln -s "${TABBY_TEST_ETCD_UNIX#unix://}" "$T_TMP/late.sock"
+check "felix applied in full (late datastore)" wait_for 30 grep -q 'policy applied (iptables, full)' "$T_TMP/felix.log"
+check "settled (late datastore)" settle
+check "it noticed the change since its read ahead" grep -q 'changed while they were read ahead' "$T_TMP/felix.log"
+dump >"$T_TMP/late.txt"
+if diff -u "$T_TMP/full.txt" "$T_TMP/late.txt" >"$T_TMP/late.txt.diff"; then
+	ok "the rule deleted after the read ahead is back"
+else
+	head -20 "$T_TMP/late.txt.diff"
+	fail "the first apply trusted a read made before the change"
+fi
 summary

@@ -86,6 +86,13 @@ bool felix_nft_ready(struct felix_nft *n);
 void felix_nft_adopt_ahead(struct felix_nft *n);
 
 /**
+ * felix_nft_generation() - the network namespace's nf_tables ruleset generation now
+ * (NFT_MSG_GETGEN; every committed transaction of any program, iptables-nft's included, bumps
+ * it), after waiting for a listing made ahead. Return: 0 or the -errno of the netlink socket.
+ */
+int felix_nft_generation(struct felix_nft *n, uint32_t *ret) _warn_unused_result_;
+
+/**
  * felix_nft_fail_closed() - the policy cannot be computed or applied: keep the kernel's table
  * and make every workload interface of @ifaces that our table does not dispatch yet drop all
  * traffic (map elements "<if>" : drop in fw-dispatch and tw-dispatch). With no memory of the
@@ -108,7 +115,8 @@ bool felix_nft_unchanged(struct felix_nft *n);
 void felix_nft_forget(struct felix_nft *n);
 
 /** felix_nft_remove() - delete `table inet tabby` (switching to iptables; one batch: create
- * if missing, delete); forgets the memory. Return: 0 or the kernel's -errno (logged). */
+ * if missing, delete), or nothing when the kernel says it has no such table (no transaction);
+ * forgets the memory. Return: 0 or the kernel's -errno (logged). */
 int felix_nft_remove(struct felix_nft *n);
 
 /* ---- iptables-restore + ipset ---- */
@@ -139,6 +147,9 @@ void felix_ipt_read_kernel(struct felix_ipt *x);
  * they run.
  */
 void felix_ipt_read_ahead(struct felix_ipt *x);
+
+/** felix_ipt_reading() - felix_ipt_read_ahead()'s tools were started and not collected yet. */
+bool felix_ipt_reading(const struct felix_ipt *x);
 
 /** felix_ipt_read_drop() - forget what felix_ipt_read_kernel() read, or wait for and discard
  * what felix_ipt_read_ahead() started (NULL-safe fields). */

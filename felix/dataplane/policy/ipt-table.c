@@ -646,6 +646,11 @@ void felix_ipt_read_ahead(struct felix_ipt *x)
 	}
 }
 
+bool felix_ipt_reading(const struct felix_ipt *x)
+{
+	return x->reading != NULL;
+}
+
 void felix_ipt_read_kernel(struct felix_ipt *x)
 {
 	char **dst[READ_TOOLS] = {&x->read_ipset, &x->read_save[0], &x->read_save[1]};

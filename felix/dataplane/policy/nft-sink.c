@@ -14,6 +14,7 @@
 #include <libnftnl/common.h>
 #include <libnftnl/gen.h>
 #include <libnftnl/set.h>
+#include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -158,6 +159,52 @@ bool felix_nft_sink_unchanged(struct felix_nft_sink *s)
 		return false;
 	}
 	return g == s->gen;
+}
+
+int felix_nft_sink_table_exists(struct felix_nft_sink *s)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], err[128];
+	int r = sock_open(s, err, sizeof(err));
+
+	if (r < 0) {
+		return r;
+	}
+	struct nftnl_table *t = nftnl_table_alloc();
+	if (!t) {
+		return -ENOMEM;
+	}
+	uint32_t seq = s->seq++;
+	struct nlmsghdr *h = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, 0, seq);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_PROG_TABLE);
+	nftnl_table_nlmsg_build_payload(h, t);
+	nftnl_table_free(t);
+	if (mnl_socket_sendto(s->nl, h, h->nlmsg_len) < 0) {
+		return -errno;
+	}
+	/* a GET that is not a dump: the table (NEWTABLE) or an error, within sendto() */
+	r = -EPROTO;
+	for (int tries = 0; tries < 4 && r == -EPROTO; tries++) {
+		ssize_t len = recv(mnl_socket_get_fd(s->nl), buf, sizeof(buf), MSG_DONTWAIT);
+		int rem = (int)len;
+
+		if (len < 0) {
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		for (const struct nlmsghdr *m = (const struct nlmsghdr *)buf;
+		     mnl_nlmsg_ok(m, rem) && r == -EPROTO; m = mnl_nlmsg_next(m, &rem)) {
+			if (m->nlmsg_seq != seq) {
+				continue; /* a late ack of an earlier batch */
+			}
+			if (m->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
+				r = e->error == -ENOENT ? 0 : e->error ? e->error : -EPROTO;
+			} else if (m->nlmsg_type ==
+				   ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE)) {
+				r = 1;
+			}
+		}
+	}
+	return r;
 }
 
 int felix_nft_sink_generation(struct felix_nft_sink *s, uint32_t *ret)

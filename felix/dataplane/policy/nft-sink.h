@@ -47,6 +47,11 @@ int felix_nft_sink_send(void *ctx, const struct nft_delta_op *ops, size_t n, cha
  */
 bool felix_nft_sink_unchanged(struct felix_nft_sink *s);
 
+/** felix_nft_sink_table_exists() - whether table inet NFT_PROG_TABLE exists in the network
+ * namespace (NFT_MSG_GETTABLE). Return: 1, 0 (-ENOENT from the kernel), or the -errno of the
+ * socket or the request. */
+int felix_nft_sink_table_exists(struct felix_nft_sink *s) _warn_unused_result_;
+
 /** felix_nft_sink_generation() - the namespace's nf_tables ruleset generation now
  * (NFT_MSG_GETGEN). Return: 0 or the -errno of the socket or the request. */
 int felix_nft_sink_generation(struct felix_nft_sink *s, uint32_t *ret) _warn_unused_result_;

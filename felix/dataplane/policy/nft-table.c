@@ -150,6 +150,12 @@ static void *adopt_thread(void *arg)
 	return NULL;
 }
 
+int felix_nft_generation(struct felix_nft *n, uint32_t *ret)
+{
+	adopt_join(n); /* the adoption thread uses the sink's socket */
+	return felix_nft_sink_generation(n->sink, ret);
+}
+
 void felix_nft_adopt_ahead(struct felix_nft *n)
 {
 	if (!n->adopt || n->job.running || n->job.listed) {
@@ -335,6 +341,12 @@ int felix_nft_remove(struct felix_nft *n)
 	};
 	char err[512];
 	adopt_join(n);
+	if (felix_nft_sink_table_exists(n->sink) == 0) {
+		/* none (the common start on iptables): no transaction, which would also move the
+		 * nf_tables generation that the iptables driver's read ahead is checked against */
+		felix_nft_forget(n);
+		return 0;
+	}
 	int r = felix_nft_sink_send(n->sink, ops, ELEMENTSOF(ops), err, sizeof(err));
 	if (r < 0) {
 		log_warn("deleting table " TABLE " failed: %s", err);
