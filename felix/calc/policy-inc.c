@@ -20,7 +20,9 @@
  * of the old one (same definitions, so the same positions), every member, count and
  * contribution stays valid, and only the local endpoints' rulesets are recompiled: an edit of
  * ports, actions, order or the policy's own selector costs no pass over the endpoints. An
- * index with other sets makes it a full pass.
+ * index with other sets makes it a full pass. A recompiled ruleset that calls the same chains
+ * as before (ruleset_same_calls()) is moved into the old object, so an endpoint whose chains
+ * did not change keeps its ruleset pointer through a policy edit.
  *
  * Everything else (namespaces, profiles, network sets, FelixConfiguration, too many pending
  * keys, a failure) makes the next update a full pass, which builds the same state from
@@ -550,6 +552,50 @@ static bool ruleset_equal(const struct acl_ruleset *a, const struct acl_ruleset 
 	return true;
 }
 
+/* The same policy or profile chain: source, id and name (they name the chain it calls). */
+static bool same_call(const struct acl_policy *p, const struct acl_policy *q)
+{
+	return p->source == q->source && strcmp(p->id, q->id) == 0 && strcmp(p->name, q->name) == 0;
+}
+
+/* @a and @b, compiled against different indexes, describe the same endpoint chains: what
+ * ruleset_equal() compares, with policies and profiles compared by the chain they call and
+ * tiers by name and default action instead of by pointer. */
+static bool ruleset_same_calls(const struct acl_ruleset *a, const struct acl_ruleset *b)
+{
+	if (strcmp(a->name, b->name) || strcmp(a->ifname, b->ifname) || a->host != b->host ||
+	    a->n_addrs != b->n_addrs ||
+	    (a->n_addrs && memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)))) {
+		return false;
+	}
+	for (int d = 0; d < _ACL_DIR_MAX; d++) {
+		const struct acl_ep_dir *x = &a->dir[d], *y = &b->dir[d];
+		if (x->n_tiers != y->n_tiers || x->has_policy != y->has_policy ||
+		    x->end != y->end || x->n_profiles != y->n_profiles) {
+			return false;
+		}
+		for (size_t i = 0; i < x->n_profiles; i++) {
+			if (!same_call(x->profiles[i], y->profiles[i])) {
+				return false;
+			}
+		}
+		for (size_t t = 0; t < x->n_tiers; t++) {
+			const struct acl_ep_tier *p = &x->tiers[t], *q = &y->tiers[t];
+			if (strcmp(p->tier->name, q->tier->name) ||
+			    p->tier->default_action != q->tier->default_action ||
+			    p->n_policies != q->n_policies) {
+				return false;
+			}
+			for (size_t i = 0; i < p->n_policies; i++) {
+				if (!same_call(p->policies[i], q->policies[i])) {
+					return false;
+				}
+			}
+		}
+	}
+	return true;
+}
+
 /* Insert, replace or (@rs NULL) remove the ruleset of @key; consumes @rs. */
 static int rs_set(struct calc_policy_inc *s, const char *key, struct acl_ruleset *rs, bool *changed)
 {
@@ -886,7 +932,15 @@ static int policy_pass(struct calc_policy_inc *s, const struct calc_cache *c, bo
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (rs[i]) {
+		if (rs[i] && ruleset_same_calls(s->cur.rulesets[i], rs[i])) {
+			/* The same chains: the object stays (now pointing into the new index), so a
+			 * driver that tells endpoints apart by object (nft-plan.c) leaves this one
+			 * alone instead of building and diffing its chains again. */
+			struct acl_ruleset t = *s->cur.rulesets[i];
+			*s->cur.rulesets[i] = *rs[i];
+			*rs[i] = t;
+			acl_ruleset_free(rs[i]);
+		} else if (rs[i]) {
 			acl_ruleset_free(s->cur.rulesets[i]);
 			s->cur.rulesets[i] = rs[i];
 		}

@@ -518,6 +518,25 @@ static void test_policy_edit(void **state)
 	    {20, "has(app)", "app == 'web'", 8080, false}, /* the policy's own selector */
 	    {20, "has(app)", "app == 'db'", 8080, true},   /* a new set */
 	};
+	/* A port edit alone: every local endpoint calls the same chain as before and keeps its
+	 * ruleset object (nft-plan.c restages an endpoint only when its object changes). */
+	const struct calc_policy *before = calc_policy_inc_get(s);
+	size_t n_rs = before->n_rulesets;
+	const struct acl_ruleset **kept = calloc(n_rs + 1, sizeof(*kept));
+	assert_non_null(kept);
+	assert_true(n_rs > 0);
+	memcpy(kept, before->rulesets, n_rs * sizeof(*kept));
+	put_gnp(c, s, 10, "all()", "app == 'web'", 81);
+	assert_int_equal(calc_policy_inc_update(s, c, &up, &err), 0);
+	assert_false(up.full);
+	assert_true(up.policies_changed);
+	const struct calc_policy *after = calc_policy_inc_get(s);
+	assert_int_equal(after->n_rulesets, n_rs);
+	for (size_t i = 0; i < n_rs; i++) {
+		assert_ptr_equal(after->rulesets[i], kept[i]);
+	}
+	free(kept);
+
 	for (size_t k = 0; k < ELEMENTSOF(steps); k++) {
 		put_gnp(c, s, steps[k].order, steps[k].sel, steps[k].src, steps[k].port);
 		random_wep(c, s, (unsigned)k); /* an endpoint in the same update */

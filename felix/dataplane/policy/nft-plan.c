@@ -17,7 +17,9 @@
  * Which local endpoints changed: policy-inc replaces the ruleset object of every endpoint
  * key it recomputes (the new one is allocated while the old one still lives), so a ruleset
  * pointer we have not seen, with its ifname and name, is a new or changed endpoint, and a
- * recorded one that is gone is a removed or changed one. Comparing the two lists sorted by
+ * recorded one that is gone is a removed or changed one. A policy edit keeps the object of an
+ * endpoint whose ruleset still calls the same chains (policy-inc.c), so only the endpoints
+ * whose calls changed are restaged. Comparing the two lists sorted by
  * pointer costs O(local endpoints) pointer compares; building and sending costs O(the
  * endpoint's chains and the sets it is first to use).
  */
