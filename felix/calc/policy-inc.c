@@ -525,11 +525,17 @@ static ssize_t rs_find(const struct calc_policy_inc *s, const char *key, size_t 
 	return -1;
 }
 
+/* The same endpoint: name, interface, kind and addresses. */
+static bool same_endpoint(const struct acl_ruleset *a, const struct acl_ruleset *b)
+{
+	return !strcmp(a->name, b->name) && !strcmp(a->ifname, b->ifname) && a->host == b->host &&
+	       a->n_addrs == b->n_addrs &&
+	       (!a->n_addrs || !memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)));
+}
+
 static bool ruleset_equal(const struct acl_ruleset *a, const struct acl_ruleset *b)
 {
-	if (strcmp(a->name, b->name) || strcmp(a->ifname, b->ifname) || a->host != b->host ||
-	    a->n_addrs != b->n_addrs ||
-	    (a->n_addrs && memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)))) {
+	if (!same_endpoint(a, b)) {
 		return false;
 	}
 	for (int d = 0; d < _ACL_DIR_MAX; d++) {
@@ -563,9 +569,7 @@ static bool same_call(const struct acl_policy *p, const struct acl_policy *q)
  * tiers by name and default action instead of by pointer. */
 static bool ruleset_same_calls(const struct acl_ruleset *a, const struct acl_ruleset *b)
 {
-	if (strcmp(a->name, b->name) || strcmp(a->ifname, b->ifname) || a->host != b->host ||
-	    a->n_addrs != b->n_addrs ||
-	    (a->n_addrs && memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)))) {
+	if (!same_endpoint(a, b)) {
 		return false;
 	}
 	for (int d = 0; d < _ACL_DIR_MAX; d++) {

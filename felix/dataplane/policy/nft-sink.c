@@ -101,21 +101,22 @@ static int sock_open(struct felix_nft_sink *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* NFT_MSG_GETGEN: the ruleset generation of this network namespace (NFTA_GEN_ID, the kernel's
- * nf_tables base sequence: every committed transaction of any program bumps it; nft monitor
- * shows it as "new generation"). The kernel answers within sendto(). */
-static int get_gen(struct felix_nft_sink *s, uint32_t *ret)
+/* Send the GET request @h (not a dump; sequence @seq; built in @buf, MNL_SOCKET_BUFFER_SIZE
+ * bytes, which the answer then reuses) and read the answer, which the kernel sends within
+ * sendto(): @fn(@m, @ctx) for each message of @seq that is not an error, until it returns
+ * something other than -EPROTO. Return: what @fn returned, the kernel's error (NLMSG_ERROR),
+ * -ETIMEDOUT, -EPROTO or another -errno of the socket. */
+static int request(struct felix_nft_sink *s, char *buf, const struct nlmsghdr *h, uint32_t seq,
+		   int (*fn)(const struct nlmsghdr *m, void *ctx), void *ctx)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t seq = s->seq++;
-	struct nlmsghdr *h = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, seq);
 	int r = -EPROTO;
 
 	if (mnl_socket_sendto(s->nl, h, h->nlmsg_len) < 0) {
 		return -errno;
 	}
 	for (int tries = 0; tries < 4 && r == -EPROTO; tries++) {
-		ssize_t len = recv(mnl_socket_get_fd(s->nl), buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t len =
+		    recv(mnl_socket_get_fd(s->nl), buf, MNL_SOCKET_BUFFER_SIZE, MSG_DONTWAIT);
 		int rem = (int)len;
 
 		if (len < 0) {
@@ -131,23 +132,44 @@ static int get_gen(struct felix_nft_sink *s, uint32_t *ret)
 				r = e->error ? e->error : -EPROTO;
 				break;
 			}
-			if (m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN)) {
-				struct nftnl_gen *g = nftnl_gen_alloc();
-				if (!g) {
-					return -ENOMEM;
-				}
-				if (nftnl_gen_nlmsg_parse(m, g) >= 0 &&
-				    nftnl_gen_is_set(g, NFTNL_GEN_ID)) {
-					*ret = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
-					r = 0;
-				} else {
-					r = -EBADMSG;
-				}
-				nftnl_gen_free(g);
-			}
+			r = fn(m, ctx);
 		}
 	}
 	return r;
+}
+
+static int gen_reply(const struct nlmsghdr *m, void *ctx)
+{
+	uint32_t *ret = ctx;
+	int r;
+
+	if (m->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN)) {
+		return -EPROTO;
+	}
+	struct nftnl_gen *g = nftnl_gen_alloc();
+	if (!g) {
+		return -ENOMEM;
+	}
+	if (nftnl_gen_nlmsg_parse(m, g) >= 0 && nftnl_gen_is_set(g, NFTNL_GEN_ID)) {
+		*ret = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
+		r = 0;
+	} else {
+		r = -EBADMSG;
+	}
+	nftnl_gen_free(g);
+	return r;
+}
+
+/* NFT_MSG_GETGEN: the ruleset generation of this network namespace (NFTA_GEN_ID, the kernel's
+ * nf_tables base sequence: every committed transaction of any program bumps it; nft monitor
+ * shows it as "new generation"). */
+static int get_gen(struct felix_nft_sink *s, uint32_t *ret)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t seq = s->seq++;
+	struct nlmsghdr *h = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, seq);
+
+	return request(s, buf, h, seq, gen_reply, ret);
 }
 
 bool felix_nft_sink_unchanged(struct felix_nft_sink *s)
@@ -159,6 +181,11 @@ bool felix_nft_sink_unchanged(struct felix_nft_sink *s)
 		return false;
 	}
 	return g == s->gen;
+}
+
+static int table_reply(const struct nlmsghdr *m, void *ctx)
+{
+	return m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE) ? 1 : -EPROTO;
 }
 
 int felix_nft_sink_table_exists(struct felix_nft_sink *s)
@@ -178,33 +205,8 @@ int felix_nft_sink_table_exists(struct felix_nft_sink *s)
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_PROG_TABLE);
 	nftnl_table_nlmsg_build_payload(h, t);
 	nftnl_table_free(t);
-	if (mnl_socket_sendto(s->nl, h, h->nlmsg_len) < 0) {
-		return -errno;
-	}
-	/* a GET that is not a dump: the table (NEWTABLE) or an error, within sendto() */
-	r = -EPROTO;
-	for (int tries = 0; tries < 4 && r == -EPROTO; tries++) {
-		ssize_t len = recv(mnl_socket_get_fd(s->nl), buf, sizeof(buf), MSG_DONTWAIT);
-		int rem = (int)len;
-
-		if (len < 0) {
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		for (const struct nlmsghdr *m = (const struct nlmsghdr *)buf;
-		     mnl_nlmsg_ok(m, rem) && r == -EPROTO; m = mnl_nlmsg_next(m, &rem)) {
-			if (m->nlmsg_seq != seq) {
-				continue; /* a late ack of an earlier batch */
-			}
-			if (m->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
-				r = e->error == -ENOENT ? 0 : e->error ? e->error : -EPROTO;
-			} else if (m->nlmsg_type ==
-				   ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE)) {
-				r = 1;
-			}
-		}
-	}
-	return r;
+	r = request(s, buf, h, seq, table_reply, NULL);
+	return r == -ENOENT ? 0 : r;
 }
 
 int felix_nft_sink_generation(struct felix_nft_sink *s, uint32_t *ret)
