@@ -2,10 +2,9 @@
 /*
  * DOC: tabby-felix health status and HTTP endpoints (semantics in felix/health.h).
  *
- * The agent's loop is single-threaded (STYLE.md 5.8; three helper threads, the snapshot
- * decoder of felix/decode-ahead.c, the nftables listing of nft-table.c and the IPv6 render of a
- * full iptables apply in policy.c, touch only memory of their own until the loop joins them,
- * and never run the loop), so libmicrohttpd
+ * The agent's loop is single-threaded (STYLE.md 5.8; a restart's two helper threads, the
+ * snapshot decoder of felix/decode-ahead.c and the nftables listing of nft-table.c, touch only
+ * memory of their own until the loop joins them, and never run the loop), so libmicrohttpd
  * runs in its external epoll mode, as tabby-docker does: we create each listening socket
  * ourselves (for a real errno and SOCK_CLOEXEC), hand it to MHD_start_daemon(MHD_USE_EPOLL),
  * and put the daemons' epoll fds into one epoll set of our own that the agent polls beside its

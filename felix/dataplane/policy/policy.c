@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <malloc.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -624,38 +623,6 @@ static int apply_ipt_rules_delta(struct felix_policy *p, const struct calc_polic
 	return r;
 }
 
-/* The IPv6 text of a full iptables apply, rendered on a thread of its own while the loop
- * renders and loads the IPv4 one: acl_render_ipt() reads only the calculation, which does
- * not change during the apply, and writes only @rules, @ipset and felix_ipt_keep()'s IPv6
- * context, which the IPv4 apply does not touch. */
-struct ipt_render_job {
-	struct acl_render_input in;
-	struct strbuf rules, ipset;
-	int r;
-	pthread_t thread;
-	bool running;
-};
-
-static void *ipt_render_v6(void *arg)
-{
-	struct ipt_render_job *j = arg;
-
-	j->r = acl_render_ipt(&j->in, AF_INET6, 0, &j->rules, &j->ipset);
-	return NULL;
-}
-
-/* Wait for @j (or, without a thread, render now). Return: acl_render_ipt()'s result. */
-static int ipt_render_join(struct ipt_render_job *j)
-{
-	if (j->running) {
-		pthread_join(j->thread, NULL);
-		j->running = false;
-	} else if (j->r == 1) {
-		ipt_render_v6(j);
-	}
-	return j->r;
-}
-
 static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 		     struct felix_pol_stats *st, uint64_t *render_ms)
 {
@@ -674,12 +641,6 @@ static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 		*st = (struct felix_pol_stats){0};
 		r = 0;
 	}
-	/* IPv6 renders meanwhile: while the save tools finish, and while IPv4 renders and loads */
-	struct ipt_render_job j6 = {.in = in, .r = 1};
-	struct acl_ipt_keep keep6;
-	felix_ipt_keep(p->ipt, AF_INET6, false, &keep6); /* recorded for the deltas after it */
-	j6.in.ipt_keep = &keep6;
-	j6.running = pthread_create(&j6.thread, NULL, ipt_render_v6, &j6) == 0;
 	uint32_t gen;
 	if (felix_ipt_reading(p->ipt) && p->ipt_gen_ok && felix_nft_generation(p->nft, &gen) >= 0 &&
 	    gen != p->ipt_gen) {
@@ -691,39 +652,27 @@ static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 	felix_ipt_read_kernel(p->ipt); /* both families' state at once, not one tool at a time */
 	for (int fi = 0; fi < 2 && r >= 0; fi++) {
 		int fam = fi == 0 ? AF_INET : AF_INET6;
-		_cleanup_strbuf_ struct strbuf rules4 = {0}, ipset4 = {0};
-		struct strbuf *rules = &rules4, *ipset = &ipset4;
+		_cleanup_strbuf_ struct strbuf rules = {0}, ipset = {0};
 		uint64_t t0 = mono_ms();
 		struct acl_ipt_keep keep;
 
-		if (fam == AF_INET) {
-			felix_ipt_keep(p->ipt, fam, false, &keep);
-			in.ipt_keep = &keep;
-			r = acl_render_ipt(&in, fam, 0, rules, ipset);
-		} else {
-			r = ipt_render_join(&j6);
-			rules = &j6.rules;
-			ipset = &j6.ipset;
-		}
-		*render_ms += mono_ms() - t0; /* for IPv6: the wait for its thread */
+		felix_ipt_keep(p->ipt, fam, false, &keep); /* recorded for the deltas after it */
+		in.ipt_keep = &keep;
+		r = acl_render_ipt(&in, fam, 0, &rules, &ipset);
+		*render_ms += mono_ms() - t0;
 		if (r < 0) {
 			snprintf(p->error, sizeof(p->error), "iptables render failed: %s",
 				 strerror(-r));
-			break;
+			return r;
 		}
 		char err[sizeof(p->error) - 64];
-		r = felix_ipt_apply(p->ipt, fam, strbuf_cstr(rules), strbuf_cstr(ipset), st, err,
+		r = felix_ipt_apply(p->ipt, fam, strbuf_cstr(&rules), strbuf_cstr(&ipset), st, err,
 				    sizeof(err));
 		if (r < 0) {
 			snprintf(p->error, sizeof(p->error), "%s rejected the ruleset: %s",
 				 fam == AF_INET ? "iptables" : "ip6tables", err);
 		}
 	}
-	if (j6.running) { /* IPv4 failed */
-		pthread_join(j6.thread, NULL);
-	}
-	strbuf_done(&j6.rules);
-	strbuf_done(&j6.ipset);
 	felix_ipt_read_drop(p->ipt);
 	return r;
 }
