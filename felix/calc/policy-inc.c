@@ -21,7 +21,7 @@
  * contribution stays valid, and only the local endpoints' rulesets are recompiled: an edit of
  * ports, actions, order or the policy's own selector costs no pass over the endpoints. An
  * index with other sets makes it a full pass. A recompiled ruleset that calls the same chains
- * as before (ruleset_same_calls()) is moved into the old object, so an endpoint whose chains
+ * as before (rulesets_match() by call) is moved into the old object, so an endpoint whose chains
  * did not change keeps its ruleset pointer through a policy edit.
  *
  * Everything else (namespaces, profiles, network sets, FelixConfiguration, too many pending
@@ -525,51 +525,34 @@ static ssize_t rs_find(const struct calc_policy_inc *s, const char *key, size_t 
 	return -1;
 }
 
-/* The same endpoint: name, interface, kind and addresses. */
-static bool same_endpoint(const struct acl_ruleset *a, const struct acl_ruleset *b)
+/* The same policy or profile: the same object (@by_call false), or (@by_call true, objects of
+ * different indexes) the same chain called: source, id and name. */
+static bool same_policy(const struct acl_policy *p, const struct acl_policy *q, bool by_call)
 {
-	return !strcmp(a->name, b->name) && !strcmp(a->ifname, b->ifname) && a->host == b->host &&
-	       a->n_addrs == b->n_addrs &&
-	       (!a->n_addrs || !memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)));
+	return by_call
+		   ? p->source == q->source && !strcmp(p->id, q->id) && !strcmp(p->name, q->name)
+		   : p == q;
 }
 
-static bool ruleset_equal(const struct acl_ruleset *a, const struct acl_ruleset *b)
+/* The same tier: the same object, or (@by_call) the same name and default action. */
+static bool same_tier(const struct acl_tier *t, const struct acl_tier *u, bool by_call)
 {
-	if (!same_endpoint(a, b)) {
-		return false;
-	}
-	for (int d = 0; d < _ACL_DIR_MAX; d++) {
-		const struct acl_ep_dir *x = &a->dir[d], *y = &b->dir[d];
-		if (x->n_tiers != y->n_tiers || x->has_policy != y->has_policy ||
-		    x->end != y->end || x->n_profiles != y->n_profiles ||
-		    (x->n_profiles &&
-		     memcmp(x->profiles, y->profiles, x->n_profiles * sizeof(*x->profiles)))) {
-			return false;
-		}
-		for (size_t t = 0; t < x->n_tiers; t++) {
-			const struct acl_ep_tier *p = &x->tiers[t], *q = &y->tiers[t];
-			if (p->tier != q->tier || p->n_policies != q->n_policies ||
-			    memcmp(p->policies, q->policies,
-				   p->n_policies * sizeof(*p->policies))) {
-				return false;
-			}
-		}
-	}
-	return true;
+	return by_call ? !strcmp(t->name, u->name) && t->default_action == u->default_action
+		       : t == u;
 }
 
-/* The same policy or profile chain: source, id and name (they name the chain it calls). */
-static bool same_call(const struct acl_policy *p, const struct acl_policy *q)
+/*
+ * @a and @b describe the same endpoint (name, interface, kind, addresses) calling the same
+ * policies and profiles in the same tiers and order, with the same end of each direction.
+ * @by_call false: policies and tiers are the same objects (rs_set(): one index). @by_call
+ * true: @a and @b were compiled against different indexes, and they compare by the chain they
+ * call and by tier name and default action (policy_pass(): the same endpoint chains).
+ */
+static bool rulesets_match(const struct acl_ruleset *a, const struct acl_ruleset *b, bool by_call)
 {
-	return p->source == q->source && strcmp(p->id, q->id) == 0 && strcmp(p->name, q->name) == 0;
-}
-
-/* @a and @b, compiled against different indexes, describe the same endpoint chains: what
- * ruleset_equal() compares, with policies and profiles compared by the chain they call and
- * tiers by name and default action instead of by pointer. */
-static bool ruleset_same_calls(const struct acl_ruleset *a, const struct acl_ruleset *b)
-{
-	if (!same_endpoint(a, b)) {
+	if (strcmp(a->name, b->name) || strcmp(a->ifname, b->ifname) || a->host != b->host ||
+	    a->n_addrs != b->n_addrs ||
+	    (a->n_addrs && memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)))) {
 		return false;
 	}
 	for (int d = 0; d < _ACL_DIR_MAX; d++) {
@@ -579,19 +562,18 @@ static bool ruleset_same_calls(const struct acl_ruleset *a, const struct acl_rul
 			return false;
 		}
 		for (size_t i = 0; i < x->n_profiles; i++) {
-			if (!same_call(x->profiles[i], y->profiles[i])) {
+			if (!same_policy(x->profiles[i], y->profiles[i], by_call)) {
 				return false;
 			}
 		}
 		for (size_t t = 0; t < x->n_tiers; t++) {
 			const struct acl_ep_tier *p = &x->tiers[t], *q = &y->tiers[t];
-			if (strcmp(p->tier->name, q->tier->name) ||
-			    p->tier->default_action != q->tier->default_action ||
+			if (!same_tier(p->tier, q->tier, by_call) ||
 			    p->n_policies != q->n_policies) {
 				return false;
 			}
 			for (size_t i = 0; i < p->n_policies; i++) {
-				if (!same_call(p->policies[i], q->policies[i])) {
+				if (!same_policy(p->policies[i], q->policies[i], by_call)) {
 					return false;
 				}
 			}
@@ -608,7 +590,7 @@ static int rs_set(struct calc_policy_inc *s, const char *key, struct acl_ruleset
 	ssize_t i = rs_find(s, key, &pos);
 
 	if (i >= 0 && rs) {
-		if (!ruleset_equal(p->rulesets[i], rs)) {
+		if (!rulesets_match(p->rulesets[i], rs, false)) {
 			*changed = true;
 		}
 		acl_ruleset_free(p->rulesets[i]);
@@ -936,7 +918,7 @@ static int policy_pass(struct calc_policy_inc *s, const struct calc_cache *c, bo
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (rs[i] && ruleset_same_calls(s->cur.rulesets[i], rs[i])) {
+		if (rs[i] && rulesets_match(s->cur.rulesets[i], rs[i], true)) {
 			/* The same chains: the object stays (now pointing into the new index), so a
 			 * driver that tells endpoints apart by object (nft-plan.c) leaves this one
 			 * alone instead of building and diffing its chains again. */

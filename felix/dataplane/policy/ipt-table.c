@@ -63,7 +63,7 @@ struct keep_ctx {
 	struct felix_ipt *x;
 	bool v6;
 	bool delta; /* a render for felix_ipt_apply_delta(): loaded chains may be kept */
-	bool armed; /* set by felix_ipt_keep(), cleared when an apply takes the fingerprints */
+	bool armed; /* set by felix_ipt_keep(), cleared as the next apply of the family begins */
 	bool bad;   /* a fingerprint could not be recorded: record none */
 	struct chain_sum *seen; /* every chain the render asked about, with its fingerprint */
 	size_t n_seen, cap_seen;
@@ -380,7 +380,6 @@ static void forget_family(struct felix_ipt *x, bool v6)
 	x->chains[v6] = NULL;
 	x->n_chains[v6] = 0;
 	x->ok[v6] = false;
-	x->keep[v6].armed = false;
 }
 
 /* struct acl_ipt_keep.keep: records @chain's fingerprint; keeps it (delta renders only) when
@@ -420,13 +419,23 @@ void felix_ipt_keep(struct felix_ipt *x, int family, bool delta, struct acl_ipt_
 	*ret = (struct acl_ipt_keep){.keep = keep_chain, .ctx = k};
 }
 
-/* The fingerprints the render of family @v6 recorded go to the chains @v (@n, sorted) that its
- * apply loaded; once. Nothing is recorded when the render was not felix_ipt_keep()'s. */
-static void keep_take(struct felix_ipt *x, bool v6, struct chain_sum *v, size_t n)
+/* An apply of family @v6 begins: whether felix_ipt_keep() recorded its render. Disarms, so a
+ * failed apply leaves nothing that a later one, maybe without a render of its own, takes. */
+static bool keep_begin(struct felix_ipt *x, bool v6)
+{
+	bool armed = x->keep[v6].armed;
+
+	x->keep[v6].armed = false;
+	return armed;
+}
+
+/* The apply succeeded: the fingerprints its render recorded (@armed, keep_begin()) go to the
+ * chains @v (@n, sorted) it loaded. */
+static void keep_take(struct felix_ipt *x, bool v6, bool armed, struct chain_sum *v, size_t n)
 {
 	struct keep_ctx *k = &x->keep[v6];
 
-	if (k->armed && !k->bad) {
+	if (armed && !k->bad) {
 		for (size_t i = 0; i < k->n_seen; i++) {
 			struct chain_sum *c =
 			    chain_find(v, n, k->seen[i].name, strlen(k->seen[i].name));
@@ -436,7 +445,6 @@ static void keep_take(struct felix_ipt *x, bool v6, struct chain_sum *v, size_t 
 			}
 		}
 	}
-	k->armed = false;
 	k->n_seen = 0;
 	if (k->cap_seen > 4096) { /* a full render's worth is not kept between renders */
 		free(k->seen);
@@ -708,6 +716,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	int r;
 
 	x->ok[v6] = false;
+	bool keep = keep_begin(x, v6);
 	/* 1. sets: those the kernel holds with other members, or not at all (`ipset save`) */
 	_cleanup_strbuf_ struct strbuf changed_sets = {0};
 	size_t sets_kept = 0;
@@ -878,12 +887,10 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		st->chains_removed += removed;
 		st->bytes += (written || removed ? text.len : 0) + changed_sets.len;
 	}
-	bool armed = x->keep[v6].armed;
 	forget_family(x, v6);
 	r = chains_parse(rules, &x->chains[v6], &x->n_chains[v6]);
-	x->keep[v6].armed = armed;
 	if (r >= 0) {
-		keep_take(x, v6, x->chains[v6], x->n_chains[v6]);
+		keep_take(x, v6, keep, x->chains[v6], x->n_chains[v6]);
 	}
 	if (r < 0) {
 		/* Loaded, but the next apply cannot be a delta against it. */
@@ -957,6 +964,7 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 	char *out = NULL;
 	int r;
 
+	bool keep = keep_begin(x, v6);
 	if (!x->ok[v6] || !ov) {
 		snprintf(err, errlen, "no model of the %s chains", v6 ? "ip6tables" : "iptables");
 		return -EAGAIN;
@@ -1057,7 +1065,7 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 		st->chains_removed += removed;
 		st->bytes += (written || removed ? text.len : 0) + sets.len;
 	}
-	keep_take(x, v6, nv, nn);
+	keep_take(x, v6, keep, nv, nn);
 	free(x->chains[v6]);
 	x->chains[v6] = TAKE_PTR(nv);
 	x->n_chains[v6] = nn;
