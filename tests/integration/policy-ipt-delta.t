@@ -134,6 +134,9 @@ ok "state after $STEPS deltas == full render ($(wc -l <"$T_TMP/full.txt") lines:
 # sets' members in `ipset save`) and wrote nothing again.
 check "the restart rewrote no chain and no set" \
 	grep -q 'policy applied (iptables, full).*chains written 0 removed 0, .* 0 bytes' "$T_TMP/felix.log"
+# ... without reading the chains back: the stop saved them, and nothing committed since.
+check "the restart took the chains from the state the stop saved" \
+	grep -q 'nothing committed since the last run saved its state' "$T_TMP/felix.log"
 
 # Someone changes our chains and sets while felix is down: the next start finds and repairs
 # exactly that (a rule deleted, a foreign rule added, a chain of ours that is not rendered, a
@@ -153,8 +156,11 @@ check "tampered with $c1, $c2, $s1 and $s2" bash -c "
 	ip netns exec $H ipset del $s1 $m1 &&
 	ip netns exec $H ipset add $s2 198.18.9.10 &&
 	ip netns exec $H iptables -D FORWARD -m comment --comment tby:hook -j tby-forward"
+check "the stop saved its state" test -s "$T_TMP/felix-iptables.state"
 restart_and_compare "restart on the changed tables" "$T_TMP/full.txt" "$T_TMP/repaired.txt" \
 	"the restart left changes made while felix was down"
+check "the saved state was not trusted (the nf_tables generation moved)" \
+	grep -q 'changed since the last run saved its state' "$T_TMP/felix.log"
 ok "every change made while felix was down is repaired, the rest was left as it was"
 check "it rewrote the two chains and removed the stale one (iptables)" \
 	grep -q 'policy applied (iptables, full).*chains written 2 removed 1,' "$T_TMP/felix.log"
@@ -182,6 +188,8 @@ check "deleted rule 1 of $c1 while felix waits" ip netns exec "$H" iptables -D "
 ln -s "${TABBY_TEST_ETCD_UNIX#unix://}" "$T_TMP/late.sock"
 check "felix applied in full (late datastore)" wait_for 30 grep -q 'policy applied (iptables, full)' "$T_TMP/felix.log"
 check "settled (late datastore)" settle
+check "it started from the state the stop saved" \
+	grep -q 'nothing committed since the last run saved its state' "$T_TMP/felix.log"
 check "it noticed the change since its read ahead" grep -q 'changed while they were read ahead' "$T_TMP/felix.log"
 dump >"$T_TMP/late.txt"
 if diff -u "$T_TMP/full.txt" "$T_TMP/late.txt" >"$T_TMP/late.txt.diff"; then

@@ -152,8 +152,39 @@ void felix_ipt_read_ahead(struct felix_ipt *x);
 bool felix_ipt_reading(const struct felix_ipt *x);
 
 /** felix_ipt_read_drop() - forget what felix_ipt_read_kernel() read, or wait for and discard
- * what felix_ipt_read_ahead() started (NULL-safe fields). */
+ * what felix_ipt_read_ahead() started (NULL-safe fields), and a felix_ipt_state_load(). */
 void felix_ipt_read_drop(struct felix_ipt *x);
+
+/**
+ * felix_ipt_state_save() - for the next run's felix_ipt_state_load(): write to @path (through
+ * "@path.tmp" and rename()) the tby- chains of both families as the last good applies left
+ * them (name and the hash of their rules' "tby:<hash>" comments, one line each, ~60 bytes),
+ * with this boot (its boot_id), this network namespace (its SO_NETNS_COOKIE, which a boot
+ * never reuses) and @gen. The caller passes the nf_tables generation only when it knows that
+ * no transaction but ours (felix_ipt_commits()) committed since the last read of the kernel,
+ * so the kernel holds exactly what the driver's memory says.
+ * Return: 0; -EAGAIN (no good apply of both families to describe); -EOPNOTSUPP (a kernel
+ * without SO_NETNS_COOKIE, Linux < 5.14); -ENAMETOOLONG or another -errno of the file.
+ */
+int felix_ipt_state_save(const struct felix_ipt *x, const char *path, uint32_t gen);
+
+/**
+ * felix_ipt_state_load() - read and delete @path (a previous run's felix_ipt_state_save()).
+ * When it names this boot, this network namespace and @gen, the nf_tables generation now
+ * (nothing committed since that run saved it: iptables-nft's tables are nf_tables ones), its
+ * chains stand in for what iptables-save and ip6tables-save would print to the next full
+ * felix_ipt_apply() of each family, and the hook jumps count as in place: felix_ipt_read_ahead()
+ * then starts only `ipset save` (sets are not nf_tables objects). Until felix_ipt_read_drop(),
+ * which the caller calls when the generation moves before that apply. Each file is used once.
+ * Return: 1 loaded; 0 no file; -ESTALE another boot, namespace or generation; -EBADMSG a
+ * malformed file; -ENOMEM or another -errno of the file (nothing loaded unless 1).
+ */
+int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen);
+
+/** felix_ipt_commits() - how many nf_tables transactions the driver's tools have committed
+ * (one per iptables-restore / ip6tables-restore that wrote and per hook jump inserted; each
+ * moves the generation by one; ipset is not nf_tables). */
+unsigned felix_ipt_commits(const struct felix_ipt *x);
 
 /**
  * felix_ipt_apply() - load acl_render_ipt() output of one family: `ipset restore -exist` with

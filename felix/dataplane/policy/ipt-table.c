@@ -28,6 +28,16 @@
  * chains (tby-from-wl, tby-to-wl) per family. Any rejection drops the model: the next apply is
  * a full one, as is every resync.
  *
+ * A restart reads back only what may have changed (felix_ipt_state_save()/_load()): felix
+ * exits leaving its chains, and when it can prove that the kernel holds exactly what its
+ * memory says (every nf_tables transaction since its last read of the kernel was its own:
+ * the generation moved by exactly felix_ipt_commits()), it writes each chain's comment hash
+ * to a state file. The next start uses that file instead of iptables-save and ip6tables-save
+ * when the boot, the network namespace and the generation are still the same; any commit of
+ * anyone in between (a rule edited by hand, a hook jump deleted) moves the generation, and
+ * the saves read the kernel as before. Sets are not nf_tables objects: `ipset save` always
+ * runs.
+ *
  * The tools run with fork+exec, their stdin and output in memfds (no pipe deadlocks, no
  * shell).
  */
@@ -40,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +64,7 @@
 struct chain_sum {
 	char name[32]; /* iptables chain names have at most 28 characters */
 	uint64_t hash;
+	uint64_t tags; /* chains_tags(): the FNV-1a 64 of its rules' "tby:<hash>" comments */
 	uint64_t fp;   /* the render's fingerprint of the chain (struct acl_ipt_keep) ... */
 	bool fp_known; /* ... when the render that was loaded told it */
 	bool kept;     /* chains_parse(): "#keep <name>", the text left its rules out */
@@ -82,6 +94,12 @@ struct felix_ipt {
 	char *read_save[2];
 	/* felix_ipt_read_ahead(): the three tools, running (pid != 0) until read or dropped */
 	struct tool_job *reading;
+	/* felix_ipt_state_load(): the previous run's chains per family (name and tags), which
+	 * stand in for the two saves until felix_ipt_read_drop(); the hook jumps are in place */
+	struct chain_sum *state[2];
+	size_t n_state[2];
+	bool state_loaded;
+	unsigned commits; /* felix_ipt_commits() */
 	struct keep_ctx keep[2];
 };
 
@@ -99,6 +117,37 @@ static struct chain_sum *chain_find(struct chain_sum *v, size_t n, const char *n
 	}
 	memcpy(key.name, name, len);
 	return bsearch(&key, v, n, sizeof(*v), chain_cmp);
+}
+
+/* The "tby:<hash>" comment of rule line @p (@l bytes), as iptables-save prints it (quoted or
+ * not) and acl_render_ipt() writes it; *@ret_len its length. Return: NULL when it has none. */
+static const char *rule_tag(const char *p, size_t l, size_t *ret_len)
+{
+	static const char pat[] = "--comment ";
+	const char *end = p + l;
+
+	for (const char *q = p; (q = memmem(q, (size_t)(end - q), pat, sizeof(pat) - 1));) {
+		q += sizeof(pat) - 1;
+		q += q < end && *q == '"';
+		if ((size_t)(end - q) >= 4 && memcmp(q, "tby:", 4) == 0) {
+			size_t n = strcspn(q, "\" \n");
+
+			*ret_len = MIN(n, (size_t)(end - q));
+			return q;
+		}
+	}
+	return NULL;
+}
+
+/* Rule line @p (@l bytes, no newline) added to a chain's comment hash @h (chains_tags()): its
+ * "tby:<hash>" comment, or the whole line when it has none, so that it never equals ours. */
+static uint64_t tags_add(uint64_t h, const char *p, size_t l)
+{
+	size_t tl = 0;
+	const char *tag = rule_tag(p, l, &tl);
+
+	h = tag ? hash_fnv1a(h, tag, tl) : hash_fnv1a(h, p, l);
+	return hash_fnv1a(h, "\n", 1);
 }
 
 /*
@@ -131,7 +180,8 @@ static int chains_declared(const char *text, bool only_ours, struct chain_sum **
 			}
 			memset(&v[n], 0, sizeof(v[n]));
 			memcpy(v[n].name, p + 1, nl);
-			v[n++].hash = HASH_FNV1A_INIT;
+			v[n].hash = v[n].tags = HASH_FNV1A_INIT;
+			n++;
 		}
 		p += l + (p[l] == '\n');
 	}
@@ -172,6 +222,7 @@ static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n
 				return -EINVAL;
 			}
 			c->hash = hash_fnv1a(c->hash, p, l + 1);
+			c->tags = tags_add(c->tags, p, l);
 		} else if (strncmp(p, "#keep ", 6) == 0) {
 			struct chain_sum *c = chain_find(v, n, p + 6, strcspn(p + 6, " \n"));
 			if (!c || c->hash != HASH_FNV1A_INIT) {
@@ -187,33 +238,13 @@ static int chains_parse(const char *rules, struct chain_sum **ret, size_t *ret_n
 	return 0;
 }
 
-/* The "tby:<hash>" comment of rule line @p (@l bytes), as iptables-save prints it (quoted or
- * not) and acl_render_ipt() writes it; *@ret_len its length. Return: NULL when it has none. */
-static const char *rule_tag(const char *p, size_t l, size_t *ret_len)
-{
-	static const char pat[] = "--comment ";
-	const char *end = p + l;
-
-	for (const char *q = p; (q = memmem(q, (size_t)(end - q), pat, sizeof(pat) - 1));) {
-		q += sizeof(pat) - 1;
-		q += q < end && *q == '"';
-		if ((size_t)(end - q) >= 4 && memcmp(q, "tby:", 4) == 0) {
-			size_t n = strcspn(q, "\" \n");
-
-			*ret_len = MIN(n, (size_t)(end - q));
-			return q;
-		}
-	}
-	return NULL;
-}
-
 /*
  * The tby- chains of iptables text @text (acl_render_ipt()'s or iptables-save's: ":name ..."
  * declarations, "-A name ..." rules) with the FNV-1a 64 of their rules' "tby:<hash>" comments
- * in order (a rule without one counts its whole line, so it never equals one of ours). The
- * comment hash covers a rule's chain, position and text (acl/render-ipt.c), so two equal
- * chains here hold the same rules, as Calico's felix reads iptables-save. Other chains and
- * their rules are skipped. *ret sorted by name. Return: 0 or -ENOMEM.
+ * in order, in .tags (a rule without one counts its whole line, so it never equals one of
+ * ours). The comment hash covers a rule's chain, position and text (acl/render-ipt.c), so
+ * two equal chains here hold the same rules, as Calico's felix reads iptables-save. Other
+ * chains and their rules are skipped. *ret sorted by name. Return: 0 or -ENOMEM.
  */
 static int chains_tags(const char *text, struct chain_sum **ret, size_t *ret_n)
 {
@@ -228,13 +259,9 @@ static int chains_tags(const char *text, struct chain_sum **ret, size_t *ret_n)
 		size_t l = strcspn(p, "\n");
 		if (strncmp(p, "-A tby-", 7) == 0) {
 			struct chain_sum *c = chain_find(v, n, p + 3, strcspn(p + 3, " \n"));
-			size_t tl = 0;
-			const char *tag = c ? rule_tag(p, l, &tl) : NULL;
 
 			if (c) {
-				c->hash =
-				    tag ? hash_fnv1a(c->hash, tag, tl) : hash_fnv1a(c->hash, p, l);
-				c->hash = hash_fnv1a(c->hash, "\n", 1);
+				c->tags = tags_add(c->tags, p, l);
 			}
 		}
 		p += l + (p[l] == '\n');
@@ -631,6 +658,15 @@ int felix_ipt_tool(char *const argv[], const char *in, size_t in_len, char **ret
 	return tool_wait(&j, ret_out);
 }
 
+/* Forget what felix_ipt_read_kernel() collected (not the state of felix_ipt_state_load()). */
+static void read_free(struct felix_ipt *x)
+{
+	free(x->read_ipset);
+	free(x->read_save[0]);
+	free(x->read_save[1]);
+	x->read_ipset = x->read_save[0] = x->read_save[1] = NULL;
+}
+
 /* The tools of felix_ipt_read_kernel(), in the order of its outputs. */
 #define READ_TOOLS 3
 
@@ -644,19 +680,24 @@ void felix_ipt_read_ahead(struct felix_ipt *x)
 	if (x->reading) {
 		return;
 	}
-	felix_ipt_read_drop(x);
+	read_free(x);
 	x->reading = calloc(READ_TOOLS, sizeof(*x->reading));
 	if (!x->reading) {
 		return; /* felix_ipt_apply() runs each tool itself */
 	}
 	for (int i = 0; i < READ_TOOLS; i++) {
+		if (i > 0 &&
+		    x->state_loaded) { /* the previous run's state stands in for the saves */
+			x->reading[i] = (struct tool_job){.fin = -1, .fout = -1, .r = -ECANCELED};
+			continue;
+		}
 		(void)tool_start(argv[i], NULL, 0, &x->reading[i]);
 	}
 }
 
 bool felix_ipt_reading(const struct felix_ipt *x)
 {
-	return x->reading != NULL;
+	return x->reading != NULL || x->state_loaded;
 }
 
 void felix_ipt_read_kernel(struct felix_ipt *x)
@@ -688,10 +729,13 @@ void felix_ipt_read_drop(struct felix_ipt *x)
 		free(x->reading);
 		x->reading = NULL;
 	}
-	free(x->read_ipset);
-	free(x->read_save[0]);
-	free(x->read_save[1]);
-	x->read_ipset = x->read_save[0] = x->read_save[1] = NULL;
+	read_free(x);
+	for (int i = 0; i < 2; i++) {
+		free(x->state[i]);
+		x->state[i] = NULL;
+		x->n_state[i] = 0;
+	}
+	x->state_loaded = false;
 }
 
 static void first_line(char *err, size_t errlen, const char *what, const char *out)
@@ -774,7 +818,15 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 	/* 2. what the kernel has: ours (tby-) by their rules' comments (iptables-save) */
 	_cleanup_free_ struct chain_sum *have = NULL, *want = NULL;
 	size_t n_have = 0, n_want = 0, written = 0, kept = 0, removed = 0;
-	{
+	bool hooks_in = false; /* the hook jumps are known to be in place */
+	if (x->state_loaded) {
+		/* felix_ipt_state_load(): the kernel holds what the last run left */
+		have = TAKE_PTR(x->state[v6]);
+		n_have = x->n_state[v6];
+		x->n_state[v6] = 0;
+		hooks_in = true;
+		r = 0;
+	} else {
 		char *argv[] = {save, "-t", "filter", NULL};
 		saved = TAKE_PTR(x->read_save[v6]);
 		r = saved ? 0 : felix_ipt_tool(argv, NULL, 0, &saved);
@@ -782,8 +834,8 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 			first_line(err, errlen, save, saved);
 			return r < 0 ? r : -EINVAL;
 		}
+		r = chains_tags(saved, &have, &n_have);
 	}
-	r = chains_tags(saved, &have, &n_have);
 	if (r >= 0) {
 		r = chains_tags(rules, &want, &n_want);
 	}
@@ -821,7 +873,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		    name ? chain_find(want, n_want, name, strcspn(name, " \n")) : NULL;
 		struct chain_sum *h = w ? chain_find(have, n_have, w->name, strlen(w->name)) : NULL;
 
-		if (h && h->hash == w->hash) {
+		if (h && h->tags == w->tags) {
 			kept += p[0] == ':';
 		} else {
 			written += p[0] == ':' && w;
@@ -852,6 +904,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		}
 		free(out);
 		out = NULL;
+		x->commits++;
 	}
 
 	/* 4. hooks, idempotent: a jump iptables-save printed (before the restore, which does not
@@ -860,7 +913,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		char line[96];
 		snprintf(line, sizeof(line), "\n-A %s -m comment --comment \"tby:hook\" -j %s\n",
 			 hooks[i][0], hooks[i][1]);
-		if (strstr(saved, line)) {
+		if (hooks_in || strstr(saved, line)) {
 			continue;
 		}
 		char *chk[] = {(char *)ipt, "-w",	"-C", (char *)hooks[i][0], "-m", "comment",
@@ -880,6 +933,7 @@ int felix_ipt_apply(struct felix_ipt *x, int family, const char *rules, const ch
 		}
 		free(out);
 		out = NULL;
+		x->commits++;
 	}
 	if (st) {
 		st->full = true;
@@ -983,6 +1037,7 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 				return -EAGAIN;
 			}
 			nv[i].hash = o->hash;
+			nv[i].tags = o->tags;
 			nv[i].fp = o->fp;
 			nv[i].fp_known = o->fp_known;
 		}
@@ -1059,6 +1114,7 @@ int felix_ipt_apply_delta(struct felix_ipt *x, int family, const char *rules, co
 			return r < 0 ? r : -EAGAIN;
 		}
 		free(out);
+		x->commits++;
 	}
 	if (st) {
 		st->chains_written += written;
@@ -1154,12 +1210,13 @@ int felix_ipt_fail_closed(struct felix_ipt *x, char (*ifaces)[IFNAMSIZ], size_t 
 		return r < 0 ? r : -EINVAL;
 	}
 	free(out);
+	x->commits++;
 	char *hk[] = {"iptables",  "-w",       "-C", "FORWARD",	    "-m", "comment",
 		      "--comment", "tby:hook", "-j", "tby-forward", NULL};
 	if (felix_ipt_tool(hk, NULL, 0, NULL) != 0) {
 		char *ins[] = {"iptables", "-w",	"-I",	    "FORWARD", "1",	      "-m",
 			       "comment",  "--comment", "tby:hook", "-j",      "tby-forward", NULL};
-		(void)felix_ipt_tool(ins, NULL, 0, NULL);
+		x->commits += felix_ipt_tool(ins, NULL, 0, NULL) == 0;
 	}
 	log_warn("policy not applied: %zu new workload interface(s) fail closed (drop)", added);
 	return 0;
@@ -1248,4 +1305,183 @@ int felix_ipt_remove(struct felix_ipt *x)
 	}
 	(void)felix_ipt_finish(x); /* no set is referenced now: destroys every tby- set */
 	return ret;
+}
+
+unsigned felix_ipt_commits(const struct felix_ipt *x)
+{
+	return x->commits;
+}
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71 /* Linux 5.14 */
+#endif
+
+#define STATE_MAGIC "tabby-iptables-state 1"
+
+/* "<boot id> <netns cookie>": this boot (/proc/sys/kernel/random/boot_id) and this network
+ * namespace (SO_NETNS_COOKIE: never reused within a boot, unlike the namespace's inode).
+ * Return: 0, -EOPNOTSUPP (a kernel without the cookie) or another -errno. */
+static int host_identity(char *buf, size_t len)
+{
+	char boot[64] = "";
+	uint64_t cookie = 0;
+	socklen_t cl = sizeof(cookie);
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (!f) {
+		return -errno;
+	}
+	bool ok = fgets(boot, sizeof(boot), f) != NULL;
+	fclose(f);
+	boot[strcspn(boot, "\n")] = '\0';
+	if (!ok || !boot[0]) {
+		return -EIO;
+	}
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	int r = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &cl) < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0) {
+		return r == -ENOPROTOOPT ? -EOPNOTSUPP : r;
+	}
+	snprintf(buf, len, "%s %016llx", boot, (unsigned long long)cookie);
+	return 0;
+}
+
+int felix_ipt_state_save(const struct felix_ipt *x, const char *path, uint32_t gen)
+{
+	char id[128], tmp[4096];
+	int r;
+
+	if (!x->ok[0] || !x->ok[1] || !x->chains[0] || !x->chains[1]) {
+		return -EAGAIN;
+	}
+	r = host_identity(id, sizeof(id));
+	if (r < 0) {
+		return r;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		return -ENAMETOOLONG;
+	}
+	FILE *f = fopen(tmp, "we");
+	if (!f) {
+		return -errno;
+	}
+	fprintf(f, "%s\nhost %s\ngen %u\n", STATE_MAGIC, id, gen);
+	for (int v6 = 0; v6 < 2; v6++) {
+		for (size_t i = 0; i < x->n_chains[v6]; i++) {
+			const struct chain_sum *c = &x->chains[v6][i];
+			if (strncmp(c->name, "tby-", 4) == 0) {
+				fprintf(f, "chain %d %s %016llx\n", v6 ? 6 : 4, c->name,
+					(unsigned long long)c->tags);
+			}
+		}
+	}
+	fputs("end\n", f);
+	r = ferror(f) ? -EIO : 0;
+	if (fclose(f) != 0 && r == 0) {
+		r = -errno;
+	}
+	if (r == 0 && rename(tmp, path) < 0) {
+		r = -errno;
+	}
+	if (r < 0) {
+		(void)unlink(tmp);
+	}
+	return r;
+}
+
+/* One "chain <4|6> <name> <tags>" line of a state file into @v; -EBADMSG when malformed. */
+static int state_chain(const char *line, struct chain_sum **v, size_t *n, size_t *cap)
+{
+	char name[64];
+	int fam = 0, end = 0;
+	unsigned long long tags = 0;
+
+	if (sscanf(line, "chain %d %63s %16llx%n", &fam, name, &tags, &end) != 3 ||
+	    line[end] != '\0' || (fam != 4 && fam != 6) || strncmp(name, "tby-", 4) != 0 ||
+	    strlen(name) >= sizeof(v[0]->name) ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+		strlen(name)) {
+		return -EBADMSG; /* the name goes into a restore: only what our chains use */
+	}
+	int f = fam == 6;
+	if (array_grow(&v[f], n[f] + 1, &cap[f], sizeof(*v[f])) < 0) {
+		return -ENOMEM;
+	}
+	struct chain_sum *c = &v[f][n[f]++];
+	*c = (struct chain_sum){.tags = tags};
+	memcpy(c->name, name, strlen(name) + 1);
+	return 0;
+}
+
+int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen)
+{
+	struct chain_sum *v[2] = {NULL, NULL};
+	size_t n[2] = {0, 0}, cap[2] = {0, 0};
+	char id[128], line[256], want[160];
+	int r = 0, stage = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		return errno == ENOENT ? 0 : -errno;
+	}
+	(void)unlink(path); /* one use: a later start reads the kernel unless this run saves */
+	bool same = host_identity(id, sizeof(id)) == 0;
+	snprintf(want, sizeof(want), "host %s", id);
+	while (r >= 0 && stage < 4 && fgets(line, sizeof(line), f)) {
+		size_t l = strcspn(line, "\n");
+		unsigned g = 0;
+		int end = 0;
+
+		if (line[l] != '\n') {
+			r = -EBADMSG; /* longer than any line we write */
+			break;
+		}
+		line[l] = '\0';
+		if (stage == 0) {
+			r = strcmp(line, STATE_MAGIC) == 0 ? 0 : -EBADMSG;
+		} else if (stage == 1) {
+			if (strncmp(line, "host ", 5) != 0) {
+				r = -EBADMSG;
+			}
+			same = same && strcmp(line, want) == 0;
+		} else if (stage == 2) {
+			if (sscanf(line, "gen %u%n", &g, &end) != 1 || line[end] != '\0') {
+				r = -EBADMSG;
+			}
+			same = same && g == gen;
+		} else if (strcmp(line, "end") == 0) {
+			stage++;
+		} else {
+			r = state_chain(line, v, n, cap);
+		}
+		stage += stage < 3;
+	}
+	if (r >= 0 && stage != 4) {
+		r = -EBADMSG; /* cut short */
+	}
+	fclose(f);
+	for (int i = 0; i < 2 && r >= 0; i++) {
+		if (n[i]) {
+			qsort(v[i], n[i], sizeof(*v[i]), chain_cmp);
+		}
+		for (size_t k = 1; k < n[i] && r >= 0; k++) {
+			r = strcmp(v[i][k - 1].name, v[i][k].name) == 0 ? -EBADMSG : 0;
+		}
+	}
+	if (r < 0 || !same) {
+		free(v[0]);
+		free(v[1]);
+		return r < 0 ? r : -ESTALE;
+	}
+	felix_ipt_read_drop(x);
+	for (int i = 0; i < 2; i++) {
+		x->state[i] = v[i];
+		x->n_state[i] = n[i];
+	}
+	x->state_loaded = true;
+	return 1;
 }

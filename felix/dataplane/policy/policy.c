@@ -77,9 +77,18 @@ struct felix_policy {
 	/* iptables: an apply that may have left sets no rule uses any more (a full one or one
 	 * that rewrote chains); felix_policy_finish() destroys those and clears it. */
 	bool ipt_finish;
-	/* ipt_read_ahead(): the nf_tables generation when the read began (ipt_gen_ok: known) */
+	/* ipt_read_ahead(): the nf_tables generation when the read began (ipt_gen_ok: known)
+	 * and felix_ipt_commits() then */
 	uint32_t ipt_gen;
 	bool ipt_gen_ok;
+	unsigned ipt_read_commits;
+	/* ipt_trust(): the kernel provably holds what the iptables driver's memory says: the
+	 * generation was ipt_trust_gen when felix_ipt_commits() was ipt_trust_commits, and every
+	 * transaction committed since was ours. Only then does policy_free() save it. */
+	bool ipt_trusted;
+	uint32_t ipt_trust_gen;
+	unsigned ipt_trust_commits;
+	char *ipt_state_file; /* felix_ipt_state_save()'s file, next to the status file */
 	struct elem_text *ipt_elems;
 	size_t n_ipt, cap_ipt;
 	struct dp_stats stats; /* for felix_policy_apply() callers */
@@ -120,7 +129,76 @@ static void ipt_read_ahead(struct felix_policy *p)
 		return;
 	}
 	p->ipt_gen_ok = felix_nft_generation(p->nft, &p->ipt_gen) >= 0;
+	p->ipt_read_commits = felix_ipt_commits(p->ipt);
 	felix_ipt_read_ahead(p->ipt);
+}
+
+/* A restart on iptables: when the last run saved its state (policy_free()) and no nf_tables
+ * transaction has committed since, that state stands in for iptables-save and ip6tables-save
+ * (~210 ms of CPU at 16,500 rules per family, on the cores the datastore snapshot decodes
+ * on); only `ipset save` runs. Otherwise the three tools read the kernel. */
+static void ipt_restart(struct felix_policy *p)
+{
+	uint32_t gen;
+	int r = 0;
+
+	if (p->ipt_state_file && felix_nft_generation(p->nft, &gen) >= 0) {
+		r = felix_ipt_state_load(p->ipt, p->ipt_state_file, gen);
+	}
+	if (r > 0) {
+		log_info("iptables: nothing committed since the last run saved its state "
+			 "(nf_tables generation %u): its chains are not read back",
+			 gen);
+		p->ipt_gen = gen;
+		p->ipt_gen_ok = true;
+		p->ipt_read_commits = felix_ipt_commits(p->ipt);
+		felix_ipt_read_ahead(p->ipt); /* `ipset save` only */
+		return;
+	}
+	if (r == -ESTALE) {
+		log_info("iptables: the kernel's rules changed since the last run saved its state: "
+			 "reading them back");
+	} else if (r < 0) {
+		log_warn_errno(r, "iptables: ignoring %s: %m", p->ipt_state_file);
+	}
+	ipt_read_ahead(p);
+}
+
+/* After a good iptables apply (@full: felix_ipt_apply(), from the read taken at ipt_gen; else
+ * deltas, from the last proof): trusted when the generation moved by exactly our commits. */
+static void ipt_trust(struct felix_policy *p, bool full)
+{
+	unsigned commits = felix_ipt_commits(p->ipt);
+	bool base_ok = full ? p->ipt_gen_ok : p->ipt_trusted;
+	uint32_t base = full ? p->ipt_gen : p->ipt_trust_gen, gen = 0;
+	unsigned since = commits - (full ? p->ipt_read_commits : p->ipt_trust_commits);
+
+	p->ipt_trusted = base_ok && felix_nft_generation(p->nft, &gen) >= 0 && gen == base + since;
+	if (p->ipt_trusted) {
+		p->ipt_trust_gen = gen;
+		p->ipt_trust_commits = commits;
+	}
+}
+
+/* Exit on iptables: save the driver's memory for the next run's ipt_restart() when the kernel
+ * still provably holds it. */
+static void ipt_state_save(struct felix_policy *p)
+{
+	uint32_t gen;
+
+	if (!p->ipt_state_file || p->active != MODEL_DATAPLANE_IPTABLES) {
+		return;
+	}
+	if (!p->ipt_trusted || felix_nft_generation(p->nft, &gen) < 0 ||
+	    gen != p->ipt_trust_gen + (felix_ipt_commits(p->ipt) - p->ipt_trust_commits)) {
+		log_info("iptables: the kernel's rules are not provably ours as applied: the next "
+			 "start reads them back");
+		return;
+	}
+	int r = felix_ipt_state_save(p->ipt, p->ipt_state_file, gen);
+	if (r < 0) {
+		log_warn_errno(r, "iptables: cannot save the state for the next start: %m");
+	}
 }
 
 int felix_policy_new(const struct felix_policy_options *o, struct felix_policy **ret)
@@ -136,7 +214,15 @@ int felix_policy_new(const struct felix_policy_options *o, struct felix_policy *
 	p->cfg_dataplane = o->dataplane;
 	p->active = _MODEL_DATAPLANE_INVALID;
 	p->dirty = true;
-	if (!p->node_name || (o->status_file && !p->status_file)) {
+	if (p->status_file) {
+		const char *slash = strrchr(p->status_file, '/');
+		int dl = slash ? (int)(slash - p->status_file) : 1;
+		if (asprintf(&p->ipt_state_file, "%.*s/felix-iptables.state", dl,
+			     slash ? p->status_file : ".") < 0) {
+			p->ipt_state_file = NULL;
+		}
+	}
+	if (!p->node_name || (o->status_file && (!p->status_file || !p->ipt_state_file))) {
 		felix_policy_free(p);
 		return -ENOMEM;
 	}
@@ -156,7 +242,7 @@ int felix_policy_new(const struct felix_policy_options *o, struct felix_policy *
 	 * members, taken from that calculation on two cores). The datastore may choose the other
 	 * backend: then the read is dropped after the first apply. */
 	if (last_dataplane(p->status_file) == MODEL_DATAPLANE_IPTABLES) {
-		ipt_read_ahead(p);
+		ipt_restart(p);
 	}
 	*ret = p;
 	return 0;
@@ -174,6 +260,7 @@ struct felix_policy *felix_policy_free(struct felix_policy *p)
 	free(p->ipt_elems);
 	free(p->node_name);
 	free(p->status_file);
+	free(p->ipt_state_file);
 	free(p);
 	return NULL;
 }
@@ -270,6 +357,7 @@ static void fail(struct felix_policy *p, char (*ifaces)[IFNAMSIZ], size_t n_ifac
 	log_error("policy not applied, keeping the last good rules (retry in %llu ms): %s",
 		  (unsigned long long)delay, p->error);
 	felix_ipt_read_drop(p->ipt); /* a read ahead (run_calc()) is stale by the retry */
+	p->ipt_trusted = false;	     /* the fail-closed rules are not in the driver's memory */
 	int r = p->active == MODEL_DATAPLANE_IPTABLES
 		    ? felix_ipt_fail_closed(p->ipt, ifaces, n_ifaces, err, sizeof(err))
 		    : felix_nft_fail_closed(p->nft, ifaces, n_ifaces, err, sizeof(err));
@@ -294,6 +382,7 @@ static void switch_backend(struct felix_policy *p, enum model_dataplane to)
 	p->force_full = true;
 	p->ipt_full = true;
 	p->ipt_recalc = true;
+	p->ipt_trusted = false;
 	p->active = to;
 }
 
@@ -649,6 +738,7 @@ static int apply_ipt(struct felix_policy *p, const struct calc_policy *cp,
 			 "them again");
 		felix_ipt_read_drop(p->ipt);
 	}
+	ipt_read_ahead(p);	       /* unless it runs: notes the generation */
 	felix_ipt_read_kernel(p->ipt); /* both families' state at once, not one tool at a time */
 	for (int fi = 0; fi < 2 && r >= 0; fi++) {
 		int fam = fi == 0 ? AF_INET : AF_INET6;
@@ -737,6 +827,9 @@ static int64_t policy_apply(void *d, uint64_t now_ms, struct dp_stats *ds)
 		stats_fail(p, ds, r, t0_us);
 		return retry_in(p, now_ms);
 	}
+	if (p->active == MODEL_DATAPLANE_IPTABLES) {
+		ipt_trust(p, st.full);
+	}
 	if (!st.noop || p->failures) {
 		log_info("policy applied (%s, %s): %zu policies, %zu endpoints (%zu local); render "
 			 "%llu ms, kernel %llu ms; elements +%zu -%zu, chains written %zu "
@@ -784,6 +877,7 @@ static void policy_queue_resync(void *d)
 
 static void policy_free(void *d)
 {
+	ipt_state_save(d); /* the kernel is left as it is (driver.h) */
 	felix_policy_free(d);
 }
 
