@@ -198,4 +198,36 @@ else
 	head -20 "$T_TMP/late.txt.diff"
 	fail "the first apply trusted a read made before the change"
 fi
+
+# The backend switched at run time (FelixConfiguration nftablesMode), and back: the status
+# file follows each switch, so the next start reads ahead (and takes the saved state) for the
+# backend felix last ran, not the one it started with.
+felixcfg() {
+	ectl put /tabby/v1/felixconfigurations/default '{"apiVersion":"projectcalico.org/v3","kind":"FelixConfiguration","metadata":{"name":"default"},"spec":{"nftablesMode":"'"$1"'"}}' >/dev/null
+}
+n0=$(grep -c 'policy applied (iptables, full)' "$T_TMP/felix.log")
+felixcfg Enabled
+check "switched to nftables at run time" wait_for 30 grep -q 'policy applied (nftables, full)' "$T_TMP/felix.log"
+check "the status file names nftables" wait_for 5 grep -q '"dataplane":"nftables"' "$T_TMP/felix-status.json"
+felixcfg Disabled
+check "switched back to iptables" wait_for 30 bash -c \
+	"[ \$(grep -c 'policy applied (iptables, full)' $T_TMP/felix.log) -gt $n0 ]"
+check "the status file names iptables again" wait_for 5 grep -q '"dataplane":"iptables"' "$T_TMP/felix-status.json"
+check "settled (switched back)" settle
+kill -TERM "$FELIX_PID"
+wait "$FELIX_PID"
+mv "$T_TMP/felix.log" "$T_TMP/felix.log.4"
+restart_and_compare "restart after switching back" "$T_TMP/full.txt" "$T_TMP/back.txt" \
+	"the switches left a state that differs from a full render"
+check "that restart took the chains from the saved state and wrote nothing" bash -c \
+	"grep -q 'nothing committed since the last run saved its state' $T_TMP/felix.log &&
+	 grep -q 'policy applied (iptables, full).*chains written 0 removed 0, .* 0 bytes' $T_TMP/felix.log"
+
+# A commit of someone else while felix runs (a chain that is not ours): at exit felix cannot
+# prove the kernel holds what it applied, so it saves nothing and the next start reads back.
+check "another program commits while felix runs" ip netns exec "$H" iptables -N ext-x
+kill -TERM "$FELIX_PID"
+wait "$FELIX_PID"
+check "felix saw the foreign commit at exit" grep -q 'not provably ours as applied' "$T_TMP/felix.log"
+check "and left no state file" test ! -e "$T_TMP/felix-iptables.state"
 summary

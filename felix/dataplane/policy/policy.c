@@ -64,6 +64,7 @@ struct felix_policy {
 	char error[1024];
 	bool status_written;
 	bool status_ok;
+	enum model_dataplane status_dp; /* the backend the status file names */
 	/* set_desired -> apply */
 	const struct calc_cache *cache; /* borrowed from the agent (re-run after a failure) */
 	int calc_r;			/* the last calculation's result */
@@ -82,9 +83,9 @@ struct felix_policy {
 	uint32_t ipt_gen;
 	bool ipt_gen_ok;
 	unsigned ipt_read_commits;
-	/* ipt_trust(): the kernel provably holds what the iptables driver's memory says: the
-	 * generation was ipt_trust_gen when felix_ipt_commits() was ipt_trust_commits, and every
-	 * transaction committed since was ours. Only then does policy_free() save it. */
+	/* ipt_trust(): the iptables driver's memory is the kernel's content as of generation
+	 * ipt_trust_gen, when felix_ipt_commits() was ipt_trust_commits, plus our commits since.
+	 * policy_free() saves it when every transaction committed since was ours. */
 	bool ipt_trusted;
 	uint32_t ipt_trust_gen;
 	unsigned ipt_trust_commits;
@@ -164,20 +165,15 @@ static void ipt_restart(struct felix_policy *p)
 	ipt_read_ahead(p);
 }
 
-/* After a good iptables apply (@full: felix_ipt_apply(), from the read taken at ipt_gen; else
- * deltas, from the last proof): trusted when the generation moved by exactly our commits. */
-static void ipt_trust(struct felix_policy *p, bool full)
+/* After a good full iptables apply: its read of the kernel began at generation ipt_gen, and
+ * the driver's memory is that read plus our writes. It stays the kernel's content for as long
+ * as every transaction committed since is ours, which ipt_state_save() checks once, at exit:
+ * the generation only grows, so a foreign commit at any time in between shows there. */
+static void ipt_trust(struct felix_policy *p)
 {
-	unsigned commits = felix_ipt_commits(p->ipt);
-	bool base_ok = full ? p->ipt_gen_ok : p->ipt_trusted;
-	uint32_t base = full ? p->ipt_gen : p->ipt_trust_gen, gen = 0;
-	unsigned since = commits - (full ? p->ipt_read_commits : p->ipt_trust_commits);
-
-	p->ipt_trusted = base_ok && felix_nft_generation(p->nft, &gen) >= 0 && gen == base + since;
-	if (p->ipt_trusted) {
-		p->ipt_trust_gen = gen;
-		p->ipt_trust_commits = commits;
-	}
+	p->ipt_trusted = p->ipt_gen_ok;
+	p->ipt_trust_gen = p->ipt_gen;
+	p->ipt_trust_commits = p->ipt_read_commits;
 }
 
 /* Exit on iptables: save the driver's memory for the next run's ipt_restart() when the kernel
@@ -313,11 +309,13 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* {"policy":{"ok":..,"dataplane":..,"error":..,"failures":..}}, written only when it changes,
- * through a temporary file and rename(). */
+/* {"policy":{"ok":..,"dataplane":..,"error":..,"failures":..}}, written only when it changes
+ * (a backend switch too: the next start's last_dataplane() reads it), through a temporary file
+ * and rename(). */
 static void write_status(struct felix_policy *p, bool ok)
 {
-	if (!p->status_file || (p->status_written && p->status_ok == ok && ok)) {
+	if (!p->status_file ||
+	    (p->status_written && p->status_ok == ok && ok && p->status_dp == p->active)) {
 		return;
 	}
 	struct json_object *root = json_object_new_object();
@@ -336,6 +334,7 @@ static void write_status(struct felix_policy *p, bool ok)
 		if (fclose(f) == 0 && rename(tmp, p->status_file) == 0) {
 			p->status_written = true;
 			p->status_ok = ok;
+			p->status_dp = p->active;
 		}
 	} else {
 		log_warn_errno(-errno, "cannot write %s: %m", tmp);
@@ -827,8 +826,8 @@ static int64_t policy_apply(void *d, uint64_t now_ms, struct dp_stats *ds)
 		stats_fail(p, ds, r, t0_us);
 		return retry_in(p, now_ms);
 	}
-	if (p->active == MODEL_DATAPLANE_IPTABLES) {
-		ipt_trust(p, st.full);
+	if (p->active == MODEL_DATAPLANE_IPTABLES && st.full) {
+		ipt_trust(p);
 	}
 	if (!st.noop || p->failures) {
 		log_info("policy applied (%s, %s): %zu policies, %zu endpoints (%zu local); render "
