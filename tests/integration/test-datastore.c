@@ -866,6 +866,32 @@ static void test_endpoint_fallthrough(void **state)
 	free(r);
 }
 
+/* ---- children a test starts (a fake endpoint, a TLS etcd) ---- */
+
+/* The child a running test started, and the directory it runs in: stop_child(), the teardown
+ * of those tests, stops and removes them even when an assert ends the test early (cmocka runs
+ * the teardown after a failure), so no etcd or endless accept() loop outlives the test. */
+static pid_t test_child;
+static char test_child_dir[64];
+
+static int stop_child(void **state)
+{
+	(void)state;
+	if (test_child > 0) {
+		kill(test_child, SIGTERM);
+		waitpid(test_child, NULL, 0);
+		test_child = 0;
+	}
+	if (test_child_dir[0]) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_child_dir);
+		(void)!system(cmd);
+		test_child_dir[0] = '\0';
+	}
+	return 0;
+}
+
 /* ---- snapshot pages: gRPC and the JSON gateway ---- */
 
 /* Every PUT of the first snapshot folded into a count and an FNV-1a hash of key, value and
@@ -1022,11 +1048,11 @@ static void test_watch_snapshot_falls_back_to_gateway(void **state)
 			close(fd);
 		}
 	}
+	test_child = pid;
 	close(lfd);
 	snprintf(eps, sizeof(eps), "http://127.0.0.1:%d,%s", port, endpoints());
 	snapshot_digest(eps, "/t/gr/", false, &d, &st);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	stop_child(NULL);
 	assert_string_equal(st.snapshot_via, "json");
 	assert_int_equal(d.puts, 12000);
 }
@@ -1135,6 +1161,7 @@ static void test_tls_client_cert(void **state)
 		skip();
 	}
 	assert_non_null(mkdtemp(dir));
+	snprintf(test_child_dir, sizeof(test_child_dir), "%s", dir);
 	/* The server certificate also carries clientAuth: etcd 3.4's JSON gateway dials etcd's own
 	 * gRPC port with it, and --client-cert-auth would refuse it otherwise. */
 	assert_int_equal(
@@ -1183,6 +1210,7 @@ static void test_tls_client_cert(void **state)
 		       "--logger", "zap", "--log-outputs", lo, (char *)NULL);
 		_exit(127);
 	}
+	test_child = pid;
 	snprintf(eps, sizeof(eps), "https://127.0.0.1:%d", port);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
 	snprintf(crt, sizeof(crt), "%s/client.crt", dir);
@@ -1254,9 +1282,7 @@ static void test_tls_client_cert(void **state)
 			r = -EPERM;
 		}
 	}
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	sh("rm -rf %s", dir);
+	stop_child(NULL);
 	assert_int_equal(r, 0);
 }
 
@@ -1278,9 +1304,9 @@ int main(void)
 	    cmocka_unit_test(test_unix_socket),
 	    cmocka_unit_test(test_endpoint_fallthrough),
 	    cmocka_unit_test(test_watch_snapshot_grpc_equals_gateway),
-	    cmocka_unit_test(test_watch_snapshot_falls_back_to_gateway),
+	    cmocka_unit_test_teardown(test_watch_snapshot_falls_back_to_gateway, stop_child),
 	    cmocka_unit_test(test_unreachable),
-	    cmocka_unit_test(test_tls_client_cert),
+	    cmocka_unit_test_teardown(test_tls_client_cert, stop_child),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
