@@ -22,7 +22,6 @@ dk() { local n=$1; shift; DOCKER_HOST="unix://$RUN/docker/h$n/docker.sock" docke
 env_get() { sed -n "s/^$2=//p" "$1"; }
 wl_ip() { env_get "$RUN/workloads/$1.env" WL_IP; }
 dk_ip() { env_get "$RUN/docker/$1.env" DK_IP; }
-proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 netns_left() { ip netns list | awk '{print $1}' | grep -c "^$P-" || true; }
 # procs_of_run - PIDs whose command line names our run directory (read only; nothing is killed)
 procs_of_run() {

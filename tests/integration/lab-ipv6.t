@@ -20,7 +20,6 @@ lab_setup t6
 [ -e /proc/sys/net/ipv6 ] || { echo "skipped: the kernel has no IPv6"; exit 77; }
 
 env_of() { sed -n "s/^$2=//p" "$RUN/workloads/$1.env"; }
-proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 netns_left() { ip netns list | awk '{print $1}' | grep -c "^$P-" || true; }
 
 for topo in ${LAB_IPV6_TOPOLOGIES:-mesh tor rr}; do

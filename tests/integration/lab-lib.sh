@@ -8,6 +8,9 @@
 #                            the build tree) are built; on exit, lab_teardown
 #   lab_teardown             on a failure (not a skip) print the tail of every lab log, then
 #                            `tabby-lab down` when a lab is up, then t_cleanup
+#   proc_gone PID            true when PID has exited (gone, or a zombie nobody reaped yet)
+
+proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
 lab_setup() {
 	local tag=$1 b

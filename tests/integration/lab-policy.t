@@ -21,7 +21,6 @@ command -v iptables-restore >/dev/null && command -v ipset >/dev/null && command
 
 ctl() { "$T_BUILD/ctl/tabbyctl" --datastore-endpoints "unix://$RUN/etcd/etcd.sock:$ETCD_PORT" "$@"; }
 netns_left() { ip netns list | awk '{print $1}' | grep -c "^$P-" || true; }
-proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 nflows=$(grep -cvE '^[[:space:]]*(#|$)' "$FLOWS")
 # db_open N - hN-w1 (a client) connects to h2-w3 (db) on 5432 within 1.5 s, as check --policy probes
 db_open() {

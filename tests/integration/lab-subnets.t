@@ -30,7 +30,6 @@ HOST_IP=([1]=198.18.1.11 [2]=198.18.1.12 [3]=198.18.2.13)
 
 ctl() { "$T_BUILD/ctl/tabbyctl" --datastore-endpoints "unix://$RUN/etcd/etcd.sock:$ETCD_PORT" "$@"; }
 netns_left() { ip netns list | awk '{print $1}' | grep -c "^$P-" || true; }
-proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 block_of() {
 	ctl ipam show --show-blocks | awk -F'|' -v h="host:h$1" '$2 ~ /Block/ { c = $3; a = $7
 		gsub(/ /, "", c); gsub(/ /, "", a); if (a == h) print c }'

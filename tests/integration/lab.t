@@ -17,7 +17,6 @@ lab_setup tl
 ctl() { "$T_BUILD/ctl/tabbyctl" --datastore-endpoints "$ENDPOINT" "$@"; }
 etcdget() { ETCDCTL_API=3 etcdctl --endpoints "http://127.0.0.1:$ETCD_PORT" get "$@"; }
 wl_ip() { sed -n 's/^WL_IP=//p' "$RUN/workloads/$1.env"; }
-proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 netns_left() { ip netns list | awk '{print $1}' | grep -c "^$P-" || true; }
 
 # ---- up -----------------------------------------------------------------------------------------
