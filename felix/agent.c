@@ -980,6 +980,7 @@ static int drivers_new(struct agent *a)
 	    .node_name = cfg->node_name,
 	    .dataplane = (enum model_dataplane)cfg->policy_dataplane,
 	    .status_file = cfg->status_file,
+	    .ipt_state_file = cfg->ipt_state_file,
 	};
 	struct felix_policy *p = NULL;
 	r = dp_policy_new(&po, &p);

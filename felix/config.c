@@ -470,6 +470,20 @@ static int apply_env(struct felix_config *c, char *const *env, struct parse_err 
 	return 0;
 }
 
+/* *@ret = "<directory of @file>/@name" (the current directory when @file has no '/'; "/" when
+ * it is in the root). Return: 0 or -ENOMEM. */
+static int path_beside(const char *file, const char *name, char **ret)
+{
+	const char *slash = strrchr(file, '/');
+	int dl = slash ? (int)(slash - file) : 1;
+
+	if (asprintf(ret, "%.*s/%s", dl, slash ? file : ".", name) < 0) {
+		*ret = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int set_default(char **slot, const char *value)
 {
 	return *slot ? 0 : set_string(slot, value);
@@ -541,15 +555,10 @@ int felix_config_parse(const char *buf, size_t len, const char *file, char *cons
 		r = set_default(&c.prometheus_metrics_host, FELIX_DEFAULT_METRICS_HOST);
 	}
 	if (r >= 0 && !c.status_file) {
-		/* <dir of birdConfigFile>/felix-status.json */
-		const char *slash = strrchr(c.bird_config_file, '/');
-		int dl = slash ? (int)(slash - c.bird_config_file) : 1;
-		const char *dir = slash ? c.bird_config_file : ".";
-		if (asprintf(&c.status_file, "%.*s/felix-status.json",
-			     slash == c.bird_config_file ? 0 : dl, dir) < 0) {
-			c.status_file = NULL;
-			r = -ENOMEM;
-		}
+		r = path_beside(c.bird_config_file, "felix-status.json", &c.status_file);
+	}
+	if (r >= 0) {
+		r = path_beside(c.status_file, "felix-iptables.state", &c.ipt_state_file);
 	}
 	if (r < 0) {
 		felix_config_done(&c);
@@ -574,6 +583,7 @@ void felix_config_done(struct felix_config *c)
 	free(c->bird_binary);
 	free(c->bird_log_file);
 	free(c->status_file);
+	free(c->ipt_state_file);
 	free(c->nodename_file);
 	free(c->health_host);
 	free(c->prometheus_metrics_host);

@@ -69,6 +69,7 @@ struct felix_config {
 	int policy_dataplane; /* policyDataplane: enum model_dataplane, default nftables (0);
 				 FelixConfiguration nftablesMode/policyDataplane overrides it */
 	char *status_file;    /* statusFile; default <dir of birdConfigFile>/felix-status.json */
+	char *ipt_state_file; /* derived: <dir of statusFile>/felix-iptables.state */
 	char *nodename_file;  /* nodenameFile; default FELIX_DEFAULT_NODENAME_FILE */
 	/* HTTP endpoints (felix/health.h). Hosts are IPv4/IPv6 literals ("localhost" is read as
 	 * 127.0.0.1: no name resolution here); ports 1..65535. */

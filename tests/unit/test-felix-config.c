@@ -33,6 +33,8 @@ static void test_defaults(void **state)
 	char buf[IP_PREFIX_STRLEN];
 	assert_string_equal(ip_prefix_format(&c.ipv4_address, buf), "198.18.0.11/24");
 	assert_string_equal(c.bird_config_file, "/etc/bird/bird.conf");
+	assert_string_equal(c.status_file, "/etc/bird/felix-status.json");
+	assert_string_equal(c.ipt_state_file, "/etc/bird/felix-iptables.state");
 	assert_string_equal(c.bird_socket, "/run/bird/bird.ctl");
 	assert_string_equal(c.bird_binary, "bird");
 	assert_null(c.bird_log_file);
@@ -134,6 +136,8 @@ static void test_file_and_env(void **state)
 	assert_string_equal(c.node_name, "h9");
 	assert_string_equal(c.datastore_endpoints, "http://127.0.0.1:2379");
 	assert_string_equal(c.bird_config_file, "/tmp/h1/bird.conf");
+	assert_string_equal(c.status_file, "/tmp/h1/felix-status.json");
+	assert_string_equal(c.ipt_state_file, "/tmp/h1/felix-iptables.state");
 	assert_string_equal(c.bird_socket, "/tmp/h1/bird.ctl");
 	assert_string_equal(c.bird_log_file, "/tmp/h1/bird.log");
 	assert_true(c.bird_fast_timers);

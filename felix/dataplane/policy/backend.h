@@ -148,7 +148,9 @@ void felix_ipt_read_kernel(struct felix_ipt *x);
  */
 void felix_ipt_read_ahead(struct felix_ipt *x);
 
-/** felix_ipt_reading() - felix_ipt_read_ahead()'s tools were started and not collected yet. */
+/** felix_ipt_reading() - felix_ipt_read_ahead()'s tools were started and not collected yet,
+ * or a felix_ipt_state_load() stands in for the saves: what the next full apply reads was taken
+ * before now (the caller checks that the nf_tables generation has not moved since). */
 bool felix_ipt_reading(const struct felix_ipt *x);
 
 /** felix_ipt_read_drop() - forget what felix_ipt_read_kernel() read, or wait for and discard
@@ -182,8 +184,9 @@ int felix_ipt_state_save(const struct felix_ipt *x, const char *path, uint32_t g
 int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen);
 
 /** felix_ipt_commits() - how many nf_tables transactions the driver's tools have committed
- * (one per iptables-restore / ip6tables-restore that wrote and per hook jump inserted; each
- * moves the generation by one; ipset is not nf_tables). */
+ * (one per iptables-restore / ip6tables-restore that wrote and per hook jump inserted or
+ * deleted; each moves the generation by one, measured with NFT_MSG_GETGEN around each tool;
+ * `iptables -C`, the saves and ipset move it by none). */
 unsigned felix_ipt_commits(const struct felix_ipt *x);
 
 /**

@@ -1272,6 +1272,7 @@ int felix_ipt_remove(struct felix_ipt *x)
 			    ipt,	 "-w",	     "-D", (char *)hooks[i][0], "-m", "comment",
 			    "--comment", "tby:hook", "-j", (char *)hooks[i][1], NULL};
 			for (int k = 0; k < 4 && felix_ipt_tool(del, NULL, 0, NULL) == 0; k++) {
+				x->commits++;
 			}
 		}
 		char *sv[] = {save, "-t", "filter", NULL};
@@ -1297,6 +1298,8 @@ int felix_ipt_remove(struct felix_ipt *x)
 			if (r >= 0 && felix_ipt_tool(argv, text.buf, text.len, NULL) != 0) {
 				log_warn("%s: removing tby- chains failed", restore);
 				ret = -EIO;
+			} else if (r >= 0) {
+				x->commits++;
 			}
 		}
 		forget_family(x, v6);
@@ -1417,12 +1420,28 @@ static int state_chain(const char *line, struct chain_sum **v, size_t *n, size_t
 	return 0;
 }
 
+/* The next line of state file @f into @line (@len bytes), without its newline. Return: 0, or
+ * -EBADMSG at the end of the file or for a line longer than any we write. */
+static int state_line(FILE *f, char *line, size_t len)
+{
+	if (!fgets(line, (int)len, f)) {
+		return -EBADMSG; /* cut short */
+	}
+	size_t l = strcspn(line, "\n");
+	if (line[l] != '\n') {
+		return -EBADMSG;
+	}
+	line[l] = '\0';
+	return 0;
+}
+
 int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen)
 {
 	struct chain_sum *v[2] = {NULL, NULL};
 	size_t n[2] = {0, 0}, cap[2] = {0, 0};
-	char id[128], line[256], want[160];
-	int r = 0, stage = 0;
+	char id[128] = "", line[256], want[160];
+	unsigned g = 0;
+	int end = 0;
 	FILE *f = fopen(path, "re");
 
 	if (!f) {
@@ -1431,37 +1450,27 @@ int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen)
 	(void)unlink(path); /* one use: a later start reads the kernel unless this run saves */
 	bool same = host_identity(id, sizeof(id)) == 0;
 	snprintf(want, sizeof(want), "host %s", id);
-	while (r >= 0 && stage < 4 && fgets(line, sizeof(line), f)) {
-		size_t l = strcspn(line, "\n");
-		unsigned g = 0;
-		int end = 0;
-
-		if (line[l] != '\n') {
-			r = -EBADMSG; /* longer than any line we write */
-			break;
-		}
-		line[l] = '\0';
-		if (stage == 0) {
-			r = strcmp(line, STATE_MAGIC) == 0 ? 0 : -EBADMSG;
-		} else if (stage == 1) {
-			if (strncmp(line, "host ", 5) != 0) {
-				r = -EBADMSG;
-			}
-			same = same && strcmp(line, want) == 0;
-		} else if (stage == 2) {
-			if (sscanf(line, "gen %u%n", &g, &end) != 1 || line[end] != '\0') {
-				r = -EBADMSG;
-			}
-			same = same && g == gen;
-		} else if (strcmp(line, "end") == 0) {
-			stage++;
-		} else {
-			r = state_chain(line, v, n, cap);
-		}
-		stage += stage < 3;
+	/* "tabby-iptables-state 1", "host <boot id> <cookie>", "gen <n>", chains, "end" */
+	int r = state_line(f, line, sizeof(line));
+	if (r >= 0 && strcmp(line, STATE_MAGIC) != 0) {
+		r = -EBADMSG;
 	}
-	if (r >= 0 && stage != 4) {
-		r = -EBADMSG; /* cut short */
+	if (r >= 0) {
+		r = state_line(f, line, sizeof(line));
+	}
+	if (r >= 0 && strncmp(line, "host ", 5) != 0) {
+		r = -EBADMSG;
+	}
+	same = same && r >= 0 && strcmp(line, want) == 0;
+	if (r >= 0) {
+		r = state_line(f, line, sizeof(line));
+	}
+	if (r >= 0 && (sscanf(line, "gen %u%n", &g, &end) != 1 || line[end] != '\0')) {
+		r = -EBADMSG;
+	}
+	same = same && g == gen;
+	while (r >= 0 && (r = state_line(f, line, sizeof(line))) >= 0 && strcmp(line, "end") != 0) {
+		r = state_chain(line, v, n, cap);
 	}
 	fclose(f);
 	for (int i = 0; i < 2 && r >= 0; i++) {

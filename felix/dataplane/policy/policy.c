@@ -210,15 +210,9 @@ int felix_policy_new(const struct felix_policy_options *o, struct felix_policy *
 	p->cfg_dataplane = o->dataplane;
 	p->active = _MODEL_DATAPLANE_INVALID;
 	p->dirty = true;
-	if (p->status_file) {
-		const char *slash = strrchr(p->status_file, '/');
-		int dl = slash ? (int)(slash - p->status_file) : 1;
-		if (asprintf(&p->ipt_state_file, "%.*s/felix-iptables.state", dl,
-			     slash ? p->status_file : ".") < 0) {
-			p->ipt_state_file = NULL;
-		}
-	}
-	if (!p->node_name || (o->status_file && (!p->status_file || !p->ipt_state_file))) {
+	p->ipt_state_file = o->ipt_state_file ? strdup(o->ipt_state_file) : NULL;
+	if (!p->node_name || (o->status_file && !p->status_file) ||
+	    (o->ipt_state_file && !p->ipt_state_file)) {
 		felix_policy_free(p);
 		return -ENOMEM;
 	}

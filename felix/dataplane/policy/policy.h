@@ -26,6 +26,7 @@ struct felix_policy_options {
 	const char *node_name;		/* required */
 	enum model_dataplane dataplane; /* felix.yaml policyDataplane; FelixConfiguration wins */
 	const char *status_file;	/* NULL = no status file */
+	const char *ipt_state_file;	/* felix_ipt_state_save()'s file; NULL = none */
 };
 
 /** felix_policy_new() - Return: 0 or -ENOMEM (libnftables context). */
