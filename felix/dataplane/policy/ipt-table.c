@@ -112,8 +112,8 @@ static struct chain_sum *chain_find(struct chain_sum *v, size_t n, const char *n
 {
 	struct chain_sum key = {0};
 
-	if (len >= sizeof(key.name)) {
-		return NULL;
+	if (n == 0 || len >= sizeof(key.name)) {
+		return NULL; /* bsearch() takes no NULL array, even an empty one */
 	}
 	memcpy(key.name, name, len);
 	return bsearch(&key, v, n, sizeof(*v), chain_cmp);
@@ -372,7 +372,7 @@ static int ipset_changed(const char *ipset, const struct set_sum *have, size_t n
 			p += *p == '\n';
 			continue;
 		}
-		if (strncmp(p, "create ", 7) == 0 && strncmp(p + 7, "tby-tmp-", 8) != 0 &&
+		if (n_have && strncmp(p, "create ", 7) == 0 && strncmp(p + 7, "tby-tmp-", 8) != 0 &&
 		    word(p + 7, want.name, sizeof(want.name)) &&
 		    word(p + 8 + strlen(want.name), want.type, sizeof(want.type)))
 			h = bsearch(&want, have, n_have, sizeof(*have), set_cmp);
