@@ -157,6 +157,12 @@ struct acl_policy_set {
 	size_t n_tiers;
 	struct model_resource *const *profiles;
 	size_t n_profiles;
+	/* Optional (felix's policy edits): an earlier index, and per policy whether it is the
+	 * very resource @prev compiled under the same name, unchanged since (the caller knows;
+	 * nothing here compares). Such a policy is copied from @prev instead of compiled: the
+	 * same result, with no selector parsed again. NULL (either): compile every policy. */
+	const struct acl_index *prev;
+	const bool *unchanged; /* parallel to @policies */
 };
 
 /* An endpoint as policy sees it (workload or host endpoint). All pointers borrowed. */

@@ -1016,10 +1016,34 @@ static int node_clone(const struct sel_node *n, const char *prefix, struct sel_n
 				return r;
 		}
 	}
-	r = node_finish(c);
-	if (r < 0)
-		return r;
+	if (prefix) {
+		r = node_finish(c); /* the labels changed: sort and print again */
+		if (r < 0)
+			return r;
+	} else if (!(c->canon = strdup(n->canon))) {
+		/* A finished node's operands are already flat, sorted and unique: the copy's
+		 * canonical text is the original's (node_finish() would print the same). */
+		return -ENOMEM;
+	}
 	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+int sel_clone(const struct sel *s, struct sel **ret)
+{
+	struct sel_node *root = NULL;
+	struct sel *c;
+
+	if (node_clone(s->root, NULL, &root) < 0)
+		return -ENOMEM;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		node_free(root);
+		return -ENOMEM;
+	}
+	c->root = root;
+	c->hash = s->hash;
+	*ret = c;
 	return 0;
 }
 

@@ -142,6 +142,14 @@ uint64_t sel_fnv1a64(const void *data, size_t len);
 bool sel_is_all(const struct sel *s);
 
 /**
+ * sel_clone() - a copy of @s (borrowed) that owns nothing of @s: the same tree, canonical text
+ * and hash, without printing or sorting anything again (felix's policy edits copy the policies
+ * that did not change instead of parsing them again).
+ * Return: 0 or -ENOMEM (@ret untouched).
+ */
+int sel_clone(const struct sel *s, struct sel **ret) _warn_unused_result_;
+
+/**
  * sel_and() - a new selector "(@a) && (@b)" (either may be NULL = all()), canonicalised.
  * @a, @b are borrowed. Return: 0 or -ENOMEM.
  */

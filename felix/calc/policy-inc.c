@@ -16,7 +16,9 @@
  * Local endpoints get their ruleset recompiled (acl_compile()) when their key changes; the
  * ruleset list keeps calc_policy_compute()'s order (workload keys, then host endpoint keys).
  *
- * A policy or tier change rebuilds the index alone (O(policies)). When it has exactly the sets
+ * A policy or tier change rebuilds the index alone (O(policies)), compiling only the policies
+ * whose keys were put or deleted since the last index; the others are copied from it (struct
+ * acl_policy_set.prev: no selector is parsed again). When it has exactly the sets
  * of the old one (same definitions, so the same positions), every member, count and
  * contribution stays valid, and only the local endpoints' rulesets are recompiled: an edit of
  * ports, actions, order or the policy's own selector costs no pass over the endpoints. An
@@ -70,6 +72,11 @@ struct calc_policy_inc {
 	bool full;     /* the next update rebuilds */
 	bool have;     /* @cur is valid */
 	bool policies; /* a policy or tier changed: rebuild the index (policy_pass()) */
+	/* The policy keys put or deleted since cur.idx was built (policy_pass() copies the other
+	 * policies from it); @pol_lost: too many, or out of memory: compile every policy. */
+	char **pol_keys;
+	size_t n_pol_keys, cap_pol_keys;
+	bool pol_lost;
 	char **pending;
 	size_t n_pending, cap_pending;
 	struct calc_policy cur;
@@ -217,6 +224,38 @@ static struct ep_rec *rec_new(const char *key, const struct contrib *v, size_t n
 
 /* ---- state ---- */
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The next index is built from the cache as it is now: no policy changed since. */
+static void pol_keys_clear(struct calc_policy_inc *s)
+{
+	for (size_t i = 0; i < s->n_pol_keys; i++) {
+		free(s->pol_keys[i]);
+	}
+	s->n_pol_keys = 0;
+	s->pol_lost = false;
+}
+
+static void pol_key_add(struct calc_policy_inc *s, const char *key)
+{
+	char *k = NULL;
+
+	if (s->pol_lost) {
+		return;
+	}
+	if (s->n_pol_keys >= CALC_POLICY_INC_MAX_POLICY_KEYS ||
+	    array_grow(&s->pol_keys, s->n_pol_keys + 1, &s->cap_pol_keys, sizeof(char *)) < 0 ||
+	    !(k = strdup(key))) {
+		pol_keys_clear(s);
+		s->pol_lost = true;
+		return;
+	}
+	s->pol_keys[s->n_pol_keys++] = k;
+}
+
 static void state_drop(struct calc_policy_inc *s)
 {
 	size_t n_sets = s->cur.members ? s->cur.members->n_sets : 0;
@@ -236,6 +275,7 @@ static void state_drop(struct calc_policy_inc *s)
 	calc_policy_done(&s->cur);
 	map_clear(s);
 	s->have = false;
+	pol_keys_clear(s);
 }
 
 static void pending_clear(struct calc_policy_inc *s)
@@ -273,6 +313,7 @@ struct calc_policy_inc *calc_policy_inc_free(struct calc_policy_inc *s)
 	state_drop(s);
 	pending_clear(s);
 	free(s->pending);
+	free(s->pol_keys);
 	free(s->changes);
 	free(s->node);
 	free(s);
@@ -307,6 +348,7 @@ bool calc_policy_inc_note_key(struct calc_policy_inc *s, const char *key)
 	for (size_t i = 0; i < ELEMENTSOF(policies); i++) {
 		if (strncmp(key + pl, policies[i], strlen(policies[i])) == 0) {
 			s->policies |= !s->full;
+			pol_key_add(s, key);
 			return true;
 		}
 	}
@@ -888,6 +930,15 @@ static int policy_pass(struct calc_policy_inc *s, const struct calc_cache *c, bo
 	int r;
 
 	*ret_done = false;
+	if (!s->pol_lost) {
+		/* the policies no key names are the ones cur.idx compiled */
+		if (s->n_pol_keys > 1) {
+			qsort(s->pol_keys, s->n_pol_keys, sizeof(char *), str_cmp);
+		}
+		w.prev = s->cur.idx;
+		w.changed = s->pol_keys;
+		w.n_changed = s->n_pol_keys;
+	}
 	r = calc_policy_prepare(c, &o, &w, &np, err);
 	if (r < 0 || !same_sets(s->cur.idx, np.idx)) {
 		goto out;
@@ -943,6 +994,7 @@ static int policy_pass(struct calc_policy_inc *s, const struct calc_cache *c, bo
 	struct acl_index *old = s->cur.idx;
 	s->cur.idx = np.idx;
 	np.idx = old;
+	pol_keys_clear(s);
 	s->cur.host = np.host;
 	s->cur.fc = np.fc;
 	s->cur.has_dataplane = np.has_dataplane;
@@ -1076,11 +1128,6 @@ static void changes_net(struct calc_policy_inc *s)
 		i = j;
 	}
 	s->n_changes = w;
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int calc_policy_inc_update(struct calc_policy_inc *s, const struct calc_cache *c,

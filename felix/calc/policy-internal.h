@@ -26,6 +26,13 @@ struct work {
 	const struct model_resource **allpols;
 	struct parse_err *err;
 	bool index_only; /* set before calc_policy_prepare(): skip endpoints and network sets */
+	/* Optional, set before calc_policy_prepare(): the index of the last pass, and the keys
+	 * of the policies put or deleted since it was built (sorted). A policy whose key is not
+	 * among them is copied from @prev (struct acl_policy_set.prev) instead of compiled. */
+	const struct acl_index *prev;
+	char *const *changed;
+	size_t n_changed;
+	bool *unchanged; /* parallel to allpols when @prev is set */
 };
 
 /* Everything of calc_policy_compute() up to and including acl_index_new(): fills @w (free with

@@ -178,6 +178,7 @@ void calc_policy_work_done(struct work *w)
 	}
 	free(w->translated);
 	free(w->allpols);
+	free(w->unchanged);
 }
 
 int calc_policy_endpoint(const struct model_resource *r, const char *node,
@@ -333,6 +334,37 @@ static int build_policies(struct work *w)
 	return 0;
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* w->unchanged[i]: the datastore key of allpols[i] (for a translated Kubernetes policy, its
+ * source's) is not among w->changed. Return: 0 or -ENOMEM. */
+static int mark_unchanged(struct work *w)
+{
+	_cleanup_strbuf_ struct strbuf key = {0};
+	size_t n = w->pols.n + w->knps.n;
+
+	w->unchanged = calloc(n + 1, sizeof(*w->unchanged));
+	if (!w->unchanged) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct model_resource *r =
+		    i < w->pols.n ? w->pols.v[i] : w->knps.v[i - w->pols.n];
+		strbuf_reset(&key);
+		int k = model_key(r->kind, r->meta.namespace, r->meta.name, &key);
+		if (k == -ENOMEM) {
+			return k;
+		}
+		const char *ks = strbuf_cstr(&key);
+		w->unchanged[i] = k >= 0 && !(w->n_changed && bsearch(&ks, w->changed, w->n_changed,
+								      sizeof(char *), cmp_cstr));
+	}
+	return 0;
+}
+
 int calc_policy_prepare(const struct calc_cache *c, const struct calc_policy_options *o,
 			struct work *w, struct calc_policy *p, struct parse_err *err)
 {
@@ -393,6 +425,14 @@ int calc_policy_prepare(const struct calc_cache *c, const struct calc_policy_opt
 	    .profiles = (struct model_resource *const *)w->profiles.v,
 	    .n_profiles = w->profiles.n,
 	};
+	if (w->prev) {
+		r = mark_unchanged(w);
+		if (r < 0) {
+			return r;
+		}
+		ps.prev = w->prev;
+		ps.unchanged = w->unchanged;
+	}
 	r = acl_index_new(&ps, &p->idx, err);
 	if (r < 0) {
 		return r;

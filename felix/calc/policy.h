@@ -104,6 +104,8 @@ struct calc_policy_update {
 
 /* Pending endpoint keys beyond this make the next update a full one. */
 #define CALC_POLICY_INC_MAX_PENDING 65536
+/* Policy keys remembered between two index builds; more and every policy is compiled again. */
+#define CALC_POLICY_INC_MAX_POLICY_KEYS 256
 
 /** calc_policy_inc_new() - empty state; the first update is full. @o->node_name is copied.
  * Return: 0, -EINVAL (no node name) or -ENOMEM. */
