@@ -389,7 +389,8 @@ static int load_blocks(struct ds_client *ds, struct ck_state *s)
 			s->n_allocs++;
 		}
 	}
-	qsort(s->allocs, s->n_allocs, sizeof(*s->allocs), alloc_cmp);
+	if (s->n_allocs) /* qsort() takes no NULL array, even an empty one (glibc: nonnull) */
+		qsort(s->allocs, s->n_allocs, sizeof(*s->allocs), alloc_cmp);
 	r = 0;
 out:
 	ds_kvs_done(&kvs);
@@ -460,7 +461,8 @@ static int load_weps(struct ds_client *ds, struct ck_state *s)
 			    (struct ck_use){.addr = w->wep.ip_networks[k].addr, .wep = w};
 		}
 	}
-	qsort(s->uses, s->n_uses, sizeof(*s->uses), use_cmp);
+	if (s->n_uses) /* qsort() takes no NULL array, even an empty one (glibc: nonnull) */
+		qsort(s->uses, s->n_uses, sizeof(*s->uses), use_cmp);
 	r = 0;
 out:
 	ds_kvs_done(&kvs);
@@ -489,7 +491,8 @@ static int load_nodes(struct ds_client *ds, struct ck_state *s)
 		}
 		s->n_nodes++;
 	}
-	qsort(s->nodes, s->n_nodes, sizeof(*s->nodes), str_cmp);
+	if (s->n_nodes) /* qsort() takes no NULL array, even an empty one (glibc: nonnull) */
+		qsort(s->nodes, s->n_nodes, sizeof(*s->nodes), str_cmp);
 	ds_kvs_done(&kvs);
 	return 0;
 }
@@ -569,7 +572,8 @@ static int load_handles(struct ds_client *ds, struct ck_state *s)
 			return r;
 		}
 	}
-	qsort(s->handles, s->n_handles, sizeof(*s->handles), handle_cmp);
+	if (s->n_handles) /* qsort() takes no NULL array, even an empty one (glibc: nonnull) */
+		qsort(s->handles, s->n_handles, sizeof(*s->handles), handle_cmp);
 	ds_kvs_done(&kvs);
 	return 0;
 }
@@ -651,14 +655,18 @@ static size_t uses_lower(const struct ck_state *s, const struct ip_addr *a)
 
 static bool node_exists(const struct ck_state *s, const char *node)
 {
-	return bsearch(&node, s->nodes, s->n_nodes, sizeof(*s->nodes), str_cmp) != NULL;
+	/* bsearch() takes no NULL array, even an empty one (glibc: nonnull) */
+	return s->n_nodes &&
+	       bsearch(&node, s->nodes, s->n_nodes, sizeof(*s->nodes), str_cmp) != NULL;
 }
 
 static const struct ck_handle *handle_find(const struct ck_state *s, const char *id)
 {
 	struct ck_handle key = {.id = (char *)id};
 
-	return bsearch(&key, s->handles, s->n_handles, sizeof(*s->handles), handle_cmp);
+	return s->n_handles
+		   ? bsearch(&key, s->handles, s->n_handles, sizeof(*s->handles), handle_cmp)
+		   : NULL;
 }
 
 static const struct ck_block *block_by_name(const struct ck_state *s, const char *name)

@@ -160,8 +160,10 @@ int calc_routes_compute(const struct calc_cache *c, const char *me, struct calc_
 			}
 			struct ip_prefix host = ip_prefix_host(&nb->addr);
 			struct calc_route key = {.dst = host};
-			const struct calc_route *rt = bsearch(&key, d->routes, d->n_routes,
-							      sizeof(*d->routes), calc_prefix_cmp);
+			const struct calc_route *rt =
+			    d->n_routes ? bsearch(&key, d->routes, d->n_routes, sizeof(*d->routes),
+						  calc_prefix_cmp)
+					: NULL; /* bsearch() takes no NULL array */
 			if (!rt || rt->blackhole || strcmp(rt->ifname, nb->ifname) != 0) {
 				continue;
 			}

@@ -163,7 +163,9 @@ int calc_vxlan_compute(const struct calc_cache *c, const char *me, struct calc_d
 		    ip_prefix_contains_addr(&my_subnet, &n->ipv4_address.addr))
 			continue; /* same subnet: routed by BGP, no encapsulation */
 		struct calc_route key = {.dst = e->block->cidr};
-		if (bsearch(&key, d->routes, d->n_routes, sizeof(*d->routes), calc_prefix_cmp))
+		/* bsearch() takes no NULL array, even an empty one (glibc: nonnull) */
+		if (d->n_routes &&
+		    bsearch(&key, d->routes, d->n_routes, sizeof(*d->routes), calc_prefix_cmp))
 			continue; /* a local route claims it */
 		r = calc_grow(&routes, n_routes, &cap_routes, sizeof(*routes));
 		if (r < 0)
