@@ -32,9 +32,11 @@
  * 4 bytes big-endian length) and the status in the grpc-status trailer. The messages come from
  * datastore/etcd-range.proto through protobuf-c. The stream and the heartbeat stay on the JSON
  * gateway. When an endpoint does not speak gRPC (an HTTP/1.1-only proxy, no HTTP/2 in libcurl,
- * a reply that is not one well-formed RangeResponse), the watch logs it once and reads every
- * later page through the gateway; TABBY_DATASTORE_SNAPSHOT=json (ds_config.snapshot_json) asks
- * for the gateway from the start.
+ * a reply that is not one well-formed RangeResponse) before any gRPC page from it worked, the
+ * watch logs it and reads the rest of that snapshot from that endpoint through the gateway.
+ * This is decided per endpoint: after a fail-over the next member is asked for gRPC again, and
+ * so is every endpoint when a new snapshot starts (one failed request each).
+ * TABBY_DATASTORE_SNAPSHOT=json (ds_config.snapshot_json) asks for the gateway from the start.
  *
  * Ordering and exactly-once: next_rev only advances past events that were decoded and queued (or
  * past a progress notification, which etcd sends only to watchers that have caught up), so a
@@ -82,6 +84,13 @@
 #define DS_QUEUE_KEEP 1024
 /* Events delivered between two reads of the next page's bytes (ds_watch_pump()): ~3 ms. */
 #define DS_PUMP_EVENTS 512
+
+/* What a watch knows of an endpoint's gRPC KV.Range (snapshot pages). */
+enum ds_grpc {
+	DS_GRPC_UNKNOWN, /* try it */
+	DS_GRPC_OK,	 /* a gRPC page worked: a failure now is the member's, not the protocol's */
+	DS_GRPC_OFF,	 /* not a gRPC reply: the gateway until the next snapshot starts */
+};
 
 enum ds_watch_state {
 	DS_W_SNAPSHOT,
@@ -140,9 +149,9 @@ struct ds_watch {
 	size_t page_keys;
 	unsigned snap_range;  /* consecutive compactions while snapshotting */
 	bool page_grpc;	      /* the page in flight is a gRPC call */
-	bool grpc_off;	      /* pages go through the JSON gateway (configured, or gRPC failed) */
+	bool grpc_never;      /* every page goes through the JSON gateway (ds_config) */
+	uint8_t *grpc;	      /* per endpoint: enum ds_grpc */
 	bool snap_grpc;	      /* every page of the snapshot so far came over gRPC */
-	bool grpc_ok;	      /* a gRPC page succeeded on this watch */
 	const char *snap_via; /* the last complete snapshot: "grpc", "json"; "" before */
 	struct curl_slist *grpc_headers;
 
@@ -440,7 +449,10 @@ int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *
 	w->now = ds_now_ms();
 	w->ep = c->cur;
 	w->page_keys = DS_PAGE_KEYS;
-	w->grpc_off = c->snapshot_json;
+	w->grpc_never = c->snapshot_json;
+	w->grpc = calloc(c->n_eps + 1, sizeof(*w->grpc));
+	if (!w->grpc)
+		return -ENOMEM;
 	w->snap_via = "";
 	w->prefix = strdup(prefix);
 	if (!w->prefix)
@@ -488,6 +500,7 @@ struct ds_watch *ds_watch_free(struct ds_watch *w)
 	if (w->multi)
 		curl_multi_cleanup(w->multi);
 	curl_slist_free_all(w->grpc_headers);
+	free(w->grpc);
 	ds_queue_truncate(w, w->q_head);
 	free(w->q);
 	free(w->socks);
@@ -676,6 +689,12 @@ static int ds_req_reply(struct ds_watch *w, struct ds_req *q, CURLcode cc, json_
 
 static void ds_snapshot_restart(struct ds_watch *w)
 {
+	/* A new snapshot asks every endpoint for gRPC again: an endpoint that did not answer it
+	 * (a proxy, a member restarting) costs one request per snapshot, not every later
+	 * snapshot at the gateway's price. */
+	for (size_t i = 0; i < w->c->n_eps; i++)
+		if (w->grpc[i] == DS_GRPC_OFF)
+			w->grpc[i] = DS_GRPC_UNKNOWN;
 	free(w->page_start);
 	w->page_start = NULL;
 	w->snap_rev = 0;
@@ -857,7 +876,7 @@ static void ds_page_request(struct ds_watch *w)
 	const char *body;
 	int r;
 
-	if (!w->grpc_off) {
+	if (!w->grpc_never && w->grpc[w->ep] != DS_GRPC_OFF) {
 		r = ds_grpc_page_request(w);
 		if (r < 0)
 			ds_watch_failed(w, r, "snapshot");
@@ -1026,20 +1045,22 @@ static void ds_page_done(struct ds_watch *w, CURLcode cc)
 	}
 	if (r >= 0) {
 		w->ep_fails = 0;
-		w->grpc_ok |= w->page_grpc;
+		if (w->page_grpc)
+			w->grpc[w->ep] = DS_GRPC_OK;
 		return;
 	}
-	if (proto && !w->grpc_ok) {
-		/* No gRPC page has worked on this watch yet: take it that this endpoint does not
-		 * speak gRPC (the gateway is always there, only slower), and ask again for the same
-		 * page through it, at once. Should the member really be failing, that request
-		 * fails too and the usual fail-over follows. */
+	if (proto && w->grpc[w->ep] != DS_GRPC_OK) {
+		/* No gRPC page has worked on this endpoint yet: take it that it does not speak
+		 * gRPC (the gateway is always there, only slower), and ask it again for the same
+		 * page through the gateway, at once. Should the member really be failing, that
+		 * request fails too and the usual fail-over follows; the next endpoint gets its
+		 * own chance at gRPC. */
 		log_info(
 		    "datastore watch %s: %s does not answer etcd's gRPC KV.Range (%s); reading "
-		    "snapshots through the JSON gateway",
+		    "this snapshot from it through the JSON gateway",
 		    w->prefix, ds_ep_name(w->c, w->ep),
 		    w->page.errbuf[0] ? w->page.errbuf : "not a gRPC reply");
-		w->grpc_off = true;
+		w->grpc[w->ep] = DS_GRPC_OFF;
 		w->retry_at = w->now;
 		return;
 	}

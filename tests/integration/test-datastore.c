@@ -1022,9 +1022,10 @@ static void test_watch_snapshot_grpc_equals_gateway(void **state)
 	assert_true(g.h == j.h);
 }
 
-/* An endpoint that answers every request with HTTP/1.1 400 (an HTTP/1.1-only proxy, or no
- * HTTP/2): the gRPC page fails as "not gRPC", the watch turns to the gateway for good and the
- * snapshot comes from the next endpoint through it. */
+/* An endpoint that answers every request with HTTP/1.1 400 (a broken proxy): its gRPC page
+ * fails as "not gRPC", its gateway page fails too, and the snapshot comes from the next endpoint,
+ * which gets its own chance at gRPC (before, the first endpoint's failure sent every later
+ * snapshot of the watch through the gateway). */
 static void test_watch_snapshot_falls_back_to_gateway(void **state)
 {
 	struct digest d;
@@ -1051,6 +1052,104 @@ static void test_watch_snapshot_falls_back_to_gateway(void **state)
 	test_child = pid;
 	close(lfd);
 	snprintf(eps, sizeof(eps), "http://127.0.0.1:%d,%s", port, endpoints());
+	snapshot_digest(eps, "/t/gr/", false, &d, &st);
+	stop_child(NULL);
+	assert_string_equal(st.snapshot_via, "grpc");
+	assert_int_equal(d.puts, 12000);
+}
+
+/* The child of test_watch_snapshot_through_http1_proxy(): relays every connection on @lfd to
+ * etcd at 127.0.0.1:@up in one poll() loop, except one that opens with HTTP/2's connection
+ * preface (prior knowledge), which gets 400 as from an HTTP/1.1-only proxy. Never returns. */
+static void __attribute__((noreturn)) http1_proxy(int lfd, int up)
+{
+	static const char preface[] = "PRI * HTTP/2.0";
+	static const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+				    "Connection: close\r\n\r\n";
+	struct pollfd fds[65] = {{.fd = lfd, .events = POLLIN}};
+	int peer[65] = {0};
+	bool relayed[65] = {0};
+	size_t n = 1;
+
+	for (;;) {
+		if (poll(fds, n, -1) < 0)
+			continue;
+		if ((fds[0].revents & POLLIN) && n + 2 <= ELEMENTSOF(fds)) {
+			int c = accept(lfd, NULL, NULL);
+
+			if (c >= 0) {
+				fds[n] = (struct pollfd){.fd = c, .events = POLLIN};
+				relayed[n++] = false;
+			}
+		}
+		for (size_t i = 1; i < n; i++) {
+			char buf[65536];
+			ssize_t k;
+
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (!relayed[i]) {
+				struct sockaddr_in a = {.sin_family = AF_INET,
+							.sin_port = htons((uint16_t)up),
+							.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+				int u;
+
+				k = recv(fds[i].fd, buf, sizeof(preface) - 1,
+					 MSG_PEEK | MSG_WAITALL);
+				if (k == (ssize_t)sizeof(preface) - 1 &&
+				    memcmp(buf, preface, sizeof(preface) - 1) == 0) {
+					(void)!write(fds[i].fd, reply, sizeof(reply) - 1);
+					close(fds[i].fd);
+					fds[i].fd = -1;
+					continue;
+				}
+				u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+				if (u < 0 || connect(u, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+				    n >= ELEMENTSOF(fds)) {
+					if (u >= 0)
+						close(u);
+					close(fds[i].fd);
+					fds[i].fd = -1;
+					continue;
+				}
+				fds[n] = (struct pollfd){.fd = u, .events = POLLIN};
+				relayed[i] = relayed[n] = true;
+				peer[n] = (int)i;
+				peer[i] = (int)n++;
+			}
+			k = read(fds[i].fd, buf, sizeof(buf));
+			int o = peer[i];
+			if (k <= 0 || fds[o].fd < 0 || write(fds[o].fd, buf, (size_t)k) != k) {
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				if (fds[o].fd >= 0)
+					close(fds[o].fd);
+				fds[o].fd = -1;
+			}
+		}
+	}
+}
+
+/* An HTTP/1.1-only proxy in front of etcd: its gRPC page fails as "not gRPC", the same endpoint
+ * is asked again through the gateway, and the whole snapshot comes that way. */
+static void test_watch_snapshot_through_http1_proxy(void **state)
+{
+	struct digest d;
+	struct ds_watch_status st;
+	char eps[256];
+	const char *colon = strrchr(endpoints(), ':');
+	int port = 0, up = colon ? atoi(colon + 1) : 0, lfd;
+	pid_t pid;
+
+	assert_true(up > 0 && !strchr(endpoints(), ','));
+	lfd = hung_listener(&port);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		http1_proxy(lfd, up);
+	test_child = pid;
+	close(lfd);
+	snprintf(eps, sizeof(eps), "http://127.0.0.1:%d", port);
 	snapshot_digest(eps, "/t/gr/", false, &d, &st);
 	stop_child(NULL);
 	assert_string_equal(st.snapshot_via, "json");
@@ -1305,6 +1404,7 @@ int main(void)
 	    cmocka_unit_test(test_endpoint_fallthrough),
 	    cmocka_unit_test(test_watch_snapshot_grpc_equals_gateway),
 	    cmocka_unit_test_teardown(test_watch_snapshot_falls_back_to_gateway, stop_child),
+	    cmocka_unit_test_teardown(test_watch_snapshot_through_http1_proxy, stop_child),
 	    cmocka_unit_test(test_unreachable),
 	    cmocka_unit_test_teardown(test_tls_client_cert, stop_child),
 	};
