@@ -973,6 +973,13 @@ static int compile_profile(struct builder *b, const struct model_resource *res,
 
 /* ---- copying what an earlier index compiled (struct acl_policy_set.prev) ---- */
 
+/* A field added to these must be copied below (copy_set(), copy_policy()): their sizes on
+ * LP64 make the build say so. (struct acl_rule and acl_side: policy_hash()'s asserts.) */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct acl_set) == 88,
+	       "copy the new field of struct acl_set in copy_set()");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct acl_policy) == 136,
+	       "copy the new field of struct acl_policy in copy_policy()");
+
 /* @s (a set of another index; NULL = none) as a set of @b: the one @b already has with its
  * definition, or a copy. */
 static int copy_set(struct builder *b, const struct acl_set *s, const struct acl_set **ret)
