@@ -260,11 +260,6 @@ static int parse_field(struct builder *b, const struct policy_ctx *pc, const cha
 	return r;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Numeric ranges into *@ret_ranges; named ports into a sorted "a,b" list (NULL if none). */
 static int split_ports(const struct model_port *ports, size_t n, struct acl_port_range **ret_ranges,
 		       size_t *ret_n, char **ret_names)
@@ -292,7 +287,7 @@ static int split_ports(const struct model_port *ports, size_t n, struct acl_port
 							       MAX(ports[i].first, ports[i].last)};
 	}
 	if (nn) {
-		qsort(names, nn, sizeof(*names), cmp_cstr);
+		array_sort(names, nn, sizeof(*names), array_cmp_str);
 		for (size_t i = 0; r >= 0 && i < nn; i++) {
 			if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
 				continue;
@@ -1516,10 +1511,8 @@ int acl_compile(const struct acl_index *idx, const struct acl_endpoint *ep,
 		}
 		for (size_t i = 0; i < ep->n_profiles; i++) {
 			struct acl_policy key = {.name = ep->profiles[i]};
-			const struct acl_policy *p =
-			    idx->n_profiles ? bsearch(&key, idx->profiles, idx->n_profiles,
-						      sizeof(key), cmp_profile)
-					    : NULL; /* no Profile exists (profiles is NULL then) */
+			const struct acl_policy *p = array_find(
+			    &key, idx->profiles, idx->n_profiles, sizeof(key), cmp_profile);
 
 			if (p)
 				dd->profiles[dd->n_profiles++] = p;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "acl/selector.h"
+#include "lib/array.h"
 
 enum sel_op {
 	SEL_OP_ALL,
@@ -104,11 +105,6 @@ static int put_quoted(struct strbuf *sb, const char *v)
 	return strbuf_printf(sb, "%c%s%c", q, v, q);
 }
 
-static int cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int cmp_nodep(const void *a, const void *b)
 {
 	const struct sel_node *x = *(struct sel_node *const *)a, *y = *(struct sel_node *const *)b;
@@ -153,8 +149,7 @@ static int node_finish(struct sel_node *n)
 	case SEL_OP_NOT_IN: {
 		size_t w = 0;
 
-		if (n->n_values > 1)
-			qsort(n->values, n->n_values, sizeof(char *), cmp_strp);
+		array_sort(n->values, n->n_values, sizeof(char *), array_cmp_str);
 		for (size_t i = 0; i < n->n_values; i++) {
 			if (w > 0 && strcmp(n->values[w - 1], n->values[i]) == 0) {
 				free(n->values[i]);
@@ -879,9 +874,9 @@ static bool node_match(const struct sel_node *n, const struct sel_subject *s)
 	case SEL_OP_NOT_IN: {
 		bool found = false;
 
-		if (v && n->n_values)
-			found =
-			    bsearch(&v, n->values, n->n_values, sizeof(char *), cmp_strp) != NULL;
+		if (v)
+			found = array_find(&v, n->values, n->n_values, sizeof(char *),
+					   array_cmp_str) != NULL;
 		return n->op == SEL_OP_IN ? found : !found;
 	}
 	default:

@@ -55,6 +55,7 @@
 #include "ctl/ctl.h"
 #include "ipam/ipam-gc.h"
 #include "ipam/ipam.h"
+#include "lib/array.h"
 
 /* Limits on what the datastore controls (STYLE.md section 3). */
 #define CK_MAX_BLOCKS 65536u
@@ -306,11 +307,6 @@ static int use_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->wep->meta.name, y->wep->meta.name);
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int handle_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct ck_handle *)a)->id, ((const struct ck_handle *)b)->id);
@@ -389,8 +385,7 @@ static int load_blocks(struct ds_client *ds, struct ck_state *s)
 			s->n_allocs++;
 		}
 	}
-	if (s->n_allocs) /* qsort() takes no NULL array, even an empty one (glibc: nonnull) */
-		qsort(s->allocs, s->n_allocs, sizeof(*s->allocs), alloc_cmp);
+	array_sort(s->allocs, s->n_allocs, sizeof(*s->allocs), alloc_cmp);
 	r = 0;
 out:
 	ds_kvs_done(&kvs);
@@ -461,8 +456,7 @@ static int load_weps(struct ds_client *ds, struct ck_state *s)
 			    (struct ck_use){.addr = w->wep.ip_networks[k].addr, .wep = w};
 		}
 	}
-	if (s->n_uses) /* qsort() takes no NULL array, even an empty one (glibc: nonnull) */
-		qsort(s->uses, s->n_uses, sizeof(*s->uses), use_cmp);
+	array_sort(s->uses, s->n_uses, sizeof(*s->uses), use_cmp);
 	r = 0;
 out:
 	ds_kvs_done(&kvs);
@@ -491,8 +485,7 @@ static int load_nodes(struct ds_client *ds, struct ck_state *s)
 		}
 		s->n_nodes++;
 	}
-	if (s->n_nodes) /* qsort() takes no NULL array, even an empty one (glibc: nonnull) */
-		qsort(s->nodes, s->n_nodes, sizeof(*s->nodes), str_cmp);
+	array_sort(s->nodes, s->n_nodes, sizeof(*s->nodes), array_cmp_str);
 	ds_kvs_done(&kvs);
 	return 0;
 }
@@ -572,8 +565,7 @@ static int load_handles(struct ds_client *ds, struct ck_state *s)
 			return r;
 		}
 	}
-	if (s->n_handles) /* qsort() takes no NULL array, even an empty one (glibc: nonnull) */
-		qsort(s->handles, s->n_handles, sizeof(*s->handles), handle_cmp);
+	array_sort(s->handles, s->n_handles, sizeof(*s->handles), handle_cmp);
 	ds_kvs_done(&kvs);
 	return 0;
 }
@@ -655,18 +647,14 @@ static size_t uses_lower(const struct ck_state *s, const struct ip_addr *a)
 
 static bool node_exists(const struct ck_state *s, const char *node)
 {
-	/* bsearch() takes no NULL array, even an empty one (glibc: nonnull) */
-	return s->n_nodes &&
-	       bsearch(&node, s->nodes, s->n_nodes, sizeof(*s->nodes), str_cmp) != NULL;
+	return array_find(&node, s->nodes, s->n_nodes, sizeof(*s->nodes), array_cmp_str) != NULL;
 }
 
 static const struct ck_handle *handle_find(const struct ck_state *s, const char *id)
 {
 	struct ck_handle key = {.id = (char *)id};
 
-	return s->n_handles
-		   ? bsearch(&key, s->handles, s->n_handles, sizeof(*s->handles), handle_cmp)
-		   : NULL;
+	return array_find(&key, s->handles, s->n_handles, sizeof(*s->handles), handle_cmp);
 }
 
 static const struct ck_block *block_by_name(const struct ck_state *s, const char *name)

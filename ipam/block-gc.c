@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ipam/block-gc.h"
+#include "lib/array.h"
 
 struct plan {
 	struct ipam_gc_action *v;
@@ -125,7 +126,7 @@ int ipam_gc_plan(const struct ipam_gc_input *in, struct ipam_gc_action **ret, si
 			    str_eq0(at->handle_id, k->handle))
 				still = true;
 		}
-		if (still && used && bsearch(&k->addr, used, in->n_in_use, sizeof(*used), addr_cmp))
+		if (still && array_find(&k->addr, used, in->n_in_use, sizeof(*used), addr_cmp))
 			still = false;
 		if (!still)
 			r = add(&p,
@@ -145,7 +146,7 @@ int ipam_gc_plan(const struct ipam_gc_input *in, struct ipam_gc_action **ret, si
 			if (b->allocations[o] < 0)
 				continue;
 			a = ipam_block_addr_at(b, o);
-			if (used && bsearch(&a, used, in->n_in_use, sizeof(*used), addr_cmp))
+			if (array_find(&a, used, in->n_in_use, sizeof(*used), addr_cmp))
 				continue;
 			at = ipam_block_lookup(b, &a);
 			seq = ipam_block_sequence_of(b, &a);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /**
  * array_grow() - make room for @want elements of @size bytes in the array *@pv of capacity *@cap
@@ -33,6 +34,36 @@ static inline int array_grow(void *pv, size_t want, size_t *cap, size_t size)
 	*p = n;
 	*cap = nc;
 	return 0;
+}
+
+/**
+ * array_sort() - qsort() @n elements of @size bytes at @base with @cmp; nothing when @n < 2,
+ * where @base may be NULL (an array never grown): glibc declares qsort()'s array nonnull, and
+ * C17 7.1.4 wants a valid pointer even for a count of 0, so UBSan rejects qsort(NULL, 0, ...).
+ */
+static inline void array_sort(void *base, size_t n, size_t size,
+			      int (*cmp)(const void *, const void *))
+{
+	if (n > 1) {
+		qsort(base, n, size, cmp);
+	}
+}
+
+/**
+ * array_find() - bsearch() for @key among @n sorted elements of @size bytes at @base (NULL
+ * allowed when @n is 0, as for array_sort()). Return: the element, or NULL.
+ */
+static inline void *array_find(const void *key, const void *base, size_t n, size_t size,
+			       int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
+/** array_cmp_str() - array_sort()/array_find() comparator for an array of C strings (char *),
+ * by strcmp(). */
+static inline int array_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 #define HASH_FNV1A_INIT 0xcbf29ce484222325ull /* FNV-1a 64 offset basis */

@@ -224,11 +224,6 @@ static struct ep_rec *rec_new(const char *key, const struct contrib *v, size_t n
 
 /* ---- state ---- */
 
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The next index is built from the cache as it is now: no policy changed since. */
 static void pol_keys_clear(struct calc_policy_inc *s)
 {
@@ -932,9 +927,7 @@ static int policy_pass(struct calc_policy_inc *s, const struct calc_cache *c, bo
 	*ret_done = false;
 	if (!s->pol_lost) {
 		/* the policies no key names are the ones cur.idx compiled */
-		if (s->n_pol_keys > 1) {
-			qsort(s->pol_keys, s->n_pol_keys, sizeof(char *), str_cmp);
-		}
+		array_sort(s->pol_keys, s->n_pol_keys, sizeof(char *), array_cmp_str);
 		w.prev = s->cur.idx;
 		w.changed = s->pol_keys;
 		w.n_changed = s->n_pol_keys;
@@ -1163,9 +1156,7 @@ int calc_policy_inc_update(struct calc_policy_inc *s, const struct calc_cache *c
 		*ret = (struct calc_policy_update){.full = true};
 		return 0;
 	}
-	if (s->n_pending > 1) {
-		qsort(s->pending, s->n_pending, sizeof(char *), str_cmp);
-	}
+	array_sort(s->pending, s->n_pending, sizeof(char *), array_cmp_str);
 	for (size_t i = 0; i < s->n_pending && r >= 0; i++) {
 		if (i > 0 && strcmp(s->pending[i - 1], s->pending[i]) == 0) {
 			continue;

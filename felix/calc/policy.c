@@ -19,6 +19,7 @@
 
 #include "felix/calc/policy-internal.h"
 #include "felix/calc/policy.h"
+#include "lib/array.h"
 
 static int ptrs_add(struct ptrs *p, const struct model_resource *r)
 {
@@ -334,11 +335,6 @@ static int build_policies(struct work *w)
 	return 0;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* w->unchanged[i]: the datastore key of allpols[i] (for a translated Kubernetes policy, its
  * source's) is not among w->changed. Return: 0 or -ENOMEM. */
 static int mark_unchanged(struct work *w)
@@ -359,8 +355,8 @@ static int mark_unchanged(struct work *w)
 			return k;
 		}
 		const char *ks = strbuf_cstr(&key);
-		w->unchanged[i] = k >= 0 && !(w->n_changed && bsearch(&ks, w->changed, w->n_changed,
-								      sizeof(char *), cmp_cstr));
+		w->unchanged[i] = k >= 0 && !array_find(&ks, w->changed, w->n_changed,
+							sizeof(char *), array_cmp_str);
 	}
 	return 0;
 }

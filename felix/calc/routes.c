@@ -13,6 +13,7 @@
 
 #include "felix/calc/calc-internal.h"
 #include "model/model.h"
+#include "lib/array.h"
 
 static int parse_mac(const char *s, uint8_t mac[static 6])
 {
@@ -160,10 +161,8 @@ int calc_routes_compute(const struct calc_cache *c, const char *me, struct calc_
 			}
 			struct ip_prefix host = ip_prefix_host(&nb->addr);
 			struct calc_route key = {.dst = host};
-			const struct calc_route *rt =
-			    d->n_routes ? bsearch(&key, d->routes, d->n_routes, sizeof(*d->routes),
-						  calc_prefix_cmp)
-					: NULL; /* bsearch() takes no NULL array */
+			const struct calc_route *rt = array_find(
+			    &key, d->routes, d->n_routes, sizeof(*d->routes), calc_prefix_cmp);
 			if (!rt || rt->blackhole || strcmp(rt->ifname, nb->ifname) != 0) {
 				continue;
 			}

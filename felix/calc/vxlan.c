@@ -20,6 +20,7 @@
 #include "acl/selector.h"
 #include "felix/calc/calc-internal.h"
 #include "model/model.h"
+#include "lib/array.h"
 
 static bool vx_parse_mac(const char *s, uint8_t mac[static 6])
 {
@@ -163,9 +164,7 @@ int calc_vxlan_compute(const struct calc_cache *c, const char *me, struct calc_d
 		    ip_prefix_contains_addr(&my_subnet, &n->ipv4_address.addr))
 			continue; /* same subnet: routed by BGP, no encapsulation */
 		struct calc_route key = {.dst = e->block->cidr};
-		/* bsearch() takes no NULL array, even an empty one (glibc: nonnull) */
-		if (d->n_routes &&
-		    bsearch(&key, d->routes, d->n_routes, sizeof(*d->routes), calc_prefix_cmp))
+		if (array_find(&key, d->routes, d->n_routes, sizeof(*d->routes), calc_prefix_cmp))
 			continue; /* a local route claims it */
 		r = calc_grow(&routes, n_routes, &cap_routes, sizeof(*routes));
 		if (r < 0)
@@ -207,8 +206,7 @@ int calc_vxlan_compute(const struct calc_cache *c, const char *me, struct calc_d
 	if (r < 0)
 		return r;
 	/* Several blocks of one node share its neighbour and FDB entry: keep one of each. */
-	if (d->n_neighs) /* qsort(NULL, 0, ...) is undefined (UBSan) */
-		qsort(d->neighs, d->n_neighs, sizeof(*d->neighs), vx_neigh_cmp);
+	array_sort(d->neighs, d->n_neighs, sizeof(*d->neighs), vx_neigh_cmp);
 	size_t w = 0;
 	for (size_t i = 0; i < d->n_neighs; i++) {
 		if (w && vx_neigh_cmp(&d->neighs[w - 1], &d->neighs[i]) == 0)

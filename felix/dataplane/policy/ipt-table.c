@@ -112,11 +112,11 @@ static struct chain_sum *chain_find(struct chain_sum *v, size_t n, const char *n
 {
 	struct chain_sum key = {0};
 
-	if (n == 0 || len >= sizeof(key.name)) {
-		return NULL; /* bsearch() takes no NULL array, even an empty one */
+	if (len >= sizeof(key.name)) {
+		return NULL;
 	}
 	memcpy(key.name, name, len);
-	return bsearch(&key, v, n, sizeof(*v), chain_cmp);
+	return array_find(&key, v, n, sizeof(*v), chain_cmp);
 }
 
 /* The "tby:<hash>" comment of rule line @p (@l bytes), as iptables-save prints it (quoted or
@@ -372,10 +372,10 @@ static int ipset_changed(const char *ipset, const struct set_sum *have, size_t n
 			p += *p == '\n';
 			continue;
 		}
-		if (n_have && strncmp(p, "create ", 7) == 0 && strncmp(p + 7, "tby-tmp-", 8) != 0 &&
+		if (strncmp(p, "create ", 7) == 0 && strncmp(p + 7, "tby-tmp-", 8) != 0 &&
 		    word(p + 7, want.name, sizeof(want.name)) &&
 		    word(p + 8 + strlen(want.name), want.type, sizeof(want.type)))
-			h = bsearch(&want, have, n_have, sizeof(*have), set_cmp);
+			h = array_find(&want, have, n_have, sizeof(*have), set_cmp);
 		/* the block: this line up to the next "create" of another set (or the end) */
 		do {
 			size_t l = strcspn(end, "\n");

@@ -188,8 +188,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct chain_info key = {0};
 	snprintf(key.name, sizeof(key.name), "%s", mnl_attr_get_str(tb[NFTA_RULE_CHAIN]));
 	struct chain_info *c =
-	    a->n_chains ? bsearch(&key, a->chains, a->n_chains, sizeof(*a->chains), chain_cmp)
-			: NULL;
+	    array_find(&key, a->chains, a->n_chains, sizeof(*a->chains), chain_cmp);
 	if (!c) {
 		return MNL_CB_OK; /* a chain created since we listed them: its rules are not ours */
 	}

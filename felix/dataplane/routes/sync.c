@@ -415,9 +415,8 @@ static int ifname_cmp(const void *a, const void *b)
 static const struct calc_route *want_route(const struct dp_routes *d, const struct ip_prefix *dst)
 {
 	struct calc_route key = {.dst = *dst};
-	return d->want.n_routes ? bsearch(&key, d->want.routes, d->want.n_routes,
-					  sizeof(*d->want.routes), prefix_cmp)
-				: NULL;
+	return array_find(&key, d->want.routes, d->want.n_routes, sizeof(*d->want.routes),
+			  prefix_cmp);
 }
 
 static const struct calc_neigh *want_neigh(const struct dp_routes *d, const char *ifname,
@@ -425,15 +424,14 @@ static const struct calc_neigh *want_neigh(const struct dp_routes *d, const char
 {
 	struct calc_neigh key = {.addr = *addr};
 	snprintf(key.ifname, IFNAMSIZ, "%s", ifname);
-	return d->want.n_neighs ? bsearch(&key, d->want.neighs, d->want.n_neighs,
-					  sizeof(*d->want.neighs), calc_neigh_cmp)
-				: NULL;
+	return array_find(&key, d->want.neighs, d->want.n_neighs, sizeof(*d->want.neighs),
+			  calc_neigh_cmp);
 }
 
 static bool want_iface(const struct dp_routes *d, const char *ifname)
 {
-	return d->want.n_ifaces && bsearch(ifname, d->want.ifaces, d->want.n_ifaces,
-					   sizeof(*d->want.ifaces), ifname_cmp);
+	return array_find(ifname, d->want.ifaces, d->want.n_ifaces, sizeof(*d->want.ifaces),
+			  ifname_cmp) != NULL;
 }
 
 /*
