@@ -488,8 +488,8 @@ static void cache_remove_at(struct calc_cache *c, struct cache_it at)
  * Classify @key. Returns the kind and the name part(s) through @ret_ns/@ret_name (pointers into
  * @key; @ret_ns only for workload endpoints), or -1 for keys the calculation ignores.
  */
-static int key_classify(const char *key, const char **ret_ns, size_t *ret_ns_len,
-			const char **ret_name)
+int cache_key_classify(const char *key, const char **ret_ns, size_t *ret_ns_len,
+		       const char **ret_name)
 {
 	static const struct {
 		const char *prefix;
@@ -690,7 +690,7 @@ static void remote_wep_pack(struct calc_cache *c, struct entry *e, ptrdiff_t nam
 	if (!ns || strncmp(e->key, MODEL_WEP_KEY_PREFIX, WEP_KEY_PREFIX_LEN) != 0 ||
 	    strncmp(e->key + WEP_KEY_PREFIX_LEN, ns, ns_len) != 0 ||
 	    name_at != (ptrdiff_t)(WEP_KEY_PREFIX_LEN + ns_len + 1) || e->key[name_at - 1] != '/') {
-		return; /* key_classify() and entry_decode() let no such entry in */
+		return; /* cache_key_classify() and entry_decode() let no such entry in */
 	}
 	const char *name = e->key + name_at;
 	size_t name_len = strlen(name) + 1;
@@ -770,7 +770,7 @@ int calc_cache_decode(const char *key, const char *value, size_t len, struct cal
 {
 	const char *ns, *name;
 	size_t ns_len;
-	int kind = key_classify(key, &ns, &ns_len, &name);
+	int kind = cache_key_classify(key, &ns, &ns_len, &name);
 
 	*d = (struct calc_decoded){0};
 	if (kind < 0) {
@@ -821,6 +821,7 @@ int calc_cache_put_decoded(struct calc_cache *c, const char *key, struct calc_de
 {
 	struct entry e = {.kind = d->kind,
 			  .seen = true,
+			  .mod_revision = d->mod_revision,
 			  .res = d->res,
 			  .block = d->block,
 			  .secret = d->secret,
@@ -855,7 +856,8 @@ int calc_cache_put_decoded(struct calc_cache *c, const char *key, struct calc_de
 		return -ENOMEM;
 	}
 	if (entry_is_remote_wep(c, &e)) {
-		const char *name = strrchr(key, '/') + 1; /* key_classify() let only such keys in */
+		const char *name =
+		    strrchr(key, '/') + 1; /* cache_key_classify() let only such keys in */
 		r = remote_wep_trim(c, &e, name - key);
 		if (r < 0) {
 			entry_done_in(c, &e);
@@ -902,6 +904,35 @@ int calc_cache_delete(struct calc_cache *c, const char *key)
 		return 0;
 	}
 	cache_remove_at(c, at);
+	return 1;
+}
+
+bool calc_cache_known(const struct calc_cache *c, const char *key, int64_t mod_revision)
+{
+	const char *ns, *name;
+	size_t ns_len;
+
+	if (cache_key_classify(key, &ns, &ns_len, &name) < 0) {
+		return true; /* calc_cache_put() would ignore any value of it */
+	}
+	const struct entry *e = cache_lookup(c, key);
+	return e && mod_revision > 0 && e->mod_revision == mod_revision;
+}
+
+int calc_cache_confirm(struct calc_cache *c, const char *key, int64_t mod_revision)
+{
+	const char *ns, *name;
+	size_t ns_len;
+	struct cache_it at;
+
+	if (cache_key_classify(key, &ns, &ns_len, &name) < 0) {
+		return 0;
+	}
+	if (!cache_find(c, key, &at) || mod_revision <= 0 ||
+	    c->ch[at.ch]->v[at.i].mod_revision != mod_revision) {
+		return -ESTALE;
+	}
+	c->ch[at.ch]->v[at.i].seen = true;
 	return 1;
 }
 

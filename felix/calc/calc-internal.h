@@ -32,9 +32,12 @@ struct secret_kv {
 	char *value; /* never logged */
 };
 
-/* 40 bytes: the cache holds one per datastore key (100,000 and more). */
+/* 48 bytes: the cache holds one per datastore key (100,000 and more). */
 struct entry {
 	char *key;
+	/* etcd's mod_revision of the value held (struct calc_decoded.mod_revision); 0 when the
+	 * caller gave none: such an entry is never known (calc_cache_known()) nor saved */
+	int64_t mod_revision;
 	struct model_resource *res;
 	struct ipam_block *block; /* ENTRY_BLOCK (a pointer: most entries are endpoints) */
 	struct secret_kv *secret; /* ENTRY_SECRET */
@@ -106,6 +109,14 @@ struct calc_cache {
 };
 
 /* ---- cache.c ---- */
+
+/*
+ * The entry kind of datastore @key (enum entry_kind), with its namespace (*@ret_ns, not
+ * NUL-terminated, @ret_ns_len bytes; NULL for cluster kinds) and name (*@ret_name) inside @key.
+ * Return: the kind, or -1 for a key the cache does not use.
+ */
+int cache_key_classify(const char *key, const char **ret_ns, size_t *ret_ns_len,
+		       const char **ret_name);
 
 /* A position in the cache: chunk @ch, entry @i within it. */
 struct cache_it {

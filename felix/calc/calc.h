@@ -66,7 +66,10 @@ struct ipam_block;
  * fields are the cache's own; only calc_cache_put_decoded() and calc_decoded_done() read them.
  */
 struct calc_decoded {
-	int r;		       /* calc_cache_decode()'s return */
+	int r; /* calc_cache_decode()'s return */
+	/* etcd's mod_revision of the value (ds_kv.mod_revision), set by the caller before
+	 * calc_cache_put_decoded(); calc_cache_decode() leaves it 0 (unknown) */
+	int64_t mod_revision;
 	struct parse_err *err; /* r == -EINVAL: where (NULL when out of memory for it) */
 	uint8_t kind;
 	uint16_t n_secret;
@@ -102,6 +105,49 @@ void calc_decoded_done(struct calc_decoded *d);
  * Return: 1 when an entry was removed, 0 when the key was not cached.
  */
 int calc_cache_delete(struct calc_cache *c, const char *key);
+
+/**
+ * calc_cache_known() - does @c hold @key's value at etcd mod_revision @mod_revision (> 0), so
+ * that a snapshot need not read that value again (ds_watch_known_cb)? Also true for a key
+ * calc_cache_put() ignores whatever its value (affinities, handles, other prefixes): no value
+ * of it is needed. An entry stored without a mod_revision (0) is never known. O(log n); reads
+ * only.
+ */
+bool calc_cache_known(const struct calc_cache *c, const char *key, int64_t mod_revision);
+
+/**
+ * calc_cache_confirm() - a snapshot listed @key at @mod_revision and calc_cache_known() said
+ * @c holds it (DS_WATCH_KEEP): confirm the entry for calc_cache_sweep(), as a PUT of the same
+ * value would, without decoding anything.
+ * Return: 1 (confirmed), 0 (a key the cache ignores) or -ESTALE (@c does not hold @key at
+ * that mod_revision: the caller must read the value after all).
+ */
+int calc_cache_confirm(struct calc_cache *c, const char *key, int64_t mod_revision);
+
+/**
+ * calc_cache_save() - what @c holds, as the bytes of a cache file (felix/calc/cache-file.c),
+ * appended to @out: every entry with a mod_revision except secrets, with its key and
+ * mod_revision; remote WorkloadEndpoints in a compact binary form, the rest as JSON.
+ * @revision: the datastore revision @c reflects (ds_watch_status().revision, > 0).
+ * @ret_records: may be NULL; how many entries were written.
+ * Return: 0, -EINVAL (no local node set, or @revision <= 0; nothing appended), -E2BIG (a key or
+ * string too long for the format) or -ENOMEM (nothing appended then either).
+ */
+int calc_cache_save(const struct calc_cache *c, int64_t revision, struct strbuf *out,
+		    size_t *ret_records) _warn_unused_result_;
+
+/**
+ * calc_cache_load() - put the entries of a cache file (@buf, @len bytes, written by
+ * calc_cache_save() on the same node) into the empty cache @c, with their mod_revisions, as
+ * if a snapshot had delivered them: the next snapshot's mark and sweep confirms or drops each.
+ * @file: the file's name for errors. @ret_revision: the revision the file reflects.
+ * Return: 0; -EINVAL when the file is damaged or not one (@err names the record, byte offset
+ * and field); -ESTALE for another format or another node (@err says which); -EBUSY (@c is not
+ * empty or has no local node); -E2BIG or -ENOMEM. On any error @c may hold part of the file:
+ * free it and start with a new, empty cache.
+ */
+int calc_cache_load(struct calc_cache *c, const void *buf, size_t len, const char *file,
+		    int64_t *ret_revision, struct parse_err *err) _warn_unused_result_;
 
 /**
  * calc_cache_mark_all() - start of a (re)snapshot: mark every entry as unconfirmed. Each
