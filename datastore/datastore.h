@@ -169,6 +169,29 @@ int ds_compact(struct ds_client *c, int64_t revision) _warn_unused_result_;
  * it takes a new snapshot and delivers SNAPSHOT_BEGIN ... SNAPSHOT_END again: the consumer marks
  * everything on BEGIN and sweeps what was not re-sent on END (mark and sweep). A BEGIN may follow
  * a BEGIN with no END in between (the first snapshot failed half way); mark again.
+ *
+ * Warm snapshots (ds_watch_set_known_cb()): a consumer that kept what it decoded before (felix
+ * after a restart) need not have every value read again. A snapshot is warm when a known
+ * callback is set and no event is waiting to be delivered when its first page is requested (so
+ * nothing the consumer has not seen can change its state while the callback is asked);
+ * otherwise it is the full snapshot above. A warm snapshot reads in two phases, both at the
+ * revision the first page pinned:
+ *   1. listing: the same pages as a full snapshot, but keys only (etcd's RangeRequest.keys_only;
+ *      "keys_only" through the gateway). The first page queues SNAPSHOT_BEGIN. For each key the
+ *      callback is asked; true queues DS_WATCH_KEEP (no value), false marks the key as needed.
+ *   2. values: only the needed keys are read, as ranges over the prefix that each cover a run of
+ *      needed keys close together in the listing (the known keys in between are skipped), and
+ *      each needed key is delivered as DS_WATCH_PUT with its value. When more than a quarter of
+ *      the listed keys are needed, or the runs would take more than 64 requests, phase 2 is
+ *      instead the full snapshot's page walk over the whole prefix, delivering only the needed
+ *      keys. A needed key missing from what phase 2 read is a failed page.
+ * Then SNAPSHOT_END, and the stream from the snapshot revision + 1. The consumer thus sees BEGIN,
+ * the KEEPs (in key order), then the PUTs of the needed keys (in key order), END. Any failure
+ * in either phase restarts the snapshot as a failed page does (BEGIN again; the restart decides
+ * warm or full afresh). When the callback returns -ESTALE for a KEEP (the consumer does not hold
+ * that key after all), the watch drops the rest of that snapshot still queued, logs a warning
+ * and takes a full snapshot (the known callback is not asked until one completes): BEGIN, every
+ * key as PUT, END; ds_watch_dispatch() does not return that -ESTALE.
  */
 enum ds_watch_event_type {
 	DS_WATCH_SNAPSHOT_BEGIN,
@@ -176,13 +199,20 @@ enum ds_watch_event_type {
 	DS_WATCH_DELETE,
 	DS_WATCH_SNAPSHOT_END,
 	DS_WATCH_DISCONNECTED, /* informational: the stream broke; a reconnect follows */
+	/* During a warm snapshot: the known callback said the consumer already holds the key at
+	 * exactly this mod_revision. kv has key, create_revision, mod_revision, version and lease;
+	 * value is NULL and value_len 0. The consumer confirms it for its mark and sweep instead of
+	 * decoding a value (or returns -ESTALE to have a full snapshot taken). */
+	DS_WATCH_KEEP,
 };
 
 struct ds_watch_event {
 	enum ds_watch_event_type type;
-	const struct ds_kv
-	    *kv;	  /* PUT: key, value, revisions; DELETE: key and mod_revision; else NULL */
-	int64_t revision; /* store revision of this event (snapshot revision for BEGIN/END) */
+	/* PUT: key, value, revisions; KEEP: key and revisions, value NULL; DELETE: key and
+	 * mod_revision; else NULL */
+	const struct ds_kv *kv;
+	int64_t revision; /* store revision of this event: the key's mod_revision for PUT and
+			   * KEEP, the snapshot revision for BEGIN/END */
 };
 
 /* Called from ds_watch_dispatch() (or ds_watch_run()) only, never from inside libcurl. Borrowed
@@ -204,10 +234,11 @@ int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *
 
 /*
  * ds_watch_batch_cb - the PUT events one dispatch is about to deliver, told before the first of
- * them is: @kvs[0..@n) in delivery order, each borrowed until its own event's callback returns
- * (a consumer may read them ahead, e.g. decode a snapshot page on another thread). After that
- * delivery ends, normally or stopped by a callback's error, it is called once more with @n 0
- * and @kvs NULL: the undelivered ones must not be read any more.
+ * them is: @kvs[0..@n) in delivery order (only PUTs, each with its value: the KEEP, DELETE and
+ * other events delivered between them are not in it), each borrowed until its own event's
+ * callback returns (a consumer may read them ahead, e.g. decode a snapshot page on another
+ * thread). After that delivery ends, normally or stopped by a callback's error, it is called
+ * once more with @n 0 and @kvs NULL: the undelivered ones must not be read any more.
  */
 typedef void (*ds_watch_batch_cb)(void *userdata, const struct ds_kv *const *kvs, size_t n);
 
@@ -216,6 +247,26 @@ typedef void (*ds_watch_batch_cb)(void *userdata, const struct ds_kv *const *kvs
  * each dispatch's delivery of PUT events (see ds_watch_batch_cb).
  */
 void ds_watch_set_batch_cb(struct ds_watch *w, ds_watch_batch_cb cb);
+
+/**
+ * ds_watch_known_cb - asked during a warm snapshot's listing (keys only, at snapshot revision
+ * @snap_rev), for each key in key order: does the consumer already hold @kv->key at exactly
+ * @kv->mod_revision? @kv (key and revisions, value empty) is borrowed
+ * for the call. Called with the watch's userdata from ds_watch_dispatch() only, possibly before
+ * events queued earlier in the same snapshot (its BEGIN, KEEPs) are delivered, so it must not
+ * change the consumer's state; it may be asked again for the same key when the snapshot
+ * restarts.
+ * Return: true: the watch does not read the value and delivers DS_WATCH_KEEP for the key; false:
+ * the value is read and delivered as DS_WATCH_PUT.
+ */
+typedef bool (*ds_watch_known_cb)(void *userdata, const struct ds_kv *kv, int64_t snap_rev);
+
+/**
+ * ds_watch_set_known_cb() - set the known callback (NULL: unset, the default), which makes later
+ * snapshots warm (see the watch's description above: when a snapshot is warm, its two phases,
+ * the fall-back to a full snapshot on -ESTALE).
+ */
+void ds_watch_set_known_cb(struct ds_watch *w, ds_watch_known_cb cb);
 
 /**
  * ds_watch_pollfds() - the fds the watch wants polled right now.
@@ -279,6 +330,8 @@ struct ds_watch_status {
 	/* How the last complete snapshot was read: "grpc" (etcd's KV.Range over HTTP/2),
 	 * "json" (the gateway), "" none yet. */
 	const char *snapshot_via;
+	bool snapshot_warm;   /* the last complete snapshot was warm (see ds_watch_known_cb) */
+	size_t snapshot_kept; /* keys it delivered as DS_WATCH_KEEP (0 for a full one) */
 };
 
 /** ds_watch_status() - where the watch is and why it last failed, for health and logs. */

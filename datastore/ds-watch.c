@@ -23,6 +23,23 @@
  * (a new BEGIN follows). Every page's events are queued and delivered in the same dispatch, so
  * memory holds about one page, not the whole prefix.
  *
+ * Warm snapshots (a known callback is set, nothing waits in the queue when the first page is
+ * asked for; datastore.h has the rules): phase 1 lists the prefix with those same pages but
+ * keys only (etcd's RangeRequest.keys_only: etcd encodes and sends no value), with a page size
+ * of its own, queueing a KEEP for each key the consumer holds at that mod_revision and keeping
+ * the others' keys, with their place in the listing, as needed. Phase 2 reads the needed values
+ * at the same pinned revision. Runs of needed keys with fewer than DS_SPAN_GAP known keys
+ * between them (and at most page_keys listed keys in all) become one range [first needed,
+ * last needed + "\0") with the limit set to the listed keys it holds: etcd 3.4 walks only the
+ * range's keys, so a few scattered keys cost a few small requests whatever the prefix holds.
+ * When more than a quarter of the keys are needed, or the runs would take more than DS_SPANS_MAX
+ * requests, phase 2 is the ordinary page walk instead, which skips the known keys: that much
+ * costs etcd about as much as the full snapshot, and the number of requests stays bounded. Both
+ * ways check what they read against the listing (same keys, same mod_revisions; -EPROTO
+ * otherwise) and fail as a page does. The needed keys are the only state a warm snapshot holds
+ * beyond a page (bounded by DS_MAX_KEYS, as the listing is). A KEEP the consumer refuses with
+ * -ESTALE drops what is queued and forces one full snapshot.
+ *
  * Pages over gRPC: etcd's JSON gateway spends most of a snapshot's time re-encoding protobuf as
  * JSON with base64 keys and values (about 1.7 s of etcd CPU per 100,000 keys of 500 bytes,
  * against 0.35 s for the same range over gRPC), and the consumer then parses the JSON and the
@@ -84,6 +101,10 @@
 #define DS_QUEUE_KEEP 1024
 /* Events delivered between two reads of the next page's bytes (ds_watch_pump()): ~3 ms. */
 #define DS_PUMP_EVENTS 512
+/* A warm snapshot's phase 2 (see the DOC comment): two needed keys share one range when at most
+ * DS_SPAN_GAP - 1 known keys lie between them; at most DS_SPANS_MAX ranges, else the full walk. */
+#define DS_SPAN_GAP 32
+#define DS_SPANS_MAX 64
 
 /* What a watch knows of an endpoint's gRPC KV.Range (snapshot pages). */
 enum ds_grpc {
@@ -96,6 +117,26 @@ enum ds_watch_state {
 	DS_W_SNAPSHOT,
 	DS_W_CONNECT,
 	DS_W_STREAM,
+};
+
+/* What the snapshot's pages read (see the DOC comment). */
+enum ds_snap_phase {
+	DS_SNAP_FULL,  /* every key with its value: a PUT each */
+	DS_SNAP_LIST,  /* warm, phase 1: keys only, each a KEEP or needed */
+	DS_SNAP_SPANS, /* warm, phase 2: one range per run of needed keys */
+	DS_SNAP_WALK,  /* warm, phase 2: every key with its value, a PUT for each needed one */
+};
+
+/* A key a warm snapshot's listing found the consumer lacks. */
+struct ds_need {
+	char *key;
+	size_t idx; /* its place in the listing */
+	int64_t mod_revision;
+};
+
+/* What a page queued, so that a page that fails leaves nothing behind. */
+struct ds_page_mark {
+	size_t q_n, n_need, need_next, snap_kept;
 };
 
 struct ds_wev {
@@ -154,6 +195,23 @@ struct ds_watch {
 	bool snap_grpc;	      /* every page of the snapshot so far came over gRPC */
 	const char *snap_via; /* the last complete snapshot: "grpc", "json"; "" before */
 	struct curl_slist *grpc_headers;
+
+	/* warm snapshots */
+	ds_watch_known_cb known_cb;
+	enum ds_snap_phase phase;
+	bool snap_warm;	      /* the snapshot in progress is warm */
+	bool full_once;	      /* a KEEP was refused: full snapshots until one completes */
+	size_t list_keys;     /* page size of a listing (keys only) */
+	size_t snap_kept;     /* KEEPs queued by the snapshot in progress */
+	struct ds_need *need; /* listing order */
+	size_t n_need, cap_need;
+	size_t need_next; /* phase 2: the next needed key to read */
+	size_t span_end;  /* SPANS: one past the last needed key of the range in flight */
+	size_t span_keys; /* SPANS: the listed keys in that range (its limit) */
+	size_t spans;	  /* SPANS: ranges phase 2 takes */
+	size_t walk_keys; /* WALK: keys read so far */
+	bool last_warm;	  /* the last complete snapshot */
+	size_t last_kept;
 
 	/* STREAM */
 	CURL *easy;
@@ -236,6 +294,58 @@ static void ds_queue_truncate(struct ds_watch *w, size_t n)
 		ds_kv_done(&w->q[--w->q_n].kv);
 }
 
+static void ds_need_truncate(struct ds_watch *w, size_t n)
+{
+	while (w->n_need > n)
+		free(w->need[--w->n_need].key);
+}
+
+static void ds_need_clear(struct ds_watch *w)
+{
+	ds_need_truncate(w, 0);
+	free(w->need);
+	w->need = NULL;
+	w->cap_need = w->need_next = 0;
+}
+
+/* Takes @kv's key as the next needed key of the listing. */
+static int ds_need_add(struct ds_watch *w, struct ds_kv *kv)
+{
+	if (w->n_need == w->cap_need) {
+		size_t cap = w->cap_need ? w->cap_need * 2 : 64;
+		struct ds_need *p = realloc(w->need, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		w->need = p;
+		w->cap_need = cap;
+	}
+	/* Every key listed before this one was kept or needed. */
+	w->need[w->n_need] = (struct ds_need){
+	    .key = TAKE_PTR(kv->key),
+	    .idx = w->snap_kept + w->n_need,
+	    .mod_revision = kv->mod_revision,
+	};
+	w->n_need++;
+	return 0;
+}
+
+static struct ds_page_mark ds_page_mark(const struct ds_watch *w)
+{
+	return (struct ds_page_mark){.q_n = w->q_n,
+				     .n_need = w->n_need,
+				     .need_next = w->need_next,
+				     .snap_kept = w->snap_kept};
+}
+
+static void ds_page_rollback(struct ds_watch *w, const struct ds_page_mark *m)
+{
+	ds_queue_truncate(w, m->q_n);
+	ds_need_truncate(w, m->n_need);
+	w->need_next = m->need_next;
+	w->snap_kept = m->snap_kept;
+}
+
 /* While a page is delivered, the next one is on its way (ds_page_done() asked for it first).
  * Over a unix socket etcd can only have ~200 KiB of it in flight (its socket's send buffer):
  * without reading, etcd would wait for felix to digest this page before it could send the rest
@@ -308,9 +418,11 @@ static bool ds_batch_begin(struct ds_watch *w)
 	return true;
 }
 
+static void ds_snapshot_refused(struct ds_watch *w);
+
 static int ds_watch_deliver(struct ds_watch *w, int *delivered)
 {
-	bool batch = ds_batch_begin(w);
+	bool batch = ds_batch_begin(w), refused = false;
 	int r = 0;
 
 	/* No event is queued while these are delivered, so the batch's pointers stay valid. */
@@ -320,9 +432,11 @@ static int ds_watch_deliver(struct ds_watch *w, int *delivered)
 		    w->page.attached && !w->attached)
 			ds_watch_pump(w);
 		struct ds_wev *e = &w->q[w->q_head++];
+		bool has_kv = e->type == DS_WATCH_PUT || e->type == DS_WATCH_KEEP ||
+			      e->type == DS_WATCH_DELETE;
 		struct ds_watch_event ev = {
 		    .type = e->type,
-		    .kv = e->type == DS_WATCH_PUT || e->type == DS_WATCH_DELETE ? &e->kv : NULL,
+		    .kv = has_kv ? &e->kv : NULL,
 		    .revision = e->revision,
 		};
 
@@ -331,6 +445,12 @@ static int ds_watch_deliver(struct ds_watch *w, int *delivered)
 		else if (e->type == DS_WATCH_SNAPSHOT_END)
 			w->synced = true;
 		r = w->cb(w->userdata, &ev);
+		if (r == -ESTALE && e->type == DS_WATCH_KEEP) {
+			log_warn("datastore watch %s: the consumer rejected kept key %s (revision "
+				 "%" PRId64 "); taking a full snapshot",
+				 w->prefix, e->kv.key, e->kv.mod_revision);
+			refused = true;
+		}
 		ds_kv_done(&e->kv);
 		(*delivered)++;
 		if (r < 0)
@@ -338,7 +458,10 @@ static int ds_watch_deliver(struct ds_watch *w, int *delivered)
 	}
 	if (batch)
 		w->batch_cb(w->userdata, NULL, 0);
-	if (r < 0)
+	/* Only after the batch ended: the consumer may read its PUTs until then. */
+	if (refused)
+		ds_snapshot_refused(w);
+	else if (r < 0)
 		return r;
 	w->q_head = w->q_n = 0;
 	if (w->q_cap > DS_QUEUE_KEEP) {
@@ -355,6 +478,11 @@ static int ds_watch_deliver(struct ds_watch *w, int *delivered)
 void ds_watch_set_batch_cb(struct ds_watch *w, ds_watch_batch_cb cb)
 {
 	w->batch_cb = cb;
+}
+
+void ds_watch_set_known_cb(struct ds_watch *w, ds_watch_known_cb cb)
+{
+	w->known_cb = cb;
 }
 
 /* ---- curl multi socket API glue ---- */
@@ -449,6 +577,7 @@ int ds_watch_new(struct ds_client *c, const char *prefix, ds_watch_cb cb, void *
 	w->now = ds_now_ms();
 	w->ep = c->cur;
 	w->page_keys = DS_PAGE_KEYS;
+	w->list_keys = DS_PAGE_KEYS;
 	w->grpc_never = c->snapshot_json;
 	w->grpc = calloc(c->n_eps + 1, sizeof(*w->grpc));
 	if (!w->grpc)
@@ -507,6 +636,7 @@ struct ds_watch *ds_watch_free(struct ds_watch *w)
 	strbuf_done(&w->line);
 	free(w->batch);
 	free(w->page_start);
+	ds_need_clear(w);
 	free(w->prefix);
 	free(w->key_b64);
 	free(w->end_b64);
@@ -528,6 +658,8 @@ void ds_watch_status(const struct ds_watch *w, struct ds_watch_status *ret)
 	    .revision = w && w->next_rev > 0 ? w->next_rev - 1 : 0,
 	    .failovers = w ? w->failovers : 0,
 	    .snapshot_via = w ? w->snap_via : "",
+	    .snapshot_warm = w && w->last_warm,
+	    .snapshot_kept = w ? w->last_kept : 0,
 	};
 }
 
@@ -701,36 +833,128 @@ static void ds_snapshot_restart(struct ds_watch *w)
 	w->snap_keys = 0;
 	w->state = DS_W_SNAPSHOT;
 	w->synced = false;
+	w->phase = DS_SNAP_FULL;
+	w->snap_warm = false;
+	w->snap_kept = 0;
+	ds_need_clear(w);
+}
+
+/* The consumer returned -ESTALE for a KEEP: what is still queued of that snapshot (and anything
+ * after it) is dropped, and a full snapshot starts at once. */
+static void ds_snapshot_refused(struct ds_watch *w)
+{
+	ds_queue_truncate(w, w->q_head);
+	w->q_head = w->q_n = 0;
+	ds_stream_detach(w);
+	ds_req_detach(w, &w->beat);
+	ds_req_detach(w, &w->page);
+	ds_snapshot_restart(w);
+	w->full_once = true;
+	w->retry_at = w->now;
+}
+
+/* One past the last needed key of the phase 2 range that starts at needed key @first. */
+static size_t ds_span_end(const struct ds_watch *w, size_t first)
+{
+	size_t e = first + 1;
+
+	/* Bounded like a page: at most page_keys listed keys, so its reply stays near a page's
+	 * bytes. */
+	while (e < w->n_need && w->need[e].idx - w->need[e - 1].idx <= DS_SPAN_GAP &&
+	       w->need[e].idx - w->need[first].idx < w->page_keys)
+		e++;
+	return e;
+}
+
+/* The phase 2 range in flight starts at need_next. */
+static void ds_span_set(struct ds_watch *w)
+{
+	w->span_end = ds_span_end(w, w->need_next);
+	w->span_keys = w->need[w->span_end - 1].idx - w->need[w->need_next].idx + 1;
+}
+
+/* The listing is complete and some values are needed: choose how phase 2 reads them. */
+static void ds_values_begin(struct ds_watch *w)
+{
+	size_t spans = 0;
+
+	for (size_t i = 0; i < w->n_need && spans <= DS_SPANS_MAX; i = ds_span_end(w, i))
+		spans++;
+	free(w->page_start);
+	w->page_start = NULL;
+	w->need_next = 0;
+	w->walk_keys = 0;
+	if (w->n_need * 4 > w->snap_keys || spans > DS_SPANS_MAX) {
+		/* Most keys, or scattered: one pass over the prefix costs etcd less. */
+		w->phase = DS_SNAP_WALK;
+	} else {
+		w->phase = DS_SNAP_SPANS;
+		w->spans = spans;
+		ds_span_set(w);
+	}
+	w->retry_at = w->now;
 }
 
 /* ---- snapshot pages over gRPC (see the DOC comment) ---- */
 
 static int ds_page_begin(struct ds_watch *w, int64_t rev, size_t n);
-static int ds_page_next(struct ds_watch *w, size_t mark, size_t n, bool has_more, size_t bytes);
+static int ds_page_next(struct ds_watch *w, const struct ds_page_mark *m, size_t n, bool has_more,
+			size_t bytes, const char *last);
 
-/* The next page as a KV.Range call: the same key, range end, limit and pinned revision as the
- * gateway request would carry, as bytes instead of base64. */
+/* The next page's key and range end (base64; the caller frees both) and limit: the page walk
+ * over the prefix from page_start on, or a phase 2 range from the first to the last needed key
+ * it covers. */
+static int ds_page_range(struct ds_watch *w, char **ret_key, char **ret_end, size_t *ret_limit)
+{
+	_cleanup_free_ char *key = NULL, *end = NULL;
+	int r = 0;
+
+	if (w->phase == DS_SNAP_SPANS) {
+		const char *first = w->need[w->need_next].key, *last = w->need[w->span_end - 1].key;
+
+		r = base64_encode(first, strlen(first), &key);
+		if (r >= 0) /* last key + "\0": the range ends right after it */
+			r = base64_encode(last, strlen(last) + 1, &end);
+		if (r < 0)
+			return r;
+		*ret_limit = w->span_keys;
+	} else {
+		key = strdup(w->page_start ?: w->key_b64);
+		end = strdup(w->end_b64);
+		if (!key || !end)
+			return -ENOMEM;
+		*ret_limit = w->phase == DS_SNAP_LIST ? w->list_keys : w->page_keys;
+	}
+	*ret_key = TAKE_PTR(key);
+	*ret_end = TAKE_PTR(end);
+	return 0;
+}
+
+/* The next page as a KV.Range call: the same key, range end, limit, pinned revision and
+ * keys_only as the gateway request would carry, as bytes instead of base64. */
 static int ds_grpc_page_request(struct ds_watch *w)
 {
 	Tabbyetcd__RangeRequest rq = TABBYETCD__RANGE_REQUEST__INIT;
-	_cleanup_free_ char *key = NULL, *end = NULL;
+	_cleanup_free_ char *key_b64 = NULL, *end_b64 = NULL, *key = NULL, *end = NULL;
 	_cleanup_free_ uint8_t *frame = NULL;
-	const char *start = w->page_start ?: w->key_b64;
-	size_t klen = 0, elen = 0, n;
+	size_t klen = 0, elen = 0, limit = 0, n;
 	int r;
 
-	r = base64_decode(start, strlen(start), &key, &klen);
+	r = ds_page_range(w, &key_b64, &end_b64, &limit);
 	if (r >= 0)
-		r = base64_decode(w->end_b64, strlen(w->end_b64), &end, &elen);
+		r = base64_decode(key_b64, strlen(key_b64), &key, &klen);
+	if (r >= 0)
+		r = base64_decode(end_b64, strlen(end_b64), &end, &elen);
 	if (r < 0)
 		return r;
 	rq.key = (ProtobufCBinaryData){.len = klen, .data = (uint8_t *)key};
 	rq.range_end = (ProtobufCBinaryData){.len = elen, .data = (uint8_t *)end};
-	rq.limit = (int64_t)w->page_keys;
+	rq.limit = (int64_t)limit;
 	if (w->snap_rev > 0) {
 		rq.revision = w->snap_rev;
 		rq.serializable = true;
 	}
+	rq.keys_only = w->phase == DS_SNAP_LIST;
 	n = tabbyetcd__range_request__get_packed_size(&rq);
 	frame = malloc(n + 5);
 	if (!frame)
@@ -838,10 +1062,52 @@ static char *ds_bytes_dup(const ProtobufCBinaryData *d)
 	return p;
 }
 
+/*
+ * One key of a snapshot page, consumed (@kv is left empty or for the caller to free): queued as
+ * the snapshot's phase wants, or, in phase 2, skipped when the consumer holds it. Phase 2 reads
+ * keys in listing order, so the needed ones come up in the order they were listed; one that is
+ * passed over is missing (-EPROTO).
+ */
+static int ds_snap_kv(struct ds_watch *w, struct ds_kv *kv)
+{
+	const struct ds_need *nd;
+	int r, cmp;
+
+	switch (w->phase) {
+	case DS_SNAP_FULL:
+		return ds_queue(w, DS_WATCH_PUT, kv, kv->mod_revision);
+	case DS_SNAP_LIST:
+		free(kv->value); /* "" (keys only) */
+		kv->value = NULL;
+		kv->value_len = 0;
+		if (!w->known_cb || !w->known_cb(w->userdata, kv, w->snap_rev))
+			return ds_need_add(w, kv);
+		r = ds_queue(w, DS_WATCH_KEEP, kv, kv->mod_revision);
+		if (r >= 0)
+			w->snap_kept++;
+		return r;
+	case DS_SNAP_SPANS:
+	case DS_SNAP_WALK:
+		if (w->need_next == (w->phase == DS_SNAP_SPANS ? w->span_end : w->n_need))
+			return 0; /* a known key after the last needed one */
+		nd = &w->need[w->need_next];
+		cmp = strcmp(kv->key, nd->key);
+		if (cmp < 0)
+			return 0; /* a known key before the next needed one */
+		if (cmp > 0 || kv->mod_revision != nd->mod_revision)
+			return -EPROTO; /* not what the listing showed at this revision */
+		w->need_next++;
+		return ds_queue(w, DS_WATCH_PUT, kv, kv->mod_revision);
+	}
+	return -EINVAL;
+}
+
 /* Queues one page's keys (a RangeResponse); decides the next page or the end of the snapshot. */
 static int ds_grpc_page_take(struct ds_watch *w, const Tabbyetcd__RangeResponse *rr, size_t bytes)
 {
-	size_t mark = w->q_n, n = rr->n_kvs;
+	struct ds_page_mark m = ds_page_mark(w);
+	_cleanup_free_ char *last = NULL;
+	size_t n = rr->n_kvs;
 	int r = ds_page_begin(w, rr->header->revision, n);
 
 	for (size_t i = 0; r >= 0 && i < n; i++) {
@@ -859,23 +1125,36 @@ static int ds_grpc_page_take(struct ds_watch *w, const Tabbyetcd__RangeResponse 
 		kv.mod_revision = k->mod_revision;
 		kv.version = k->version;
 		kv.lease = k->lease;
-		r = kv.key && kv.value ? ds_queue(w, DS_WATCH_PUT, &kv, kv.mod_revision) : -ENOMEM;
+		r = kv.key && kv.value ? 0 : -ENOMEM;
+		if (r >= 0 && i == n - 1 && !(last = strdup(kv.key)))
+			r = -ENOMEM;
+		if (r >= 0)
+			r = ds_snap_kv(w, &kv);
 		ds_kv_done(&kv);
 	}
 	if (r < 0) {
-		ds_queue_truncate(w, mark);
+		ds_page_rollback(w, &m);
 		return r;
 	}
-	return ds_page_next(w, mark, n, rr->more, bytes);
+	return ds_page_next(w, &m, n, rr->more, bytes, last);
 }
 
 static void ds_page_request(struct ds_watch *w)
 {
 	_cleanup_jput_ json_object *req = NULL;
+	_cleanup_free_ char *key = NULL, *end = NULL;
+	size_t limit = 0;
 	char num[32];
 	const char *body;
 	int r;
 
+	if (w->snap_rev == 0) {
+		/* A snapshot's first page: warm only when no event waits to be delivered, so the
+		 * known callback answers for the state the consumer will have when the KEEPs
+		 * arrive. */
+		w->snap_warm = w->known_cb && !w->full_once && w->q_head == w->q_n;
+		w->phase = w->snap_warm ? DS_SNAP_LIST : DS_SNAP_FULL;
+	}
 	if (!w->grpc_never && w->grpc[w->ep] != DS_GRPC_OFF) {
 		r = ds_grpc_page_request(w);
 		if (r < 0)
@@ -885,13 +1164,13 @@ static void ds_page_request(struct ds_watch *w)
 	w->page_grpc = false;
 	req = json_object_new_object();
 	r = req ? 0 : -ENOMEM;
-
 	if (r >= 0)
-		r = json_object_object_add(req, "key",
-					   json_object_new_string(w->page_start ?: w->key_b64));
+		r = ds_page_range(w, &key, &end, &limit);
 	if (r >= 0)
-		r = json_object_object_add(req, "range_end", json_object_new_string(w->end_b64));
-	snprintf(num, sizeof(num), "%zu", w->page_keys);
+		r = json_object_object_add(req, "key", json_object_new_string(key));
+	if (r >= 0)
+		r = json_object_object_add(req, "range_end", json_object_new_string(end));
+	snprintf(num, sizeof(num), "%zu", limit);
 	if (r >= 0)
 		r = json_object_object_add(req, "limit", json_object_new_string(num));
 	if (r >= 0 && w->snap_rev > 0) {
@@ -900,6 +1179,8 @@ static void ds_page_request(struct ds_watch *w)
 		if (r >= 0)
 			r = json_object_object_add(req, "serializable", json_object_new_boolean(1));
 	}
+	if (r >= 0 && w->phase == DS_SNAP_LIST)
+		r = json_object_object_add(req, "keys_only", json_object_new_boolean(1));
 	body = r >= 0 ? json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN) : NULL;
 	if (!body) {
 		ds_watch_failed(w, -ENOMEM, "snapshot");
@@ -916,8 +1197,11 @@ static int ds_page_begin(struct ds_watch *w, int64_t rev, size_t n)
 {
 	if (rev <= 0)
 		return -EPROTO;
-	if (w->snap_keys + n > DS_MAX_KEYS)
+	if ((w->phase == DS_SNAP_FULL || w->phase == DS_SNAP_LIST) &&
+	    w->snap_keys + n > DS_MAX_KEYS)
 		return -E2BIG;
+	if (w->phase == DS_SNAP_WALK && w->walk_keys + n > w->snap_keys)
+		return -EPROTO; /* more keys than the listing at the same revision */
 	if (w->snap_rev != 0) {
 		w->snap_grpc &= w->page_grpc;
 		return 0;
@@ -931,8 +1215,10 @@ static int ds_page_begin(struct ds_watch *w, int64_t rev, size_t n)
  * snapshot. */
 static int ds_page_take(struct ds_watch *w, json_object *reply)
 {
+	struct ds_page_mark m = ds_page_mark(w);
+	_cleanup_free_ char *last = NULL;
 	json_object *kvs = NULL, *more, *h;
-	size_t mark = w->q_n, n = 0, bytes = w->page.body.len;
+	size_t n = 0, bytes = w->page.body.len;
 	bool has_more;
 	int64_t rev = 0;
 	int r = 0;
@@ -950,60 +1236,117 @@ static int ds_page_take(struct ds_watch *w, json_object *reply)
 		struct ds_kv kv;
 
 		r = ds_kv_from_json(json_object_array_get_idx(kvs, i), &kv);
-		if (r >= 0) {
-			r = ds_queue(w, DS_WATCH_PUT, &kv, kv.mod_revision);
-			ds_kv_done(&kv);
-		}
+		if (r < 0)
+			break;
+		if (i == n - 1 && !(last = strdup(kv.key)))
+			r = -ENOMEM;
+		if (r >= 0)
+			r = ds_snap_kv(w, &kv);
+		ds_kv_done(&kv);
 	}
 	if (r < 0) {
-		ds_queue_truncate(w, mark);
+		ds_page_rollback(w, &m);
 		return r;
 	}
 	has_more = json_object_object_get_ex(reply, "more", &more) && json_object_get_boolean(more);
-	return ds_page_next(w, mark, n, has_more, bytes);
+	return ds_page_next(w, &m, n, has_more, bytes, last);
 }
 
-/* A page's @n keys are queued (from @mark on): ask for the next page, or queue the end of the
- * snapshot. @bytes: the page's reply size, which sizes the next page. */
-static int ds_page_next(struct ds_watch *w, size_t mark, size_t n, bool has_more, size_t bytes)
+/* The last page of the snapshot was taken: queue its end, after which the stream starts. */
+static int ds_snapshot_end(struct ds_watch *w)
 {
-	int r;
+	int r = ds_queue(w, DS_WATCH_SNAPSHOT_END, NULL, w->snap_rev);
+	char how[48] = "none needed";
 
-	w->snap_keys += n;
-	if (has_more && n > 0) {
-		/* The next page starts right after the last key: last key + "\0". */
-		const char *last = w->q[w->q_n - 1].kv.key;
-		char *start = NULL;
-
-		r = base64_encode(last, strlen(last) + 1, &start);
-		if (r < 0) {
-			ds_queue_truncate(w, mark);
-			return r;
-		}
-		free(w->page_start);
-		w->page_start = start;
-		/* Keep pages near DS_PAGE_BYTES of JSON or DS_GRPC_PAGE_BYTES of protobuf. */
-		if (bytes > 0)
-			w->page_keys = ds_page_keys(
-			    n, bytes, w->page_grpc ? DS_GRPC_PAGE_BYTES : DS_PAGE_BYTES);
-		w->retry_at = w->now;
-		return 0;
-	}
-	r = ds_queue(w, DS_WATCH_SNAPSHOT_END, NULL, w->snap_rev);
-	if (r < 0) {
-		ds_queue_truncate(w, mark);
+	if (r < 0)
 		return r;
-	}
-	log_debug("datastore watch %s: snapshot of %zu keys at revision %" PRId64 " (%s)",
-		  w->prefix, w->snap_keys, w->snap_rev, w->snap_grpc ? "gRPC" : "JSON gateway");
+	if (w->phase == DS_SNAP_SPANS)
+		snprintf(how, sizeof(how), "in %zu ranges", w->spans);
+	else if (w->phase == DS_SNAP_WALK)
+		snprintf(how, sizeof(how), "walking the prefix");
+	if (w->snap_warm)
+		log_info("datastore watch %s: warm snapshot at revision %" PRId64
+			 " (%s): %zu keys listed, %zu kept, %zu read (%s)",
+			 w->prefix, w->snap_rev, w->snap_grpc ? "gRPC" : "JSON gateway",
+			 w->snap_keys, w->snap_kept, w->n_need, how);
+	else
+		log_debug("datastore watch %s: snapshot of %zu keys at revision %" PRId64 " (%s)",
+			  w->prefix, w->snap_keys, w->snap_rev,
+			  w->snap_grpc ? "gRPC" : "JSON gateway");
 	w->snap_via = w->snap_grpc ? "grpc" : "json";
+	w->last_warm = w->snap_warm;
+	w->last_kept = w->snap_kept;
+	if (!w->snap_warm)
+		w->full_once = false;
 	w->next_rev = w->snap_rev + 1;
 	free(w->page_start);
 	w->page_start = NULL;
+	ds_need_clear(w);
+	w->phase = DS_SNAP_FULL;
 	w->snap_range = 0;
 	w->state = DS_W_CONNECT;
 	w->retry_at = w->now;
 	return 0;
+}
+
+/*
+ * A page's @n keys are taken (queued since @m); @last: the last of them. Ask for the next page
+ * (of the walk or listing, or phase 2's next range), or go on to phase 2, or queue the end of
+ * the snapshot. @bytes: the page's reply size, which sizes the next page.
+ */
+static int ds_page_next(struct ds_watch *w, const struct ds_page_mark *m, size_t n, bool has_more,
+			size_t bytes, const char *last)
+{
+	int r = 0;
+
+	if (w->phase == DS_SNAP_SPANS) {
+		/* A range holds exactly the keys the listing showed in it, the needed ones
+		 * among them. */
+		if (n != w->span_keys || has_more || w->need_next != w->span_end)
+			r = -EPROTO;
+		else if (w->need_next < w->n_need) {
+			ds_span_set(w);
+			w->retry_at = w->now;
+			return 0;
+		}
+	} else {
+		if (w->phase == DS_SNAP_WALK)
+			w->walk_keys += n;
+		else
+			w->snap_keys += n;
+		if (has_more && n > 0) {
+			/* The next page starts right after the last key: last key + "\0". */
+			char *start = NULL;
+
+			r = base64_encode(last, strlen(last) + 1, &start);
+			if (r < 0) {
+				ds_page_rollback(w, m);
+				return r;
+			}
+			free(w->page_start);
+			w->page_start = start;
+			/* Keep pages near DS_PAGE_BYTES of JSON or DS_GRPC_PAGE_BYTES of
+			 * protobuf; a listing (keys only) has a size of its own. */
+			if (bytes > 0)
+				*(w->phase == DS_SNAP_LIST ? &w->list_keys : &w->page_keys) =
+				    ds_page_keys(n, bytes,
+						 w->page_grpc ? DS_GRPC_PAGE_BYTES : DS_PAGE_BYTES);
+			w->retry_at = w->now;
+			return 0;
+		}
+		if (w->phase == DS_SNAP_LIST && w->n_need > 0) {
+			ds_values_begin(w);
+			return 0;
+		}
+		if (w->phase == DS_SNAP_WALK &&
+		    (w->need_next != w->n_need || w->walk_keys != w->snap_keys))
+			r = -EPROTO; /* not the listing's keys */
+	}
+	if (r >= 0)
+		r = ds_snapshot_end(w);
+	if (r < 0)
+		ds_page_rollback(w, m);
+	return r;
 }
 
 static void ds_page_done(struct ds_watch *w, CURLcode cc)

@@ -45,6 +45,7 @@
 #include "felix/dataplane/driver.h"
 #include "felix/calc/calc.h"
 #include "felix/decode-ahead.h"
+#include "felix/warm.h"
 #include "felix/health.h"
 #include "felix/ipam-gc.h"
 #include "felix/metrics.h"
@@ -84,6 +85,11 @@ struct agent {
 	struct ds_watch *watch;
 	struct decode_ahead *ahead; /* NULL: each PUT is decoded as it is delivered */
 	struct calc_cache *cache;
+	/* The datastore revision of the cache file loaded at start (felix/warm.c); 0 once the
+	 * first snapshot is over, or when none was loaded. A snapshot at an older revision (etcd
+	 * restored from a backup) trusts nothing of the file. */
+	int64_t warm_rev;
+	bool known_cb; /* ds_watch_set_known_cb() is set: snapshots list keys only */
 	struct dp_driver drv[_DRV_MAX];
 	struct felix_health health; /* felix/health.h: read by the HTTP server */
 	struct felix_metrics metrics;
@@ -601,6 +607,16 @@ static void on_watch_batch(void *userdata, const struct ds_kv *const *kvs, size_
 		decode_ahead_end(a->ahead);
 }
 
+/* ds_watch_known_cb: a snapshot lists @kv; does the cache hold it at that revision already? */
+static bool on_known(void *userdata, const struct ds_kv *kv, int64_t snap_rev)
+{
+	struct agent *a = userdata;
+
+	if (a->warm_rev && snap_rev < a->warm_rev)
+		return false;
+	return calc_cache_known(a->cache, kv->key, kv->mod_revision);
+}
+
 static int on_watch(void *userdata, const struct ds_watch_event *ev)
 {
 	struct agent *a = userdata;
@@ -620,6 +636,7 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 			decode_ahead_take(a->ahead, ev->kv, &d);
 		else
 			calc_cache_decode(ev->kv->key, ev->kv->value, ev->kv->value_len, &d);
+		d.mod_revision = ev->kv->mod_revision;
 		r = calc_cache_put_decoded(a->cache, ev->kv->key, &d, &err);
 		policy_note_key(a, ev->kv->key);
 		if (r == -EINVAL) {
@@ -634,6 +651,15 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 		}
 		break;
 	}
+	case DS_WATCH_KEEP:
+		r = calc_cache_confirm(a->cache, ev->kv->key, ev->kv->mod_revision);
+		if (r < 0) {
+			/* on_known() said yes to this key: the watch reads everything again */
+			log_warn("cache lost %s at revision %lld; reading the whole snapshot",
+				 ev->kv->key, (long long)ev->kv->mod_revision);
+			return -ESTALE;
+		}
+		break;
 	case DS_WATCH_DELETE:
 		a->metrics.datastore_updates_total++;
 		calc_cache_delete(a->cache, ev->kv->key);
@@ -646,13 +672,26 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 			driver_queue_resync(a, &a->drv[DRV_POLICY]);
 		}
 		if (!a->in_sync) {
-			log_info("in sync with the datastore at revision %lld (%zu resources)",
-				 (long long)ev->revision, calc_cache_size(a->cache));
+			struct ds_watch_status st;
+
+			ds_watch_status(a->watch, &st);
+			log_info(
+			    "in sync with the datastore at revision %lld (%zu resources; %zu kept "
+			    "from the cache file)",
+			    (long long)ev->revision, calc_cache_size(a->cache),
+			    st.snapshot_warm ? st.snapshot_kept : 0);
 		} else {
 			log_info("datastore resnapshot at revision %lld: %zu resources dropped",
 				 (long long)ev->revision, gone);
 		}
 		a->in_sync = true;
+		a->warm_rev = 0;
+		if (!a->known_cb) {
+			/* The cache is complete now: a later resnapshot (compaction) reads only the
+			 * values that changed. */
+			ds_watch_set_known_cb(a->watch, on_known);
+			a->known_cb = true;
+		}
 		break;
 	}
 	case DS_WATCH_DISCONNECTED:
@@ -1034,6 +1073,58 @@ static void drivers_free(struct agent *a)
 	}
 }
 
+/* The calculation cache, with what the cache file an earlier felix saved holds (a.warm_rev set
+ * then). A file that does not load is logged by felix_warm_load() and replaced by an empty
+ * cache. Return: 0 or -ENOMEM. */
+static int new_cache(struct agent *a)
+{
+	uint64_t t0 = clock_mono_ms();
+	int r;
+
+	for (int pass = 0; pass < 2; pass++) {
+		a->cache = calc_cache_free(a->cache);
+		r = calc_cache_new(&a->cache);
+		if (r >= 0)
+			r = calc_cache_set_local_node(a->cache, a->cfg->node_name);
+		if (r < 0 || pass == 1)
+			return r;
+		r = felix_warm_load(a->cache, a->cfg->cache_file, &a->warm_rev);
+		if (r == -ENOMEM)
+			return r;
+		if (r > 0) {
+			log_info("cache file %s: %d resources at revision %lld loaded in %llu ms",
+				 a->cfg->cache_file, r, (long long)a->warm_rev,
+				 (unsigned long long)(clock_mono_ms() - t0));
+			return 0;
+		}
+		if (r == 0) {
+			a->warm_rev = 0; /* no file, or one without entries */
+			return 0;
+		}
+		a->warm_rev = 0; /* a bad file: start over with an empty cache */
+	}
+	return 0;
+}
+
+/* At exit, in sync: save the cache for the next start's warm snapshot (felix/warm.c). */
+static void save_cache(struct agent *a)
+{
+	struct ds_watch_status st;
+	uint64_t t0 = clock_mono_ms();
+	int r;
+
+	ds_watch_status(a->watch, &st);
+	if (st.revision <= 0)
+		return;
+	r = felix_warm_save(a->cache, a->cfg->cache_file, st.revision);
+	if (r < 0)
+		log_warn("cache file %s: not saved: %s", a->cfg->cache_file, strerror(-r));
+	else
+		log_info("cache file %s: %d resources at revision %lld saved in %llu ms",
+			 a->cfg->cache_file, r, (long long)st.revision,
+			 (unsigned long long)(clock_mono_ms() - t0));
+}
+
 int felix_agent_run(const struct felix_config *cfg)
 {
 	struct agent a = {.cfg = cfg, .sigfd = -1};
@@ -1069,10 +1160,7 @@ int felix_agent_run(const struct felix_config *cfg)
 		log_error_errno(r, "bad datastore endpoints \"%s\": %m", dc.endpoints);
 		goto out;
 	}
-	r = calc_cache_new(&a.cache);
-	if (r >= 0) {
-		r = calc_cache_set_local_node(a.cache, cfg->node_name);
-	}
+	r = new_cache(&a);
 	if (r >= 0) {
 		r = drivers_new(&a);
 	}
@@ -1101,6 +1189,10 @@ int felix_agent_run(const struct felix_config *cfg)
 		goto out;
 	}
 	a.health.watch = a.watch;
+	if (a.warm_rev) {
+		ds_watch_set_known_cb(a.watch, on_known);
+		a.known_cb = true;
+	}
 	if (decode_ahead_new(&a.ahead) >= 0)
 		ds_watch_set_batch_cb(a.watch, on_watch_batch);
 	if (cfg->ipam_gc_interval_s) {
@@ -1117,6 +1209,8 @@ int felix_agent_run(const struct felix_config *cfg)
 		}
 	}
 	r = agent_loop(&a);
+	if (r >= 0 && a.in_sync)
+		save_cache(&a); /* a clean stop: every delivered event is in the cache */
 out:
 	felix_ipam_gc_free(a.gc); /* revokes the leader lease: another felix takes over */
 	felix_health_server_free(a.http);

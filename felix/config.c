@@ -560,6 +560,9 @@ int felix_config_parse(const char *buf, size_t len, const char *file, char *cons
 	if (r >= 0) {
 		r = path_beside(c.status_file, "felix-iptables.state", &c.ipt_state_file);
 	}
+	if (r >= 0) {
+		r = path_beside(c.status_file, "felix-datastore.cache", &c.cache_file);
+	}
 	if (r < 0) {
 		felix_config_done(&c);
 		return r;
@@ -584,6 +587,7 @@ void felix_config_done(struct felix_config *c)
 	free(c->bird_log_file);
 	free(c->status_file);
 	free(c->ipt_state_file);
+	free(c->cache_file);
 	free(c->nodename_file);
 	free(c->health_host);
 	free(c->prometheus_metrics_host);

@@ -70,7 +70,10 @@ struct felix_config {
 				 FelixConfiguration nftablesMode/policyDataplane overrides it */
 	char *status_file;    /* statusFile; default <dir of birdConfigFile>/felix-status.json */
 	char *ipt_state_file; /* derived: <dir of statusFile>/felix-iptables.state */
-	char *nodename_file;  /* nodenameFile; default FELIX_DEFAULT_NODENAME_FILE */
+	/* derived: <dir of statusFile>/felix-datastore.cache, the cache saved at exit for a warm
+	 * restart (felix/calc/cache-file.c) */
+	char *cache_file;
+	char *nodename_file; /* nodenameFile; default FELIX_DEFAULT_NODENAME_FILE */
 	/* HTTP endpoints (felix/health.h). Hosts are IPv4/IPv6 literals ("localhost" is read as
 	 * 127.0.0.1: no name resolution here); ports 1..65535. */
 	bool health_enabled;		  /* healthEnabled, default true: /liveness, /readiness */

@@ -4,7 +4,8 @@
  * the watch (snapshot, live events, resume after an etcd restart, re-snapshot after compaction,
  * driven by a loop that only polls its fds, a hung endpoint and a SIGSTOPped etcd),
  * the unix socket endpoint and endpoint fall-through, snapshot pages over gRPC against the same
- * pages through the JSON gateway, and the fall-back to the gateway. TLS with a client certificate runs when
+ * pages through the JSON gateway, and the fall-back to the gateway, warm snapshots (keys only,
+ * values only for the keys the consumer lacks). TLS with a client certificate runs when
  * openssl is installed (it generates a CA into a temp dir and starts its own etcd).
  */
 #include <stdarg.h>
@@ -1156,6 +1157,416 @@ static void test_watch_snapshot_through_http1_proxy(void **state)
 	assert_int_equal(d.puts, 12000);
 }
 
+/* ---- warm snapshots (ds_watch_set_known_cb()) ---- */
+
+/* The consumer's side: the keys of @prefix ("%05zu" after it), what etcd holds now (@val, @mod,
+ * @create), what the consumer recorded (@held_mod) and claims to know (@known), and what the
+ * watch delivered. */
+struct warm {
+	const char *prefix;
+	size_t n;
+	char **val;
+	size_t *vlen;
+	int64_t *mod, *create, *held_mod;
+	bool *known;  /* the known callback says true (when the revisions match the record) */
+	bool *absent; /* deleted from etcd */
+	unsigned *keeps, *puts; /* per key, since the last BEGIN */
+	size_t asked, begins, ends, refuse;
+	bool in_snapshot;
+	enum ds_watch_event_type *log; /* every event's type, in order */
+	size_t n_log, cap_log;
+	size_t lives; /* PUTs after an END (the stream) */
+	char live_key[128];
+	int64_t live_rev;
+	const struct ds_kv *const *batch;
+	size_t batch_n, batch_next;
+};
+
+static size_t warm_idx(const struct warm *t, const char *key)
+{
+	size_t pl = strlen(t->prefix), i;
+	char *end;
+
+	assert_true(strncmp(key, t->prefix, pl) == 0);
+	i = strtoul(key + pl, &end, 10);
+	assert_true(*end == '\0' && i < t->n);
+	return i;
+}
+
+static bool warm_known(void *userdata, const struct ds_kv *kv, int64_t snap_rev)
+{
+	struct warm *t = userdata;
+	size_t i = warm_idx(t, kv->key);
+
+	assert_true(snap_rev >= kv->mod_revision);
+	assert_true(kv->value == NULL || kv->value_len == 0);
+	t->asked++;
+	return t->known[i] && kv->mod_revision == t->held_mod[i] &&
+	       kv->create_revision == t->create[i];
+}
+
+/* Expected of the snapshot: a KEEP for key @i, else a PUT (or nothing when deleted). */
+static bool warm_kept(const struct warm *t, size_t i)
+{
+	return t->known[i] && t->held_mod[i] == t->mod[i];
+}
+
+static int warm_cb(void *userdata, const struct ds_watch_event *ev)
+{
+	struct warm *t = userdata;
+	size_t i;
+
+	if (t->n_log == t->cap_log) {
+		t->cap_log = t->cap_log ? t->cap_log * 2 : 256;
+		t->log = realloc(t->log, t->cap_log * sizeof(*t->log));
+		assert_non_null(t->log);
+	}
+	t->log[t->n_log++] = ev->type;
+	switch (ev->type) {
+	case DS_WATCH_SNAPSHOT_BEGIN:
+		assert_null(ev->kv);
+		t->begins++;
+		t->in_snapshot = true;
+		memset(t->keeps, 0, t->n * sizeof(*t->keeps));
+		memset(t->puts, 0, t->n * sizeof(*t->puts));
+		break;
+	case DS_WATCH_KEEP:
+		assert_true(t->in_snapshot);
+		assert_non_null(ev->kv);
+		assert_null(ev->kv->value);
+		assert_int_equal(ev->kv->value_len, 0);
+		i = warm_idx(t, ev->kv->key);
+		assert_true(warm_kept(t, i));
+		assert_int_equal(ev->kv->mod_revision, t->mod[i]);
+		assert_int_equal(ev->revision, t->mod[i]);
+		assert_int_equal(ev->kv->create_revision, t->create[i]);
+		assert_true(ev->kv->version >= 1);
+		assert_int_equal(ev->kv->lease, 0);
+		/* never told to the batch callback as a PUT */
+		assert_true(!t->batch || t->batch_next == t->batch_n ||
+			    t->batch[t->batch_next] != ev->kv);
+		t->keeps[i]++;
+		if (t->refuse && --t->refuse == 0)
+			return -ESTALE;
+		break;
+	case DS_WATCH_PUT:
+		assert_non_null(ev->kv);
+		assert_non_null(ev->kv->value);
+		i = warm_idx(t, ev->kv->key);
+		assert_int_equal(ev->kv->value_len, t->vlen[i]);
+		assert_memory_equal(ev->kv->value, t->val[i], t->vlen[i]);
+		assert_int_equal(ev->kv->mod_revision, t->mod[i]);
+		if (t->batch) { /* told in the batch, and the next one of it */
+			assert_true(t->batch_next < t->batch_n);
+			assert_ptr_equal(t->batch[t->batch_next], ev->kv);
+			t->batch_next++;
+		}
+		if (t->in_snapshot) {
+			t->puts[i]++;
+		} else {
+			t->lives++;
+			snprintf(t->live_key, sizeof(t->live_key), "%s", ev->kv->key);
+			t->live_rev = ev->revision;
+		}
+		break;
+	case DS_WATCH_SNAPSHOT_END:
+		assert_true(t->in_snapshot);
+		t->in_snapshot = false;
+		t->ends++;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static void warm_batch_cb(void *userdata, const struct ds_kv *const *kvs, size_t n)
+{
+	struct warm *t = userdata;
+
+	if (n) {
+		assert_null(t->batch);
+		for (size_t j = 0; j < n; j++)
+			assert_non_null(kvs[j]->value); /* PUTs with their values only */
+	}
+	t->batch = kvs;
+	t->batch_n = n;
+	t->batch_next = 0;
+}
+
+/* The value of key @i, generation @gen: 8 to ~1,000 bytes. */
+static void warm_set_value(struct warm *t, size_t i, unsigned gen)
+{
+	size_t len = 8 + (i * 131 + gen * 17) % 1000;
+	char *v = malloc(len + 1);
+	int k;
+
+	assert_non_null(v);
+	for (size_t b = 0; b < len; b++)
+		v[b] = (char)('a' + (i + b + gen) % 26);
+	k = snprintf(v, len + 1, "%zu-%u-", i, gen);
+	if ((size_t)k < len)
+		v[k] = 'x';
+	v[len] = '\0';
+	free(t->val[i]);
+	t->val[i] = v;
+	t->vlen[i] = len;
+}
+
+/* Writes @n keys under @prefix (64 to a txn) and records them as the consumer's copy. */
+static void warm_init(struct warm *t, struct ds_client *c, const char *prefix, size_t n)
+{
+	struct ds_cas ops[DS_TXN_MAX_OPS];
+	char keys[DS_TXN_MAX_OPS][64];
+
+	*t = (struct warm){.prefix = prefix, .n = n};
+	t->val = calloc(n, sizeof(*t->val));
+	t->vlen = calloc(n, sizeof(*t->vlen));
+	t->mod = calloc(n, sizeof(*t->mod));
+	t->create = calloc(n, sizeof(*t->create));
+	t->held_mod = calloc(n, sizeof(*t->held_mod));
+	t->known = calloc(n, sizeof(*t->known));
+	t->absent = calloc(n, sizeof(*t->absent));
+	t->keeps = calloc(n, sizeof(*t->keeps));
+	t->puts = calloc(n, sizeof(*t->puts));
+	assert_true(t->val && t->vlen && t->mod && t->create && t->held_mod && t->known &&
+		    t->absent && t->keeps && t->puts);
+	for (size_t i = 0; i < n;) {
+		size_t k = 0, first = i;
+		int64_t rev = 0;
+
+		for (; k < DS_TXN_MAX_OPS && i < n; k++, i++) {
+			warm_set_value(t, i, 0);
+			snprintf(keys[k], sizeof(keys[k]), "%s%05zu", prefix, i);
+			ops[k] = (struct ds_cas){.kind = DS_CAS_PUT,
+						 .key = keys[k],
+						 .value = t->val[i],
+						 .len = t->vlen[i]};
+		}
+		assert_int_equal(ds_cas_many(c, ops, k, &rev), 0);
+		for (size_t j = first; j < i; j++) /* a txn's puts share its revision */
+			t->mod[j] = t->create[j] = t->held_mod[j] = rev;
+	}
+}
+
+static void warm_done(struct warm *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->val[i]);
+	free(t->val);
+	free(t->vlen);
+	free(t->mod);
+	free(t->create);
+	free(t->held_mod);
+	free(t->known);
+	free(t->absent);
+	free(t->keeps);
+	free(t->puts);
+	free(t->log);
+}
+
+/* A new watch of t->prefix with the known and batch callbacks, run until @ends snapshots ended. */
+static struct ds_watch *warm_watch(struct warm *t, struct ds_client *c, size_t ends)
+{
+	struct ds_watch *w = NULL;
+	uint64_t end = mono_ms() + 20000;
+
+	t->n_log = t->asked = t->begins = t->ends = t->lives = 0;
+	assert_int_equal(ds_watch_new(c, t->prefix, warm_cb, t, &w), 0);
+	ds_watch_set_known_cb(w, warm_known);
+	ds_watch_set_batch_cb(w, warm_batch_cb);
+	while (t->ends < ends && mono_ms() < end)
+		assert_true(poll_round(w, 100) >= 0); /* never the consumer's -ESTALE */
+	assert_int_equal(t->ends, ends);
+	return w;
+}
+
+/* The last snapshot, from t->log[@from] on: BEGIN, one KEEP or PUT per key as the record says
+ * (none for a deleted key), END. */
+static void warm_check(const struct warm *t, size_t from, size_t want_kept)
+{
+	size_t present = 0, kept = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->absent[i]) {
+			assert_int_equal(t->keeps[i] + t->puts[i], 0);
+			continue;
+		}
+		present++;
+		if (warm_kept(t, i)) {
+			kept++;
+			if (t->keeps[i] != 1 || t->puts[i] != 0)
+				fail_msg("%s%05zu: %u KEEP, %u PUT; want a KEEP", t->prefix, i,
+					 t->keeps[i], t->puts[i]);
+		} else if (t->keeps[i] != 0 || t->puts[i] != 1) {
+			fail_msg("%s%05zu: %u KEEP, %u PUT; want a PUT", t->prefix, i, t->keeps[i],
+				 t->puts[i]);
+		}
+	}
+	assert_int_equal(kept, want_kept);
+	assert_true(t->n_log >= from + present + 2);
+	assert_int_equal(t->log[from], DS_WATCH_SNAPSHOT_BEGIN);
+	for (size_t j = from + 1; j <= from + present; j++)
+		assert_true(t->log[j] == DS_WATCH_KEEP || t->log[j] == DS_WATCH_PUT);
+	assert_int_equal(t->log[from + present + 1], DS_WATCH_SNAPSHOT_END);
+}
+
+static void warm_status(struct ds_watch *w, bool warm, size_t kept, const char *via)
+{
+	struct ds_watch_status st;
+
+	ds_watch_status(w, &st);
+	assert_int_equal(st.snapshot_warm, warm);
+	assert_int_equal(st.snapshot_kept, kept);
+	assert_string_equal(st.snapshot_via, via);
+}
+
+/* 60 keys, the even ones known: half the keys are needed, so phase 2 walks the prefix. Then the
+ * stream carries a later put. */
+static void warm_small(const char *prefix, bool json)
+{
+	struct ds_config cfg = {.endpoints = endpoints(), .snapshot_json = json};
+	_cleanup_(ds_client_freep) struct ds_client *c = NULL;
+	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+	struct warm t;
+	char key[64];
+
+	assert_int_equal(ds_client_new(&cfg, &c), 0);
+	warm_init(&t, c, prefix, 60);
+	for (size_t i = 0; i < t.n; i += 2)
+		t.known[i] = true;
+	w = warm_watch(&t, c, 1);
+	assert_int_equal(t.begins, 1);
+	assert_int_equal(t.asked, 60);
+	warm_check(&t, 0, 30);
+	assert_int_equal(t.n_log, 62);
+	warm_status(w, true, 30, json ? "json" : "grpc");
+
+	/* Then a put arrives as a PUT through the stream. */
+	poll_until_sync(w, true, 10);
+	warm_set_value(&t, 7, 1);
+	snprintf(key, sizeof(key), "%s%05d", prefix, 7);
+	assert_int_equal(ds_put(c, key, t.val[7], t.vlen[7], 0, &t.mod[7]), 0);
+	for (uint64_t end = mono_ms() + 10000; t.lives < 1 && mono_ms() < end;)
+		assert_true(poll_round(w, 100) >= 0);
+	assert_int_equal(t.lives, 1);
+	assert_string_equal(t.live_key, key);
+	assert_int_equal(t.live_rev, t.mod[7]);
+	assert_int_equal(t.n_log, 63);
+	assert_int_equal(t.log[62], DS_WATCH_PUT);
+	w = ds_watch_free(w);
+	warm_done(&t);
+}
+
+static void test_watch_warm_grpc(void **state)
+{
+	warm_small("/t/warm-g/", false);
+}
+
+static void test_watch_warm_gateway(void **state)
+{
+	warm_small("/t/warm-j/", true);
+}
+
+/* 12,000 keys (the listing takes several pages): a few needed keys read as ranges of their own
+ * (first, middle, last), a run of needed keys with known ones between them (one range that
+ * skips those), then so many needed keys (5,000), or so scattered ones (200 ranges), that phase
+ * 2 walks the prefix. */
+static void test_watch_warm_large(void **state)
+{
+	_cleanup_(ds_client_freep) struct ds_client *c = client();
+	struct warm t;
+	static const struct {
+		size_t mod, below, lo, hi, step; /* needed: i % mod < below, or every step-th in
+						  * [lo, hi) */
+		size_t extra[3];
+	} cases[] = {
+	    {.extra = {0, 6000, 11999}},
+	    {.lo = 3000, .hi = 3300, .step = 3, .extra = {0, 6000, 11999}},
+	    {.mod = 12, .below = 5},
+	    {.lo = 0, .hi = 12000, .step = 60},
+	};
+
+	warm_init(&t, c, "/t/warm-big/", 12000);
+	for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
+		_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+		size_t needed = 0;
+
+		for (size_t i = 0; i < t.n; i++) {
+			bool need = (cases[k].mod && i % cases[k].mod < cases[k].below) ||
+				    (cases[k].step && i >= cases[k].lo && i < cases[k].hi &&
+				     (i - cases[k].lo) % cases[k].step == 0) ||
+				    (cases[k].extra[2] &&
+				     (i == cases[k].extra[0] || i == cases[k].extra[1] ||
+				      i == cases[k].extra[2]));
+
+			t.known[i] = !need;
+			needed += need;
+		}
+		w = warm_watch(&t, c, 1);
+		assert_int_equal(t.begins, 1);
+		warm_check(&t, 0, t.n - needed);
+		warm_status(w, true, t.n - needed, "grpc");
+	}
+	warm_done(&t);
+}
+
+/* Keys changed or deleted after the consumer recorded them: a changed one is not known (its
+ * mod_revision differs) and arrives as a PUT with its new value; a deleted one is not listed. */
+static void test_watch_warm_changed(void **state)
+{
+	_cleanup_(ds_client_freep) struct ds_client *c = client();
+	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+	struct warm t;
+
+	warm_init(&t, c, "/t/warm-chg/", 40);
+	for (size_t i = 0; i < t.n; i++)
+		t.known[i] = true;
+	warm_set_value(&t, 7, 1);
+	assert_int_equal(ds_put(c, "/t/warm-chg/00007", t.val[7], t.vlen[7], 0, &t.mod[7]), 0);
+	warm_set_value(&t, 31, 1);
+	assert_int_equal(ds_put(c, "/t/warm-chg/00031", t.val[31], t.vlen[31], 0, &t.mod[31]), 0);
+	assert_int_equal(ds_delete(c, "/t/warm-chg/00020", NULL), 0);
+	t.absent[20] = true;
+	w = warm_watch(&t, c, 1);
+	assert_int_equal(t.begins, 1);
+	assert_int_equal(t.asked, 39);
+	assert_int_equal(t.puts[7], 1);
+	assert_int_equal(t.puts[31], 1);
+	warm_check(&t, 0, 37);
+	warm_status(w, true, 37, "grpc");
+	w = ds_watch_free(w);
+	warm_done(&t);
+}
+
+/* The consumer refuses the first KEEP (-ESTALE): that snapshot is dropped and a full one
+ * follows (BEGIN, every key as a PUT, END), without asking the known callback; the dispatch
+ * never returns the -ESTALE (warm_watch() checks). */
+static void test_watch_warm_refused(void **state)
+{
+	_cleanup_(ds_client_freep) struct ds_client *c = client();
+	_cleanup_(ds_watch_freep) struct ds_watch *w = NULL;
+	struct warm t;
+
+	warm_init(&t, c, "/t/warm-stale/", 20);
+	for (size_t i = 0; i < t.n; i++)
+		t.known[i] = i != 5;
+	t.refuse = 1;
+	w = warm_watch(&t, c, 1);
+	assert_int_equal(t.begins, 2);
+	assert_int_equal(t.asked, 20); /* the first snapshot's listing only */
+	assert_int_equal(t.log[0], DS_WATCH_SNAPSHOT_BEGIN);
+	assert_int_equal(t.log[1], DS_WATCH_KEEP);
+	/* warm_check() from the second BEGIN, with nothing known: 20 PUTs */
+	for (size_t i = 0; i < t.n; i++)
+		t.known[i] = false;
+	warm_check(&t, 2, 0);
+	assert_int_equal(t.n_log, 24);
+	warm_status(w, false, 0, "grpc");
+	w = ds_watch_free(w);
+	warm_done(&t);
+}
+
 static void test_unreachable(void **state)
 {
 	_cleanup_(ds_client_freep) struct ds_client *c = client_for("http://127.0.0.1:1");
@@ -1405,6 +1816,11 @@ int main(void)
 	    cmocka_unit_test(test_watch_snapshot_grpc_equals_gateway),
 	    cmocka_unit_test_teardown(test_watch_snapshot_falls_back_to_gateway, stop_child),
 	    cmocka_unit_test_teardown(test_watch_snapshot_through_http1_proxy, stop_child),
+	    cmocka_unit_test(test_watch_warm_grpc),
+	    cmocka_unit_test(test_watch_warm_gateway),
+	    cmocka_unit_test(test_watch_warm_large),
+	    cmocka_unit_test(test_watch_warm_changed),
+	    cmocka_unit_test(test_watch_warm_refused),
 	    cmocka_unit_test(test_unreachable),
 	    cmocka_unit_test_teardown(test_tls_client_cert, stop_child),
 	};

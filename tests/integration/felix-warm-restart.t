@@ -1,0 +1,145 @@
+#!/bin/bash
+# Warm restart: felix saves its cache at exit (felix-datastore.cache beside the status file) and
+# at start lists keys only, reading just the values that changed while it was down. Changes
+# made while felix was stopped must all take effect, on real traffic:
+#   .5  a remote client whose labels changed (app=client -> app=other): denied after restart
+#   .6  a remote client created while felix was down: allowed
+#   .7  a remote client deleted while felix was down: denied
+#   .8  a remote client unchanged (kept from the file, not read again): still allowed
+# The table a warm start programs equals the one a cold start (no file) programs, and a damaged
+# file is refused with a warning and felix starts cold.
+. "$(dirname "$0")/policy-setup.sh"
+
+policy_setup 198.19.200.5/32
+for i in 6 7 8; do ip -n "$TOR" addr add "198.19.200.$i/32" dev th1; done
+
+ectl put /tabby/v1/ippools/default-ipv4-ippool \
+	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
+cat >"$T_TMP/felix.yaml" <<EOC
+nodeName: h1
+ipv4Address: 198.18.0.11/24
+datastoreEndpoints: "$TABBY_TEST_ETCD_UNIX"
+birdConfigFile: $T_TMP/bird.conf
+birdSocket: $T_TMP/bird.ctl
+resyncIntervalSecs: 600
+policyDataplane: nftables
+EOC
+CACHE=$T_TMP/felix-datastore.cache
+start_felix() {
+	TABBY_DATASTORE_ENDPOINTS=$TABBY_TEST_ETCD_UNIX ip netns exec "$H" "$FELIX" --config "$T_TMP/felix.yaml" >>"$T_TMP/felix.log" 2>&1 &
+	FELIX_PID=$!
+	track_pid "$FELIX_PID"
+}
+applied() { grep -c "policy applied (nftables, full)" "$T_TMP/felix.log"; }
+# start_wait: start felix and wait for its first full apply
+start_wait() {
+	local n0
+	n0=$(applied)
+	start_felix
+	wait_for 30 bash -c "[ \$(grep -c 'policy applied (nftables, full)' $T_TMP/felix.log) -gt $n0 ]"
+}
+stop_felix() { kill -TERM "$FELIX_PID"; wait "$FELIX_PID"; }
+trap 'rc=$?; [ $rc = 0 ] || { echo "--- felix.log"; tail -40 "$T_TMP/felix.log"; }; t_cleanup' EXIT
+start_felix
+
+check "felix claims a block" wait_for 20 bash -c "ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --prefix /tabby/v1/ipam/blocks/ | grep -q '\"host:h1\"'"
+BK=$(ectl get --prefix /tabby/v1/ipam/blocks/ | grep -B1 '"host:h1"' | grep '^/tabby' | head -1)
+BASE=$(basename "$BK" | sed 's/-[0-9]*$//')
+WEB=${BASE%.*}.$((${BASE##*.} + 2))
+
+# The local workload "web" (prod, app=web) by hand, as policy-lib.sh does.
+WIF=tby$(printf '%s' "prod.web" | sha1sum | cut -c1-11)
+ns_add web; WNS=$NS_LAST
+ip -n "$H" link add "$WIF" type veth peer name eth0 netns "$WNS"
+ip -n "$H" link set "$WIF" address ee:ee:ee:ee:ee:ee up
+ip -n "$WNS" addr add "$WEB/32" dev eth0
+ip -n "$WNS" link set eth0 up
+ip -n "$WNS" link set lo up
+ip -n "$WNS" route add 169.254.1.1/32 dev eth0 scope link
+ip -n "$WNS" route add default via 169.254.1.1 dev eth0
+MAC=$(ip -n "$WNS" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+wep() { # KEY-NAME NODE IP LABELS IFNAME MAC
+	ectl put "/tabby/v1/workloadendpoints/prod/$1" '{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"'$1'","namespace":"prod","labels":'"$4"'},"spec":{"orchestrator":"cni","node":"'$2'","containerID":"'$1'","endpoint":"eth0","interfaceName":"'$5'","mac":"'$6'","ipNetworks":["'$3'/32"]}}' >/dev/null
+}
+remote() { wep "h2-cni-00000000000$1-eth0" h2 "198.19.200.$1" "$2" "tbyremote000$1" "ee:ee:ee:00:00:0$1"; }
+wep h1-cni-000000000001-eth0 h1 "$WEB" '{"app":"web"}' "$WIF" "$MAC"
+wait_for 10 bash -c "ip -n $H route show $WEB/32 | grep -q proto"
+
+cat >"$T_TMP/srv.py" <<'EOP'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64); print("ready", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"x"); c.close()
+EOP
+cat >"$T_TMP/conn.py" <<'EOP'
+import socket, sys
+s = socket.socket(); s.settimeout(1.0); s.bind((sys.argv[3], 0))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); sys.exit(0 if s.recv(1) == b"x" else 1)
+except OSError: sys.exit(1)
+EOP
+ip netns exec "$WNS" python3 "$T_TMP/srv.py" "$WEB" 80 >"$T_TMP/srv.log" 2>&1 &
+track_pid $!
+wait_for 5 grep -q ready "$T_TMP/srv.log"
+can() { ip netns exec "$TOR" python3 "$T_TMP/conn.py" "$WEB" 80 "198.19.200.$1"; }
+cannot() { ! can "$1"; }
+
+cat <<EOF | apply
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: web, namespace: prod}
+spec:
+  selector: app == 'web'
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source: {selector: app == 'client'}
+    destination: {ports: [80]}
+EOF
+remote 5 '{"app":"client"}'
+remote 7 '{"app":"client"}'
+remote 8 '{"app":"client"}'
+check "policy in the kernel" wait_for 20 bash -c "ip netns exec $H nft list table inet tabby | grep -q \"client'\""
+for i in 5 7 8; do check "before: .$i (app=client) -> web:80 allowed" wait_for 10 can $i; done
+check "before: .6 (no endpoint) -> web:80 denied" cannot 6
+
+stop_felix
+check "felix saved its cache at exit" grep -q "cache file $CACHE: .* resources at revision .* saved" "$T_TMP/felix.log"
+check "the cache file is there, mode 0600" test "$(stat -c %a "$CACHE")" = 600
+
+# While felix is down: .5 changes labels, .6 appears, .7 goes; .8 stays as it was.
+remote 5 '{"app":"other"}'
+remote 6 '{"app":"client"}'
+ectl del /tabby/v1/workloadendpoints/prod/h2-cni-000000000007-eth0 >/dev/null
+start_wait
+check "felix loaded the cache file" grep -q "cache file $CACHE: .* resources at revision .* loaded" "$T_TMP/felix.log"
+kept=$(grep "in sync with the datastore" "$T_TMP/felix.log" | tail -1 | sed -n 's/.*; \([0-9]*\) kept from the cache file.*/\1/p')
+check "the warm snapshot kept most resources from the file ($kept)" test "${kept:-0}" -ge 5
+check "warm: .5 (labels changed to app=other while down) denied" wait_for 10 cannot 5
+check "warm: .6 (created while down) allowed" wait_for 10 can 6
+check "warm: .7 (deleted while down) denied" wait_for 10 cannot 7
+check "warm: .8 (unchanged, kept from the file) allowed" wait_for 10 can 8
+list() { ip netns exec "$H" nft list table inet tabby; }
+WARM=$(list)
+
+# The same datastore with no file: a cold start programs the same table.
+kill -9 "$FELIX_PID"; wait "$FELIX_PID" 2>/dev/null
+rm -f "$CACHE"
+start_wait
+check "cold start: nothing kept" bash -c "grep 'in sync with the datastore' $T_TMP/felix.log | tail -1 | grep -q '; 0 kept from the cache file'"
+COLD=$(list)
+check "the warm start's table equals the cold start's" test "$WARM" = "$COLD"
+
+# A damaged file is refused with a warning naming it, and felix starts cold.
+stop_felix
+check "saved again" test -s "$CACHE"
+printf 'XX' | dd of="$CACHE" bs=1 seek=200 conv=notrunc status=none
+start_wait
+check "a damaged file is refused with a warning" grep -q "$CACHE: .*checksum: does not match (a damaged file); starting without the cache file" "$T_TMP/felix.log"
+check "and nothing is kept" bash -c "grep 'in sync with the datastore' $T_TMP/felix.log | tail -1 | grep -q '; 0 kept from the cache file'"
+check "after it: .6 allowed" wait_for 10 can 6
+check "after it: .5 denied" cannot 5
+check "after it: the same table" test "$(list)" = "$COLD"
+stop_felix
+summary
