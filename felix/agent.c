@@ -89,7 +89,11 @@ struct agent {
 	 * first snapshot is over, or when none was loaded. A snapshot at an older revision (etcd
 	 * restored from a backup) trusts nothing of the file. */
 	int64_t warm_rev;
+	/* The cache file's load, running while felix sets up and etcd lists the keys; the cache
+	 * is swapped in by warm_finish() before the first watch callback reads it. */
+	struct felix_warm_load *warm_load;
 	bool known_cb; /* ds_watch_set_known_cb() is set: snapshots list keys only */
+	size_t n_kept; /* entries the current snapshot confirmed without reading (DS_WATCH_KEEP) */
 	struct dp_driver drv[_DRV_MAX];
 	struct felix_health health; /* felix/health.h: read by the HTTP server */
 	struct felix_metrics metrics;
@@ -607,11 +611,35 @@ static void on_watch_batch(void *userdata, const struct ds_kv *const *kvs, size_
 		decode_ahead_end(a->ahead);
 }
 
+/* The cache file's load (started by felix_agent_run()) is over: its cache replaces the empty
+ * one, which nothing has written yet (no watch event was delivered before this). */
+static void warm_finish(struct agent *a)
+{
+	struct calc_cache *c = NULL;
+	uint64_t t0 = clock_mono_ms(), ms = 0;
+	int r;
+
+	if (!a->warm_load)
+		return;
+	r = felix_warm_load_finish(TAKE_PTR(a->warm_load), &c, &a->warm_rev, &ms);
+	if (r == -ENOMEM)
+		log_warn("cache file %s: out of memory loading it; starting without it",
+			 a->cfg->cache_file);
+	if (!c)
+		return; /* an empty cache: every key is read (known to none) */
+	log_info("cache file %s: %d resources at revision %lld loaded in %llu ms (waited %llu ms)",
+		 a->cfg->cache_file, r, (long long)a->warm_rev, (unsigned long long)ms,
+		 (unsigned long long)(clock_mono_ms() - t0));
+	calc_cache_free(a->cache);
+	a->cache = c;
+}
+
 /* ds_watch_known_cb: a snapshot lists @kv; does the cache hold it at that revision already? */
 static bool on_known(void *userdata, const struct ds_kv *kv, int64_t snap_rev)
 {
 	struct agent *a = userdata;
 
+	warm_finish(a);
 	if (a->warm_rev && snap_rev < a->warm_rev)
 		return false;
 	return calc_cache_known(a->cache, kv->key, kv->mod_revision);
@@ -624,9 +652,11 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 	char msg[768];
 	int r;
 
+	warm_finish(a);
 	switch (ev->type) {
 	case DS_WATCH_SNAPSHOT_BEGIN:
 		calc_cache_mark_all(a->cache);
+		a->n_kept = 0;
 		break;
 	case DS_WATCH_PUT: {
 		struct calc_decoded d;
@@ -659,6 +689,7 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 				 ev->kv->key, (long long)ev->kv->mod_revision);
 			return -ESTALE;
 		}
+		a->n_kept += (size_t)r;
 		break;
 	case DS_WATCH_DELETE:
 		a->metrics.datastore_updates_total++;
@@ -672,14 +703,10 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 			driver_queue_resync(a, &a->drv[DRV_POLICY]);
 		}
 		if (!a->in_sync) {
-			struct ds_watch_status st;
-
-			ds_watch_status(a->watch, &st);
 			log_info(
 			    "in sync with the datastore at revision %lld (%zu resources; %zu kept "
 			    "from the cache file)",
-			    (long long)ev->revision, calc_cache_size(a->cache),
-			    st.snapshot_warm ? st.snapshot_kept : 0);
+			    (long long)ev->revision, calc_cache_size(a->cache), a->n_kept);
 		} else {
 			log_info("datastore resnapshot at revision %lld: %zu resources dropped",
 				 (long long)ev->revision, gone);
@@ -1073,37 +1100,17 @@ static void drivers_free(struct agent *a)
 	}
 }
 
-/* The calculation cache, with what the cache file an earlier felix saved holds (a.warm_rev set
- * then). A file that does not load is logged by felix_warm_load() and replaced by an empty
- * cache. Return: 0 or -ENOMEM. */
+/* An empty calculation cache for this node, and the cache file's load on a thread of its own
+ * (a.warm_load; warm_finish() takes its cache). Return: 0 or -ENOMEM. */
 static int new_cache(struct agent *a)
 {
-	uint64_t t0 = clock_mono_ms();
-	int r;
+	int r = calc_cache_new(&a->cache);
 
-	for (int pass = 0; pass < 2; pass++) {
-		a->cache = calc_cache_free(a->cache);
-		r = calc_cache_new(&a->cache);
-		if (r >= 0)
-			r = calc_cache_set_local_node(a->cache, a->cfg->node_name);
-		if (r < 0 || pass == 1)
-			return r;
-		r = felix_warm_load(a->cache, a->cfg->cache_file, &a->warm_rev);
-		if (r == -ENOMEM)
-			return r;
-		if (r > 0) {
-			log_info("cache file %s: %d resources at revision %lld loaded in %llu ms",
-				 a->cfg->cache_file, r, (long long)a->warm_rev,
-				 (unsigned long long)(clock_mono_ms() - t0));
-			return 0;
-		}
-		if (r == 0) {
-			a->warm_rev = 0; /* no file, or one without entries */
-			return 0;
-		}
-		a->warm_rev = 0; /* a bad file: start over with an empty cache */
-	}
-	return 0;
+	if (r >= 0)
+		r = calc_cache_set_local_node(a->cache, a->cfg->node_name);
+	if (r >= 0)
+		r = felix_warm_load_start(a->cfg->cache_file, a->cfg->node_name, &a->warm_load);
+	return r;
 }
 
 /* At exit, in sync: save the cache for the next start's warm snapshot (felix/warm.c). */
@@ -1189,7 +1196,7 @@ int felix_agent_run(const struct felix_config *cfg)
 		goto out;
 	}
 	a.health.watch = a.watch;
-	if (a.warm_rev) {
+	if (a.warm_load) {
 		ds_watch_set_known_cb(a.watch, on_known);
 		a.known_cb = true;
 	}
@@ -1212,6 +1219,7 @@ int felix_agent_run(const struct felix_config *cfg)
 	if (r >= 0 && a.in_sync)
 		save_cache(&a); /* a clean stop: every delivered event is in the cache */
 out:
+	warm_finish(&a);	  /* an exit before the first watch event: join the load */
 	felix_ipam_gc_free(a.gc); /* revokes the leader lease: another felix takes over */
 	felix_health_server_free(a.http);
 	ds_watch_free(a.watch);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "felix/calc/calc.h"
 #include "felix/warm.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
@@ -129,4 +131,80 @@ int felix_warm_save(const struct calc_cache *c, const char *path, int64_t revisi
 		return r;
 	}
 	return (int)records;
+}
+
+struct felix_warm_load {
+	char *path;
+	struct calc_cache *cache;
+	pthread_t thread;
+	bool threaded;
+	int r;
+	int64_t revision;
+	uint64_t ms;
+};
+
+static void *warm_load_run(void *userdata)
+{
+	struct felix_warm_load *l = userdata;
+	uint64_t t0 = clock_mono_ms();
+
+	l->r = felix_warm_load(l->cache, l->path, &l->revision);
+	l->ms = clock_mono_ms() - t0;
+	return NULL;
+}
+
+int felix_warm_load_start(const char *path, const char *node, struct felix_warm_load **ret)
+{
+	struct felix_warm_load *l;
+	int r;
+
+	*ret = NULL;
+	if (access(path, F_OK) < 0)
+		return 0; /* no file: a cold start (an unreadable one is reported by the load) */
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->path = strdup(path);
+	r = l->path ? calc_cache_new(&l->cache) : -ENOMEM;
+	if (r >= 0)
+		r = calc_cache_set_local_node(l->cache, node);
+	if (r < 0) {
+		calc_cache_free(l->cache);
+		free(l->path);
+		free(l);
+		return r;
+	}
+	l->threaded = pthread_create(&l->thread, NULL, warm_load_run, l) == 0;
+	if (!l->threaded)
+		warm_load_run(l);
+	*ret = l;
+	return 0;
+}
+
+int felix_warm_load_finish(struct felix_warm_load *l, struct calc_cache **ret_cache,
+			   int64_t *ret_revision, uint64_t *ret_ms)
+{
+	int r;
+
+	*ret_cache = NULL;
+	*ret_revision = 0;
+	if (ret_ms)
+		*ret_ms = 0;
+	if (!l)
+		return 0;
+	if (l->threaded)
+		pthread_join(l->thread, NULL);
+	r = l->r;
+	if (r > 0) {
+		*ret_cache = TAKE_PTR(l->cache);
+		*ret_revision = l->revision;
+	} else if (r != -ENOMEM) {
+		r = 0; /* logged by felix_warm_load(); felix starts cold */
+	}
+	if (ret_ms)
+		*ret_ms = l->ms;
+	calc_cache_free(l->cache);
+	free(l->path);
+	free(l);
+	return r;
 }

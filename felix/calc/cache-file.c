@@ -21,7 +21,7 @@
  *               orchestrator, str node, str serviceAccountName, u16 labels (str key, str
  *               value)..., u8 ipNetworks (u8 family 4|6, u8 prefix length, 16 address bytes)...,
  *               u8 profiles (str)..., u8 ports (str name, u8 protocol, u16 port)...
- *   u64 FNV-1a of every byte before it
+ *   u64 cache_file_sum() of every byte before it (FNV-1a's step over 8-byte words)
  *
  * Secrets are never written (the snapshot reads them again), nor is an entry without a
  * mod_revision. Loading checks every length, count and field as the JSON decoder would for the
@@ -128,12 +128,24 @@ static const char *entry_full_key(const struct entry *e, char *buf, size_t size)
 	return n > 0 && (size_t)n < size ? buf : NULL;
 }
 
-static uint64_t fnv1a(const void *p, size_t n)
+uint64_t cache_file_sum(const void *p, size_t n)
 {
 	const uint8_t *b = p;
 	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	/* FNV-1a's step over 8-byte little-endian words, then the bytes left: 8 times fewer
+	 * dependent multiplies than FNV-1a proper (~2 ms for a 15 MB file). */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w = 0;
+
+		for (size_t k = 0; k < 8; k++)
+			w |= (uint64_t)b[i + k] << (8 * k);
+		h ^= w;
+		h *= 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++) {
 		h ^= b[i];
 		h *= 0x100000001b3ull;
 	}
@@ -195,7 +207,7 @@ int calc_cache_save(const struct calc_cache *c, int64_t revision, struct strbuf 
 	}
 	for (size_t i = 0; i < 4; i++)
 		out->buf[n_at + i] = (char)(uint8_t)(n >> (8 * i));
-	put_uint(&o, fnv1a(out->buf + start, out->len - start), 8);
+	put_uint(&o, cache_file_sum(out->buf + start, out->len - start), 8);
 	if (o.r < 0) {
 		out->len = start;
 		return o.r;
@@ -294,8 +306,8 @@ static int get_wep(struct cf_in *in, const uint8_t *base, struct model_resource 
 	for (size_t i = 0; i < n; i++) {
 		struct model_label *l = &res->meta.labels.items[i];
 
+		res->meta.labels.n = i + 1; /* counted first: freed with the resource */
 		STR(&l->key, false, "metadata.labels");
-		res->meta.labels.n = i + 1;
 		r = get_str(in, false, &l->value); /* may be empty */
 		if (r == -ENOMEM)
 			return r;
@@ -334,8 +346,8 @@ static int get_wep(struct cf_in *in, const uint8_t *base, struct model_resource 
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		STR(&w->profiles[i], false, "spec.profiles");
 		w->n_profiles = i + 1;
+		STR(&w->profiles[i], false, "spec.profiles");
 	}
 	WANT(get_uint(in, 1, &n) && n <= MODEL_MAX_NAMED_PORTS, "spec.ports", "bad count");
 	if (n) {
@@ -347,8 +359,8 @@ static int get_wep(struct cf_in *in, const uint8_t *base, struct model_resource 
 		struct model_named_port *np = &w->ports[i];
 		uint64_t proto, port;
 
-		STR(&np->name, false, "spec.ports");
 		w->n_ports = i + 1;
+		STR(&np->name, false, "spec.ports");
 		WANT(get_uint(in, 1, &proto) && get_uint(in, 2, &port), "spec.ports", "truncated");
 		WANT((proto == 6 || proto == 17 || proto == 132) && port > 0, "spec.ports",
 		     "bad protocol or port");
@@ -436,7 +448,7 @@ int calc_cache_load(struct calc_cache *c, const void *buf, size_t len, const cha
 		return cf_bad(&in, base, "magic", "not a tabby cache file");
 	in.p = base + len - 8;
 	get_uint(&in, 8, &sum);
-	if (sum != fnv1a(base, len - 8)) {
+	if (sum != cache_file_sum(base, len - 8)) {
 		in.p = base;
 		return cf_bad(&in, base, "checksum", "does not match (a damaged file)");
 	}

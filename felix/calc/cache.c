@@ -359,6 +359,14 @@ static int entry_key_cmp(const struct entry *e, const char *s, size_t n)
 static bool cache_find(const struct calc_cache *c, const char *key, struct cache_it *ret)
 {
 	size_t lo = 0, hi = c->n_ch;
+	if (c->n_ch) {
+		/* A snapshot or a cache file delivers keys in order: each new one goes last. */
+		const struct cache_chunk *last = c->ch[c->n_ch - 1];
+		if (entry_key_cmp(&last->v[last->n - 1], key, 0) < 0) {
+			*ret = (struct cache_it){c->n_ch - 1, last->n};
+			return false;
+		}
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (entry_key_cmp(&c->ch[mid]->v[0], key, 0) <= 0) {
@@ -907,7 +915,27 @@ int calc_cache_delete(struct calc_cache *c, const char *key)
 	return 1;
 }
 
-bool calc_cache_known(const struct calc_cache *c, const char *key, int64_t mod_revision)
+/*
+ * cache_find() for keys asked in key order (a snapshot's listing): *@hint is where the entry
+ * after the last one found is; try it before searching. Any hint is safe: it is checked against
+ * the cache's current chunks and the key itself. Return: the entry, or NULL.
+ */
+static struct entry *cache_find_next(const struct calc_cache *c, const char *key,
+				     struct cache_it *hint)
+{
+	struct cache_it at = *hint;
+	if (at.ch < c->n_ch && at.i >= c->ch[at.ch]->n) {
+		at = (struct cache_it){at.ch + 1, 0};
+	}
+	if (!(at.ch < c->n_ch && entry_key_cmp(&c->ch[at.ch]->v[at.i], key, 0) == 0) &&
+	    !cache_find(c, key, &at)) {
+		return NULL;
+	}
+	*hint = (struct cache_it){at.ch, at.i + 1};
+	return &c->ch[at.ch]->v[at.i];
+}
+
+bool calc_cache_known(struct calc_cache *c, const char *key, int64_t mod_revision)
 {
 	const char *ns, *name;
 	size_t ns_len;
@@ -915,7 +943,7 @@ bool calc_cache_known(const struct calc_cache *c, const char *key, int64_t mod_r
 	if (cache_key_classify(key, &ns, &ns_len, &name) < 0) {
 		return true; /* calc_cache_put() would ignore any value of it */
 	}
-	const struct entry *e = cache_lookup(c, key);
+	const struct entry *e = cache_find_next(c, key, &c->known_hint);
 	return e && mod_revision > 0 && e->mod_revision == mod_revision;
 }
 
@@ -923,16 +951,15 @@ int calc_cache_confirm(struct calc_cache *c, const char *key, int64_t mod_revisi
 {
 	const char *ns, *name;
 	size_t ns_len;
-	struct cache_it at;
 
 	if (cache_key_classify(key, &ns, &ns_len, &name) < 0) {
 		return 0;
 	}
-	if (!cache_find(c, key, &at) || mod_revision <= 0 ||
-	    c->ch[at.ch]->v[at.i].mod_revision != mod_revision) {
+	struct entry *e = cache_find_next(c, key, &c->confirm_hint);
+	if (!e || mod_revision <= 0 || e->mod_revision != mod_revision) {
 		return -ESTALE;
 	}
-	c->ch[at.ch]->v[at.i].seen = true;
+	e->seen = true;
 	return 1;
 }
 

@@ -95,6 +95,11 @@ struct cache_chunk {
 	struct entry v[CACHE_CHUNK];
 };
 
+/* A position in the cache: chunk @ch, entry @i within it. */
+struct cache_it {
+	size_t ch, i;
+};
+
 struct calc_cache {
 	struct cache_chunk **ch; /* in key order; none is empty */
 	size_t n_ch, cap_ch;
@@ -106,7 +111,16 @@ struct calc_cache {
 	bool dp_dirty;	  /* a change calc_compute() reads (see calc_cache_dp_dirty()) */
 	char *local_node; /* calc_cache_set_local_node(); NULL: every change is dp_dirty */
 	struct pack_slabs slabs;
+	/* Where the next key of a snapshot's listing likely is (cache_find_next()): for
+	 * calc_cache_known() and for calc_cache_confirm(). Hints only, checked before use. */
+	struct cache_it known_hint, confirm_hint;
 };
+
+/* ---- cache-file.c ---- */
+
+/* The checksum that ends a cache file: over @n bytes at @p (tests and the fuzz harness write it
+ * into damaged files to get past it). */
+uint64_t cache_file_sum(const void *p, size_t n);
 
 /* ---- cache.c ---- */
 
@@ -117,11 +131,6 @@ struct calc_cache {
  */
 int cache_key_classify(const char *key, const char **ret_ns, size_t *ret_ns_len,
 		       const char **ret_name);
-
-/* A position in the cache: chunk @ch, entry @i within it. */
-struct cache_it {
-	size_t ch, i;
-};
 
 /* The entry at @it, moving @it past it; NULL at the end. */
 static inline const struct entry *cache_it_next(const struct calc_cache *c, struct cache_it *it)

@@ -110,10 +110,11 @@ int calc_cache_delete(struct calc_cache *c, const char *key);
  * calc_cache_known() - does @c hold @key's value at etcd mod_revision @mod_revision (> 0), so
  * that a snapshot need not read that value again (ds_watch_known_cb)? Also true for a key
  * calc_cache_put() ignores whatever its value (affinities, handles, other prefixes): no value
- * of it is needed. An entry stored without a mod_revision (0) is never known. O(log n); reads
- * only.
+ * of it is needed. An entry stored without a mod_revision (0) is never known. O(1) for keys
+ * asked in key order (it remembers where the last one was), else O(log n); changes nothing
+ * else.
  */
-bool calc_cache_known(const struct calc_cache *c, const char *key, int64_t mod_revision);
+bool calc_cache_known(struct calc_cache *c, const char *key, int64_t mod_revision);
 
 /**
  * calc_cache_confirm() - a snapshot listed @key at @mod_revision and calc_cache_known() said

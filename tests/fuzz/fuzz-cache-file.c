@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 
+#include "felix/calc/calc-internal.h"
 #include "felix/calc/calc.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct strbuf a = {0}, b = {0};
 	int64_t rev = 0, rev2 = 0;
 	uint8_t *buf;
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h;
 	int r;
 
 	fuzz_setup();
@@ -40,10 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!buf || !c || !d)
 		goto out;
 	memcpy(buf, data, size);
-	for (size_t i = 0; i < size - 8; i++) {
-		h ^= buf[i];
-		h *= 0x100000001b3ull;
-	}
+	h = cache_file_sum(buf, size - 8);
 	for (size_t i = 0; i < 8; i++)
 		buf[size - 8 + i] = (uint8_t)(h >> (8 * i));
 	r = calc_cache_load(c, buf, size, "fuzz", &rev, &err);

@@ -288,21 +288,9 @@ static void test_known_confirm_sweep(void **state)
 	calc_cache_free(d);
 }
 
-static uint64_t fnv1a(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 static void fix_sum(char *buf, size_t len)
 {
-	uint64_t h = fnv1a(buf, len - 8);
+	uint64_t h = cache_file_sum(buf, len - 8);
 
 	for (size_t i = 0; i < 8; i++)
 		buf[len - 8 + i] = (char)(uint8_t)(h >> (8 * i));
