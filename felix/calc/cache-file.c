@@ -12,7 +12,8 @@
  * The bytes, all integers little-endian, strings as a u16 length and the bytes (no NUL; the
  * length 0xffff is an absent string):
  *
- *   "TBYCACHE" u32 format (CACHE_FILE_FORMAT) u32 0, i64 revision, str node, u32 records
+ *   "TBYCACHE" u32 format (CACHE_FILE_FORMAT) u32 0, str version (TABBY_VERSION), i64
+ *   revision, str node, u32 records
  *   records, in key order: u8 type, str key, i64 mod_revision, then by type
  *     CF_JSON   u32 length, the value as model_encode_json() writes it (what tabbyctl and the
  *               CNI plugin store), decoded again on load by calc_cache_decode()
@@ -39,6 +40,9 @@
 #include "lib/array.h"
 
 #define CACHE_FILE_MAGIC "TBYCACHE"
+/* Raise it when a record's layout or what a remote endpoint keeps (remote_wep_trim()) changes.
+ * A file of another tabby version is refused too: an upgrade starts cold, and a decoder that
+ * changed meanwhile reads every value again. */
 #define CACHE_FILE_FORMAT 1u
 #define CF_NO_STR 0xffffu
 
@@ -166,6 +170,7 @@ int calc_cache_save(const struct calc_cache *c, int64_t revision, struct strbuf 
 	put_bytes(&o, CACHE_FILE_MAGIC, 8);
 	put_uint(&o, CACHE_FILE_FORMAT, 4);
 	put_uint(&o, 0, 4);
+	put_str(&o, TABBY_VERSION);
 	put_uint(&o, (uint64_t)revision, 8);
 	put_str(&o, c->local_node);
 	n_at = out->len;
@@ -438,7 +443,7 @@ int calc_cache_load(struct calc_cache *c, const void *buf, size_t len, const cha
 {
 	const uint8_t *base = buf;
 	struct cf_in in = {.p = base, .end = base + len, .file = file, .err = err};
-	_cleanup_free_ char *node = NULL;
+	_cleanup_free_ char *node = NULL, *version = NULL;
 	uint64_t format, reserved, rev, n, sum = 0;
 	int r;
 
@@ -458,6 +463,16 @@ int calc_cache_load(struct calc_cache *c, const void *buf, size_t len, const cha
 	if (format != CACHE_FILE_FORMAT || reserved != 0) {
 		parse_err_set(err, file, 0, 0, "format", "format %llu, this felix writes %u",
 			      (unsigned long long)format, CACHE_FILE_FORMAT);
+		return -ESTALE;
+	}
+	r = get_str(&in, false, &version);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return cf_bad(&in, base, "version", "missing or truncated");
+	if (strcmp(version, TABBY_VERSION) != 0) {
+		parse_err_set(err, file, 0, 0, "version", "written by tabby %s, this is %s",
+			      version, TABBY_VERSION);
 		return -ESTALE;
 	}
 	if (!get_uint(&in, 8, &rev) || (int64_t)rev <= 0)

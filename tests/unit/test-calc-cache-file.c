@@ -8,7 +8,8 @@
  * - calc_cache_known()/calc_cache_confirm() and the mark and sweep over loaded entries.
  * - Damage: every truncation and every flipped byte is refused (checksum); with the checksum
  *   made right again, every changed byte either loads or is refused with a record and field,
- *   never a crash (ASan in the sanitizer run); another node or format is -ESTALE.
+ *   never a crash (ASan in the sanitizer run); another node, format or tabby version is
+ *   -ESTALE.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -369,6 +370,14 @@ static void test_damage(void **state)
 	m[8] = 2; /* format 2 */
 	fix_sum(m, f.len);
 	assert_int_equal(try_load(m, f.len), -ESTALE);
+	memcpy(m, f.buf, f.len);
+	m[18] = 'x'; /* the version string's first byte: another tabby version */
+	fix_sum(m, f.len);
+	assert_int_equal(calc_cache_new(&o), 0);
+	assert_int_equal(calc_cache_set_local_node(o, NODE), 0);
+	assert_int_equal(calc_cache_load(o, m, f.len, "f", &rev, &err), -ESTALE);
+	assert_string_equal(err.field, "version");
+	calc_cache_free(o);
 	free(m);
 	assert_int_equal(calc_cache_load(c, f.buf, f.len, "f", &rev, &err), -EBUSY);
 	strbuf_done(&f);
