@@ -11,7 +11,9 @@
 #   4. switch back to nftables: full apply time; iperf3; RSS.
 #   5. remote endpoint write -> element in the kernel set, K samples, for nftables then iptables.
 #   6. CNI ADD -> to-workload chain with a policy jump, K samples, for nftables then iptables.
-#   7. (issue 8) per backend: cold start (median of COLD_RUNS restarts), RSS, idle CPU (IDLE_S s),
+#   7. (issue 8) per backend: cold start (median of COLD_RUNS restarts without the cache file),
+#      warm start (median of COLD_RUNS restarts with the cache file the previous felix saved at
+#      exit: felix/calc/cache-file.c), RSS, idle CPU (IDLE_S s),
 #      remote element and local ADD arrival via the nf_tables netlink monitor (bench/nfmon.py),
 #      policy flip on real traffic against a hand-written `nft -f`; resync (restart -> full
 #      apply) + RSS at 1k/10k/REMOTE remote endpoints. Ends with "FIGURE <backend> <key>
@@ -88,6 +90,8 @@ felix_start() {
 		FELIX_PID=$(pgrep -P "$FELIX_PID" | head -1)
 	fi
 }
+# no_cache: delete the cache file felix saves at exit, so that the next start is cold
+no_cache() { rm -f "$B_TMP/felix-datastore.cache"; }
 felix_stop() {
 	kill "$FELIX_PID"
 	for _ in $(seq 1 100); do kill -0 "$FELIX_PID" 2>/dev/null || break; sleep 0.1; done
@@ -130,6 +134,7 @@ for n in 1000 10000 "$REMOTE"; do
 	DONE=$n
 	settle
 	felix_stop
+	no_cache
 	felix_start nftables
 	settle
 	lab=$n
@@ -193,12 +198,24 @@ for be in ${BACKENDS:-nftables iptables}; do
 	cold=()
 	for c in $(seq 1 "$COLD_RUNS"); do
 		felix_stop
+		no_cache
 		felix_start "$be" "$be"
 		cold+=("$START_MS")
-		[ "$c" -lt "$COLD_RUNS" ] && settle
+		settle
 	done
 	echo "  $be cold starts (ms): ${cold[*]}"
-	fig "$be" cold_start_ms "$(printf '%s\n' "${cold[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')"
+	median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+	fig "$be" cold_start_ms "$(median "${cold[@]}")"
+	# Restarts with the file the stopped felix saved (a build without it starts cold here too).
+	warm=()
+	for c in $(seq 1 "$COLD_RUNS"); do
+		felix_stop
+		felix_start "$be" "$be"
+		warm+=("$START_MS")
+		[ "$c" -lt "$COLD_RUNS" ] && settle
+	done
+	echo "  $be warm starts (ms): ${warm[*]}"
+	fig "$be" warm_start_ms "$(median "${warm[@]}")"
 	settle
 	fig "$be" rss_mib "$(rss_mib)"
 	fig "$be" idle_cpu_cores "$(idle_cpu "$be")"

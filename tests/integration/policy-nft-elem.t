@@ -26,45 +26,7 @@ FELIX_PID=$!
 track_pid "$FELIX_PID"
 trap 'rc=$?; [ $rc = 0 ] || { echo "--- felix.log"; tail -40 "$T_TMP/felix.log"; }; t_cleanup' EXIT
 
-check "felix claims a block" wait_for 20 bash -c "ETCDCTL_API=3 etcdctl --endpoints $TABBY_DATASTORE_ENDPOINTS get --prefix /tabby/v1/ipam/blocks/ | grep -q '\"host:h1\"'"
-BK=$(ectl get --prefix /tabby/v1/ipam/blocks/ | grep -B1 '"host:h1"' | grep '^/tabby' | head -1)
-BASE=$(basename "$BK" | sed 's/-[0-9]*$//')
-WEB=${BASE%.*}.$((${BASE##*.} + 2))
-
-# The local workload "web" (prod, app=web) by hand, as policy-lib.sh does.
-WIF=tby$(printf '%s' "prod.web" | sha1sum | cut -c1-11)
-ns_add web; WNS=$NS_LAST
-ip -n "$H" link add "$WIF" type veth peer name eth0 netns "$WNS"
-ip -n "$H" link set "$WIF" address ee:ee:ee:ee:ee:ee up
-ip -n "$WNS" addr add "$WEB/32" dev eth0
-ip -n "$WNS" link set eth0 up
-ip -n "$WNS" link set lo up
-ip -n "$WNS" route add 169.254.1.1/32 dev eth0 scope link
-ip -n "$WNS" route add default via 169.254.1.1 dev eth0
-MAC=$(ip -n "$WNS" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
-wep() { # KEY-NAME NODE IP LABELS PORTS IFNAME MAC
-	ectl put "/tabby/v1/workloadendpoints/prod/$1" '{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{"name":"'$1'","namespace":"prod","labels":'"$4"'},"spec":{"orchestrator":"cni","node":"'$2'","containerID":"'$1'","endpoint":"eth0","interfaceName":"'$6'","mac":"'$7'","ipNetworks":["'$3'/32"],"ports":'"$5"'}}' >/dev/null
-}
-wep h1-cni-000000000001-eth0 h1 "$WEB" '{"app":"web"}' '[]' "$WIF" "$MAC"
-wait_for 10 bash -c "ip -n $H route show $WEB/32 | grep -q proto"
-
-cat >"$T_TMP/srv.py" <<'EOP'
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64); print("ready", flush=True)
-while True:
-    c, _ = s.accept(); c.sendall(b"x"); c.close()
-EOP
-cat >"$T_TMP/conn.py" <<'EOP'
-import socket, sys
-s = socket.socket(); s.settimeout(1.0); s.bind((sys.argv[3], 0))
-try:
-    s.connect((sys.argv[1], int(sys.argv[2]))); sys.exit(0 if s.recv(1) == b"x" else 1)
-except OSError: sys.exit(1)
-EOP
-ip netns exec "$WNS" python3 "$T_TMP/srv.py" "$WEB" 80 >"$T_TMP/srv.log" 2>&1 &
-track_pid $!
-wait_for 5 grep -q ready "$T_TMP/srv.log"
+local_web
 can() { ip netns exec "$TOR" python3 "$T_TMP/conn.py" "$WEB" 80 198.19.200.5; }
 cannot() { ! can; }
 
