@@ -95,6 +95,8 @@ static void host_line(char *buf, size_t len)
 	snprintf(buf, len, "host %s %016llx", boot, (unsigned long long)cookie);
 }
 
+static unsigned load_line; /* felix_ipt_state_load()'s line of the last load() */
+
 /* Load @text as a state file at generation 42: the result, with the file gone after. */
 static int load(struct felix_ipt *x, const char *text)
 {
@@ -104,7 +106,7 @@ static int load(struct felix_ipt *x, const char *text)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
-	int r = felix_ipt_state_load(x, path, 42);
+	int r = felix_ipt_state_load(x, path, 42, &load_line);
 	assert_int_equal(access(path, F_OK), -1); /* used once */
 	return r;
 }
@@ -120,7 +122,7 @@ static void test_state_load(void **state)
 	(void)state;
 	assert_int_equal(felix_ipt_new(&x), 0);
 	host_line(host, sizeof(host));
-	assert_int_equal(felix_ipt_state_load(x, "/tmp/tby-ipt-state-none-7f3a", 42), 0);
+	assert_int_equal(felix_ipt_state_load(x, "/tmp/tby-ipt-state-none-7f3a", 42, NULL), 0);
 	assert_int_equal(felix_ipt_state_save(x, "/tmp/tby-ipt-state-none-7f3a", 42), -EAGAIN);
 
 	/* another generation, boot or network namespace */
@@ -138,22 +140,24 @@ static void test_state_load(void **state)
 	/* malformed: each loads nothing */
 	static const struct {
 		const char *magic, *gen, *extra, *end;
+		unsigned line; /* the line reported: 1-based, 0 for a chain listed twice */
 	} bad[] = {
-	    {"tabby-iptables-state 2", "gen 42", "", "end\n"}, /* another format */
-	    {"tabby-iptables-state 1", "gen 42", "", ""},      /* no "end" */
-	    {"tabby-iptables-state 1", "gen 42x", "", "end\n"},
-	    {"tabby-iptables-state 1", "gen 42", "chain 5 tby-x 1\n", "end\n"},	   /* family */
-	    {"tabby-iptables-state 1", "gen 42", "chain 4 FORWARD 1\n", "end\n"},  /* not ours */
-	    {"tabby-iptables-state 1", "gen 42", "chain 4 tby-fw-a 1\n", "end\n"}, /* twice */
+	    {"tabby-iptables-state 2", "gen 42", "", "end\n", 1}, /* another format */
+	    {"tabby-iptables-state 1", "gen 42", "", "", 7},	  /* no "end" */
+	    {"tabby-iptables-state 1", "gen 42x", "", "end\n", 3},
+	    {"tabby-iptables-state 1", "gen 42", "chain 5 tby-x 1\n", "end\n", 7},    /* family */
+	    {"tabby-iptables-state 1", "gen 42", "chain 4 FORWARD 1\n", "end\n", 7},  /* not ours */
+	    {"tabby-iptables-state 1", "gen 42", "chain 4 tby-fw-a 1\n", "end\n", 0}, /* twice */
 	    {"tabby-iptables-state 1", "gen 42", "chain 4 tby-0123456789012345678901234567 1\n",
-	     "end\n"}, /* 32 characters */
-	    {"tabby-iptables-state 1", "gen 42", "chain 4 tby-x 1 2\n", "end\n"},
-	    {"tabby-iptables-state 1", "gen 42", "chain 4 tby-x\"y 1\n", "end\n"}, /* a quote */
+	     "end\n", 7}, /* 32 characters */
+	    {"tabby-iptables-state 1", "gen 42", "chain 4 tby-x 1 2\n", "end\n", 7},
+	    {"tabby-iptables-state 1", "gen 42", "chain 4 tby-x\"y 1\n", "end\n", 7}, /* quote */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(text, sizeof(text), "%s\n%s\n%s\n%s%s%s", bad[i].magic, host, bad[i].gen,
 			 chains, bad[i].extra, bad[i].end);
 		assert_int_equal(load(x, text), -EBADMSG);
+		assert_int_equal(load_line, bad[i].line);
 		assert_false(felix_ipt_reading(x));
 	}
 

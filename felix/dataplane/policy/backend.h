@@ -178,10 +178,12 @@ int felix_ipt_state_save(const struct felix_ipt *x, const char *path, uint32_t g
  * felix_ipt_apply() of each family, and the hook jumps count as in place: felix_ipt_read_ahead()
  * then starts only `ipset save` (sets are not nf_tables objects). Until felix_ipt_read_drop(),
  * which the caller calls when the generation moves before that apply. Each file is used once.
+ * @ret_line: may be NULL; with -EBADMSG, the 1-based line found wrong (one past the last for
+ * a file cut short), or 0 when the lines were each well formed but one chain is listed twice.
  * Return: 1 loaded; 0 no file; -ESTALE another boot, namespace or generation; -EBADMSG a
  * malformed file; -ENOMEM or another -errno of the file (nothing loaded unless 1).
  */
-int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen);
+int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen, unsigned *ret_line);
 
 /** felix_ipt_commits() - how many nf_tables transactions the driver's tools have committed
  * (one per iptables-restore / ip6tables-restore that wrote and per hook jump inserted or

@@ -1422,8 +1422,9 @@ static int state_chain(const char *line, struct chain_sum **v, size_t *n, size_t
 
 /* The next line of state file @f into @line (@len bytes), without its newline. Return: 0, or
  * -EBADMSG at the end of the file or for a line longer than any we write. */
-static int state_line(FILE *f, char *line, size_t len)
+static int state_line(FILE *f, char *line, size_t len, unsigned *ln)
 {
+	++*ln;
 	if (!fgets(line, (int)len, f)) {
 		return -EBADMSG; /* cut short */
 	}
@@ -1435,12 +1436,12 @@ static int state_line(FILE *f, char *line, size_t len)
 	return 0;
 }
 
-int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen)
+int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen, unsigned *ret_line)
 {
 	struct chain_sum *v[2] = {NULL, NULL};
 	size_t n[2] = {0, 0}, cap[2] = {0, 0};
 	char id[128] = "", line[256], want[160];
-	unsigned g = 0;
+	unsigned g = 0, ln = 0;
 	int end = 0;
 	FILE *f = fopen(path, "re");
 
@@ -1451,28 +1452,31 @@ int felix_ipt_state_load(struct felix_ipt *x, const char *path, uint32_t gen)
 	bool same = host_identity(id, sizeof(id)) == 0;
 	snprintf(want, sizeof(want), "host %s", id);
 	/* "tabby-iptables-state 1", "host <boot id> <cookie>", "gen <n>", chains, "end" */
-	int r = state_line(f, line, sizeof(line));
+	int r = state_line(f, line, sizeof(line), &ln);
 	if (r >= 0 && strcmp(line, STATE_MAGIC) != 0) {
 		r = -EBADMSG;
 	}
 	if (r >= 0) {
-		r = state_line(f, line, sizeof(line));
+		r = state_line(f, line, sizeof(line), &ln);
 	}
 	if (r >= 0 && strncmp(line, "host ", 5) != 0) {
 		r = -EBADMSG;
 	}
 	same = same && r >= 0 && strcmp(line, want) == 0;
 	if (r >= 0) {
-		r = state_line(f, line, sizeof(line));
+		r = state_line(f, line, sizeof(line), &ln);
 	}
 	if (r >= 0 && (sscanf(line, "gen %u%n", &g, &end) != 1 || line[end] != '\0')) {
 		r = -EBADMSG;
 	}
 	same = same && g == gen;
-	while (r >= 0 && (r = state_line(f, line, sizeof(line))) >= 0 && strcmp(line, "end") != 0) {
+	while (r >= 0 && (r = state_line(f, line, sizeof(line), &ln)) >= 0 &&
+	       strcmp(line, "end") != 0) {
 		r = state_chain(line, v, n, cap);
 	}
 	fclose(f);
+	if (ret_line)
+		*ret_line = r == -EBADMSG ? ln : 0;
 	for (int i = 0; i < 2 && r >= 0; i++) {
 		if (n[i]) {
 			qsort(v[i], n[i], sizeof(*v[i]), chain_cmp);

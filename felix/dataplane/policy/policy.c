@@ -141,10 +141,11 @@ static void ipt_read_ahead(struct felix_policy *p)
 static void ipt_restart(struct felix_policy *p)
 {
 	uint32_t gen;
+	unsigned line = 0;
 	int r = 0;
 
 	if (p->ipt_state_file && felix_nft_generation(p->nft, &gen) >= 0) {
-		r = felix_ipt_state_load(p->ipt, p->ipt_state_file, gen);
+		r = felix_ipt_state_load(p->ipt, p->ipt_state_file, gen, &line);
 	}
 	if (r > 0) {
 		log_info("iptables: nothing committed since the last run saved its state "
@@ -159,6 +160,14 @@ static void ipt_restart(struct felix_policy *p)
 	if (r == -ESTALE) {
 		log_info("iptables: the kernel's rules changed since the last run saved its state: "
 			 "reading them back");
+	} else if (r == -EBADMSG && line) {
+		log_warn("iptables: ignoring %s:%u: not a line this felix writes; reading the "
+			 "kernel's rules back",
+			 p->ipt_state_file, line);
+	} else if (r == -EBADMSG) {
+		log_warn("iptables: ignoring %s: a chain listed twice; reading the kernel's rules "
+			 "back",
+			 p->ipt_state_file);
 	} else if (r < 0) {
 		log_warn_errno(r, "iptables: ignoring %s: %m", p->ipt_state_file);
 	}
