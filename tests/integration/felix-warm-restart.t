@@ -2,16 +2,18 @@
 # Warm restart: felix saves its cache at exit (felix-datastore.cache beside the status file) and
 # at start lists keys only, reading just the values that changed while it was down. Changes
 # made while felix was stopped must all take effect, on real traffic:
-#   .5  a remote client whose labels changed (app=client -> app=other): denied after restart
+#   .5  a remote client whose labels changed (app=client -> app=gone): denied after restart
 #   .6  a remote client created while felix was down: allowed
 #   .7  a remote client deleted while felix was down: denied
 #   .8  a remote client unchanged (kept from the file, not read again): still allowed
+#   .9  an unchanged endpoint (app=other) that the policy, edited while felix was down, now
+#       allows: denied before, allowed after
 # The table a warm start programs equals the one a cold start (no file) programs, and a damaged
 # file is refused with a warning and felix starts cold.
 . "$(dirname "$0")/policy-setup.sh"
 
 policy_setup 198.19.200.5/32
-for i in 6 7 8; do ip -n "$TOR" addr add "198.19.200.$i/32" dev th1; done
+for i in 6 7 8 9; do ip -n "$TOR" addr add "198.19.200.$i/32" dev th1; done
 
 ectl put /tabby/v1/ippools/default-ipv4-ippool \
 	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
@@ -47,7 +49,7 @@ remote() { wep "h2-cni-00000000000$1-eth0" h2 "198.19.200.$1" "$2" '[]' "tbyremo
 can() { ip netns exec "$TOR" python3 "$T_TMP/conn.py" "$WEB" 80 "198.19.200.$1"; }
 cannot() { ! can "$1"; }
 
-cat <<EOF | apply
+cat <<EOF | apply || fail "tabbyctl apply"
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
 metadata: {name: web, namespace: prod}
@@ -62,26 +64,42 @@ EOF
 remote 5 '{"app":"client"}'
 remote 7 '{"app":"client"}'
 remote 8 '{"app":"client"}'
+remote 9 '{"app":"other"}'
 check "policy in the kernel" wait_for 20 bash -c "ip netns exec $H nft list table inet tabby | grep -q \"client'\""
 for i in 5 7 8; do check "before: .$i (app=client) -> web:80 allowed" wait_for 10 can $i; done
 check "before: .6 (no endpoint) -> web:80 denied" cannot 6
+check "before: .9 (app=other) -> web:80 denied" cannot 9
 
 stop_felix
 check "felix saved its cache at exit" grep -q "cache file $CACHE: .* resources at revision .* saved" "$T_TMP/felix.log"
 check "the cache file is there, mode 0600" test "$(stat -c %a "$CACHE")" = 600
 
-# While felix is down: .5 changes labels, .6 appears, .7 goes; .8 stays as it was.
-remote 5 '{"app":"other"}'
+# While felix is down: .5 changes labels, .6 appears, .7 goes, the policy also allows
+# app=other; .8 and .9 stay as they were.
+remote 5 '{"app":"gone"}'
+cat <<EOF | apply || fail "tabbyctl apply"
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: web, namespace: prod}
+spec:
+  selector: app == 'web'
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source: {selector: "app in {'client', 'other'}"}
+    destination: {ports: [80]}
+EOF
 remote 6 '{"app":"client"}'
 ectl del /tabby/v1/workloadendpoints/prod/h2-cni-000000000007-eth0 >/dev/null
 start_wait
 check "felix loaded the cache file" grep -q "cache file $CACHE: .* resources at revision .* loaded" "$T_TMP/felix.log"
 kept=$(grep "in sync with the datastore" "$T_TMP/felix.log" | tail -1 | sed -n 's/.*; \([0-9]*\) kept from the cache file.*/\1/p')
 check "the warm snapshot kept most resources from the file ($kept)" test "${kept:-0}" -ge 5
-check "warm: .5 (labels changed to app=other while down) denied" wait_for 10 cannot 5
+check "warm: .5 (labels changed to app=gone while down) denied" wait_for 10 cannot 5
 check "warm: .6 (created while down) allowed" wait_for 10 can 6
 check "warm: .7 (deleted while down) denied" wait_for 10 cannot 7
 check "warm: .8 (unchanged, kept from the file) allowed" wait_for 10 can 8
+check "warm: .9 (unchanged; the policy edited while down allows it) allowed" wait_for 10 can 9
 list() { ip netns exec "$H" nft list table inet tabby; }
 WARM=$(list)
 
