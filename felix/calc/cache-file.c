@@ -25,9 +25,10 @@
  *   u64 cache_file_sum() of every byte before it (FNV-1a's step over 8-byte words)
  *
  * Secrets are never written (the snapshot reads them again), nor is an entry without a
- * mod_revision. Loading checks every length, count and field as the JSON decoder would for the
- * same resource, so a damaged or foreign file is refused with the record and field named, and
- * the caller starts with an empty cache.
+ * mod_revision. Loading checks the checksum, every length and count, and a remote endpoint's
+ * labels, addresses and ports as the JSON decoder does (JSON records go through the decoder
+ * itself), so a damaged or foreign file is refused with the record, byte offset and field
+ * named, and the caller starts with an empty cache.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,7 +38,6 @@
 
 #include "felix/calc/calc-internal.h"
 #include "ipam/block.h"
-#include "lib/array.h"
 
 #define CACHE_FILE_MAGIC "TBYCACHE"
 /* Raise it when a record's layout or what a remote endpoint keeps (remote_wep_trim()) changes.
