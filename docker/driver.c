@@ -90,6 +90,7 @@
 #include "docker/dockerd-api.h"
 #include "docker/driver.h"
 #include "ipam/ipam.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "model/model.h"
@@ -252,10 +253,10 @@ static int state_path(const struct dk_driver *d, const char *id, char *buf, size
 static int network_save(const struct dk_driver *d, const struct dk_network *n)
 {
 	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
-	char path[4096], tmp[4200];
-	const char *text;
-	int fd, r;
-	size_t len;
+	_cleanup_strbuf_ struct strbuf text = {0};
+	char path[4096];
+	const char *js;
+	int r;
 
 	if (!o)
 		return -ENOMEM;
@@ -266,24 +267,12 @@ static int network_save(const struct dk_driver *d, const struct dk_network *n)
 	r = state_path(d, n->id, path, sizeof(path));
 	if (r < 0)
 		return r;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	len = strlen(text);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return log_error_errno(-errno, "open %s: %m", tmp);
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-		r = errno ? -errno : -EIO;
-		close(fd);
-		unlink(tmp);
-		return log_error_errno(r, "write %s: %m", tmp);
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		unlink(tmp);
-		return log_error_errno(r, "rename %s: %m", path);
-	}
+	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	r = js ? strbuf_printf(&text, "%s\n", js) : -ENOMEM;
+	if (r >= 0)
+		r = file_write_atomic(path, text.buf, text.len, 0644);
+	if (r < 0)
+		return log_error_errno(r, "write %s: %m", path);
 	return 0;
 }
 

@@ -4,7 +4,6 @@
  * Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 fatal runtime error, 2 bad usage or configuration.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +13,12 @@
 
 #include "felix/agent.h"
 #include "felix/config.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
+
+/* felix.yaml is a few hundred bytes; anything near this is not one. */
+#define FELIX_CONFIG_MAX_BYTES (16u * 1024 * 1024)
 
 extern char **environ;
 
@@ -26,57 +29,26 @@ extern char **environ;
  */
 static void write_nodename(const char *path, const char *name)
 {
-	_cleanup_free_ char *dir = strdup(path), *tmp = NULL;
+	_cleanup_free_ char *dir = strdup(path), *text = NULL;
 	char *slash = dir ? strrchr(dir, '/') : NULL;
-	FILE *f;
+	int len, r;
 
 	if (slash && slash != dir) {
 		*slash = '\0';
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 			log_warn_errno(-errno, "nodenameFile: mkdir %s: %m", dir);
 	}
-	if (asprintf(&tmp, "%s.tmp", path) < 0) {
-		tmp = NULL;
+	len = asprintf(&text, "%s\n", name);
+	if (len < 0) {
+		text = NULL;
 		return;
 	}
-	f = fopen(tmp, "we");
-	if (!f) {
-		log_warn_errno(-errno, "nodenameFile: cannot write %s: %m", tmp);
-		return;
-	}
-	if (fprintf(f, "%s\n", name) < 0 || fclose(f) != 0) {
-		log_warn("nodenameFile: cannot write %s", tmp);
-		unlink(tmp);
-		return;
-	}
-	if (rename(tmp, path) < 0) {
-		log_warn_errno(-errno, "nodenameFile: rename to %s: %m", path);
-		unlink(tmp);
+	r = file_write_atomic(path, text, (size_t)len, 0644);
+	if (r < 0) {
+		log_warn_errno(r, "nodenameFile: cannot write %s: %m", path);
 		return;
 	}
 	log_info("node name %s saved in %s (nodenameFile)", name, path);
-}
-
-static int read_whole(const char *path, struct strbuf *out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		return -errno;
-	}
-	char buf[4096];
-	ssize_t n;
-	int r = 0;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		r = strbuf_append(out, buf, (size_t)n);
-		if (r < 0) {
-			break;
-		}
-	}
-	if (n < 0) {
-		r = -errno;
-	}
-	close(fd);
-	return r;
 }
 
 static void usage(FILE *f)
@@ -123,7 +95,7 @@ int main(int argc, char **argv)
 
 	_cleanup_strbuf_ struct strbuf text = {0};
 	const char *path = arg_config ? arg_config : FELIX_DEFAULT_CONFIG_FILE;
-	int r = read_whole(path, &text);
+	int r = file_read(path, FELIX_CONFIG_MAX_BYTES, &text);
 	/* A missing default file means all defaults; a missing explicit file is an error. */
 	if (r < 0 && !(r == -ENOENT && !arg_config)) {
 		fprintf(stderr, "tabby-felix: %s: %s\n", path, strerror(-r));

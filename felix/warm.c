@@ -6,67 +6,39 @@
  * the file is used at start (keys-only snapshot, DS_WATCH_KEEP) is in felix/agent.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "felix/calc/calc.h"
 #include "felix/warm.h"
 #include "lib/clock.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
 /* Larger than any cache file a felix writes (CALC_CACHE_MAX_ENTRIES entries). */
-#define WARM_MAX_FILE_BYTES (1024ull * 1024 * 1024)
+#define WARM_MAX_FILE_BYTES (1024u * 1024 * 1024)
 
-static int read_all(int fd, struct strbuf *out)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
-	if ((unsigned long long)st.st_size > WARM_MAX_FILE_BYTES)
-		return -EFBIG;
-	for (;;) {
-		char buf[65536];
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		if (out->len + (size_t)n > WARM_MAX_FILE_BYTES)
-			return -EFBIG;
-		int r = strbuf_append(out, buf, (size_t)n);
-		if (r < 0)
-			return r;
-	}
-}
-
-int felix_warm_load(struct calc_cache *c, const char *path, int64_t *ret_revision)
+/*
+ * Fill the empty cache @c (its local node set) from the cache file @path. A missing file is no
+ * error; a damaged, foreign or outdated one is logged at warning with the reason (path, record,
+ * field). *@ret_revision: the datastore revision the file reflects, 0 when nothing was loaded.
+ * Return: how many entries were loaded (>= 0), -ENOMEM, or -EINVAL/-ESTALE/-EBUSY/-E2BIG from
+ * calc_cache_load() (then @c may hold part of the file and is not to be used).
+ */
+static int warm_load(struct calc_cache *c, const char *path, int64_t *ret_revision)
 {
 	_cleanup_(strbuf_donep) struct strbuf sb = {0};
 	struct parse_err err = {0};
 	char msg[768];
-	int fd, r;
+	int r;
 
 	*ret_revision = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn("cache file %s: cannot open: %m; starting without it", path);
+	r = file_read(path, WARM_MAX_FILE_BYTES, &sb);
+	if (r == -ENOENT)
 		return 0;
-	}
-	r = read_all(fd, &sb);
-	close(fd);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -74,12 +46,9 @@ int felix_warm_load(struct calc_cache *c, const char *path, int64_t *ret_revisio
 		return 0;
 	}
 	r = calc_cache_load(c, sb.buf, sb.len, path, ret_revision, &err);
-	if (r == -EINVAL || r == -ESTALE) {
+	if (r == -EINVAL || r == -ESTALE)
 		log_warn("%s; starting without the cache file",
 			 parse_err_format(&err, msg, sizeof(msg)));
-		*ret_revision = 0;
-		return r;
-	}
 	if (r < 0) {
 		*ret_revision = 0;
 		return r;
@@ -87,50 +56,16 @@ int felix_warm_load(struct calc_cache *c, const char *path, int64_t *ret_revisio
 	return (int)calc_cache_size(c);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int felix_warm_save(const struct calc_cache *c, const char *path, int64_t revision)
 {
 	_cleanup_(strbuf_donep) struct strbuf sb = {0};
-	_cleanup_free_ char *tmp = NULL;
 	size_t records = 0;
-	int fd, r;
+	int r;
 
 	r = calc_cache_save(c, revision, &sb, &records);
-	if (r < 0)
-		return r;
-	if (asprintf(&tmp, "%s.tmp", path) < 0) {
-		tmp = NULL;
-		return -ENOMEM;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, sb.buf, sb.len);
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r >= 0)
-		r = -errno;
-	if (r >= 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return r;
-	}
-	return (int)records;
+	if (r >= 0)
+		r = file_write_atomic(path, sb.buf, sb.len, 0600);
+	return r < 0 ? r : (int)records;
 }
 
 struct felix_warm_load {
@@ -148,7 +83,7 @@ static void *warm_load_run(void *userdata)
 	struct felix_warm_load *l = userdata;
 	uint64_t t0 = clock_mono_ms();
 
-	l->r = felix_warm_load(l->cache, l->path, &l->revision);
+	l->r = warm_load(l->cache, l->path, &l->revision);
 	l->ms = clock_mono_ms() - t0;
 	return NULL;
 }
@@ -199,7 +134,7 @@ int felix_warm_load_finish(struct felix_warm_load *l, struct calc_cache **ret_ca
 		*ret_cache = TAKE_PTR(l->cache);
 		*ret_revision = l->revision;
 	} else if (r != -ENOMEM) {
-		r = 0; /* logged by felix_warm_load(); felix starts cold */
+		r = 0; /* logged by warm_load(); felix starts cold */
 	}
 	if (ret_ms)
 		*ret_ms = l->ms;

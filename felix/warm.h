@@ -8,19 +8,6 @@
 struct calc_cache;
 
 /**
- * felix_warm_load() - fill the empty cache @c (its local node set) from the cache file @path
- * (felix/calc/cache-file.c) that an earlier felix saved at exit. A missing file is no error;
- * a damaged, foreign or outdated one is logged at warning with the reason (path, record,
- * field) and @c is left empty.
- * @ret_revision: the datastore revision the file reflects; 0 when nothing was loaded.
- * Return: how many entries were loaded (>= 0), -ENOMEM, or -EBUSY / -E2BIG from
- * calc_cache_load(); on any error @c may hold part of the file and must be replaced by a new,
- * empty cache.
- */
-int felix_warm_load(struct calc_cache *c, const char *path,
-		    int64_t *ret_revision) _warn_unused_result_;
-
-/**
  * felix_warm_save() - write @c (in sync with the datastore at @revision) to @path for the next
  * start: a temporary file beside it (mode 0600), written in full and fsync()ed, then renamed
  * over @path, so a crash leaves the old file or the new one, never half of one.
@@ -33,9 +20,11 @@ int felix_warm_save(const struct calc_cache *c, const char *path,
 struct felix_warm_load;
 
 /**
- * felix_warm_load_start() - felix_warm_load() of @path into a new cache for node @node, on a
- * thread of its own, so that it runs while felix sets up and etcd lists the keys (the listing
- * needs the cache only when its first page arrives). No file: *@ret is NULL and nothing runs.
+ * felix_warm_load_start() - load the cache file @path (written by felix_warm_save() on node
+ * @node) into a new cache, on a thread of its own, so that it runs while felix sets up and etcd
+ * lists the keys (the listing needs the cache only when its first page arrives). A damaged,
+ * foreign or outdated file is logged at warning then (path, record, byte offset, field) and
+ * loads nothing. No file: *@ret is NULL and nothing runs.
  * When no thread can be started the load runs now, on the caller's thread.
  * Return: 0 (*@ret set, or NULL for no file) or -ENOMEM.
  */

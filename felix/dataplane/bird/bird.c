@@ -30,30 +30,19 @@
 #include "bgp/bird-ctl.h"
 #include "felix/dataplane/driver.h"
 #include "lib/clock.h"
+#include "lib/fileio.h"
 #include "felix/dataplane/bird/bird.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
-/* The current file's bytes, or NULL when absent/unreadable. */
+/* The file's bytes (NUL-terminated), or NULL with errno set when absent or unreadable. */
 static char *read_file(const char *path, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		return NULL;
-	}
 	struct strbuf sb = {0};
-	char buf[8192];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		if (strbuf_append(&sb, buf, (size_t)n) < 0) {
-			close(fd);
-			strbuf_done(&sb);
-			return NULL;
-		}
-	}
-	close(fd);
-	if (n < 0) {
+	int r = file_read(path, SIZE_MAX, &sb);
+	if (r < 0) {
 		strbuf_done(&sb);
+		errno = -r;
 		return NULL;
 	}
 	*ret_len = sb.len;

@@ -56,6 +56,7 @@
 
 #include "felix/dataplane/policy/backend.h"
 #include "lib/array.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
@@ -1355,7 +1356,8 @@ static int host_identity(char *buf, size_t len)
 
 int felix_ipt_state_save(const struct felix_ipt *x, const char *path, uint32_t gen)
 {
-	char id[128], tmp[4096];
+	_cleanup_(strbuf_donep) struct strbuf sb = {0};
+	char id[128];
 	int r;
 
 	if (!x->ok[0] || !x->ok[1] || !x->chains[0] || !x->chains[1]) {
@@ -1365,35 +1367,20 @@ int felix_ipt_state_save(const struct felix_ipt *x, const char *path, uint32_t g
 	if (r < 0) {
 		return r;
 	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		return -ENAMETOOLONG;
-	}
-	FILE *f = fopen(tmp, "we");
-	if (!f) {
-		return -errno;
-	}
-	fprintf(f, "%s\nhost %s\ngen %u\n", STATE_MAGIC, id, gen);
-	for (int v6 = 0; v6 < 2; v6++) {
-		for (size_t i = 0; i < x->n_chains[v6]; i++) {
+	r = strbuf_printf(&sb, "%s\nhost %s\ngen %u\n", STATE_MAGIC, id, gen);
+	for (int v6 = 0; v6 < 2 && r >= 0; v6++) {
+		for (size_t i = 0; i < x->n_chains[v6] && r >= 0; i++) {
 			const struct chain_sum *c = &x->chains[v6][i];
 			if (strncmp(c->name, "tby-", 4) == 0) {
-				fprintf(f, "chain %d %s %016llx\n", v6 ? 6 : 4, c->name,
-					(unsigned long long)c->tags);
+				r = strbuf_printf(&sb, "chain %d %s %016llx\n", v6 ? 6 : 4, c->name,
+						  (unsigned long long)c->tags);
 			}
 		}
 	}
-	fputs("end\n", f);
-	r = ferror(f) ? -EIO : 0;
-	if (fclose(f) != 0 && r == 0) {
-		r = -errno;
+	if (r >= 0) {
+		r = strbuf_puts(&sb, "end\n");
 	}
-	if (r == 0 && rename(tmp, path) < 0) {
-		r = -errno;
-	}
-	if (r < 0) {
-		(void)unlink(tmp);
-	}
-	return r;
+	return r < 0 ? r : file_write_atomic(path, sb.buf, sb.len, 0644);
 }
 
 /* One "chain <4|6> <name> <tags>" line of a state file into @v; -EBADMSG when malformed. */

@@ -31,6 +31,7 @@
 #include "felix/calc/policy.h"
 #include "felix/dataplane/policy/backend.h"
 #include "felix/dataplane/policy/policy.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
@@ -313,8 +314,8 @@ static uint64_t mono_ms(void)
 }
 
 /* {"policy":{"ok":..,"dataplane":..,"error":..,"failures":..}}, written only when it changes
- * (a backend switch too: the next start's last_dataplane() reads it), through a temporary file
- * and rename(). */
+ * (a backend switch too: the next start's last_dataplane() reads it), with
+ * file_write_atomic(). */
 static void write_status(struct felix_policy *p, bool ok)
 {
 	if (!p->status_file ||
@@ -329,18 +330,17 @@ static void write_status(struct felix_policy *p, bool ok)
 	json_object_object_add(pol, "failures", json_object_new_int((int)p->failures));
 	json_object_object_add(root, "policy", pol);
 	const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p->status_file);
-	FILE *f = fopen(tmp, "we");
-	if (f) {
-		fprintf(f, "%s\n", s);
-		if (fclose(f) == 0 && rename(tmp, p->status_file) == 0) {
-			p->status_written = true;
-			p->status_ok = ok;
-			p->status_dp = p->active;
-		}
+	_cleanup_strbuf_ struct strbuf text = {0};
+	int r = s ? strbuf_printf(&text, "%s\n", s) : -ENOMEM;
+	if (r >= 0) {
+		r = file_write_atomic(p->status_file, text.buf, text.len, 0644);
+	}
+	if (r >= 0) {
+		p->status_written = true;
+		p->status_ok = ok;
+		p->status_dp = p->active;
 	} else {
-		log_warn_errno(-errno, "cannot write %s: %m", tmp);
+		log_warn_errno(r, "cannot write %s: %m", p->status_file);
 	}
 	json_object_put(root);
 }
