@@ -119,8 +119,7 @@ bool model_yaml_needs_quotes(const char *s);
 
 /* model/validate.c */
 
-/** model_name_is_valid() - a lower-case RFC 1123 subdomain of at most 253 characters. */
-bool model_name_is_valid(const char *s);
+/* model_name_is_valid(): public, in model/model.h */
 /** model_dns_label_is_valid() - a lower-case RFC 1123 label of at most 63 characters. */
 bool model_dns_label_is_valid(const char *s);
 /* model_label_key_is_valid(), model_label_value_is_valid(): public, in model/model.h */
@@ -282,9 +281,7 @@ char *model_format_duration_ms(uint64_t ms, char *buf, size_t size);
  * Return: 0, -EINVAL (syntax) or -ENOMEM.
  */
 int model_selector_check(const char *s, unsigned *ret_column, char *why, size_t why_size);
-/** model_port_name_is_valid() - Kubernetes IsValidPortName: 1..15 of [a-z0-9-], a letter,
- * no leading, trailing or double '-'. */
-bool model_port_name_is_valid(const char *s);
+/* model_port_name_is_valid(): public, in model/model.h */
 /** model_protocol_from_string() - "TCP"/"tcp" ... "UDPLite" to its number; 0 if unknown. */
 uint8_t model_protocol_from_string(const char *s);
 /** model_protocol_name() - the canonical name of a known protocol number, else NULL. */

@@ -387,3 +387,11 @@ bool model_label_key_is_valid(const char *s);
 
 /** model_label_value_is_valid() - empty, or <= 63 of [A-Za-z0-9-_.] starting and ending alnum. */
 bool model_label_value_is_valid(const char *s);
+
+/** model_name_is_valid() - a lower-case RFC 1123 subdomain of at most 253 characters (the
+ * metadata.name of most kinds, spec.node, serviceAccountName). */
+bool model_name_is_valid(const char *s);
+
+/** model_port_name_is_valid() - Kubernetes IsValidPortName: 1..15 of [a-z0-9-], a letter,
+ * no leading, trailing or double '-' (a named port's name). */
+bool model_port_name_is_valid(const char *s);

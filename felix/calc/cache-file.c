@@ -25,10 +25,11 @@
  *   u64 cache_file_sum() of every byte before it (FNV-1a's step over 8-byte words)
  *
  * Secrets are never written (the snapshot reads them again), nor is an entry without a
- * mod_revision. Loading checks the checksum, every length and count, and a remote endpoint's
- * labels, addresses and ports as the JSON decoder does (JSON records go through the decoder
- * itself), so a damaged or foreign file is refused with the record, byte offset and field
- * named, and the caller starts with an empty cache.
+ * mod_revision. Loading checks the checksum, every length and count, that no string holds a
+ * control byte, and a remote endpoint's name, node, service account, labels, addresses and
+ * ports as the JSON decoder does (JSON records go through the decoder itself), so a damaged or
+ * foreign file is refused with the record, byte offset and field named, and the caller starts
+ * with an empty cache.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -268,8 +269,11 @@ static int get_str(struct cf_in *in, bool optional, char **ret)
 		return -EINVAL;
 	if (n == CF_NO_STR)
 		return optional ? 0 : -EINVAL;
-	if ((size_t)(in->end - in->p) < n || memchr(in->p, '\0', n))
+	if ((size_t)(in->end - in->p) < n)
 		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (in->p[i] < 0x20 || in->p[i] == 0x7f)
+			return -EINVAL; /* no NUL nor control byte: every string is printed or a name */
 	*ret = malloc(n + 1);
 	if (!*ret)
 		return -ENOMEM;
@@ -299,9 +303,13 @@ static int get_wep(struct cf_in *in, const uint8_t *base, struct model_resource 
 		WANT(r >= 0 && (optional || (*(dst))[0]), what, "missing or truncated"); \
 	} while (0)
 
+	WANT(model_name_is_valid(res->meta.name), "metadata.name", "not an RFC 1123 subdomain");
 	STR(&w->orchestrator, false, "spec.orchestrator");
 	STR(&w->node, false, "spec.node");
+	WANT(model_name_is_valid(w->node), "spec.node", "not an RFC 1123 subdomain");
 	STR(&w->service_account_name, true, "spec.serviceAccountName");
+	WANT(!w->service_account_name || model_name_is_valid(w->service_account_name),
+	     "spec.serviceAccountName", "not an RFC 1123 subdomain");
 	WANT(get_uint(in, 2, &n) && n <= MODEL_MAX_LABELS, "metadata.labels", "bad count");
 	if (n) {
 		res->meta.labels.items = calloc(n, sizeof(struct model_label));
@@ -366,6 +374,7 @@ static int get_wep(struct cf_in *in, const uint8_t *base, struct model_resource 
 
 		w->n_ports = i + 1;
 		STR(&np->name, false, "spec.ports");
+		WANT(model_port_name_is_valid(np->name), "spec.ports", "not a valid port name");
 		WANT(get_uint(in, 1, &proto) && get_uint(in, 2, &port), "spec.ports", "truncated");
 		WANT((proto == 6 || proto == 17 || proto == 132) && port > 0, "spec.ports",
 		     "bad protocol or port");

@@ -354,6 +354,23 @@ static void test_damage(void **state)
 	}
 	assert_true(refused > f.len); /* most damage is caught past the checksum too */
 	assert_true(loaded > 0);      /* and some bytes are free (a label's text) */
+	/* A remote endpoint's node must be a name, as the decoder requires: "h2" -> "H2". */
+	static const char node_field[] = "\x03\x00k8s\x02\x00h2";
+	memcpy(m, f.buf, f.len);
+	char *at = memmem(m, f.len, node_field, sizeof(node_field) - 1);
+	assert_non_null(at);
+	at[sizeof(node_field) - 3] = 'H';
+	fix_sum(m, f.len);
+	{
+		struct calc_cache *d = new_cache();
+		struct parse_err e = {0};
+		int64_t rv;
+
+		assert_int_equal(calc_cache_load(d, m, f.len, "f", &rv, &e), -EINVAL);
+		assert_non_null(strstr(e.field, "spec.node"));
+		calc_cache_free(d);
+	}
+
 	free(m);
 
 	/* Another node's file, and another format, are -ESTALE; a full cache is -EBUSY. */
