@@ -15,17 +15,7 @@
 policy_setup 198.19.200.5/32
 for i in 6 7 8 9; do ip -n "$TOR" addr add "198.19.200.$i/32" dev th1; done
 
-ectl put /tabby/v1/ippools/default-ipv4-ippool \
-	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
-cat >"$T_TMP/felix.yaml" <<EOC
-nodeName: h1
-ipv4Address: 198.18.0.11/24
-datastoreEndpoints: "$TABBY_TEST_ETCD_UNIX"
-birdConfigFile: $T_TMP/bird.conf
-birdSocket: $T_TMP/bird.ctl
-resyncIntervalSecs: 600
-policyDataplane: nftables
-EOC
+h1_config nftables 600
 CACHE=$T_TMP/felix-datastore.cache
 start_felix() {
 	TABBY_DATASTORE_ENDPOINTS=$TABBY_TEST_ETCD_UNIX ip netns exec "$H" "$FELIX" --config "$T_TMP/felix.yaml" >>"$T_TMP/felix.log" 2>&1 &
@@ -49,7 +39,9 @@ remote() { wep "h2-cni-00000000000$1-eth0" h2 "198.19.200.$1" "$2" '[]' "tbyremo
 can() { ip netns exec "$TOR" python3 "$T_TMP/conn.py" "$WEB" 80 "198.19.200.$1"; }
 cannot() { ! can "$1"; }
 
-cat <<EOF | apply || fail "tabbyctl apply"
+# web_policy SELECTOR: NetworkPolicy prod/web lets sources matching SELECTOR reach web:80.
+web_policy() {
+	cat <<EOF | apply || fail "tabbyctl apply"
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
 metadata: {name: web, namespace: prod}
@@ -58,9 +50,11 @@ spec:
   ingress:
   - action: Allow
     protocol: TCP
-    source: {selector: app == 'client'}
+    source: {selector: "$1"}
     destination: {ports: [80]}
 EOF
+}
+web_policy "app == 'client'"
 remote 5 '{"app":"client"}'
 remote 7 '{"app":"client"}'
 remote 8 '{"app":"client"}'
@@ -77,18 +71,7 @@ check "the cache file is there, mode 0600" test "$(stat -c %a "$CACHE")" = 600
 # While felix is down: .5 changes labels, .6 appears, .7 goes, the policy also allows
 # app=other; .8 and .9 stay as they were.
 remote 5 '{"app":"gone"}'
-cat <<EOF | apply || fail "tabbyctl apply"
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: prod}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source: {selector: "app in {'client', 'other'}"}
-    destination: {ports: [80]}
-EOF
+web_policy "app in {'client', 'other'}"
 remote 6 '{"app":"client"}'
 ectl del /tabby/v1/workloadendpoints/prod/h2-cni-000000000007-eth0 >/dev/null
 start_wait

@@ -9,18 +9,7 @@
 . "$(dirname "$0")/policy-setup.sh"
 STEPS=${DELTA_STEPS:-60}
 policy_setup 198.18.0.2/24
-ectl put /tabby/v1/ippools/default-ipv4-ippool \
-	'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
-cat >"$T_TMP/felix.yaml" <<EOC
-nodeName: h1
-ipv4Address: 198.18.0.11/24
-datastoreEndpoints: "$TABBY_TEST_ETCD_UNIX"
-birdConfigFile: $T_TMP/bird.conf
-birdSocket: $T_TMP/bird.ctl
-resyncIntervalSecs: 3600
-policyDataplane: iptables
-logSeverityScreen: Info
-EOC
+h1_config iptables 3600 "logSeverityScreen: Info"
 start_felix() {
 	TABBY_DATASTORE_ENDPOINTS=$TABBY_TEST_ETCD_UNIX ip netns exec "$H" "$FELIX" --config "$T_TMP/felix.yaml" >>"$T_TMP/felix.log" 2>&1 &
 	FELIX_PID=$!

@@ -29,6 +29,26 @@ policy_setup() {
 	ip -n "$TOR" route add 198.19.0.0/16 via 198.18.0.11
 }
 
+# h1_config BACKEND RESYNC_S [LINE...]: the pool 198.19.0.0/16 (blocks of /26) in etcd, and
+# $T_TMP/felix.yaml for node h1 (198.18.0.11/24) on policy backend BACKEND with
+# resyncIntervalSecs RESYNC_S, BIRD's files in $T_TMP, and each LINE appended.
+h1_config() {
+	ectl put /tabby/v1/ippools/default-ipv4-ippool \
+		'{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"198.19.0.0/16","blockSize":26}}' >/dev/null
+	{
+		cat <<EOC
+nodeName: h1
+ipv4Address: 198.18.0.11/24
+datastoreEndpoints: "$TABBY_TEST_ETCD_UNIX"
+birdConfigFile: $T_TMP/bird.conf
+birdSocket: $T_TMP/bird.ctl
+resyncIntervalSecs: $2
+policyDataplane: $1
+EOC
+		printf '%s\n' "${@:3}"
+	} >"$T_TMP/felix.yaml"
+}
+
 # local_web: once felix (node h1) runs, the local workload "web" (namespace prod, app=web) by
 # hand, as policy-lib.sh does, at the third address of felix's block, with a TCP server on
 # WEB:80 that answers "x"; $T_TMP/conn.py DST PORT SRC is the probe (exit 0: answered).
