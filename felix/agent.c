@@ -92,7 +92,6 @@ struct agent {
 	/* The cache file's load, running while felix sets up and etcd lists the keys; the cache
 	 * is swapped in by warm_finish() before the first watch callback reads it. */
 	struct felix_warm_load *warm_load;
-	bool known_cb; /* ds_watch_set_known_cb() is set: snapshots list keys only */
 	size_t n_kept; /* entries the current snapshot confirmed without reading (DS_WATCH_KEEP) */
 	struct dp_driver drv[_DRV_MAX];
 	struct felix_health health; /* felix/health.h: read by the HTTP server */
@@ -713,12 +712,9 @@ static int on_watch(void *userdata, const struct ds_watch_event *ev)
 		}
 		a->in_sync = true;
 		a->warm_rev = 0;
-		if (!a->known_cb) {
-			/* The cache is complete now: a later resnapshot (compaction) reads only the
-			 * values that changed. */
-			ds_watch_set_known_cb(a->watch, on_known);
-			a->known_cb = true;
-		}
+		/* The cache is complete now: a later resnapshot (compaction) reads only the values
+		 * that changed. */
+		ds_watch_set_known_cb(a->watch, on_known);
 		break;
 	}
 	case DS_WATCH_DISCONNECTED:
@@ -1198,7 +1194,6 @@ int felix_agent_run(const struct felix_config *cfg)
 	a.health.watch = a.watch;
 	if (a.warm_load) {
 		ds_watch_set_known_cb(a.watch, on_known);
-		a.known_cb = true;
 	}
 	if (decode_ahead_new(&a.ahead) >= 0)
 		ds_watch_set_batch_cb(a.watch, on_watch_batch);
